@@ -1,0 +1,178 @@
+//! Builds uwsgi-fast: our C sources, llhttp's C sources, linked against liburing,
+//! mimalloc and the embedding libpython of a selectable interpreter.
+//!
+//!   zig build                 optimised binary in zig-out/bin/uwsgi-fast
+//!   zig build test            C unit tests, closing line "N passed, N failed"
+//!   zig build run -- APP      build and serve APP
+//!   zig build -Doptimize=Debug  assertions + UBSan (Zig's C default in Debug)
+const std = @import("std");
+
+pub fn build(b: *std.Build) void {
+    // ---- options -------------------------------------------------------------
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.option(
+        std.builtin.OptimizeMode,
+        "optimize",
+        "Optimisation mode (default: ReleaseFast; Debug adds UBSan and debug info)",
+    ) orelse .ReleaseFast;
+    const python = b.option(
+        []const u8,
+        "python",
+        "Python interpreter whose libpython is embedded (default: python3 on PATH)",
+    ) orelse "python3";
+    const llhttp_src = b.option(
+        []const u8,
+        "llhttp-src",
+        "Directory with llhttp's C sources (default: /usr/share/llhttp, Debian node-llhttp)",
+    ) orelse "/usr/share/llhttp";
+    const llhttp_inc = b.option(
+        []const u8,
+        "llhttp-include",
+        "Directory with llhttp.h (default: /usr/share/include/llhttp, Debian node-llhttp)",
+    ) orelse "/usr/share/include/llhttp";
+
+    // ---- system dependencies: fail loudly, naming the package ----------------
+    requireFile(b, "/usr/include/liburing.h", "liburing-dev");
+    requireFile(b, "/usr/include/mimalloc.h", "libmimalloc-dev");
+    requireFile(b, b.pathJoin(&.{ llhttp_src, "llhttp.c" }), "node-llhttp");
+    requireFile(b, b.pathJoin(&.{ llhttp_inc, "llhttp.h" }), "node-llhttp");
+    const py = probePython(b, python);
+
+    const version = readVersion(b);
+    const cflags = b.fmt("-DUF_VERSION=\"{s}\"", .{version});
+    const our_flags: []const []const u8 = &.{
+        "-std=gnu11",         "-Wall",                   "-Wextra",
+        "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
+        "-D_GNU_SOURCE",      cflags,
+    };
+
+    // ---- the core library: everything but main(), shared by binary and tests --
+    const core = b.addStaticLibrary(.{
+        .name = "uwsgi-fast-core",
+        .target = target,
+        .optimize = optimize,
+    });
+    core.addCSourceFiles(.{ .files = &core_sources, .flags = our_flags });
+    core.addCSourceFiles(.{
+        .root = .{ .cwd_relative = llhttp_src },
+        .files = &.{ "llhttp.c", "api.c", "http.c" },
+        .flags = &.{"-w"},
+    });
+    configure(b, core, py, llhttp_inc);
+
+    // ---- the binary ----------------------------------------------------------
+    const exe = b.addExecutable(.{ .name = "uwsgi-fast", .target = target, .optimize = optimize });
+    exe.addCSourceFiles(.{ .files = &.{"src/main.c"}, .flags = our_flags });
+    exe.linkLibrary(core);
+    configure(b, exe, py, llhttp_inc);
+    b.installArtifact(exe);
+
+    // ---- run -----------------------------------------------------------------
+    const run = b.addRunArtifact(exe);
+    if (b.args) |args| run.addArgs(args);
+    run.step.dependOn(b.getInstallStep());
+    b.step("run", "Build and run uwsgi-fast with the given arguments").dependOn(&run.step);
+
+    // ---- unit tests: one executable per tests/unit/<folder>/<module>_test.c --
+    const runner = b.addExecutable(.{ .name = "unit-runner", .target = target, .optimize = .ReleaseSafe });
+    runner.addCSourceFiles(.{ .files = &.{"tests/unit/runner.c"}, .flags = our_flags });
+    runner.linkLibC();
+    const run_tests = b.addRunArtifact(runner);
+    run_tests.stdio = .inherit;
+    run_tests.has_side_effects = true;
+    run_tests.setEnvironmentVariable("UF_SOURCE_ROOT", b.build_root.path orelse ".");
+    for (discoverUnitTests(b)) |path| {
+        const name = b.fmt("unit-{s}", .{std.fs.path.stem(path)});
+        const t = b.addExecutable(.{ .name = name, .target = target, .optimize = optimize });
+        t.addCSourceFiles(.{ .files = &.{path}, .flags = our_flags });
+        t.addIncludePath(b.path("tests/unit"));
+        t.linkLibrary(core);
+        configure(b, t, py, llhttp_inc);
+        run_tests.addArtifactArg(t);
+    }
+    b.step("test", "Run the C unit tests").dependOn(&run_tests.step);
+}
+
+const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8 };
+
+fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, llhttp_inc: []const u8) void {
+    c.linkLibC();
+    c.addIncludePath(b.path("."));
+    c.addIncludePath(.{ .cwd_relative = llhttp_inc });
+    c.addIncludePath(.{ .cwd_relative = py.include });
+    c.addLibraryPath(.{ .cwd_relative = py.libdir });
+    c.addRPath(.{ .cwd_relative = py.libdir });
+    c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no });
+    c.linkSystemLibrary2("mimalloc", .{ .use_pkg_config = .no });
+    c.linkSystemLibrary2(py.lib, .{ .use_pkg_config = .no });
+    c.linkSystemLibrary2("m", .{ .use_pkg_config = .no });
+}
+
+fn requireFile(b: *std.Build, path: []const u8, package: []const u8) void {
+    _ = b;
+    std.fs.accessAbsolute(path, .{}) catch {
+        std.debug.print("error: {s} not found: install the Debian package {s} (apt-get install {s})\n", .{ path, package, package });
+        std.process.exit(1);
+    };
+}
+
+/// Asks the interpreter itself where its headers and shared libpython live, so that
+/// -Dpython=/path/to/venv/bin/python3 embeds exactly that Python.
+fn probePython(b: *std.Build, python: []const u8) Python {
+    const script =
+        \\import sysconfig as s
+        \\if not s.get_config_var('Py_ENABLE_SHARED'):
+        \\    raise SystemExit('this Python has no shared libpython')
+        \\print(s.get_paths()['include'])
+        \\print(s.get_config_var('LIBDIR'))
+        \\print('python' + s.get_config_var('LDVERSION'))
+    ;
+    var code: u8 = 0;
+    const out = b.runAllowFail(&.{ python, "-c", script }, &code, .Inherit) catch {
+        std.debug.print("error: cannot query {s} for its libpython (need a Python built with --enable-shared; on Debian: apt-get install python3-dev)\n", .{python});
+        std.process.exit(1);
+    };
+    var it = std.mem.tokenizeScalar(u8, out, '\n');
+    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().? };
+    requireFile(b, b.pathJoin(&.{ py.include, "Python.h" }), "python3-dev");
+    return py;
+}
+
+fn readVersion(b: *std.Build) []const u8 {
+    const raw = b.build_root.handle.readFileAlloc(b.allocator, "VERSION", 64) catch "0.0.0";
+    return std.mem.trim(u8, raw, " \n\r\t");
+}
+
+fn discoverUnitTests(b: *std.Build) []const []const u8 {
+    var list = std.ArrayList([]const u8).init(b.allocator);
+    var dir = b.build_root.handle.openDir("tests/unit", .{ .iterate = true }) catch return &.{};
+    defer dir.close();
+    var walker = dir.walk(b.allocator) catch @panic("OOM");
+    defer walker.deinit();
+    while (walker.next() catch null) |entry| {
+        if (entry.kind != .file or !std.mem.endsWith(u8, entry.basename, "_test.c")) continue;
+        list.append(b.pathJoin(&.{ "tests/unit", entry.path })) catch @panic("OOM");
+    }
+    std.mem.sort([]const u8, list.items, {}, struct {
+        fn lt(_: void, a: []const u8, c: []const u8) bool {
+            return std.mem.lessThan(u8, a, c);
+        }
+    }.lt);
+    return list.items;
+}
+
+// ---- sources (everything but src/main.c goes into the core library) -----------
+const core_sources = [_][]const u8{
+    "src/mem.c",
+    "src/log.c",
+    "src/master.c",
+    "src/scoreboard.c",
+    "src/worker.c",
+    "src/conn.c",
+    "src/http.c",
+    "src/response.c",
+    "uring/ring.c",
+    "python_bridge/interp.c",
+    "python_bridge/wsgi.c",
+    "tunables/tunables.c",
+};

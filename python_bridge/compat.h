@@ -1,0 +1,139 @@
+/* The one place python_bridge includes Python.h: CPython version differences, written
+ * once as small helpers named after what they do, so that interp.c and wsgi.c read the
+ * same against every supported CPython (3.8, the first with PyConfig, and newer). Also
+ * the two definitions interp.c and wsgi.c share (the loaded application, the error-log
+ * helper), which must not leak into the public headers because those stay free of
+ * Python.h.
+ */
+#ifndef UF_PY_COMPAT_H
+#define UF_PY_COMPAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stddef.h>
+
+#if PY_VERSION_HEX < 0x03080000
+#error "python_bridge needs CPython 3.8 or newer (PEP 587 PyConfig)"
+#endif
+
+/* Py_NewRef/Py_XNewRef arrived in 3.10. */
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *compat_newref(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+static inline PyObject *compat_xnewref(PyObject *o)
+{
+    Py_XINCREF(o);
+    return o;
+}
+#define Py_NewRef(o) compat_newref((PyObject *)(o))
+#define Py_XNewRef(o) compat_xnewref((PyObject *)(o))
+#endif
+
+/* PyObject_CallOneArg/PyObject_CallNoArgs/PyObject_Vectorcall are public from 3.9; 3.8
+ * has the underscored vectorcall. */
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_Vectorcall _PyObject_Vectorcall
+static inline PyObject *PyObject_CallOneArg(PyObject *f, PyObject *arg)
+{
+    return _PyObject_Vectorcall(f, &arg, 1, NULL);
+}
+static inline PyObject *PyObject_CallNoArgs(PyObject *f)
+{
+    return _PyObject_Vectorcall(f, NULL, 0, NULL);
+}
+#endif
+
+/* Looks up an attribute that may be missing without raising and clearing an
+ * AttributeError (a measurable cost when done per request). Returns 1 with *out set (a
+ * new reference), 0 when absent, -1 with an exception set. Public from 3.13. */
+static inline int compat_getattr_optional(PyObject *o, PyObject *name, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyObject_GetOptionalAttr(o, name, out);
+#else
+    return _PyObject_LookupAttr(o, name, out);
+#endif
+}
+
+/* Py_TPFLAGS_DISALLOW_INSTANTIATION (3.10) keeps Python code from creating our internal
+ * callables; before that, such an instance is zeroed and inert (both callables check
+ * that they belong to a live response before touching anything). */
+#ifndef Py_TPFLAGS_DISALLOW_INSTANTIATION
+#define Py_TPFLAGS_DISALLOW_INSTANTIATION 0
+#endif
+
+/* Strings made by the legacy wchar_t API may need PyUnicode_READY before their kind and
+ * data can be read; 3.12 removed that API and made the call a deprecated no-op. Returns
+ * 0, or -1 with an exception set. */
+static inline int compat_unicode_ready(PyObject *s)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    return PyUnicode_READY(s);
+#else
+    (void)s;
+    return 0;
+#endif
+}
+
+/* Takes the pending exception out of the error indicator as one normalised object (a new
+ * reference, or NULL when none is set), and prints one with its traceback to
+ * sys.stderr. PyErr_Print is deliberately not used: on SystemExit it exits the process
+ * (an application calling sys.exit() in a view must not kill the worker), and it stores
+ * the exception in sys.last_value, which would keep the failed request's frames and
+ * their locals alive until the next error. */
+static inline PyObject *compat_err_take(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+static inline void compat_err_display(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_DisplayException(exc);
+#else
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Display((PyObject *)Py_TYPE(exc), exc, tb);
+    Py_XDECREF(tb);
+#endif
+}
+
+/* ---- shared by interp.c and wsgi.c ------------------------------------------------ */
+
+/* A loaded application: the WSGI callable (owned). Lives until the interpreter ends. */
+struct py_app {
+    PyObject *callable;
+};
+
+/* Writes one error-log line "[time] [pid] [ERROR] <msg>" to fd 2 in a single write(2),
+ * after flushing sys.stderr so that earlier Python output stays in order; then, when
+ * `exc` (borrowed) is not NULL, prints its traceback to sys.stderr. `msg` may hold any
+ * bytes: control characters are escaped so a request target cannot forge log lines.
+ * Must not be called with an exception pending. Defined in interp.c. */
+void py_log_error(const char *msg, size_t len, PyObject *exc);
+
+/* Returns "ExcType: message" of the exception `exc` as UTF-8 into buf (NUL-terminated,
+ * truncated to buflen). Never raises. Defined in interp.c. */
+void py_exc_summary(PyObject *exc, char *buf, size_t buflen);
+
+/* Drops wsgi.c's cached objects (interned keys, constants, free lists); called by
+ * py_interp_finalize before Py_FinalizeEx. Defined in wsgi.c. */
+void py_wsgi_release_cache(void);
+
+#endif

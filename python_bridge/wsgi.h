@@ -1,0 +1,73 @@
+/* WSGI (PEP 3333) calls into the application, as seen from the C side.
+ *
+ * The worker hands a fully received request (py_request_t, all slices borrowed from the
+ * connection's buffers for the duration of the call) to py_wsgi_call, which builds the
+ * environ, calls the application and advances its iterable until the first non-empty
+ * chunk (PEP 3333: headers are not final before that). The returned py_reply_t owns
+ * every Python object involved; its status, headers and current chunk are latin-1/bytes
+ * slices valid until the next py_wsgi_next or py_wsgi_finish on it. The C side pulls
+ * further chunks only when the previous one has been sent (backpressure), and always
+ * ends with py_wsgi_finish, which calls the iterable's close() exactly once.
+ *
+ * Every function here must be called with the GIL held (the worker loop holds it except
+ * while it waits for completions). Nothing here knows about io_uring or sockets.
+ */
+#ifndef UF_PY_WSGI_H
+#define UF_PY_WSGI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "python_bridge/interp.h"
+
+typedef struct py_slice {
+    const char *ptr;
+    size_t len;
+} py_slice_t;
+
+typedef struct py_header {
+    py_slice_t name;
+    py_slice_t value;
+} py_header_t;
+
+typedef struct py_request {
+    py_slice_t method;        /* "GET" */
+    py_slice_t target;        /* raw request-target: "/a%20b?x=1" (RAW_URI) */
+    int version_minor;        /* HTTP/1.<minor>: 0 or 1 */
+    const py_header_t *headers;  /* as received; duplicates possible, names any case */
+    size_t header_count;
+    const char *body;         /* the whole de-chunked body */
+    size_t body_len;
+    const char *remote_addr;  /* numeric text, NUL-terminated */
+    int remote_port;
+    const char *server_name;  /* listening address text, NUL-terminated */
+    int server_port;
+} py_request_t;
+
+typedef struct py_reply {
+    py_slice_t status;        /* "200 OK" */
+    int status_code;          /* 200 */
+    const py_header_t *headers;  /* as given to start_response, validated */
+    size_t header_count;
+    int64_t content_length;   /* from the app's Content-Length header, else -1 */
+    int64_t body_length;      /* known total when the iterable is a list/tuple, else -1 */
+    py_slice_t chunk;         /* current body chunk; len 0 when there is none */
+    bool done;                /* true when the iterable is exhausted (chunk may be last) */
+} py_reply_t;
+
+/* Calls the application. Returns a reply (never NULL) with done/chunk set, or NULL when
+ * the application failed before its headers were final: the traceback, with the
+ * request line, has been written to the error log and the caller answers 500. */
+py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req);
+
+/* Advances to the next non-empty chunk. Returns 1 with reply->chunk set, 0 at the end
+ * (reply->done set), -1 if the iterable raised (traceback logged; the caller closes the
+ * connection since headers are already out). */
+int py_wsgi_next(py_reply_t *reply);
+
+/* Calls close() on the iterable if it has one (exactly once; an exception there is
+ * logged), releases everything. */
+void py_wsgi_finish(py_reply_t *reply);
+
+#endif

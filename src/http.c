@@ -1,0 +1,227 @@
+/* llhttp glue: spans into the connection's input buffer, limits as bytes arrive. */
+#include "src/http.h"
+
+#include <strings.h>
+
+static http_req_t *req_of(llhttp_t *p) { return container_of(p, http_req_t, parser); }
+
+static int fail(http_req_t *req, int status)
+{
+    req->error_status = status;
+    return -1;
+}
+
+/* Grows a span by the next piece llhttp reports. Pieces of one span are contiguous in
+ * the input buffer because we always resume feeding where the previous call stopped. */
+static void extend(http_req_t *req, http_span_t *span, const char *at, size_t len)
+{
+    uint32_t off = (uint32_t)(at - req->base);
+    if (span->len == 0)
+        span->off = off;
+    span->len += (uint32_t)len;
+}
+
+static int count_header_bytes(http_req_t *req, size_t len)
+{
+    req->header_bytes += (uint32_t)len;
+    if (req->header_bytes > req->limits->header_bytes)
+        return fail(req, 431);
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    req_of(p)->started = true;
+    return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = req_of(p);
+    extend(req, &req->method, at, len);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = req_of(p);
+    extend(req, &req->target, at, len);
+    if (req->limits->request_line && req->target.len > req->limits->request_line)
+        return fail(req, 414);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = req_of(p);
+    if (req->in_value || req->header_count == 0) {
+        /* first piece of a new field name */
+        if (req->limits->fields && req->header_count >= req->limits->fields)
+            return fail(req, 431);
+        if (req->header_count == req->header_cap) {
+            req->header_cap = req->header_cap ? req->header_cap * 2 : 32;
+            req->headers = uf_realloc(req->headers, req->header_cap * sizeof(http_header_t));
+        }
+        req->headers[req->header_count++] = (http_header_t){{0, 0}, {0, 0}};
+        req->in_value = false;
+    }
+    http_header_t *h = &req->headers[req->header_count - 1];
+    extend(req, &h->name, at, len);
+    if (req->limits->field_size && h->name.len > req->limits->field_size)
+        return fail(req, 431);
+    return count_header_bytes(req, len);
+}
+
+/* RFC 9110 5.6.2 tchar. llhttp lets some non-token bytes (such as a space) through in
+ * field names; a name a proxy in front of us might read differently is a smuggling
+ * vector, so we refuse it. */
+static bool is_token_char(unsigned char ch)
+{
+    static const char specials[] = "!#$%&'*+-.^_`|~";
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch && strchr(specials, ch));
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    http_req_t *req = req_of(p);
+    const http_header_t *h = &req->headers[req->header_count - 1];
+    if (h->name.len == 0)
+        return fail(req, 400);
+    for (uint32_t i = 0; i < h->name.len; i++)
+        if (!is_token_char((unsigned char)req->base[h->name.off + i]))
+            return fail(req, 400);
+    /* a value follows, possibly empty (then on_header_value is never called) */
+    req->in_value = true;
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = req_of(p);
+    http_header_t *h = &req->headers[req->header_count - 1];
+    extend(req, &h->value, at, len);
+    if (req->limits->field_size && h->name.len + h->value.len > req->limits->field_size)
+        return fail(req, 431);
+    return count_header_bytes(req, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    http_req_t *req = req_of(p);
+    http_header_t *h = &req->headers[req->header_count - 1];
+    /* RFC 9110 5.5: surrounding whitespace is not part of the value */
+    while (h->value.len &&
+           (req->base[h->value.off + h->value.len - 1] == ' ' ||
+            req->base[h->value.off + h->value.len - 1] == '\t'))
+        h->value.len--;
+    if (h->name.len == 6 && strncasecmp(req->base + h->name.off, "expect", 6) == 0 &&
+        h->value.len == 12 && strncasecmp(req->base + h->value.off, "100-continue", 12) == 0)
+        req->expect_continue = true;
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    http_req_t *req = req_of(p);
+    if (p->http_major != 1 || p->http_minor > 1)
+        return fail(req, 400);
+    req->version_minor = p->http_minor;
+    req->headers_done = true;
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    http_req_t *req = req_of(p);
+    if (!req->body_start)
+        req->body_start = (uint32_t)(at - req->base);
+    buf_append(&req->body, at, len);
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    http_req_t *req = req_of(p);
+    req->complete = true;
+    req->keep_alive = llhttp_should_keep_alive(p);
+    /* one message at a time: the rest of the buffer waits until this one is answered */
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+void http_req_init(http_req_t *req, const http_limits_t *limits)
+{
+    memset(req, 0, sizeof(*req));
+    req->limits = limits;
+    llhttp_init(&req->parser, HTTP_REQUEST, &settings);
+}
+
+void http_req_free(http_req_t *req)
+{
+    uf_free(req->headers);
+    buf_free(&req->body);
+    req->headers = NULL;
+    req->header_cap = 0;
+}
+
+void http_req_next(http_req_t *req)
+{
+    if (llhttp_get_errno(&req->parser) == HPE_PAUSED)
+        llhttp_resume(&req->parser);
+    req->method = req->target = (http_span_t){0, 0};
+    req->header_count = 0;
+    req->header_bytes = 0;
+    req->in_value = false;
+    /* a large upload must not pin its memory for the life of the connection */
+    buf_reset(&req->body, 64 * 1024);
+    req->body_start = 0;
+    req->started = req->headers_done = req->complete = false;
+    req->keep_alive = req->expect_continue = false;
+    req->error_status = 0;
+}
+
+long http_parse(http_req_t *req, const char *data, size_t from, size_t len)
+{
+    req->base = data;
+    llhttp_errno_t e = llhttp_execute(&req->parser, data + from, len - from);
+    if (e == HPE_OK)
+        return (long)len;
+    if (e == HPE_PAUSED && req->complete)
+        return (long)(llhttp_get_error_pos(&req->parser) - data);
+    if (!req->error_status)
+        req->error_status = 400;
+    return -1;
+}
+
+int http_finish(http_req_t *req, const char *data)
+{
+    req->base = data;
+    if (!req->started)
+        return 0;
+    return llhttp_finish(&req->parser) == HPE_OK && req->complete ? 0 : -1;
+}
+
+size_t http_compact(http_req_t *req, char *data, size_t len, size_t *consumed)
+{
+    if (!req->headers_done || req->complete || !req->body_start || *consumed <= req->body_start)
+        return len;
+    size_t drop = *consumed - req->body_start;
+    memmove(data + req->body_start, data + *consumed, len - *consumed);
+    *consumed = req->body_start;
+    return len - drop;
+}
+
+bool http_idle(const http_req_t *req) { return !req->started; }

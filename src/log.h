@@ -1,0 +1,27 @@
+/* The error log: gunicorn-style lines "[time] [pid] [LEVEL] message" on file descriptor 2.
+ *
+ * log_init opens --error-logfile and makes it fd 2, so that everything written to stderr
+ * (Python tracebacks included) lands in the same file. Each line goes out in one
+ * write(2), so lines from the master and the workers never interleave mid-line. The
+ * level and path are set once in the master before forking and are read-only after.
+ */
+#ifndef UF_LOG_H
+#define UF_LOG_H
+
+#include <stddef.h>
+
+/* path "-" (or NULL) keeps stderr. Returns 0, or -errno with err filled. */
+int log_init(const char *path, int level, char *err, size_t errlen);
+
+/* Reopens the log file (after logrotate moved it); a no-op for stderr. Returns 0/-errno. */
+int log_reopen(void);
+
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(0, __VA_ARGS__)
+#define log_info(...) log_msg(1, __VA_ARGS__)
+#define log_warning(...) log_msg(2, __VA_ARGS__)
+#define log_error(...) log_msg(3, __VA_ARGS__)
+#define log_critical(...) log_msg(4, __VA_ARGS__)
+
+#endif

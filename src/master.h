@@ -1,0 +1,23 @@
+/* The master process: plans, opens the listeners, forks the workers and supervises them.
+ *
+ * The master never touches a client connection. It creates every listening socket
+ * itself, one SO_REUSEPORT socket per worker slot and bind address, and keeps them open
+ * for its whole life: a worker that dies or is replaced hands its accept queue to its
+ * successor on the same socket instead of losing it.
+ *
+ * Signals follow gunicorn: TERM graceful stop, INT/QUIT fast stop, HUP restart the
+ * workers gracefully one generation at a time, USR1 reopen logs, CHLD reap. The master
+ * blocks them all and takes them synchronously with sigtimedwait, so no handler runs
+ * at all and none can be missed; it reaps any child, so it is safe as PID 1.
+ */
+#ifndef UF_MASTER_H
+#define UF_MASTER_H
+
+#include "tunables/tunables.h"
+
+/* Runs the server until it is stopped. Returns the process exit code: 0 after a stop
+ * by signal, 1 on a setup error, 3 when workers keep failing to boot, 4 when the
+ * application cannot be loaded. */
+int master_run(tun_config_t *cfg);
+
+#endif

@@ -1,0 +1,105 @@
+/* Allocation wrappers over mimalloc and the shared byte buffer. */
+#include "src/mem.h"
+
+#include <mimalloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static _Noreturn void out_of_memory(size_t n, const char *file, int line)
+{
+    fprintf(stderr, "uwsgi-fast: out of memory allocating %zu bytes at %s:%d\n", n, file, line);
+    abort();
+}
+
+void *mem_alloc(size_t n, const char *file, int line)
+{
+    void *p = mi_malloc(n ? n : 1);
+    if (!p)
+        out_of_memory(n, file, line);
+    return p;
+}
+
+void *mem_calloc(size_t n, size_t size, const char *file, int line)
+{
+    void *p = mi_calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        out_of_memory(n * size, file, line);
+    return p;
+}
+
+void *mem_realloc(void *p, size_t n, const char *file, int line)
+{
+    void *q = mi_realloc(p, n ? n : 1);
+    if (!q)
+        out_of_memory(n, file, line);
+    return q;
+}
+
+char *mem_strdup(const char *s, const char *file, int line)
+{
+    size_t n = strlen(s) + 1;
+    char *p = mem_alloc(n, file, line);
+    memcpy(p, s, n);
+    return p;
+}
+
+void uf_free(void *p) { mi_free(p); }
+
+void mem_assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "uwsgi-fast: %s:%d: assertion failed: %s\n", file, line, expr);
+    abort();
+}
+
+char *buf_reserve(buf_t *b, size_t extra)
+{
+    if (b->cap - b->len < extra) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap - b->len < extra)
+            cap *= 2;
+        b->data = uf_realloc(b->data, cap);
+        b->cap = cap;
+    }
+    return b->data + b->len;
+}
+
+void buf_append(buf_t *b, const void *p, size_t n)
+{
+    if (!n)
+        return;
+    memcpy(buf_reserve(b, n), p, n);
+    b->len += n;
+}
+
+void buf_append_u64(buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+void buf_consume(buf_t *b, size_t n)
+{
+    UF_ASSERT(n <= b->len);
+    if (n < b->len)
+        memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void buf_reset(buf_t *b, size_t keep_cap)
+{
+    if (b->cap > keep_cap)
+        buf_free(b);
+    b->len = 0;
+}
+
+void buf_free(buf_t *b)
+{
+    mi_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,325 @@
+/* The worker process: setup, the completion loop, deadlines, drain. */
+#include "src/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "src/log.h"
+
+/* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */
+#define MAX_WAIT_MS 1000
+/* A request's headers must be complete within this long of its first byte. */
+#define HEADER_TIMEOUT_MS 10000
+/* After our FIN we wait this long for the client's before closing anyway. */
+#define LINGER_TIMEOUT_MS 2000
+
+/* Signal handlers can reach no context but a file-local one: they set a flag and poke
+ * the eventfd the ring is reading, which wakes the loop (never a missed wake-up). */
+static struct {
+    volatile sig_atomic_t term;
+    volatile sig_atomic_t quit;
+    volatile sig_atomic_t reopen;
+    int wake_fd;
+} pending = {.wake_fd = -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (sig == SIGTERM)
+        pending.term = 1;
+    else if (sig == SIGUSR1)
+        pending.reopen = 1;
+    else
+        pending.quit = 1;
+    uint64_t one = 1;
+    if (write(pending.wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter cannot overflow in practice; nothing else is safe to do here */
+    }
+    errno = saved;
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    /* these are the master's to act on; a worker must not die of them */
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sigaction(SIGTTIN, &sa, NULL);
+    sigaction(SIGTTOU, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static _Noreturn void boot_failed(worker_t *w, int code, const char *why)
+{
+    snprintf(w->sb->boot_error, sizeof(w->sb->boot_error), "%s", why);
+    log_error("Worker failed to boot: %s", why);
+    _exit(code);
+}
+
+void worker_timer_disarm(worker_t *w, conn_t *c)
+{
+    if (c->timer == CONN_TIMER_NONE)
+        return;
+    timer_queue_t *q = &w->timers[c->timer];
+    if (c->timer_prev)
+        c->timer_prev->timer_next = c->timer_next;
+    else
+        q->head = c->timer_next;
+    if (c->timer_next)
+        c->timer_next->timer_prev = c->timer_prev;
+    else
+        q->tail = c->timer_prev;
+    c->timer_prev = c->timer_next = NULL;
+    c->timer = CONN_TIMER_NONE;
+}
+
+void worker_timer_arm(worker_t *w, conn_t *c, int timer)
+{
+    worker_timer_disarm(w, c);
+    timer_queue_t *q = &w->timers[timer];
+    c->deadline_ms = w->now_ms + q->duration_ms;
+    c->timer = (int8_t)timer;
+    c->timer_prev = q->tail;
+    c->timer_next = NULL;
+    if (q->tail)
+        q->tail->timer_next = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+static int next_timeout_ms(const worker_t *w)
+{
+    int timeout = MAX_WAIT_MS;
+    for (int i = 0; i < CONN_TIMER_COUNT; i++) {
+        const conn_t *head = w->timers[i].head;
+        if (!head)
+            continue;
+        int64_t left = (int64_t)head->deadline_ms - (int64_t)w->now_ms;
+        if (left < timeout)
+            timeout = left < 0 ? 0 : (int)left;
+    }
+    return timeout;
+}
+
+static void expire_timers(worker_t *w)
+{
+    for (int i = 0; i < CONN_TIMER_COUNT; i++) {
+        conn_t *c;
+        while ((c = w->timers[i].head) && c->deadline_ms <= w->now_ms) {
+            worker_timer_disarm(w, c);
+            conn_expire(w, c, i);
+        }
+    }
+}
+
+void worker_conn_release(worker_t *w, conn_t *c)
+{
+    UF_ASSERT(c->ops == 0 && c->state == CONN_CLOSING);
+    worker_timer_disarm(w, c);
+    c->state = CONN_FREE;
+    buf_reset(&c->in, 64 * 1024);
+    buf_reset(&c->out, 64 * 1024);
+    c->parsed = c->sent = 0;
+    w->free_slots[w->free_count++] = c->slot;
+    w->active--;
+}
+
+static void arm_accept(worker_t *w, unsigned i)
+{
+    ring_accept_multishot(&w->ring, w->listeners[i].fd, ring_ud(OP_ACCEPT, 0, i));
+}
+
+static void arm_wake(worker_t *w)
+{
+    ring_read(&w->ring, w->wake_fd, &w->wake_value, sizeof(w->wake_value),
+              ring_ud(OP_WAKE, 0, 0));
+}
+
+static void on_accept(worker_t *w, unsigned listener, int res, unsigned flags)
+{
+    if (res >= 0) {
+        if (w->free_count == 0) {
+            /* over --worker-connections: refuse rather than queue without bound */
+            close(res);
+            log_warning("worker connection limit (%d) reached; connection refused",
+                        w->cfg->worker_connections);
+        } else {
+            conn_open(w, res, listener);
+        }
+    } else if (res != -ECANCELED) {
+        log_error("accept failed: %s", strerror(-res));
+    }
+    if (!(flags & IORING_CQE_F_MORE) && !w->draining && res != -ECANCELED)
+        arm_accept(w, listener);
+}
+
+static void start_drain(worker_t *w)
+{
+    if (w->draining)
+        return;
+    w->draining = true;
+    sb_set(&w->sb->state, SB_DRAINING);
+    for (unsigned i = 0; i < w->listener_count; i++)
+        ring_cancel(&w->ring, ring_ud(OP_ACCEPT, 0, i), ring_ud(OP_ACCEPT_CANCEL, 0, i));
+    for (uint32_t i = 0; i < (uint32_t)w->cfg->worker_connections; i++)
+        if (w->conns[i].state != CONN_FREE)
+            conn_drain(w, &w->conns[i]);
+}
+
+static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
+{
+    uint64_t ud = cqe->user_data;
+    unsigned op = ring_ud_op(ud);
+    switch (op) {
+    case OP_ACCEPT:
+        on_accept(w, ring_ud_slot(ud), cqe->res, cqe->flags);
+        return;
+    case OP_WAKE:
+        if (!w->stop_now)
+            arm_wake(w);
+        return;
+    case OP_ACCEPT_CANCEL:
+        return;
+    default:
+        break;
+    }
+    uint32_t slot = ring_ud_slot(ud);
+    UF_ASSERT(slot < (uint32_t)w->cfg->worker_connections);
+    conn_t *c = &w->conns[slot];
+    if (c->state == CONN_FREE || c->gen != ring_ud_gen(ud)) {
+        /* cannot happen while ops are counted right; keep the buffer in any case */
+        if (cqe->flags & IORING_CQE_F_BUFFER)
+            ring_buffer_recycle(&w->ring, ring_buffer_id(cqe->flags));
+        log_debug("stale completion op=%u slot=%u", op, slot);
+        return;
+    }
+    conn_complete(w, c, op, cqe->res, cqe->flags);
+}
+
+static void setup_pool(worker_t *w)
+{
+    uint32_t n = (uint32_t)w->cfg->worker_connections;
+    w->conns = uf_calloc(n, sizeof(conn_t));
+    w->free_slots = uf_calloc(n, sizeof(uint32_t));
+    for (uint32_t i = 0; i < n; i++) {
+        w->conns[i].slot = i;
+        w->conns[i].timer = CONN_TIMER_NONE;
+        http_req_init(&w->conns[i].req, &w->limits);
+        w->free_slots[i] = n - 1 - i;   /* low slots first: warmer cache lines */
+    }
+    w->free_count = n;
+}
+
+static void setup_limits(worker_t *w)
+{
+    const tun_config_t *cfg = w->cfg;
+    w->limits.request_line = (uint32_t)cfg->limit_request_line;
+    w->limits.fields = (uint32_t)cfg->limit_request_fields;
+    w->limits.field_size = (uint32_t)cfg->limit_request_field_size;
+    /* a cap on all header bytes together, so many maximal fields cannot add up */
+    w->limits.header_bytes = cfg->limit_request_field_size > 0 &&
+                                     cfg->limit_request_field_size <= 32 * 1024
+                                 ? 64 * 1024
+                                 : 1024 * 1024;
+}
+
+_Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
+                           worker_listener_t *listeners, unsigned listener_count)
+{
+    static worker_t w;   /* the one worker context; static so its address is stable */
+    char err[512];
+    w.cfg = cfg;
+    w.sb = sb;
+    w.index = index;
+    w.listeners = listeners;
+    w.listener_count = listener_count;
+    w.now_ms = sb_now_ms();
+    w.timers[CONN_TIMER_HEADER].duration_ms = HEADER_TIMEOUT_MS;
+    w.timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
+    w.timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
+
+    w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w.wake_fd < 0)
+        boot_failed(&w, WORKER_EXIT_BOOT, "eventfd failed");
+    pending.wake_fd = w.wake_fd;
+    install_signals();
+
+    py_interp_options_t popts = {
+        .chdir = cfg->chdir,
+        .virtualenv = cfg->virtualenv,
+        .pythonpath = (const char *const *)cfg->pythonpath,
+        .pythonpath_count = cfg->pythonpath_count,
+        .program_name = "uwsgi-fast",
+    };
+    if (py_interp_init(&popts, err, sizeof(err)) < 0)
+        boot_failed(&w, WORKER_EXIT_BOOT, err);
+    w.app = py_app_load(cfg->app, err, sizeof(err));
+    if (!w.app)
+        boot_failed(&w, WORKER_EXIT_APP_LOAD, err);
+
+    if (ring_init(&w.ring, (unsigned)cfg->ring_entries, (unsigned)cfg->recv_buffers,
+                  (unsigned)cfg->recv_buffer_size, err, sizeof(err)) < 0)
+        boot_failed(&w, WORKER_EXIT_BOOT, err);
+    setup_limits(&w);
+    setup_pool(&w);
+    for (unsigned i = 0; i < listener_count; i++)
+        arm_accept(&w, i);
+    arm_wake(&w);
+    sb_set(&sb->state, SB_READY);
+
+    while (!w.stop_now) {
+        if (w.draining && w.active == 0)
+            break;
+        int timeout = next_timeout_ms(&w);
+        py_interp_release();
+        int ret = ring_wait(&w.ring, timeout);
+        py_interp_acquire();
+        if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+            log_error("io_uring wait failed: %s", strerror(-ret));
+            break;
+        }
+        w.now_ms = sb_now_ms();
+        sb_set64(&sb->heartbeat_ms, w.now_ms);
+
+        unsigned head, seen = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&w.ring.uring, head, cqe)
+        {
+            dispatch(&w, cqe);
+            seen++;
+        }
+        io_uring_cq_advance(&w.ring.uring, seen);
+        ring_buffers_publish(&w.ring);
+
+        if (pending.reopen) {
+            pending.reopen = 0;
+            log_reopen();
+        }
+        if (pending.quit)
+            w.stop_now = true;
+        else if (pending.term)
+            start_drain(&w);
+        expire_timers(&w);
+    }
+    if (!w.stop_now)
+        py_interp_finalize();   /* atexit handlers run on a graceful exit */
+    ring_exit(&w.ring);
+    fflush(NULL);
+    _exit(WORKER_EXIT_OK);
+}

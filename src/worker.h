@@ -1,0 +1,96 @@
+/* A worker process: one io_uring ring, the listeners of its slot, a pool of connections
+ * and the embedded application.
+ *
+ * The loop is: submit and wait (the GIL released only here) -> drain every completion ->
+ * dispatch by op -> expire deadlines. Everything runs in this one thread; the
+ * application is called synchronously from the dispatch of a completed request.
+ * Signals only set a flag and poke an eventfd the ring is reading, so the loop never
+ * misses one while it sleeps.
+ */
+#ifndef UF_WORKER_H
+#define UF_WORKER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "python_bridge/interp.h"
+#include "src/conn.h"
+#include "src/http.h"
+#include "src/scoreboard.h"
+#include "tunables/tunables.h"
+#include "uring/ring.h"
+
+/* user_data ops */
+enum worker_op {
+    OP_ACCEPT = 1,    /* slot = listener index */
+    OP_WAKE,          /* eventfd read: a signal arrived */
+    OP_RECV,          /* slot = connection */
+    OP_SEND,
+    OP_CONTINUE,      /* "100 Continue" interim response */
+    OP_SHUTDOWN,
+    OP_CANCEL,
+    OP_CLOSE,
+    OP_ACCEPT_CANCEL, /* stopping the accepts at drain */
+};
+
+/* Exit codes a worker uses so the master can tell boot failures apart. */
+enum worker_exit {
+    WORKER_EXIT_OK = 0,
+    WORKER_EXIT_BOOT = 3,      /* could not set up (ring, interpreter) */
+    WORKER_EXIT_APP_LOAD = 4,  /* the application could not be imported */
+};
+
+typedef struct worker_listener {
+    int fd;
+    char host[64];             /* SERVER_NAME */
+    int port;                  /* SERVER_PORT */
+} worker_listener_t;
+
+typedef struct timer_queue {
+    conn_t *head, *tail;
+    uint64_t duration_ms;
+} timer_queue_t;
+
+typedef struct worker {
+    const tun_config_t *cfg;
+    sb_slot_t *sb;
+    unsigned index;
+    ring_t ring;
+    py_app_t *app;
+    http_limits_t limits;
+
+    worker_listener_t *listeners;
+    unsigned listener_count;
+
+    conn_t *conns;             /* pool of cfg->worker_connections */
+    uint32_t *free_slots;      /* stack of free pool indices */
+    uint32_t free_count;
+    uint32_t active;
+
+    py_header_t *scratch_headers;  /* request headers handed to Python, reused */
+    size_t scratch_cap;
+
+    timer_queue_t timers[CONN_TIMER_COUNT];
+    uint64_t now_ms;
+
+    int wake_fd;
+    uint64_t wake_value;
+    bool draining;
+    bool stop_now;
+} worker_t;
+
+/* Runs worker `index` on the given listener sockets; never returns (exits the process
+ * with an enum worker_exit code). */
+_Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
+                           worker_listener_t *listeners, unsigned listener_count);
+
+/* Deadline queues: one FIFO per timeout class. Every entry of a class has the same
+ * duration, so appending keeps each queue sorted and arming/disarming is O(1). */
+void worker_timer_arm(worker_t *w, conn_t *c, int timer);
+void worker_timer_disarm(worker_t *w, conn_t *c);
+
+/* Returns a connection's slot to the pool once it has no operations in flight. */
+void worker_conn_release(worker_t *w, conn_t *c);
+
+#endif

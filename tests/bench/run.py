@@ -1,0 +1,1136 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: uwsgi-fast against gunicorn, Granian, uWSGI, bjoern, FastWSGI.
+
+    tests/bench/run                       full run (9 scenarios, 3 rounds; ~13-15 min here)
+    tests/bench/run --quick               CI smoke: 4 scenarios, one 2 s round per server
+    tests/bench/run --scenarios hello-1w,flask-json --servers granian,uwsgi-fast
+    tests/bench/run --install-only        set up .deps/bench-venv and the Debian tools
+    tests/bench/run --publish             also update docs/benchmarks.md and the chart
+
+For every scenario the harness starts each server on the same app with the same worker
+count on its own free loopback port, checks one response by hand (status, body, whether
+the connection is kept alive), then runs rounds: in each round every server, in an order
+rotated per round, gets a warm-up and a measured wrk run. Servers stay up between
+rounds and are stopped at the end of the scenario. Reported per server: the median over
+rounds of requests/s, p50, p99 and server CPU seconds per 10k requests; the largest max
+latency; the sum of errors; each worker's peak RSS (VmHWM). Results go to
+tests/bench/results/ as JSON (see --output).
+
+This script needs only the standard library; the servers run from .deps/bench-venv, which
+the install step creates from tests/bench/requirements-peers.txt (one pip install per peer,
+so one peer that fails to build is reported in the table and the others still run).
+
+Exit status: 0 when every server that was built started and answered its requests with
+2xx; 1 when uwsgi-fast failed to start or to serve; 3 when only a peer failed; 2 on bad
+usage or a broken environment.
+"""
+
+import argparse
+import datetime
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(BENCH))
+APPS = os.path.join(BENCH, "apps")
+RESULTS = os.path.join(BENCH, "results")
+TMP = os.path.join(RESULTS, "tmp")
+VENV = os.path.join(ROOT, ".deps", "bench-venv")
+REQUIREMENTS = os.path.join(BENCH, "requirements-peers.txt")
+WRK_SCRIPT = os.path.join(BENCH, "wrk", "report.lua")
+LAUNCHER = os.path.join(BENCH, "launchers", "serve_peer.py")
+DEFAULT_UF = os.path.join(ROOT, "zig-out", "bin", "uwsgi-fast")
+INSTALL_STAMP = os.path.join(VENV, ".bench-install.json")
+
+# Debian packages: the load generator, and libev's headers for building bjoern.
+APT_PACKAGES = ["wrk", "libev-dev"]
+
+BACKLOG = 1024  # listen backlog pinned for every server that lets us set it
+CHUNK_64K = bytes(range(256)) * 256
+BODY_1M = CHUNK_64K * 16
+HELLO = b"Hello, World!"
+
+
+# ---------------------------------------------------------------------------------------
+# Scenarios
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    app: str  # MODULE:CALLABLE inside tests/bench/apps
+    path: str
+    workers: int
+    connections: int
+    check: str  # how the probe judges one response, see probe_ok()
+    wrk_threads: int = 1
+    body_bytes: int = 0  # > 0: POST this many bytes
+    threads: int = 4  # per worker, for the thread-based peers
+    timeout: int = 5  # wrk --timeout, seconds
+    health: bool = False  # also run uwsgi-fast's C-only /health path
+    quick: bool = False  # part of --quick
+    note: str = ""
+
+
+SCENARIOS = [
+    Scenario("hello-1w", "hello (13 B), 1 worker", "bench_wsgi:hello", "/", 1, 100, "hello",
+             health=True),
+    Scenario("hello-2w", "hello (13 B), 2 workers", "bench_wsgi:hello", "/", 2, 100, "hello",
+             health=True, quick=True),
+    Scenario("body-10k", "10 KB body", "bench_wsgi:body_10k", "/", 2, 100, "len:10240"),
+    Scenario("stream-1m", "1 MB body, generator of 64 KB chunks", "bench_wsgi:stream_1m", "/",
+             2, 16, "body1m", quick=True),
+    Scenario("file-1m", "1 MB body via wsgi.file_wrapper", "bench_wsgi:file_1m", "/", 2, 16,
+             "body1m"),
+    Scenario("post-64k", "64 KB POST echo", "bench_wsgi:echo", "/", 2, 32, "echo",
+             body_bytes=65536, quick=True),
+    Scenario("flask-json", "Flask JSON endpoint", "bench_flask:app", "/json", 2, 100, "json",
+             quick=True),
+    Scenario("io-10ms", "I/O-bound: app sleeps 10 ms, 1000 connections", "bench_wsgi:sleep_10ms",
+             "/", 2, 1000, "hello", threads=32, timeout=10,
+             note="thread-based peers run 32 threads per worker; bjoern and FastWSGI are "
+                  "single-threaded event loops, so each worker serves at most 100 req/s"),
+    Scenario("keepalive-5k", "5,000 keep-alive connections, hello", "bench_wsgi:hello", "/", 2,
+             5000, "hello", wrk_threads=2, timeout=10,
+             note="wrk -t2 -c5000 (one thread cannot open 5,000 sockets quickly enough)"),
+]
+
+
+# ---------------------------------------------------------------------------------------
+# Servers
+
+
+@dataclass
+class ServerSpec:
+    key: str
+    label: str
+    package: str  # pip package it comes from; "" for uwsgi-fast
+    stop_grace: float = 5.0  # seconds between SIGINT and SIGKILL
+    notes: list = field(default_factory=list)
+
+
+SERVERS = [
+    ServerSpec("gunicorn-sync", "gunicorn sync", "gunicorn"),
+    ServerSpec("gunicorn-gthread", "gunicorn gthread", "gunicorn"),
+    ServerSpec("granian", "granian wsgi", "granian"),
+    ServerSpec("uwsgi", "uWSGI --http11-socket", "pyuwsgi"),
+    ServerSpec("bjoern", "bjoern", "bjoern"),
+    # FastWSGI's workers ignore SIGINT while a connection is open; nothing to lose by KILL.
+    ServerSpec("fastwsgi", "FastWSGI", "fastwsgi", stop_grace=0.0),
+    ServerSpec("uwsgi-fast", "uwsgi-fast", ""),
+    ServerSpec("uwsgi-fast-health", "uwsgi-fast (C-only /health)", ""),
+]
+SERVER_KEYS = [s.key for s in SERVERS]
+SPEC = {s.key: s for s in SERVERS}
+UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health")
+
+
+class Ctx:
+    """What the command builders need to know about this run."""
+
+    def __init__(self, args, uf_features):
+        self.venv_bin = os.path.join(VENV, "bin")
+        self.uf = args.uwsgi_fast
+        self.uf_features = uf_features
+        self.site_packages = venv_site_packages()
+
+
+def server_command(key, sc, port, ctx):
+    """argv for one server on one scenario, with the flags pinned here.
+
+    Returns (argv, notes): notes are facts about this configuration that belong under the
+    table (e.g. "no keep-alive")."""
+    vb = ctx.venv_bin
+    bind = "127.0.0.1:%d" % port
+    n = str(sc.workers)
+    t = str(sc.threads)
+    notes = []
+    if key == "gunicorn-sync":
+        argv = [os.path.join(vb, "gunicorn"), "-w", n, "-b", bind, "--chdir", APPS,
+                "--backlog", str(BACKLOG), "--log-level", "warning", sc.app]
+    elif key == "gunicorn-gthread":
+        argv = [os.path.join(vb, "gunicorn"), "-k", "gthread", "--threads", t, "-w", n,
+                "-b", bind, "--chdir", APPS, "--backlog", str(BACKLOG),
+                "--log-level", "warning", sc.app]
+        notes.append("%s threads/worker" % t)
+    elif key == "granian":
+        argv = [os.path.join(vb, "granian"), "--interface", "wsgi", "--http", "1", "--no-ws",
+                "--workers", n, "--host", "127.0.0.1", "--port", str(port),
+                "--backlog", str(BACKLOG), "--log-level", "warning", "--working-dir", APPS]
+        if sc.threads > 4:
+            argv += ["--blocking-threads", t]
+            notes.append("%s blocking threads/worker" % t)
+        argv.append(sc.app)
+    elif key == "uwsgi":
+        argv = [os.path.join(vb, "uwsgi"), "--http11-socket", bind, "--processes", n,
+                "--master", "--disable-logging", "--chdir", APPS, "--module", sc.app,
+                "--listen", str(BACKLOG), "--need-app", "--die-on-term",
+                "--ignore-sigpipe", "--ignore-write-errors", "--disable-write-exception"]
+        if sc.threads > 4:
+            argv += ["--threads", t]
+            notes.append("%s threads/worker" % t)
+    elif key in ("bjoern", "fastwsgi"):
+        argv = [os.path.join(vb, "python"), LAUNCHER, key, "-w", n, "-b", bind,
+                "--chdir", APPS, sc.app]
+        if sc.workers > 1:
+            notes.append("%d processes on SO_REUSEPORT" % sc.workers)
+    elif key in UF_KEYS:
+        argv = [ctx.uf, "-w", n, "-b", bind, "--chdir", APPS,
+                "--pythonpath", ctx.site_packages]
+        if "--backlog" in ctx.uf_features:
+            argv += ["--backlog", str(BACKLOG)]
+        if sc.threads > 4:
+            if "--threads" in ctx.uf_features:
+                argv += ["--threads", t]
+                notes.append("%s threads/worker" % t)
+            else:
+                notes.append("no --threads yet: one request at a time per worker")
+        if key == "uwsgi-fast-health":
+            argv += ["--health-path", "/health"]
+        argv.append(sc.app)
+    else:
+        raise KeyError(key)
+    return argv, notes
+
+
+def server_env():
+    env = dict(os.environ)
+    env["PATH"] = os.path.join(VENV, "bin") + os.pathsep + env.get("PATH", "")
+    env["VIRTUAL_ENV"] = VENV
+    env["BENCH_FILE_1M"] = os.path.join(TMP, "file-1m.bin")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+# ---------------------------------------------------------------------------------------
+# Environment: Debian tools, the peers' venv
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def dpkg_installed(pkg):
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True,
+                       text=True)
+    return r.returncode == 0 and "install ok installed" in r.stdout
+
+
+def ensure_apt():
+    """Installs the Debian packages the harness needs, only those missing."""
+    if not shutil.which("dpkg-query"):
+        return
+    missing = [p for p in APT_PACKAGES if not dpkg_installed(p)]
+    if not shutil.which("gcc") or not shutil.which("make"):
+        missing.append("build-essential")
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        log("bench: missing Debian packages %s (not root: install them by hand)"
+            % " ".join(missing))
+        return
+    log("bench: apt-get install %s" % " ".join(missing))
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + missing,
+                   env=env, check=False, stdout=subprocess.DEVNULL)
+
+
+def read_requirements():
+    reqs = []
+    with open(REQUIREMENTS) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                reqs.append(line)
+    return reqs
+
+
+def req_name(req):
+    return re.split(r"[=<>!~\[ ;]", req, 1)[0].lower()
+
+
+def pip_failure_reason(output):
+    """The most telling line of a failed pip install (a compiler error beats pip's summary)."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    for pat in (r"fatal error: .*", r"error: command .* failed.*", r"No matching distribution.*",
+                r"Could not find a version.*", r"ERROR: .*", r"error: .*"):
+        for ln in lines:
+            m = re.search(pat, ln)
+            if m and "subprocess-exited-with-error" not in ln:
+                return m.group(0)[:160]
+    return (lines[-1] if lines else "pip failed")[:160]
+
+
+def ensure_venv():
+    """Creates .deps/bench-venv and installs each pinned requirement on its own.
+
+    Returns {package name: None if installed, else "failed to build: <reason>"}. A stamp
+    file remembers what installed, so a second run costs one file read; a requirement that
+    failed is tried again on the next run."""
+    py = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(py):
+        log("bench: creating %s" % os.path.relpath(VENV, ROOT))
+        os.makedirs(os.path.dirname(VENV), exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    try:
+        with open(INSTALL_STAMP) as f:
+            stamp = json.load(f)
+    except (OSError, ValueError):
+        stamp = {}
+    status = {}
+    for req in read_requirements():
+        name = req_name(req)
+        if stamp.get(req) == "ok":
+            status[name] = None
+            continue
+        log("bench: pip install %s" % req)
+        r = subprocess.run([py, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                            req], capture_output=True, text=True)
+        if r.returncode == 0:
+            stamp[req] = "ok"
+            status[name] = None
+        else:
+            reason = pip_failure_reason(r.stdout + "\n" + r.stderr)
+            stamp[req] = "failed"
+            status[name] = "failed to build: " + reason
+            log("bench: %s failed: %s" % (req, reason))
+    with open(INSTALL_STAMP, "w") as f:
+        json.dump(stamp, f, indent=1)
+    return status
+
+
+def venv_site_packages():
+    lib = os.path.join(VENV, "lib")
+    if os.path.isdir(lib):
+        for d in sorted(os.listdir(lib)):
+            sp = os.path.join(lib, d, "site-packages")
+            if d.startswith("python") and os.path.isdir(sp):
+                return sp
+    return os.path.join(lib, "python%d.%d" % sys.version_info[:2], "site-packages")
+
+
+def venv_versions():
+    py = os.path.join(VENV, "bin", "python")
+    code = ("import importlib.metadata as m, json, sys\n"
+            "out = {}\n"
+            "for n in sys.argv[1:]:\n"
+            "    try: out[n] = m.version(n)\n"
+            "    except Exception: pass\n"
+            "out['python'] = sys.version.split()[0]\n"
+            "print(json.dumps(out))\n")
+    names = [req_name(r) for r in read_requirements()] + ["werkzeug"]
+    try:
+        r = subprocess.run([py, "-c", code] + names, capture_output=True, text=True,
+                           timeout=60)
+        return json.loads(r.stdout)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return {}
+
+
+def uf_probe(path):
+    """Runs `uwsgi-fast --help`: returns (set of flags it mentions, error or None)."""
+    if not os.path.exists(path):
+        return set(), "not built (%s missing; run scripts/zig build)" % os.path.relpath(path,
+                                                                                         ROOT)
+    try:
+        r = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return set(), "cannot run %s --help: %s" % (path, e)
+    text = r.stdout + r.stderr
+    return set(re.findall(r"--[a-z][a-z0-9-]+", text)), None
+
+
+def bare_rss_kb(module):
+    """Peak RSS of a bare interpreter that has imported `module` (the RSS target's base)."""
+    py = os.path.join(VENV, "bin", "python")
+    code = ("import sys; sys.path.insert(0, %r); import %s\n"
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+            % (APPS, module))
+    try:
+        r = subprocess.run([py, "-c", code], capture_output=True, text=True, timeout=60,
+                           env=server_env())
+        return int(r.stdout.strip())
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return None
+
+
+def machine_description():
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem_kb = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    distro = ""
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    distro = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    wrk_version = ""
+    try:
+        r = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
+        wrk_version = (r.stdout + r.stderr).splitlines()[0].strip()
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(mem_kb / 1048576, 1),
+        "kernel": platform.release(),
+        "distro": distro,
+        "python": platform.python_version(),
+        "wrk": wrk_version,
+        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# /proc: process trees, CPU time, peak RSS
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_table():
+    """{pid: (ppid, cpu ticks)} for every process; cpu = utime+stime+cutime+cstime, so a
+    child that exited and was reaped inside the tree keeps counting through its parent."""
+    table = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                data = f.read()
+        except OSError:
+            continue
+        rest = data[data.rfind(")") + 2:].split()
+        try:
+            table[int(d)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))
+        except (IndexError, ValueError):
+            continue
+    return table
+
+
+def tree_pids(root, table=None):
+    table = table if table is not None else proc_table()
+    children = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+    return out
+
+
+def tree_cpu(root):
+    table = proc_table()
+    return sum(table[p][1] for p in tree_pids(root, table)) / CLK_TCK
+
+
+def system_busy():
+    """Seconds of busy CPU on the whole machine so far (from /proc/stat)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# One server
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, key, sc, ctx, log_dir):
+        self.key = key
+        self.spec = SPEC[key]
+        self.sc = sc
+        self.port = free_port()
+        self.argv, self.notes = server_command(key, sc, self.port, ctx)
+        self.log_path = os.path.join(log_dir, "%s-%s.log" % (sc.name, key))
+        self.proc = None
+        self.error = None
+        self.keepalive = None
+        self.rounds = []
+        self.rss_kb = []
+
+    @property
+    def path(self):
+        return "/health" if self.key == "uwsgi-fast-health" else self.sc.path
+
+    def start(self):
+        self.log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=server_env(),
+                                         cwd=APPS, start_new_session=True)
+        except OSError as e:
+            self.error = "failed to start: %s" % e
+
+    def log_tail(self, n=3):
+        try:
+            with open(self.log_path, "rb") as f:
+                lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines()
+                         if ln.strip()]
+            return " | ".join(lines[-n:])[:300]
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, deadline):
+        """Polls the port until it accepts, then checks one response by hand."""
+        if self.error:
+            return False
+        while time.monotonic() < deadline:
+            if not self.alive():
+                self.error = "exited at start (status %s): %s" % (self.proc.returncode,
+                                                                 self.log_tail())
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            self.error = "not listening after start timeout: %s" % self.log_tail()
+            return False
+        return self.probe()
+
+    def probe(self):
+        """One request by hand (then a second on the same connection): right status, right
+        body, and whether the server keeps the connection alive."""
+        body = b"b" * self.sc.body_bytes if self.sc.body_bytes else None
+        method = "POST" if body else "GET"
+        headers = {"Content-Type": "application/octet-stream"} if body else {}
+        last_err = None
+        for _attempt in range(20):  # workers may still be importing the app
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+            try:
+                conn.request(method, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                will_close = resp.will_close
+                ok, why = probe_ok(self.check_kind(), resp.status, data, body)
+                if not ok:
+                    self.error = "wrong response: %s" % why
+                    return False
+                if resp.getheader("X-File-Wrapper") == "no":
+                    self.notes.append("no wsgi.file_wrapper: the app read the file itself")
+                self.keepalive = False
+                if not will_close:
+                    conn.request(method, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    resp.read()
+                    self.keepalive = resp.status == 200
+                if not self.keepalive:
+                    self.notes.append("closes the connection after each response")
+                return True
+            except (OSError, http.client.HTTPException) as e:
+                last_err = e
+                if not self.alive():
+                    break
+                time.sleep(0.25)
+            finally:
+                conn.close()
+        self.error = "no answer: %r %s" % (last_err, self.log_tail())
+        return False
+
+    def check_kind(self):
+        return "status" if self.key == "uwsgi-fast-health" else self.sc.check
+
+    def stop(self):
+        if self.proc is None:
+            return
+        pids = tree_pids(self.proc.pid) if self.alive() else []
+        for sig, grace in ((signal.SIGINT, self.spec.stop_grace), (signal.SIGKILL, 5.0)):
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=grace if grace > 0 else 0.001)
+            except subprocess.TimeoutExpired:
+                pass
+        # A worker that left the process group must not outlive the run.
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+    def workers(self):
+        """Worker pids: every process under the root, or the root when it works alone."""
+        pids = tree_pids(self.proc.pid)
+        return [p for p in pids if p != self.proc.pid] or pids
+
+    def settle(self, limit=3.0):
+        """Waits (up to `limit` s) until the server is idle, so that work it still has
+        queued (e.g. connections wrk gave up on) does not run during the next server's
+        measurement."""
+        end = time.monotonic() + limit
+        prev = tree_cpu(self.proc.pid)
+        while time.monotonic() < end:
+            time.sleep(0.2)
+            cur = tree_cpu(self.proc.pid)
+            if cur - prev < 0.02:
+                return
+            prev = cur
+
+
+def probe_ok(kind, status, data, sent):
+    if status != 200:
+        return False, "HTTP %d: %r" % (status, data[:120])
+    if kind == "status":
+        return True, ""
+    if kind == "hello":
+        return data == HELLO, "body %r" % data[:40]
+    if kind.startswith("len:"):
+        n = int(kind[4:])
+        return len(data) == n, "body of %d bytes, want %d" % (len(data), n)
+    if kind == "body1m":
+        return data == BODY_1M, "body of %d bytes differs from the 1 MiB pattern" % len(data)
+    if kind == "echo":
+        return data == sent, "echo of %d bytes, sent %d" % (len(data), len(sent or b""))
+    if kind == "json":
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return False, "not JSON: %r" % data[:60]
+        return doc.get("status") == "ok" and doc.get("count") == 10, "JSON %r" % data[:60]
+    raise KeyError(kind)
+
+
+# ---------------------------------------------------------------------------------------
+# wrk
+
+
+def run_wrk(server, seconds, out_path):
+    """One wrk run against `server`. Returns the parsed report plus the server's CPU
+    seconds, wrk's own CPU seconds and the whole machine's busy CPU during the run."""
+    sc = server.sc
+    argv = ["wrk", "-t%d" % sc.wrk_threads, "-c%d" % sc.connections, "-d%ds" % seconds,
+            "--timeout", "%ds" % sc.timeout, "-s", WRK_SCRIPT,
+            "http://127.0.0.1:%d%s" % (server.port, server.path)]
+    env = dict(os.environ, BENCH_BODY_BYTES=str(sc.body_bytes))
+    with open(out_path, "wb") as out:
+        cpu0, busy0, t0 = tree_cpu(server.proc.pid), system_busy(), time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL)
+        _, status, ru = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu1, busy1, t1 = tree_cpu(server.proc.pid), system_busy(), time.monotonic()
+    with open(out_path, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    report = None
+    for line in text.splitlines():
+        if line.startswith("@@WRK_JSON "):
+            report = json.loads(line[len("@@WRK_JSON "):])
+    if report is None:
+        raise RuntimeError("wrk printed no report (exit %s): %s"
+                           % (proc.returncode, text.strip()[-300:]))
+    server_cpu = cpu1 - cpu0
+    wrk_cpu = ru.ru_utime + ru.ru_stime
+    report["server_cpu_s"] = round(server_cpu, 3)
+    report["wrk_cpu_s"] = round(wrk_cpu, 3)
+    report["wall_s"] = round(t1 - t0, 3)
+    # Busy CPU that was neither the server nor wrk: other engineers' builds, the kernel's
+    # softirq work on others' behalf... A large value marks a noisy measurement.
+    report["other_cpu_s"] = round(max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu), 3)
+    dur = report["duration_us"] / 1e6
+    report["rps"] = round(report["requests"] / dur, 1) if dur > 0 else 0.0
+    e = report["errors"]
+    report["socket_errors"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
+    report["http_errors"] = e["status"]
+    return report
+
+
+# ---------------------------------------------------------------------------------------
+# The run
+
+
+def summarize(server):
+    """Medians over the measured rounds (max latency: the largest; errors: the sum)."""
+    rs = server.rounds
+    med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
+    lat = lambda key: statistics.median(r["latency_us"][key] for r in rs)  # noqa: E731
+    requests = sum(r["requests"] for r in rs)
+    cpu = [r["server_cpu_s"] / r["requests"] * 1e4 for r in rs if r["requests"]]
+    return {
+        "rps": round(med("rps"), 1),
+        "p50_us": lat("p50"),
+        "p99_us": lat("p99"),
+        "max_us": max(r["latency_us"]["max"] for r in rs),
+        "socket_errors": sum(r["socket_errors"] for r in rs),
+        "http_errors": sum(r["http_errors"] for r in rs),
+        "requests": requests,
+        "cpu_s_per_10k": round(statistics.median(cpu), 3) if cpu else None,
+        "rss_mb_per_worker": round(max(server.rss_kb) / 1024, 1) if server.rss_kb else None,
+        "other_cpu_s": round(med("other_cpu_s"), 2),
+    }
+
+
+def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
+    """Starts every server of the scenario, runs the rounds, stops them; returns the
+    scenario's result entry."""
+    entry = {"name": sc.name, "title": sc.title, "app": sc.app, "path": sc.path,
+             "workers": sc.workers, "connections": sc.connections,
+             "wrk_threads": sc.wrk_threads, "threads": sc.threads, "note": sc.note,
+             "results": []}
+    rows = {}
+    servers = []
+    for key in keys:
+        if key in unavailable:
+            rows[key] = {"server": key, "label": SPEC[key].label, "error": unavailable[key]}
+            continue
+        srv = Server(key, sc, ctx, log_dir)
+        servers.append(srv)
+        srv.start()
+    try:
+        deadline = time.monotonic() + args.start_timeout
+        for srv in servers:
+            srv.wait_ready(deadline)
+            if srv.error:
+                log("  %-18s %s" % (srv.key, srv.error))
+        live = [s for s in servers if not s.error]
+        for s in live:
+            s.settle(limit=2.0)
+        for rnd in range(args.rounds):
+            order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
+            for srv in order:
+                if srv.error:
+                    continue
+                if not srv.alive():
+                    srv.error = "died during the run (status %s): %s" % (
+                        srv.proc.returncode, srv.log_tail())
+                    continue
+                base = os.path.join(log_dir, "%s-%s-r%d" % (sc.name, srv.key, rnd))
+                try:
+                    warm = args.warmup if rnd == 0 else min(args.warmup, 1)
+                    if warm > 0:
+                        run_wrk(srv, warm, base + "-warmup.txt")
+                    rep = run_wrk(srv, args.duration, base + ".txt")
+                except (RuntimeError, OSError, ValueError) as e:
+                    srv.error = "wrk failed: %s" % e
+                    continue
+                srv.rounds.append(rep)
+                srv.rss_kb = [k for k in (vm_hwm_kb(p) for p in srv.workers()) if k]
+                log("  round %d %-18s %9.0f req/s  p99 %8.2f ms  errors %d+%d  cpu %.2fs"
+                    "  (other load %.2fs)" % (
+                        rnd + 1, srv.key, rep["rps"], rep["latency_us"]["p99"] / 1000,
+                        rep["socket_errors"], rep["http_errors"], rep["server_cpu_s"],
+                        rep["other_cpu_s"]))
+                srv.settle()
+            if not srv_alive_any(live):
+                break
+    finally:
+        for srv in servers:
+            if srv.alive() and srv.rounds:
+                srv.rss_kb = [k for k in (vm_hwm_kb(p) for p in srv.workers()) if k] or \
+                    srv.rss_kb
+            srv.stop()
+    for srv in servers:
+        row = {"server": srv.key, "label": SPEC[srv.key].label, "command": srv.argv,
+               "keepalive": srv.keepalive, "notes": srv.notes, "rounds": srv.rounds}
+        if srv.error and not srv.rounds:
+            row["error"] = srv.error
+        elif srv.error:
+            row["error_late"] = srv.error
+        if srv.rounds:
+            row["summary"] = summarize(srv)
+        rows[srv.key] = row
+    entry["results"] = [rows[k] for k in keys if k in rows]
+    return entry
+
+
+def srv_alive_any(servers):
+    return any(s.alive() for s in servers)
+
+
+# ---------------------------------------------------------------------------------------
+# Tables
+
+
+def fmt_ms(us):
+    if us is None:
+        return "-"
+    ms = us / 1000
+    if ms >= 1000:
+        return "%.2f s" % (ms / 1000)
+    if ms >= 100:
+        return "%.0f ms" % ms
+    if ms >= 10:
+        return "%.1f ms" % ms
+    return "%.2f ms" % ms
+
+
+def fmt_errors(s):
+    total = s["socket_errors"] + s["http_errors"]
+    if total == 0:
+        return "0"
+    return "%d (%d sock, %d http)" % (total, s["socket_errors"], s["http_errors"])
+
+
+COLUMNS = ["scenario", "server", "req/s", "p50", "p99", "max", "errors", "CPU s/10k req",
+           "RSS/worker MB", "x uwsgi-fast"]
+
+
+def table_rows(results):
+    """Rows of strings (one per scenario x server) for the text and Markdown tables."""
+    out = []
+    for ent in results["scenarios"]:
+        base = None
+        for r in ent["results"]:
+            if r["server"] == "uwsgi-fast" and "summary" in r:
+                base = r["summary"]["rps"]
+        for r in ent["results"]:
+            name = r["label"]
+            if "summary" not in r:
+                out.append([ent["name"], name, r.get("error", "no result"), "", "", "", "", "",
+                            "", ""])
+                continue
+            s = r["summary"]
+            ratio = "%.2fx" % (s["rps"] / base) if base else "-"
+            out.append([ent["name"], name, "%.0f" % s["rps"], fmt_ms(s["p50_us"]),
+                        fmt_ms(s["p99_us"]), fmt_ms(s["max_us"]), fmt_errors(s),
+                        "%.2f" % s["cpu_s_per_10k"] if s["cpu_s_per_10k"] is not None else "-",
+                        "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"] else "-",
+                        ratio])
+    return out
+
+
+def text_table(results):
+    rows = table_rows(results)
+    widths = [len(c) for c in COLUMNS]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if cell and not (i == 2 and not row[3]):  # a failure spans the metric columns
+                widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(COLUMNS))]
+    lines.append("  ".join("-" * w for w in widths))
+    prev = None
+    for row in rows:
+        if prev is not None and row[0] != prev:
+            lines.append("")
+        prev = row[0]
+        if row[2] and not row[3]:
+            lines.append("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2]]))
+        else:
+            lines.append("  ".join(c.rjust(widths[i]) if i >= 2 else c.ljust(widths[i])
+                                   for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def notes_lines(results):
+    """Facts that belong under the table: per-scenario notes and per-server notes."""
+    lines = []
+    for ent in results["scenarios"]:
+        parts = []
+        if ent.get("note"):
+            parts.append(ent["note"])
+        for r in ent["results"]:
+            extra = list(dict.fromkeys(r.get("notes", [])))
+            if r.get("error_late"):
+                extra.append("after %d round(s): %s" % (len(r["rounds"]), r["error_late"]))
+            if extra:
+                parts.append("%s: %s" % (r["label"], "; ".join(extra)))
+        for msg in ent.get("omitted", []):
+            parts.append(msg)
+        if parts:
+            lines.append("%s — %s" % (ent["name"], ". ".join(parts)))
+    return lines
+
+
+def markdown_table(results):
+    rows = table_rows(results)
+    lines = ["| " + " | ".join(COLUMNS) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)) + "|"]
+    for row in rows:
+        if row[2] and not row[3]:
+            cells = [row[0], row[1], row[2]] + [""] * (len(COLUMNS) - 3)
+        else:
+            cells = row
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        description="Side-by-side WSGI server benchmark (see tests/bench/README.md).")
+    ap.add_argument("--quick", action="store_true",
+                    help="CI smoke: the quick scenarios, 1 round of 2 s, 1 s warm-up")
+    ap.add_argument("--rounds", type=int, help="measured rounds per server (default 3)")
+    ap.add_argument("--duration", type=int, help="seconds per measured wrk run (default 3)")
+    ap.add_argument("--warmup", type=int,
+                    help="seconds of warm-up before the first round (default 2; later rounds "
+                         "at most 1; 0: none). wrk takes whole seconds.")
+    ap.add_argument("--scenarios", help="comma-separated: " +
+                    ",".join(s.name for s in SCENARIOS))
+    ap.add_argument("--servers", help="comma-separated: " + ",".join(SERVER_KEYS))
+    ap.add_argument("--wrk-threads", type=int,
+                    help="override wrk -t for every scenario (default 1; keepalive-5k uses 2)")
+    ap.add_argument("--uwsgi-fast", default=DEFAULT_UF, help="the uwsgi-fast binary")
+    ap.add_argument("--output", help="results JSON (default: results/tmp/<time>.json, and a "
+                                     "full run also writes results/latest.json)")
+    ap.add_argument("--no-install", action="store_true",
+                    help="skip the apt/pip install step (use the venv as it is)")
+    ap.add_argument("--install-only", action="store_true", help="set up and exit")
+    ap.add_argument("--publish", action="store_true",
+                    help="update docs/benchmarks.md's table and docs/benchmarks.png")
+    ap.add_argument("--start-timeout", type=float, default=60.0)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds = args.rounds or 1
+        args.duration = args.duration or 2
+        args.warmup = 1 if args.warmup is None else args.warmup
+    args.rounds = args.rounds or 3
+    args.duration = args.duration or 3
+    args.warmup = 2 if args.warmup is None else args.warmup
+    if args.rounds < 1 or args.duration < 1:
+        ap.error("--rounds and --duration must be >= 1")
+    names = [s.name for s in SCENARIOS]
+    if args.scenarios:
+        want = [x.strip() for x in args.scenarios.split(",") if x.strip()]
+        bad = [x for x in want if x not in names]
+        if bad:
+            ap.error("unknown scenario(s) %s; choose from %s" % (",".join(bad), ",".join(names)))
+        args.scenario_list = [s for s in SCENARIOS if s.name in want]
+    else:
+        args.scenario_list = [s for s in SCENARIOS if s.quick or not args.quick]
+    if args.servers:
+        want = [x.strip() for x in args.servers.split(",") if x.strip()]
+        bad = [x for x in want if x not in SERVER_KEYS]
+        if bad:
+            ap.error("unknown server(s) %s; choose from %s" % (",".join(bad),
+                                                              ",".join(SERVER_KEYS)))
+        args.server_list = [k for k in SERVER_KEYS if k in want]
+    else:
+        args.server_list = list(SERVER_KEYS)
+    return args
+
+
+def raise_nofile(need):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= need
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.makedirs(TMP, exist_ok=True)
+    if not args.no_install:
+        ensure_apt()
+        pkg_status = ensure_venv()
+    else:
+        pkg_status = {}
+        if not os.path.exists(os.path.join(VENV, "bin", "python")):
+            log("bench: %s does not exist; run without --no-install" % VENV)
+            return 2
+    if args.install_only:
+        for name, err in sorted(pkg_status.items()):
+            log("bench: %-12s %s" % (name, err or "ok"))
+        return 0
+    if not shutil.which("wrk"):
+        log("bench: wrk not found (Debian package wrk)")
+        return 2
+    for sc in args.scenario_list:
+        if args.wrk_threads:
+            sc.wrk_threads = args.wrk_threads
+    if not raise_nofile(max(s.connections for s in args.scenario_list) * 2 + 512):
+        log("bench: RLIMIT_NOFILE is too low for %d connections; raise the hard limit"
+            % max(s.connections for s in args.scenario_list))
+
+    # What cannot run at all, and why (reported in the table, never hidden).
+    unavailable = {}
+    for key in args.server_list:
+        pkg = SPEC[key].package
+        if pkg and pkg_status.get(pkg):
+            unavailable[key] = pkg_status[pkg]
+    uf_features, uf_error = set(), None
+    if any(k in UF_KEYS for k in args.server_list):
+        uf_features, uf_error = uf_probe(args.uwsgi_fast)
+        if uf_error:
+            for k in UF_KEYS:
+                unavailable[k] = uf_error
+    health_ok = "--health-path" in uf_features
+    ctx = Ctx(args, uf_features)
+
+    with open(os.path.join(TMP, "file-1m.bin"), "wb") as f:
+        f.write(BODY_1M)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_dir = os.path.join(TMP, "logs-" + stamp)
+    os.makedirs(log_dir, exist_ok=True)
+
+    results = {
+        "version": 1,
+        "started": stamp,
+        "mode": "quick" if args.quick else "full",
+        "command": "tests/bench/run " + " ".join(sys.argv[1:] if argv is None else argv),
+        "settings": {"rounds": args.rounds, "duration_s": args.duration,
+                     "warmup_s": args.warmup, "backlog": BACKLOG},
+        "machine": machine_description(),
+        "versions": venv_versions(),
+        "uwsgi_fast": {"binary": os.path.relpath(args.uwsgi_fast, ROOT), "error": uf_error,
+                       "health_path": health_ok, "threads": "--threads" in uf_features},
+        "bare_rss_mb": {},
+        "scenarios": [],
+    }
+    for mod in sorted({sc.app.split(":")[0] for sc in args.scenario_list}):
+        kb = bare_rss_kb(mod)
+        results["bare_rss_mb"][mod] = round(kb / 1024, 1) if kb else None
+
+    # Ctrl-C and TERM must not leave servers behind: turn TERM into KeyboardInterrupt so
+    # run_scenario's finally-block stops them.
+    signal.signal(signal.SIGTERM, interrupt)
+    t_start = time.monotonic()
+    interrupted = False
+    try:
+        for sc in args.scenario_list:
+            keys = [k for k in args.server_list if k != "uwsgi-fast-health"
+                    or (sc.health and (health_ok or uf_error))]
+            log("bench: %s — %s (%d worker(s), %d connections)" % (
+                sc.name, sc.title, sc.workers, sc.connections))
+            entry = run_scenario(sc, keys, ctx, args, log_dir, unavailable)
+            if sc.health and "uwsgi-fast-health" in args.server_list and not health_ok \
+                    and not uf_error:
+                entry["omitted"] = ["uwsgi-fast (C-only /health) omitted: this binary has no "
+                                    "--health-path yet"]
+            results["scenarios"].append(entry)
+    except KeyboardInterrupt:
+        interrupted = True
+        log("bench: interrupted; writing what was measured")
+    results["elapsed_s"] = round(time.monotonic() - t_start, 1)
+    results["machine"]["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
+
+    out = args.output or os.path.join(TMP, "%s-%s.json" % (stamp, results["mode"]))
+    write_json(out, results)
+    if not args.output and not args.quick and not args.scenarios and not args.servers \
+            and not interrupted:
+        write_json(os.path.join(RESULTS, "latest.json"), results)
+        out = os.path.join(RESULTS, "latest.json")
+
+    print()
+    print(text_table(results))
+    notes = notes_lines(results)
+    if notes:
+        print()
+        for line in notes:
+            print("* " + line)
+    print()
+    print("wrk -t1 by default (-t2 for keepalive-5k), on the same %s cores as the servers; "
+          "results: %s; elapsed %.0f s" % (results["machine"]["nproc"],
+                                           os.path.relpath(out, ROOT), results["elapsed_s"]))
+    if args.publish:
+        import report  # noqa: E402  (sibling module, only needed here)
+        report.publish(out)
+
+    return exit_status(results, args, interrupted)
+
+
+def interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def write_json(path, results):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def exit_status(results, args, interrupted):
+    """0: every built server served 2xx; 1: uwsgi-fast failed; 3: a peer failed."""
+    uf_failed, peer_failed = [], []
+    for ent in results["scenarios"]:
+        for r in ent["results"]:
+            err = r.get("error", "")
+            if err.startswith("failed to build"):
+                continue  # reported in the table; not a failure of this run
+            s = r.get("summary")
+            bad = None
+            if err:
+                bad = err
+            elif not s or s["requests"] == 0:
+                bad = "served no request"
+            elif s["http_errors"]:
+                bad = "%d non-2xx responses" % s["http_errors"]
+            elif r.get("error_late"):
+                bad = r["error_late"]
+            elif r["server"] in UF_KEYS and args.quick and s["socket_errors"]:
+                bad = "%d socket errors" % s["socket_errors"]
+            if bad:
+                (uf_failed if r["server"] in UF_KEYS else peer_failed).append(
+                    "%s/%s: %s" % (ent["name"], r["server"], bad))
+    for msg in uf_failed:
+        log("bench: FAIL uwsgi-fast %s" % msg)
+    for msg in peer_failed:
+        log("bench: FAIL peer %s" % msg)
+    if interrupted:
+        return 2
+    if uf_failed:
+        return 1
+    if peer_failed:
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+/* Unit tests for src/http.c: spans, splitting, pipelining, bodies, limits. */
+#include "src/http.c"
+
+#include "check.h"
+
+static const http_limits_t default_limits = {4094, 100, 8190, 64 * 1024};
+
+/* Feeds `raw` to a fresh parser `step` bytes at a time, the way receives would grow the
+ * connection's input buffer. Returns what the last http_parse returned. */
+static long feed(http_req_t *req, buf_t *in, size_t *parsed, const char *raw, size_t len,
+                 size_t step)
+{
+    long r = 0;
+    for (size_t i = 0; i < len; i += step) {
+        size_t n = len - i < step ? len - i : step;
+        buf_append(in, raw + i, n);
+        r = http_parse(req, in->data, *parsed, in->len);
+        if (r < 0)
+            return r;
+        *parsed = (size_t)r;
+        if (req->complete)
+            return r;
+        in->len = http_compact(req, in->data, in->len, parsed);
+    }
+    return r;
+}
+
+static bool header_is(const http_req_t *req, const char *base, uint32_t i, const char *name,
+                      const char *value)
+{
+    const http_header_t *h = &req->headers[i];
+    return h->name.len == strlen(name) && memcmp(base + h->name.off, name, h->name.len) == 0 &&
+           h->value.len == strlen(value) && memcmp(base + h->value.off, value, h->value.len) == 0;
+}
+
+static void test_simple_get_every_split(void)
+{
+    const char raw[] = "GET /a%20b?x=1 HTTP/1.1\r\nHost: example\r\nX-Long:  padded value \t\r\n"
+                       "Empty:\r\n\r\n";
+    for (size_t step = 1; step <= sizeof(raw) - 1; step++) {
+        http_req_t req;
+        buf_t in = {0};
+        size_t parsed = 0;
+        http_req_init(&req, &default_limits);
+        long r = feed(&req, &in, &parsed, raw, sizeof(raw) - 1, step);
+        CHECK_EQ_INT(r, (long)(sizeof(raw) - 1));
+        CHECK(req.complete);
+        CHECK(req.keep_alive);
+        CHECK_EQ_INT(req.version_minor, 1);
+        CHECK_EQ_MEM(in.data + req.method.off, req.method.len, "GET");
+        CHECK_EQ_MEM(in.data + req.target.off, req.target.len, "/a%20b?x=1");
+        CHECK_EQ_INT(req.header_count, 3);
+        CHECK(header_is(&req, in.data, 0, "Host", "example"));
+        CHECK(header_is(&req, in.data, 1, "X-Long", "padded value"));
+        CHECK(header_is(&req, in.data, 2, "Empty", ""));
+        http_req_free(&req);
+        buf_free(&in);
+    }
+}
+
+static void test_pipelined(void)
+{
+    const char raw[] = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "POST /2 HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                       "GET /3 HTTP/1.0\r\n\r\n";
+    http_req_t req;
+    buf_t in = {0};
+    http_req_init(&req, &default_limits);
+    buf_append(&in, raw, sizeof(raw) - 1);
+    const char *targets[] = {"/1", "/2", "/3"};
+    size_t from = 0;
+    for (int i = 0; i < 3; i++) {
+        long r = http_parse(&req, in.data, from, in.len);
+        CHECK(r > 0);
+        CHECK(req.complete);
+        CHECK_EQ_MEM(in.data + req.target.off, req.target.len, targets[i]);
+        if (i == 1)
+            CHECK_EQ_MEM(req.body.data, req.body.len, "hello");
+        if (i == 2) {
+            CHECK_EQ_INT(req.version_minor, 0);
+            CHECK(!req.keep_alive);
+            CHECK_EQ_INT(r, (long)in.len);
+        }
+        /* the connection answers, then drops what it parsed */
+        buf_consume(&in, (size_t)r);
+        from = 0;
+        http_req_next(&req);
+    }
+    CHECK(http_idle(&req));
+    http_req_free(&req);
+    buf_free(&in);
+}
+
+static void test_chunked_body_and_compaction(void)
+{
+    const char raw[] = "POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+    for (size_t step = 1; step <= 8; step++) {
+        http_req_t req;
+        buf_t in = {0};
+        size_t parsed = 0;
+        http_req_init(&req, &default_limits);
+        long r = feed(&req, &in, &parsed, raw, sizeof(raw) - 1, step);
+        CHECK(r > 0);
+        CHECK(req.complete);
+        CHECK_EQ_MEM(req.body.data, req.body.len, "hello world");
+        /* the headers survived compaction of the body bytes */
+        CHECK_EQ_MEM(in.data + req.target.off, req.target.len, "/up");
+        CHECK(header_is(&req, in.data, 0, "Transfer-Encoding", "chunked"));
+        CHECK(in.len < sizeof(raw) - 1);
+        http_req_free(&req);
+        buf_free(&in);
+    }
+}
+
+static void test_large_body_is_not_buffered_twice(void)
+{
+    size_t body = 1 << 20;
+    char head[128];
+    int n = snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", body);
+    http_req_t req;
+    buf_t in = {0};
+    size_t parsed = 0;
+    http_req_init(&req, &default_limits);
+    CHECK(feed(&req, &in, &parsed, head, (size_t)n, (size_t)n) == n);
+    char chunk[16384];
+    memset(chunk, 'x', sizeof(chunk));
+    size_t peak = 0;
+    for (size_t sent = 0; sent < body; sent += sizeof(chunk)) {
+        feed(&req, &in, &parsed, chunk, sizeof(chunk), sizeof(chunk));
+        if (in.len > peak)
+            peak = in.len;
+    }
+    CHECK(req.complete);
+    CHECK_EQ_INT(req.body.len, body);
+    CHECK(peak <= (size_t)n + sizeof(chunk));
+    http_req_free(&req);
+    buf_free(&in);
+}
+
+static int parse_status(const char *raw, const http_limits_t *limits)
+{
+    http_req_t req;
+    buf_t in = {0};
+    size_t parsed = 0;
+    http_req_init(&req, limits);
+    long r = feed(&req, &in, &parsed, raw, strlen(raw), strlen(raw));
+    int status = r < 0 ? req.error_status : (req.complete ? 200 : 0);
+    http_req_free(&req);
+    buf_free(&in);
+    return status;
+}
+
+static void test_errors_and_limits(void)
+{
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\n\r\n", &default_limits), 200);
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nHost: a\r\n", &default_limits), 0);
+    CHECK_EQ_INT(parse_status("G@T / HTTP/1.1\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("GET / HTTP/2.0\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                              &default_limits),
+                 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                              &default_limits),
+                 400);
+
+    http_limits_t tight = {10, 2, 20, 64 * 1024};
+    CHECK_EQ_INT(parse_status("GET /0123456 HTTP/1.1\r\n\r\n", &tight), 200);   /* 8 bytes */
+    CHECK_EQ_INT(parse_status("GET /0123456789 HTTP/1.1\r\n\r\n", &tight), 414);
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &tight), 200);
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &tight), 431);
+    /* name + value exactly at the field limit, then one byte over */
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nName: 0123456789abcdef\r\n\r\n", &tight), 200);
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nName: 0123456789abcdefg\r\n\r\n", &tight), 431);
+
+    http_limits_t small_total = {0, 0, 0, 27};  /* the two fields need 28 */
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nAAAA: 0123456789\r\nBBBB: 0123456789\r\n\r\n",
+                              &small_total),
+                 431);
+}
+
+static void test_expect_continue(void)
+{
+    http_req_t req;
+    buf_t in = {0};
+    size_t parsed = 0;
+    http_req_init(&req, &default_limits);
+    const char raw[] = "PUT / HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+    feed(&req, &in, &parsed, raw, sizeof(raw) - 1, sizeof(raw) - 1);
+    CHECK(req.headers_done);
+    CHECK(!req.complete);
+    CHECK(req.expect_continue);
+    feed(&req, &in, &parsed, "abc", 3, 3);
+    CHECK(req.complete);
+    CHECK_EQ_MEM(req.body.data, req.body.len, "abc");
+    http_req_free(&req);
+    buf_free(&in);
+}
+
+static void test_finish(void)
+{
+    http_req_t req;
+    http_req_init(&req, &default_limits);
+    CHECK_EQ_INT(http_finish(&req, ""), 0);   /* idle connection closed: clean */
+    buf_t in = {0};
+    size_t parsed = 0;
+    feed(&req, &in, &parsed, "GET / HT", 8, 8);
+    CHECK_EQ_INT(http_finish(&req, in.data), -1);
+    http_req_free(&req);
+    buf_free(&in);
+}
+
+int main(void)
+{
+    test_simple_get_every_split();
+    test_pipelined();
+    test_chunked_body_and_compaction();
+    test_large_body_is_not_buffered_twice();
+    test_errors_and_limits();
+    test_expect_continue();
+    test_finish();
+    return check_done();
+}

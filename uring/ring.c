@@ -1,0 +1,335 @@
+/* One io_uring per worker: setup with a flag ladder, provided buffers, op helpers. */
+#include "uring/ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "uring/compat.h"
+
+/* The setup flags we would like, best first. DEFER_TASKRUN runs completions only when we
+ * wait, in our own thread, which is what a one-thread-per-ring loop wants; COOP_TASKRUN
+ * is the next best (no IPI to interrupt us); SUBMIT_ALL keeps a batch going past one bad
+ * SQE. Each rung is tried until the kernel accepts one. */
+static const unsigned setup_ladder[] = {
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_SUBMIT_ALL,
+    0,
+};
+
+static int read_sysctl_int(const char *path, int fallback)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fallback;
+    int v = fallback;
+    if (fscanf(f, "%d", &v) != 1)
+        v = fallback;
+    fclose(f);
+    return v;
+}
+
+static void fill_features(struct io_uring *ring, unsigned flags, ring_features_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->setup_flags = flags;
+    f->single_issuer = flags & IORING_SETUP_SINGLE_ISSUER;
+    f->defer_taskrun = flags & IORING_SETUP_DEFER_TASKRUN;
+    f->coop_taskrun = flags & IORING_SETUP_COOP_TASKRUN;
+    f->submit_all = flags & IORING_SETUP_SUBMIT_ALL;
+    f->ext_arg = ring->features & IORING_FEAT_EXT_ARG;
+    struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+    if (probe) {
+        f->send_zc = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+        /* Multishot accept (5.19) and multishot recv with buffer rings (6.0) cannot be
+         * probed by opcode; both predate SEND_ZC (6.0) or arrive with it, so an opcode
+         * table that has SEND_ZC implies them. ring_init verifies buffer rings for real. */
+        f->accept_multishot = f->send_zc;
+        f->recv_multishot = f->send_zc;
+        io_uring_free_probe(probe);
+    }
+}
+
+static int setup_ring(struct io_uring *ring, unsigned entries, unsigned *flags_out)
+{
+    int ret = -EINVAL;
+    for (size_t i = 0; i < sizeof(setup_ladder) / sizeof(setup_ladder[0]); i++) {
+        struct io_uring_params p;
+        memset(&p, 0, sizeof(p));
+        /* multishot ops produce many completions per submission: give the CQ room */
+        p.flags = setup_ladder[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = entries * 4;
+        ret = io_uring_queue_init_params(entries, ring, &p);
+        if (ret == 0) {
+            *flags_out = setup_ladder[i];
+            return 0;
+        }
+        if (ret != -EINVAL)
+            break;
+    }
+    return ret;
+}
+
+static void explain_failure(int err_no, char *err, size_t errlen)
+{
+    switch (err_no) {
+    case EPERM:
+    case EACCES:
+        snprintf(err, errlen,
+                 "io_uring is blocked for this process (%s): a seccomp profile forbids "
+                 "io_uring_setup (Docker >= 25 and containerd 2 default profiles do); run the "
+                 "container with a profile that allows io_uring_setup, io_uring_enter and "
+                 "io_uring_register, or check kernel.io_uring_disabled and io_uring_group",
+                 strerror(err_no));
+        break;
+    case ENOSYS:
+        snprintf(err, errlen,
+                 "io_uring is not available in this kernel (ENOSYS): uwsgi-fast needs Linux "
+                 ">= 6.0 built with CONFIG_IO_URING=y");
+        break;
+    case ENOMEM:
+        snprintf(err, errlen,
+                 "io_uring ring could not be created (ENOMEM): RLIMIT_MEMLOCK is too small; "
+                 "raise it (ulimit -l unlimited, or LimitMEMLOCK=infinity in systemd)");
+        break;
+    default:
+        snprintf(err, errlen, "io_uring ring could not be created: %s", strerror(err_no));
+    }
+}
+
+int ring_probe(ring_features_t *features, char *err, size_t errlen)
+{
+    int disabled = read_sysctl_int("/proc/sys/kernel/io_uring_disabled", 0);
+    if (disabled == 2) {
+        snprintf(err, errlen,
+                 "io_uring is disabled on this host (sysctl kernel.io_uring_disabled=2); "
+                 "enable it with: sysctl -w kernel.io_uring_disabled=0");
+        return -1;
+    }
+
+    /* A seccomp profile may kill rather than refuse: try in a child. The child reports
+     * its errno as exit code and its feature set through a pipe. */
+    int fds[2];
+    if (pipe(fds) < 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        struct io_uring ring;
+        unsigned flags = 0;
+        int ret = setup_ring(&ring, 8, &flags);
+        if (ret < 0)
+            _exit(-ret & 0xff);
+        ring_features_t f;
+        fill_features(&ring, flags, &f);
+        ssize_t w = write(fds[1], &f, sizeof(f));
+        _exit(w == (ssize_t)sizeof(f) ? 0 : 255);
+    }
+    close(fds[1]);
+    ring_features_t f;
+    ssize_t got = read(fds[0], &f, sizeof(f));
+    close(fds[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status)) {
+        snprintf(err, errlen,
+                 "io_uring_setup killed the probe process with signal %d (%s): a seccomp "
+                 "profile forbids io_uring; allow io_uring_setup, io_uring_enter and "
+                 "io_uring_register in the container's seccomp profile",
+                 WTERMSIG(status), strsignal(WTERMSIG(status)));
+        return -1;
+    }
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 255;
+    if (code != 0 || got != (ssize_t)sizeof(f)) {
+        if (disabled == 1 && (code == EPERM || code == EACCES)) {
+            snprintf(err, errlen,
+                     "io_uring is restricted on this host (sysctl kernel.io_uring_disabled=1) "
+                     "and this user is not in kernel.io_uring_group; enable it with: sysctl -w "
+                     "kernel.io_uring_disabled=0");
+            return -1;
+        }
+        explain_failure(code == 255 ? EIO : code, err, errlen);
+        return -1;
+    }
+    if (!f.recv_multishot || !f.accept_multishot) {
+        snprintf(err, errlen,
+                 "this kernel's io_uring lacks multishot accept/recv with provided buffers; "
+                 "uwsgi-fast needs Linux >= 6.0");
+        return -1;
+    }
+    if (features)
+        *features = f;
+    return 0;
+}
+
+int ring_init(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, char *err,
+              size_t errlen)
+{
+    memset(r, 0, sizeof(*r));
+    unsigned flags = 0;
+    int ret = setup_ring(&r->uring, entries, &flags);
+    if (ret < 0) {
+        explain_failure(-ret, err, errlen);
+        return ret;
+    }
+    fill_features(&r->uring, flags, &r->features);
+
+    /* One contiguous, page-aligned region for all receive buffers. */
+    size_t total = (size_t)buf_count * buf_size;
+    void *base = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (base == MAP_FAILED) {
+        ret = -errno;
+        snprintf(err, errlen, "mmap of %zu bytes of receive buffers: %s", total, strerror(errno));
+        goto fail_ring;
+    }
+    r->bufs = io_uring_setup_buf_ring(&r->uring, buf_count, RING_RECV_GROUP, 0, &ret);
+    if (!r->bufs) {
+        snprintf(err, errlen, "registering the provided-buffer ring: %s (needs Linux >= 5.19)",
+                 strerror(-ret));
+        munmap(base, total);
+        goto fail_ring;
+    }
+    r->buf_base = base;
+    r->buf_count = buf_count;
+    r->buf_size = buf_size;
+    unsigned mask = io_uring_buf_ring_mask(buf_count);
+    for (unsigned i = 0; i < buf_count; i++)
+        io_uring_buf_ring_add(r->bufs, r->buf_base + (size_t)i * buf_size, buf_size,
+                              (unsigned short)i, mask, (int)i);
+    io_uring_buf_ring_advance(r->bufs, (int)buf_count);
+    r->features.buf_ring = true;
+    r->initialised = true;
+    return 0;
+
+fail_ring:
+    io_uring_queue_exit(&r->uring);
+    return ret;
+}
+
+void ring_exit(ring_t *r)
+{
+    if (!r->initialised)
+        return;
+    io_uring_free_buf_ring(&r->uring, r->bufs, r->buf_count, RING_RECV_GROUP);
+    munmap(r->buf_base, (size_t)r->buf_count * r->buf_size);
+    io_uring_queue_exit(&r->uring);
+    r->initialised = false;
+}
+
+struct io_uring_sqe *ring_sqe(ring_t *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    while (!sqe) {
+        io_uring_submit(&r->uring);
+        sqe = io_uring_get_sqe(&r->uring);
+    }
+    return sqe;
+}
+
+void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_recv_multishot(ring_t *r, int fd, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = RING_RECV_GROUP;
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_read(sqe, fd, data, (unsigned)len, (uint64_t)-1);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_cancel64(sqe, target_ud, 0);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_close(ring_t *r, int fd, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_shutdown(ring_t *r, int fd, int how, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_shutdown(sqe, fd, how);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_buffer_recycle(ring_t *r, unsigned bid)
+{
+    io_uring_buf_ring_add(r->bufs, r->buf_base + (size_t)bid * r->buf_size, r->buf_size,
+                          (unsigned short)bid, io_uring_buf_ring_mask(r->buf_count),
+                          (int)r->buf_pending);
+    r->buf_pending++;
+}
+
+void ring_buffers_publish(ring_t *r)
+{
+    if (r->buf_pending) {
+        io_uring_buf_ring_advance(r->bufs, (int)r->buf_pending);
+        r->buf_pending = 0;
+    }
+}
+
+int ring_wait(ring_t *r, int timeout_ms)
+{
+    struct io_uring_cqe *cqe;
+    int ret;
+    if (timeout_ms < 0) {
+        ret = io_uring_submit_and_wait(&r->uring, 1);
+    } else {
+        struct __kernel_timespec ts = {
+            .tv_sec = timeout_ms / 1000,
+            .tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+        };
+        ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
+    }
+    return ret < 0 ? ret : 0;
+}
+
+void ring_features_describe(const ring_features_t *f, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s%s%s%s%s%s%s%s",
+             f->single_issuer ? "single_issuer " : "", f->defer_taskrun ? "defer_taskrun " : "",
+             f->coop_taskrun ? "coop_taskrun " : "", f->submit_all ? "submit_all " : "",
+             f->ext_arg ? "ext_arg " : "", f->accept_multishot ? "multishot_accept " : "",
+             f->recv_multishot ? "multishot_recv " : "", f->send_zc ? "send_zc" : "");
+}

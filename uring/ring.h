@@ -1,0 +1,102 @@
+/* The io_uring engine: one ring per worker, its provided-buffer ring for receives, the
+ * operations the worker loop needs (accept, recv, send, read, cancel, close), and the
+ * encoding of user_data.
+ *
+ * Invariants: single-threaded; the ring is created by the worker that uses it (never
+ * inherited across fork); every submission queue entry comes from ring_sqe(), which
+ * flushes a full queue rather than failing; the loop calls ring_wait() (the only place
+ * that enters the kernel to wait) and then consumes CQEs with ring_for_each_cqe.
+ *
+ * user_data layout (64 bits):  op (8) | generation (24) | slot (32)
+ * The generation lets the owner of a slot ignore completions of a previous tenant.
+ * Nothing here knows about HTTP or Python.
+ */
+#ifndef UF_URING_RING_H
+#define UF_URING_RING_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef struct ring_features {
+    unsigned setup_flags;      /* the IORING_SETUP_* set the ring was created with */
+    bool single_issuer;
+    bool defer_taskrun;
+    bool coop_taskrun;
+    bool submit_all;
+    bool ext_arg;              /* wait with a timeout needs no SQE */
+    bool buf_ring;             /* provided-buffer rings */
+    bool recv_multishot;
+    bool accept_multishot;
+    bool send_zc;
+} ring_features_t;
+
+typedef struct ring {
+    struct io_uring uring;
+    ring_features_t features;
+    struct io_uring_buf_ring *bufs;   /* provided buffers for recv, group RING_RECV_GROUP */
+    char *buf_base;
+    unsigned buf_count;
+    unsigned buf_size;
+    unsigned buf_pending;             /* recycled but not yet published */
+    bool initialised;
+} ring_t;
+
+enum { RING_RECV_GROUP = 0 };
+
+/* Encodes/decodes user_data. */
+static inline uint64_t ring_ud(unsigned op, uint32_t gen, uint32_t slot)
+{
+    return ((uint64_t)(op & 0xff) << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
+}
+static inline unsigned ring_ud_op(uint64_t ud) { return (unsigned)(ud >> 56); }
+static inline uint32_t ring_ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
+static inline uint32_t ring_ud_slot(uint64_t ud) { return (uint32_t)ud; }
+
+/* Checks, before forking, that this process may use io_uring at all: reads
+ * kernel.io_uring_disabled and creates a throw-away ring in a short-lived child (so a
+ * seccomp profile that kills on io_uring_setup kills only the child). Returns 0, or -1
+ * with one line in err naming the cause and the fix. Fills *features when non-NULL. */
+int ring_probe(ring_features_t *features, char *err, size_t errlen);
+
+/* Creates the worker's ring with the best setup flags the kernel accepts, and a
+ * provided-buffer ring of buf_count buffers of buf_size bytes (buf_count a power of
+ * two). Returns 0 or -errno; on error err says which step failed. */
+int ring_init(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, char *err,
+              size_t errlen);
+void ring_exit(ring_t *r);
+
+/* Returns a free SQE, submitting first if the queue is full; never NULL. */
+struct io_uring_sqe *ring_sqe(ring_t *r);
+
+void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud);
+void ring_recv_multishot(ring_t *r, int fd, uint64_t ud);
+void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
+void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
+void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud);
+void ring_close(ring_t *r, int fd, uint64_t ud);
+void ring_shutdown(ring_t *r, int fd, int how, uint64_t ud);
+
+/* Provided buffers: the data of a recv CQE lives in buffer `bid` until it is recycled. */
+static inline unsigned ring_buffer_id(unsigned cqe_flags)
+{
+    return cqe_flags >> IORING_CQE_BUFFER_SHIFT;
+}
+static inline const char *ring_buffer(const ring_t *r, unsigned bid)
+{
+    return r->buf_base + (size_t)bid * r->buf_size;
+}
+/* Hands buffer `bid` back to the kernel; visible after ring_buffers_publish(). */
+void ring_buffer_recycle(ring_t *r, unsigned bid);
+void ring_buffers_publish(ring_t *r);
+
+/* Submits pending SQEs and waits for at least one completion or until timeout_ms
+ * (negative: no limit). Returns 0, -ETIME on timeout, -EINTR on a signal, or -errno. */
+int ring_wait(ring_t *r, int timeout_ms);
+
+/* Formats the feature set as one line ("single_issuer defer_taskrun ..."). */
+void ring_features_describe(const ring_features_t *f, char *out, size_t outlen);
+
+#endif
