@@ -95,11 +95,14 @@ pub fn build(b: *std.Build) void {
 
 const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8 };
 
+/// Include paths for every compile; system libraries only for executables (a static
+/// archive that "links" a shared library would just carry the .so as a bogus member).
 fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, llhttp_inc: []const u8) void {
     c.linkLibC();
     c.addIncludePath(b.path("."));
     c.addIncludePath(.{ .cwd_relative = llhttp_inc });
     c.addIncludePath(.{ .cwd_relative = py.include });
+    if (c.kind != .exe) return;
     c.addLibraryPath(.{ .cwd_relative = py.libdir });
     c.addRPath(.{ .cwd_relative = py.libdir });
     c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no });

@@ -10,6 +10,10 @@
 #include <string.h>
 #include <strings.h>
 
+#ifndef UF_VERSION
+#define UF_VERSION "dev" /* build.zig passes the VERSION file's text */
+#endif
+
 /* ---- objects created once and reused by every request ------------------------------
  *
  * Keys are interned so the application's environ lookups hit the pointer-equality fast
@@ -37,6 +41,7 @@ enum {
     K_WSGI_MULTIPROCESS,
     K_WSGI_RUN_ONCE,
     K_WSGI_INPUT_TERMINATED,
+    K_SERVER_SOFTWARE,
     K_CONTENT_TYPE, /* the two below are not in the template: only set when sent */
     K_CONTENT_LENGTH,
     K_COUNT,
@@ -48,7 +53,8 @@ static const char *const key_names[K_COUNT] = {
     "RAW_URI",        "SERVER_NAME",     "SERVER_PORT",       "SERVER_PROTOCOL",
     "REMOTE_ADDR",    "REMOTE_PORT",     "wsgi.version",      "wsgi.url_scheme",
     "wsgi.input",     "wsgi.errors",     "wsgi.multithread",  "wsgi.multiprocess",
-    "wsgi.run_once",  "wsgi.input_terminated", "CONTENT_TYPE", "CONTENT_LENGTH",
+    "wsgi.run_once",  "wsgi.input_terminated", "SERVER_SOFTWARE", "CONTENT_TYPE",
+    "CONTENT_LENGTH",
 };
 
 /* Request headers browsers and proxies send on nearly every request: their environ keys
@@ -989,7 +995,8 @@ static int create_cache(void)
         PyDict_SetItem(t, k[K_WSGI_MULTITHREAD], Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], Py_True) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_RUN_ONCE], Py_False) < 0 ||
-        PyDict_SetItem(t, k[K_WSGI_INPUT_TERMINATED], Py_True) < 0)
+        PyDict_SetItem(t, k[K_WSGI_INPUT_TERMINATED], Py_True) < 0 ||
+        set_new(t, k[K_SERVER_SOFTWARE], PyUnicode_FromString("uwsgi-fast/" UF_VERSION)) < 0)
         return -1;
     cache.ready = true;
     return 0;

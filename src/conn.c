@@ -371,7 +371,7 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->in.len = c->parsed = 0;
     c->out.len = c->sent = 0;
     c->reply = NULL;
-    http_req_next(&c->req);
+    http_req_reset(&c->req);
     w->active++;
     start_recv(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);

@@ -193,6 +193,12 @@ void http_req_next(http_req_t *req)
     req->error_status = 0;
 }
 
+void http_req_reset(http_req_t *req)
+{
+    http_req_next(req);
+    llhttp_reset(&req->parser);
+}
+
 long http_parse(http_req_t *req, const char *data, size_t from, size_t len)
 {
     req->base = data;

@@ -68,6 +68,10 @@ void http_req_free(http_req_t *req);
 /* Readies req for the next message on the same connection (after a complete one). */
 void http_req_next(http_req_t *req);
 
+/* Readies req for the first message of a new connection: also forgets what the parser
+ * learnt from the previous one (after "Connection: close" it would refuse more data). */
+void http_req_reset(http_req_t *req);
+
 /* Feeds data[from, len) to the parser; data is the whole input buffer. Returns the
  * offset up to which bytes have been consumed (== len when more input is needed, less
  * when a message completed and the rest is a pipelined request), or -1 on a framing

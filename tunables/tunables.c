@@ -62,11 +62,12 @@ typedef struct setting {
 } setting_t;
 
 static const setting_t settings[] = {
-#define X(name_, type_, short_, long_, alias_, metavar_, env_, def_, min_, max_, flags_, compat_, \
-          cfmt_, reload_, section_, help_)                                                     \
-    {#name_,   TUN_T_##type_, short_,  long_,       alias_,         metavar_,                    \
-     ENV_PREFIX #env_, def_, min_,    max_,        flags_,         compat_,                     \
-     cfmt_,    reload_,      SEC_##section_, help_, offsetof(tun_config_t, name_)},
+#define X(name_, type_, short_, long_, alias_, metavar_, env_, def_, min_, max_, flags_,          \
+          compat_, cfmt_, reload_, section_, help_)                                            \
+    {.name = #name_, .type = TUN_T_##type_, .short_flag = short_, .long_flag = long_,            \
+     .alias = alias_, .metavar = metavar_, .env = ENV_PREFIX #env_, .def = def_, .min = min_,    \
+     .max = max_, .flags = flags_, .compat_env = compat_, .compat_fmt = cfmt_, .reload = reload_, \
+     .section = SEC_##section_, .help = help_, .offset = offsetof(tun_config_t, name_)},
     TUN_SETTINGS(X)
 #undef X
 };
@@ -119,7 +120,8 @@ static const char *const builtin_flags[] = {"help", "version"};
 
 /* ---- small helpers ------------------------------------------------------------------ */
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {

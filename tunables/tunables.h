@@ -27,19 +27,20 @@ typedef struct tun_bind {
 
 typedef struct tun_config {
     /* application */
-    char *app;                   /* MODULE:CALLABLE (positional) */
-    char *chdir;                 /* --chdir, NULL = stay */
+    char *app;                   /* MODULE:CALLABLE (positional, or $UWSGI_FAST_APP) */
+    char *chdir;                 /* --chdir, absolute, an existing dir at parse; NULL = stay */
     char **pythonpath;           /* --pythonpath, comma separated, may repeat */
     size_t pythonpath_count;
-    char *virtualenv;            /* --virtualenv, default $VIRTUAL_ENV, NULL = none */
+    char *virtualenv;            /* --virtualenv, default $VIRTUAL_ENV, absolute; NULL = none */
 
     /* server socket */
-    tun_bind_t *binds;           /* -b/--bind, repeatable; default 127.0.0.1:8000 */
+    tun_bind_t *binds;           /* -b/--bind, repeatable, never two equal addresses;
+                                    default 127.0.0.1:8000, or 0.0.0.0:$PORT */
     size_t bind_count;
     int backlog;                 /* --backlog, default 2048 */
 
     /* workers */
-    int workers;                 /* -w/--workers, default: CPUs available */
+    int workers;                 /* -w/--workers, default $WEB_CONCURRENCY or CPUs available */
     double graceful_timeout;     /* --graceful-timeout seconds, default 30 */
     double keepalive;            /* --keep-alive seconds idle, default 2 */
     int worker_connections;      /* --worker-connections, default 1000 */
@@ -50,9 +51,9 @@ typedef struct tun_config {
     int recv_buffer_size;        /* --recv-buffer-size bytes, default 16384 */
 
     /* HTTP limits */
-    int limit_request_line;      /* --limit-request-line, default 4094 */
-    int limit_request_fields;    /* --limit-request-fields, default 100 */
-    int limit_request_field_size;/* --limit-request-field_size, default 8190 */
+    int limit_request_line;      /* --limit-request-line, default 4094, 0 = unlimited */
+    int limit_request_fields;    /* --limit-request-fields, default 100, 0 = 32768 (gunicorn) */
+    int limit_request_field_size;/* --limit-request-field_size, default 8190, 0 = unlimited */
 
     /* logging */
     char *error_logfile;         /* --error-logfile, "-" = stderr (default) */

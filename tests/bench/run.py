@@ -27,7 +27,6 @@ usage or a broken environment.
 
 import argparse
 import datetime
-import hashlib
 import http.client
 import json
 import os
@@ -40,7 +39,7 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -150,6 +149,13 @@ class Ctx:
         self.site_packages = venv_site_packages()
 
 
+def worker_connections(sc):
+    """--worker-connections for the servers that cap open connections per worker (gunicorn
+    gthread, uwsgi-fast; both default to 1000): room for every wrk connection in any one
+    worker, since SO_REUSEPORT hashing does not split them evenly."""
+    return max(1000, sc.connections + 100)
+
+
 def server_command(key, sc, port, ctx):
     """argv for one server on one scenario, with the flags pinned here.
 
@@ -166,6 +172,7 @@ def server_command(key, sc, port, ctx):
     elif key == "gunicorn-gthread":
         argv = [os.path.join(vb, "gunicorn"), "-k", "gthread", "--threads", t, "-w", n,
                 "-b", bind, "--chdir", APPS, "--backlog", str(BACKLOG),
+                "--worker-connections", str(worker_connections(sc)),
                 "--log-level", "warning", sc.app]
         notes.append("%s threads/worker" % t)
     elif key == "granian":
@@ -194,6 +201,8 @@ def server_command(key, sc, port, ctx):
                 "--pythonpath", ctx.site_packages]
         if "--backlog" in ctx.uf_features:
             argv += ["--backlog", str(BACKLOG)]
+        if "--worker-connections" in ctx.uf_features:
+            argv += ["--worker-connections", str(worker_connections(sc))]
         if sc.threads > 4:
             if "--threads" in ctx.uf_features:
                 argv += ["--threads", t]
@@ -653,12 +662,140 @@ def probe_ok(kind, status, data, sent):
 
 
 # ---------------------------------------------------------------------------------------
+# Canary connections: does the server answer every client, or only those it accepted?
+#
+# A server whose workers each hold one keep-alive connection until the client closes it
+# (uWSGI's sync workers, for one) serves the first N connections wrk opens and leaves the
+# rest in the accept queue for the whole run. wrk's latency only covers answered requests
+# and its timeout check runs every 2 s, so such a server looks fast. Half a second after
+# wrk starts, the harness opens CANARIES connections of its own, each sending one request
+# every CANARY_PERIOD seconds (keep-alive; reconnecting when the server closes). A canary
+# that once waited far longer than wrk's p99 (see count_starved) is "starved": the server
+# answers the connections it holds and lets the others wait. Their load (~30 req/s) is
+# noise.
+
+CANARIES = 8
+CANARY_PERIOD = 0.25
+
+
+class Canary(threading.Thread):
+    def __init__(self, port, path, body, stop):
+        super().__init__(daemon=True)
+        self.port, self.stop = port, stop
+        head = "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % ("POST" if body else "GET", path)
+        if body:
+            head += "Content-Type: application/octet-stream\r\nContent-Length: %d\r\n" % len(body)
+        self.request = head.encode() + b"\r\n" + (body or b"")
+        self.answered = 0
+        self.max_wait = 0.0
+        self.error = None
+
+    def run(self):
+        sock = None
+        try:
+            while not self.stop.is_set():
+                sent = time.monotonic()
+                while sock is None:
+                    try:
+                        sock = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+                    except socket.timeout:  # a full accept queue drops SYNs
+                        if self.stop.is_set():
+                            self.max_wait = max(self.max_wait, time.monotonic() - sent)
+                            return
+                        continue
+                    sock.settimeout(0.1)
+                sock.sendall(self.request)
+                keep = self.read_response(sock, sent)
+                if keep is None:
+                    return  # stopped while waiting: max_wait already holds the wait
+                self.answered += 1
+                self.max_wait = max(self.max_wait, time.monotonic() - sent)
+                if not keep:
+                    sock.close()
+                    sock = None
+                self.stop.wait(max(0.0, CANARY_PERIOD - (time.monotonic() - sent)))
+        except OSError as e:
+            self.error = str(e)
+        finally:
+            if sock is not None:
+                sock.close()
+
+    def read_response(self, sock, sent):
+        """Reads one response; returns whether the connection stays open, None if stopped."""
+        buf = b""
+        need = None
+        keep = True
+        while True:
+            if need is None and b"\r\n\r\n" in buf:
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                hdrs = {}
+                for ln in lines[1:]:
+                    k, _, v = ln.partition(":")
+                    hdrs[k.strip().lower()] = v.strip().lower()
+                keep = lines[0].startswith("HTTP/1.1") and hdrs.get("connection") != "close"
+                if "content-length" in hdrs:
+                    need = int(hdrs["content-length"])
+                elif hdrs.get("transfer-encoding") == "chunked":
+                    need = -1
+                else:
+                    need, keep = -2, False  # body ends when the server closes
+            if need is not None and need >= 0 and len(buf) >= need:
+                return keep
+            if need == -1 and buf.endswith(b"0\r\n\r\n"):
+                return keep
+            try:
+                data = sock.recv(1 << 20)
+            except socket.timeout:
+                if self.stop.is_set():
+                    self.max_wait = max(self.max_wait, time.monotonic() - sent)
+                    return None
+                continue
+            if not data:
+                if need == -2:
+                    return False
+                raise ConnectionError("closed by the server before a full response")
+            buf += data
+
+
+def start_canaries(server):
+    stop = threading.Event()
+    body = b"b" * server.sc.body_bytes if server.sc.body_bytes else None
+    canaries = [Canary(server.port, server.path, body, stop) for _ in range(CANARIES)]
+    for c in canaries:
+        c.start()
+    return stop, canaries
+
+
+def stop_canaries(stop, canaries):
+    stop.set()
+    for c in canaries:
+        c.join(timeout=5)
+    return {
+        "canaries": len(canaries),
+        "answered": sum(c.answered for c in canaries),
+        "max_waits_s": [round(c.max_wait, 3) for c in canaries],
+        "errors": [c.error for c in canaries if c.error][:3],
+    }
+
+
+def count_starved(canary, p99_us):
+    """Canaries whose longest wait exceeded max(1 s, 10 x wrk's p99): far beyond what the
+    clients wrk measured saw, so the server was not serving every connection in turn."""
+    limit = max(1.0, 10 * p99_us / 1e6)
+    canary["starve_limit_s"] = round(limit, 3)
+    canary["starved"] = sum(1 for w in canary["max_waits_s"] if w > limit)
+    canary["max_wait_s"] = max(canary["max_waits_s"], default=0.0)
+
+
+# ---------------------------------------------------------------------------------------
 # wrk
 
 
-def run_wrk(server, seconds, out_path):
+def run_wrk(server, seconds, out_path, canaries=False):
     """One wrk run against `server`. Returns the parsed report plus the server's CPU
-    seconds, wrk's own CPU seconds and the whole machine's busy CPU during the run."""
+    seconds, wrk's own CPU seconds and the whole machine's busy CPU during the run (and,
+    with canaries=True, how the canary connections fared)."""
     sc = server.sc
     argv = ["wrk", "-t%d" % sc.wrk_threads, "-c%d" % sc.connections, "-d%ds" % seconds,
             "--timeout", "%ds" % sc.timeout, "-s", WRK_SCRIPT,
@@ -668,9 +805,15 @@ def run_wrk(server, seconds, out_path):
         cpu0, busy0, t0 = tree_cpu(server.proc.pid), system_busy(), time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL)
+        canary = None
+        if canaries and seconds >= 2:
+            time.sleep(0.5)
+            canary = start_canaries(server)
         _, status, ru = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         cpu1, busy1, t1 = tree_cpu(server.proc.pid), system_busy(), time.monotonic()
+        if canary:
+            canary = stop_canaries(*canary)
     with open(out_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
     report = None
@@ -693,6 +836,9 @@ def run_wrk(server, seconds, out_path):
     e = report["errors"]
     report["socket_errors"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
     report["http_errors"] = e["status"]
+    if canary:
+        count_starved(canary, report["latency_us"]["p99"])
+        report["canary"] = canary
     return report
 
 
@@ -717,6 +863,9 @@ def summarize(server):
         "requests": requests,
         "cpu_s_per_10k": round(statistics.median(cpu), 3) if cpu else None,
         "rss_mb_per_worker": round(max(server.rss_kb) / 1024, 1) if server.rss_kb else None,
+        "starved": max((r["canary"]["starved"] for r in rs if "canary" in r), default=None),
+        "canary_max_wait_s": max((r["canary"]["max_wait_s"] for r in rs if "canary" in r),
+                                 default=None),
         "other_cpu_s": round(med("other_cpu_s"), 2),
     }
 
@@ -760,17 +909,18 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
                     warm = args.warmup if rnd == 0 else min(args.warmup, 1)
                     if warm > 0:
                         run_wrk(srv, warm, base + "-warmup.txt")
-                    rep = run_wrk(srv, args.duration, base + ".txt")
+                    rep = run_wrk(srv, args.duration, base + ".txt", canaries=True)
                 except (RuntimeError, OSError, ValueError) as e:
                     srv.error = "wrk failed: %s" % e
                     continue
                 srv.rounds.append(rep)
                 srv.rss_kb = [k for k in (vm_hwm_kb(p) for p in srv.workers()) if k]
-                log("  round %d %-18s %9.0f req/s  p99 %8.2f ms  errors %d+%d  cpu %.2fs"
-                    "  (other load %.2fs)" % (
+                log("  round %d %-18s %9.0f req/s  p99 %8.2f ms  errors %d+%d  starved %s"
+                    "  cpu %.2fs  (other load %.2fs)" % (
                         rnd + 1, srv.key, rep["rps"], rep["latency_us"]["p99"] / 1000,
-                        rep["socket_errors"], rep["http_errors"], rep["server_cpu_s"],
-                        rep["other_cpu_s"]))
+                        rep["socket_errors"], rep["http_errors"],
+                        rep["canary"]["starved"] if "canary" in rep else "-",
+                        rep["server_cpu_s"], rep["other_cpu_s"]))
                 srv.settle()
             if not srv_alive_any(live):
                 break
@@ -822,8 +972,8 @@ def fmt_errors(s):
     return "%d (%d sock, %d http)" % (total, s["socket_errors"], s["http_errors"])
 
 
-COLUMNS = ["scenario", "server", "req/s", "p50", "p99", "max", "errors", "CPU s/10k req",
-           "RSS/worker MB", "x uwsgi-fast"]
+COLUMNS = ["scenario", "server", "req/s", "p50", "p99", "max", "errors", "starved",
+           "CPU s/10k req", "RSS/worker MB", "x uwsgi-fast"]
 
 
 def table_rows(results):
@@ -837,13 +987,14 @@ def table_rows(results):
         for r in ent["results"]:
             name = r["label"]
             if "summary" not in r:
-                out.append([ent["name"], name, r.get("error", "no result"), "", "", "", "", "",
-                            "", ""])
+                out.append([ent["name"], name, r.get("error", "no result")]
+                           + [""] * (len(COLUMNS) - 3))
                 continue
             s = r["summary"]
             ratio = "%.2fx" % (s["rps"] / base) if base else "-"
             out.append([ent["name"], name, "%.0f" % s["rps"], fmt_ms(s["p50_us"]),
                         fmt_ms(s["p99_us"]), fmt_ms(s["max_us"]), fmt_errors(s),
+                        "-" if s.get("starved") is None else "%d/%d" % (s["starved"], CANARIES),
                         "%.2f" % s["cpu_s_per_10k"] if s["cpu_s_per_10k"] is not None else "-",
                         "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"] else "-",
                         ratio])
@@ -881,6 +1032,13 @@ def notes_lines(results):
             parts.append(ent["note"])
         for r in ent["results"]:
             extra = list(dict.fromkeys(r.get("notes", [])))
+            sm = r.get("summary") or {}
+            if sm.get("starved"):
+                extra.append("%d of %d canary connections waited up to %.1f s for an answer "
+                             "while wrk's p99 was %s: the latency columns cover only the "
+                             "connections the workers hold" % (
+                                 sm["starved"], CANARIES, sm["canary_max_wait_s"],
+                                 fmt_ms(sm["p99_us"])))
             if r.get("error_late"):
                 extra.append("after %d round(s): %s" % (len(r["rounds"]), r["error_late"]))
             if extra:

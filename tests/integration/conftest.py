@@ -1,7 +1,7 @@
 """Fixtures for the integration suite: start the real uwsgi-fast binary, talk real HTTP.
 
 Nothing here builds anything: the binary must already exist at zig-out/bin/uwsgi-fast
-(override with $UWSGI_FAST_BIN). Every wait is bounded, so a wedged server fails a test
+(override with $UF_TEST_BINARY). Every wait is bounded, so a wedged server fails a test
 instead of hanging the suite:
 
     def test_something(server):
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
 EXAMPLES = ROOT / "examples"
 VENV = ROOT / ".venv"
-BINARY = Path(os.environ.get("UWSGI_FAST_BIN", ROOT / "zig-out" / "bin" / "uwsgi-fast"))
+BINARY = Path(os.environ.get("UF_TEST_BINARY", ROOT / "zig-out" / "bin" / "uwsgi-fast"))
 
 START_TIMEOUT = 15.0   # binary started -> first HTTP response (Python import included)
 STOP_TIMEOUT = 10.0    # signal sent -> master gone
@@ -42,7 +42,7 @@ CRASH_MARKERS = ("Segmentation fault", "SIGSEGV", "SIGBUS", "SIGABRT", "Fatal Py
 def require_binary():
     if not BINARY.is_file() or not os.access(BINARY, os.X_OK):
         pytest.fail(f"uwsgi-fast binary not found at {BINARY}: run `scripts/zig build` first "
-                    "(or point $UWSGI_FAST_BIN at a built binary)", pytrace=False)
+                    "(or point $UF_TEST_BINARY at a built binary)", pytrace=False)
     return BINARY
 
 
@@ -64,12 +64,23 @@ def ipv6_loopback_works():
         return False
 
 
-def run_binary(args, timeout=STOP_TIMEOUT, cwd=APPS):
+def clean_env(extra=None):
+    """The test runner's environment without settings the server would pick up from it."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("UWSGI_FAST_") and k not in ("VIRTUAL_ENV", "PORT",
+                                                            "WEB_CONCURRENCY")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_binary(args, timeout=STOP_TIMEOUT, cwd=APPS, env=None):
     """Runs the binary to completion (for --help, bad flags, failing imports)."""
     cmd = [str(require_binary()), *args]
     try:
         return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, start_new_session=True)
+                              stdin=subprocess.DEVNULL, start_new_session=True,
+                              env=clean_env(env))
     except subprocess.TimeoutExpired as e:
         pytest.fail(f"{' '.join(cmd)} did not exit within {timeout}s; output so far:\n"
                     f"{e.stdout}\n{e.stderr}")
@@ -269,10 +280,7 @@ class Server:
         pp = ["--pythonpath", str(cwd)] if pythonpath is True else (
             ["--pythonpath", str(pythonpath)] if pythonpath else [])
         self.cmd = [str(require_binary()), "-b", bind, "-w", str(workers), *pp, *args, app]
-        full_env = dict(os.environ)
-        full_env.pop("VIRTUAL_ENV", None)  # tests choose a virtualenv explicitly
-        full_env["PYTHONUNBUFFERED"] = "1"
-        full_env.update(env or {})
+        full_env = clean_env(env)  # tests choose a virtualenv etc. explicitly
         self._log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
@@ -484,7 +492,18 @@ def _start(servers, tmp_dir, app, wait=True, probe="/", **kw):
     return srv
 
 
-def _teardown(servers):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
+def _teardown(servers, node=None):
+    failed = node is not None and getattr(getattr(node, "rep_call", None), "failed", False)
+    if failed:  # shown by pytest under "Captured stdout teardown"
+        for srv in servers:
+            print(f"--- log of {' '.join(srv.cmd)} (pid {srv.pid}) ---\n{srv.log()[-20000:]}")
     problems = []
     for srv in servers:
         problems += srv.teardown_problems()
@@ -494,11 +513,11 @@ def _teardown(servers):
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, request):
     """Factory: server(app, workers=1, args=(), host=..., wait=True, probe="/") -> Server."""
     servers = []
     yield lambda app, **kw: _start(servers, tmp_path, app, **kw)
-    _teardown(servers)
+    _teardown(servers, request.node)
 
 
 @pytest.fixture(scope="module")

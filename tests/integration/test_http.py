@@ -267,12 +267,14 @@ def test_large_response_with_content_length(shared):
 
 
 def test_slow_reader_gets_everything(shared):
-    n = 4 * 1024 * 1024
-    sock = shared.connect(timeout=30)
+    n = 8 * 1024 * 1024
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(30)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)  # before connect: window
+        sock.connect(("127.0.0.1", shared.port))
         sock.sendall(build_request("GET", f"/big?n={n}"))
-        time.sleep(0.5)  # let the server fill every buffer and wait on us
+        time.sleep(0.5)  # let the server fill every buffer and wait for us
         resp = read_response(sock.makefile("rb"))
         assert len(resp.body) == n
     finally:

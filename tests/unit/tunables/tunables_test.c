@@ -112,7 +112,7 @@ static int affinity_cpus(void)
 
 static void test_defaults(void)
 {
-    EXPECT_OK(ENV("UNRELATED=1"), "myapp:app");
+    EXPECT_OK_ENV(ENV("UNRELATED=1"), "myapp:app");
     CHECK_EQ_STR(cfg.app, "myapp:app");
     CHECK(cfg.chdir == NULL);
     CHECK(cfg.pythonpath == NULL && cfg.pythonpath_count == 0);
@@ -140,7 +140,7 @@ static void test_defaults(void)
     CHECK(out_len == 0); /* a normal parse prints nothing */
 
     /* a NULL environment is the same as an empty one */
-    EXPECT_OK(NULL, "myapp:app");
+    EXPECT_OK_ENV(NULL, "myapp:app");
     CHECK_EQ_INT(cfg.backlog, 2048);
     CHECK_EQ_INT(cfg.bind_count, 1);
 }
@@ -447,9 +447,6 @@ static void test_binds(void)
     EXPECT_ERR("--bind: \"[127.0.0.1]:80\" has \"127.0.0.1\" between [ and ], which is not an "
                "IPv6 address" BIND_ACCEPTED,
                "-b", "[127.0.0.1]:80", "a:b");
-    EXPECT_ERR("--bind: \"999.1.1.1:80\" cannot be resolved: "
-               "Name or service not known" BIND_ACCEPTED,
-               "-b", "999.1.1.1:80", "a:b") /* glibc: an invalid dotted quad is no name */;
     EXPECT_ERR("--bind: \"unix:/tmp/uf.sock\" is not supported: only TCP addresses can be "
                "served" BIND_ACCEPTED,
                "-b", "unix:/tmp/uf.sock", "a:b");
@@ -670,12 +667,30 @@ static void test_positional(void)
     CHECK_EQ_STR(cfg.app, "-");
 }
 
+/* The help text with each run of blanks and newlines made one space, so wrapped text can be
+ * searched for whole. */
+static char *squash(const char *text)
+{
+    char *flat = malloc(strlen(text) + 1), *q = flat;
+    for (const char *p = text; *p; p++) {
+        if (isspace((unsigned char)*p)) {
+            if (q == flat || q[-1] != ' ')
+                *q++ = ' ';
+        } else {
+            *q++ = *p;
+        }
+    }
+    *q = 0;
+    return flat;
+}
+
 static void test_help_version(void)
 {
     CHECK_EQ_INT(parse(NULL, "--help", NULL), TUN_EXIT);
     CHECK(out_text && strncmp(out_text, "usage: uwsgi-fast [OPTIONS] MODULE:CALLABLE\n", 44) == 0);
     CHECK(cfg.app == NULL && cfg.bind_count == 0); /* nothing left allocated */
     char *help = strdup(out_text ? out_text : "");
+    char *flat = squash(help);
 
     /* every flag, alias, metavar, variable, default and section is in it */
     for (size_t i = 0; i < N_SETTINGS; i++) {
@@ -701,12 +716,14 @@ static void test_help_version(void)
         if (!strstr(help, want))
             fprintf(stderr, "    --help lacks \"%s\"\n", want);
         CHECK(strstr(help, want) != NULL);
-        CHECK(strstr(help, s->help) != NULL || s->help[0] == 0 || strlen(s->help) > 60);
+        if (!strstr(flat, s->help))
+            fprintf(stderr, "    --help lacks \"%s\"\n", s->help);
+        CHECK(strstr(flat, s->help) != NULL);
         if (s->def && !s->compat_env) {
             snprintf(want, sizeof(want), "(default: %s)", s->def);
-            if (!strstr(help, want))
+            if (!strstr(flat, want))
                 fprintf(stderr, "    --help lacks \"%s\"\n", want);
-            CHECK(strstr(help, want) != NULL);
+            CHECK(strstr(flat, want) != NULL);
         }
     }
     for (int sec = 0; sec < SEC_COUNT; sec++) {
@@ -715,7 +732,8 @@ static void test_help_version(void)
         CHECK(strstr(help, want) != NULL);
     }
     CHECK(strstr(help, "(default: 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set)") != NULL);
-    CHECK(strstr(help, "$WEB_CONCURRENCY") != NULL);
+    CHECK(strstr(flat, "(default: the number of CPUs available, or $WEB_CONCURRENCY when "
+                       "set)") != NULL);
     CHECK(strstr(help, "$VIRTUAL_ENV") != NULL);
     CHECK(strstr(help, "-h, --help") != NULL);
     CHECK(strstr(help, "-v, --version") != NULL);
@@ -742,6 +760,7 @@ static void test_help_version(void)
     CHECK_EQ_STR(out_text, help);
     EXPECT_ERR("--help takes no value", "--help=yes");
     free(help);
+    free(flat);
 
     CHECK_EQ_INT(parse(NULL, "--version", NULL), TUN_EXIT);
     CHECK_EQ_STR(out_text, "uwsgi-fast " UF_VERSION "\n");
