@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -165,6 +166,26 @@ out:
     return rc;
 }
 
+/* install_signal_handlers = 0 is not the whole story: importing the signal module (which
+ * asyncio, subprocess and many frameworks do) installs Python's own SIGINT handler
+ * whenever SIGINT is at SIG_DFL (CPython's signal_module_exec, 3.8 to at least 3.13).
+ * So import it now, while we know what the disposition was, tell it SIGINT is at its
+ * default, and put back exactly what the server had. Returns 0, or -1 with a Python
+ * error. */
+static int keep_sigint(const struct sigaction *before)
+{
+    PyObject *sig = PyImport_ImportModule("signal");
+    if (!sig)
+        return -1;
+    PyObject *dfl = PyObject_GetAttrString(sig, "SIG_DFL");
+    PyObject *r = dfl ? PyObject_CallMethod(sig, "signal", "iO", SIGINT, dfl) : NULL;
+    Py_XDECREF(r);
+    Py_XDECREF(dfl);
+    Py_DECREF(sig);
+    sigaction(SIGINT, before, NULL);
+    return r ? 0 : -1;
+}
+
 int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen)
 {
     static const py_interp_options_t none = {0};
@@ -205,12 +226,15 @@ int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen)
         if (PyStatus_Exception(st))
             goto status_fail;
     }
+    struct sigaction sigint_before;
+    sigaction(SIGINT, NULL, &sigint_before);
     st = Py_InitializeFromConfig(&config);
     if (PyStatus_Exception(st))
         goto status_fail;
     PyConfig_Clear(&config);
 
-    if ((venv && venv_fallback(venv) < 0) || prepend_sys_path(opts) < 0) {
+    if (keep_sigint(&sigint_before) < 0 || (venv && venv_fallback(venv) < 0) ||
+        prepend_sys_path(opts) < 0) {
         PyObject *exc = compat_err_take();
         char why[256];
         py_exc_summary(exc, why, sizeof(why));

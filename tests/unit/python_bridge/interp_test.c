@@ -55,12 +55,15 @@ static void child_paths(void)
                          "for p in sys.path[3:]))"),
                  "True");
     CHECK_EQ_STR(py_eval("repr(sys.argv)"), "['uwsgi-fast-test']");
-    /* Python installed no handler (SIGINT may be inherited as ignored, never Python's) */
+    /* Python installed no handler, not even when its signal module is imported (SIGINT
+     * may be inherited as ignored, never be Python's) */
     CHECK_EQ_STR(py_eval("str(signal.getsignal(signal.SIGINT) in "
                          "(signal.SIG_DFL, signal.SIG_IGN))"),
                  "True");
     struct sigaction sa;
     sigaction(SIGINT, NULL, &sa);
+    CHECK(sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN);
+    sigaction(SIGTERM, NULL, &sa);
     CHECK(sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN);
 
     /* modules in the cwd and in pythonpath import; the pythonpath entry wins */
@@ -75,12 +78,20 @@ static void child_paths(void)
     py_interp_finalize();
 }
 
-/* Without a virtualenv, the system Python here has no Django. */
+static void on_sigint(int sig) { (void)sig; }
+
+/* Without a virtualenv, the system Python here has no Django. Also: a SIGINT handler the
+ * server installed before init survives init and applications importing signal. */
 static void child_no_venv(void)
 {
     char err[512] = "";
     py_interp_options_t o = {.program_name = "uwsgi-fast"};
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
     CHECK_EQ_INT(py_interp_init(&o, err, sizeof(err)), 0);
+    CHECK_EQ_INT(py_exec("import signal, asyncio, subprocess"), 0);
+    sigaction(SIGINT, NULL, &sa);
+    CHECK(sa.sa_handler == on_sigint);
     capture_begin();
     py_app_t *a = py_app_load("django", err, sizeof(err));
     char *log = capture_end();
