@@ -169,6 +169,7 @@ const core_sources = [_][]const u8{
     "src/mem.c",
     "src/log.c",
     "src/master.c",
+    "src/budget.c",
     "src/scoreboard.c",
     "src/worker.c",
     "src/conn.c",

@@ -29,7 +29,7 @@ static inline PyObject *compat_xnewref(PyObject *o)
     Py_XINCREF(o);
     return o;
 }
-#define Py_NewRef(o) compat_newref((PyObject *)(o))
+#define Py_NewRef(o)  compat_newref((PyObject *)(o))
 #define Py_XNewRef(o) compat_xnewref((PyObject *)(o))
 #endif
 
@@ -56,6 +56,18 @@ static inline int compat_getattr_optional(PyObject *o, PyObject *name, PyObject 
     return PyObject_GetOptionalAttr(o, name, out);
 #else
     return _PyObject_LookupAttr(o, name, out);
+#endif
+}
+
+/* A dict with room for `n` items before it must grow. The private constructor exists
+ * through 3.13 at least; where it does not, the dict just grows on demand. */
+static inline PyObject *compat_dict_presized(Py_ssize_t n)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    return _PyDict_NewPresized(n);
+#else
+    (void)n;
+    return PyDict_New();
 #endif
 }
 

@@ -39,11 +39,10 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 static int status_err(PyStatus st, const char *what, char *err, size_t errlen)
 {
     if (PyStatus_IsExit(st))
-        set_err(err, errlen, "%s: interpreter asked to exit with status %d", what,
-                st.exitcode);
+        set_err(err, errlen, "%s: interpreter asked to exit with status %d", what, st.exitcode);
     else
-        set_err(err, errlen, "%s: %s%s%s", what, st.func ? st.func : "",
-                st.func ? ": " : "", st.err_msg ? st.err_msg : "failed");
+        set_err(err, errlen, "%s: %s%s%s", what, st.func ? st.func : "", st.func ? ": " : "",
+                st.err_msg ? st.err_msg : "failed");
     return -1;
 }
 
@@ -166,6 +165,58 @@ out:
     return rc;
 }
 
+/* Runs the Python source `src` in a namespace of its own and calls its function `func`
+ * with `arg` (a str) or no argument. Returns the result (new reference) or NULL with a
+ * Python error. For setup code that reads better in Python than in C API calls. */
+static PyObject *run_snippet(const char *src, const char *func, const char *arg)
+{
+    PyObject *code = Py_CompileString(src, "<uwsgi-fast>", Py_file_input);
+    if (!code)
+        return NULL;
+    PyObject *ns = PyDict_New();
+    PyObject *result = NULL;
+    if (ns && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0) {
+        PyObject *r = PyEval_EvalCode(code, ns, ns);
+        PyObject *f = r ? PyDict_GetItemString(ns, func) : NULL; /* borrowed */
+        if (f)
+            result = arg ? PyObject_CallFunction(f, "s", arg) : PyObject_CallNoArgs(f);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(ns);
+    Py_DECREF(code);
+    return result;
+}
+
+/* sys.executable must name a Python interpreter: multiprocessing's spawn/forkserver,
+ * subprocess.run([sys.executable, ...]) and tools like Celery start it. An embedded
+ * interpreter derives it from our program name instead: empty when "uwsgi-fast" is not on
+ * PATH, or the server binary itself when it is (uWSGI's long-standing trap: the "child
+ * Python" is another server). Point it at the python of sys.prefix (a venv's, when the
+ * server is installed in one) or of the base installation; not at whatever python sits
+ * next to our binary, which may be another installation. With --virtualenv it already
+ * is the venv's bin/python and stays. */
+static const char fix_executable_src[] =
+    "import os, sys\n"
+    "def fix():\n"
+    "    exe = sys.executable\n"
+    "    if exe and os.path.basename(exe).startswith('python'):\n"
+    "        return\n"
+    "    dirs = [os.path.join(sys.prefix, 'bin'), os.path.join(sys.base_exec_prefix, 'bin')]\n"
+    "    names = ['python%d.%d' % sys.version_info[:2], 'python3', 'python']\n"
+    "    for d in dirs:\n"
+    "        for n in names:\n"
+    "            p = os.path.join(d, n)\n"
+    "            if os.path.isfile(p) and os.access(p, os.X_OK):\n"
+    "                sys.executable = p\n"
+    "                return\n";
+
+static int fix_sys_executable(void)
+{
+    PyObject *r = run_snippet(fix_executable_src, "fix", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 /* install_signal_handlers = 0 is not the whole story: importing the signal module (which
  * asyncio, subprocess and many frameworks do) installs Python's own SIGINT handler
  * whenever SIGINT is at SIG_DFL (CPython's signal_module_exec, 3.8 to at least 3.13).
@@ -234,7 +285,7 @@ int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen)
     PyConfig_Clear(&config);
 
     if (keep_sigint(&sigint_before) < 0 || (venv && venv_fallback(venv) < 0) ||
-        prepend_sys_path(opts) < 0) {
+        fix_sys_executable() < 0 || prepend_sys_path(opts) < 0) {
         PyObject *exc = compat_err_take();
         char why[256];
         py_exc_summary(exc, why, sizeof(why));
@@ -368,22 +419,7 @@ static const char spec_parser_src[] =
  * with a Python error. */
 static PyObject *parse_callable_expr(const char *expr)
 {
-    PyObject *code = Py_CompileString(spec_parser_src, "<uwsgi-fast spec parser>",
-                                      Py_file_input);
-    if (!code)
-        return NULL;
-    PyObject *ns = PyDict_New();
-    PyObject *result = NULL;
-    if (ns && PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) == 0) {
-        PyObject *r = PyEval_EvalCode(code, ns, ns);
-        PyObject *parse = r ? PyDict_GetItemString(ns, "parse") : NULL; /* borrowed */
-        if (parse)
-            result = PyObject_CallFunction(parse, "s", expr);
-        Py_XDECREF(r);
-    }
-    Py_XDECREF(ns);
-    Py_DECREF(code);
-    return result;
+    return run_snippet(spec_parser_src, "parse", expr);
 }
 
 /* Prints the pending exception's traceback and writes "<what>: ExcType: message" to err. */
@@ -405,8 +441,7 @@ py_app_t *py_app_load(const char *spec, char *err, size_t errlen)
     size_t modlen = colon ? (size_t)(colon - spec) : strlen(spec);
     const char *expr = colon ? colon + 1 : "application";
     if (modlen == 0 || !*expr) {
-        set_err(err, errlen, "invalid application spec \"%s\": expected MODULE[:CALLABLE]",
-                spec);
+        set_err(err, errlen, "invalid application spec \"%s\": expected MODULE[:CALLABLE]", spec);
         return NULL;
     }
     char *modname = uf_malloc(modlen + 1);
@@ -444,8 +479,8 @@ py_app_t *py_app_load(const char *spec, char *err, size_t errlen)
     }
     if (args != Py_None) {
         if (!PyCallable_Check(obj)) {
-            set_err(err, errlen, "application factory \"%s\" in \"%s\" is not callable (%s)",
-                    expr, modname, Py_TYPE(obj)->tp_name);
+            set_err(err, errlen, "application factory \"%s\" in \"%s\" is not callable (%s)", expr,
+                    modname, Py_TYPE(obj)->tp_name);
             goto out;
         }
         PyObject *made = PyObject_Call(obj, args, kwargs == Py_None ? NULL : kwargs);
@@ -459,8 +494,8 @@ py_app_t *py_app_load(const char *spec, char *err, size_t errlen)
         }
     }
     if (!PyCallable_Check(obj)) {
-        set_err(err, errlen, "application \"%s\" in \"%s\" is not callable (%s)", expr,
-                modname, Py_TYPE(obj)->tp_name);
+        set_err(err, errlen, "application \"%s\" in \"%s\" is not callable (%s)", expr, modname,
+                Py_TYPE(obj)->tp_name);
         goto out;
     }
     app = uf_calloc(1, sizeof(*app));

@@ -49,50 +49,59 @@ enum {
 };
 
 static const char *const key_names[K_COUNT] = {
-    "REQUEST_METHOD", "SCRIPT_NAME",     "PATH_INFO",         "QUERY_STRING",
-    "RAW_URI",        "SERVER_NAME",     "SERVER_PORT",       "SERVER_PROTOCOL",
-    "REMOTE_ADDR",    "REMOTE_PORT",     "wsgi.version",      "wsgi.url_scheme",
-    "wsgi.input",     "wsgi.errors",     "wsgi.multithread",  "wsgi.multiprocess",
-    "wsgi.run_once",  "wsgi.input_terminated", "SERVER_SOFTWARE", "CONTENT_TYPE",
+    "REQUEST_METHOD", "SCRIPT_NAME",           "PATH_INFO",        "QUERY_STRING",
+    "RAW_URI",        "SERVER_NAME",           "SERVER_PORT",      "SERVER_PROTOCOL",
+    "REMOTE_ADDR",    "REMOTE_PORT",           "wsgi.version",     "wsgi.url_scheme",
+    "wsgi.input",     "wsgi.errors",           "wsgi.multithread", "wsgi.multiprocess",
+    "wsgi.run_once",  "wsgi.input_terminated", "SERVER_SOFTWARE",  "CONTENT_TYPE",
     "CONTENT_LENGTH",
 };
 
+typedef struct text {
+    const char *s;
+    size_t len;
+} text_t;
+/* clang-format off */
+#define T(lit) {(lit), sizeof(lit) - 1}
+/* clang-format on */
+
 /* Request headers browsers and proxies send on nearly every request: their environ keys
  * are interned once instead of being built per request. Lower case, for matching. */
-static const char *const common_headers[] = {
-    "host",
-    "user-agent",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "connection",
-    "cookie",
-    "referer",
-    "cache-control",
-    "pragma",
-    "origin",
-    "authorization",
-    "upgrade-insecure-requests",
-    "if-none-match",
-    "if-modified-since",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-    "x-request-id",
-    "x-requested-with",
-    "sec-fetch-dest",
-    "sec-fetch-mode",
-    "sec-fetch-site",
-    "sec-fetch-user",
-    "dnt",
-    "te",
-    "range",
-    "keep-alive",
+static const text_t common_headers[] = {
+    T("host"),
+    T("user-agent"),
+    T("accept"),
+    T("accept-encoding"),
+    T("accept-language"),
+    T("connection"),
+    T("cookie"),
+    T("referer"),
+    T("cache-control"),
+    T("pragma"),
+    T("origin"),
+    T("authorization"),
+    T("upgrade-insecure-requests"),
+    T("if-none-match"),
+    T("if-modified-since"),
+    T("x-forwarded-for"),
+    T("x-forwarded-proto"),
+    T("x-forwarded-host"),
+    T("x-real-ip"),
+    T("x-request-id"),
+    T("x-requested-with"),
+    T("sec-fetch-dest"),
+    T("sec-fetch-mode"),
+    T("sec-fetch-site"),
+    T("sec-fetch-user"),
+    T("dnt"),
+    T("te"),
+    T("range"),
+    T("keep-alive"),
 };
 
-static const char *const common_methods[] = {
-    "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+static const text_t common_methods[] = {
+    T("GET"),     T("POST"),  T("HEAD"),    T("PUT"),   T("DELETE"),
+    T("OPTIONS"), T("PATCH"), T("CONNECT"), T("TRACE"),
 };
 
 static struct {
@@ -103,9 +112,9 @@ static struct {
     PyObject *proto10, *proto11; /* "HTTP/1.0", "HTTP/1.1" */
     PyObject *comma;             /* "," for joining repeated headers */
     PyObject *empty_bytes;
-    PyObject *bytesio;           /* io.BytesIO */
-    PyObject *close_name;        /* "close" */
-    PyObject *template;          /* the constant part of every environ, see new_environ */
+    PyObject *bytesio;    /* io.BytesIO */
+    PyObject *close_name; /* "close" */
+    PyObject *template;   /* the constant part of every environ, see new_environ */
     PyTypeObject *reply_type, *writer_type;
     /* Texts that repeat from request to request on one worker, kept with their objects */
     char server_name[64];
@@ -129,12 +138,12 @@ static struct {
 typedef struct writer writer_t;
 
 typedef struct reply {
-    PyObject_HEAD
+    PyObject ob_base; /* PyObject_HEAD, spelled out for clang-format */
     py_reply_t pub;
-    PyObject *result;   /* the application's return value (owned); close() goes here */
-    PyObject *iter;     /* iter(result) (owned); NULL in sequence mode */
-    PyObject *chunk;    /* bytes behind pub.chunk (owned) */
-    PyObject *pending;  /* list of bytes given to write() and not yet handed out (owned) */
+    PyObject *result;  /* the application's return value (owned); close() goes here */
+    PyObject *iter;    /* iter(result) (owned); NULL in sequence mode */
+    PyObject *chunk;   /* bytes behind pub.chunk (owned) */
+    PyObject *pending; /* list of bytes given to write() and not yet handed out (owned) */
     Py_ssize_t pending_pos;
     Py_ssize_t seq_pos;  /* sequence mode: next index into result */
     Py_ssize_t seq_last; /* sequence mode: index of the last non-empty item, -1 if none */
@@ -142,19 +151,19 @@ typedef struct reply {
     buf_t meta;          /* latin-1 status then header names and values; pub points here */
     py_header_t *hdrs;
     size_t hdrs_cap;
-    buf_t reqline;       /* "METHOD TARGET" for error-log lines after the request is gone */
+    buf_t reqline; /* "METHOD TARGET" for error-log lines after the request is gone */
     uint32_t gen;
-    bool active;         /* between py_wsgi_call and py_wsgi_finish */
-    bool seq_mode;       /* result is an exact list/tuple of bytes: indexed, not iterated */
-    bool exhausted;      /* the iterable has nothing more (pending may still hold data) */
-    bool headers_set;    /* start_response succeeded */
-    bool headers_final;  /* the C side has (or may have) sent them: exc_info re-raises */
-    bool closed;         /* close() was called (or result had none) */
-    bool failed;         /* iteration raised; py_wsgi_next keeps returning -1 */
+    bool active;        /* between py_wsgi_call and py_wsgi_finish */
+    bool seq_mode;      /* result is an exact list/tuple of bytes: indexed, not iterated */
+    bool exhausted;     /* the iterable has nothing more (pending may still hold data) */
+    bool headers_set;   /* start_response succeeded */
+    bool headers_final; /* the C side has (or may have) sent them: exc_info re-raises */
+    bool closed;        /* close() was called (or result had none) */
+    bool failed;        /* iteration raised; py_wsgi_next keeps returning -1 */
 } reply_t;
 
 struct writer {
-    PyObject_HEAD
+    PyObject ob_base;
     reply_t *owner; /* borrowed: the reply detaches us before it can go away */
     uint32_t gen;   /* owner->gen when we were handed out */
 };
@@ -181,10 +190,12 @@ static bool is_value_octet(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static bool eq_nocase(const char *a, size_t alen, const char *lower)
+/* a[0, alen) equals `lower` (a lower-case text starting with a letter) ignoring case;
+ * the length and first letter are compared first because this runs for every request
+ * header against every name in common_headers. */
+static inline bool eq_nocase(const char *a, size_t alen, text_t lower)
 {
-    size_t n = strlen(lower);
-    return alen == n && strncasecmp(a, lower, n) == 0;
+    return alen == lower.len && (a[0] | 0x20) == lower.s[0] && strncasecmp(a, lower.s, alen) == 0;
 }
 
 static int hexval(unsigned char c)
@@ -215,11 +226,18 @@ static size_t percent_decode(char *out, const char *in, size_t n)
     return o;
 }
 
+/* A port number as str (snprintf's format parsing showed up in profiles). */
 static PyObject *str_of_int(int v)
 {
-    char tmp[16];
-    int n = snprintf(tmp, sizeof(tmp), "%d", v);
-    return PyUnicode_DecodeLatin1(tmp, n, NULL);
+    char tmp[16], *p = tmp + sizeof(tmp);
+    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return PyUnicode_DecodeLatin1(p, tmp + sizeof(tmp) - p, NULL);
 }
 
 /* Returns the cached object for a NUL-terminated text that is usually the same as last
@@ -269,7 +287,7 @@ static int set_new(PyObject *d, PyObject *key, PyObject *value)
 static PyObject *method_obj(py_slice_t m)
 {
     for (size_t i = 0; i < UF_ARRAY_LEN(common_methods); i++)
-        if (strlen(common_methods[i]) == m.len && memcmp(common_methods[i], m.ptr, m.len) == 0)
+        if (common_methods[i].len == m.len && memcmp(common_methods[i].s, m.ptr, m.len) == 0)
             return Py_NewRef(cache.methods[i]);
     return PyUnicode_DecodeLatin1(m.ptr, (Py_ssize_t)m.len, NULL);
 }
@@ -280,7 +298,7 @@ static PyObject *method_obj(py_slice_t m)
  * rather than passed on as part of the query. */
 static void split_target(py_slice_t t, py_slice_t *path, py_slice_t *query)
 {
-    if (!t.len) {
+    if (!t.len || !t.ptr) {
         *path = *query = (py_slice_t){"", 0};
         return;
     }
@@ -341,9 +359,9 @@ static int add_header(PyObject *env, const py_header_t *h)
     if (!value)
         return -1;
     int rc;
-    if (eq_nocase(h->name.ptr, h->name.len, "content-type")) {
+    if (eq_nocase(h->name.ptr, h->name.len, (text_t)T("content-type"))) {
         rc = set_new(env, cache.keys[K_CONTENT_TYPE], value);
-    } else if (eq_nocase(h->name.ptr, h->name.len, "content-length")) {
+    } else if (eq_nocase(h->name.ptr, h->name.len, (text_t)T("content-length"))) {
         rc = set_new(env, cache.keys[K_CONTENT_LENGTH], value);
     } else {
         PyObject *key = header_key(h->name.ptr, h->name.len);
@@ -367,10 +385,10 @@ static int add_header(PyObject *env, const py_header_t *h)
 
 /* Builds the environ (new reference) or returns NULL with an exception set.
  *
- * Why a template: PyDict_Copy of a compact dict clones its hash table with one memcpy, so
- * starting from a dict that already holds every fixed key (constants as values, the
- * per-request ones as placeholders) turns ~18 insertions into 10 value replacements
- * that never resize or rehash. */
+ * Why a template: PyDict_Copy of a compact dict clones its hash table with one memcpy
+ * (capacity included), so starting from a dict that already holds every fixed key
+ * (constants as values, the per-request ones as placeholders) turns ~19 insertions into
+ * 10 value replacements, and leaves room for the headers. */
 static PyObject *new_environ(const py_request_t *req, buf_t *scratch)
 {
     PyObject *env = PyDict_Copy(cache.template);
@@ -390,10 +408,12 @@ static PyObject *new_environ(const py_request_t *req, buf_t *scratch)
                 PyUnicode_DecodeLatin1(req->target.ptr, (Py_ssize_t)req->target.len, NULL)) < 0 ||
         PyDict_SetItem(env, k[K_SERVER_PROTOCOL],
                        req->version_minor == 0 ? cache.proto10 : cache.proto11) < 0 ||
-        set_new(env, k[K_SERVER_NAME], cached_text(cache.server_name, sizeof(cache.server_name),
-                                                   &cache.server_name_obj, req->server_name)) < 0 ||
-        set_new(env, k[K_REMOTE_ADDR], cached_text(cache.remote_addr, sizeof(cache.remote_addr),
-                                                   &cache.remote_addr_obj, req->remote_addr)) < 0 ||
+        set_new(env, k[K_SERVER_NAME],
+                cached_text(cache.server_name, sizeof(cache.server_name), &cache.server_name_obj,
+                            req->server_name)) < 0 ||
+        set_new(env, k[K_REMOTE_ADDR],
+                cached_text(cache.remote_addr, sizeof(cache.remote_addr), &cache.remote_addr_obj,
+                            req->remote_addr)) < 0 ||
         set_new(env, k[K_REMOTE_PORT], str_of_int(req->remote_port)) < 0)
         goto fail;
 
@@ -409,9 +429,8 @@ static PyObject *new_environ(const py_request_t *req, buf_t *scratch)
 
     /* BytesIO shares the bytes object it is given: one copy of the body, made here, since
      * the request's buffers are reused once py_wsgi_call returns. */
-    PyObject *body = req->body_len
-                         ? PyBytes_FromStringAndSize(req->body, (Py_ssize_t)req->body_len)
-                         : Py_NewRef(cache.empty_bytes);
+    PyObject *body = req->body_len ? PyBytes_FromStringAndSize(req->body, (Py_ssize_t)req->body_len)
+                                   : Py_NewRef(cache.empty_bytes);
     if (!body)
         goto fail;
     PyObject *input = PyObject_CallOneArg(cache.bytesio, body);
@@ -461,8 +480,7 @@ static int set_headers(reply_t *r, PyObject *status, PyObject *headers)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *h = items[i];
         if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
-            PyErr_Format(PyExc_TypeError, "response header %zd must be a (name, value) tuple",
-                         i);
+            PyErr_Format(PyExc_TypeError, "response header %zd must be a (name, value) tuple", i);
             return -1;
         }
         for (int j = 0; j < 2; j++) {
@@ -539,7 +557,7 @@ static int set_headers(reply_t *r, PyObject *status, PyObject *headers)
         memcpy(m, vp, vl);
         m += vl;
 
-        if (eq_nocase((const char *)np, nl, "content-length")) {
+        if (eq_nocase((const char *)np, nl, (text_t)T("content-length"))) {
             /* Strict: digits only and no overflow; two different values are as
              * broken as an unparsable one (the C side frames the body by it). */
             int64_t cl = 0;
@@ -582,8 +600,8 @@ static PyObject *start_response(PyObject *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = {"status", "headers", "exc_info", NULL};
     reply_t *r = (reply_t *)self;
     PyObject *status, *headers, *exc_info = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status,
-                                     &headers, &exc_info))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist, &status, &headers,
+                                     &exc_info))
         return NULL;
     if (!r->active) {
         PyErr_SetString(PyExc_RuntimeError, "start_response() called after the response ended");
@@ -819,8 +837,7 @@ static int start_body(reply_t *r)
                 if (len)
                     last = i;
             } else if (PyUnicode_Check(items[i])) {
-                PyErr_Format(PyExc_TypeError, "response body item %zd must be bytes, not str",
-                             i);
+                PyErr_Format(PyExc_TypeError, "response body item %zd must be bytes, not str", i);
                 return -1;
             } else {
                 all_bytes = false; /* bytes-like: converted one by one as we go */
@@ -950,15 +967,15 @@ static int create_cache(void)
             return -1;
     for (size_t i = 0; i < UF_ARRAY_LEN(common_headers); i++) {
         char key[64] = "HTTP_";
-        for (size_t j = 0; common_headers[i][j]; j++) {
-            char c = common_headers[i][j];
+        for (size_t j = 0; j < common_headers[i].len; j++) {
+            char c = common_headers[i].s[j];
             key[5 + j] = c == '-' ? '_' : (char)(c >= 'a' && c <= 'z' ? c - 32 : c);
         }
         if (!(cache.header_keys[i] = intern(key)))
             return -1;
     }
     for (size_t i = 0; i < UF_ARRAY_LEN(common_methods); i++)
-        if (!(cache.methods[i] = intern(common_methods[i])))
+        if (!(cache.methods[i] = intern(common_methods[i].s)))
             return -1;
     if (!(cache.proto10 = intern("HTTP/1.0")) || !(cache.proto11 = intern("HTTP/1.1")) ||
         !(cache.comma = intern(",")) || !(cache.close_name = intern("close")) ||
@@ -976,8 +993,10 @@ static int create_cache(void)
         return -1;
 
     /* The template: fixed values for the constant keys, "" as placeholder for the ones
-     * new_environ fills in (every key must exist so that filling never grows the dict). */
-    PyObject *t = cache.template = PyDict_New();
+     * new_environ fills in, so filling them in never inserts. Presized so that its copies
+     * also take a typical set of request headers without growing (a resize rebuilds the
+     * whole hash table: measurable per request). */
+    PyObject *t = cache.template = compat_dict_presized(K_TEMPLATE_COUNT + 24);
     if (!t)
         return -1;
     PyObject *empty = PyUnicode_FromStringAndSize("", 0);

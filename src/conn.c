@@ -68,8 +68,11 @@ static void linger(worker_t *w, conn_t *c)
         return;
     }
     c->state = CONN_LINGERING;
-    ring_shutdown(&w->ring, c->fd, SHUT_WR, ud(c, OP_SHUTDOWN));
-    c->ops++;
+    /* A plain syscall, not IORING_OP_SHUTDOWN: the kernel punts that op to a worker
+     * thread which resolves the fd number only when it runs, by which time our close
+     * may have freed the number and an accept reused it, shutting down a stranger's
+     * connection (seen under Connection: close load). Fixed files will lift this. */
+    shutdown(c->fd, SHUT_WR);
     c->in.len = c->parsed = 0;
     start_recv(w, c);
     worker_timer_arm(w, c, CONN_TIMER_LINGER);
@@ -188,6 +191,11 @@ static void handle_request(worker_t *w, conn_t *c)
 {
     py_request_t pr;
     build_request(w, c, &pr);
+    if (w->cfg->timeout > 0) {
+        /* what the master names if this request outlives --timeout */
+        snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s",
+                 (int)pr.method.len, pr.method.ptr, (int)pr.target.len, pr.target.ptr);
+    }
     sb_set64(&w->sb->request_start_ms, w->now_ms);
     c->state = CONN_WRITING;
     buf_reset(&c->out, KEEP_BUF_CAP);
@@ -254,7 +262,7 @@ static void response_done(worker_t *w, conn_t *c)
 {
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     sb_set64(&w->sb->request_start_ms, 0);
-    if (c->close_after || w->draining) {
+    if (c->close_after) {
         linger(w, c);
         return;
     }
@@ -273,7 +281,9 @@ static void response_done(worker_t *w, conn_t *c)
     if (c->in.len)
         process_input(w, c);
     else
-        worker_timer_arm(w, c, CONN_TIMER_IDLE);
+        /* This response promised keep-alive, so the client may send again even though
+         * we are draining: wait a little and answer that request with a close. */
+        worker_timer_arm(w, c, w->draining ? CONN_TIMER_DRAIN : CONN_TIMER_IDLE);
 }
 
 static void on_send(worker_t *w, conn_t *c, int res)
@@ -390,7 +400,6 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         on_send(w, c, res);
         break;
     case OP_CONTINUE:
-    case OP_SHUTDOWN:
     case OP_CANCEL:
     case OP_CLOSE:
         c->ops--;
@@ -420,9 +429,9 @@ void conn_expire(worker_t *w, conn_t *c, int timer)
 
 void conn_drain(worker_t *w, conn_t *c)
 {
-    if (c->state == CONN_READING && http_idle(&c->req) && c->parsed >= c->in.len) {
-        close_now(w, c);
-        if (c->ops == 0)
-            worker_conn_release(w, c);
-    }
+    /* An idle keep-alive connection is not closed at once: its client may have sent the
+     * next request already, and closing under it would fail that request. It gets a
+     * short grace period; a request that lands is answered with Connection: close. */
+    if (c->state == CONN_READING && http_idle(&c->req) && c->parsed >= c->in.len)
+        worker_timer_arm(w, c, CONN_TIMER_DRAIN);
 }

@@ -36,6 +36,7 @@ enum conn_timer {
     CONN_TIMER_HEADER = 0,    /* from the first byte (or the accept) to a complete request */
     CONN_TIMER_IDLE,          /* keep-alive idle between requests */
     CONN_TIMER_LINGER,        /* after our FIN, waiting for the peer's */
+    CONN_TIMER_DRAIN,         /* idle at drain: a request already on its way may land */
     CONN_TIMER_COUNT,
 };
 

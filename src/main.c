@@ -17,7 +17,7 @@ int main(int argc, char **argv, char **envp)
     default:
         break;
     }
-    int code = master_run(&cfg);
+    int code = master_run(&cfg, argc, argv, envp);
     tun_config_free(&cfg);
     return code;
 }

@@ -1,8 +1,9 @@
-/* Master: listeners, fork, supervise, signals. */
+/* Master: listeners, fork, supervise, churn, signals. */
 #include "src/master.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/budget.h"
 #include "src/log.h"
 #include "src/mem.h"
 #include "src/scoreboard.h"
@@ -25,33 +27,75 @@
  * the host. */
 #define RESPAWN_BACKOFF_MS 100
 #define MAX_BOOT_FAILURES 5
-/* After INT/QUIT, workers get this long to exit before SIGKILL. */
+/* After INT/QUIT, or after the timeout notice (SIGABRT), SIGKILL follows this late. */
 #define FAST_STOP_MS 1000
+/* How often worker memory is sampled (RSS for --reload-on-rss and the budget). */
+#define MEMORY_SAMPLE_MS 1000
+/* Upper bound on worker slots, whatever TTIN asks for. */
+#define MAX_SLOTS 1024
 
-typedef struct worker_proc {
-    pid_t pid;
+enum retire_reason {
+    RETIRE_NONE = 0,
+    RETIRE_RELOAD,        /* HUP */
+    RETIRE_MAX_REQUESTS,
+    RETIRE_LIFETIME,
+    RETIRE_RSS,
+    RETIRE_BUDGET,        /* the workers together exceed the memory budget */
+    RETIRE_SCALE_DOWN,    /* TTOU, or a smaller --workers after HUP */
+    RETIRE_TIMEOUT,       /* hung: killed, not drained */
+};
+
+static const char *const reason_names[] = {
+    "", "reload", "max-requests", "max-worker-lifetime", "reload-on-rss", "memory budget",
+    "scale-down", "timeout",
+};
+
+/* A worker process. A slot normally has one; while it is being replaced it has two: the
+ * old one keeps serving until its successor is accepting, then drains. */
+typedef struct proc {
+    pid_t pid;                  /* 0: entry unused */
+    unsigned slot;
+    unsigned sb_index;          /* its scoreboard slot */
     unsigned generation;
+    uint64_t started_ms;
+    uint64_t request_limit;     /* --max-requests with this worker's jitter; 0 = none */
+    uint64_t kill_at_ms;        /* SIGKILL deadline once told to stop; 0 = none */
+    uint8_t retire;             /* enum retire_reason: a successor is wanted */
+    bool draining;              /* sent TERM (or SIGABRT): it is on its way out */
+    bool has_successor;
+} proc_t;
+
+typedef struct slot {
+    bool active;                /* false once scaled away */
+    worker_listener_t *listeners;   /* nbinds sockets, kept for the master's life */
     unsigned boot_failures;
     uint64_t respawn_at_ms;
-    bool retiring;              /* sent TERM for a restart; its successor follows */
-} worker_proc_t;
+} slot_t;
 
 typedef struct master {
     tun_config_t *cfg;
+    int argc;
+    char **argv;
+    char **envp;
     scoreboard_t sb;
-    unsigned nworkers;
     unsigned nbinds;
-    worker_listener_t *listeners;   /* nworkers x nbinds, slot-major */
-    worker_proc_t *procs;
+    slot_t *slots;              /* MAX_SLOTS entries, nslots in use */
+    unsigned nslots;
+    unsigned target;            /* workers wanted (after the memory cap) */
+    proc_t *procs;              /* 2 * MAX_SLOTS entries */
     unsigned generation;
+    uint64_t footprint_bytes;   /* measured PSS of a booted worker, 0 until known */
+    uint64_t budget_bytes;      /* memory the workers may use together */
+    uint64_t next_sample_ms;
     bool stopping;
-    bool killed;
-    uint64_t stop_deadline_ms;
+    bool budget_warned;
     int exit_code;
 } master_t;
 
 static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
                                       SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE};
+
+/* ---- listeners ------------------------------------------------------------------ */
 
 static void describe_addr(const struct sockaddr *sa, char *host, size_t hostlen, int *port)
 {
@@ -64,14 +108,6 @@ static void describe_addr(const struct sockaddr *sa, char *host, size_t hostlen,
         inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)hostlen);
         *port = ntohs(s4->sin_port);
     }
-}
-
-static void set_port(struct sockaddr_storage *ss, int port)
-{
-    if (ss->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
 }
 
 /* Every socket on a port must set SO_REUSEPORT to share it, so a second server started
@@ -93,12 +129,11 @@ static int check_address_free(const tun_bind_t *b, char *err, size_t errlen)
     return ret;
 }
 
-static int open_listener(struct sockaddr_storage *addr, socklen_t addrlen, int backlog,
-                         const char *spec, char *err, size_t errlen)
+static int open_listener(const tun_bind_t *b, int backlog, char *err, size_t errlen)
 {
-    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        snprintf(err, errlen, "socket for %s: %s", spec, strerror(errno));
+        snprintf(err, errlen, "socket for %s: %s", b->spec, strerror(errno));
         return -1;
     }
     int one = 1;
@@ -107,84 +142,174 @@ static int open_listener(struct sockaddr_storage *addr, socklen_t addrlen, int b
     /* responses leave in one send; Nagle would only delay the tail of streamed ones.
      * Accepted sockets inherit the option, saving a setsockopt per connection. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)addr, addrlen) < 0 || listen(fd, backlog) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+    if (bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 || listen(fd, backlog) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", b->spec, strerror(errno));
         close(fd);
         return -1;
     }
     return fd;
 }
 
-/* Opens nworkers x nbinds listeners, in slot order. Port 0 means "any": the first socket
- * picks the port and the others share it. */
-static int open_listeners(master_t *m, char *err, size_t errlen)
+/* Opens the listeners of slot k, one per bind address. */
+static int open_slot(master_t *m, unsigned k, char *err, size_t errlen)
 {
-    m->listeners = uf_calloc((size_t)m->nworkers * m->nbinds, sizeof(worker_listener_t));
+    slot_t *s = &m->slots[k];
+    s->listeners = uf_calloc(m->nbinds, sizeof(worker_listener_t));
     for (unsigned b = 0; b < m->nbinds; b++) {
-        tun_bind_t *bind_cfg = &m->cfg->binds[b];
-        struct sockaddr_storage addr = bind_cfg->addr;
-        char host[64];
-        int port;
-        describe_addr((struct sockaddr *)&addr, host, sizeof(host), &port);
-        if (port != 0 && check_address_free(bind_cfg, err, errlen) < 0)
+        int fd = open_listener(&m->cfg->binds[b], m->cfg->backlog, err, errlen);
+        if (fd < 0) {
+            while (b-- > 0)
+                close(s->listeners[b].fd);
+            uf_free(s->listeners);
+            s->listeners = NULL;
             return -1;
-        for (unsigned k = 0; k < m->nworkers; k++) {
-            int fd = open_listener(&addr, bind_cfg->addrlen, m->cfg->backlog, bind_cfg->spec,
-                                   err, errlen);
-            if (fd < 0)
-                return -1;
-            if (port == 0) {
-                socklen_t len = bind_cfg->addrlen;
-                getsockname(fd, (struct sockaddr *)&addr, &len);
-                describe_addr((struct sockaddr *)&addr, host, sizeof(host), &port);
-                set_port(&addr, port);
-                bind_cfg->addr = addr;
-            }
-            worker_listener_t *l = &m->listeners[k * m->nbinds + b];
-            l->fd = fd;
-            snprintf(l->host, sizeof(l->host), "%s", host);
-            l->port = port;
         }
-        log_info("Listening at: http://%s%s%s:%d (%d)", addr.ss_family == AF_INET6 ? "[" : "",
-                 host, addr.ss_family == AF_INET6 ? "]" : "", port, (int)getpid());
+        worker_listener_t *l = &s->listeners[b];
+        l->fd = fd;
+        describe_addr((const struct sockaddr *)&m->cfg->binds[b].addr, l->host, sizeof(l->host),
+                      &l->port);
     }
+    s->active = true;
+    s->boot_failures = 0;
+    s->respawn_at_ms = 0;
     return 0;
 }
 
-static void spawn(master_t *m, unsigned k)
+static void close_slot(master_t *m, unsigned k)
 {
-    worker_proc_t *p = &m->procs[k];
-    sb_slot_t *slot = &m->sb.slots[k];
-    memset(slot, 0, sizeof(*slot));
-    p->generation = m->generation;
-    p->retiring = false;
-    sb_set(&slot->generation, p->generation);
-    sb_set(&slot->state, SB_BOOTING);
+    slot_t *s = &m->slots[k];
+    for (unsigned b = 0; b < m->nbinds && s->listeners; b++)
+        close(s->listeners[b].fd);
+    uf_free(s->listeners);
+    s->listeners = NULL;
+    s->active = false;
+}
+
+static int read_sysctl(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int v = -1;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+/* ---- processes ------------------------------------------------------------------- */
+
+static proc_t *proc_of_pid(master_t *m, pid_t pid)
+{
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
+        if (m->procs[i].pid == pid)
+            return &m->procs[i];
+    return NULL;
+}
+
+/* The worker currently serving slot k and not on its way out, or NULL. */
+static proc_t *current_of(master_t *m, unsigned k)
+{
+    proc_t *best = NULL;
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+        proc_t *p = &m->procs[i];
+        if (p->pid > 0 && p->slot == k && !p->draining &&
+            (!best || p->generation > best->generation || p->started_ms > best->started_ms))
+            best = p;
+    }
+    return best;
+}
+
+static unsigned count_live(const master_t *m)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
+        n += m->procs[i].pid > 0;
+    return n;
+}
+
+static bool is_ready(const master_t *m, const proc_t *p)
+{
+    return sb_get(&m->sb.slots[p->sb_index].state) == SB_READY;
+}
+
+static int free_sb_index(master_t *m)
+{
+    for (unsigned i = 0; i < m->sb.count; i++) {
+        bool used = false;
+        for (unsigned j = 0; j < 2 * MAX_SLOTS && !used; j++)
+            used = m->procs[j].pid > 0 && m->procs[j].sb_index == i;
+        if (!used)
+            return (int)i;
+    }
+    return -1;
+}
+
+static uint64_t pick_request_limit(const tun_config_t *cfg)
+{
+    if (cfg->max_requests <= 0)
+        return 0;
+    uint64_t jitter = cfg->max_requests_jitter > 0
+                          ? (uint64_t)random() % ((uint64_t)cfg->max_requests_jitter + 1)
+                          : 0;
+    return (uint64_t)cfg->max_requests + jitter;
+}
+
+static proc_t *spawn(master_t *m, unsigned k)
+{
+    proc_t *p = NULL;
+    for (unsigned i = 0; i < 2 * MAX_SLOTS && !p; i++)
+        if (m->procs[i].pid == 0)
+            p = &m->procs[i];
+    int sbi = free_sb_index(m);
+    if (!p || sbi < 0)
+        return NULL;
+    sb_slot_t *sb = &m->sb.slots[sbi];
+    memset(sb, 0, sizeof(*sb));
+    sb_set(&sb->generation, m->generation);
+    sb_set(&sb->state, SB_BOOTING);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork failed: %s; retrying", strerror(errno));
-        p->respawn_at_ms = sb_now_ms() + RESPAWN_BACKOFF_MS;
-        return;
+        m->slots[k].respawn_at_ms = sb_now_ms() + RESPAWN_BACKOFF_MS;
+        return NULL;
     }
     if (pid == 0) {
         /* a worker holds only its own slot's listeners */
-        for (unsigned j = 0; j < m->nworkers * m->nbinds; j++)
-            if (j / m->nbinds != k)
-                close(m->listeners[j].fd);
-        slot->pid = (int32_t)getpid();
-        worker_main(m->cfg, slot, k, &m->listeners[k * m->nbinds], m->nbinds);
+        for (unsigned j = 0; j < m->nslots; j++)
+            if (j != k && m->slots[j].listeners)
+                for (unsigned b = 0; b < m->nbinds; b++)
+                    close(m->slots[j].listeners[b].fd);
+        sb->pid = (int32_t)getpid();
+        worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds);
     }
-    p->pid = pid;
-    slot->pid = (int32_t)pid;
+    *p = (proc_t){
+        .pid = pid,
+        .slot = k,
+        .sb_index = (unsigned)sbi,
+        .generation = m->generation,
+        .started_ms = sb_now_ms(),
+        .request_limit = pick_request_limit(m->cfg),
+    };
+    sb->pid = (int32_t)pid;
     log_info("Booting worker with pid: %d", (int)pid);
+    return p;
 }
 
-static void signal_workers(master_t *m, int sig)
+/* Tells a worker to drain (TERM) and arms the SIGKILL that follows if it does not. */
+static void retire_now(master_t *m, proc_t *p, int sig, uint64_t grace_ms)
 {
-    for (unsigned k = 0; k < m->nworkers; k++)
-        if (m->procs[k].pid > 0)
-            kill(m->procs[k].pid, sig);
+    if (p->draining && sig == SIGTERM)
+        return;
+    p->draining = true;
+    p->kill_at_ms = sb_now_ms() + grace_ms;
+    kill(p->pid, sig);
+}
+
+static uint64_t graceful_ms(const master_t *m)
+{
+    return (uint64_t)(m->cfg->graceful_timeout * 1000);
 }
 
 static void begin_stop(master_t *m, int sig, uint64_t grace_ms)
@@ -192,8 +317,13 @@ static void begin_stop(master_t *m, int sig, uint64_t grace_ms)
     if (m->stopping && sig == SIGTERM)
         return;
     m->stopping = true;
-    m->stop_deadline_ms = sb_now_ms() + grace_ms;
-    signal_workers(m, sig);
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+        proc_t *p = &m->procs[i];
+        if (p->pid > 0) {
+            p->draining = false;    /* re-signal even those already draining */
+            retire_now(m, p, sig, grace_ms);
+        }
+    }
 }
 
 static void halt(master_t *m, int code, const char *why)
@@ -203,44 +333,42 @@ static void halt(master_t *m, int code, const char *why)
     begin_stop(m, SIGQUIT, FAST_STOP_MS);
 }
 
-/* A worker exited: decide between respawn now, respawn later, and giving up. */
-static void on_worker_exit(master_t *m, unsigned k, int status)
+/* A worker exited: account for boot failures; its slot is refilled by supervise(). */
+static void on_exit_of(master_t *m, proc_t *p, int status)
 {
-    worker_proc_t *p = &m->procs[k];
-    sb_slot_t *slot = &m->sb.slots[k];
-    bool was_ready = sb_get(&slot->state) >= SB_READY;
+    sb_slot_t *sb = &m->sb.slots[p->sb_index];
+    slot_t *s = &m->slots[p->slot];
+    bool was_ready = sb_get(&sb->state) >= SB_READY;
     pid_t pid = p->pid;
+    bool expected = p->draining;
     p->pid = 0;
     if (m->stopping)
         return;
-    if (WIFSIGNALED(status))
-        log_error("Worker (pid:%d) was sent %s!", (int)pid, sigabbrev_np(WTERMSIG(status))
-                                                                 ? sigabbrev_np(WTERMSIG(status))
-                                                                 : "a signal");
-    else if (WEXITSTATUS(status) != 0 || !p->retiring)
+    if (WIFSIGNALED(status)) {
+        const char *name = sigabbrev_np(WTERMSIG(status));
+        log_error("Worker (pid:%d) was sent SIG%s!", (int)pid, name ? name : "?");
+    } else if (!expected || WEXITSTATUS(status) != 0) {
         log_info("Worker (pid:%d) exited with code %d", (int)pid, WEXITSTATUS(status));
-
-    if (was_ready) {
-        p->boot_failures = 0;
-        p->respawn_at_ms = 0;
+    }
+    if (was_ready || expected) {
+        s->boot_failures = 0;
         return;
     }
     char why[600];
     if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_APP_LOAD) {
-        snprintf(why, sizeof(why), "App failed to load: %s", slot->boot_error);
+        snprintf(why, sizeof(why), "App failed to load: %s", sb->boot_error);
         halt(m, 4, why);
         return;
     }
-    p->boot_failures++;
-    if (p->boot_failures >= MAX_BOOT_FAILURES) {
+    s->boot_failures++;
+    if (s->boot_failures >= MAX_BOOT_FAILURES) {
         snprintf(why, sizeof(why), "Worker failed to boot %u times in a row, giving up: %s",
-                 p->boot_failures,
-                 slot->boot_error[0] ? slot->boot_error : "it died before it was ready");
+                 s->boot_failures, sb->boot_error[0] ? sb->boot_error : "it died before it was ready");
         halt(m, 3, why);
         return;
     }
-    uint64_t delay = (uint64_t)RESPAWN_BACKOFF_MS << (p->boot_failures - 1);
-    p->respawn_at_ms = sb_now_ms() + delay;
+    uint64_t delay = (uint64_t)RESPAWN_BACKOFF_MS << (s->boot_failures - 1);
+    s->respawn_at_ms = sb_now_ms() + delay;
     log_warning("Worker failed to boot; retrying in %llu ms", (unsigned long long)delay);
 }
 
@@ -249,37 +377,237 @@ static void reap(master_t *m)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (unsigned k = 0; k < m->nworkers; k++) {
-            if (m->procs[k].pid == pid) {
-                on_worker_exit(m, k, status);
-                break;
-            }
-        }
+        proc_t *p = proc_of_pid(m, pid);
+        if (p)
+            on_exit_of(m, p, status);
         /* anything else is a stray reparented to us as PID 1: reaping it is all */
     }
 }
 
-static bool any_alive(const master_t *m)
+/* ---- churn ------------------------------------------------------------------------- */
+
+/* Recycling for max-requests, lifetime, RSS and budget is one worker at a time, so that
+ * the jitter is not the only thing keeping all workers from leaving together. */
+static bool recycle_in_progress(const master_t *m)
 {
-    for (unsigned k = 0; k < m->nworkers; k++)
-        if (m->procs[k].pid > 0)
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+        const proc_t *p = &m->procs[i];
+        if (p->pid > 0 && p->retire && p->retire != RETIRE_RELOAD &&
+            p->retire != RETIRE_SCALE_DOWN && (p->has_successor || p->draining))
             return true;
+    }
     return false;
 }
 
-/* HUP: every worker drains and is replaced by a fresh one that re-imports the
- * application. Listeners stay open throughout, so connections arriving meanwhile wait in
- * the accept queue rather than being refused. */
-static void restart_workers(master_t *m)
+static void request_retire(proc_t *p, enum retire_reason why)
 {
-    m->generation++;
-    log_info("Handling signal: hup; restarting workers (generation %u)", m->generation);
-    for (unsigned k = 0; k < m->nworkers; k++) {
-        if (m->procs[k].pid > 0) {
-            m->procs[k].retiring = true;
-            kill(m->procs[k].pid, SIGTERM);
+    if (!p->retire)
+        p->retire = (uint8_t)why;
+}
+
+/* Per-request deadline (--timeout) and a loop that stopped heart-beating: the worker is
+ * told with SIGABRT (its fault handler dumps the Python stack into the error log), killed
+ * a second later, and replaced at once. */
+static void check_hung(master_t *m, proc_t *p, uint64_t now)
+{
+    if (m->cfg->timeout <= 0 || p->draining || !is_ready(m, p))
+        return;
+    sb_slot_t *sb = &m->sb.slots[p->sb_index];
+    uint64_t limit = (uint64_t)(m->cfg->timeout * 1000);
+    uint64_t start = sb_get64(&sb->request_start_ms);
+    uint64_t beat = sb_get64(&sb->heartbeat_ms);
+    bool request_late = start && now > start + limit;
+    bool loop_silent = !start && beat && now > beat + limit + 2 * 1000;
+    if (!request_late && !loop_silent)
+        return;
+    char line[sizeof(sb->request_line) + 1];
+    memcpy(line, sb->request_line, sizeof(sb->request_line));
+    line[sizeof(sb->request_line)] = 0;
+    if (request_late)
+        log_critical("WORKER TIMEOUT (pid:%d): request \"%s\" ran longer than %gs; killing it",
+                     (int)p->pid, line, m->cfg->timeout);
+    else
+        log_critical("WORKER TIMEOUT (pid:%d): no heartbeat for %llu ms; killing it",
+                     (int)p->pid, (unsigned long long)(now - beat));
+    p->retire = RETIRE_TIMEOUT;
+    retire_now(m, p, SIGABRT, FAST_STOP_MS);
+}
+
+static void sample_memory(master_t *m, uint64_t now)
+{
+    if (now < m->next_sample_ms)
+        return;
+    m->next_sample_ms = now + MEMORY_SAMPLE_MS;
+    uint64_t total = 0;
+    proc_t *largest = NULL;
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+        proc_t *p = &m->procs[i];
+        if (p->pid <= 0 || !is_ready(m, p))
+            continue;
+        uint64_t rss = budget_rss_bytes(p->pid);
+        sb_set64(&m->sb.slots[p->sb_index].rss_bytes, rss);
+        total += rss;
+        if (p->draining)
+            continue;
+        if (!m->footprint_bytes) {
+            m->footprint_bytes = budget_pss_bytes(p->pid);
+            if (m->footprint_bytes)
+                log_info("Measured worker footprint: %llu MB (PSS)",
+                         (unsigned long long)(m->footprint_bytes >> 20));
         }
+        if (m->cfg->reload_on_rss > 0 && rss > (uint64_t)m->cfg->reload_on_rss << 20) {
+            if (!p->retire)
+                log_info("Worker (pid:%d) RSS %llu MB is over --reload-on-rss %d MB; recycling",
+                         (int)p->pid, (unsigned long long)(rss >> 20), m->cfg->reload_on_rss);
+            request_retire(p, RETIRE_RSS);
+        }
+        if (!largest || rss > budget_rss_bytes(largest->pid))
+            largest = p;
     }
+    if (m->budget_bytes && total > m->budget_bytes && largest && !largest->retire) {
+        log_warning("Workers use %llu MB together, over the memory budget of %llu MB; "
+                    "recycling the largest (pid:%d)",
+                    (unsigned long long)(total >> 20), (unsigned long long)(m->budget_bytes >> 20),
+                    (int)largest->pid);
+        request_retire(largest, RETIRE_BUDGET);
+    }
+}
+
+/* How many workers fit: the budget over the measured footprint, at least one. */
+static unsigned memory_cap(const master_t *m)
+{
+    if (!m->budget_bytes || !m->footprint_bytes)
+        return MAX_SLOTS;
+    uint64_t n = m->budget_bytes / m->footprint_bytes;
+    return n < 1 ? 1 : n > MAX_SLOTS ? MAX_SLOTS : (unsigned)n;
+}
+
+/* Brings the number of slots to the target, within the memory budget. */
+static void apply_target(master_t *m)
+{
+    unsigned want = m->target < memory_cap(m) ? m->target : memory_cap(m);
+    if (want < m->target && !m->budget_warned) {
+        log_warning("Running %u worker%s instead of %u: the memory budget of %llu MB fits %u "
+                    "workers of %llu MB",
+                    want, want == 1 ? "" : "s", m->target,
+                    (unsigned long long)(m->budget_bytes >> 20), want,
+                    (unsigned long long)(m->footprint_bytes >> 20));
+        m->budget_warned = true;
+    }
+    /* grow: in --workers auto mode, one at a time until the footprint is known */
+    while (m->nslots < want) {
+        if (m->cfg->workers_auto && !m->footprint_bytes && m->nslots >= 1)
+            break;
+        char err[600];
+        if (open_slot(m, m->nslots, err, sizeof(err)) < 0) {
+            log_error("cannot add a worker: %s", err);
+            break;
+        }
+        m->nslots++;
+    }
+    /* shrink from the top: the highest slot's worker drains and its listener closes */
+    while (m->nslots > want && m->nslots > 1) {
+        unsigned k = --m->nslots;
+        for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
+            if (m->procs[i].pid > 0 && m->procs[i].slot == k) {
+                m->procs[i].retire = RETIRE_SCALE_DOWN;
+                retire_now(m, &m->procs[i], SIGTERM, graceful_ms(m));
+            }
+        m->slots[k].active = false;   /* listeners close once its worker is gone */
+    }
+}
+
+static void supervise(master_t *m, uint64_t now)
+{
+    for (unsigned k = 0; k < MAX_SLOTS; k++) {
+        slot_t *s = &m->slots[k];
+        if (!s->active) {
+            /* a scaled-away slot keeps its listeners until its last worker has left, so
+             * that worker can still answer the connections it accepted */
+            if (s->listeners) {
+                bool busy = false;
+                for (unsigned i = 0; i < 2 * MAX_SLOTS && !busy; i++)
+                    busy = m->procs[i].pid > 0 && m->procs[i].slot == k;
+                if (!busy)
+                    close_slot(m, k);
+            }
+            continue;
+        }
+        proc_t *cur = current_of(m, k);
+        if (!cur) {
+            if (now >= s->respawn_at_ms)
+                spawn(m, k);
+            continue;
+        }
+        if (!is_ready(m, cur))
+            continue;
+        sb_slot_t *sb = &m->sb.slots[cur->sb_index];
+        if (cur->request_limit && sb_get64(&sb->requests) >= cur->request_limit)
+            request_retire(cur, RETIRE_MAX_REQUESTS);
+        if (m->cfg->max_worker_lifetime > 0 &&
+            now - cur->started_ms > (uint64_t)(m->cfg->max_worker_lifetime * 1000))
+            request_retire(cur, RETIRE_LIFETIME);
+        if (!cur->retire || cur->has_successor)
+            continue;
+        if (cur->retire != RETIRE_RELOAD && recycle_in_progress(m))
+            continue;
+        /* The successor starts while the old worker still serves; the old one is told
+         * to drain only when the successor is accepting (below). */
+        log_info("Replacing worker (pid:%d): %s", (int)cur->pid, reason_names[cur->retire]);
+        if (spawn(m, k))
+            cur->has_successor = true;
+    }
+    /* an old worker whose successor is accepting now drains */
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+        proc_t *p = &m->procs[i];
+        if (p->pid <= 0 || !p->has_successor || p->draining)
+            continue;
+        proc_t *succ = current_of(m, p->slot);
+        if (succ && succ != p && is_ready(m, succ))
+            retire_now(m, p, SIGTERM, graceful_ms(m));
+        else if (!succ || succ == p)
+            p->has_successor = false;   /* the successor died; try again */
+    }
+}
+
+/* ---- signals ------------------------------------------------------------------------ */
+
+/* HUP: re-read the settings and replace every worker, each one only after its successor
+ * accepts. Settings that need a restart keep their old value, with a warning. */
+static void reload(master_t *m)
+{
+    tun_config_t fresh;
+    char err[512];
+    int r = tun_parse(&fresh, m->argc, m->argv, m->envp, stdout, err, sizeof(err));
+    if (r != TUN_OK) {
+        log_error("Reload: the new configuration is invalid, keeping the old one: %s",
+                  r == TUN_ERROR ? err : "nothing to run");
+        if (r == TUN_OK)
+            tun_config_free(&fresh);
+    } else {
+        bool binds_same = fresh.bind_count == m->cfg->bind_count;
+        for (size_t i = 0; binds_same && i < fresh.bind_count; i++)
+            binds_same = memcmp(&fresh.binds[i].addr, &m->cfg->binds[i].addr,
+                                sizeof(fresh.binds[i].addr)) == 0;
+        if (!binds_same)
+            log_warning("Reload: --bind changes need a restart; keeping the current listeners");
+        /* listeners keep the old addresses, whatever the new file says */
+        tun_bind_t *binds = fresh.binds;
+        size_t count = fresh.bind_count;
+        fresh.binds = m->cfg->binds;
+        fresh.bind_count = m->cfg->bind_count;
+        m->cfg->binds = binds;
+        m->cfg->bind_count = count;
+        tun_config_free(m->cfg);
+        *m->cfg = fresh;
+        m->target = (unsigned)m->cfg->workers;
+    }
+    m->generation++;
+    log_info("Handling signal: hup; reloading (generation %u)", m->generation);
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
+        if (m->procs[i].pid > 0 && !m->procs[i].draining)
+            m->procs[i].retire = RETIRE_RELOAD;
+    apply_target(m);
 }
 
 static void handle_signal(master_t *m, int sig)
@@ -287,7 +615,7 @@ static void handle_signal(master_t *m, int sig)
     switch (sig) {
     case SIGTERM:
         log_info("Handling signal: term");
-        begin_stop(m, SIGTERM, (uint64_t)(m->cfg->graceful_timeout * 1000));
+        begin_stop(m, SIGTERM, graceful_ms(m));
         break;
     case SIGINT:
     case SIGQUIT:
@@ -296,31 +624,55 @@ static void handle_signal(master_t *m, int sig)
         break;
     case SIGHUP:
         if (!m->stopping)
-            restart_workers(m);
+            reload(m);
         break;
     case SIGUSR1:
         log_reopen();
         log_info("Handling signal: usr1; log files reopened");
-        signal_workers(m, SIGUSR1);
+        for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
+            if (m->procs[i].pid > 0)
+                kill(m->procs[i].pid, SIGUSR1);
         break;
     case SIGTTIN:
+        if (m->target < MAX_SLOTS)
+            m->target++;
+        log_info("Handling signal: ttin; %u worker%s wanted", m->target, m->target == 1 ? "" : "s");
+        apply_target(m);
+        break;
     case SIGTTOU:
-        log_warning("Handling signal: %s: changing the worker count at run time is not "
-                    "supported yet; ignored",
-                    sig == SIGTTIN ? "ttin" : "ttou");
+        if (m->target > 1)
+            m->target--;
+        log_info("Handling signal: ttou; %u worker%s wanted", m->target, m->target == 1 ? "" : "s");
+        apply_target(m);
         break;
     default:
         break;   /* CHLD: reaped at the top of the loop; PIPE, USR2: nothing to do */
     }
 }
 
-int master_run(tun_config_t *cfg)
+static void write_pidfile(const char *path)
+{
+    if (!path)
+        return;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        log_error("cannot write the pid file %s: %s", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%d\n", (int)getpid());
+    fclose(f);
+}
+
+int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
 {
     static master_t m;   /* the one master context */
     char err[600];
     m.cfg = cfg;
-    m.nworkers = (unsigned)cfg->workers;
+    m.argc = argc;
+    m.argv = argv;
+    m.envp = envp;
     m.nbinds = (unsigned)cfg->bind_count;
+    m.target = (unsigned)cfg->workers;
 
     if (log_init(cfg->error_logfile, cfg->log_level, err, sizeof(err)) < 0) {
         fprintf(stderr, "uwsgi-fast: %s\n", err);
@@ -336,6 +688,18 @@ int master_run(tun_config_t *cfg)
     char desc[256];
     ring_features_describe(&features, desc, sizeof(desc));
     log_info("io_uring features: %s", desc);
+    if (read_sysctl("/proc/sys/net/ipv4/tcp_migrate_req") == 0)
+        log_info("net.ipv4.tcp_migrate_req is 0: a scale-down (TTOU) may reset connections "
+                 "queued on the listener it closes; enable it with: sysctl -w "
+                 "net.ipv4.tcp_migrate_req=1");
+
+    budget_t budget;
+    budget_read("", &budget);
+    uint64_t reserve = (uint64_t)cfg->memory_reserve_mb << 20;
+    m.budget_bytes = budget.limit_bytes > reserve ? budget.limit_bytes - reserve : 0;
+    log_info("Memory budget: %llu MB (%s %llu MB, minus a %d MB reserve)",
+             (unsigned long long)(m.budget_bytes >> 20), budget.source,
+             (unsigned long long)(budget.limit_bytes >> 20), cfg->memory_reserve_mb);
 
     sigset_t set;
     sigemptyset(&set);
@@ -343,46 +707,74 @@ int master_run(tun_config_t *cfg)
         sigaddset(&set, handled_signals[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
 
-    if (open_listeners(&m, err, sizeof(err)) < 0) {
+    /* listeners of the first slot: they decide the port when the bind asked for port 0 */
+    for (unsigned b = 0; b < m.nbinds; b++) {
+        if (check_address_free(&cfg->binds[b], err, sizeof(err)) < 0) {
+            log_critical("%s", err);
+            return 1;
+        }
+    }
+    m.slots = uf_calloc(MAX_SLOTS, sizeof(slot_t));
+    m.procs = uf_calloc(2 * MAX_SLOTS, sizeof(proc_t));
+    if (open_slot(&m, 0, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }
-    if (sb_create(&m.sb, m.nworkers) < 0) {
+    m.nslots = 1;
+    for (unsigned b = 0; b < m.nbinds; b++) {
+        const worker_listener_t *l = &m.slots[0].listeners[b];
+        bool v6 = cfg->binds[b].addr.ss_family == AF_INET6;
+        log_info("Listening at: http://%s%s%s:%d (%d)", v6 ? "[" : "", l->host, v6 ? "]" : "",
+                 l->port, (int)getpid());
+    }
+    if (sb_create(&m.sb, 2 * MAX_SLOTS) < 0) {
         log_critical("cannot map the scoreboard: %s", strerror(errno));
         return 1;
     }
-    m.procs = uf_calloc(m.nworkers, sizeof(worker_proc_t));
-    log_info("Using %u worker%s", m.nworkers, m.nworkers == 1 ? "" : "s");
-    for (unsigned k = 0; k < m.nworkers; k++)
-        spawn(&m, k);
+    write_pidfile(cfg->pidfile);
+    srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+    log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m.target,
+             m.target == 1 ? "" : "s");
+    apply_target(&m);
 
     for (;;) {
         reap(&m);
         uint64_t now = sb_now_ms();
         if (m.stopping) {
-            if (!any_alive(&m))
+            if (count_live(&m) == 0)
                 break;
-            if (now >= m.stop_deadline_ms && !m.killed) {
-                log_warning("Workers did not stop in time; sending SIGKILL");
-                signal_workers(&m, SIGKILL);
-                m.killed = true;
-            }
         } else {
-            for (unsigned k = 0; k < m.nworkers; k++)
-                if (m.procs[k].pid == 0 && now >= m.procs[k].respawn_at_ms)
-                    spawn(&m, k);
+            sample_memory(&m, now);
+            if (m.footprint_bytes && m.nslots < m.target)
+                apply_target(&m);
+            supervise(&m, now);
         }
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+            proc_t *p = &m.procs[i];
+            if (p->pid <= 0)
+                continue;
+            if (!m.stopping)
+                check_hung(&m, p, now);
+            if (p->kill_at_ms && now >= p->kill_at_ms) {
+                log_warning("Worker (pid:%d) did not stop in time; sending SIGKILL", (int)p->pid);
+                kill(p->pid, SIGKILL);
+                p->kill_at_ms = 0;
+            }
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
         siginfo_t info;
         int sig = sigtimedwait(&set, &info, &ts);
         if (sig > 0)
             handle_signal(&m, sig);
     }
     log_info("Shutting down: Master");
-    for (unsigned j = 0; j < m.nworkers * m.nbinds; j++)
-        close(m.listeners[j].fd);
+    for (unsigned k = 0; k < MAX_SLOTS; k++)
+        if (m.slots[k].listeners)
+            close_slot(&m, k);
+    if (cfg->pidfile)
+        unlink(cfg->pidfile);
     sb_destroy(&m.sb);
     uf_free(m.procs);
-    uf_free(m.listeners);
+    uf_free(m.slots);
     return m.exit_code;
 }

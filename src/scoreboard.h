@@ -24,7 +24,9 @@ typedef struct sb_slot {
     uint64_t heartbeat_ms;       /* CLOCK_MONOTONIC, updated by the worker loop */
     uint64_t requests;           /* served since this worker booted */
     uint64_t request_start_ms;   /* 0 when idle */
-    char boot_error[448];        /* why the worker could not boot, for the master's message */
+    uint64_t rss_bytes;          /* sampled by the master */
+    char request_line[128];      /* "GET /path" of the current request (with --timeout) */
+    char boot_error[312];        /* why the worker could not boot, for the master's message */
 } __attribute__((aligned(64))) sb_slot_t;
 
 typedef struct scoreboard {

@@ -16,6 +16,9 @@
 #define HEADER_TIMEOUT_MS 10000
 /* After our FIN we wait this long for the client's before closing anyway. */
 #define LINGER_TIMEOUT_MS 2000
+/* At drain, an idle keep-alive connection waits this long (at most its keep-alive) for a
+ * request that may already be in flight before it is closed. */
+#define DRAIN_GRACE_MS 1000
 
 /* Signal handlers can reach no context but a file-local one: they set a flag and poke
  * the eventfd the ring is reading, which wakes the loop (never a missed wake-up). */
@@ -253,6 +256,9 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     w.timers[CONN_TIMER_HEADER].duration_ms = HEADER_TIMEOUT_MS;
     w.timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
     w.timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
+    w.timers[CONN_TIMER_DRAIN].duration_ms =
+        w.timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS ? w.timers[CONN_TIMER_IDLE].duration_ms
+                                                               : DRAIN_GRACE_MS;
 
     w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w.wake_fd < 0)

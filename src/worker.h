@@ -28,7 +28,6 @@ enum worker_op {
     OP_RECV,          /* slot = connection */
     OP_SEND,
     OP_CONTINUE,      /* "100 Continue" interim response */
-    OP_SHUTDOWN,
     OP_CANCEL,
     OP_CLOSE,
     OP_ACCEPT_CANCEL, /* stopping the accepts at drain */

@@ -44,6 +44,14 @@ typedef struct tun_config {
     double graceful_timeout;     /* --graceful-timeout seconds, default 30 */
     double keepalive;            /* --keep-alive seconds idle, default 2 */
     int worker_connections;      /* --worker-connections, default 1000 */
+    double timeout;              /* -t/--timeout seconds per request, default 30, 0 = none */
+    int max_requests;            /* --max-requests, default 0 = never recycle */
+    int max_requests_jitter;     /* --max-requests-jitter, default 0 */
+    double max_worker_lifetime;  /* --max-worker-lifetime seconds, default 0 = forever */
+    int reload_on_rss;           /* --reload-on-rss MB, default 0 = off */
+    bool workers_auto;           /* --workers auto: `workers` is the CPU bound, memory caps */
+    int memory_reserve_mb;       /* --memory-reserve MB left to the OS, default 256 */
+    char *pidfile;               /* -p/--pid */
 
     /* io_uring */
     int ring_entries;            /* --ring-entries, default 1024 */

@@ -286,13 +286,6 @@ void ring_close(ring_t *r, int fd, uint64_t ud)
     io_uring_sqe_set_data64(sqe, ud);
 }
 
-void ring_shutdown(ring_t *r, int fd, int how, uint64_t ud)
-{
-    struct io_uring_sqe *sqe = ring_sqe(r);
-    io_uring_prep_shutdown(sqe, fd, how);
-    io_uring_sqe_set_data64(sqe, ud);
-}
-
 void ring_buffer_recycle(ring_t *r, unsigned bid)
 {
     io_uring_buf_ring_add(r->bufs, r->buf_base + (size_t)bid * r->buf_size, r->buf_size,

@@ -77,7 +77,6 @@ void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
 void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud);
 void ring_close(ring_t *r, int fd, uint64_t ud);
-void ring_shutdown(ring_t *r, int fd, int how, uint64_t ud);
 
 /* Provided buffers: the data of a recv CQE lives in buffer `bid` until it is recycled. */
 static inline unsigned ring_buffer_id(unsigned cqe_flags)

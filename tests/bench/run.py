@@ -81,6 +81,9 @@ class Scenario:
     body_bytes: int = 0  # > 0: POST this many bytes
     threads: int = 4  # per worker, for the thread-based peers
     timeout: int = 5  # wrk --timeout, seconds
+    drain_limit: int = 5  # seconds to wait for a server to finish what wrk left behind
+    warmup: bool = True  # False: no warm-up run (it would only leave a queue to drain)
+    zero_ok: bool = False  # a server may answer nothing within the run without failing
     health: bool = False  # also run uwsgi-fast's C-only /health path
     quick: bool = False  # part of --quick
     note: str = ""
@@ -101,11 +104,12 @@ SCENARIOS = [
     Scenario("flask-json", "Flask JSON endpoint", "bench_flask:app", "/json", 2, 100, "json",
              quick=True),
     Scenario("io-10ms", "I/O-bound: app sleeps 10 ms, 1000 connections", "bench_wsgi:sleep_10ms",
-             "/", 2, 1000, "hello", threads=32, timeout=10,
+             "/", 2, 1000, "hello", threads=32, timeout=10, drain_limit=20, warmup=False,
+             zero_ok=True,
              note="thread-based peers run 32 threads per worker; bjoern and FastWSGI are "
                   "single-threaded event loops, so each worker serves at most 100 req/s"),
     Scenario("keepalive-5k", "5,000 keep-alive connections, hello", "bench_wsgi:hello", "/", 2,
-             5000, "hello", wrk_threads=2, timeout=10,
+             5000, "hello", wrk_threads=2, timeout=10, drain_limit=20,
              note="wrk -t2 -c5000 (one thread cannot open 5,000 sockets quickly enough)"),
 ]
 
@@ -624,18 +628,48 @@ class Server:
         pids = tree_pids(self.proc.pid)
         return [p for p in pids if p != self.proc.pid] or pids
 
-    def settle(self, limit=3.0):
-        """Waits (up to `limit` s) until the server is idle, so that work it still has
-        queued (e.g. connections wrk gave up on) does not run during the next server's
-        measurement."""
+    def settle(self, limit):
+        """Waits (up to `limit` s) until the server is idle: no CPU use and no connection
+        left on its port. When wrk stops, a server may still hold requests from the
+        connections wrk closed (read but unanswered, or waiting in the accept queue); an
+        app that sleeps uses no CPU while it drains them, hence the socket check. Without
+        the wait, that backlog would run during the next measurement. Returns whether
+        the server became idle."""
         end = time.monotonic() + limit
         prev = tree_cpu(self.proc.pid)
         while time.monotonic() < end:
             time.sleep(0.2)
             cur = tree_cpu(self.proc.pid)
-            if cur - prev < 0.02:
-                return
+            if cur - prev < 0.02 and open_connections(self.port) == 0:
+                return True
             prev = cur
+        return False
+
+
+# /proc/net/tcp states that mean a client connection still occupies the server.
+BUSY_TCP_STATES = {"01", "03", "08"}  # ESTABLISHED, SYN_RECV, CLOSE_WAIT
+
+
+def open_connections(port):
+    """Server-side connections on `port` not yet closed by the server, plus the length of
+    its accept queue (rx_queue of the LISTEN socket)."""
+    count = 0
+    hexport = ":%04X" % port
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if not parts[1].endswith(hexport):
+                        continue
+                    if parts[3] in BUSY_TCP_STATES:
+                        count += 1
+                    elif parts[3] == "0A":
+                        count += int(parts[4].split(":")[1], 16)
+        except (OSError, StopIteration, IndexError, ValueError):
+            continue
+    return count
 
 
 def probe_ok(kind, status, data, sent):
@@ -784,7 +818,8 @@ def count_starved(canary, p99_us):
     clients wrk measured saw, so the server was not serving every connection in turn."""
     limit = max(1.0, 10 * p99_us / 1e6)
     canary["starve_limit_s"] = round(limit, 3)
-    canary["starved"] = sum(1 for w in canary["max_waits_s"] if w > limit)
+    # When wrk got no answer either, everyone waited alike: slow, not unfair.
+    canary["starved"] = sum(1 for w in canary["max_waits_s"] if w > limit) if p99_us else 0
     canary["max_wait_s"] = max(canary["max_waits_s"], default=0.0)
 
 
@@ -850,14 +885,15 @@ def summarize(server):
     """Medians over the measured rounds (max latency: the largest; errors: the sum)."""
     rs = server.rounds
     med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
-    lat = lambda key: statistics.median(r["latency_us"][key] for r in rs)  # noqa: E731
     requests = sum(r["requests"] for r in rs)
     cpu = [r["server_cpu_s"] / r["requests"] * 1e4 for r in rs if r["requests"]]
+    answered = [r for r in rs if r["requests"]]
+    lat = lambda key: statistics.median(r["latency_us"][key] for r in answered)  # noqa: E731
     return {
         "rps": round(med("rps"), 1),
-        "p50_us": lat("p50"),
-        "p99_us": lat("p99"),
-        "max_us": max(r["latency_us"]["max"] for r in rs),
+        "p50_us": lat("p50") if answered else None,
+        "p99_us": lat("p99") if answered else None,
+        "max_us": max(r["latency_us"]["max"] for r in answered) if answered else None,
         "socket_errors": sum(r["socket_errors"] for r in rs),
         "http_errors": sum(r["http_errors"] for r in rs),
         "requests": requests,
@@ -876,6 +912,7 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
     entry = {"name": sc.name, "title": sc.title, "app": sc.app, "path": sc.path,
              "workers": sc.workers, "connections": sc.connections,
              "wrk_threads": sc.wrk_threads, "threads": sc.threads, "note": sc.note,
+             "zero_ok": sc.zero_ok,
              "results": []}
     rows = {}
     servers = []
@@ -887,14 +924,16 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
         servers.append(srv)
         srv.start()
     try:
-        deadline = time.monotonic() + args.start_timeout
+        t0 = time.monotonic()
+        deadline = t0 + args.start_timeout
         for srv in servers:
             srv.wait_ready(deadline)
             if srv.error:
                 log("  %-18s %s" % (srv.key, srv.error))
         live = [s for s in servers if not s.error]
         for s in live:
-            s.settle(limit=2.0)
+            s.settle(limit=2.0)  # the probe's connection, an import still finishing
+        entry["startup_s"] = round(time.monotonic() - t0, 1)
         for rnd in range(args.rounds):
             order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
             for srv in order:
@@ -906,9 +945,11 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
                     continue
                 base = os.path.join(log_dir, "%s-%s-r%d" % (sc.name, srv.key, rnd))
                 try:
-                    warm = args.warmup if rnd == 0 else min(args.warmup, 1)
+                    warm = args.warmup if rnd == 0 else args.rewarm
+                    warm = warm if sc.warmup else 0
                     if warm > 0:
                         run_wrk(srv, warm, base + "-warmup.txt")
+                        srv.settle(sc.drain_limit)
                     rep = run_wrk(srv, args.duration, base + ".txt", canaries=True)
                 except (RuntimeError, OSError, ValueError) as e:
                     srv.error = "wrk failed: %s" % e
@@ -921,7 +962,10 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
                         rep["socket_errors"], rep["http_errors"],
                         rep["canary"]["starved"] if "canary" in rep else "-",
                         rep["server_cpu_s"], rep["other_cpu_s"]))
-                srv.settle()
+                t_settle = time.monotonic()
+                if not srv.settle(sc.drain_limit):
+                    srv.notes.append("still busy %d s after wrk stopped" % sc.drain_limit)
+                rep["settle_s"] = round(time.monotonic() - t_settle, 2)
             if not srv_alive_any(live):
                 break
     finally:
@@ -1075,8 +1119,11 @@ def parse_args(argv):
     ap.add_argument("--rounds", type=int, help="measured rounds per server (default 3)")
     ap.add_argument("--duration", type=int, help="seconds per measured wrk run (default 3)")
     ap.add_argument("--warmup", type=int,
-                    help="seconds of warm-up before the first round (default 2; later rounds "
-                         "at most 1; 0: none). wrk takes whole seconds.")
+                    help="seconds of warm-up before the first round (default 1; 0: none); "
+                         "wrk takes whole seconds")
+    ap.add_argument("--rewarm", type=int, default=0,
+                    help="seconds of warm-up before each later round (default 0: the server "
+                         "stays up between rounds and is already warm)")
     ap.add_argument("--scenarios", help="comma-separated: " +
                     ",".join(s.name for s in SCENARIOS))
     ap.add_argument("--servers", help="comma-separated: " + ",".join(SERVER_KEYS))
@@ -1098,7 +1145,7 @@ def parse_args(argv):
         args.warmup = 1 if args.warmup is None else args.warmup
     args.rounds = args.rounds or 3
     args.duration = args.duration or 3
-    args.warmup = 2 if args.warmup is None else args.warmup
+    args.warmup = 1 if args.warmup is None else args.warmup
     if args.rounds < 1 or args.duration < 1:
         ap.error("--rounds and --duration must be >= 1")
     names = [s.name for s in SCENARIOS]
@@ -1205,7 +1252,10 @@ def main(argv=None):
                     or (sc.health and (health_ok or uf_error))]
             log("bench: %s — %s (%d worker(s), %d connections)" % (
                 sc.name, sc.title, sc.workers, sc.connections))
+            t_sc = time.monotonic()
             entry = run_scenario(sc, keys, ctx, args, log_dir, unavailable)
+            entry["elapsed_s"] = round(time.monotonic() - t_sc, 1)
+            log("bench: %s took %.0f s" % (sc.name, entry["elapsed_s"]))
             if sc.health and "uwsgi-fast-health" in args.server_list and not health_ok \
                     and not uf_error:
                 entry["omitted"] = ["uwsgi-fast (C-only /health) omitted: this binary has no "
@@ -1266,7 +1316,9 @@ def exit_status(results, args, interrupted):
             bad = None
             if err:
                 bad = err
-            elif not s or s["requests"] == 0:
+            elif not s:
+                bad = "no measurement"
+            elif s["requests"] == 0 and not ent.get("zero_ok"):
                 bad = "served no request"
             elif s["http_errors"]:
                 bad = "%d non-2xx responses" % s["http_errors"]

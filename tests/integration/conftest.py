@@ -520,12 +520,12 @@ def server(tmp_path, request):
     _teardown(servers, request.node)
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory):
-    """One basic:app server (1 worker) shared by the read-only tests of a module."""
+@pytest.fixture
+def basic(tmp_path, request):
+    """A fresh basic:app server with one worker (starting one takes well under a second)."""
     servers = []
-    yield _start(servers, tmp_path_factory.mktemp("shared"), "basic:app")
-    _teardown(servers)
+    yield _start(servers, tmp_path, "basic:app")
+    _teardown(servers, request.node)
 
 
 @pytest.fixture

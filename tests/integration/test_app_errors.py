@@ -59,7 +59,7 @@ def test_many_errors_do_not_kill_worker(server):
     assert int(srv.request("GET", "/pid").body) == pid
 
 
-def test_wsgi_errors_and_stderr_reach_the_log(shared):
-    assert shared.request("GET", "/log").body == b"logged"
-    assert wait_until(lambda: "wsgi-errors-sentinel" in shared.log(), 5), shared.log()
-    assert wait_until(lambda: "stderr-print-sentinel" in shared.log(), 5), shared.log()
+def test_wsgi_errors_and_stderr_reach_the_log(basic):
+    assert basic.request("GET", "/log").body == b"logged"
+    assert wait_until(lambda: "wsgi-errors-sentinel" in basic.log(), 5), basic.log()
+    assert wait_until(lambda: "stderr-print-sentinel" in basic.log(), 5), basic.log()

@@ -35,7 +35,9 @@ static void child_paths(void)
 {
     char err[256] = "";
     const char *pp[] = {"libdir", "/opt/uf-absolute"};
-    py_interp_options_t o = {.chdir = tmpdir, .pythonpath = pp, .pythonpath_count = 2,
+    py_interp_options_t o = {.chdir = tmpdir,
+                             .pythonpath = pp,
+                             .pythonpath_count = 2,
                              .program_name = "uwsgi-fast-test"};
     int rc = py_interp_init(&o, err, sizeof(err));
     CHECK_EQ_INT(rc, 0);
@@ -55,6 +57,11 @@ static void child_paths(void)
                          "for p in sys.path[3:]))"),
                  "True");
     CHECK_EQ_STR(py_eval("repr(sys.argv)"), "['uwsgi-fast-test']");
+    /* sys.executable is a python (of this installation), not '' and not our binary */
+    CHECK_EQ_STR(py_eval("os.path.basename(sys.executable).startswith('python') and "
+                         "sys.executable.startswith(sys.base_exec_prefix) and "
+                         "os.access(sys.executable, os.X_OK)"),
+                 "True");
     /* Python installed no handler, not even when its signal module is imported (SIGINT
      * may be inherited as ignored, never be Python's) */
     CHECK_EQ_STR(py_eval("str(signal.getsignal(signal.SIGINT) in "
@@ -78,7 +85,10 @@ static void child_paths(void)
     py_interp_finalize();
 }
 
-static void on_sigint(int sig) { (void)sig; }
+static void on_sigint(int sig)
+{
+    (void)sig;
+}
 
 /* Without a virtualenv, the system Python here has no Django. Also: a SIGINT handler the
  * server installed before init survives init and applications importing signal. */
@@ -120,12 +130,28 @@ static void child_venv(void)
     CHECK(realpath(venv_path, real) != NULL);
     CHECK_EQ_STR(py_eval("sys.prefix"), real);
     CHECK(strcmp(py_eval("sys.base_prefix"), real) != 0);
+    char exe[4200];
+    snprintf(exe, sizeof(exe), "%s/bin/python", venv_path);
+    CHECK_EQ_STR(py_eval("sys.executable"), exe);
     py_app_t *a = py_app_load("django:setup", err, sizeof(err));
     CHECK(a != NULL);
     if (!a)
         fprintf(stderr, "load: %s\n", err);
     CHECK_EQ_STR(py_eval("str(__import__('django').__file__.startswith(sys.prefix))"), "True");
     CHECK_EQ_STR(py_eval("str(__import__('flask').__name__)"), "flask");
+    py_interp_finalize();
+}
+
+/* A program name that resolves to a binary (ours, on PATH) must not become sys.executable */
+static void child_program_is_binary(void)
+{
+    char err[256];
+    py_interp_options_t o = {.program_name = "/bin/true"};
+    CHECK_EQ_INT(py_interp_init(&o, err, sizeof(err)), 0);
+    py_exec("import sys, os");
+    CHECK_EQ_STR(py_eval("sys.executable.startswith(sys.base_exec_prefix + '/bin/python')"),
+                 "True");
+    CHECK_EQ_STR(py_eval("repr(sys.argv)"), "['/bin/true']");
     py_interp_finalize();
 }
 
@@ -194,8 +220,7 @@ static void child_specs(void)
             bool ok = strncmp(err, cases[i].err, strlen(cases[i].err)) == 0;
             CHECK(ok);
             if (!ok)
-                fprintf(stderr, "%s:\n  got  %s\n  want %s...\n", cases[i].spec, err,
-                        cases[i].err);
+                fprintf(stderr, "%s:\n  got  %s\n  want %s...\n", cases[i].spec, err, cases[i].err);
             CHECK(strchr(err, '\n') == NULL);
         }
         free(log);
@@ -248,7 +273,7 @@ static void child_gil(void)
     py_exec("stop = True\nt.join()\n");
     /* the worker releases before waiting and finalises from there: finalize re-acquires */
     py_exec("import atexit\n"
-            "atexit.register(lambda: open('" "/tmp/uf-interp-atexit" "', 'w').write('ran'))\n");
+            "atexit.register(lambda: open('/tmp/uf-interp-atexit', 'w').write('ran'))\n");
     unlink("/tmp/uf-interp-atexit");
     py_interp_release();
     py_interp_finalize();
@@ -298,8 +323,8 @@ int main(void)
     if (has_venv())
         run_in_child("venv", child_venv);
     else
-        fprintf(stderr, "interp_test: %s has no bin/python; virtualenv test skipped\n",
-                venv_path);
+        fprintf(stderr, "interp_test: %s has no bin/python; virtualenv test skipped\n", venv_path);
+    run_in_child("program_is_binary", child_program_is_binary);
     run_in_child("bad_options", child_bad_options);
     run_in_child("specs", child_specs);
     run_in_child("gil", child_gil);

@@ -91,8 +91,8 @@ static char *capture_end(void)
  * crashes or exits without reporting counts as one failure. */
 static void run_in_child(const char *name, void (*fn)(void))
 {
-    int *counts = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    int *counts =
+        mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     counts[0] = counts[1] = -1;
     fflush(stdout);
     fflush(stderr);

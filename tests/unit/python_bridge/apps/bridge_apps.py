@@ -223,7 +223,7 @@ def keep_callables(environ, start_response):
 def environ_app(environ, start_response):
     global last_environ
     last_environ = dict(environ)
-    last_environ["body"] = environ["wsgi.input"].read()
+    last_environ["body"] = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 

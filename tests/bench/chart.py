@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Draws requests/s and p99 latency per scenario and server from a benchmark results file.
+
+    .deps/bench-venv/bin/python tests/bench/chart.py [RESULTS.json] [OUT.png]
+
+Defaults: tests/bench/results/latest.json -> docs/benchmarks.png. Needs matplotlib (in
+the bench venv). Both panels use a log scale: the scenarios span four orders of magnitude
+(80k req/s for hello, 200 req/s for a sleeping app on a single-threaded server). A server
+that answered nothing in a scenario has no bar there; a hatched bar marks a server that
+starved some connections (its latency covers only the connections it served).
+"""
+
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+ORDER = ["uwsgi-fast", "uwsgi-fast-health", "granian", "fastwsgi", "bjoern", "uwsgi",
+         "gunicorn-gthread", "gunicorn-sync"]
+COLORS = {"uwsgi-fast": "#d62728", "uwsgi-fast-health": "#ff9896", "granian": "#1f77b4",
+          "fastwsgi": "#2ca02c", "bjoern": "#9467bd", "uwsgi": "#8c564b",
+          "gunicorn-gthread": "#7f7f7f", "gunicorn-sync": "#bcbd22"}
+
+
+def main(argv):
+    src = argv[0] if argv else os.path.join(HERE, "results", "latest.json")
+    out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "benchmarks.png")
+    with open(src) as f:
+        results = json.load(f)
+    scenarios = results["scenarios"]
+    labels = {}
+    present = set()
+    for ent in scenarios:
+        for r in ent["results"]:
+            labels[r["server"]] = r["label"]
+            if r.get("summary"):
+                present.add(r["server"])
+    servers = [s for s in ORDER if s in present]
+    n = len(servers)
+    width = 0.8 / max(n, 1)
+    fig, axes = plt.subplots(2, 1, figsize=(max(10, 1.5 * len(scenarios)), 9), sharex=True)
+    for ax, metric, title in ((axes[0], "rps", "requests/s (higher is better)"),
+                              (axes[1], "p99_us", "p99 latency, ms (lower is better)")):
+        for i, key in enumerate(servers):
+            xs, ys, hatches = [], [], []
+            for j, ent in enumerate(scenarios):
+                for r in ent["results"]:
+                    s = r.get("summary")
+                    if r["server"] != key or not s or not s.get(metric):
+                        continue
+                    xs.append(j - 0.4 + width * (i + 0.5))
+                    ys.append(s[metric] / 1000 if metric == "p99_us" else s[metric])
+                    hatches.append("//" if s.get("starved") else "")
+            bars = ax.bar(xs, ys, width, label=labels[key], color=COLORS.get(key, "#333333"))
+            for bar, hatch in zip(bars, hatches):
+                bar.set_hatch(hatch)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    axes[1].set_xticks(range(len(scenarios)))
+    axes[1].set_xticklabels([e["name"] for e in scenarios], rotation=20, ha="right")
+    axes[0].legend(ncol=4, fontsize=8, loc="upper right")
+    m = results.get("machine", {})
+    fig.suptitle("uwsgi-fast and peers, %s (%s cores, wrk on the same cores; hatched: "
+                 "starved some connections)" % (results.get("started", ""), m.get("nproc", "?")),
+                 fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print("chart: wrote %s" % os.path.relpath(out, ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
