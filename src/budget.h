@@ -27,4 +27,8 @@ uint64_t budget_rss_bytes(pid_t pid);
  * cost of one more worker. 0 if unavailable. */
 uint64_t budget_pss_bytes(pid_t pid);
 
+/* Memory pressure: PSI "some avg10" of /proc/pressure/memory in percent, 0 when the
+ * kernel has no PSI. */
+double budget_pressure(void);
+
 #endif

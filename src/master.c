@@ -29,8 +29,11 @@
 #define MAX_BOOT_FAILURES 5
 /* After INT/QUIT, or after the timeout notice (SIGABRT), SIGKILL follows this late. */
 #define FAST_STOP_MS 1000
-/* How often worker memory is sampled (RSS for --reload-on-rss and the budget). */
-#define MEMORY_SAMPLE_MS 1000
+/* How often worker memory is sampled (RSS for --reload-on-rss and the budget): often
+ * enough that a worker leaking fast is caught between two samples. */
+#define MEMORY_SAMPLE_MS 250
+/* Memory pressure (PSI "some" avg10, percent) above which no worker is started. */
+#define PRESSURE_LIMIT 40.0
 /* Upper bound on worker slots, whatever TTIN asks for. */
 #define MAX_SLOTS 1024
 
@@ -89,6 +92,7 @@ typedef struct master {
     uint64_t next_sample_ms;
     bool stopping;
     bool budget_warned;
+    uint64_t pressure_logged_ms;
     int exit_code;
 } master_t;
 
@@ -435,7 +439,7 @@ static void check_hung(master_t *m, proc_t *p, uint64_t now)
 
 static void sample_memory(master_t *m, uint64_t now)
 {
-    if (now < m->next_sample_ms)
+    if (now < m->next_sample_ms && m->footprint_bytes)
         return;
     m->next_sample_ms = now + MEMORY_SAMPLE_MS;
     uint64_t total = 0;
@@ -473,6 +477,22 @@ static void sample_memory(master_t *m, uint64_t now)
     }
 }
 
+/* Under memory pressure a new worker would only push the host towards the OOM killer;
+ * spawning waits (a replacement keeps its predecessor serving meanwhile). */
+static bool memory_pressure_high(master_t *m, uint64_t now)
+{
+    double pressure = budget_pressure();
+    if (pressure < PRESSURE_LIMIT)
+        return false;
+    if (now >= m->pressure_logged_ms + 10000) {
+        log_warning("Memory pressure is %.0f%% (PSI some avg10); not starting workers until "
+                    "it falls below %.0f%%",
+                    pressure, PRESSURE_LIMIT);
+        m->pressure_logged_ms = now;
+    }
+    return true;
+}
+
 /* How many workers fit: the budget over the measured footprint, at least one. */
 static unsigned memory_cap(const master_t *m)
 {
@@ -494,9 +514,10 @@ static void apply_target(master_t *m)
                     (unsigned long long)(m->footprint_bytes >> 20));
         m->budget_warned = true;
     }
-    /* grow: in --workers auto mode, one at a time until the footprint is known */
+    /* grow; but until one booted worker has been measured, only one exists, so that
+     * starting N workers of unknown size cannot meet the OOM killer */
     while (m->nslots < want) {
-        if (m->cfg->workers_auto && !m->footprint_bytes && m->nslots >= 1)
+        if (!m->footprint_bytes && m->nslots >= 1)
             break;
         char err[600];
         if (open_slot(m, m->nslots, err, sizeof(err)) < 0) {
@@ -535,7 +556,7 @@ static void supervise(master_t *m, uint64_t now)
         }
         proc_t *cur = current_of(m, k);
         if (!cur) {
-            if (now >= s->respawn_at_ms)
+            if (now >= s->respawn_at_ms && !memory_pressure_high(m, now))
                 spawn(m, k);
             continue;
         }
@@ -550,6 +571,8 @@ static void supervise(master_t *m, uint64_t now)
         if (!cur->retire || cur->has_successor)
             continue;
         if (cur->retire != RETIRE_RELOAD && recycle_in_progress(m))
+            continue;
+        if (memory_pressure_high(m, now))
             continue;
         /* The successor starts while the old worker still serves; the old one is told
          * to drain only when the successor is accepting (below). */
