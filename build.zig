@@ -179,4 +179,8 @@ const core_sources = [_][]const u8{
     "python_bridge/interp.c",
     "python_bridge/wsgi.c",
     "tunables/tunables.c",
+    "tunables/toml.c",
+    "tunables/pyconfig.c",
+    "tunables/host.c",
+    "tunables/doctor.c",
 };

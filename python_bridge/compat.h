@@ -59,6 +59,17 @@ static inline int compat_getattr_optional(PyObject *o, PyObject *name, PyObject 
 #endif
 }
 
+/* The same, by a C string name (used off the hot path). */
+static inline int compat_getattr_optional_str(PyObject *o, const char *name, PyObject **out)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    if (!key)
+        return -1;
+    int rc = compat_getattr_optional(o, key, out);
+    Py_DECREF(key);
+    return rc;
+}
+
 /* A dict with room for `n` items before it must grow. The private constructor exists
  * through 3.13 at least; where it does not, the dict just grows on demand. */
 static inline PyObject *compat_dict_presized(Py_ssize_t n)

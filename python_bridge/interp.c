@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -18,6 +19,9 @@
 /* The thread state parked by py_interp_release; NULL while the GIL is held. There is one
  * boundary (the worker's wait for completions), so one slot is enough. */
 static PyThreadState *parked;
+
+/* What py_preload loaded in the master; the workers inherit it across fork. */
+static py_app_t *preloaded;
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -217,6 +221,46 @@ static int fix_sys_executable(void)
     return r ? 0 : -1;
 }
 
+/* A request stuck past --timeout gets SIGABRT from the master; with faulthandler on, the
+ * worker prints where every thread's Python code was before it dies, which is what the
+ * operator needs to find the hang. Also covers SIGSEGV in a C extension. */
+static const char faulthandler_src[] =
+    "import faulthandler, sys\n"
+    "def enable():\n"
+    "    if sys.stderr is not None:\n"
+    "        faulthandler.enable(file=sys.stderr, all_threads=True)\n";
+
+static int enable_faulthandler(void)
+{
+    PyObject *r = run_snippet(faulthandler_src, "enable", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/* --env KEY=VALUE: into the process environment before Python copies it into
+ * os.environ, so the application sees the values at import time. */
+static int apply_env(const py_interp_options_t *opts, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < opts->env_count; i++) {
+        const char *kv = opts->env[i];
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            set_err(err, errlen, "--env %s: expected KEY=VALUE", kv);
+            return -1;
+        }
+        char *key = uf_malloc((size_t)(eq - kv) + 1);
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = 0;
+        int rc = setenv(key, eq + 1, 1);
+        uf_free(key);
+        if (rc < 0) {
+            set_err(err, errlen, "--env %s: %s", kv, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* install_signal_handlers = 0 is not the whole story: importing the signal module (which
  * asyncio, subprocess and many frameworks do) installs Python's own SIGINT handler
  * whenever SIGINT is at SIG_DFL (CPython's signal_module_exec, 3.8 to at least 3.13).
@@ -250,6 +294,8 @@ int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen)
         set_err(err, errlen, "chdir %s: %s", opts->chdir, strerror(errno));
         return -1;
     }
+    if (apply_env(opts, err, errlen) < 0)
+        return -1;
 
     int rc = -1;
     char *venv = NULL, *exe = NULL;
@@ -285,7 +331,7 @@ int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen)
     PyConfig_Clear(&config);
 
     if (keep_sigint(&sigint_before) < 0 || (venv && venv_fallback(venv) < 0) ||
-        fix_sys_executable() < 0 || prepend_sys_path(opts) < 0) {
+        fix_sys_executable() < 0 || prepend_sys_path(opts) < 0 || enable_faulthandler() < 0) {
         PyObject *exc = compat_err_take();
         char why[256];
         py_exc_summary(exc, why, sizeof(why));
@@ -345,6 +391,28 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
+/* The traceback of `exc` as Python prints it, as UTF-8 bytes (new reference), or NULL
+ * (no exception left set) when it cannot be formatted. */
+static PyObject *format_traceback(PyObject *exc)
+{
+    PyObject *mod = PyImport_ImportModule("traceback");
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyObject *lines = mod ? PyObject_CallMethod(mod, "format_exception", "OOO", Py_TYPE(exc), exc,
+                                                tb ? tb : Py_None)
+                          : NULL;
+    PyObject *sep = lines ? PyUnicode_FromStringAndSize("", 0) : NULL;
+    PyObject *text = sep ? PyUnicode_Join(sep, lines) : NULL;
+    PyObject *out = text ? PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace") : NULL;
+    if (!out)
+        PyErr_Clear();
+    Py_XDECREF(text);
+    Py_XDECREF(sep);
+    Py_XDECREF(lines);
+    Py_XDECREF(tb);
+    Py_XDECREF(mod);
+    return out;
+}
+
 void py_log_error(const char *msg, size_t len, PyObject *exc)
 {
     char line[2048];
@@ -381,9 +449,21 @@ void py_log_error(const char *msg, size_t len, PyObject *exc)
             PyErr_Clear();
         Py_XDECREF(r);
     }
+    PyObject *tb = exc ? format_traceback(exc) : NULL;
+    if (tb) {
+        /* line and traceback in one write(2): the master and the other workers write to
+         * the same file, and a traceback printed piecemeal gets their lines in between */
+        buf_t b = {0};
+        buf_append(&b, line, n);
+        buf_append(&b, PyBytes_AS_STRING(tb), (size_t)PyBytes_GET_SIZE(tb));
+        write_all(2, b.data, b.len);
+        buf_free(&b);
+        Py_DECREF(tb);
+        return;
+    }
     write_all(2, line, n);
     if (exc)
-        compat_err_display(exc);
+        compat_err_display(exc); /* formatting failed: Python prints it its own way */
 }
 
 /* Splits the callable part of a spec ("app", "create_app()", "make(1, debug=True)",
@@ -507,6 +587,57 @@ out:
     Py_XDECREF(module);
     uf_free(modname);
     return app;
+}
+
+void py_app_free(py_app_t *app)
+{
+    if (!app)
+        return;
+    if (app == preloaded)
+        preloaded = NULL;
+    Py_XDECREF(app->callable);
+    uf_free(app);
+}
+
+int py_preload(const py_interp_options_t *opts, const char *spec, char *err, size_t errlen)
+{
+    if (py_interp_init(opts, err, errlen) < 0)
+        return -1;
+    preloaded = py_app_load(spec, err, errlen);
+    return preloaded ? 0 : -1;
+}
+
+py_app_t *py_app_preloaded(void)
+{
+    return preloaded;
+}
+
+/* gc.freeze() moves every object the collector tracks into a generation it never
+ * examines again: a collection in a worker would otherwise write to the GC header of
+ * each preloaded object and copy nearly every page the master shares with it. */
+void py_before_fork(void)
+{
+    if (!Py_IsInitialized())
+        return;
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *r = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+    if (!r)
+        PyErr_Clear(); /* only an optimisation */
+    Py_XDECREF(r);
+    Py_XDECREF(gc);
+    PyOS_BeforeFork();
+}
+
+void py_after_fork_parent(void)
+{
+    if (Py_IsInitialized())
+        PyOS_AfterFork_Parent();
+}
+
+void py_after_fork_child(void)
+{
+    if (Py_IsInitialized())
+        PyOS_AfterFork_Child();
 }
 
 void py_interp_release(void)

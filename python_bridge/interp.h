@@ -1,10 +1,18 @@
-/* The embedded CPython interpreter: setup and application loading.
+/* The embedded CPython interpreter: setup, application loading, fork hooks.
  *
  * The interpreter is initialised with PyConfig (PEP 587) in the process that will run
- * the application (each worker, or the master with --preload later). Python's own
- * signal handlers are not installed: the server owns signals. After py_interp_init the
- * calling thread holds the GIL; py_interp_release/acquire hand it back and forth at the
- * one boundary where the worker waits for I/O, so application threads can run meanwhile.
+ * the application: each worker, or with --preload the master, once, before it forks
+ * (py_preload; the workers then find the application with py_app_preloaded). Python's
+ * own signal handlers are not installed: the server owns signals; faulthandler is on, so
+ * a fatal signal (the master's SIGABRT for a request past --timeout) dumps every
+ * thread's Python stack to the error log. After py_interp_init the calling thread holds
+ * the GIL; py_interp_release/acquire hand it back and forth at the one boundary where the
+ * worker waits for I/O, so application threads can run meanwhile.
+ *
+ * A process with an interpreter that forks calls py_before_fork just before fork(2),
+ * then py_after_fork_parent or py_after_fork_child on each side (CPython's own
+ * PyOS_*Fork hooks: locks, threads, os.register_at_fork callbacks). All three do nothing
+ * when no interpreter was started, so the master may call them unconditionally.
  *
  * Nothing here knows about io_uring or sockets.
  */
@@ -21,6 +29,9 @@ typedef struct py_interp_options {
     const char *const *pythonpath;/* extra sys.path entries, first has priority */
     size_t pythonpath_count;
     const char *program_name;     /* argv[0] for sys.argv / sys.executable hints */
+    const char *const *env;       /* "KEY=VALUE" entries put into the process environment
+                                     before Python starts (--env): os.environ has them */
+    size_t env_count;
 } py_interp_options_t;
 
 /* Initialises the interpreter. Returns 0, or -1 with a one-line reason in err. */
@@ -30,6 +41,24 @@ int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen);
  * the Python traceback to stderr, writes a one-line summary into err and returns NULL.
  * The current directory is on sys.path, as with gunicorn. */
 py_app_t *py_app_load(const char *spec, char *err, size_t errlen);
+
+/* Releases what py_app_load returned (with the GIL held). */
+void py_app_free(py_app_t *app);
+
+/* --preload: py_interp_init then py_app_load, in the master before the first fork; the
+ * application is kept for py_app_preloaded. Returns 0, or -1 with the reason in err (the
+ * traceback of an import error has been printed). */
+int py_preload(const py_interp_options_t *opts, const char *spec, char *err, size_t errlen);
+
+/* The application py_preload loaded (inherited across fork), or NULL without --preload. */
+py_app_t *py_app_preloaded(void);
+
+/* Around fork(2) in a process that may hold an interpreter (see above). py_before_fork
+ * also runs gc.freeze(), so the collector of each worker leaves the objects the master
+ * made alone and their pages stay shared copy-on-write. */
+void py_before_fork(void);
+void py_after_fork_parent(void);
+void py_after_fork_child(void);
 
 /* Releases the GIL before the worker blocks in the kernel, takes it back afterwards. */
 void py_interp_release(void);

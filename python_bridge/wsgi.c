@@ -4,11 +4,14 @@
 #include "python_bridge/compat.h"
 #include "src/mem.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #ifndef UF_VERSION
 #define UF_VERSION "dev" /* build.zig passes the VERSION file's text */
@@ -41,6 +44,7 @@ enum {
     K_WSGI_MULTIPROCESS,
     K_WSGI_RUN_ONCE,
     K_WSGI_INPUT_TERMINATED,
+    K_WSGI_FILE_WRAPPER,
     K_SERVER_SOFTWARE,
     K_CONTENT_TYPE, /* the two below are not in the template: only set when sent */
     K_CONTENT_LENGTH,
@@ -49,12 +53,12 @@ enum {
 };
 
 static const char *const key_names[K_COUNT] = {
-    "REQUEST_METHOD", "SCRIPT_NAME",           "PATH_INFO",        "QUERY_STRING",
-    "RAW_URI",        "SERVER_NAME",           "SERVER_PORT",      "SERVER_PROTOCOL",
-    "REMOTE_ADDR",    "REMOTE_PORT",           "wsgi.version",     "wsgi.url_scheme",
-    "wsgi.input",     "wsgi.errors",           "wsgi.multithread", "wsgi.multiprocess",
-    "wsgi.run_once",  "wsgi.input_terminated", "SERVER_SOFTWARE",  "CONTENT_TYPE",
-    "CONTENT_LENGTH",
+    "REQUEST_METHOD", "SCRIPT_NAME",           "PATH_INFO",         "QUERY_STRING",
+    "RAW_URI",        "SERVER_NAME",           "SERVER_PORT",       "SERVER_PROTOCOL",
+    "REMOTE_ADDR",    "REMOTE_PORT",           "wsgi.version",      "wsgi.url_scheme",
+    "wsgi.input",     "wsgi.errors",           "wsgi.multithread",  "wsgi.multiprocess",
+    "wsgi.run_once",  "wsgi.input_terminated", "wsgi.file_wrapper", "SERVER_SOFTWARE",
+    "CONTENT_TYPE",   "CONTENT_LENGTH",
 };
 
 typedef struct text {
@@ -112,17 +116,51 @@ static struct {
     PyObject *proto10, *proto11; /* "HTTP/1.0", "HTTP/1.1" */
     PyObject *comma;             /* "," for joining repeated headers */
     PyObject *empty_bytes;
-    PyObject *bytesio;    /* io.BytesIO */
+    PyObject *https;      /* "https" for wsgi.url_scheme ("http" is in the template) */
     PyObject *close_name; /* "close" */
-    PyObject *template;   /* the constant part of every environ, see new_environ */
-    PyTypeObject *reply_type, *writer_type;
+    PyObject *fileno_name, *tell_name, *read_name;
+    PyObject *template; /* the constant part of every environ, see new_environ */
+    PyTypeObject *reply_type, *writer_type, *input_type, *filewrapper_type;
     /* Texts that repeat from request to request on one worker, kept with their objects */
     char server_name[64];
     int server_port;
     PyObject *server_name_obj, *server_port_obj;
     char remote_addr[64];
     PyObject *remote_addr_obj;
+    char script_name[256];
+    PyObject *script_name_obj;
 } cache;
+
+/* ---- wsgi.input ----------------------------------------------------------------------
+ *
+ * A small C type rather than io.BytesIO: it reads the body where the C side keeps it
+ * (the connection's memory, or the spool file with pread) without a copy into a bytes
+ * object first, and one instance is reused with its reply. The C side guarantees the
+ * body stays put until py_wsgi_finish; then the stream is detached (`open` false) and
+ * every call raises ValueError, as on a closed file, because an application may keep
+ * it beyond the response.
+ */
+typedef struct input {
+    PyObject ob_base;
+    const char *data; /* body in memory (borrowed), or NULL */
+    int fd;           /* or the spool file (borrowed), -1 */
+    int64_t len, pos;
+    bool open;
+    buf_t line; /* readline scratch for the file case */
+} input_t;
+
+/* ---- wsgi.file_wrapper (PEP 3333 "Optional Platform-Specific File Handling") ----------
+ *
+ * Iterating one reads blocks through filelike.read(), which is what a server without a
+ * faster path does; py_wsgi_call recognises an instance returned as the response and,
+ * when the object behind it is a regular file with a descriptor, hands the C side the
+ * descriptor, offset and length instead (see file_reply).
+ */
+typedef struct filewrapper {
+    PyObject ob_base;
+    PyObject *filelike; /* owned */
+    Py_ssize_t blksize;
+} filewrapper_t;
 
 /* ---- the reply: start_response's state, and the C side's view of it ----------------
  *
@@ -148,6 +186,7 @@ typedef struct reply {
     Py_ssize_t seq_pos;  /* sequence mode: next index into result */
     Py_ssize_t seq_last; /* sequence mode: index of the last non-empty item, -1 if none */
     writer_t *writer;    /* write() callable kept for reuse (owned), or NULL */
+    input_t *input;      /* wsgi.input kept for reuse (owned), or NULL */
     buf_t meta;          /* latin-1 status then header names and values; pub points here */
     py_header_t *hdrs;
     size_t hdrs_cap;
@@ -258,6 +297,21 @@ static PyObject *cached_text(char *last, size_t lastsize, PyObject **obj, const 
     return s;
 }
 
+/* SCRIPT_NAME as str (new reference): the same mount point on every request, as a rule. */
+static PyObject *cached_slice(py_slice_t s)
+{
+    if (cache.script_name_obj && strlen(cache.script_name) == s.len &&
+        memcmp(cache.script_name, s.ptr, s.len) == 0)
+        return Py_NewRef(cache.script_name_obj);
+    PyObject *o = PyUnicode_DecodeLatin1(s.ptr, (Py_ssize_t)s.len, NULL);
+    if (o && s.len < sizeof(cache.script_name) && !memchr(s.ptr, 0, s.len)) {
+        Py_XSETREF(cache.script_name_obj, Py_NewRef(o));
+        memcpy(cache.script_name, s.ptr, s.len);
+        cache.script_name[s.len] = 0;
+    }
+    return o;
+}
+
 /* A body chunk as bytes (new reference). bytes pass through; other buffer objects are
  * copied, since a bytearray could change while the chunk waits to be sent; str and
  * everything else is a TypeError naming `what`. */
@@ -270,6 +324,418 @@ static PyObject *as_bytes(PyObject *o, const char *what)
     PyErr_Format(PyExc_TypeError, "%s must be bytes, not %.100s", what, Py_TYPE(o)->tp_name);
     return NULL;
 }
+
+/* ---- wsgi.input: implementation ------------------------------------------------------ */
+
+static PyObject *input_closed(void)
+{
+    PyErr_SetString(PyExc_ValueError, "I/O operation on wsgi.input after the response ended");
+    return NULL;
+}
+
+/* A size argument: an int (negative means "all") or None. Returns 0 and sets *out, or -1
+ * with a TypeError. */
+static int size_arg(PyObject *const *args, Py_ssize_t nargs, const char *fn, Py_ssize_t *out)
+{
+    *out = -1;
+    if (nargs > 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most 1 argument (%zd given)", fn, nargs);
+        return -1;
+    }
+    if (nargs == 0 || args[0] == Py_None)
+        return 0;
+    if (!PyIndex_Check(args[0])) {
+        PyErr_Format(PyExc_TypeError, "%s() argument must be int or None, not %.100s", fn,
+                     Py_TYPE(args[0])->tp_name);
+        return -1;
+    }
+    Py_ssize_t n = PyNumber_AsSsize_t(args[0], PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* pread until `n` bytes or the end of the file; returns the count or -1 with OSError. */
+static Py_ssize_t pread_full(int fd, char *p, Py_ssize_t n, int64_t off)
+{
+    Py_ssize_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, p + got, (size_t)(n - got), (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += r;
+    }
+    return got;
+}
+
+/* The next n body bytes (n <= what is left) as bytes; advances the position. */
+static PyObject *input_take(input_t *in, Py_ssize_t n)
+{
+    if (n <= 0)
+        return Py_NewRef(cache.empty_bytes);
+    if (in->data) {
+        PyObject *b = PyBytes_FromStringAndSize(in->data + in->pos, n);
+        if (b)
+            in->pos += n;
+        return b;
+    }
+    PyObject *b = PyBytes_FromStringAndSize(NULL, n);
+    if (!b)
+        return NULL;
+    Py_ssize_t got = pread_full(in->fd, PyBytes_AS_STRING(b), n, in->pos);
+    if (got < 0) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    in->pos += got;
+    if (got < n && _PyBytes_Resize(&b, got) < 0) /* the file shrank under us */
+        return NULL;
+    return b;
+}
+
+static Py_ssize_t input_left(const input_t *in)
+{
+    int64_t left = in->len - in->pos;
+    return left > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)left;
+}
+
+static PyObject *input_read(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    input_t *in = (input_t *)self;
+    Py_ssize_t n;
+    if (size_arg(args, nargs, "read", &n) < 0)
+        return NULL;
+    if (!in->open)
+        return input_closed();
+    Py_ssize_t left = input_left(in);
+    return input_take(in, n < 0 || n > left ? left : n);
+}
+
+/* One line of at most `limit` bytes (negative: no limit), newline included. */
+static PyObject *input_line(input_t *in, Py_ssize_t limit)
+{
+    Py_ssize_t left = input_left(in);
+    if (limit < 0 || limit > left)
+        limit = left;
+    if (in->data) {
+        const char *p = in->data + in->pos;
+        const char *nl = memchr(p, '\n', (size_t)limit);
+        return input_take(in, nl ? nl - p + 1 : limit);
+    }
+    /* The spool file: read ahead in blocks and keep the line; what was read past the
+     * newline is read again next time (lines are short, and the page cache has it). */
+    enum { BLOCK = 8192 };
+    buf_t *b = &in->line;
+    b->len = 0;
+    while ((Py_ssize_t)b->len < limit) {
+        Py_ssize_t want = limit - (Py_ssize_t)b->len;
+        if (want > BLOCK)
+            want = BLOCK;
+        char *dst = buf_reserve(b, (size_t)want);
+        Py_ssize_t got = pread_full(in->fd, dst, want, in->pos + (int64_t)b->len);
+        if (got < 0)
+            return NULL;
+        const char *nl = memchr(dst, '\n', (size_t)got);
+        if (nl) {
+            b->len += (size_t)(nl - dst + 1);
+            break;
+        }
+        b->len += (size_t)got;
+        if (got < want)
+            break;
+    }
+    PyObject *line = PyBytes_FromStringAndSize(b->data, (Py_ssize_t)b->len);
+    if (line)
+        in->pos += (int64_t)b->len;
+    buf_reset(b, 65536);
+    return line;
+}
+
+static PyObject *input_readline(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    input_t *in = (input_t *)self;
+    Py_ssize_t n;
+    if (size_arg(args, nargs, "readline", &n) < 0)
+        return NULL;
+    if (!in->open)
+        return input_closed();
+    return input_line(in, n);
+}
+
+/* readlines(hint): lines until their total length reaches hint (all when hint <= 0). */
+static PyObject *input_readlines(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    input_t *in = (input_t *)self;
+    Py_ssize_t hint;
+    if (size_arg(args, nargs, "readlines", &hint) < 0)
+        return NULL;
+    if (!in->open)
+        return input_closed();
+    PyObject *lines = PyList_New(0);
+    Py_ssize_t total = 0;
+    while (lines) {
+        PyObject *line = input_line(in, -1);
+        if (!line) {
+            Py_CLEAR(lines);
+            break;
+        }
+        Py_ssize_t len = PyBytes_GET_SIZE(line);
+        if (len == 0) {
+            Py_DECREF(line);
+            break;
+        }
+        int rc = PyList_Append(lines, line);
+        Py_DECREF(line);
+        if (rc < 0)
+            Py_CLEAR(lines);
+        total += len;
+        if (hint > 0 && total >= hint)
+            break;
+    }
+    return lines;
+}
+
+static PyObject *input_iternext(PyObject *self)
+{
+    input_t *in = (input_t *)self;
+    if (!in->open)
+        return input_closed();
+    PyObject *line = input_line(in, -1);
+    if (line && PyBytes_GET_SIZE(line) == 0)
+        Py_CLEAR(line); /* NULL without an exception: StopIteration */
+    return line;
+}
+
+static PyObject *input_iter(PyObject *self)
+{
+    return Py_NewRef(self);
+}
+
+static void input_dealloc(PyObject *self)
+{
+    input_t *in = (input_t *)self;
+    buf_free(&in->line);
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef input_methods[] = {
+    {"read", (PyCFunction)(void (*)(void))input_read, METH_FASTCALL,
+     "read(size=-1) -> bytes: up to size bytes of the request body, all when negative"},
+    {"readline", (PyCFunction)(void (*)(void))input_readline, METH_FASTCALL,
+     "readline(size=-1) -> bytes: one line, newline included, of at most size bytes"},
+    {"readlines", (PyCFunction)(void (*)(void))input_readlines, METH_FASTCALL,
+     "readlines(hint=-1) -> list: lines until their total size reaches hint"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot input_slots[] = {
+    {Py_tp_methods, input_methods},
+    {Py_tp_iter, (void *)input_iter},
+    {Py_tp_iternext, (void *)input_iternext},
+    {Py_tp_dealloc, (void *)input_dealloc},
+    {Py_tp_doc, (void *)"wsgi.input: the request body (PEP 3333)"},
+    {0, NULL},
+};
+static PyType_Spec input_spec = {
+    .name = "uwsgi_fast.Input",
+    .basicsize = sizeof(input_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = input_slots,
+};
+
+/* Points r's wsgi.input (reused when nobody else holds it) at req's body; returns it as a
+ * new reference, or NULL with an exception set. */
+static PyObject *input_for(reply_t *r, const py_request_t *req)
+{
+    if (!r->input) {
+        r->input = PyObject_New(input_t, cache.input_type); /* owned by r */
+        if (!r->input)
+            return NULL;
+        memset(&r->input->line, 0, sizeof(r->input->line));
+    }
+    input_t *in = r->input;
+    in->data = req->body ? req->body : (req->body_len ? NULL : "");
+    in->fd = in->data ? -1 : req->body_fd;
+    in->len = (int64_t)req->body_len;
+    in->pos = 0;
+    in->open = true;
+    return Py_NewRef(in);
+}
+
+/* ---- wsgi.file_wrapper: implementation ----------------------------------------------- */
+
+static PyObject *filewrapper_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"filelike", "block_size", NULL};
+    PyObject *filelike;
+    Py_ssize_t blksize = 8192;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n:file_wrapper", kwlist, &filelike, &blksize))
+        return NULL;
+    filewrapper_t *fw = (filewrapper_t *)type->tp_alloc(type, 0);
+    if (!fw)
+        return NULL;
+    fw->filelike = Py_NewRef(filelike);
+    fw->blksize = blksize > 0 ? blksize : 8192;
+    return (PyObject *)fw;
+}
+
+static PyObject *filewrapper_iternext(PyObject *self)
+{
+    filewrapper_t *fw = (filewrapper_t *)self;
+    if (!fw->filelike)
+        return NULL;
+    PyObject *n = PyLong_FromSsize_t(fw->blksize);
+    if (!n)
+        return NULL;
+    PyObject *data = PyObject_CallMethodObjArgs(fw->filelike, cache.read_name, n, NULL);
+    Py_DECREF(n);
+    if (!data)
+        return NULL;
+    Py_ssize_t len = PyObject_Length(data);
+    if (len < 0)
+        PyErr_Clear(); /* not sized: the body loop names the wrong type */
+    else if (len == 0)
+        Py_CLEAR(data); /* end of file: StopIteration */
+    return data;
+}
+
+/* close() is the filelike's (PEP 3333: the server calls the wrapper's close(), which
+ * must close the file; Django routes its response's close() through it). */
+static PyObject *filewrapper_close(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    filewrapper_t *fw = (filewrapper_t *)self;
+    PyObject *close;
+    if (!fw->filelike)
+        Py_RETURN_NONE;
+    int found = compat_getattr_optional(fw->filelike, cache.close_name, &close);
+    if (found < 0)
+        return NULL;
+    if (found == 0)
+        Py_RETURN_NONE;
+    PyObject *r = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    return r;
+}
+
+static int filewrapper_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(((filewrapper_t *)self)->filelike);
+    Py_VISIT(Py_TYPE(self));
+    return 0;
+}
+
+static int filewrapper_clear(PyObject *self)
+{
+    Py_CLEAR(((filewrapper_t *)self)->filelike);
+    return 0;
+}
+
+static void filewrapper_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    filewrapper_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *filewrapper_getfilelike(PyObject *self, void *closure)
+{
+    (void)closure;
+    PyObject *f = ((filewrapper_t *)self)->filelike;
+    return Py_NewRef(f ? f : Py_None);
+}
+
+/* seekable(), seek() and tell() forward to the file when it has them, so that
+ * middleware cutting a range out of the response (werkzeug's _RangeWrapper) can seek
+ * instead of reading its way to the start. */
+static PyObject *forward(PyObject *self, const char *name, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *fallback)
+{
+    PyObject *f = ((filewrapper_t *)self)->filelike, *meth;
+    int found = f ? compat_getattr_optional_str(f, name, &meth) : 0;
+    if (found < 0)
+        return NULL;
+    if (found == 0)
+        return Py_NewRef(fallback);
+    PyObject *r = PyObject_Vectorcall(meth, args, (size_t)nargs, NULL);
+    Py_DECREF(meth);
+    return r;
+}
+
+static PyObject *filewrapper_seekable(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    PyObject *f = ((filewrapper_t *)self)->filelike, *meth;
+    int found = f ? compat_getattr_optional_str(f, "seekable", &meth) : 0;
+    if (found < 0)
+        return NULL;
+    if (found > 0) {
+        PyObject *r = PyObject_CallNoArgs(meth);
+        Py_DECREF(meth);
+        return r;
+    }
+    found = f ? compat_getattr_optional_str(f, "seek", &meth) : 0;
+    if (found < 0)
+        return NULL;
+    Py_XDECREF(meth);
+    return PyBool_FromLong(found > 0);
+}
+
+static PyObject *filewrapper_seek(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    return forward(self, "seek", args, nargs, Py_None);
+}
+
+static PyObject *filewrapper_tell(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return forward(self, "tell", NULL, 0, Py_None);
+}
+
+static PyMethodDef filewrapper_methods[] = {
+    {"close", filewrapper_close, METH_NOARGS, "close(): closes the wrapped file"},
+    {"seekable", filewrapper_seekable, METH_NOARGS, "seekable(): whether seek() works"},
+    {"seek", (PyCFunction)(void (*)(void))filewrapper_seek, METH_FASTCALL,
+     "seek(offset, whence=0): the wrapped file's seek()"},
+    {"tell", filewrapper_tell, METH_NOARGS, "tell(): the wrapped file's position"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef filewrapper_getset[] = {
+    {"filelike", filewrapper_getfilelike, NULL, "the wrapped file-like object", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot filewrapper_slots[] = {
+    {Py_tp_new, (void *)filewrapper_new},
+    {Py_tp_iter, (void *)input_iter},
+    {Py_tp_iternext, (void *)filewrapper_iternext},
+    {Py_tp_methods, filewrapper_methods},
+    {Py_tp_getset, filewrapper_getset},
+    {Py_tp_traverse, (void *)filewrapper_traverse},
+    {Py_tp_clear, (void *)filewrapper_clear},
+    {Py_tp_dealloc, (void *)filewrapper_dealloc},
+    {Py_tp_doc, (void *)"wsgi.file_wrapper(filelike, block_size=8192): a file as a response "
+                        "body, sent by the server without passing through Python"},
+    {0, NULL},
+};
+static PyType_Spec filewrapper_spec = {
+    .name = "uwsgi_fast.FileWrapper",
+    .basicsize = sizeof(filewrapper_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .slots = filewrapper_slots,
+};
 
 /* ---- environ ---------------------------------------------------------------------- */
 
@@ -389,7 +855,7 @@ static int add_header(PyObject *env, const py_header_t *h)
  * (capacity included), so starting from a dict that already holds every fixed key
  * (constants as values, the per-request ones as placeholders) turns ~19 insertions into
  * 10 value replacements, and leaves room for the headers. */
-static PyObject *new_environ(const py_request_t *req, buf_t *scratch)
+static PyObject *new_environ(reply_t *r, const py_request_t *req, buf_t *scratch)
 {
     PyObject *env = PyDict_Copy(cache.template);
     if (!env)
@@ -399,6 +865,25 @@ static PyObject *new_environ(const py_request_t *req, buf_t *scratch)
     split_target(req->target, &path, &query);
     char *dec = buf_reserve(scratch, path.len ? path.len : 1);
     size_t declen = percent_decode(dec, path.ptr, path.len);
+
+    /* SCRIPT_NAME + PATH_INFO is the decoded path. A mount point in front of it is taken
+     * off PATH_INFO; a path without it (a proxy that strips the prefix itself) stays
+     * whole, and SCRIPT_NAME still tells the application where it is mounted. "/" and a
+     * trailing slash name the same mount point as without it. */
+    py_slice_t sn = req->script_name;
+    while (sn.len && sn.ptr[sn.len - 1] == '/')
+        sn.len--;
+    if (sn.len) {
+        if (declen >= sn.len && memcmp(dec, sn.ptr, sn.len) == 0 &&
+            (declen == sn.len || dec[sn.len] == '/')) {
+            dec += sn.len;
+            declen -= sn.len;
+        }
+        if (set_new(env, k[K_SCRIPT_NAME], cached_slice(sn)) < 0)
+            goto fail;
+    }
+    if (req->https && PyDict_SetItem(env, k[K_WSGI_URL_SCHEME], cache.https) < 0)
+        goto fail;
 
     if (set_new(env, k[K_REQUEST_METHOD], method_obj(req->method)) < 0 ||
         set_new(env, k[K_PATH_INFO], PyUnicode_DecodeLatin1(dec, (Py_ssize_t)declen, NULL)) < 0 ||
@@ -427,15 +912,7 @@ static PyObject *new_environ(const py_request_t *req, buf_t *scratch)
     if (PyDict_SetItem(env, k[K_SERVER_PORT], cache.server_port_obj) < 0)
         goto fail;
 
-    /* BytesIO shares the bytes object it is given: one copy of the body, made here, since
-     * the request's buffers are reused once py_wsgi_call returns. */
-    PyObject *body = req->body_len ? PyBytes_FromStringAndSize(req->body, (Py_ssize_t)req->body_len)
-                                   : Py_NewRef(cache.empty_bytes);
-    if (!body)
-        goto fail;
-    PyObject *input = PyObject_CallOneArg(cache.bytesio, body);
-    Py_DECREF(body);
-    if (set_new(env, k[K_WSGI_INPUT], input) < 0)
+    if (set_new(env, k[K_WSGI_INPUT], input_for(r, req)) < 0)
         goto fail;
     /* looked up per request: the application may have replaced sys.stderr */
     PyObject *errors = PySys_GetObject("stderr"); /* borrowed */
@@ -686,6 +1163,7 @@ static void reply_dealloc(PyObject *self)
         r->writer->owner = NULL; /* it may outlive us in the application's hands */
         Py_CLEAR(r->writer);
     }
+    Py_CLEAR(r->input);
     /* an active reply is never deallocated (we hold a reference); these are for safety */
     Py_CLEAR(r->chunk);
     Py_CLEAR(r->pending);
@@ -739,7 +1217,7 @@ static reply_t *reply_get(const py_request_t *req)
     }
     r->gen++;
     r->active = true;
-    r->pub = (py_reply_t){.content_length = -1, .body_length = -1};
+    r->pub = (py_reply_t){.content_length = -1, .body_length = -1, .file_fd = -1};
     r->reqline.len = 0;
     buf_append(&r->reqline, req->method.ptr, req->method.len);
     buf_append(&r->reqline, " ", 1);
@@ -801,11 +1279,19 @@ static void reply_release(reply_t *r)
         r->writer->owner = NULL;
         Py_CLEAR(r->writer);
     }
+    if (r->input) {
+        /* the body's memory or file is about to be reused by the C side */
+        r->input->open = false;
+        r->input->data = NULL;
+        r->input->fd = -1;
+        if (Py_REFCNT(r->input) > 1)
+            Py_CLEAR(r->input); /* kept by the application: it stays closed */
+    }
     r->pending_pos = r->seq_pos = 0;
     r->seq_last = -1;
     r->seq_mode = r->exhausted = r->headers_set = r->headers_final = false;
     r->closed = r->failed = false;
-    r->pub = (py_reply_t){.content_length = -1, .body_length = -1};
+    r->pub = (py_reply_t){.content_length = -1, .body_length = -1, .file_fd = -1};
     /* one huge response must not pin its header memory in the free list */
     buf_reset(&r->meta, 16384);
     buf_reset(&r->reqline, 16384);
@@ -865,6 +1351,59 @@ static int start_body(reply_t *r)
     return r->iter ? 0 : -1;
 }
 
+/* When the application returned a wsgi.file_wrapper around a regular file (one with a
+ * descriptor), and nothing else is queued for the body, the C side sends the file itself:
+ * from the file object's current position (PEP 3333: "begin at the current position"),
+ * to its end. tell() rather than lseek: a buffered file's descriptor may be ahead of
+ * what the application has consumed. Anything else (BytesIO, a pipe, a socket, a file
+ * object whose fileno() raises) is iterated as usual, through read(). Returns 1 for a
+ * file reply (headers final, pub.file_* set), 0 to iterate, -1 with an exception set. */
+static int file_reply(reply_t *r)
+{
+    if (Py_TYPE(r->result) != cache.filewrapper_type || !r->headers_set || r->pending)
+        return 0;
+    PyObject *f = ((filewrapper_t *)r->result)->filelike;
+    if (!f)
+        return 0;
+    PyObject *meth;
+    int found = compat_getattr_optional(f, cache.fileno_name, &meth);
+    if (found <= 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *res = PyObject_CallNoArgs(meth);
+    Py_DECREF(meth);
+    long fd = res && PyLong_Check(res) ? PyLong_AsLong(res) : -1;
+    Py_XDECREF(res);
+    PyErr_Clear(); /* io.UnsupportedOperation and friends: not a real file */
+    struct stat st;
+    if (fd < 0 || fd > INT32_MAX || fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0;
+
+    int64_t off = -1;
+    found = compat_getattr_optional(f, cache.tell_name, &meth);
+    if (found > 0) {
+        res = PyObject_CallNoArgs(meth);
+        Py_DECREF(meth);
+        off = res && PyLong_Check(res) ? PyLong_AsLongLong(res) : -1;
+        Py_XDECREF(res);
+    }
+    PyErr_Clear();
+    if (off < 0)
+        off = (int64_t)lseek((int)fd, 0, SEEK_CUR);
+    if (off < 0)
+        return 0;
+    int64_t len = (int64_t)st.st_size > off ? (int64_t)st.st_size - off : 0;
+    r->pub.file_fd = (int)fd;
+    r->pub.file_offset = off;
+    r->pub.file_length = len;
+    r->pub.body_length = len;
+    r->pub.done = true;
+    r->exhausted = true;
+    r->headers_final = true;
+    return 1;
+}
+
 /* Makes chunk (owned, non-empty bytes; ownership moves in) the current chunk, and says
  * whether it is the last one, where that is known without running application code:
  * nothing queued by write(), and the iterable is either used up or a list whose
@@ -874,6 +1413,7 @@ static void set_chunk(reply_t *r, PyObject *chunk)
     r->chunk = chunk;
     r->pub.chunk = (py_slice_t){PyBytes_AS_STRING(chunk), (size_t)PyBytes_GET_SIZE(chunk)};
     r->pub.done = !r->pending && (r->exhausted || (r->seq_mode && r->seq_pos > r->seq_last));
+    r->pub.next_ready = !r->pub.done && (r->pending || r->seq_mode);
 }
 
 /* Moves to the next non-empty chunk. Returns 1 (pub.chunk set, pub.done set when it is
@@ -979,17 +1519,14 @@ static int create_cache(void)
             return -1;
     if (!(cache.proto10 = intern("HTTP/1.0")) || !(cache.proto11 = intern("HTTP/1.1")) ||
         !(cache.comma = intern(",")) || !(cache.close_name = intern("close")) ||
+        !(cache.fileno_name = intern("fileno")) || !(cache.tell_name = intern("tell")) ||
+        !(cache.read_name = intern("read")) || !(cache.https = intern("https")) ||
         !(cache.empty_bytes = PyBytes_FromStringAndSize("", 0)))
         return -1;
-    PyObject *io = PyImport_ImportModule("io");
-    if (!io)
-        return -1;
-    cache.bytesio = PyObject_GetAttrString(io, "BytesIO");
-    Py_DECREF(io);
-    if (!cache.bytesio)
-        return -1;
     if (!(cache.reply_type = (PyTypeObject *)PyType_FromSpec(&reply_spec)) ||
-        !(cache.writer_type = (PyTypeObject *)PyType_FromSpec(&writer_spec)))
+        !(cache.writer_type = (PyTypeObject *)PyType_FromSpec(&writer_spec)) ||
+        !(cache.input_type = (PyTypeObject *)PyType_FromSpec(&input_spec)) ||
+        !(cache.filewrapper_type = (PyTypeObject *)PyType_FromSpec(&filewrapper_spec)))
         return -1;
 
     /* The template: fixed values for the constant keys, "" as placeholder for the ones
@@ -1015,6 +1552,7 @@ static int create_cache(void)
         PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], Py_True) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_RUN_ONCE], Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_INPUT_TERMINATED], Py_True) < 0 ||
+        PyDict_SetItem(t, k[K_WSGI_FILE_WRAPPER], (PyObject *)cache.filewrapper_type) < 0 ||
         set_new(t, k[K_SERVER_SOFTWARE], PyUnicode_FromString("uwsgi-fast/" UF_VERSION)) < 0)
         return -1;
     cache.ready = true;
@@ -1037,7 +1575,11 @@ void py_wsgi_release_cache(void)
     Py_CLEAR(cache.comma);
     Py_CLEAR(cache.close_name);
     Py_CLEAR(cache.empty_bytes);
-    Py_CLEAR(cache.bytesio);
+    Py_CLEAR(cache.https);
+    Py_CLEAR(cache.fileno_name);
+    Py_CLEAR(cache.tell_name);
+    Py_CLEAR(cache.read_name);
+    Py_CLEAR(cache.script_name_obj);
     Py_CLEAR(cache.template);
     Py_CLEAR(cache.server_name_obj);
     Py_CLEAR(cache.server_port_obj);
@@ -1045,6 +1587,8 @@ void py_wsgi_release_cache(void)
     /* live replies (held by the application) keep their types alive by reference */
     Py_CLEAR(cache.reply_type);
     Py_CLEAR(cache.writer_type);
+    Py_CLEAR(cache.input_type);
+    Py_CLEAR(cache.filewrapper_type);
     cache.ready = false;
 }
 
@@ -1071,14 +1615,21 @@ py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
         Py_XDECREF(exc);
         return NULL;
     }
-    PyObject *env = new_environ(req, &scratch);
+    PyObject *env = new_environ(r, req, &scratch);
     buf_reset(&scratch, 65536);
     if (!env)
         goto fail;
     PyObject *argv[2] = {env, (PyObject *)r};
     r->result = PyObject_Vectorcall(app->callable, argv, 2, NULL); /* owned by r */
     Py_DECREF(env); /* the application keeps its own reference if it wants one */
-    if (!r->result || start_body(r) < 0)
+    if (!r->result)
+        goto fail;
+    int file = file_reply(r);
+    if (file < 0)
+        goto fail;
+    if (file > 0)
+        return &r->pub;
+    if (start_body(r) < 0)
         goto fail;
 
     /* Why advance before returning: start_response may be called lazily, from inside a

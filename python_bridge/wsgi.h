@@ -1,13 +1,21 @@
 /* WSGI (PEP 3333) calls into the application, as seen from the C side.
  *
  * The worker hands a fully received request (py_request_t, all slices borrowed from the
- * connection's buffers for the duration of the call) to py_wsgi_call, which builds the
- * environ, calls the application and advances its iterable until the first non-empty
- * chunk (PEP 3333: headers are not final before that). The returned py_reply_t owns
- * every Python object involved; its status, headers and current chunk are latin-1/bytes
- * slices valid until the next py_wsgi_next or py_wsgi_finish on it. The C side pulls
- * further chunks only when the previous one has been sent (backpressure), and always
- * ends with py_wsgi_finish, which calls the iterable's close() exactly once.
+ * connection's buffers until py_wsgi_finish) to py_wsgi_call, which builds the environ,
+ * calls the application and advances its iterable until the first non-empty chunk (PEP
+ * 3333: headers are not final before that). The returned py_reply_t owns every Python
+ * object involved; its status, headers and current chunk are latin-1/bytes slices valid
+ * until the next py_wsgi_next or py_wsgi_finish on it. The C side pulls further chunks
+ * only when the previous one has been sent (backpressure), and always ends with
+ * py_wsgi_finish, which calls the iterable's close() exactly once.
+ *
+ * The request body stays readable through wsgi.input until py_wsgi_finish (a generator
+ * may read it while the response streams), so the C side keeps the body's memory or file
+ * untouched until then; after it, wsgi.input raises as a closed file would.
+ *
+ * When the application returns a wsgi.file_wrapper around a regular file, the reply
+ * names the file (file_fd, file_offset, file_length) instead of producing chunks: the C
+ * side sends those bytes itself, never through Python.
  *
  * Every function here must be called with the GIL held (the worker loop holds it except
  * while it waits for completions). Nothing here knows about io_uring or sockets.
@@ -37,8 +45,13 @@ typedef struct py_request {
     int version_minor;        /* HTTP/1.<minor>: 0 or 1 */
     const py_header_t *headers;  /* as received; duplicates possible, names any case */
     size_t header_count;
-    const char *body;         /* the whole de-chunked body */
+    const char *body;         /* the whole de-chunked body, in memory; or NULL with... */
     size_t body_len;
+    int body_fd;              /* ...body_len > 0: the body is bytes [0, body_len) of this
+                                 file (spooled); read with pread, never closed here */
+    py_slice_t script_name;   /* SCRIPT_NAME (--root-path or a trusted proxy's header);
+                                 stripped from the front of PATH_INFO when it is there */
+    bool https;               /* wsgi.url_scheme is "https" (a trusted proxy said so) */
     const char *remote_addr;  /* numeric text, NUL-terminated */
     int remote_port;
     const char *server_name;  /* listening address text, NUL-terminated */
@@ -51,9 +64,20 @@ typedef struct py_reply {
     const py_header_t *headers;  /* as given to start_response, validated */
     size_t header_count;
     int64_t content_length;   /* from the app's Content-Length header, else -1 */
-    int64_t body_length;      /* known total when the iterable is a list/tuple, else -1 */
+    int64_t body_length;      /* known total when the iterable is a list/tuple (or a file,
+                                 file_length), else -1 */
     py_slice_t chunk;         /* current body chunk; len 0 when there is none */
     bool done;                /* true when the iterable is exhausted (chunk may be last) */
+    bool next_ready;          /* the next chunk comes without running application code (a
+                                 list's next item, bytes queued by write()); otherwise
+                                 py_wsgi_next may block in the application, so PEP 3333
+                                 wants what the C side holds sent first */
+    int file_fd;              /* >= 0: the body is file_length bytes of this file from
+                                 file_offset (wsgi.file_wrapper); no chunks follow. The fd
+                                 is the application's: valid until py_wsgi_finish, which
+                                 may close it, so the C side sends from a dup of it */
+    int64_t file_offset;
+    int64_t file_length;
 } py_reply_t;
 
 /* Calls the application. Returns a reply (never NULL) with done/chunk set, or NULL when

@@ -1,10 +1,15 @@
-/* The connection state machine: receive, parse, call the application, send. */
+/* The connection state machine: receive, parse, spool, call the application, send. */
 #include "src/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "src/log.h"
 #include "src/worker.h"
@@ -12,14 +17,198 @@
 /* Output is produced in batches of about this size before a send: big enough to amortise
  * the completion, small enough that a streaming body keeps memory bounded. */
 #define OUT_HIGH_WATER (64 * 1024)
-/* Pipelined bytes we keep while a response is in flight before we stop reading. */
+/* Received bytes we keep unparsed (pipelined while a response is in flight, or a body
+ * arriving while its previous piece is being written to the spool file) before we stop
+ * reading. */
 #define IN_PAUSE_BYTES (1024 * 1024)
 /* What a connection may keep allocated between requests. */
 #define KEEP_BUF_CAP (64 * 1024)
+/* A spooled body goes to its file in writes of at least this much (the rest at the end):
+ * few enough completions per megabyte, little enough memory per uploading connection. */
+#define SPOOL_WRITE_BYTES (256 * 1024)
+/* A wsgi.file_wrapper file is read (and then sent) in blocks of this size. */
+#define FILE_BLOCK (256 * 1024)
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
 static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c->slot); }
+
+static void handle_request(worker_t *w, conn_t *c);
+static void process_input(worker_t *w, conn_t *c);
+static void response_done(worker_t *w, conn_t *c);
+
+/* ---- settings shared by the worker's connections ------------------------------------ */
+
+/* Calls fn(ctx, item, len) for each comma-separated item of `list`, spaces trimmed and
+ * empty items skipped; stops at the first non-zero return and returns it. */
+static int for_each_item(const char *list, int (*fn)(void *, const char *, size_t), void *ctx)
+{
+    const char *p = list ? list : "";
+    while (*p) {
+        const char *end = strchr(p, ',');
+        if (!end)
+            end = p + strlen(p);
+        const char *a = p, *b = end;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a) {
+            int rc = fn(ctx, a, (size_t)(b - a));
+            if (rc)
+                return rc;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+typedef struct setup_ctx {
+    conn_shared_t *sh;
+    char *err;
+    size_t errlen;
+} setup_ctx_t;
+
+/* "*", an address, or an address/prefix network (gunicorn accepts the same). */
+static int add_trusted(void *arg, const char *item, size_t len)
+{
+    setup_ctx_t *x = arg;
+    char text[INET6_ADDRSTRLEN + 8];
+    if (len == 1 && item[0] == '*') {
+        x->sh->trust_all = true;
+        return 0;
+    }
+    if (len >= sizeof(text))
+        goto bad;
+    memcpy(text, item, len);
+    text[len] = 0;
+    char *slash = strchr(text, '/');
+    if (slash)
+        *slash = 0;
+    conn_net_t net = {0};
+    unsigned bits;
+    if (inet_pton(AF_INET, text, net.addr) == 1) {
+        net.family = AF_INET;
+        bits = 32;
+    } else if (inet_pton(AF_INET6, text, net.addr) == 1) {
+        net.family = AF_INET6;
+        bits = 128;
+    } else {
+        goto bad;
+    }
+    net.prefix = bits;
+    if (slash) {
+        char *end;
+        unsigned long p = strtoul(slash + 1, &end, 10);
+        if (!slash[1] || *end || p > bits)
+            goto bad;
+        net.prefix = (unsigned)p;
+    }
+    conn_shared_t *sh = x->sh;
+    sh->trusted = uf_realloc(sh->trusted, (sh->trusted_count + 1) * sizeof(*sh->trusted));
+    sh->trusted[sh->trusted_count++] = net;
+    return 0;
+bad:
+    snprintf(x->err, x->errlen,
+             "--forwarded-allow-ips: \"%.*s\" is not '*', an IP address or a network "
+             "(ADDRESS/BITS)",
+             (int)len, item);
+    return -1;
+}
+
+/* "NAME=VALUE": a request header that, from a trusted peer, says https when it holds
+ * VALUE (gunicorn's secure_scheme_headers, one pair per item). */
+static int add_scheme(void *arg, const char *item, size_t len)
+{
+    setup_ctx_t *x = arg;
+    const char *eq = memchr(item, '=', len);
+    conn_scheme_header_t h = {{0}, {0}};
+    size_t nl = eq ? (size_t)(eq - item) : 0, vl = eq ? len - nl - 1 : 0;
+    while (nl && item[nl - 1] == ' ')
+        nl--;
+    const char *v = eq ? eq + 1 : NULL;
+    while (vl && *v == ' ') {
+        v++;
+        vl--;
+    }
+    if (!eq || !nl || !vl || nl >= sizeof(h.name) || vl >= sizeof(h.value)) {
+        snprintf(x->err, x->errlen,
+                 "--secure-scheme-headers: \"%.*s\" is not HEADER=VALUE (e.g. "
+                 "X-Forwarded-Proto=https)",
+                 (int)len, item);
+        return -1;
+    }
+    memcpy(h.name, item, nl);
+    memcpy(h.value, v, vl);
+    h.name_len = (uint8_t)nl;
+    h.value_len = (uint8_t)vl;
+    conn_shared_t *sh = x->sh;
+    sh->schemes = uf_realloc(sh->schemes, (sh->scheme_count + 1) * sizeof(*sh->schemes));
+    sh->schemes[sh->scheme_count++] = h;
+    return 0;
+}
+
+int conn_setup(worker_t *w, char *err, size_t errlen)
+{
+    const tun_config_t *cfg = w->cfg;
+    conn_shared_t *sh = &w->conn_shared;
+    memset(sh, 0, sizeof(*sh));
+    setup_ctx_t x = {sh, err, errlen};
+    if (for_each_item(cfg->forwarded_allow_ips, add_trusted, &x) ||
+        for_each_item(cfg->secure_scheme_headers, add_scheme, &x))
+        return -1;
+    sh->root_path = cfg->root_path ? cfg->root_path : "";
+    sh->root_path_len = strlen(sh->root_path);
+    sh->spool_threshold = (uint64_t)cfg->body_spool_threshold;
+    const char *dir = cfg->tmp_upload_dir;
+    if (!dir || !*dir)
+        dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    if (strlen(dir) >= sizeof(sh->spool_dir)) {
+        snprintf(err, errlen, "the directory for request bodies is too long: %s", dir);
+        return -1;
+    }
+    snprintf(sh->spool_dir, sizeof(sh->spool_dir), "%s", dir);
+    return 0;
+}
+
+/* Whether the peer may speak for the client (scheme, SCRIPT_NAME). An IPv4 client of a
+ * dual-stack listener shows up as ::ffff:a.b.c.d and is matched as a.b.c.d. */
+static bool peer_trusted(const conn_shared_t *sh, const struct sockaddr_storage *ss)
+{
+    if (sh->trust_all)
+        return true;
+    const uint8_t *a;
+    int family;
+    if (ss->ss_family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        family = AF_INET;
+    } else if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+        a = family == AF_INET ? a6->s6_addr + 12 : a6->s6_addr;
+    } else {
+        return false;
+    }
+    for (size_t i = 0; i < sh->trusted_count; i++) {
+        const conn_net_t *n = &sh->trusted[i];
+        if (n->family != family)
+            continue;
+        unsigned full = n->prefix / 8, rest = n->prefix % 8;
+        if (memcmp(a, n->addr, full) != 0)
+            continue;
+        if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest)) & 0xff))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+/* Unparsed input beyond which we stop receiving until it has been dealt with. */
+static bool input_full(const conn_t *c) { return c->in.len - c->parsed > IN_PAUSE_BYTES; }
 
 static void start_recv(worker_t *w, conn_t *c)
 {
@@ -27,6 +216,17 @@ static void start_recv(worker_t *w, conn_t *c)
         return;
     ring_recv_multishot(&w->ring, c->fd, ud(c, OP_RECV));
     c->recv_armed = true;
+    c->ops++;
+}
+
+/* Stops the multishot receive; the final completion (-ECANCELED, no F_MORE) clears
+ * recv_armed, and whoever drains the input starts it again. */
+static void pause_recv(worker_t *w, conn_t *c)
+{
+    if (!c->recv_armed || c->recv_cancelling)
+        return;
+    ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
+    c->recv_cancelling = true;
     c->ops++;
 }
 
@@ -39,7 +239,7 @@ static void start_send(worker_t *w, conn_t *c)
 }
 
 /* Closes at once: cancels the receive, closes the socket; the slot returns to the pool
- * when the last completion for it has arrived. */
+ * when the last completion for it has arrived (see release). */
 static void close_now(worker_t *w, conn_t *c)
 {
     if (c->state == CONN_CLOSING)
@@ -56,6 +256,18 @@ static void close_now(worker_t *w, conn_t *c)
     }
     ring_close(&w->ring, c->fd, ud(c, OP_CLOSE));
     c->ops++;
+}
+
+/* The slot's last operation has completed: close the files no operation can still use
+ * and give the slot back. */
+static void release(worker_t *w, conn_t *c)
+{
+    if (c->spool_fd >= 0)
+        close(c->spool_fd);
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->spool_fd = c->file_fd = -1;
+    worker_conn_release(w, c);
 }
 
 /* After the last byte of a response that ends the connection: send our FIN and read
@@ -88,11 +300,168 @@ static void send_error(worker_t *w, conn_t *c, int status)
     start_send(w, c);
 }
 
-static void lookup_peer(conn_t *c)
+/* ---- the request body ------------------------------------------------------------------
+ *
+ * Why spool through the ring: a 1 GB upload must neither sit in memory nor stall the
+ * worker's other connections on disk writes. The parser de-chunks the body into
+ * req.body as usual; once the body is known to be large (a declared length above the
+ * threshold, or a body without one that grows past it), req.body is written to an
+ * unlinked temporary file whenever it holds SPOOL_WRITE_BYTES, and emptied when the
+ * write completes. The receive goes on meanwhile; only the parser waits (the bytes stay
+ * in `in`, and beyond IN_PAUSE_BYTES the receive pauses too), so at most about
+ * SPOOL_WRITE_BYTES + IN_PAUSE_BYTES of a body are in memory at any time.
+ */
+
+/* O_TMPFILE: the file has no name, so nothing is left behind whatever happens to us. A
+ * file system without it gets a named file unlinked at once. Returns 0 or -errno. */
+static int spool_open(worker_t *w, conn_t *c)
+{
+    const char *dir = w->conn_shared.spool_dir;
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+        char path[sizeof(w->conn_shared.spool_dir) + 32];
+        snprintf(path, sizeof(path), "%s/uwsgi-fast-body-XXXXXX", dir);
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd >= 0)
+            unlink(path);
+    }
+    if (fd < 0) {
+        int e = errno;
+        log_error("cannot create a file for a request body in %s: %s", dir, strerror(e));
+        return -e;
+    }
+    c->spool_fd = fd;
+    c->spool_len = 0;
+    return 0;
+}
+
+static void spool_write(worker_t *w, conn_t *c)
+{
+    ring_write_at(&w->ring, c->spool_fd, c->req.body.data, c->req.body.len, c->spool_len,
+                  ud(c, OP_SPOOL_WRITE));
+    c->spool_busy = true;
+    c->ops++;
+}
+
+/* Moves the body towards its file when it belongs there; `final` when the message is
+ * complete (whatever is left goes). Returns false when the connection is failing. */
+static bool spool_more(worker_t *w, conn_t *c, bool final)
+{
+    const buf_t *body = &c->req.body;
+    if (c->spool_fd < 0) {
+        if (body->len <= w->conn_shared.spool_threshold)
+            return true;
+        if (spool_open(w, c) < 0) {
+            send_error(w, c, 500);
+            return false;
+        }
+    }
+    if (body->len && (final || body->len >= SPOOL_WRITE_BYTES))
+        spool_write(w, c);
+    return true;
+}
+
+static void on_spool_write(worker_t *w, conn_t *c, int res)
+{
+    c->spool_busy = false;
+    if (c->state != CONN_READING)
+        return;   /* failing or closing already; release() closes the file */
+    if (res <= 0) {
+        log_error("writing a request body to its spool file failed: %s",
+                  res ? strerror(-res) : "nothing written");
+        send_error(w, c, 500);
+        return;
+    }
+    c->spool_len += (uint64_t)res;
+    buf_consume(&c->req.body, (size_t)res);
+    if (c->req.body.len) {
+        spool_write(w, c);   /* a short write: the rest now */
+        return;
+    }
+    process_input(w, c);     /* what arrived meanwhile, or the request itself */
+    if (c->state != CONN_READING || c->spool_busy)
+        return;
+    if (c->peer_closed) {
+        close_now(w, c);     /* cut off mid-request: nothing more will complete it */
+        return;
+    }
+    if (!input_full(c))
+        start_recv(w, c);
+}
+
+/* Once per request, when its headers are complete: a declared body above the threshold
+ * goes to a file from its first byte, and a client waiting for 100 Continue is told to
+ * send the body, now that we know we will take it (a body over --limit-request-body has
+ * already failed in the parser with 413, without a 100 Continue). Returns false when the
+ * connection is failing. */
+static bool headers_ready(worker_t *w, conn_t *c)
+{
+    const http_req_t *req = &c->req;
+    if (req->content_length >= 0 &&
+        (uint64_t)req->content_length > w->conn_shared.spool_threshold && c->spool_fd < 0 &&
+        spool_open(w, c) < 0) {
+        send_error(w, c, 500);
+        return false;
+    }
+    if (req->expect_continue && req->version_minor >= 1 && !req->complete && !c->send_inflight) {
+        ring_send(&w->ring, c->fd, continue_line, sizeof(continue_line) - 1, ud(c, OP_CONTINUE));
+        c->ops++;
+    }
+    return true;
+}
+
+/* A body is arriving: its deadline is the gap until the next piece (--body-timeout). */
+static void arm_body_timer(worker_t *w, conn_t *c)
+{
+    if (w->cfg->body_timeout > 0)
+        worker_timer_arm(w, c, CONN_TIMER_BODY);
+    else
+        worker_timer_disarm(w, c);
+}
+
+/* Parses what has arrived; answers at most one request (the next one waits until this
+ * one's response is out). Also called when a spool write completes, to go on. */
+static void process_input(worker_t *w, conn_t *c)
+{
+    if (c->state != CONN_READING || c->spool_busy)
+        return;
+    http_req_t *req = &c->req;
+    if (!req->complete && c->parsed < c->in.len) {
+        if (c->timer == CONN_TIMER_IDLE)
+            worker_timer_arm(w, c, CONN_TIMER_HEADER);
+        bool had_headers = req->headers_done;
+        uint64_t had_body = req->body_total;
+        long r = http_parse(req, c->in.data, c->parsed, c->in.len);
+        if (r < 0) {
+            send_error(w, c, req->error_status);
+            return;
+        }
+        c->parsed = (size_t)r;
+        if (!had_headers && req->headers_done && !headers_ready(w, c))
+            return;
+        if (req->headers_done && !req->complete && (!had_headers || req->body_total > had_body))
+            arm_body_timer(w, c);
+    }
+    if (!req->complete) {
+        c->in.len = http_compact(req, c->in.data, c->in.len, &c->parsed);
+        spool_more(w, c, false);
+        return;
+    }
+    /* the request goes to the application once all of a spooled body is written */
+    if (!spool_more(w, c, true) || c->spool_busy)
+        return;
+    worker_timer_disarm(w, c);
+    handle_request(w, c);
+}
+
+/* ---- the response ------------------------------------------------------------------- */
+
+static void lookup_peer(worker_t *w, conn_t *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     c->have_peer = true;
+    c->trusted = false;
     c->peer_host[0] = 0;
     c->peer_port = 0;
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
@@ -106,6 +475,7 @@ static void lookup_peer(conn_t *c)
         inet_ntop(AF_INET6, &sin6->sin6_addr, c->peer_host, sizeof(c->peer_host));
         c->peer_port = ntohs(sin6->sin6_port);
     }
+    c->trusted = peer_trusted(&w->conn_shared, &ss);
 }
 
 /* Appends a body chunk, cutting it at the Content-Length the application declared. */
@@ -122,7 +492,7 @@ static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
     resp_write_body(&c->out, &c->plan, data, len);
 }
 
-/* The iterable is exhausted: finish the framing and release it. */
+/* The body is complete: finish the framing and release the iterable. */
 static void end_body(worker_t *w, conn_t *c)
 {
     if (c->plan.framing == RESP_LENGTH && c->plan.body_allowed && c->remaining > 0) {
@@ -138,10 +508,19 @@ static void end_body(worker_t *w, conn_t *c)
 }
 
 /* Pulls chunks from the application until a batch is ready or the body ends. Returns
- * -1 when the iterable raised (the response cannot be completed). */
+ * -1 when the iterable raised (the response cannot be completed).
+ *
+ * Why a generator gets one chunk per send: PEP 3333 forbids delaying a block while the
+ * application produces the next one (a server-sent event followed by a sleep must reach
+ * the client before the sleep ends), and asking a generator for its next chunk may block
+ * for as long as it likes. So once `out` holds something, the application is only asked
+ * again after the send has completed. Chunks that need no application code (a list's
+ * items, bytes queued by write()) are batched up to OUT_HIGH_WATER. */
 static int fill_output(worker_t *w, conn_t *c)
 {
     while (c->reply && c->out.len < OUT_HIGH_WATER) {
+        if (c->out.len && !c->reply->next_ready && !c->reply->done)
+            break;
         int r = py_wsgi_next(c->reply);
         if (r < 0)
             return -1;
@@ -154,7 +533,96 @@ static int fill_output(worker_t *w, conn_t *c)
     return 0;
 }
 
-static void build_request(worker_t *w, conn_t *c, py_request_t *pr)
+/* ---- wsgi.file_wrapper bodies ---------------------------------------------------------
+ *
+ * The file is read through the ring (IORING_OP_READ at an offset) into `out`, right
+ * behind the response head for the first block, and sent from there; the next read
+ * starts when the send has completed, so a connection holds one FILE_BLOCK at most and
+ * a slow client slows only its own transfer. We read from a duplicate of the
+ * application's descriptor: py_wsgi_finish may close the original (close() on the
+ * wrapper closes the file) while a read of ours is still queued, and a queued read names
+ * its file by number. Reading and sending copy each byte twice in the kernel; splice
+ * through a pipe would save one, and is left for when a profile asks for it.
+ */
+
+static void read_file(worker_t *w, conn_t *c)
+{
+    size_t want = c->file_left < FILE_BLOCK ? (size_t)c->file_left : FILE_BLOCK;
+    char *dst = buf_reserve(&c->out, want);
+    ring_read_at(&w->ring, c->file_fd, dst, want, (uint64_t)c->file_off, ud(c, OP_FILE_READ));
+    c->file_busy = true;
+    c->ops++;
+}
+
+static void finish_file(worker_t *w, conn_t *c)
+{
+    close(c->file_fd);
+    c->file_fd = -1;
+    end_body(w, c);
+}
+
+/* Called with the head in `out`. Sends at most the application's Content-Length (PEP
+ * 3333), and nothing for HEAD, 204 and 304. */
+static void start_file(worker_t *w, conn_t *c)
+{
+    const py_reply_t *reply = c->reply;
+    int64_t n = reply->file_length;
+    if (c->plan.framing == RESP_LENGTH && n > c->remaining)
+        n = c->remaining;
+    if (!c->plan.body_allowed || n <= 0) {
+        end_body(w, c);
+        start_send(w, c);
+        return;
+    }
+    int fd = fcntl(reply->file_fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+        log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
+                  strerror(errno));
+        end_body(w, c);   /* the body falls short: the connection closes after the head */
+        start_send(w, c);
+        return;
+    }
+    c->file_fd = fd;
+    c->file_off = reply->file_offset;
+    c->file_left = n;
+    read_file(w, c);
+}
+
+static void on_file_read(worker_t *w, conn_t *c, int res)
+{
+    c->file_busy = false;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (res <= 0) {
+        /* an error, or the file shrank: the body falls short and the connection closes */
+        if (res < 0)
+            log_error("reading a wsgi.file_wrapper file failed: %s", strerror(-res));
+        c->file_left = 0;
+        finish_file(w, c);
+        if (c->out.len > c->sent)
+            start_send(w, c);
+        else
+            response_done(w, c);
+        return;
+    }
+    c->out.len += (size_t)res;
+    c->file_off += res;
+    c->file_left -= res;
+    if (c->plan.framing == RESP_LENGTH)
+        c->remaining -= res;
+    start_send(w, c);
+}
+
+/* ---- answering a request ---------------------------------------------------------------- */
+
+static bool text_is(py_slice_t s, const char *text, size_t len)
+{
+    return s.len == len && strncasecmp(s.ptr, text, len) == 0;
+}
+
+/* Fills pr from the parsed request. Returns 0, or the status to answer instead: 400 when
+ * a trusted proxy's scheme headers contradict each other (as gunicorn does). */
+static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
 {
     const http_req_t *req = &c->req;
     const char *base = c->in.data;
@@ -162,35 +630,65 @@ static void build_request(worker_t *w, conn_t *c, py_request_t *pr)
         w->scratch_cap = req->header_count * 2;
         w->scratch_headers = uf_realloc(w->scratch_headers, w->scratch_cap * sizeof(py_header_t));
     }
+    if (!c->have_peer)
+        lookup_peer(w, c);
+    const conn_shared_t *sh = &w->conn_shared;
+    py_slice_t script_name = {sh->root_path, sh->root_path_len};
+    int scheme = -1; /* from a trusted proxy: 0 http, 1 https; -1 not said */
     for (uint32_t i = 0; i < req->header_count; i++) {
         const http_header_t *h = &req->headers[i];
-        w->scratch_headers[i] = (py_header_t){
+        py_header_t *ph = &w->scratch_headers[i];
+        *ph = (py_header_t){
             {base + h->name.off, h->name.len},
             {base + h->value.off, h->value.len},
         };
+        if (!c->trusted)
+            continue;
+        /* The bridge drops header names with '_' from the environ; from a trusted proxy,
+         * SCRIPT_NAME is the one that means something (gunicorn's forwarder_headers). */
+        if (text_is(ph->name, "script_name", 11)) {
+            script_name = ph->value;
+            continue;
+        }
+        for (size_t k = 0; k < sh->scheme_count; k++) {
+            const conn_scheme_header_t *sch = &sh->schemes[k];
+            if (!text_is(ph->name, sch->name, sch->name_len))
+                continue;
+            int secure = text_is(ph->value, sch->value, sch->value_len);
+            if (scheme >= 0 && scheme != secure)
+                return 400;
+            scheme = secure;
+        }
     }
-    if (!c->have_peer)
-        lookup_peer(c);
     const worker_listener_t *l = &w->listeners[c->listener];
+    bool spooled = c->spool_fd >= 0;
     *pr = (py_request_t){
         .method = {base + req->method.off, req->method.len},
         .target = {base + req->target.off, req->target.len},
         .version_minor = req->version_minor,
         .headers = w->scratch_headers,
         .header_count = req->header_count,
-        .body = req->body.data,
-        .body_len = req->body.len,
+        .body = spooled ? NULL : req->body.data,
+        .body_len = spooled ? c->spool_len : req->body.len,
+        .body_fd = c->spool_fd,
+        .script_name = script_name,
+        .https = scheme == 1,
         .remote_addr = c->peer_host,
         .remote_port = c->peer_port,
         .server_name = l->host,
         .server_port = l->port,
     };
+    return 0;
 }
 
 static void handle_request(worker_t *w, conn_t *c)
 {
     py_request_t pr;
-    build_request(w, c, &pr);
+    int status = build_request(w, c, &pr);
+    if (status) {
+        send_error(w, c, status);
+        return;
+    }
     if (w->cfg->timeout > 0) {
         /* what the master names if this request outlives --timeout */
         snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s",
@@ -217,6 +715,10 @@ static void handle_request(worker_t *w, conn_t *c)
     c->remaining = c->plan.length;
     if (!c->plan.keep_alive)
         c->close_after = true;
+    if (reply->file_fd >= 0) {
+        start_file(w, c);
+        return;
+    }
     if (reply->chunk.len)
         append_body(w, c, reply->chunk.ptr, reply->chunk.len);
     if (reply->done)
@@ -226,42 +728,18 @@ static void handle_request(worker_t *w, conn_t *c)
     start_send(w, c);
 }
 
-/* Parses what has arrived; answers at most one request (the next one waits until this
- * one's response is out). */
-static void process_input(worker_t *w, conn_t *c)
-{
-    if (c->state != CONN_READING || c->parsed >= c->in.len)
-        return;
-    if (c->timer == CONN_TIMER_IDLE)
-        worker_timer_arm(w, c, CONN_TIMER_HEADER);
-    bool had_headers = c->req.headers_done;
-    long r = http_parse(&c->req, c->in.data, c->parsed, c->in.len);
-    if (r < 0) {
-        send_error(w, c, c->req.error_status);
-        return;
-    }
-    c->parsed = (size_t)r;
-    if (c->req.complete) {
-        worker_timer_disarm(w, c);
-        handle_request(w, c);
-        return;
-    }
-    c->in.len = http_compact(&c->req, c->in.data, c->in.len, &c->parsed);
-    if (!had_headers && c->req.headers_done && c->req.expect_continue &&
-        c->req.version_minor >= 1 && !c->send_inflight) {
-        /* the body is wanted: tell the client to send it instead of waiting */
-        ring_send(&w->ring, c->fd, continue_line, sizeof(continue_line) - 1,
-                  ud(c, OP_CONTINUE));
-        c->ops++;
-    }
-}
-
 /* The whole response is out: close, or get ready for the next request on the
  * connection and answer it at once if it is already here (pipelining). */
 static void response_done(worker_t *w, conn_t *c)
 {
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     sb_set64(&w->sb->request_start_ms, 0);
+    if (c->spool_fd >= 0 && !c->spool_busy) {
+        /* the application is done with the body (py_wsgi_finish detached wsgi.input) */
+        close(c->spool_fd);
+        c->spool_fd = -1;
+        c->spool_len = 0;
+    }
     if (c->close_after) {
         linger(w, c);
         return;
@@ -303,6 +781,13 @@ static void on_send(worker_t *w, conn_t *c, int res)
         return;
     }
     c->out.len = c->sent = 0;
+    if (c->file_fd >= 0) {
+        if (c->file_left > 0) {
+            read_file(w, c);
+            return;
+        }
+        finish_file(w, c);
+    }
     if (c->reply && fill_output(w, c) < 0) {
         close_now(w, c);     /* headers are out; only the close can tell the client */
         return;
@@ -317,7 +802,7 @@ static void on_send(worker_t *w, conn_t *c, int res)
 static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
 {
     if (!(flags & IORING_CQE_F_MORE))
-        c->recv_armed = false;
+        c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)
@@ -333,20 +818,14 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     case CONN_READING:
         process_input(w, c);
         if (c->peer_closed) {
-            /* idle, or cut off mid-request: nothing more will come to complete it */
-            if (c->state == CONN_READING)
+            /* idle, or cut off mid-request: nothing more will come to complete it (a
+             * spool write in flight finishes first and then looks again) */
+            if (c->state == CONN_READING && !c->spool_busy)
                 close_now(w, c);
             return;
         }
         break;
     case CONN_WRITING:
-        /* Keep the bytes for later, but stop reading when a client pipelines far more
-         * than we answer: the multishot recv is cancelled and re-armed when we parse. */
-        if (c->in.len - c->parsed > IN_PAUSE_BYTES && c->recv_armed) {
-            ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
-            c->ops++;
-            return;
-        }
         break;
     case CONN_LINGERING:
         if (c->peer_closed) {
@@ -357,9 +836,14 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     default:
         return;
     }
-    if (!c->recv_armed && c->state != CONN_CLOSING && !c->peer_closed &&
-        (c->state != CONN_WRITING || c->in.len - c->parsed <= IN_PAUSE_BYTES))
-        start_recv(w, c);
+    /* Keep the bytes for later, but stop reading when a client sends far more than we
+     * can take yet (pipelining ahead of our answers, or a body faster than its spool
+     * file): the multishot recv is cancelled and re-armed when the input drains. */
+    if (c->state != CONN_LINGERING && input_full(c)) {
+        pause_recv(w, c);
+        return;
+    }
+    start_recv(w, c);
 }
 
 void conn_open(worker_t *w, int fd, unsigned listener)
@@ -375,12 +859,15 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->state = CONN_READING;
     c->timer = CONN_TIMER_NONE;
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
-    c->have_peer = false;
+    c->have_peer = c->trusted = false;
+    c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->listener = (uint16_t)listener;
     c->ops = 0;
     c->in.len = c->parsed = 0;
     c->out.len = c->sent = 0;
     c->reply = NULL;
+    c->spool_fd = c->file_fd = -1;
+    c->spool_len = 0;
     http_req_reset(&c->req);
     w->active++;
     start_recv(w, c);
@@ -399,6 +886,14 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         c->ops--;
         on_send(w, c, res);
         break;
+    case OP_SPOOL_WRITE:
+        c->ops--;
+        on_spool_write(w, c, res);
+        break;
+    case OP_FILE_READ:
+        c->ops--;
+        on_file_read(w, c, res);
+        break;
     case OP_CONTINUE:
     case OP_CANCEL:
     case OP_CLOSE:
@@ -410,13 +905,13 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         UF_ASSERT(!"unknown connection op");
     }
     if (c->state == CONN_CLOSING && c->ops == 0)
-        worker_conn_release(w, c);
+        release(w, c);
 }
 
 void conn_expire(worker_t *w, conn_t *c, int timer)
 {
-    if (timer == CONN_TIMER_HEADER && c->state == CONN_READING && !c->send_inflight &&
-        (!http_idle(&c->req) || c->parsed < c->in.len)) {
+    if ((timer == CONN_TIMER_HEADER || timer == CONN_TIMER_BODY) && c->state == CONN_READING &&
+        !c->send_inflight && (!http_idle(&c->req) || c->parsed < c->in.len)) {
         /* a request was started but not finished in time */
         send_error(w, c, 408);
         return;
@@ -424,7 +919,7 @@ void conn_expire(worker_t *w, conn_t *c, int timer)
     /* idle keep-alive, a silent new connection, or lingering: nothing more is owed */
     close_now(w, c);
     if (c->ops == 0)
-        worker_conn_release(w, c);
+        release(w, c);
 }
 
 void conn_drain(worker_t *w, conn_t *c)

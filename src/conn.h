@@ -4,10 +4,19 @@
  *   WRITING  --all sent, keep-alive-->  READING (pipelined bytes parsed at once)
  *   WRITING  --all sent, close-->  LINGERING (FIN sent, input discarded)  -->  closed
  *
+ * A request body stays in memory up to --body-spool-threshold; a larger one is written,
+ * as it arrives, to an unlinked temporary file through the ring (IORING_OP_WRITE at an
+ * offset) and the application reads it from there. A wsgi.file_wrapper response is read
+ * from the application's file through the ring into the output buffer and sent from
+ * there, block by block, never passing through Python.
+ *
  * Invariants: at most one send in flight per connection, so responses leave in request
  * order; a slot is reused only after every operation submitted for it has completed
  * (ops == 0), so a late completion can never touch the next tenant; the application's
- * iterable is advanced only when the previous chunk has been handed to the kernel.
+ * iterable is advanced only when the previous chunk has been handed to the kernel; while
+ * a spool write is in flight req.body is the kernel's and the parser does not run (the
+ * bytes wait in `in`, and the receive pauses when too many wait); while a file read is
+ * in flight `out` is the kernel's.
  */
 #ifndef UF_CONN_H
 #define UF_CONN_H
@@ -23,6 +32,32 @@
 
 struct worker;
 
+/* What every connection of a worker shares: the proxy-trust and body settings, parsed
+ * once by conn_setup. */
+typedef struct conn_net {
+    int family;               /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned prefix;          /* leading bits that must match */
+} conn_net_t;
+
+typedef struct conn_scheme_header {
+    char name[64];            /* as configured, compared ignoring case */
+    char value[64];           /* the value that means https, compared ignoring case */
+    uint8_t name_len, value_len;
+} conn_scheme_header_t;
+
+typedef struct conn_shared {
+    bool trust_all;           /* --forwarded-allow-ips '*' */
+    conn_net_t *trusted;      /* --forwarded-allow-ips */
+    size_t trusted_count;
+    conn_scheme_header_t *schemes;  /* --secure-scheme-headers */
+    size_t scheme_count;
+    const char *root_path;    /* --root-path, "" = none */
+    size_t root_path_len;
+    uint64_t spool_threshold; /* bodies larger than this go to a file */
+    char spool_dir[256];      /* where the files are made */
+} conn_shared_t;
+
 enum conn_state {
     CONN_FREE = 0,
     CONN_READING,
@@ -33,7 +68,8 @@ enum conn_state {
 
 enum conn_timer {
     CONN_TIMER_NONE = -1,
-    CONN_TIMER_HEADER = 0,    /* from the first byte (or the accept) to a complete request */
+    CONN_TIMER_HEADER = 0,    /* from the first byte (or the accept) to complete headers */
+    CONN_TIMER_BODY,          /* the longest gap between two pieces of a request body */
     CONN_TIMER_IDLE,          /* keep-alive idle between requests */
     CONN_TIMER_LINGER,        /* after our FIN, waiting for the peer's */
     CONN_TIMER_DRAIN,         /* idle at drain: a request already on its way may land */
@@ -51,18 +87,27 @@ typedef struct conn {
     bool peer_closed;
     bool close_after;         /* close once the current response is out */
     bool have_peer;           /* peer address looked up */
+    bool trusted;             /* the peer is in --forwarded-allow-ips (with have_peer) */
+    bool spool_busy;          /* a write of req.body to spool_fd is in flight */
+    bool file_busy;           /* a read from file_fd into out is in flight */
+    bool recv_cancelling;     /* paused: a cancel of the receive is on its way */
     uint16_t listener;        /* index of the bind it came from */
     uint16_t ops;             /* submitted operations not yet completed */
 
     buf_t in;                 /* received, not yet answered bytes */
     size_t parsed;            /* in.data[0, parsed) has been fed to the parser */
     http_req_t req;
+    int spool_fd;             /* the request body's file, -1 while it is in memory */
+    uint64_t spool_len;       /* bytes written to it */
 
     buf_t out;                /* response bytes being sent */
     size_t sent;
     py_reply_t *reply;        /* application iterable still producing, or NULL */
     resp_plan_t plan;
     int64_t remaining;        /* with RESP_LENGTH: body bytes still allowed */
+    int file_fd;              /* our duplicate of a wsgi.file_wrapper file, or -1 */
+    int64_t file_off;         /* where the next read starts */
+    int64_t file_left;        /* bytes still to read and send */
 
     uint64_t deadline_ms;
     struct conn *timer_prev, *timer_next;
@@ -70,6 +115,10 @@ typedef struct conn {
     char peer_host[INET6_ADDRSTRLEN];
     int peer_port;
 } conn_t;
+
+/* Parses the settings conn_shared_t holds into w->conn_shared. Returns 0, or -1 with one
+ * line naming the setting in err. */
+int conn_setup(struct worker *w, char *err, size_t errlen);
 
 /* Takes ownership of an accepted socket and starts receiving. */
 void conn_open(struct worker *w, int fd, unsigned listener);

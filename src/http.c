@@ -128,6 +128,11 @@ static int on_headers_complete(llhttp_t *p)
         return fail(req, 400);
     req->version_minor = p->http_minor;
     req->headers_done = true;
+    if (p->flags & F_CONTENT_LENGTH) {
+        req->content_length = (int64_t)p->content_length;
+        if (req->limits->body && p->content_length > req->limits->body)
+            return fail(req, 413);
+    }
     return 0;
 }
 
@@ -136,6 +141,9 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     http_req_t *req = req_of(p);
     if (!req->body_start)
         req->body_start = (uint32_t)(at - req->base);
+    req->body_total += len;
+    if (req->limits->body && req->body_total > req->limits->body)
+        return fail(req, 413);
     buf_append(&req->body, at, len);
     return 0;
 }
@@ -166,6 +174,7 @@ void http_req_init(http_req_t *req, const http_limits_t *limits)
 {
     memset(req, 0, sizeof(*req));
     req->limits = limits;
+    req->content_length = -1;
     llhttp_init(&req->parser, HTTP_REQUEST, &settings);
 }
 
@@ -187,6 +196,8 @@ void http_req_next(http_req_t *req)
     req->in_value = false;
     /* a large upload must not pin its memory for the life of the connection */
     buf_reset(&req->body, 64 * 1024);
+    req->body_total = 0;
+    req->content_length = -1;
     req->body_start = 0;
     req->started = req->headers_done = req->complete = false;
     req->keep_alive = req->expect_continue = false;

@@ -7,8 +7,15 @@
  * req->body. Parsing pauses after each complete message so pipelined requests are
  * answered one at a time, in order.
  *
- * Limits (request line, header count, field size, total header bytes) are enforced as
- * bytes arrive, so a client cannot make us buffer past them.
+ * Limits (request line, header count, field size, total header bytes, body size) are
+ * enforced as bytes arrive, so a client cannot make us buffer past them: a declared
+ * Content-Length over the body limit fails as soon as the headers are complete (before a
+ * single body byte is read, and before 100 Continue could be sent), a chunked body when
+ * its running total passes the limit.
+ *
+ * The body accumulates in req->body; its owner (the connection) may write it elsewhere
+ * and empty it while the message is still arriving (spooling to a file), so body_total,
+ * not body.len, is the size of the body seen so far.
  */
 #ifndef UF_HTTP_H
 #define UF_HTTP_H
@@ -35,6 +42,7 @@ typedef struct http_limits {
     uint32_t fields;           /* header count; 0 = unlimited */
     uint32_t field_size;       /* bytes of one header line; 0 = unlimited */
     uint32_t header_bytes;     /* all header bytes together */
+    uint64_t body;             /* bytes of the de-chunked body; 0 = unlimited */
 } http_limits_t;
 
 typedef struct http_req {
@@ -50,7 +58,9 @@ typedef struct http_req {
     uint32_t header_bytes;
     bool in_value;             /* the last span callback was a header value */
 
-    buf_t body;
+    buf_t body;                /* body bytes not yet taken away by the owner */
+    uint64_t body_total;       /* body bytes seen in the current message */
+    int64_t content_length;    /* declared Content-Length when headers_done, else -1 */
     uint32_t body_start;       /* offset of the first body byte seen, 0 = none yet */
 
     bool started;              /* on_message_begin seen for the current message */

@@ -2,6 +2,7 @@
 #include "src/master.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -16,9 +17,11 @@
 #include <unistd.h>
 
 #include "src/budget.h"
+#include "tunables/host.h"
 #include "src/log.h"
 #include "src/mem.h"
 #include "src/scoreboard.h"
+#include "python_bridge/interp.h"
 #include "src/worker.h"
 #include "uring/ring.h"
 
@@ -73,6 +76,8 @@ typedef struct slot {
     worker_listener_t *listeners;   /* nbinds sockets, kept for the master's life */
     unsigned boot_failures;
     uint64_t respawn_at_ms;
+    worker_placement_t place;   /* where its workers run (--cpu-pin / --numa-pin) */
+    int cpu;                    /* the CPU it is pinned to, -1 if none */
 } slot_t;
 
 typedef struct master {
@@ -90,6 +95,8 @@ typedef struct master {
     uint64_t footprint_bytes;   /* measured PSS of a booted worker, 0 until known */
     uint64_t budget_bytes;      /* memory the workers may use together */
     uint64_t next_sample_ms;
+    tun_host_t host;            /* CPUs and NUMA nodes, read once for placement */
+    bool pinning;               /* --cpu-pin or --numa-pin */
     bool stopping;
     bool budget_warned;
     uint64_t pressure_logged_ms;
@@ -273,7 +280,12 @@ static proc_t *spawn(master_t *m, unsigned k)
     sb_set(&sb->generation, m->generation);
     sb_set(&sb->state, SB_BOOTING);
     fflush(NULL);
+    py_before_fork(); /* --preload: the interpreter's fork hooks, gc.freeze() */
     pid_t pid = fork();
+    if (pid == 0)
+        py_after_fork_child();
+    else
+        py_after_fork_parent();
     if (pid < 0) {
         log_error("fork failed: %s; retrying", strerror(errno));
         m->slots[k].respawn_at_ms = sb_now_ms() + RESPAWN_BACKOFF_MS;
@@ -286,7 +298,8 @@ static proc_t *spawn(master_t *m, unsigned k)
                 for (unsigned b = 0; b < m->nbinds; b++)
                     close(m->slots[j].listeners[b].fd);
         sb->pid = (int32_t)getpid();
-        worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds);
+        worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
+                    m->pinning ? &m->slots[k].place : NULL);
     }
     *p = (proc_t){
         .pid = pid,
@@ -502,6 +515,65 @@ static unsigned memory_cap(const master_t *m)
     return n < 1 ? 1 : n > MAX_SLOTS ? MAX_SLOTS : (unsigned)n;
 }
 
+/* Decides where the slots without a running worker go: a plan for `n` workers over the
+ * allowed CPUs and NUMA nodes (tunables/host.c), slot k taking the plan's k-th place.
+ * Slots with a running worker keep theirs, so a reload or TTIN never moves a worker. */
+static void place_slots(master_t *m, unsigned n)
+{
+    if (!m->pinning)
+        return;
+    tun_plan_t plan = {0};
+    tun_plan_place(&m->host, (int)n, &plan);
+    for (unsigned k = 0; k < n && k < (unsigned)plan.workers; k++) {
+        slot_t *s = &m->slots[k];
+        if (s->active && s->cpu >= 0)
+            continue;
+        int cpu = plan.cpu[k], node = plan.node[k];
+        s->cpu = cpu;
+        CPU_ZERO(&s->place.cpus);
+        s->place.pin_cpus = false;
+        if (m->cfg->cpu_pin && cpu >= 0) {
+            CPU_SET(cpu, &s->place.cpus);
+            s->place.pin_cpus = true;
+        } else if (m->cfg->numa_pin && node >= 0) {
+            for (int i = 0; i < m->host.nnodes; i++)
+                if (m->host.nodes[i].id == node)
+                    for (int j = 0; j < m->host.nodes[i].ncpus; j++)
+                        CPU_SET(m->host.nodes[i].cpus[j], &s->place.cpus);
+            s->place.pin_cpus = true;
+        }
+        s->place.mem_node = m->cfg->numa_pin ? node : -1;
+    }
+    tun_plan_free(&plan);
+}
+
+/* With workers pinned, a classic-BPF program on the reuseport group sends each new
+ * connection to the listener of the worker on the CPU that received it, so the packet,
+ * the socket and the worker share one CPU's caches. Listeners joined the group in slot
+ * order, so slot k is index k; a CPU without a worker falls back to cpu % n. */
+static void steer_by_cpu(master_t *m)
+{
+    if (!m->cfg->cpu_pin || m->nslots == 0)
+        return;
+    struct sock_filter code[2 * MAX_SLOTS + 3];
+    unsigned n = 0, count = m->nslots;
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU));
+    for (unsigned k = 0; k < count; k++) {
+        if (m->slots[k].cpu < 0)
+            continue;
+        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)m->slots[k].cpu, 0, 1);
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, k);
+    }
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count);
+    code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
+    struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
+    for (unsigned b = 0; b < m->nbinds; b++)
+        if (setsockopt(m->slots[0].listeners[b].fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
+                       sizeof(prog)) < 0)
+            log_warning("cannot attach the CPU steering program to %s: %s",
+                        m->cfg->binds[b].spec, strerror(errno));
+}
+
 /* Brings the number of slots to the target, within the memory budget. */
 static void apply_target(master_t *m)
 {
@@ -516,6 +588,8 @@ static void apply_target(master_t *m)
     }
     /* grow; but until one booted worker has been measured, only one exists, so that
      * starting N workers of unknown size cannot meet the OOM killer */
+    unsigned before = m->nslots;
+    place_slots(m, want);
     while (m->nslots < want) {
         if (!m->footprint_bytes && m->nslots >= 1)
             break;
@@ -535,7 +609,10 @@ static void apply_target(master_t *m)
                 retire_now(m, &m->procs[i], SIGTERM, graceful_ms(m));
             }
         m->slots[k].active = false;   /* listeners close once its worker is gone */
+        m->slots[k].cpu = -1;
     }
+    if (m->nslots != before)
+        steer_by_cpu(m);
 }
 
 static void supervise(master_t *m, uint64_t now)
@@ -686,6 +763,27 @@ static void write_pidfile(const char *path)
     fclose(f);
 }
 
+/* --preload: the application is imported here, once, and the workers inherit it. An
+ * import error has printed its traceback; the master stops before forking anything. */
+static int preload_app(const tun_config_t *cfg)
+{
+    char err[512];
+    py_interp_options_t opts = {
+        .chdir = cfg->chdir,
+        .virtualenv = cfg->virtualenv,
+        .pythonpath = (const char *const *)cfg->pythonpath,
+        .pythonpath_count = cfg->pythonpath_count,
+        .program_name = "uwsgi-fast",
+        .env = (const char *const *)cfg->raw_env,
+        .env_count = cfg->raw_env_count,
+    };
+    if (py_preload(&opts, cfg->app, err, sizeof(err)) < 0) {
+        log_error("App failed to load: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
 int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
 {
     static master_t m;   /* the one master context */
@@ -716,13 +814,18 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
                  "queued on the listener it closes; enable it with: sysctl -w "
                  "net.ipv4.tcp_migrate_req=1");
 
-    budget_t budget;
-    budget_read("", &budget);
+    if (tun_host_read("/", &m.host) < 0)
+        memset(&m.host, 0, sizeof(m.host));
+    uint64_t limit = m.host.mem_limit && (!m.host.mem_total || m.host.mem_limit < m.host.mem_total)
+                         ? m.host.mem_limit
+                         : m.host.mem_total;
     uint64_t reserve = (uint64_t)cfg->memory_reserve_mb << 20;
-    m.budget_bytes = budget.limit_bytes > reserve ? budget.limit_bytes - reserve : 0;
-    log_info("Memory budget: %llu MB (%s %llu MB, minus a %d MB reserve)",
-             (unsigned long long)(m.budget_bytes >> 20), budget.source,
-             (unsigned long long)(budget.limit_bytes >> 20), cfg->memory_reserve_mb);
+    m.budget_bytes = limit > reserve ? limit - reserve : 0;
+    log_info("Memory budget: %llu MB (%s: %llu MB, minus a %d MB reserve)",
+             (unsigned long long)(m.budget_bytes >> 20),
+             limit == m.host.mem_limit && limit ? m.host.mem_limit_from : "MemTotal",
+             (unsigned long long)(limit >> 20), cfg->memory_reserve_mb);
+    m.pinning = cfg->cpu_pin || cfg->numa_pin;
 
     sigset_t set;
     sigemptyset(&set);
@@ -738,6 +841,8 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
         }
     }
     m.slots = uf_calloc(MAX_SLOTS, sizeof(slot_t));
+    for (unsigned k = 0; k < MAX_SLOTS; k++)
+        m.slots[k].cpu = -1;
     m.procs = uf_calloc(2 * MAX_SLOTS, sizeof(proc_t));
     if (open_slot(&m, 0, err, sizeof(err)) < 0) {
         log_critical("%s", err);
@@ -754,6 +859,8 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
         log_critical("cannot map the scoreboard: %s", strerror(errno));
         return 1;
     }
+    if (cfg->preload && preload_app(cfg) < 0)
+        return 4;
     write_pidfile(cfg->pidfile);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m.target,

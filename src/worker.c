@@ -5,15 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <linux/mempolicy.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "src/log.h"
 
 /* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */
 #define MAX_WAIT_MS 1000
-/* A request's headers must be complete within this long of its first byte. */
-#define HEADER_TIMEOUT_MS 10000
 /* After our FIN we wait this long for the client's before closing anyway. */
 #define LINGER_TIMEOUT_MS 2000
 /* At drain, an idle keep-alive connection waits this long (at most its keep-alive) for a
@@ -65,6 +66,19 @@ static void install_signals(void)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* The one worker context, reachable from the fork handler below. */
+static worker_t *current_worker;
+
+/* A child the application forks must not inherit a usable ring or our eventfd. */
+static void forget_after_fork(void)
+{
+    if (!current_worker)
+        return;
+    ring_forget_after_fork(&current_worker->ring);
+    close(current_worker->wake_fd);
+    current_worker = NULL;
 }
 
 static _Noreturn void boot_failed(worker_t *w, int code, const char *why)
@@ -235,6 +249,7 @@ static void setup_limits(worker_t *w)
     w->limits.request_line = (uint32_t)cfg->limit_request_line;
     w->limits.fields = (uint32_t)cfg->limit_request_fields;
     w->limits.field_size = (uint32_t)cfg->limit_request_field_size;
+    w->limits.body = (uint64_t)cfg->limit_request_body;
     /* a cap on all header bytes together, so many maximal fields cannot add up */
     w->limits.header_bytes = cfg->limit_request_field_size > 0 &&
                                      cfg->limit_request_field_size <= 32 * 1024
@@ -242,9 +257,37 @@ static void setup_limits(worker_t *w)
                                  : 1024 * 1024;
 }
 
-_Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
-                           worker_listener_t *listeners, unsigned listener_count)
+/* Pins the process and binds its memory before anything is allocated. Failures are
+ * logged, not fatal: an unpinned worker still serves correctly. */
+static void apply_placement(const worker_placement_t *place)
 {
+    if (!place)
+        return;
+    if (place->pin_cpus && sched_setaffinity(0, sizeof(place->cpus), &place->cpus) < 0)
+        log_warning("cannot pin the worker to its CPUs: %s", strerror(errno));
+    if (place->mem_node >= 0) {
+        unsigned long mask[16] = {0};
+        if (place->mem_node < (int)(sizeof(mask) * 8)) {
+            mask[place->mem_node / (8 * sizeof(long))] |= 1UL << (place->mem_node % (8 * sizeof(long)));
+            if (syscall(SYS_set_mempolicy, MPOL_BIND, mask, sizeof(mask) * 8 + 1) < 0)
+                log_warning("cannot bind the worker's memory to node %d: %s", place->mem_node,
+                            strerror(errno));
+        }
+    }
+}
+
+/* A deadline setting in milliseconds; 0 ("no limit") becomes a deadline that never comes
+ * (about 146 million years), so the queues need no special case. */
+static uint64_t seconds_ms(double seconds)
+{
+    return seconds > 0 ? (uint64_t)(seconds * 1000) : (uint64_t)1 << 62;
+}
+
+_Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
+                           worker_listener_t *listeners, unsigned listener_count,
+                           const worker_placement_t *place)
+{
+    apply_placement(place);
     static worker_t w;   /* the one worker context; static so its address is stable */
     char err[512];
     w.cfg = cfg;
@@ -253,9 +296,10 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     w.listeners = listeners;
     w.listener_count = listener_count;
     w.now_ms = sb_now_ms();
-    w.timers[CONN_TIMER_HEADER].duration_ms = HEADER_TIMEOUT_MS;
+    w.timers[CONN_TIMER_HEADER].duration_ms = seconds_ms(cfg->header_timeout);
     w.timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
     w.timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
+    w.timers[CONN_TIMER_BODY].duration_ms = seconds_ms(cfg->body_timeout);
     w.timers[CONN_TIMER_DRAIN].duration_ms =
         w.timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS ? w.timers[CONN_TIMER_IDLE].duration_ms
                                                                : DRAIN_GRACE_MS;
@@ -272,16 +316,28 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         .pythonpath = (const char *const *)cfg->pythonpath,
         .pythonpath_count = cfg->pythonpath_count,
         .program_name = "uwsgi-fast",
+        .env = (const char *const *)cfg->raw_env,
+        .env_count = cfg->raw_env_count,
     };
-    if (py_interp_init(&popts, err, sizeof(err)) < 0)
+    w.app = py_app_preloaded(); /* --preload: imported by the master before the fork */
+    if (!w.app) {
+        if (py_interp_init(&popts, err, sizeof(err)) < 0)
+            boot_failed(&w, WORKER_EXIT_BOOT, err);
+        w.app = py_app_load(cfg->app, err, sizeof(err));
+        if (!w.app)
+            boot_failed(&w, WORKER_EXIT_APP_LOAD, err);
+    }
+    if (conn_setup(&w, err, sizeof(err)) < 0)
         boot_failed(&w, WORKER_EXIT_BOOT, err);
-    w.app = py_app_load(cfg->app, err, sizeof(err));
-    if (!w.app)
-        boot_failed(&w, WORKER_EXIT_APP_LOAD, err);
 
     if (ring_init(&w.ring, (unsigned)cfg->ring_entries, (unsigned)cfg->recv_buffers,
                   (unsigned)cfg->recv_buffer_size, err, sizeof(err)) < 0)
         boot_failed(&w, WORKER_EXIT_BOOT, err);
+    current_worker = &w;
+    pthread_atfork(NULL, NULL, forget_after_fork);
+    /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a
+     * few are enough: they must not outnumber the CPUs they share */
+    ring_limit_iowq(&w.ring, place && place->pin_cpus ? &place->cpus : NULL, 2, 4);
     setup_limits(&w);
     setup_pool(&w);
     for (unsigned i = 0; i < listener_count; i++)

@@ -10,6 +10,7 @@
 #ifndef UF_WORKER_H
 #define UF_WORKER_H
 
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +32,8 @@ enum worker_op {
     OP_CANCEL,
     OP_CLOSE,
     OP_ACCEPT_CANCEL, /* stopping the accepts at drain */
+    OP_SPOOL_WRITE,   /* a request body piece written to its spool file */
+    OP_FILE_READ,     /* a block of a wsgi.file_wrapper file read into the output */
 };
 
 /* Exit codes a worker uses so the master can tell boot failures apart. */
@@ -69,6 +72,7 @@ typedef struct worker {
 
     py_header_t *scratch_headers;  /* request headers handed to Python, reused */
     size_t scratch_cap;
+    conn_shared_t conn_shared;     /* proxy trust and body settings (conn_setup) */
 
     timer_queue_t timers[CONN_TIMER_COUNT];
     uint64_t now_ms;
@@ -79,10 +83,19 @@ typedef struct worker {
     bool stop_now;
 } worker_t;
 
+/* Where a worker runs (--cpu-pin, --numa-pin), decided by the master. */
+typedef struct worker_placement {
+    bool pin_cpus;             /* apply `cpus` as the affinity */
+    cpu_set_t cpus;
+    int mem_node;              /* bind memory to this NUMA node; -1 = leave the policy */
+} worker_placement_t;
+
 /* Runs worker `index` on the given listener sockets; never returns (exits the process
- * with an enum worker_exit code). */
+ * with an enum worker_exit code). The placement is applied before the worker allocates
+ * anything, so its heap, its ring and its buffers are on its own node. */
 _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
-                           worker_listener_t *listeners, unsigned listener_count);
+                           worker_listener_t *listeners, unsigned listener_count,
+                           const worker_placement_t *place);
 
 /* Deadline queues: one FIFO per timeout class. Every entry of a class has the same
  * duration, so appending keeps each queue sorted and arming/disarming is O(1). */

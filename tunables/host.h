@@ -6,8 +6,10 @@
  * --root DIR` can describe a machine from a fixture tree: /proc/self/status for the CPUs
  * we may run on (Cpus_allowed_list), /sys/devices/system/cpu/online, the NUMA nodes in
  * /sys/devices/system/node, /proc/self/cgroup and the cgroup v2 (cpu.max, memory.max) or
- * v1 (cpu.cfs_quota_us, memory.limit_in_bytes) files it points to, /proc/meminfo. Only
- * when the root is "/" and a file is missing does a syscall stand in (sched_getaffinity).
+ * v1 (cpu.cfs_quota_us, memory.limit_in_bytes) files it points to, found through
+ * /proc/self/mountinfo (or, in a tree without one, at /sys/fs/cgroup), /proc/meminfo.
+ * Only when the root is "/" and a file is missing does a syscall stand in
+ * (sched_getaffinity).
  *
  * The planning rule is the master's as well as doctor's: workers = min(bound, usable
  * CPUs, (memory budget - reserve) / per-worker footprint), at least 1, where usable CPUs
@@ -74,6 +76,10 @@ int tun_host_node_of(const tun_host_t *h, int cpu);
  * tun_plan_free(). */
 int tun_plan_from_host(const tun_host_t *h, int bound, int reserve_mb, uint64_t footprint,
                        tun_plan_t *plan);
+
+/* Places exactly n workers on h (replacing plan->cpu and plan->node, setting
+ * plan->workers), as tun_plan_from_host does: for a fixed --workers N. */
+void tun_plan_place(const tun_host_t *h, int n, tun_plan_t *plan);
 
 /* tun_host_read + tun_plan_from_host: what the master calls for `--workers auto`, e.g.
  *   tun_plan_workers("/", cfg->workers, cfg->memory_reserve_mb, measured_rss, &plan)

@@ -1,23 +1,26 @@
-/* The settings table: every setting uwsgi-fast has, declared exactly once.
+/* The settings table: every setting uwsgi-fast has, declared exactly once, and every
+ * gunicorn setting it does not have, with the reason.
  *
  * tunables.c expands TUN_SETTINGS into the descriptor array that drives everything else:
- * command-line and environment parsing, validation, --help and docs/settings.md. Adding a
- * setting is one row here plus its field in tun_config_t; the build checks that the field
- * exists and that its C type matches the row's type. Rows are listed in --help and the
- * docs in table order within their section.
+ * the command line, UWSGI_FAST_CMD_ARGS, the environment, config files, validation,
+ * --help, --print-config and docs/settings.md. Adding a setting is one row here plus its
+ * field in tun_config_t; the build checks that the field exists and that its C type
+ * matches the row's type. Rows are listed in --help and the docs in table order within
+ * their section.
  *
  * Columns of X(...):
- *   name     the tun_config_t field; also the setting's name in the docs (gunicorn's
- *            name where it has one)
- *   type     INT, DOUBLE, STRING, BOOL, PATHS (comma-separated list, may repeat),
+ *   name     the tun_config_t field; also the setting's name in messages and the docs
+ *   type     INT, INT64, DOUBLE, STRING, BOOL, PATHS (comma-separated list, may repeat),
  *            BINDS (listen addresses, may repeat) or LOGLEVEL
  *   short    short flag as a character literal, 0 for none
  *   long     long flag without its dashes; NULL makes the setting the positional argument
  *   alias    a second long flag (a spelling gunicorn or habit uses), NULL for none
  *   metavar  how the value is shown in --help
  *   env      suffix of the setting's environment variable, UWSGI_FAST_<env>
+ *   key      its name in a config file: gunicorn's setting name where gunicorn has it,
+ *            so a gunicorn.conf.py maps onto the table unchanged
  *   def      the default, written as a user would write the value; NULL for none
- *   min max  inclusive bounds (INT and DOUBLE only)
+ *   min max  inclusive bounds (INT, INT64 and DOUBLE only)
  *   flags    TUN_F_* rules beyond the type
  *   compat   a foreign environment variable that replaces the default when set (the
  *            conventions of gunicorn and of PaaS platforms), NULL for none...
@@ -26,14 +29,16 @@
  *   section  where the setting is listed (TUN_SECTIONS below)
  *   help     one line, lower case, no final period
  *
- * Precedence, per setting: command line > UWSGI_FAST_<env> > compat > def. A list given
- * on the command line replaces the environment's list rather than extending it.
+ * Precedence, per setting: command line > UWSGI_FAST_CMD_ARGS > UWSGI_FAST_<env> >
+ * config file > compat > def. A setting takes its value from the highest layer that has
+ * one; a list is never merged across layers.
  */
 #ifndef UF_TUNABLES_TABLE_H
 #define UF_TUNABLES_TABLE_H
 
 enum tun_type {
     TUN_T_INT,
+    TUN_T_INT64,
     TUN_T_DOUBLE,
     TUN_T_STRING,
     TUN_T_BOOL,
@@ -47,13 +52,21 @@ enum tun_flag {
     TUN_F_REQUIRED = 1 << 1, /* no default: parsing fails when nothing sets it */
     TUN_F_DIR = 1 << 2,      /* STRING: an existing directory, stored as an absolute path */
     TUN_F_NONEMPTY = 1 << 3, /* STRING: "" is an error (otherwise "" means unset) */
-    TUN_F_CPUS = 1 << 4,     /* INT: default is the number of CPUs we may run on */
+    TUN_F_CPUS = 1 << 4,     /* INT: default is the number of CPUs the workers can use */
+    TUN_F_AUTO = 1 << 5,     /* INT: also accepts "auto"; the bool field after it says so */
+    TUN_F_CONFIG = 1 << 6,   /* the config file itself: read first, not settable in a file */
+    TUN_F_PENDING = 1 << 7,  /* parsed and validated, not acted on yet: a warning says so */
+    TUN_F_IPLIST = 1 << 8,   /* STRING: comma-separated '*', ADDRESS or ADDRESS/BITS */
+    TUN_F_PAIRS = 1 << 9,    /* STRING: comma-separated NAME=VALUE; PATHS: each NAME=VALUE */
+    TUN_F_NOSPLIT = 1 << 10, /* PATHS: each flag or variable is one element, commas and all */
 };
 
 /* X(id, title), in the order --help and the docs list them. */
 #define TUN_SECTIONS(X)                                                                      \
+    X(CONFIG, "Config file")                                                                 \
     X(APPLICATION, "Application")                                                            \
     X(SOCKET, "Server socket")                                                               \
+    X(PROXY, "Behind a proxy")                                                               \
     X(WORKERS, "Workers")                                                                    \
     X(URING, "io_uring")                                                                     \
     X(LIMITS, "HTTP limits")                                                                 \
@@ -61,68 +74,288 @@ enum tun_flag {
 
 /* clang-format off */
 #define TUN_SETTINGS(X)                                                                      \
+    /* ---- Config file ---- */                                                            \
+    X(config, STRING, 'c', "config", NULL, "FILE", CONFIG, "config",                        \
+      NULL, 0, 0, TUN_F_CONFIG, NULL, NULL, true, CONFIG,                                   \
+      "settings file: a .toml file (native) or a gunicorn .py config; \"\" reads none")    \
     /* ---- Application ---- */                                                            \
-    X(app, STRING, 0, NULL, NULL, "MODULE:CALLABLE", APP,                                   \
+    X(app, STRING, 0, NULL, NULL, "MODULE:CALLABLE", APP, "wsgi_app",                       \
       NULL, 0, 0, TUN_F_REQUIRED | TUN_F_NONEMPTY, NULL, NULL, true, APPLICATION,           \
       "the WSGI application: a dotted module path, a colon, and the callable in it")         \
-    X(chdir, STRING, 0, "chdir", NULL, "DIR", CHDIR,                                        \
+    X(chdir, STRING, 0, "chdir", NULL, "DIR", CHDIR, "chdir",                               \
       NULL, 0, 0, TUN_F_DIR, NULL, NULL, true, APPLICATION,                                 \
       "change to DIR before loading the application")                                       \
-    X(pythonpath, PATHS, 0, "pythonpath", NULL, "DIR[,DIR...]", PYTHONPATH,                 \
+    X(pythonpath, PATHS, 0, "pythonpath", NULL, "DIR[,DIR...]", PYTHONPATH, "pythonpath",   \
       NULL, 0, 0, 0, NULL, NULL, true, APPLICATION,                                         \
       "directories to put in front of sys.path; comma separated, may be repeated")          \
-    X(virtualenv, STRING, 0, "virtualenv", NULL, "DIR", VIRTUALENV,                         \
+    X(virtualenv, STRING, 0, "virtualenv", NULL, "DIR", VIRTUALENV, "virtualenv",           \
       NULL, 0, 0, TUN_F_DIR, "VIRTUAL_ENV", "%s", false, APPLICATION,                       \
       "virtual environment whose packages the application imports")                         \
+    X(raw_env, PATHS, 'e', "env", NULL, "NAME=VALUE", ENV, "raw_env",                       \
+      NULL, 0, 0, TUN_F_NOSPLIT | TUN_F_PAIRS, NULL, NULL, true, APPLICATION,               \
+      "set an environment variable for the application (os.environ); may be repeated")      \
+    X(preload, BOOL, 0, "preload", NULL, "BOOL", PRELOAD, "preload_app",                    \
+      "false", 0, 0, 0, NULL, NULL, false, APPLICATION,                                     \
+      "import the application once in the master, before forking the workers, so they "    \
+      "share its memory; a HUP reload then does not re-import it")                          \
     /* ---- Server socket ---- */                                                          \
-    X(binds, BINDS, 'b', "bind", NULL, "ADDRESS", BIND,                                     \
+    X(binds, BINDS, 'b', "bind", NULL, "ADDRESS", BIND, "bind",                             \
       "127.0.0.1:8000", 0, 0, 0, "PORT", "0.0.0.0:%s", false, SOCKET,                       \
       "address to listen on; may be repeated or comma separated")                          \
-    X(backlog, INT, 0, "backlog", NULL, "INT", BACKLOG,                                     \
+    X(backlog, INT, 0, "backlog", NULL, "INT", BACKLOG, "backlog",                          \
       "2048", 1, 65535, 0, NULL, NULL, false, SOCKET,                                       \
       "pending connections each listener queues (the kernel caps it at net.core.somaxconn)") \
+    /* ---- Behind a proxy ---- */                                                         \
+    X(forwarded_allow_ips, STRING, 0, "forwarded-allow-ips", NULL, "IPS", FORWARDED_ALLOW_IPS, \
+      "forwarded_allow_ips",                                                                \
+      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST, "FORWARDED_ALLOW_IPS", "%s", true, PROXY,         \
+      "peers trusted to set the scheme (--secure-scheme-headers) and SCRIPT_NAME: "         \
+      "addresses or networks, comma separated, or * for any")                               \
+    X(secure_scheme_headers, STRING, 0, "secure-scheme-headers", NULL, "HEADER=VALUE,...",  \
+      SECURE_SCHEME_HEADERS, "secure_scheme_headers",                                       \
+      "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on", 0, 0,          \
+      TUN_F_PAIRS, NULL, NULL, true, PROXY,                                                 \
+      "headers that, from a trusted peer, mark the request as https when they hold VALUE "  \
+      "(a gunicorn.conf.py dict works too)")                                                \
+    X(root_path, STRING, 0, "root-path", NULL, "PATH", ROOT_PATH, "root_path",              \
+      NULL, 0, 0, 0, NULL, NULL, true, PROXY,                                               \
+      "SCRIPT_NAME of the application when a proxy mounts it below /")                      \
     /* ---- Workers ---- */                                                                \
-    X(workers, INT, 'w', "workers", NULL, "INT", WORKERS,                                   \
-      NULL, 1, 4096, TUN_F_CPUS, "WEB_CONCURRENCY", "%s", true, WORKERS,                    \
-      "number of worker processes, each with its own listener and io_uring ring")           \
+    X(workers, INT, 'w', "workers", NULL, "INT|auto", WORKERS, "workers",                   \
+      NULL, 1, 4096, TUN_F_CPUS | TUN_F_AUTO, "WEB_CONCURRENCY", "%s", true, WORKERS,       \
+      "number of worker processes, each with its own listener and io_uring ring; auto: "    \
+      "one per usable CPU, as many as fit in memory (see --memory-reserve)")                \
     X(worker_connections, INT, 0, "worker-connections", NULL, "INT", WORKER_CONNECTIONS,    \
+      "worker_connections",                                                                 \
       "1000", 1, 1000000, 0, NULL, NULL, true, WORKERS,                                     \
       "most client connections one worker holds open at once")                              \
-    X(keepalive, DOUBLE, 0, "keep-alive", NULL, "SECONDS", KEEP_ALIVE,                      \
-      "2", 0, 3600, 0, NULL, NULL, true, WORKERS,                                           \
-      "how long an idle keep-alive connection stays open; 0 closes after each response")    \
+    X(timeout, DOUBLE, 't', "timeout", NULL, "SECONDS", TIMEOUT, "timeout",                 \
+      "30", 0, 86400, 0, NULL, NULL, true, WORKERS,                                         \
+      "a worker whose request runs longer than this is killed and replaced; 0 means no "    \
+      "limit")                                                                              \
     X(graceful_timeout, DOUBLE, 0, "graceful-timeout", NULL, "SECONDS", GRACEFUL_TIMEOUT,   \
+      "graceful_timeout",                                                                   \
       "30", 0, 86400, 0, NULL, NULL, true, WORKERS,                                         \
       "how long a stopping worker may finish in-flight requests before it is killed")       \
+    X(keepalive, DOUBLE, 0, "keep-alive", NULL, "SECONDS", KEEP_ALIVE, "keepalive",         \
+      "2", 0, 3600, 0, NULL, NULL, true, WORKERS,                                           \
+      "how long an idle keep-alive connection stays open; 0 closes after each response")    \
+    X(header_timeout, DOUBLE, 0, "header-timeout", NULL, "SECONDS", HEADER_TIMEOUT,         \
+      "header_timeout",                                                                     \
+      "10", 0, 3600, 0, NULL, NULL, true, WORKERS,                                          \
+      "how long a client may take to send a request's line and headers before it gets "     \
+      "408; 0 means no limit")                                                              \
+    X(body_timeout, DOUBLE, 0, "body-timeout", NULL, "SECONDS", BODY_TIMEOUT,               \
+      "body_timeout",                                                                       \
+      "30", 0, 3600, 0, NULL, NULL, true, WORKERS,                                          \
+      "longest pause between two pieces of a request body before the request gets 408; 0 "  \
+      "means no limit")                                                                     \
+    X(max_requests, INT, 0, "max-requests", NULL, "INT", MAX_REQUESTS, "max_requests",      \
+      "0", 0, 2147483647, 0, NULL, NULL, true, WORKERS,                                     \
+      "a worker is replaced after serving this many requests; 0 means never")               \
+    X(max_requests_jitter, INT, 0, "max-requests-jitter", NULL, "INT",                      \
+      MAX_REQUESTS_JITTER, "max_requests_jitter",                                           \
+      "0", 0, 2147483647, 0, NULL, NULL, true, WORKERS,                                     \
+      "adds a random 0 to INT to each worker's --max-requests, so they are not all "        \
+      "replaced at once")                                                                   \
+    X(max_worker_lifetime, DOUBLE, 0, "max-worker-lifetime", NULL, "SECONDS",               \
+      MAX_WORKER_LIFETIME, "max_worker_lifetime",                                           \
+      "0", 0, 31536000, 0, NULL, NULL, true, WORKERS,                                       \
+      "a worker is replaced (gracefully) after running this long; 0 means never")           \
+    X(reload_on_rss, INT, 0, "reload-on-rss", NULL, "MB", RELOAD_ON_RSS, "reload_on_rss",   \
+      "0", 0, 16777216, 0, NULL, NULL, true, WORKERS,                                       \
+      "a worker whose resident memory exceeds this is replaced after its current "          \
+      "request; 0 means never")                                                             \
+    X(memory_reserve_mb, INT, 0, "memory-reserve", NULL, "MB", MEMORY_RESERVE,              \
+      "memory_reserve",                                                                     \
+      "256", 0, 16777216, 0, NULL, NULL, true, WORKERS,                                     \
+      "memory kept free for the system when --workers auto plans how many workers fit")     \
+    X(cpu_pin, BOOL, 0, "cpu-pin", NULL, "BOOL", CPU_PIN, "cpu_pin",                        \
+      "false", 0, 0, 0, NULL, NULL, true, WORKERS,                                          \
+      "pin each worker to one CPU of the allowed set, in CPU order")                        \
+    X(numa_pin, BOOL, 0, "numa-pin", NULL, "BOOL", NUMA_PIN, "numa_pin",                    \
+      "false", 0, 0, 0, NULL, NULL, true, WORKERS,                                          \
+      "bind each worker's memory to the NUMA node of its CPU")                              \
+    X(pidfile, STRING, 'p', "pid", NULL, "FILE", PID, "pidfile",                            \
+      NULL, 0, 0, 0, NULL, NULL, false, WORKERS,                                            \
+      "file the master writes its process id to, removed when it exits")                    \
     /* ---- io_uring ---- */                                                               \
-    X(ring_entries, INT, 0, "ring-entries", NULL, "INT", RING_ENTRIES,                      \
+    X(ring_entries, INT, 0, "ring-entries", NULL, "INT", RING_ENTRIES, "ring_entries",      \
       "1024", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                \
       "submission queue entries of each worker's ring")                                     \
-    X(recv_buffers, INT, 0, "recv-buffers", NULL, "INT", RECV_BUFFERS,                      \
+    X(recv_buffers, INT, 0, "recv-buffers", NULL, "INT", RECV_BUFFERS, "recv_buffers",      \
       "512", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                 \
       "kernel-provided receive buffers per worker")                                         \
     X(recv_buffer_size, INT, 0, "recv-buffer-size", NULL, "BYTES", RECV_BUFFER_SIZE,        \
+      "recv_buffer_size",                                                                   \
       "16384", 1024, 1048576, 0, NULL, NULL, true, URING,                                   \
       "size of each receive buffer")                                                        \
+    X(zerocopy_threshold, INT, 0, "zerocopy-threshold", NULL, "BYTES", ZEROCOPY_THRESHOLD,  \
+      "zerocopy_threshold",                                                                 \
+      "32768", 0, 1073741824, TUN_F_PENDING, NULL, NULL, true, URING,                       \
+      "response bodies at least this large are sent with zero-copy SEND_ZC; 0 means never") \
     /* ---- HTTP limits ---- */                                                            \
     X(limit_request_line, INT, 0, "limit-request-line", NULL, "BYTES", LIMIT_REQUEST_LINE,  \
+      "limit_request_line",                                                                 \
       "4094", 0, 8190, 0, NULL, NULL, true, LIMITS,                                         \
       "longest request line (method, target, version) accepted; 0 means unlimited")         \
     X(limit_request_fields, INT, 0, "limit-request-fields", NULL, "INT",                    \
-      LIMIT_REQUEST_FIELDS,                                                                 \
+      LIMIT_REQUEST_FIELDS, "limit_request_fields",                                         \
       "100", 0, 32768, 0, NULL, NULL, true, LIMITS,                                         \
       "most header fields a request may carry; 0 means the maximum, 32768")                 \
     X(limit_request_field_size, INT, 0, "limit-request-field_size",                         \
       "limit-request-field-size", "BYTES", LIMIT_REQUEST_FIELD_SIZE,                        \
+      "limit_request_field_size",                                                           \
       "8190", 0, 1048576, 0, NULL, NULL, true, LIMITS,                                      \
       "longest header field (name and value) accepted; 0 means unlimited")                  \
+    X(limit_request_body, INT64, 0, "limit-request-body", NULL, "BYTES",                    \
+      LIMIT_REQUEST_BODY, "limit_request_body",                                             \
+      "1073741824", 0, 9007199254740992.0, 0, NULL, NULL, true, LIMITS,                     \
+      "largest request body accepted (a larger one gets 413); 0 means unlimited")           \
+    X(body_spool_threshold, INT64, 0, "body-spool-threshold", NULL, "BYTES",                \
+      BODY_SPOOL_THRESHOLD, "body_spool_threshold",                                         \
+      "1048576", 0, 9007199254740992.0, 0, NULL, NULL, true, LIMITS,                        \
+      "request bodies larger than this are kept in a temporary file instead of memory")     \
+    X(tmp_upload_dir, STRING, 0, "tmp-upload-dir", NULL, "DIR", TMP_UPLOAD_DIR,             \
+      "tmp_upload_dir",                                                                     \
+      NULL, 0, 0, TUN_F_DIR, NULL, NULL, true, LIMITS,                                      \
+      "directory for those temporary files; none means $TMPDIR, or /tmp")                   \
     /* ---- Logging ---- */                                                                \
     X(error_logfile, STRING, 0, "error-logfile", "log-file", "FILE", ERROR_LOGFILE,         \
+      "errorlog",                                                                           \
       "-", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                                 \
       "file the error log is appended to; - means stderr")                                  \
-    X(log_level, LOGLEVEL, 0, "log-level", NULL, "LEVEL", LOG_LEVEL,                        \
+    X(log_level, LOGLEVEL, 0, "log-level", NULL, "LEVEL", LOG_LEVEL, "loglevel",            \
       "info", 0, 0, 0, NULL, NULL, true, LOGGING,                                           \
       "least severe messages the error log records")
 /* clang-format on */
+
+/* gunicorn settings uwsgi-fast does not have. None is ignored silently: given on the
+ * command line, in UWSGI_FAST_CMD_ARGS or in a config file, each stops uwsgi-fast with
+ * its reason, unless its value is one that asks for nothing (`--threads 1`,
+ * `worker_class = "sync"`, `preload_app = False`).
+ *
+ * Columns of R(...):
+ *   key       gunicorn's setting name, as written in a gunicorn.conf.py
+ *   short     gunicorn's short flag, 0 for none
+ *   long      gunicorn's long flag without dashes, NULL if it only exists in config files
+ *   alias     a second long flag, NULL for none
+ *   arg       how its value is shown; NULL for an on/off switch
+ *   harmless  values that ask for nothing, '|' separated, NULL for none
+ *   kind      PLANNED (not supported yet), NEVER (not the job of this server, and why), or
+ *             NOOP (accepted and without effect, because uwsgi-fast already behaves so)
+ *   reason    one line, lower case, no final period
+ */
+enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
+
+#define TUN_TLS_REASON "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
+#define TUN_SYSLOG_REASON "the error log goes to a file or stderr; let journald or the container runtime forward it"
+#define TUN_LOGGER_REASON "the error log is written by the C core, not by Python's logging; use --error-logfile and --log-level"
+#define TUN_PARSER_REASON "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
+#define TUN_ACCESS_REASON "the access log is not written yet"
+#define TUN_STATSD_REASON "metrics export is not written yet"
+#define TUN_H2_REASON "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
+
+/* clang-format off */
+#define TUN_REFUSED(R)                                                                       \
+    R(threads, 0, "threads", NULL, "INT", "1", PLANNED,                                     \
+      "each worker is one io_uring event loop; run more workers instead")                   \
+    R(worker_class, 'k', "worker-class", NULL, "STRING",                                    \
+      "sync|gunicorn.workers.sync.SyncWorker", PLANNED,                                     \
+      "workers are io_uring event loops calling the WSGI application; ASGI is planned")    \
+    R(reload, 0, "reload", NULL, NULL, "false", PLANNED,                                    \
+      "restarting on code changes is not written yet; send HUP to reload gracefully")      \
+    R(reload_engine, 0, "reload-engine", NULL, "STRING", "auto", PLANNED,                   \
+      "comes with --reload")                                                                \
+    R(reload_extra_files, 0, "reload-extra-file", NULL, "FILE", NULL, PLANNED,              \
+      "comes with --reload")                                                                \
+    R(accesslog, 0, "access-logfile", NULL, "FILE", NULL, PLANNED, TUN_ACCESS_REASON)       \
+    R(access_log_format, 0, "access-logformat", NULL, "STRING", NULL, PLANNED,              \
+      TUN_ACCESS_REASON)                                                                    \
+    R(disable_redirect_access_to_syslog, 0, "disable-redirect-access-to-syslog", NULL,      \
+      NULL, "false", NEVER, TUN_SYSLOG_REASON)                                              \
+    R(capture_output, 0, "capture-output", NULL, NULL, "false", PLANNED,                    \
+      "the application's stdout and stderr go where the master's go")                      \
+    R(logger_class, 0, "logger-class", NULL, "STRING", "gunicorn.glogging.Logger", NEVER,   \
+      TUN_LOGGER_REASON)                                                                    \
+    R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)             \
+    R(logconfig_dict, 0, NULL, NULL, "DICT", NULL, NEVER, TUN_LOGGER_REASON)                \
+    R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)   \
+    R(syslog, 0, "log-syslog", NULL, NULL, "false", NEVER, TUN_SYSLOG_REASON)               \
+    R(syslog_addr, 0, "log-syslog-to", NULL, "ADDRESS", NULL, NEVER, TUN_SYSLOG_REASON)     \
+    R(syslog_prefix, 0, "log-syslog-prefix", NULL, "STRING", NULL, NEVER,                   \
+      TUN_SYSLOG_REASON)                                                                    \
+    R(syslog_facility, 0, "log-syslog-facility", NULL, "STRING", "user", NEVER,             \
+      TUN_SYSLOG_REASON)                                                                    \
+    R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
+      NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
+    R(statsd_host, 0, "statsd-host", NULL, "HOST:PORT", NULL, PLANNED, TUN_STATSD_REASON)   \
+    R(statsd_prefix, 0, "statsd-prefix", NULL, "STRING", NULL, PLANNED, TUN_STATSD_REASON)  \
+    R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \
+    R(enable_backlog_metric, 0, "enable-backlog-metric", NULL, NULL, "false", PLANNED,      \
+      TUN_STATSD_REASON)                                                                    \
+    R(proc_name, 'n', "name", NULL, "STRING", NULL, PLANNED,                                \
+      "process titles are not set yet")                                                     \
+    R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \
+      "run in the foreground under systemd, a container runtime or supervisord")            \
+    R(user, 'u', "user", NULL, "USER", NULL, PLANNED,                                       \
+      "start uwsgi-fast as the user it should run as (systemd User=, docker --user)")      \
+    R(group, 'g', "group", NULL, "GROUP", NULL, PLANNED,                                    \
+      "start uwsgi-fast with the group it should run as (systemd Group=)")                  \
+    R(umask, 'm', "umask", NULL, "INT", "0", PLANNED,                                       \
+      "set the umask before starting uwsgi-fast (systemd UMask=, the shell's umask)")       \
+    R(initgroups, 0, "initgroups", NULL, NULL, "false", PLANNED, "comes with --user")       \
+    R(forwarder_headers, 0, "forwarder-headers", NULL, "HEADERS", "SCRIPT_NAME,PATH_INFO",  \
+      PLANNED, "choosing which proxy headers are honoured is not supported yet")            \
+    R(proxy_protocol, 0, "proxy-protocol", NULL, NULL, "off|false", PLANNED,                \
+      "the PROXY protocol is not read yet")                                                 \
+    R(proxy_allow_ips, 0, "proxy-allow-from", NULL, "IPS", "127.0.0.1,::1", PLANNED,        \
+      "comes with --proxy-protocol")                                                        \
+    R(keyfile, 0, "keyfile", NULL, "FILE", NULL, NEVER, TUN_TLS_REASON)                     \
+    R(certfile, 0, "certfile", NULL, "FILE", NULL, NEVER, TUN_TLS_REASON)                   \
+    R(ssl_version, 0, "ssl-version", NULL, "STRING", NULL, NEVER, TUN_TLS_REASON)           \
+    R(cert_reqs, 0, "cert-reqs", NULL, "INT", "0", NEVER, TUN_TLS_REASON)                   \
+    R(ca_certs, 0, "ca-certs", NULL, "FILE", NULL, NEVER, TUN_TLS_REASON)                   \
+    R(suppress_ragged_eofs, 0, "suppress-ragged-eofs", NULL, NULL, "true", NEVER,           \
+      TUN_TLS_REASON)                                                                       \
+    R(do_handshake_on_connect, 0, "do-handshake-on-connect", NULL, NULL, "false", NEVER,    \
+      TUN_TLS_REASON)                                                                       \
+    R(ciphers, 0, "ciphers", NULL, "STRING", NULL, NEVER, TUN_TLS_REASON)                   \
+    R(paste, 0, "paste", "paster", "FILE", NULL, NEVER,                                     \
+      "PasteDeploy is not read; name the WSGI callable as MODULE:CALLABLE")                 \
+    R(raw_paste_global_conf, 0, "paste-global", NULL, "NAME=VALUE", NULL, NEVER,            \
+      "PasteDeploy is not read; name the WSGI callable as MODULE:CALLABLE")                 \
+    R(spew, 0, "spew", NULL, NULL, "false", NEVER,                                          \
+      "tracing every executed line is a debugger's job; use py-spy or python -X importtime") \
+    R(protocol, 0, "protocol", NULL, "STRING", "http", PLANNED,                             \
+      "only HTTP is served; the uwsgi protocol is planned")                                 \
+    R(http_protocols, 0, "http-protocols", NULL, "STRING", "h1", NEVER, TUN_H2_REASON)      \
+    R(permit_obsolete_folding, 0, "permit-obsolete-folding", NULL, NULL, "false", NEVER,    \
+      TUN_PARSER_REASON)                                                                    \
+    R(strip_header_spaces, 0, "strip-header-spaces", NULL, NULL, "false", NEVER,            \
+      TUN_PARSER_REASON)                                                                    \
+    R(permit_unconventional_http_method, 0, "permit-unconventional-http-method", NULL,      \
+      NULL, "false", NEVER, TUN_PARSER_REASON)                                              \
+    R(permit_unconventional_http_version, 0, "permit-unconventional-http-version", NULL,    \
+      NULL, "false", NEVER, TUN_PARSER_REASON)                                              \
+    R(casefold_http_method, 0, "casefold-http-method", NULL, NULL, "false", NEVER,          \
+      TUN_PARSER_REASON)                                                                    \
+    R(header_map, 0, "header-map", NULL, "STRING", "drop", NEVER,                           \
+      "header names with an underscore are always dropped from the environ, as "            \
+      "gunicorn's default does")                                                            \
+    R(reuse_port, 0, "reuse-port", NULL, NULL, NULL, NOOP,                                  \
+      "every worker always has its own SO_REUSEPORT listener")                              \
+    R(sendfile, 0, "no-sendfile", NULL, NULL, NULL, NOOP,                                   \
+      "uwsgi-fast does not use sendfile(2)")                                                \
+    R(worker_tmp_dir, 0, "worker-tmp-dir", NULL, "DIR", NULL, NOOP,                         \
+      "workers report that they are alive through shared memory, not files")
+/* clang-format on */
+
+/* gunicorn's server hooks: callables a gunicorn.conf.py may define. None is called yet;
+ * each one defined gets a warning at start naming it. */
+#define TUN_HOOKS(H)                                                                         \
+    H(on_starting) H(on_reload) H(when_ready) H(pre_fork) H(post_fork) H(post_worker_init)   \
+    H(worker_int) H(worker_abort) H(pre_exec) H(pre_request) H(post_request) H(child_exit)   \
+    H(worker_exit) H(nworkers_changed) H(on_exit) H(ssl_context)
 
 #endif

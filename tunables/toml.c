@@ -110,9 +110,15 @@ static int check_bytes(parser_t *ps)
     return 0;
 }
 
-static bool is_control(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+static bool is_control(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
 
-static bool at_end(const parser_t *ps) { return ps->p >= ps->end; }
+static bool at_end(const parser_t *ps)
+{
+    return ps->p >= ps->end;
+}
 
 static char peek(const parser_t *ps, size_t ahead)
 {
@@ -254,14 +260,29 @@ static int parse_string(parser_t *ps, char **out)
         char e = peek(ps, 1);
         const char *simple = NULL;
         switch (e) {
-        case 'b': simple = "\b"; break;
-        case 't': simple = "\t"; break;
-        case 'n': simple = "\n"; break;
-        case 'f': simple = "\f"; break;
-        case 'r': simple = "\r"; break;
-        case '"': simple = "\""; break;
-        case '\\': simple = "\\"; break;
-        default: break;
+        case 'b':
+            simple = "\b";
+            break;
+        case 't':
+            simple = "\t";
+            break;
+        case 'n':
+            simple = "\n";
+            break;
+        case 'f':
+            simple = "\f";
+            break;
+        case 'r':
+            simple = "\r";
+            break;
+        case '"':
+            simple = "\"";
+            break;
+        case '\\':
+            simple = "\\";
+            break;
+        default:
+            break;
         }
         if (simple) {
             buf_append(&b, simple, 1);
@@ -285,12 +306,13 @@ static int parse_string(parser_t *ps, char **out)
             }
             if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
                 buf_free(&b);
-                return perr(ps, "\\%c%0*" PRIX32 " is not a Unicode scalar value", e,
-                            (int)digits, cp);
+                return perr(ps, "\\%c%0*" PRIX32 " is not a Unicode scalar value", e, (int)digits,
+                            cp);
             }
             if (cp == 0) {
                 buf_free(&b);
-                return perr(ps, "\\%c escapes a NUL character, which no setting accepts", e);
+                return perr(ps, "\\%c%0*X escapes a NUL character, which no setting accepts", e,
+                            (int)digits, 0);
             }
             put_utf8(&b, cp);
             ps->p += 2 + digits;
@@ -312,8 +334,8 @@ static int parse_string(parser_t *ps, char **out)
 
 static bool bare_key_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 static int parse_simple_key(parser_t *ps, char **out)
@@ -534,8 +556,9 @@ static int parse_array(parser_t *ps, toml_value_t *v)
 static int parse_value(parser_t *ps, toml_value_t *v, bool in_array)
 {
     memset(v, 0, sizeof(*v));
-    if (at_end(ps) || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '#')
-        return perr(ps, "expected a value after =");
+    if (at_end(ps) || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '#' || *ps->p == ',' ||
+        *ps->p == ']')
+        return perr(ps, in_array ? "expected a string in the array" : "expected a value after =");
     char c = *ps->p;
     if (c == '"' || c == '\'') {
         v->type = TOML_STRING;
@@ -661,8 +684,13 @@ static int key_value(parser_t *ps)
 
 int toml_parse(const char *text, size_t len, toml_doc_t *doc, char *err, size_t errlen)
 {
-    parser_t ps = {.p = text, .end = text + len, .line = 1, .err = err, .errlen = errlen,
-                   .doc = doc, .table = ""};
+    parser_t ps = {.p = text,
+                   .end = text + len,
+                   .line = 1,
+                   .err = err,
+                   .errlen = errlen,
+                   .doc = doc,
+                   .table = ""};
     int rc = 0;
     memset(doc, 0, sizeof(*doc));
     if (err && errlen)

@@ -1,9 +1,11 @@
 /* Tunables: the one table of settings and everything driven by it.
  *
  * Every setting is declared once in tunables/table.h (name, type, default, bounds, CLI
- * flags, environment variable, whether HUP may change it, section, help). Parsing of the
- * command line and environment, validation, --help and docs/settings.md are all
- * generated from that table; nothing here is written twice.
+ * flags, environment variable, config-file key, whether HUP may change it, section,
+ * help), next to the gunicorn settings uwsgi-fast refuses and why. Parsing of the command
+ * line, UWSGI_FAST_CMD_ARGS, the environment and config files (uwsgi-fast.toml, or a
+ * gunicorn.conf.py run by Python), validation, --help, --print-config and
+ * docs/settings.md are all generated from that table; nothing here is written twice.
  *
  * The result is one tun_config_t, filled in by the master before it forks and read-only
  * everywhere else. Strings and arrays in it are owned by the config and freed by
@@ -25,13 +27,21 @@ typedef struct tun_bind {
     socklen_t addrlen;
 } tun_bind_t;
 
+struct tun_sources; /* where each value came from; private to tunables.c */
+
 typedef struct tun_config {
+    /* config file */
+    char *config;                /* -c/--config: the file that was read, NULL = none */
+
     /* application */
-    char *app;                   /* MODULE:CALLABLE (positional, or $UWSGI_FAST_APP) */
+    char *app;                   /* MODULE:CALLABLE (positional, $UWSGI_FAST_APP, wsgi_app) */
     char *chdir;                 /* --chdir, absolute, an existing dir at parse; NULL = stay */
     char **pythonpath;           /* --pythonpath, comma separated, may repeat */
     size_t pythonpath_count;
     char *virtualenv;            /* --virtualenv, default $VIRTUAL_ENV, absolute; NULL = none */
+    char **raw_env;              /* -e/--env NAME=VALUE, may repeat; commas are kept */
+    size_t raw_env_count;
+    bool preload;                /* --preload: the master imports the application */
 
     /* server socket */
     tun_bind_t *binds;           /* -b/--bind, repeatable, never two equal addresses;
@@ -39,55 +49,103 @@ typedef struct tun_config {
     size_t bind_count;
     int backlog;                 /* --backlog, default 2048 */
 
+    /* behind a proxy */
+    char *forwarded_allow_ips;   /* --forwarded-allow-ips, validated: "*", ADDRESS or
+                                    ADDRESS/BITS, comma separated; default "127.0.0.1,::1"
+                                    or $FORWARDED_ALLOW_IPS; NULL when set to "" */
+    char *secure_scheme_headers; /* --secure-scheme-headers "NAME=VALUE,...", validated;
+                                    default gunicorn's three; NULL when set to "" */
+    char *root_path;             /* --root-path (SCRIPT_NAME), NULL = none */
+
     /* workers */
-    int workers;                 /* -w/--workers, default $WEB_CONCURRENCY or CPUs available */
+    int workers;                 /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;
+                                    with `auto`, the usable CPUs as an upper bound... */
+    bool workers_auto;           /* ...that the master lowers to what fits in memory
+                                    (tun_plan_workers in tunables/host.h) */
+    int worker_connections;      /* --worker-connections, default 1000 */
+    double timeout;              /* -t/--timeout seconds a request may run before its worker
+                                    is killed and replaced; default 30, 0 = no limit */
     double graceful_timeout;     /* --graceful-timeout seconds, default 30 */
     double keepalive;            /* --keep-alive seconds idle, default 2 */
-    int worker_connections;      /* --worker-connections, default 1000 */
-    double timeout;              /* -t/--timeout seconds per request, default 30, 0 = none */
+    double header_timeout;       /* --header-timeout: request line + headers, default 10,
+                                    0 = no limit; 408 when exceeded */
+    double body_timeout;         /* --body-timeout: longest gap between two reads of a body,
+                                    default 30, 0 = no limit; 408 when exceeded */
     int max_requests;            /* --max-requests, default 0 = never recycle */
-    int max_requests_jitter;     /* --max-requests-jitter, default 0 */
+    int max_requests_jitter;     /* --max-requests-jitter, default 0: add random [0, J] */
     double max_worker_lifetime;  /* --max-worker-lifetime seconds, default 0 = forever */
     int reload_on_rss;           /* --reload-on-rss MB, default 0 = off */
-    bool workers_auto;           /* --workers auto: `workers` is the CPU bound, memory caps */
-    int memory_reserve_mb;       /* --memory-reserve MB left to the OS, default 256 */
-    char *pidfile;               /* -p/--pid */
+    int memory_reserve_mb;       /* --memory-reserve MB kept free when planning, default 256 */
+    bool cpu_pin;                /* --cpu-pin, default false */
+    bool numa_pin;               /* --numa-pin, default false */
+    char *pidfile;               /* -p/--pid, NULL = none; as given (relative = start dir) */
 
     /* io_uring */
     int ring_entries;            /* --ring-entries, default 1024 */
     int recv_buffers;            /* --recv-buffers, default 512 (power of two) */
     int recv_buffer_size;        /* --recv-buffer-size bytes, default 16384 */
+    int zerocopy_threshold;      /* --zerocopy-threshold bytes, default 32768, 0 = never
+                                    (parsed; not acted on yet) */
 
     /* HTTP limits */
     int limit_request_line;      /* --limit-request-line, default 4094, 0 = unlimited */
     int limit_request_fields;    /* --limit-request-fields, default 100, 0 = 32768 (gunicorn) */
     int limit_request_field_size;/* --limit-request-field_size, default 8190, 0 = unlimited */
+    long long limit_request_body;/* --limit-request-body bytes, default 1 GiB, 0 = unlimited */
+    long long body_spool_threshold; /* --body-spool-threshold bytes: larger bodies go to a
+                                       temporary file; default 1 MiB */
+    char *tmp_upload_dir;        /* --tmp-upload-dir, an existing dir, absolute; NULL = $TMPDIR
+                                    or /tmp */
 
     /* logging */
     char *error_logfile;         /* --error-logfile, "-" = stderr (default) */
     int log_level;               /* --log-level debug|info|warning|error|critical -> 0..4 */
+
+    /* not settings: filled in by tun_parse */
+    char **warnings;             /* one line each, e.g. a gunicorn hook that is not called */
+    size_t warning_count;
+    struct tun_sources *sources; /* for tun_write_config */
 } tun_config_t;
 
 enum { TUN_LOG_DEBUG, TUN_LOG_INFO, TUN_LOG_WARNING, TUN_LOG_ERROR, TUN_LOG_CRITICAL };
 
 enum tun_parse_result {
     TUN_OK = 0,       /* cfg is ready to use */
-    TUN_EXIT = 1,     /* --help or --version was printed to `out`; exit 0 */
+    TUN_EXIT = 1,     /* --help, --version, --print-config or --check-config printed its
+                         answer to `out`; exit 0 */
     TUN_ERROR = -1,   /* err holds one line naming the setting and what is accepted; exit 2 */
 };
 
-/* Fills cfg from defaults, then the environment (`envp`, NULL-terminated "K=V"), then
- * argv. On TUN_ERROR, `err` (errlen bytes) holds a one-line message without a trailing
- * newline. `out` receives --help/--version text (and the hidden
+/* Options of tun_parse_ex. */
+enum {
+    TUN_PARSE_NO_APP = 1 << 0, /* the application may be missing (uwsgi-fast doctor) */
+};
+
+/* Fills cfg from defaults, then a config file, the environment (`envp`, NULL-terminated
+ * "K=V"), UWSGI_FAST_CMD_ARGS and argv, each layer winning over the ones before it. On
+ * TUN_ERROR, `err` (errlen bytes) holds a one-line message without a trailing newline
+ * (a gunicorn.conf.py that raised has also printed its traceback to stderr). `out`
+ * receives --help, --version, --print-config and --check-config output (and the hidden
  * --print-settings-markdown). cfg need not be initialised; tun_parse overwrites it, so a
  * config from an earlier call must be freed first. On TUN_EXIT and TUN_ERROR nothing is
- * left allocated and cfg is zeroed; on TUN_OK release it with tun_config_free().
- * Host names in --bind are resolved here, with getaddrinfo. */
+ * left allocated and cfg is zeroed; on TUN_OK release it with tun_config_free(), and show
+ * cfg->warnings to the operator. Host names in --bind are resolved here, with
+ * getaddrinfo; a .py config file runs a Python child process (tunables/pyconfig.h). */
 int tun_parse(tun_config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
               size_t errlen);
+int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned opts,
+                 FILE *out, char *err, size_t errlen);
 
 /* Releases everything cfg owns and zeroes it; safe on a zeroed or already freed cfg. */
 void tun_config_free(tun_config_t *cfg);
+
+/* Writes every effective value and where it came from, as TOML that a uwsgi-fast.toml
+ * could hold (the --print-config text). */
+void tun_write_config(FILE *out, const tun_config_t *cfg);
+
+/* Whether the setting named `name` (its tun_config_t field name) has its default value
+ * because no layer set it. False for an unknown name or a config without sources. */
+bool tun_from_default(const tun_config_t *cfg, const char *name);
 
 /* Writes the --help text, generated from the settings table. */
 void tun_write_help(FILE *out);

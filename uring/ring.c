@@ -232,6 +232,25 @@ void ring_exit(ring_t *r)
     r->initialised = false;
 }
 
+int ring_limit_iowq(ring_t *r, const cpu_set_t *cpus, unsigned bounded, unsigned unbounded)
+{
+    int ret = 0;
+    if (cpus)
+        ret = io_uring_register_iowq_aff(&r->uring, sizeof(*cpus), cpus);
+    unsigned values[2] = {bounded, unbounded};
+    int ret2 = io_uring_register_iowq_max_workers(&r->uring, values);
+    return ret ? ret : ret2;
+}
+
+void ring_forget_after_fork(ring_t *r)
+{
+    if (!r->initialised)
+        return;
+    /* io_uring_queue_exit only unmaps the rings and closes our descriptor */
+    io_uring_queue_exit(&r->uring);
+    r->initialised = false;
+}
+
 struct io_uring_sqe *ring_sqe(ring_t *r)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
@@ -269,6 +288,21 @@ void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud)
 {
     struct io_uring_sqe *sqe = ring_sqe(r);
     io_uring_prep_read(sqe, fd, data, (unsigned)len, (uint64_t)-1);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_read(sqe, fd, data, (unsigned)len, offset);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset,
+                   uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_write(sqe, fd, data, (unsigned)len, offset);
     io_uring_sqe_set_data64(sqe, ud);
 }
 

@@ -15,6 +15,7 @@
 #define UF_URING_RING_H
 
 #include <liburing.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +69,17 @@ int ring_init(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size
               size_t errlen);
 void ring_exit(ring_t *r);
 
+/* In a child forked by the application (os.fork, subprocess): drops the inherited ring
+ * without touching the kernel object, which still belongs to the parent. Unregistering
+ * anything here would unregister it for the parent too; the child only unmaps and closes,
+ * so it holds no usable ring and keeps none alive. */
+void ring_forget_after_fork(ring_t *r);
+
+/* Restricts the ring's io-wq worker threads to `cpus` (NULL: leave the affinity) and caps
+ * their number (bounded: file I/O; unbounded: sockets). Best effort: older kernels lack
+ * these registrations. Returns 0 or -errno of the first failure. */
+int ring_limit_iowq(ring_t *r, const cpu_set_t *cpus, unsigned bounded, unsigned unbounded);
+
 /* Returns a free SQE, submitting first if the queue is full; never NULL. */
 struct io_uring_sqe *ring_sqe(ring_t *r);
 
@@ -75,6 +87,12 @@ void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud);
 void ring_recv_multishot(ring_t *r, int fd, uint64_t ud);
 void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
+/* Positional file I/O (IORING_OP_READ/WRITE at `offset`; the file position is neither
+ * used nor moved). The memory must stay put until the completion; the result is the
+ * byte count, which may be short, or -errno. */
+void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, uint64_t ud);
+void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset,
+                   uint64_t ud);
 void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud);
 void ring_close(ring_t *r, int fd, uint64_t ud);
 

@@ -5,7 +5,7 @@ import os
 import socket
 import time
 
-from conftest import build_request, expect_eof, read_response, wait_until
+from conftest import ConnectionClosed, build_request, expect_eof, read_response, wait_until
 
 
 def test_get(basic):
@@ -361,8 +361,12 @@ def test_client_closing_early_does_not_hurt(basic):
 
 
 def test_many_sequential_connections(basic):
-    for _ in range(100):
-        (resp,), sock, _ = basic.raw(build_request("GET", "/", headers=[("Connection", "close")]))
+    for i in range(100):
+        try:
+            (resp,), sock, _ = basic.raw(build_request("GET", "/",
+                                                       headers=[("Connection", "close")]))
+        except ConnectionClosed:
+            raise AssertionError(f"connection {i + 1} of 100 closed without a response")
         sock.close()
         assert resp.body == b"Hello, World!"
 

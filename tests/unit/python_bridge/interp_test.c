@@ -173,6 +173,25 @@ static void child_bad_options(void)
     CHECK(!Py_IsInitialized());
 }
 
+/* --env entries reach os.environ; faulthandler is on; an entry without '=' fails. */
+static void child_env_and_faulthandler(void)
+{
+    char err[512] = "";
+    const char *bad[] = {"NOEQUALS"};
+    py_interp_options_t o = {.env = bad, .env_count = 1};
+    CHECK_EQ_INT(py_interp_init(&o, err, sizeof(err)), -1);
+    CHECK_EQ_STR(err, "--env NOEQUALS: expected KEY=VALUE");
+    CHECK(!Py_IsInitialized());
+
+    const char *env[] = {"UF_T_A=1,2=3", "UF_T_EMPTY="};
+    o = (py_interp_options_t){.env = env, .env_count = 2};
+    CHECK_EQ_INT(py_interp_init(&o, err, sizeof(err)), 0);
+    CHECK_EQ_STR(py_eval("__import__('os').environ['UF_T_A']"), "1,2=3");
+    CHECK_EQ_STR(py_eval("repr(__import__('os').environ['UF_T_EMPTY'])"), "''");
+    CHECK_EQ_STR(py_eval("str(__import__('faulthandler').is_enabled())"), "True");
+    py_interp_finalize();
+}
+
 /* Spec forms and their error messages. */
 static void child_specs(void)
 {
@@ -326,6 +345,7 @@ int main(void)
         fprintf(stderr, "interp_test: %s has no bin/python; virtualenv test skipped\n", venv_path);
     run_in_child("program_is_binary", child_program_is_binary);
     run_in_child("bad_options", child_bad_options);
+    run_in_child("env_and_faulthandler", child_env_and_faulthandler);
     run_in_child("specs", child_specs);
     run_in_child("gil", child_gil);
 

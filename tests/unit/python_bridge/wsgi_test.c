@@ -108,9 +108,11 @@ static void test_list_body(void)
     CHECK_EQ_INT(r->body_length, 13);
     CHECK_EQ_MEM(r->chunk.ptr, r->chunk.len, "Hello, ");
     CHECK(!r->done);
+    CHECK(r->next_ready); /* a list's next item needs no application code */
     CHECK_EQ_INT(py_wsgi_next(r), 1);
     CHECK_EQ_MEM(r->chunk.ptr, r->chunk.len, "world!");
     CHECK(r->done); /* only an empty item follows: known to be the last chunk */
+    CHECK(!r->next_ready);
     CHECK_EQ_INT(py_wsgi_next(r), 0);
     CHECK_EQ_INT(r->chunk.len, 0);
     CHECK(r->done);
@@ -147,6 +149,7 @@ static void test_generator(void)
     CHECK_EQ_INT(r->body_length, -1);
     CHECK_EQ_MEM(r->chunk.ptr, r->chunk.len, "one");
     CHECK(!r->done);
+    CHECK(!r->next_ready); /* a generator's next step is application code */
     CHECK_EQ_INT(py_wsgi_next(r), 1);
     CHECK_EQ_MEM(r->chunk.ptr, r->chunk.len, "two");
     CHECK_EQ_INT(py_wsgi_next(r), 1);
@@ -193,6 +196,7 @@ static void test_write(void)
     if (!r)
         return;
     CHECK_EQ_INT(r->body_length, -1);
+    CHECK(r->next_ready); /* "B" is queued */
     CHECK_EQ_INT(drain(r, body, sizeof(body)), 0);
     CHECK_EQ_STR(body, "A|B|C"); /* written data first, then the iterable */
     py_wsgi_finish(r);
@@ -497,7 +501,9 @@ static void test_environ(void)
         {"(env['wsgi.multithread'], env['wsgi.multiprocess'], env['wsgi.run_once'], "
          "env['wsgi.input_terminated'])",
          "(False, True, False, True)"},
-        {"type(env['wsgi.input']).__name__", "BytesIO"},
+        {"type(env['wsgi.input']).__name__", "Input"},
+        {"env['wsgi.file_wrapper'].__name__", "FileWrapper"},
+        {"'SCRIPT_NAME' in env and env['SCRIPT_NAME'] == ''", "True"},
         /* the keys are the interned objects, so lookups take the identity fast path */
         {"all(k is sys.intern(k) for k in env if k.isupper() and k != 'HTTP_X_WEIRD_HEADER')",
          "True"},
@@ -538,6 +544,237 @@ static void test_environ(void)
         CHECK_EQ_STR(py_eval("str('CONTENT_LENGTH' in env or 'CONTENT_TYPE' in env)"), "False");
     }
     py_exec("del env\nbridge_apps.last_environ = None");
+}
+
+/* Runs bridge_apps:input_ops with the operations `ops` over `body` (in memory, or from
+ * a file when in_file) and returns repr(input_log). */
+static const char *input_run_app(const char *spec, const char *ops, const char *body,
+                                 bool in_file)
+{
+    char target[512];
+    snprintf(target, sizeof(target), "/in?%s", ops);
+    py_request_t req = request("POST", target);
+    size_t len = strlen(body);
+    int fd = -1;
+    if (in_file) {
+        fd = memfd_create("body", 0);
+        CHECK(write(fd, body, len) == (ssize_t)len);
+        req.body = NULL;
+        req.body_fd = fd;
+    } else {
+        req.body = body;
+    }
+    req.body_len = len;
+    py_reply_t *r = call(load(spec), &req, NULL);
+    CHECK(r != NULL);
+    if (r)
+        py_wsgi_finish(r);
+    if (fd >= 0)
+        close(fd);
+    return py_eval("repr(bridge_apps.input_log)");
+}
+
+static const char *input_run(const char *ops, const char *body, bool in_file)
+{
+    return input_run_app("bridge_apps:input_ops", ops, body, in_file);
+}
+
+static void test_input(void)
+{
+    static const char body[] = "line one\nline two\n\nlast, no newline";
+    struct {
+        const char *ops, *want;
+    } cases[] = {
+        {"read", "[b'line one\\nline two\\n\\nlast, no newline']"},
+        {"read:4,read:0,read:6,read:-1", "[b'line', b'', b' one\\nl', b'ine two\\n\\nlast, no newline']"},
+        {"read:none,read", "[b'line one\\nline two\\n\\nlast, no newline', b'']"},
+        {"read:1000", "[b'line one\\nline two\\n\\nlast, no newline']"},
+        {"readline,readline:3,readline,readline,readline,readline,readline",
+         "[b'line one\\n', b'lin', b'e two\\n', b'\\n', b'last, no newline', b'', b'']"},
+        {"readline:none,readline:-1", "[b'line one\\n', b'line two\\n']"},
+        {"readlines", "[[b'line one\\n', b'line two\\n', b'\\n', b'last, no newline']]"},
+        {"readlines:1", "[[b'line one\\n']]"},
+        {"readlines:10", "[[b'line one\\n', b'line two\\n']]"},
+        {"read:5,iter", "[b'line ', [b'one\\n', b'line two\\n', b'\\n', b'last, no newline']]"},
+        {"iter,read", "[[b'line one\\n', b'line two\\n', b'\\n', b'last, no newline'], b'']"},
+    };
+    for (int f = 0; f < 2; f++) {
+        for (size_t i = 0; i < UF_ARRAY_LEN(cases); i++) {
+            const char *got = input_run(cases[i].ops, body, f == 1);
+            bool ok = strcmp(got, cases[i].want) == 0;
+            CHECK(ok);
+            if (!ok)
+                fprintf(stderr, "  %s (%s): got %s, want %s\n", cases[i].ops,
+                        f ? "file" : "memory", got, cases[i].want);
+        }
+    }
+    /* a line longer than the file reader's block, and an empty body */
+    char big[20000];
+    memset(big, 'x', sizeof(big) - 2);
+    big[sizeof(big) - 2] = '\n';
+    big[sizeof(big) - 1] = 0;
+    input_run("readline,readline", big, true);
+    CHECK_EQ_STR(py_eval("[len(x) for x in bridge_apps.input_log]"), "[19999, 0]");
+    CHECK_EQ_STR(input_run("read,readline,readlines", "", false), "[b'', b'', []]");
+    CHECK_EQ_STR(input_run("read,readline,readlines", "", true), "[b'', b'', []]");
+
+    /* kept beyond the response: closed, like a file, not pointing at reused memory */
+    CHECK_EQ_STR(py_eval("bridge_apps.kept_input.read(1)"),
+                 "<error: ValueError: I/O operation on wsgi.input after the response ended>");
+    CHECK_EQ_STR(py_eval("bridge_apps.kept_input.readline()"),
+                 "<error: ValueError: I/O operation on wsgi.input after the response ended>");
+    CHECK_EQ_STR(py_eval("bridge_apps.kept_input.read('x')"),
+                 "<error: TypeError: read() argument must be int or None, not str>");
+    py_exec("bridge_apps.kept_input = None");
+
+    /* the body stays readable while the response streams */
+    py_request_t req = request("POST", "/gen");
+    req.body = "streamed";
+    req.body_len = 8;
+    py_reply_t *r = call(load("bridge_apps:input_in_generator"), &req, NULL);
+    CHECK(r != NULL);
+    if (r) {
+        char out[64];
+        CHECK_EQ_INT(drain(r, out, sizeof(out)), 0);
+        CHECK_EQ_STR(out, "<|streamed|>");
+        py_wsgi_finish(r);
+    }
+
+    /* through wsgiref.validate, which checks the stream's interface */
+    capture_begin();
+    const char *got = input_run_app("bridge_apps:validated_input", "read:4,readline,readlines:1,iter",
+                                    body, true);
+    py_exec("import gc; gc.collect()");
+    char *log = capture_end();
+    CHECK_EQ_STR(got, "[b'line', b' one\\n', [b'line two\\n'], [b'\\n', b'last, no newline']]");
+    CHECK_EQ_STR(log, "");
+    free(log);
+}
+
+static void test_script_name_and_scheme(void)
+{
+    struct {
+        const char *root, *target, *script, *path;
+    } cases[] = {
+        {"/app", "/app/x/y?q=1", "/app", "/x/y"},
+        {"/app", "/app", "/app", ""},
+        {"/app/", "/app/", "/app", "/"},
+        {"/app", "/application", "/app", "/application"}, /* not at a segment boundary */
+        {"/app", "/other", "/app", "/other"},             /* a proxy stripped it already */
+        {"/a b", "/a%20b/c", "/a b", "/c"},               /* compared decoded */
+        {"/", "/x", "", "/x"},
+        {"", "/x", "", "/x"},
+    };
+    for (size_t i = 0; i < UF_ARRAY_LEN(cases); i++) {
+        py_request_t req = request("GET", cases[i].target);
+        req.script_name = (py_slice_t){cases[i].root, strlen(cases[i].root)};
+        req.https = i % 2;
+        py_reply_t *r = call(load("bridge_apps:environ_app"), &req, NULL);
+        CHECK(r != NULL);
+        if (r)
+            py_wsgi_finish(r);
+        CHECK_EQ_STR(py_eval("bridge_apps.last_environ['SCRIPT_NAME']"), cases[i].script);
+        CHECK_EQ_STR(py_eval("bridge_apps.last_environ['PATH_INFO']"), cases[i].path);
+        CHECK_EQ_STR(py_eval("bridge_apps.last_environ['wsgi.url_scheme']"),
+                     i % 2 ? "https" : "http");
+    }
+    py_exec("bridge_apps.last_environ = None");
+}
+
+static void test_file_wrapper(void)
+{
+    char path[] = "/tmp/uf-wsgi-test-XXXXXX";
+    int fd = mkstemp(path);
+    static const char data[] = "0123456789abcdefghij";
+    CHECK(write(fd, data, 20) == 20);
+    close(fd);
+    char code[256];
+    snprintf(code, sizeof(code), "bridge_apps.file_path = %s%s%s", "'", path, "'");
+    py_exec(code);
+
+    py_request_t req = request("GET", "/file");
+    py_reply_t *r = call(load("bridge_apps:file_app"), &req, NULL);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK(r->file_fd >= 0);
+        CHECK_EQ_INT(r->file_offset, 0);
+        CHECK_EQ_INT(r->file_length, 20);
+        CHECK_EQ_INT(r->body_length, 20);
+        CHECK(r->done);
+        CHECK_EQ_INT(r->chunk.len, 0);
+        CHECK_EQ_INT(py_wsgi_next(r), 0);
+        char buf[32] = "";
+        CHECK_EQ_INT(pread(r->file_fd, buf, sizeof(buf), r->file_offset), 20);
+        CHECK_EQ_STR(py_eval("bridge_apps.opened[-1].closed"), "False");
+        py_wsgi_finish(r);
+        CHECK_EQ_STR(py_eval("bridge_apps.opened[-1].closed"), "True"); /* close() reached it */
+    }
+    /* started part-way: from tell(), not from the descriptor's (read-ahead) position */
+    req = request("GET", "/file?7");
+    r = call(load("bridge_apps:file_app"), &req, NULL);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_INT(r->file_offset, 7);
+        CHECK_EQ_INT(r->file_length, 13);
+        py_wsgi_finish(r);
+    }
+    /* no descriptor: iterated in blocks through read() */
+    char body[128];
+    r = call(load("bridge_apps:file_app_bytesio"), &req, NULL);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_INT(r->file_fd, -1);
+        CHECK_EQ_INT(drain(r, body, sizeof(body)), 0);
+        CHECK_EQ_STR(body, "abcd|efgh|ij");
+        py_wsgi_finish(r);
+    }
+    /* behind wsgiref.validate the wrapper is not the response: iterated, and valid */
+    capture_begin();
+    r = call(load("bridge_apps:validated_file"), &req, NULL);
+    CHECK(r != NULL);
+    if (r) {
+        CHECK_EQ_INT(r->file_fd, -1);
+        CHECK_EQ_INT(drain(r, body, sizeof(body)), 0);
+        CHECK_EQ_STR(body, "789abcdefghij");
+        py_wsgi_finish(r);
+    }
+    py_exec("import gc; gc.collect()");
+    char *log = capture_end();
+    CHECK_EQ_STR(log, "");
+    free(log);
+    CHECK_EQ_STR(py_eval("all(f.closed for f in bridge_apps.opened)"), "True");
+    py_exec("bridge_apps.opened.clear()");
+
+    /* made by the application itself: iteration, seek/tell/seekable forwarded */
+    PyObject *main_dict = PyModule_GetDict(PyImport_AddModule("__main__"));
+    PyDict_SetItemString(main_dict, "FW", (PyObject *)cache.filewrapper_type);
+    py_exec("import io\nfw = FW(io.BytesIO(b'0123456789'), block_size=4)");
+    CHECK_EQ_STR(py_eval("(fw.seekable(), fw.seek(3), fw.tell(), list(fw), fw.tell())"),
+                 "(True, 3, 3, [b'3456', b'789'], 10)");
+    CHECK_EQ_STR(py_eval("(FW(object()).seekable(), FW(object()).tell(), FW(object()).close())"),
+                 "(False, None, None)");
+    CHECK_EQ_STR(py_eval("[len(x) for x in FW(io.BytesIO(b'x' * 20000))]"), "[8192, 8192, 3616]");
+    CHECK_EQ_STR(py_eval("FW(io.BytesIO()).filelike.getvalue()"), "b''");
+    py_exec("del fw, FW");
+    unlink(path);
+}
+
+/* The interpreter survives fork with the hooks around it; gc.freeze() ran. */
+static void test_fork_hooks(void)
+{
+    py_before_fork();
+    pid_t pid = fork();
+    if (pid == 0) {
+        py_after_fork_child();
+        int ok = strcmp(py_eval("str(sum(range(10)))"), "45") == 0;
+        _exit(ok ? 0 : 1);
+    }
+    py_after_fork_parent();
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(py_eval_long("__import__('gc').get_freeze_count()") > 0);
+    py_exec("__import__('gc').unfreeze()");
 }
 
 /* wsgiref.validate checks both sides of the protocol; its warnings are errors here */
@@ -824,6 +1061,10 @@ int main(void)
     test_exc_info();
     test_kept_callables();
     test_environ();
+    test_input();
+    test_script_name_and_scheme();
+    test_file_wrapper();
+    test_fork_hooks();
     test_validator();
     test_factory();
     test_no_leaks();

@@ -180,6 +180,59 @@ static void test_errors_and_limits(void)
                  431);
 }
 
+static void test_body_limit(void)
+{
+    http_limits_t lim = {0, 0, 0, 64 * 1024, 10};
+    /* a declared length is judged with the headers, before any body byte */
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", &lim),
+                 200);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", &lim), 413);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 99999999999999\r\n\r\n",
+                              &lim),
+                 413);
+    /* chunked: when the running total passes the limit */
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5\r\n01234\r\n5\r\n56789\r\n0\r\n\r\n",
+                              &lim),
+                 200);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5\r\n01234\r\n6\r\n",
+                              &lim),
+                 0);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              "5\r\n01234\r\n6\r\n567890",
+                              &lim),
+                 413);
+
+    /* content_length and body_total, also when the owner empties body on the way */
+    http_req_t req;
+    buf_t in = {0};
+    size_t parsed = 0;
+    http_req_init(&req, &default_limits);
+    CHECK_EQ_INT(req.content_length, -1);
+    const char head[] = "PUT / HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc";
+    feed(&req, &in, &parsed, head, sizeof(head) - 1, sizeof(head) - 1);
+    CHECK_EQ_INT(req.content_length, 6);
+    CHECK_EQ_INT(req.body_total, 3);
+    req.body.len = 0; /* written to a spool file */
+    feed(&req, &in, &parsed, "def", 3, 3);
+    CHECK(req.complete);
+    CHECK_EQ_INT(req.body_total, 6);
+    CHECK_EQ_MEM(req.body.data, req.body.len, "def");
+    buf_consume(&in, parsed);
+    parsed = 0;
+    http_req_next(&req);
+    CHECK_EQ_INT(req.content_length, -1);
+    CHECK_EQ_INT(req.body_total, 0);
+    const char chunked[] = "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+    feed(&req, &in, &parsed, chunked, sizeof(chunked) - 1, sizeof(chunked) - 1);
+    CHECK(req.complete);
+    CHECK_EQ_INT(req.content_length, -1);
+    CHECK_EQ_INT(req.body_total, 2);
+    http_req_free(&req);
+    buf_free(&in);
+}
+
 static void test_expect_continue(void)
 {
     http_req_t req;
@@ -218,6 +271,7 @@ int main(void)
     test_chunked_body_and_compaction();
     test_large_body_is_not_buffered_twice();
     test_errors_and_limits();
+    test_body_limit();
     test_expect_continue();
     test_finish();
     return check_done();

@@ -1,10 +1,18 @@
 /* Unit tests of tunables: defaults, every type's parsing and bounds, listen addresses, the
- * precedence of command line over environment over default (with gunicorn's
- * WEB_CONCURRENCY, PORT and VIRTUAL_ENV), error messages, --help, and that the committed
- * docs/settings.md matches the table. Includes the .c to reach its static helpers. */
+ * precedence of command line over UWSGI_FAST_CMD_ARGS over environment over config file
+ * over default (with gunicorn's WEB_CONCURRENCY, PORT and VIRTUAL_ENV), config files
+ * (TOML and gunicorn.conf.py), the refused gunicorn settings, error messages, --help,
+ * --print-config, --check-config, and that the committed docs/settings.md matches the
+ * table. Includes the .c to reach its static helpers.
+ *
+ * The program runs in a fresh temporary directory, so that no uwsgi-fast.toml or
+ * gunicorn.conf.py of the checkout is picked up as the default config file. */
 #include "tunables/tunables.c"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +27,8 @@ static size_t out_len;
 static char tmpdir[64];     /* an existing directory, as created */
 static char tmpdir_real[PATH_MAX]; /* ...and as realpath() spells it */
 static char tmpfile_path[128];
+static char source_root[PATH_MAX]; /* the checkout, for docs/settings.md */
+static char workdir[PATH_MAX + 8]; /* the working directory: tmpdir/work */
 
 /* Parses "uwsgi-fast ARGS..." (NULL-terminated) with the environment `env`, capturing what
  * tun_parse prints. The previous config is freed first, as the master would on reload. */
@@ -123,9 +133,33 @@ static void test_defaults(void)
         CHECK_EQ_STR(cfg.binds[0].spec, "127.0.0.1:8000");
     }
     CHECK_EQ_INT(cfg.backlog, 2048);
-    int cpus = affinity_cpus();
-    CHECK(cpus >= 1);
+    int cpus = usable_cpus(); /* the affinity mask, capped by a cgroup CPU quota */
+    CHECK(cpus >= 1 && cpus <= affinity_cpus());
     CHECK_EQ_INT(cfg.workers, cpus > 4096 ? 4096 : cpus);
+    CHECK(!cfg.workers_auto);
+    CHECK(cfg.timeout == 30.0);
+    CHECK(cfg.header_timeout == 10.0);
+    CHECK(cfg.body_timeout == 30.0);
+    CHECK_EQ_INT(cfg.max_requests, 0);
+    CHECK_EQ_INT(cfg.max_requests_jitter, 0);
+    CHECK(cfg.max_worker_lifetime == 0.0);
+    CHECK_EQ_INT(cfg.reload_on_rss, 0);
+    CHECK_EQ_INT(cfg.memory_reserve_mb, 256);
+    CHECK(cfg.pidfile == NULL);
+    CHECK(!cfg.cpu_pin && !cfg.numa_pin);
+    CHECK_EQ_INT(cfg.zerocopy_threshold, 32768);
+    CHECK_EQ_INT(cfg.limit_request_body, 1073741824LL);
+    CHECK_EQ_INT(cfg.body_spool_threshold, 1048576);
+    CHECK(cfg.tmp_upload_dir == NULL);
+    CHECK_EQ_STR(cfg.forwarded_allow_ips, "127.0.0.1,::1");
+    CHECK_EQ_STR(cfg.secure_scheme_headers,
+                 "X-FORWARDED-PROTOCOL=ssl,X-FORWARDED-PROTO=https,X-FORWARDED-SSL=on");
+    CHECK(cfg.root_path == NULL);
+    CHECK(cfg.config == NULL);
+    CHECK(cfg.raw_env == NULL && cfg.raw_env_count == 0);
+    CHECK(!cfg.preload);
+    CHECK_EQ_INT(cfg.warning_count, 0);
+    CHECK(cfg.sources != NULL);
     CHECK(cfg.graceful_timeout == 30.0);
     CHECK(cfg.keepalive == 2.0);
     CHECK_EQ_INT(cfg.worker_connections, 1000);
@@ -152,7 +186,7 @@ static void test_int_bounds_all_rows(void)
 {
     for (size_t i = 0; i < N_SETTINGS; i++) {
         const setting_t *s = &settings[i];
-        if (s->type != TUN_T_INT)
+        if (s->type != TUN_T_INT && s->type != TUN_T_INT64)
             continue;
         char flag[64], v[32], msg[256];
         snprintf(flag, sizeof(flag), "--%s", s->long_flag);
@@ -160,14 +194,19 @@ static void test_int_bounds_all_rows(void)
                                                        : "%.0f to %.0f";
         char acc[64];
         snprintf(acc, sizeof(acc), accepted, s->min, s->max);
+        if (s->flags & TUN_F_AUTO)
+            strcat(acc, ", or auto");
 
         for (int k = 0; k < 2; k++) {
-            double bound = k ? s->max : s->min;
-            snprintf(v, sizeof(v), "%.0f", bound);
+            long long bound = (long long)(k ? s->max : s->min);
+            snprintf(v, sizeof(v), "%lld", bound);
             EXPECT_OK(flag, v, "a:b");
-            CHECK_EQ_INT(*(int *)field_of(s, &cfg), (long long)bound);
+            if (s->type == TUN_T_INT)
+                CHECK_EQ_INT(*(int *)field_of(s, &cfg), bound);
+            else
+                CHECK_EQ_INT(*(long long *)field_of(s, &cfg), bound);
 
-            snprintf(v, sizeof(v), "%.0f", k ? s->max + 1 : s->min - 1);
+            snprintf(v, sizeof(v), "%lld", k ? bound + 1 : bound - 1);
             snprintf(msg, sizeof(msg), "%s: \"%s\" is out of range (accepted: %s)", flag, v, acc);
             EXPECT_ERR(msg, flag, v, "a:b");
         }
@@ -178,19 +217,19 @@ static void test_int_bounds_all_rows(void)
 
 static void test_int_parsing(void)
 {
-    EXPECT_ERR("--workers: \"abc\" is not a whole number (accepted: 1 to 4096)", "--workers", "abc",
+    EXPECT_ERR("--workers: \"abc\" is not a whole number (accepted: 1 to 4096, or auto)", "--workers", "abc",
                "a:b");
-    EXPECT_ERR("--workers: \"4.5\" is not a whole number (accepted: 1 to 4096)", "-w", "4.5", "a:b");
-    EXPECT_ERR("--workers: \"1e3\" is not a whole number (accepted: 1 to 4096)", "-w", "1e3", "a:b");
-    EXPECT_ERR("--workers: \" 4\" is not a whole number (accepted: 1 to 4096)", "-w", " 4", "a:b");
-    EXPECT_ERR("--workers: \"4 \" is not a whole number (accepted: 1 to 4096)", "-w", "4 ", "a:b");
-    EXPECT_ERR("--workers: \"\" is not a whole number (accepted: 1 to 4096)", "--workers=", "a:b");
-    EXPECT_ERR("--workers: \"-\" is not a whole number (accepted: 1 to 4096)", "-w", "-", "a:b");
-    EXPECT_ERR("--workers: \"0\" is out of range (accepted: 1 to 4096)", "-w", "0", "a:b");
-    EXPECT_ERR("--workers: \"-3\" is out of range (accepted: 1 to 4096)", "-w", "-3", "a:b");
-    EXPECT_ERR("--workers: \"99999999999999999999999\" is out of range (accepted: 1 to 4096)", "-w",
+    EXPECT_ERR("--workers: \"4.5\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "4.5", "a:b");
+    EXPECT_ERR("--workers: \"1e3\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "1e3", "a:b");
+    EXPECT_ERR("--workers: \" 4\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", " 4", "a:b");
+    EXPECT_ERR("--workers: \"4 \" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "4 ", "a:b");
+    EXPECT_ERR("--workers: \"\" is not a whole number (accepted: 1 to 4096, or auto)", "--workers=", "a:b");
+    EXPECT_ERR("--workers: \"-\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "-", "a:b");
+    EXPECT_ERR("--workers: \"0\" is out of range (accepted: 1 to 4096, or auto)", "-w", "0", "a:b");
+    EXPECT_ERR("--workers: \"-3\" is out of range (accepted: 1 to 4096, or auto)", "-w", "-3", "a:b");
+    EXPECT_ERR("--workers: \"99999999999999999999999\" is out of range (accepted: 1 to 4096, or auto)", "-w",
                "99999999999999999999999", "a:b");
-    EXPECT_ERR("--workers: \"4294967297\" is out of range (accepted: 1 to 4096)", "-w",
+    EXPECT_ERR("--workers: \"4294967297\" is out of range (accepted: 1 to 4096, or auto)", "-w",
                "4294967297", "a:b"); /* would wrap to 1 as a 32-bit int */
     EXPECT_OK("-w", "+7", "a:b");
     CHECK_EQ_INT(cfg.workers, 7);
@@ -307,7 +346,7 @@ static void test_strings(void)
 
 static void test_bool(void)
 {
-    /* No row is a bool yet, so the parser is exercised directly. */
+    /* The parser directly, then the bool rows through the command line. */
     const setting_t fake = {.name = "fake", .type = TUN_T_BOOL, .long_flag = "fake"};
     const char *yes[] = {"true", "TRUE", "yes", "Yes", "on", "1"};
     const char *no[] = {"false", "False", "no", "NO", "off", "0"};
@@ -325,6 +364,18 @@ static void test_bool(void)
                       "off, 1, 0)");
     CHECK(v == true); /* untouched on error */
     CHECK_EQ_INT(parse_bool(&fake, "", &v, "--fake", err, sizeof(err)), TUN_ERROR);
+
+    EXPECT_OK("--cpu-pin", "--numa-pin=yes", "a:b"); /* bare switches it on */
+    CHECK(cfg.cpu_pin && cfg.numa_pin);
+    EXPECT_OK("--cpu-pin=off", "a:b");
+    CHECK(!cfg.cpu_pin);
+    EXPECT_ERR("--cpu-pin: \"2\" is not true or false (accepted: true, false, yes, no, on, off, "
+               "1, 0)",
+               "--cpu-pin=2", "a:b");
+    /* a bool flag does not take the next argument: that is the application */
+    EXPECT_OK("--numa-pin", "false");
+    CHECK(cfg.numa_pin);
+    CHECK_EQ_STR(cfg.app, "false");
 }
 
 static void test_log_level(void)
@@ -491,7 +542,7 @@ static void test_env_precedence(void)
     /* ...and one it does not override names the variable */
     EXPECT_ERR_ENV(ENV("UWSGI_FAST_WORKERS=abc"),
                    "UWSGI_FAST_WORKERS (--workers): \"abc\" is not a whole number (accepted: 1 "
-                   "to 4096)",
+                   "to 4096, or auto)",
                    "a:b");
     EXPECT_ERR_ENV(ENV("UWSGI_FAST_RING_ENTRIES=100"),
                    "UWSGI_FAST_RING_ENTRIES (--ring-entries): \"100\" is not a power of two "
@@ -544,13 +595,13 @@ static void test_gunicorn_env(void)
     EXPECT_OK_ENV(ENV("UWSGI_FAST_WORKERS=2", "WEB_CONCURRENCY=6"), "-w9", "a:b");
     CHECK_EQ_INT(cfg.workers, 9);
     EXPECT_OK_ENV(ENV("WEB_CONCURRENCY="), "a:b");
-    CHECK_EQ_INT(cfg.workers, affinity_cpus() > 4096 ? 4096 : affinity_cpus());
+    CHECK_EQ_INT(cfg.workers, usable_cpus() > 4096 ? 4096 : usable_cpus());
     EXPECT_ERR_ENV(ENV("WEB_CONCURRENCY=abc"),
                    "WEB_CONCURRENCY (--workers): \"abc\" is not a whole number (accepted: 1 to "
-                   "4096)",
+                   "4096, or auto)",
                    "a:b");
     EXPECT_ERR_ENV(ENV("WEB_CONCURRENCY=0"),
-                   "WEB_CONCURRENCY (--workers): \"0\" is out of range (accepted: 1 to 4096)",
+                   "WEB_CONCURRENCY (--workers): \"0\" is out of range (accepted: 1 to 4096, or auto)",
                    "a:b");
 
     /* PORT: 0.0.0.0:$PORT when no bind is given anywhere */
@@ -613,8 +664,8 @@ static void test_cli_forms(void)
     CHECK_EQ_INT(cfg.workers, 6);
 
     /* missing values */
-    EXPECT_ERR("--workers needs a value (accepted: 1 to 4096)", "a:b", "--workers");
-    EXPECT_ERR("--workers needs a value (accepted: 1 to 4096)", "a:b", "-w");
+    EXPECT_ERR("--workers needs a value (accepted: 1 to 4096, or auto)", "a:b", "--workers");
+    EXPECT_ERR("--workers needs a value (accepted: 1 to 4096, or auto)", "a:b", "-w");
     EXPECT_ERR("--bind needs a value" BIND_ACCEPTED, "--bind", "--workers", "2", "a:b");
     EXPECT_ERR("--chdir needs a value (accepted: an existing directory)", "--chdir", "-w", "a:b");
     EXPECT_OK("--error-logfile", "-", "a:b"); /* "-" is a value, not an option */
@@ -630,6 +681,8 @@ static void test_unknown_flags(void)
     EXPECT_ERR("unknown option --keepalive; did you mean --keep-alive?", "--keepalive", "2", "a:b");
     EXPECT_ERR("unknown option --Workers; did you mean --workers?", "--Workers", "2", "a:b");
     EXPECT_ERR("unknown option --hepl; did you mean --help?", "--hepl");
+    EXPECT_ERR("unknown option --print-confg; did you mean --print-config?", "--print-confg");
+    EXPECT_ERR("unknown option --timout; did you mean --timeout?", "--timout", "3", "a:b");
     EXPECT_ERR("unknown option --logfile; did you mean --log-file?", "--logfile", "x", "a:b");
     EXPECT_ERR("unknown option --frobnicate (see --help)", "--frobnicate", "a:b");
     EXPECT_ERR("unknown option --x (see --help)", "--x", "a:b");
@@ -697,8 +750,8 @@ static void test_help_version(void)
         const setting_t *s = &settings[i];
         char want[128];
         if (s->long_flag) {
-            snprintf(want, sizeof(want), "--%s %s", s->alias ? s->alias : s->long_flag,
-                     s->metavar);
+            snprintf(want, sizeof(want), "--%s%s%s", s->alias ? s->alias : s->long_flag,
+                     s->type == TUN_T_BOOL ? "" : " ", s->type == TUN_T_BOOL ? "" : s->metavar);
             if (!strstr(help, want))
                 fprintf(stderr, "    --help lacks \"%s\"\n", want);
             CHECK(strstr(help, want) != NULL);
@@ -738,6 +791,19 @@ static void test_help_version(void)
     CHECK(strstr(help, "-h, --help") != NULL);
     CHECK(strstr(help, "-v, --version") != NULL);
     CHECK(strstr(help, "print-settings-markdown") == NULL); /* hidden */
+    CHECK(strstr(help, "--print-config") != NULL && strstr(help, "--check-config") != NULL);
+    CHECK(strstr(help, "uwsgi-fast doctor [--root DIR]") != NULL);
+    /* every refused flag is listed, the no-ops apart */
+    for (size_t i = 0; i < N_REFUSED; i++) {
+        char want[96];
+        if (!refused[i].long_flag)
+            continue;
+        snprintf(want, sizeof(want), " --%s", refused[i].long_flag);
+        CHECK(strstr(help, want) != NULL);
+    }
+    CHECK(strstr(help, "Accepted without effect: --reuse-port --no-sendfile --worker-tmp-dir") !=
+          NULL);
+    CHECK(strstr(flat, "(accepted, not acted on yet)") != NULL);
     /* sections appear in table order: Application first, Logging last */
     CHECK(strstr(help, "\nApplication:") < strstr(help, "\nServer socket:"));
     CHECK(strstr(help, "\nHTTP limits:") < strstr(help, "\nLogging:"));
@@ -776,11 +842,31 @@ static void test_help_version(void)
     fclose(f);
     CHECK_EQ_INT(parse(NULL, "--print-settings-markdown", NULL), TUN_EXIT);
     CHECK(out_len == mdlen && memcmp(out_text, md, mdlen) == 0);
-    /* one row per setting, a heading per section, every variable */
+    /* one row per setting and per refused gunicorn setting, a heading per section, every
+     * variable and config key */
     size_t rows = 0;
     for (const char *p = md; (p = strstr(p, "\n| `")); p++)
         rows++;
-    CHECK_EQ_INT(rows, N_SETTINGS);
+    CHECK_EQ_INT(rows, N_SETTINGS + N_REFUSED);
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        char want[96];
+        if (settings[i].flags & TUN_F_CONFIG)
+            continue;
+        snprintf(want, sizeof(want), "| `%s` |", settings[i].key);
+        CHECK(strstr(md, want) != NULL);
+    }
+    for (size_t i = 0; i < N_REFUSED; i++) {
+        char want[256];
+        snprintf(want, sizeof(want), "| `%s` |", refused[i].key);
+        CHECK(strstr(md, want) != NULL);
+        snprintf(want, sizeof(want), "| %s |\n", refused[i].reason);
+        CHECK(strstr(md, want) != NULL);
+    }
+    for (size_t i = 0; i < UF_ARRAY_LEN(hooks); i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "`%s`", hooks[i]);
+        CHECK(strstr(md, want) != NULL);
+    }
     for (int sec = 0; sec < SEC_COUNT; sec++) {
         char want[64];
         snprintf(want, sizeof(want), "\n## %s\n", section_titles[sec]);
@@ -791,9 +877,13 @@ static void test_help_version(void)
         snprintf(want, sizeof(want), "| `%s` |", settings[i].env);
         CHECK(strstr(md, want) != NULL);
     }
-    CHECK(strstr(md, "| `binds` | `-b`, `--bind ADDRESS` | `UWSGI_FAST_BIND` | list of addresses "
-                     "| 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set |") != NULL);
-    CHECK(strstr(md, "| 1 to 4096 | yes |") != NULL); /* workers: bounds, reloadable */
+    CHECK(strstr(md, "| `binds` | `-b`, `--bind ADDRESS` | `UWSGI_FAST_BIND` | `bind` | list of "
+                     "addresses | 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set |") != NULL);
+    CHECK(strstr(md, "| 1 to 4096, or auto | yes |") != NULL); /* workers: bounds, reloadable */
+    CHECK(strstr(md, "| `threads` | `--threads INT` | planned | `1` | each worker is one io_uring "
+                     "event loop; run more workers instead |") != NULL);
+    CHECK(strstr(md, "| `reuse_port` | `--reuse-port` | accepted, no effect |  |") != NULL);
+    CHECK(strstr(md, "| `tmp_upload_dir` | `--tmp-upload-dir DIR` |") != NULL);
     free(md);
 }
 
@@ -802,7 +892,7 @@ static void test_docs_fresh(void)
 {
     const char *root = getenv("UF_SOURCE_ROOT");
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/docs/settings.md", root ? root : ".");
+    snprintf(path, sizeof(path), "%s/docs/settings.md", source_root);
     FILE *f = fopen(path, "rb");
     if (!f && !root) {
         printf("docs freshness not checked: UF_SOURCE_ROOT is unset and %s is missing\n", path);
@@ -859,6 +949,747 @@ static void test_errbuf_and_free(void)
     tun_config_free(&c);
 }
 
+
+/* ---- config files, UWSGI_FAST_CMD_ARGS, refused settings, --print-config ---------------- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        abort();
+    }
+    fputs(text, f);
+    fclose(f);
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(const char *dir) { nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* The test's own environment without anything the parser would read as a setting, for
+ * the tests that run Python (which needs PATH, HOME and pyenv's variables). */
+static char **clean_environ(const char *extra)
+{
+    extern char **environ;
+    static char *env[512];
+    size_t n = 0;
+    for (char **e = environ; *e && n + 2 < UF_ARRAY_LEN(env); e++) {
+        if (strncmp(*e, "UWSGI_FAST_", 11) == 0 || strncmp(*e, "WEB_CONCURRENCY=", 16) == 0 ||
+            strncmp(*e, "PORT=", 5) == 0 || strncmp(*e, "VIRTUAL_ENV=", 12) == 0 ||
+            strncmp(*e, "GUNICORN_CMD_ARGS=", 18) == 0 || strncmp(*e, "FORWARDED_ALLOW_IPS=", 20) == 0)
+            continue;
+        env[n++] = *e;
+    }
+    if (extra)
+        env[n++] = (char *)extra;
+    env[n] = NULL;
+    return env;
+}
+
+static const source_t *source_named(const char *name)
+{
+    return &cfg.sources->s[setting_named(name) - settings];
+}
+
+/* The line of out_text that starts with `prefix`, copied into line. */
+static bool output_line(const char *prefix, char *line, size_t n)
+{
+    size_t pl = strlen(prefix);
+    for (const char *p = out_text; p && *p;) {
+        size_t len = strcspn(p, "\n");
+        if (len >= pl && memcmp(p, prefix, pl) == 0) {
+            snprintf(line, n, "%.*s", (int)len, p);
+            return true;
+        }
+        p += len + (p[len] == '\n');
+    }
+    line[0] = 0;
+    return false;
+}
+
+#define EXPECT_LINE(prefix, want)                                                            \
+    do {                                                                                     \
+        char line_[512];                                                                     \
+        output_line(prefix, line_, sizeof(line_));                                           \
+        CHECK_EQ_STR(line_, want);                                                           \
+    } while (0)
+
+static void test_cmd_args(void)
+{
+    parse_state_t ps = {.err = err, .errlen = sizeof(err)};
+    CHECK_EQ_INT(split_words(&ps, "  a 'b c'  \"d \\\"e\\\" \\\\ \\n\" f\\ g h\\\\i '' j\"k\"l "), 0);
+    const char *want[] = {"a", "b c", "d \"e\" \\ \\n", "f g", "h\\i", "", "jkl"};
+    CHECK_EQ_INT(ps.nwords, UF_ARRAY_LEN(want));
+    for (size_t i = 0; i < ps.nwords && i < UF_ARRAY_LEN(want); i++)
+        CHECK_EQ_STR(ps.words[i], want[i]);
+    for (size_t i = 0; i < ps.nwords; i++)
+        uf_free(ps.words[i]);
+    uf_free(ps.words);
+
+    char **env = ENV("UWSGI_FAST_CMD_ARGS=-w 3 --backlog=7 --log-level 'debug' -b \"127.0.0.1:9\"",
+                     "UWSGI_FAST_WORKERS=5", "UWSGI_FAST_BACKLOG=6");
+    EXPECT_OK_ENV(env, "a:b");
+    CHECK_EQ_INT(cfg.workers, 3); /* UWSGI_FAST_CMD_ARGS over UWSGI_FAST_WORKERS */
+    CHECK_EQ_INT(cfg.backlog, 7);
+    CHECK_EQ_INT(cfg.log_level, TUN_LOG_DEBUG);
+    CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 9));
+    CHECK_EQ_INT(source_named("workers")->layer, L_CMD_ARGS);
+    CHECK_EQ_INT(source_named("ring_entries")->layer, L_DEFAULT);
+    EXPECT_OK_ENV(env, "-w", "9", "a:b");
+    CHECK_EQ_INT(cfg.workers, 9); /* the command line over UWSGI_FAST_CMD_ARGS */
+    CHECK_EQ_INT(cfg.backlog, 7);
+    CHECK_EQ_INT(source_named("workers")->layer, L_CLI);
+
+    /* lists are replaced whole by a higher layer, extended within one */
+    char **benv = ENV("UWSGI_FAST_CMD_ARGS=-b 127.0.0.1:1 -b 127.0.0.1:2",
+                      "UWSGI_FAST_BIND=127.0.0.1:4");
+    EXPECT_OK_ENV(benv, "a:b");
+    CHECK_EQ_INT(cfg.bind_count, 2);
+    EXPECT_OK_ENV(benv, "-b", "127.0.0.1:3", "a:b");
+    CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 3));
+
+    /* the application may come from it too; an empty one is no layer at all */
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=cmd:app"), "-w", "1");
+    CHECK_EQ_STR(cfg.app, "cmd:app");
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=cmd:app"), "-w", "1", "cli:app");
+    CHECK_EQ_STR(cfg.app, "cli:app");
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=", "UWSGI_FAST_WORKERS=4"), "a:b");
+    CHECK_EQ_INT(cfg.workers, 4);
+
+    /* a bad value the command line overrides is never looked at */
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=-w abc"), "-w", "2", "a:b");
+    CHECK_EQ_INT(cfg.workers, 2);
+
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-w abc"),
+                   "UWSGI_FAST_CMD_ARGS (--workers): \"abc\" is not a whole number (accepted: 1 "
+                   "to 4096, or auto)",
+                   "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=--wokers 3"),
+                   "UWSGI_FAST_CMD_ARGS: unknown option --wokers; did you mean --workers?", "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-x"),
+                   "UWSGI_FAST_CMD_ARGS: unknown option -x (see --help)", "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-w"),
+                   "UWSGI_FAST_CMD_ARGS: --workers needs a value (accepted: 1 to 4096, or auto)",
+                   "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=--help"),
+                   "UWSGI_FAST_CMD_ARGS: --help is only accepted on the command line", "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=--print-config"),
+                   "UWSGI_FAST_CMD_ARGS: --print-config is only accepted on the command line",
+                   "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-v"),
+                   "UWSGI_FAST_CMD_ARGS: -v is only accepted on the command line", "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-w \"3"),
+                   "UWSGI_FAST_CMD_ARGS: a quote is not closed in \"-w \"3\"", "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=x:y z:w"),
+                   "UWSGI_FAST_CMD_ARGS: unexpected argument \"z:w\": the application is already "
+                   "\"x:y\"",
+                   "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=--threads 4"),
+                   "UWSGI_FAST_CMD_ARGS: --threads is not supported yet (planned): each worker is "
+                   "one io_uring event loop; run more workers instead; remove it or set it to 1",
+                   "a:b");
+
+    /* gunicorn's variable is not read, and says so */
+    EXPECT_OK_ENV(ENV("GUNICORN_CMD_ARGS=--workers 3"), "a:b");
+    CHECK_EQ_INT(cfg.warning_count, 1);
+    if (cfg.warning_count == 1)
+        CHECK_EQ_STR(cfg.warnings[0], "GUNICORN_CMD_ARGS is set but not read; put those flags in "
+                                      "UWSGI_FAST_CMD_ARGS");
+    EXPECT_OK_ENV(ENV("GUNICORN_CMD_ARGS=--workers 3", "UWSGI_FAST_CMD_ARGS=-w 3"), "a:b");
+    CHECK_EQ_INT(cfg.warning_count, 0);
+}
+
+static void test_refused(void)
+{
+    /* every refused flag stops the parse with its reason, unless it is a no-op */
+    for (size_t i = 0; i < N_REFUSED; i++) {
+        const refusal_t *r = &refused[i];
+        if (!r->long_flag)
+            continue;
+        char flag[96], name[96], msg[512], tail[160] = "";
+        snprintf(flag, sizeof(flag), "--%s", r->long_flag);
+        refusal_name(r, true, name, sizeof(name));
+        if (r->harmless && strcmp(r->harmless, "false") != 0)
+            snprintf(tail, sizeof(tail), " or set it to %.*s", (int)strcspn(r->harmless, "|"),
+                     r->harmless);
+        if (r->kind == TUN_R_PLANNED)
+            snprintf(msg, sizeof(msg), "%s is not supported yet (planned): %s; remove it%s", name,
+                     r->reason, tail);
+        else
+            snprintf(msg, sizeof(msg), "%s is not supported: %s; remove it%s", name, r->reason,
+                     tail);
+        int rc = r->arg ? parse(NULL, flag, "zzz", "a:b", NULL) : parse(NULL, flag, "a:b", NULL);
+        if (r->kind == TUN_R_NOOP || (!r->arg && harmless(r, "true"))) {
+            /* a no-op; or a switch whose default is on (--suppress-ragged-eofs): the bare
+             * flag asks for what gunicorn does anyway */
+            CHECK_EQ_INT(rc, TUN_OK);
+            CHECK_EQ_STR(cfg.app, "a:b"); /* a value it takes was taken, not the application */
+            CHECK_EQ_INT(cfg.sources->note_count, r->kind == TUN_R_NOOP);
+        } else {
+            CHECK_EQ_INT(rc, TUN_ERROR);
+            CHECK_EQ_STR(err, msg);
+        }
+        /* each harmless value asks for nothing and is accepted, in any case */
+        for (const char *p = r->harmless; p && *p;) {
+            size_t len = strcspn(p, "|");
+            char arg[256];
+            snprintf(arg, sizeof(arg), "%s=%.*s", flag, (int)len, p);
+            for (char *c = arg + strlen(flag); *c; c++)
+                *c = (char)toupper((unsigned char)*c);
+            rc = parse(NULL, arg, "a:b", NULL);
+            if (rc != TUN_OK)
+                fprintf(stderr, "    %s: %s\n", arg, err);
+            CHECK_EQ_INT(rc, TUN_OK);
+            p += len + (p[len] == '|');
+        }
+    }
+
+    EXPECT_ERR("--threads is not supported yet (planned): each worker is one io_uring event loop; "
+               "run more workers instead; remove it or set it to 1",
+               "--threads", "4", "a:b");
+    EXPECT_ERR("--threads is not supported yet (planned): each worker is one io_uring event loop; "
+               "run more workers instead; remove it or set it to 1",
+               "a:b", "--threads"); /* no value at all */
+    EXPECT_OK("--threads", "1", "--threads=1", "a:b");
+    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
+               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
+               "-k", "gevent", "a:b");
+    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
+               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
+               "-kgthread", "a:b");
+    EXPECT_OK("-k", "sync", "-ksync", "--worker-class=gunicorn.workers.sync.SyncWorker", "a:b");
+    EXPECT_ERR("-D/--daemon is not supported: run in the foreground under systemd, a container "
+               "runtime or supervisord; remove it",
+               "-D", "a:b");
+    EXPECT_OK("--daemon=false", "a:b");
+    EXPECT_ERR("--certfile is not supported: terminate TLS in a proxy in front of uwsgi-fast "
+               "(nginx, haproxy, a load balancer); remove it",
+               "--certfile", "/etc/cert.pem", "a:b");
+    EXPECT_ERR("-u/--user is not supported yet (planned): start uwsgi-fast as the user it should "
+               "run as (systemd User=, docker --user); remove it",
+               "-u", "www-data", "a:b");
+    EXPECT_ERR("--paste is not supported: PasteDeploy is not read; name the WSGI callable as "
+               "MODULE:CALLABLE; remove it",
+               "--paster", "x.ini", "a:b"); /* named by its main flag */
+    EXPECT_OK("--suppress-ragged-eofs", "a:b"); /* gunicorn's default is on */
+    EXPECT_ERR("--suppress-ragged-eofs is not supported: terminate TLS in a proxy in front of "
+               "uwsgi-fast (nginx, haproxy, a load balancer); remove it or set it to true",
+               "--suppress-ragged-eofs=off", "a:b");
+    /* refused flags are refused in argument order, before any value is interpreted */
+    EXPECT_ERR("--access-logfile is not supported yet (planned): the access log is not written "
+               "yet; remove it",
+               "--access-logfile", "-", "-w", "abc", "a:b");
+
+    /* the no-ops: accepted, noted for --print-config, their values consumed */
+    EXPECT_OK("--reuse-port", "--worker-tmp-dir", "/dev/shm", "--no-sendfile", "a:b");
+    CHECK_EQ_STR(cfg.app, "a:b");
+    CHECK_EQ_INT(cfg.sources->note_count, 3);
+    if (cfg.sources->note_count == 3)
+        CHECK_EQ_STR(cfg.sources->notes[0], "--reuse-port (command line): accepted, no effect: "
+                                            "every worker always has its own SO_REUSEPORT "
+                                            "listener");
+    CHECK_EQ_INT(cfg.warning_count, 0);
+}
+
+static void test_config_toml(void)
+{
+    write_file("t1.toml", "# a native config\n"
+                          "wsgi_app = \"file:app\"\n"
+                          "workers = 3\n"
+                          "backlog = 100\n"
+                          "\n"
+                          "[logging]\n"
+                          "loglevel = \"debug\"   # any table, any order\n"
+                          "[socket]\n"
+                          "bind = [\"127.0.0.1:5001\",\n"
+                          "        \"127.0.0.1:5002\",  # two\n"
+                          "]\n"
+                          "pythonpath = 'x,y'\n"
+                          "timeout = 2.5\n"
+                          "limit_request_body = 0\n"
+                          "max_requests = 1_000\n"
+                          "zerocopy_threshold = 32768\n");
+    EXPECT_OK("-c", "t1.toml");
+    CHECK_EQ_STR(cfg.config, "t1.toml");
+    CHECK_EQ_STR(cfg.app, "file:app");
+    CHECK_EQ_INT(cfg.workers, 3);
+    CHECK_EQ_INT(cfg.backlog, 100);
+    CHECK_EQ_INT(cfg.log_level, TUN_LOG_DEBUG);
+    CHECK_EQ_INT(cfg.bind_count, 2);
+    if (cfg.bind_count == 2)
+        CHECK(is_v4(&cfg.binds[1], "127.0.0.1", 5002));
+    CHECK_EQ_INT(cfg.pythonpath_count, 2);
+    CHECK(cfg.timeout == 2.5);
+    CHECK_EQ_INT(cfg.limit_request_body, 0);
+    CHECK_EQ_INT(cfg.max_requests, 1000);
+    CHECK_EQ_INT(cfg.warning_count, 0); /* a pending setting at its default: no warning */
+    CHECK_EQ_INT(source_named("workers")->layer, L_FILE);
+    CHECK_EQ_STR(source_named("workers")->where, "t1.toml:3");
+    CHECK_EQ_STR(source_named("binds")->where, "t1.toml:9");
+    CHECK_EQ_INT(source_named("ring_entries")->layer, L_DEFAULT);
+    CHECK_EQ_INT(source_named("config")->layer, L_CLI);
+    EXPECT_OK("--config=file:t1.toml"); /* gunicorn's file: prefix */
+    CHECK_EQ_STR(cfg.config, "t1.toml");
+
+    /* precedence: environment over file over gunicorn's conventions over default */
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_WORKERS=5", "WEB_CONCURRENCY=9", "PORT=7000"), "-c", "t1.toml",
+                  "--backlog", "200");
+    CHECK_EQ_INT(cfg.workers, 5);
+    CHECK_EQ_INT(cfg.backlog, 200);
+    CHECK_EQ_INT(cfg.bind_count, 2); /* the file's binds, not $PORT */
+    CHECK_EQ_STR(source_named("workers")->where, "UWSGI_FAST_WORKERS");
+    write_file("t2.toml", "wsgi_app = \"x:y\"\nring_entries = 64\n");
+    EXPECT_OK_ENV(ENV("WEB_CONCURRENCY=9", "PORT=7000"), "-c", "t2.toml");
+    CHECK_EQ_INT(cfg.workers, 9);
+    CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "0.0.0.0", 7000));
+    CHECK_EQ_INT(cfg.ring_entries, 64);
+    CHECK_EQ_INT(source_named("workers")->layer, L_COMPAT);
+
+    /* which file: UWSGI_FAST_CONFIG, overridden by -c, and -c "" for none */
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CONFIG=t2.toml"), "-w", "1");
+    CHECK_EQ_STR(cfg.config, "t2.toml");
+    CHECK_EQ_STR(source_named("config")->where, "UWSGI_FAST_CONFIG");
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CONFIG=t2.toml"), "-c", "t1.toml");
+    CHECK_EQ_STR(cfg.config, "t1.toml");
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CONFIG=t2.toml"), "-c", "", "a:b");
+    CHECK(cfg.config == NULL);
+    CHECK_EQ_INT(cfg.ring_entries, 1024);
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=-c t2.toml"), "-w", "1");
+    CHECK_EQ_STR(cfg.config, "t2.toml");
+
+    /* a bad value in the file that a higher layer overrides is never looked at */
+    write_file("bad.toml", "workers = \"many\"\n");
+    EXPECT_OK("-c", "bad.toml", "-w", "2", "a:b");
+
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"workers = 3\nworkers = 4\n", "bad.toml:2: workers is already defined on line 1"},
+        {"workers = 3\n[x]\nworkers = 4\n", "bad.toml:3: workers is already set on line 1"},
+        {"wrokers = 3\n", "bad.toml:1: wrokers is not a setting; did you mean workers?"},
+        {"frobnicate = 3\n",
+         "bad.toml:1: frobnicate is not a setting (see docs/settings.md for the keys)"},
+        {"on_starting = \"x\"\n",
+         "bad.toml:1: on_starting is not a setting (see docs/settings.md for the keys)"},
+        {"workers = \"many\"\n", "bad.toml:1: workers (--workers): \"many\" is not a whole number "
+                                 "(accepted: 1 to 4096, or auto)"},
+        {"workers = 2.5\n", "bad.toml:1: workers (--workers): \"2.5\" is not a whole number "
+                            "(accepted: 1 to 4096, or auto)"},
+        {"timeout = inf\n",
+         "bad.toml:1: timeout (--timeout): \"inf\" is not a number (accepted: 0 to 86400)"},
+        {"timeout = [\"1\"]\n",
+         "bad.toml:1: timeout (--timeout): a list is not accepted (accepted: 0 to 86400)"},
+        {"cpu_pin = \"sometimes\"\n",
+         "bad.toml:1: cpu_pin (--cpu-pin): \"sometimes\" is not true or false (accepted: true, "
+         "false, yes, no, on, off, 1, 0)"},
+        {"chdir = \"/nonexistent/uf\"\n",
+         "bad.toml:1: chdir (--chdir): \"/nonexistent/uf\" does not exist (accepted: an existing "
+         "directory)"},
+        {"bind = []\n", "bad.toml:1: bind (--bind): \"[]\" is not an address" BIND_ACCEPTED},
+        {"threads = 8\n", "bad.toml:1: threads is not supported yet (planned): each worker is one "
+                          "io_uring event loop; run more workers instead; remove it or set it to "
+                          "1"},
+        {"daemon = true\n", "bad.toml:1: daemon is not supported: run in the foreground under "
+                            "systemd, a container runtime or supervisord; remove it"},
+        {"logconfig_dict = \"x\"\n",
+         "bad.toml:1: logconfig_dict is not supported: the error log is written by the C core, "
+         "not by Python's logging; use --error-logfile and --log-level; remove it"},
+        {"config = \"x.toml\"\n", "bad.toml:1: config cannot be set inside a config file; give "
+                                  "it with -c or UWSGI_FAST_CONFIG"},
+        {"workers = 3 junk\n", "bad.toml:1: unexpected text after the value"},
+        {"workers = 3\nbacklog\n", "bad.toml:2: expected = after the key backlog"},
+    };
+    for (size_t i = 0; i < UF_ARRAY_LEN(bad); i++) {
+        write_file("bad.toml", bad[i].text);
+        EXPECT_ERR(bad[i].err, "-c", "bad.toml", "a:b");
+    }
+
+    write_file("bad.toml", "wsgi_app = \"\"\n");
+    EXPECT_ERR("bad.toml:1: wsgi_app (application (MODULE:CALLABLE)): \"\" is empty (accepted: "
+               "MODULE:CALLABLE)",
+               "-c", "bad.toml");
+    write_file("bad.toml", "zerocopy_threshold = 0\n");
+    EXPECT_OK("-c", "bad.toml", "a:b");
+    CHECK_EQ_INT(cfg.warning_count, 1);
+    if (cfg.warning_count == 1)
+        CHECK_EQ_STR(cfg.warnings[0], "--zerocopy-threshold is accepted but not acted on yet "
+                                      "(from bad.toml:1)");
+
+    /* gunicorn's harmless values and no-ops are accepted in a file too */
+    write_file("ok.toml", "threads = 1\nworker_class = \"sync\"\ndaemon = false\n"
+                          "reuse_port = true\nproxy_protocol = \"off\"\nreload_extra_files = []\n"
+                          "forwarder_headers = [\"SCRIPT_NAME\", \"PATH_INFO\"]\n");
+    EXPECT_OK("-c", "ok.toml", "a:b");
+    CHECK_EQ_INT(cfg.sources->note_count, 1);
+    if (cfg.sources->note_count == 1)
+        CHECK_EQ_STR(cfg.sources->notes[0], "reuse_port (ok.toml): accepted, no effect: every "
+                                            "worker always has its own SO_REUSEPORT listener");
+
+    /* the file itself */
+    EXPECT_ERR("--config: \"missing.toml\" does not exist (accepted: a .toml file or a gunicorn "
+               ".py config file)",
+               "-c", "missing.toml", "a:b");
+    char msg[512];
+    snprintf(msg, sizeof(msg), "--config: \"%s\" is not a file (accepted: a .toml file or a "
+                               "gunicorn .py config file)", tmpdir);
+    EXPECT_ERR(msg, "-c", tmpdir, "a:b");
+    EXPECT_ERR("--config: \"python:myconf\" names a Python module; give the path of its file "
+               "instead (accepted: a .toml file or a gunicorn .py config file)",
+               "-c", "python:myconf", "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CONFIG=missing.toml"),
+                   "UWSGI_FAST_CONFIG (--config): \"missing.toml\" does not exist (accepted: a "
+                   ".toml file or a gunicorn .py config file)",
+                   "a:b");
+    EXPECT_ERR("--config needs a value (accepted: a .toml file or a gunicorn .py config file)",
+               "a:b", "-c");
+
+    /* the default file in the working directory */
+    write_file("uwsgi-fast.toml", "workers = 7\n");
+    EXPECT_OK("a:b");
+    CHECK_EQ_INT(cfg.workers, 7);
+    CHECK_EQ_STR(cfg.config, "uwsgi-fast.toml");
+    CHECK_EQ_STR(source_named("config")->where, "found in the working directory");
+    CHECK_EQ_INT(source_named("config")->layer, L_DEFAULT);
+    EXPECT_OK("-c", "", "a:b"); /* opted out */
+    CHECK(cfg.config == NULL && cfg.workers != 7);
+    write_file("gunicorn.conf.py", "workers = 6\n");
+    EXPECT_ERR("both ./uwsgi-fast.toml and ./gunicorn.conf.py exist; choose one with -c FILE (or "
+               "-c \"\" for neither)",
+               "a:b");
+    EXPECT_OK("-c", "uwsgi-fast.toml", "a:b");
+    CHECK_EQ_INT(cfg.workers, 7);
+    unlink("uwsgi-fast.toml");
+    unlink("gunicorn.conf.py");
+}
+
+static void test_config_py(void)
+{
+    char **env = clean_environ(NULL);
+    write_file("gunicorn.conf.py",
+               "import multiprocessing, os\n"
+               "bind = '127.0.0.1:6001'\n"
+               "workers = 2 * 2\n"
+               "threads = 1\n"
+               "worker_class = 'sync'\n"
+               "preload_app = False\n"
+               "keepalive = 7.5\n"
+               "loglevel = 'WARNING'\n"
+               "raw_env = ['A=1,2', 'B=' + os.path.basename(__file__)]\n"
+               "secure_scheme_headers = {'X-PROTO': 'https'}\n"
+               "accesslog = None\n"
+               "logconfig_dict = {}\n"
+               "wsgi_app = 'conf.app:application'\n"
+               "timeout = 0\n"
+               "pythonpath = ('a', 'b')\n"
+               "reuse_port = True\n"
+               "_private = 3\n"
+               "worker = 9\n"
+               "answer = 42\n"
+               "print('config prints go to stderr, not into the settings')\n"
+               "def on_starting(server):\n    pass\n"
+               "def post_fork(server, worker):\n    pass\n"
+               "def helper():\n    pass\n"
+               "class Thing:\n    pass\n");
+    /* read by default from the working directory, as gunicorn does */
+    int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, STDERR_FILENO); /* the config's print() */
+    int rc = parse(env, "-w", "1", "--keep-alive", "1", NULL);
+    dup2(saved, STDERR_FILENO);
+    CHECK_EQ_INT(rc, TUN_OK);
+    if (rc != TUN_OK)
+        fprintf(stderr, "    error was: %s\n", err);
+    CHECK_EQ_STR(cfg.config, "gunicorn.conf.py");
+    CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 6001));
+    CHECK_EQ_INT(cfg.workers, 1);  /* the command line wins */
+    CHECK(cfg.keepalive == 1.0);
+    CHECK_EQ_INT(cfg.log_level, TUN_LOG_WARNING);
+    CHECK_EQ_STR(cfg.app, "conf.app:application");
+    CHECK(cfg.timeout == 0.0);
+    CHECK_EQ_INT(cfg.raw_env_count, 2);
+    if (cfg.raw_env_count == 2) {
+        CHECK_EQ_STR(cfg.raw_env[0], "A=1,2");
+        CHECK_EQ_STR(cfg.raw_env[1], "B=gunicorn.conf.py");
+    }
+    CHECK_EQ_STR(cfg.secure_scheme_headers, "X-PROTO=https");
+    CHECK_EQ_INT(cfg.pythonpath_count, 2);
+    CHECK_EQ_STR(source_named("binds")->where, "gunicorn.conf.py"); /* no line for .py */
+    CHECK_EQ_INT(cfg.warning_count, 3);
+    if (cfg.warning_count == 3) {
+        CHECK_EQ_STR(cfg.warnings[0], "gunicorn.conf.py: worker is not a setting and is ignored; "
+                                      "did you mean workers?");
+        CHECK_EQ_STR(cfg.warnings[1], "gunicorn.conf.py: the server hook on_starting is not "
+                                      "supported yet; it will not be called");
+        CHECK_EQ_STR(cfg.warnings[2], "gunicorn.conf.py: the server hook post_fork is not "
+                                      "supported yet; it will not be called");
+    }
+    CHECK_EQ_INT(cfg.sources->note_count, 1); /* reuse_port */
+    unlink("gunicorn.conf.py");
+
+    static const struct {
+        const char *text, *err;
+    } bad[] = {
+        {"threads = 4\n", "bad.py: threads is not supported yet (planned): each worker is one "
+                          "io_uring event loop; run more workers instead; remove it or set it to "
+                          "1"},
+        {"statsd_host = 'localhost:8125'\n",
+         "bad.py: statsd_host is not supported yet (planned): metrics export is not written yet; "
+         "remove it"},
+        {"workers = 'x'\n", "bad.py: workers (--workers): \"x\" is not a whole number (accepted: "
+                            "1 to 4096, or auto)"},
+        {"bind = {'127.0.0.1:1'}\n",
+         "bad.py: bind (--bind): a value of type set is not accepted (accepted: HOST:PORT, "
+         "[IPV6]:PORT, HOST (port 8000) or :PORT (all IPv4 interfaces), with a port from 1 to "
+         "65535)"},
+        {"workers = lambda: 3\n", "bad.py: workers (--workers): a value of type function is not "
+                                  "accepted (accepted: 1 to 4096, or auto)"},
+        {"timeout = float('nan')\n",
+         "bad.py: timeout (--timeout): \"nan\" is not a number (accepted: 0 to 86400)"},
+        {"raise RuntimeError('boom')\n",
+         "the gunicorn config bad.py raised an exception (traceback above)"},
+        {"import sys\nsys.exit(0)\n",
+         "the gunicorn config bad.py raised an exception (traceback above)"},
+        {"workers = (\n", "the gunicorn config bad.py raised an exception (traceback above)"},
+        {"wsgi_app = 'x\\0y'\n", "bad.py: a value could not be carried over (line 1: \\u0000 "
+                                 "escapes a NUL character, which no setting accepts)"},
+    };
+    for (size_t i = 0; i < UF_ARRAY_LEN(bad); i++) {
+        write_file("bad.py", bad[i].text);
+        dup2(devnull, STDERR_FILENO); /* tracebacks */
+        int rc = parse(env, "-c", "bad.py", "a:b", NULL);
+        dup2(saved, STDERR_FILENO);
+        CHECK_EQ_INT(rc, TUN_ERROR);
+        CHECK_EQ_STR(err, bad[i].err);
+        CHECK(cfg.app == NULL && cfg.sources == NULL);
+    }
+    /* any name but .toml is Python, as gunicorn reads any name */
+    write_file("myconf", "workers = 5\n");
+    EXPECT_OK_ENV(env, "-c", "myconf", "a:b");
+    CHECK_EQ_INT(cfg.workers, 5);
+
+    /* the interpreter: a missing one is named */
+    buf_t text = {0};
+    CHECK_EQ_INT(tun_pyconfig_read("/nonexistent/python3", "myconf", env, &text, err,
+                                   sizeof(err)), -1);
+    CHECK_EQ_STR(err, "cannot run /nonexistent/python3 to read the gunicorn config myconf: No "
+                      "such file or directory");
+    buf_free(&text);
+    /* a virtualenv's python is preferred, one given by a layer above the file */
+    char venv[PATH_MAX + 16], bin[PATH_MAX + 32], envvar[PATH_MAX + 64];
+    snprintf(venv, sizeof(venv), "%s/venv", tmpdir_real);
+    snprintf(bin, sizeof(bin), "%s/bin", venv);
+    mkdir(venv, 0700);
+    mkdir(bin, 0700);
+    snprintf(bin, sizeof(bin), "%s/bin/python3", venv);
+    write_file(bin, "#!/bin/sh\necho 'workers = 11'\n");
+    chmod(bin, 0700);
+    snprintf(envvar, sizeof(envvar), "VIRTUAL_ENV=%s", venv);
+    EXPECT_OK_ENV(clean_environ(envvar), "-c", "myconf", "a:b");
+    CHECK_EQ_INT(cfg.workers, 11);
+    EXPECT_OK_ENV(env, "--virtualenv", venv, "-c", "myconf", "a:b");
+    CHECK_EQ_INT(cfg.workers, 11);
+    close(devnull);
+    close(saved);
+    unlink("myconf");
+    unlink("bad.py");
+}
+
+static void test_workers_auto(void)
+{
+    int cpus = usable_cpus();
+    EXPECT_OK("-w", "auto", "a:b");
+    CHECK(cfg.workers_auto);
+    CHECK_EQ_INT(cfg.workers, cpus);
+    EXPECT_OK("--workers=AUTO", "a:b");
+    CHECK(cfg.workers_auto);
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_WORKERS=auto"), "a:b");
+    CHECK(cfg.workers_auto);
+    EXPECT_OK_ENV(ENV("WEB_CONCURRENCY=auto"), "a:b");
+    CHECK(cfg.workers_auto);
+    EXPECT_OK("-w", "auto", "-w", "3", "a:b"); /* the last one wins, auto included */
+    CHECK(!cfg.workers_auto);
+    CHECK_EQ_INT(cfg.workers, 3);
+    EXPECT_ERR("--workers: \"automatic\" is not a whole number (accepted: 1 to 4096, or auto)",
+               "-w", "automatic", "a:b");
+    CHECK(!tun_from_default(&cfg, "workers"));
+    EXPECT_OK("a:b");
+    CHECK(tun_from_default(&cfg, "workers"));
+    CHECK(!tun_from_default(&cfg, "no_such_setting"));
+}
+
+static void test_other_settings(void)
+{
+    EXPECT_OK("--forwarded-allow-ips", "*", "a:b");
+    CHECK_EQ_STR(cfg.forwarded_allow_ips, "*");
+    EXPECT_OK("--forwarded-allow-ips", "10.0.0.0/8, ::1,192.168.1.1/32,fd00::/8", "a:b");
+    EXPECT_OK("--forwarded-allow-ips", "", "a:b");
+    CHECK(cfg.forwarded_allow_ips == NULL);
+    EXPECT_OK_ENV(ENV("FORWARDED_ALLOW_IPS=10.1.1.1"), "a:b"); /* gunicorn reads it too */
+    CHECK_EQ_STR(cfg.forwarded_allow_ips, "10.1.1.1");
+    const char *ip_acc = " (accepted: *, or IP addresses and networks (ADDRESS/BITS), comma "
+                         "separated)";
+    const char *bad_ips[] = {"10.0.0.0/33", "::1/129", "10.0.0.0/", "example.com", "10.0.0.0/8x",
+                             "1.2.3"};
+    for (size_t i = 0; i < UF_ARRAY_LEN(bad_ips); i++) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "--forwarded-allow-ips: \"%s\" has an item that is not *, an "
+                                   "address or a network%s", bad_ips[i], ip_acc);
+        EXPECT_ERR(msg, "--forwarded-allow-ips", (char *)bad_ips[i], "a:b");
+    }
+    EXPECT_OK("--secure-scheme-headers", "X-Proto=https, X-Ssl=on", "a:b");
+    CHECK_EQ_STR(cfg.secure_scheme_headers, "X-Proto=https, X-Ssl=on");
+    EXPECT_ERR("--secure-scheme-headers: \"X-Proto\" has an item that is not HEADER=VALUE "
+               "(accepted: HEADER=VALUE pairs, comma separated)",
+               "--secure-scheme-headers", "X-Proto", "a:b");
+    EXPECT_ERR("--secure-scheme-headers: \"=https\" has an item that is not HEADER=VALUE "
+               "(accepted: HEADER=VALUE pairs, comma separated)",
+               "--secure-scheme-headers", "=https", "a:b");
+    EXPECT_OK("--root-path", "/api", "--tmp-upload-dir", tmpdir, "a:b");
+    CHECK_EQ_STR(cfg.root_path, "/api");
+    CHECK_EQ_STR(cfg.tmp_upload_dir, tmpdir_real);
+    EXPECT_ERR("--tmp-upload-dir: \"/nonexistent/uf\" does not exist (accepted: an existing "
+               "directory)",
+               "--tmp-upload-dir", "/nonexistent/uf", "a:b");
+
+    /* -e keeps commas: an environment value is one element */
+    EXPECT_OK("-e", "A=1,2", "--env", "B=", "-eC=3", "a:b");
+    CHECK_EQ_INT(cfg.raw_env_count, 3);
+    if (cfg.raw_env_count == 3) {
+        CHECK_EQ_STR(cfg.raw_env[0], "A=1,2");
+        CHECK_EQ_STR(cfg.raw_env[1], "B=");
+        CHECK_EQ_STR(cfg.raw_env[2], "C=3");
+    }
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_ENV=D=4,5"), "a:b");
+    CHECK(cfg.raw_env_count == 1 && strcmp(cfg.raw_env[0], "D=4,5") == 0);
+    EXPECT_ERR("--env: \"A\" is not NAME=VALUE (accepted: NAME=VALUE, one per flag)", "-e", "A",
+               "a:b");
+    EXPECT_ERR("--env: \"=1\" is not NAME=VALUE (accepted: NAME=VALUE, one per flag)", "-e", "=1",
+               "a:b");
+
+    /* pending settings parse, and say that they are not acted on yet */
+    EXPECT_OK("--zerocopy-threshold", "0", "a:b");
+    CHECK_EQ_INT(cfg.zerocopy_threshold, 0);
+    CHECK_EQ_INT(cfg.warning_count, 1);
+    if (cfg.warning_count == 1)
+        CHECK_EQ_STR(cfg.warnings[0], "--zerocopy-threshold is accepted but not acted on yet "
+                                      "(from command line)");
+    EXPECT_OK("--zerocopy-threshold", "32768", "a:b"); /* the default asks for nothing new */
+    CHECK_EQ_INT(cfg.warning_count, 0);
+    EXPECT_OK("--limit-request-body", "9007199254740992", "-p", "run/uf.pid", "a:b");
+    CHECK_EQ_INT(cfg.limit_request_body, 9007199254740992LL);
+    CHECK_EQ_STR(cfg.pidfile, "run/uf.pid"); /* as given */
+    EXPECT_OK("-t", "0", "--max-worker-lifetime", "3600", "--reload-on-rss", "512",
+              "--memory-reserve", "0", "--max-requests", "1000", "--max-requests-jitter", "50",
+              "--header-timeout", "0.5", "--body-timeout", "0", "a:b");
+    CHECK(cfg.timeout == 0 && cfg.max_worker_lifetime == 3600 && cfg.header_timeout == 0.5 &&
+          cfg.body_timeout == 0);
+    CHECK(cfg.reload_on_rss == 512 && cfg.memory_reserve_mb == 0 && cfg.max_requests == 1000 &&
+          cfg.max_requests_jitter == 50);
+}
+
+static void test_print_check_config(void)
+{
+    write_file("p.toml", "backlog = 77\n");
+    CHECK_EQ_INT(parse(ENV("UWSGI_FAST_TIMEOUT=9", "UWSGI_FAST_CMD_ARGS=--max-requests 5"),
+                       "-c", "p.toml", "-w", "3", "--print-config", "--reuse-port", "--cpu-pin",
+                       "--zerocopy-threshold=1",
+                       "-b", "127.0.0.1:1", "-b", "[::1]:2", "--root-path", "/a \"b\"", NULL),
+                 TUN_EXIT);
+    CHECK(cfg.app == NULL && cfg.sources == NULL); /* nothing kept */
+    CHECK(strncmp(out_text, "# uwsgi-fast " UF_VERSION ": every setting's effective value", 40) ==
+          0);
+    EXPECT_LINE("workers = ", "workers = 3                                 # command line");
+    EXPECT_LINE("backlog = ", "backlog = 77                                # config file "
+                              "p.toml:1");
+    EXPECT_LINE("timeout = ", "timeout = 9                                 # environment "
+                              "UWSGI_FAST_TIMEOUT");
+    EXPECT_LINE("max_requests = ", "max_requests = 5                            # "
+                                   "UWSGI_FAST_CMD_ARGS");
+    EXPECT_LINE("ring_entries = ", "ring_entries = 1024                         # default");
+    EXPECT_LINE("bind = ", "bind = [\"127.0.0.1:1\", \"[::1]:2\"]           # command line");
+    EXPECT_LINE("root_path = ", "root_path = \"/a \\\"b\\\"\"                      # command line");
+    EXPECT_LINE("# config = ", "# config = \"p.toml\"                         # command line");
+    EXPECT_LINE("# wsgi_app", "# wsgi_app is not set (required to start)   # default");
+    EXPECT_LINE("loglevel = ", "loglevel = \"info\"                           # default");
+    EXPECT_LINE("cpu_pin = ", "cpu_pin = true                              # command line");
+    EXPECT_LINE("# --reuse-port", "# --reuse-port (command line): accepted, no effect: every "
+                                  "worker always has its own SO_REUSEPORT listener");
+    EXPECT_LINE("# warning: ", "# warning: --zerocopy-threshold is accepted but not acted on "
+                               "yet (from command line)");
+    char line[512];
+    CHECK(output_line("workers = ", line, sizeof(line)));
+    CHECK_EQ_INT(parse(NULL, "-w", "auto", "--print-config", NULL), TUN_EXIT);
+    output_line("workers = ", line, sizeof(line));
+    char want[256];
+    snprintf(want, sizeof(want), "workers = \"auto\"                            # command line; "
+                                 "at most %d, fewer if memory is short", usable_cpus());
+    CHECK_EQ_STR(line, want);
+    CHECK_EQ_INT(parse(NULL, "--print-config", "-w", "abc", NULL), TUN_ERROR); /* validated */
+
+    /* the output is a uwsgi-fast.toml that gives back the same configuration */
+    char *argv_full[] = {"uwsgi-fast",
+                         "-w", "auto", "-b", "127.0.0.1:1", "--chdir", tmpdir, "--pythonpath",
+                         "/p,/q", "-t", "2.25", "--limit-request-body", "123456789012",
+                         "--log-level", "error", "--error-logfile", "/tmp/e \"x\".log", "-e",
+                         "A=1,2", "--secure-scheme-headers", "", "--cpu-pin", "--numa-pin",
+                         "app.mod:create()", NULL};
+    int argc_full = (int)UF_ARRAY_LEN(argv_full) - 1;
+    tun_config_t a, b;
+    char *printed = NULL;
+    size_t printed_len = 0;
+    CHECK_EQ_INT(tun_parse(&a, argc_full, argv_full, NULL, NULL, err, sizeof(err)), TUN_OK);
+    FILE *f = open_memstream(&printed, &printed_len);
+    tun_write_config(f, &a);
+    fclose(f);
+    write_file("roundtrip.toml", printed);
+    char *argv_rt[] = {"uwsgi-fast", "-c", "roundtrip.toml", NULL};
+    int rc = tun_parse(&b, 3, argv_rt, NULL, NULL, err, sizeof(err));
+    CHECK_EQ_INT(rc, TUN_OK);
+    if (rc != TUN_OK)
+        fprintf(stderr, "    %s\n", err);
+    for (size_t i = 0; i < N_SETTINGS && rc == TUN_OK; i++) {
+        buf_t x = {0}, y = {0};
+        format_value(&settings[i], &a, &x);
+        format_value(&settings[i], &b, &y);
+        bool same = x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
+        if (!same && !(settings[i].flags & TUN_F_CONFIG))
+            fprintf(stderr, "    %s: %.*s became %.*s\n", settings[i].name, (int)x.len, x.data,
+                    (int)y.len, y.data);
+        CHECK(same || (settings[i].flags & TUN_F_CONFIG));
+        buf_free(&x);
+        buf_free(&y);
+    }
+    tun_config_free(&a);
+    tun_config_free(&b);
+    free(printed);
+
+    /* --check-config: validates, says so, exits */
+    CHECK_EQ_INT(parse(NULL, "--check-config", "a:b", NULL), TUN_EXIT);
+    CHECK_EQ_STR(out_text, "uwsgi-fast: the configuration is valid\n");
+    CHECK_EQ_INT(parse(NULL, "-c", "p.toml", "--check-config", "--zerocopy-threshold=1", "a:b",
+                       NULL),
+                 TUN_EXIT);
+    CHECK_EQ_STR(out_text, "warning: --zerocopy-threshold is accepted but not acted on yet (from "
+                           "command line)\nuwsgi-fast: the configuration is valid; config file: "
+                           "p.toml\n");
+    EXPECT_ERR("--backlog: \"0\" is out of range (accepted: 1 to 65535)", "--check-config",
+               "--backlog", "0", "a:b");
+    EXPECT_ERR("no application given: name it as MODULE:CALLABLE, e.g. uwsgi-fast "
+               "myproject.wsgi:application (or set UWSGI_FAST_APP)",
+               "--check-config");
+    EXPECT_ERR("--check-config takes no value", "--check-config=yes", "a:b");
+    /* both: printed, and the application is required */
+    EXPECT_ERR("no application given: name it as MODULE:CALLABLE, e.g. uwsgi-fast "
+               "myproject.wsgi:application (or set UWSGI_FAST_APP)",
+               "--check-config", "--print-config");
+    unlink("p.toml");
+    unlink("roundtrip.toml");
+}
+
 static void test_table_sanity(void)
 {
     /* The table's own invariants: unique flags and variables, defaults inside bounds (the
@@ -882,10 +1713,52 @@ static void test_table_sanity(void)
     CHECK_EQ_INT(positional, 1);
     CHECK(setting_named("workers")->reload);
     CHECK(!setting_named("binds")->reload);
+
+    /* config keys are unique, and a refused gunicorn setting clashes with no setting: not
+     * its key, not its flags, not a hook */
+    int configs = 0;
+    for (size_t i = 0; i < N_SETTINGS; i++) {
+        const setting_t *a = &settings[i];
+        configs += !!(a->flags & TUN_F_CONFIG);
+        CHECK(a->key && a->key[0]);
+        for (size_t j = i + 1; j < N_SETTINGS; j++)
+            CHECK(strcmp(a->key, settings[j].key) != 0);
+        for (size_t r = 0; r < N_REFUSED; r++) {
+            const refusal_t *f = &refused[r];
+            CHECK(strcmp(a->key, f->key) != 0);
+            CHECK(!a->short_flag || a->short_flag != f->short_flag);
+            if (a->long_flag && f->long_flag)
+                CHECK(strcmp(a->long_flag, f->long_flag) != 0);
+            if (a->alias && f->long_flag)
+                CHECK(strcmp(a->alias, f->long_flag) != 0);
+        }
+        CHECK(!is_hook(a->key));
+        /* a bool default must be a bool word, pending settings must be switchable off */
+        if (a->type == TUN_T_BOOL)
+            CHECK(a->def && bool_word(a->def) >= 0);
+    }
+    CHECK_EQ_INT(configs, 1);
+    for (size_t r = 0; r < N_REFUSED; r++) {
+        const refusal_t *f = &refused[r];
+        CHECK(f->reason && f->reason[0] && !strchr(f->reason, '\n'));
+        CHECK(f->short_flag != 'h' && f->short_flag != 'v');
+        CHECK(!is_hook(f->key));
+        /* a NOOP accepts anything, so a harmless value would say nothing */
+        CHECK(f->kind != TUN_R_NOOP || !f->harmless);
+        for (size_t q = r + 1; q < N_REFUSED; q++) {
+            CHECK(strcmp(f->key, refused[q].key) != 0);
+            CHECK(!f->short_flag || f->short_flag != refused[q].short_flag);
+            if (f->long_flag && refused[q].long_flag)
+                CHECK(strcmp(f->long_flag, refused[q].long_flag) != 0);
+        }
+    }
 }
 
 int main(void)
 {
+    const char *root = getenv("UF_SOURCE_ROOT");
+    if (!realpath(root ? root : ".", source_root))
+        snprintf(source_root, sizeof(source_root), ".");
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/uf-tunables-XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
@@ -897,6 +1770,11 @@ int main(void)
     FILE *f = fopen(tmpfile_path, "w");
     if (f)
         fclose(f);
+    snprintf(workdir, sizeof(workdir), "%s/work", tmpdir_real);
+    if (mkdir(workdir, 0700) < 0 || chdir(workdir) < 0) {
+        perror(workdir);
+        return 1;
+    }
 
     test_table_sanity();
     test_defaults();
@@ -916,10 +1794,17 @@ int main(void)
     test_help_version();
     test_docs_fresh();
     test_errbuf_and_free();
+    test_cmd_args();
+    test_refused();
+    test_config_toml();
+    test_config_py();
+    test_workers_auto();
+    test_other_settings();
+    test_print_check_config();
 
     tun_config_free(&cfg);
     free(out_text);
-    unlink(tmpfile_path);
-    rmdir(tmpdir);
+    if (chdir("/") == 0)
+        remove_tree(tmpdir_real);
     return check_done();
 }

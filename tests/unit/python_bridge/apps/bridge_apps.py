@@ -274,3 +274,89 @@ def failing_factory():
 
 
 not_callable = 42
+
+
+# ---- wsgi.input, SCRIPT_NAME, wsgi.file_wrapper ---------------------------------------
+
+kept_input = None   # wsgi.input kept beyond the response
+input_log = []      # what input_ops read, one entry per call
+
+
+def input_ops(environ, start_response):
+    """Runs the operations named in QUERY_STRING ("read:3,readline,...") on wsgi.input."""
+    global kept_input
+    stream = environ["wsgi.input"]
+    kept_input = stream
+    del input_log[:]
+    for op in environ["QUERY_STRING"].split(","):
+        name, _, arg = op.partition(":")
+        if name == "iter":
+            input_log.append(list(stream))
+        elif name == "readlines" and arg:
+            input_log.append(stream.readlines(int(arg)))
+        elif arg == "none":
+            input_log.append(getattr(stream, name)(None))
+        elif arg:
+            input_log.append(getattr(stream, name)(int(arg)))
+        else:
+            input_log.append(getattr(stream, name)())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+
+
+def input_in_generator(environ, start_response):
+    """Reads the body while the response streams (after py_wsgi_call returned)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+
+    def body():
+        yield b"<"
+        yield environ["wsgi.input"].read()
+        yield b">"
+
+    return body()
+
+
+file_path = None    # set by the C test
+opened = []         # files handed to the wrapper
+
+
+class Tracked:
+    """A file-like object around a real file whose close() is observable."""
+
+    def __init__(self, f):
+        self.f = f
+        self.closed = False
+
+    def read(self, n=-1):
+        return self.f.read(n)
+
+    def fileno(self):
+        return self.f.fileno()
+
+    def tell(self):
+        return self.f.tell()
+
+    def close(self):
+        self.closed = True
+        self.f.close()
+
+
+def file_app(environ, start_response):
+    f = Tracked(open(file_path, "rb"))
+    skip = int(environ["QUERY_STRING"] or 0)
+    if skip:
+        f.read(skip)   # a buffered read: the descriptor is ahead of tell()
+    opened.append(f)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return environ["wsgi.file_wrapper"](f, 4096)
+
+
+def file_app_bytesio(environ, start_response):
+    import io
+
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](io.BytesIO(b"abcdefghij"), 4)
+
+
+validated_file = validator(file_app)
+validated_input = validator(input_ops)

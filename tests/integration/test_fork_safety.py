@@ -1,0 +1,17 @@
+"""A process the application forks must not inherit a usable io_uring ring."""
+import os
+
+
+def test_forked_child_holds_no_ring(server):
+    srv = server("forking:app")
+    (worker,) = srv.worker_pids()
+    parent_fds = [os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")]
+    assert any("io_uring" in kind for kind in parent_fds), parent_fds
+    resp = srv.request("GET", "/")
+    assert resp.status == 200
+    child_fds = resp.body.decode().splitlines()
+    assert child_fds, "the child reported nothing"
+    assert not any("io_uring" in kind for kind in child_fds), child_fds
+    assert not any("eventfd" in kind for kind in child_fds), child_fds
+    # and the worker itself still serves
+    assert srv.request("GET", "/").status == 200
