@@ -40,10 +40,12 @@ pub fn build(b: *std.Build) void {
 
     const version = readVersion(b);
     const cflags = b.fmt("-DUF_VERSION=\"{s}\"", .{version});
+    // a gunicorn.conf.py is run by the same interpreter whose libpython we embed
+    const pyflag = b.fmt("-DUF_PYTHON=\"{s}\"", .{py.executable});
     const our_flags: []const []const u8 = &.{
         "-std=gnu11",         "-Wall",                   "-Wextra",
         "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
-        "-D_GNU_SOURCE",      cflags,
+        "-D_GNU_SOURCE",      cflags, pyflag,
     };
 
     // ---- the core library: everything but main(), shared by binary and tests --
@@ -93,7 +95,7 @@ pub fn build(b: *std.Build) void {
     b.step("test", "Run the C unit tests").dependOn(&run_tests.step);
 }
 
-const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8 };
+const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8, executable: []const u8 };
 
 /// Include paths for every compile; system libraries only for executables (a static
 /// archive that "links" a shared library would just carry the .so as a bogus member).
@@ -129,6 +131,7 @@ fn probePython(b: *std.Build, python: []const u8) Python {
         \\print(s.get_paths()['include'])
         \\print(s.get_config_var('LIBDIR'))
         \\print('python' + s.get_config_var('LDVERSION'))
+        \\import sys; print(sys.executable)
     ;
     var code: u8 = 0;
     const out = b.runAllowFail(&.{ python, "-c", script }, &code, .Inherit) catch {
@@ -136,7 +139,7 @@ fn probePython(b: *std.Build, python: []const u8) Python {
         std.process.exit(1);
     };
     var it = std.mem.tokenizeScalar(u8, out, '\n');
-    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().? };
+    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().?, .executable = it.next().? };
     requireFile(b, b.pathJoin(&.{ py.include, "Python.h" }), "python3-dev");
     return py;
 }

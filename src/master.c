@@ -685,6 +685,8 @@ static void reload(master_t *m)
         if (r == TUN_OK)
             tun_config_free(&fresh);
     } else {
+        for (size_t i = 0; i < fresh.warning_count; i++)
+            log_warning("Reload: %s", fresh.warnings[i]);
         bool binds_same = fresh.bind_count == m->cfg->bind_count;
         for (size_t i = 0; binds_same && i < fresh.bind_count; i++)
             binds_same = memcmp(&fresh.binds[i].addr, &m->cfg->binds[i].addr,
