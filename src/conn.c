@@ -267,6 +267,11 @@ static void release(worker_t *w, conn_t *c)
     if (c->file_fd >= 0)
         close(c->file_fd);
     c->spool_fd = c->file_fd = -1;
+    if (c->zc_block >= 0) {
+        /* every notification has arrived (ops == 0): the kernel is done with it */
+        ring_arena_put(&w->ring, c->zc_block);
+        c->zc_block = -1;
+    }
     worker_conn_release(w, c);
 }
 
@@ -561,6 +566,131 @@ static void finish_file(worker_t *w, conn_t *c)
     end_body(w, c);
 }
 
+/* ---- zero-copy file bodies -------------------------------------------------------------
+ *
+ * A large file body with a known length can skip both copies: each block is read through
+ * the ring straight into one of the worker's registered send buffers, and sent from there
+ * with SEND_ZC, so the kernel transmits from those pages without copying them into socket
+ * buffers. The block is reused only after the kernel's notification that it has let go of
+ * the pages, not merely after the send's result. The notification also reports whether
+ * the kernel copied after all (it always does towards loopback); a connection that sees
+ * that stops asking for zero-copy, unless --zerocopy-threshold 0 forces it.
+ */
+
+/* Towards a loopback peer the kernel always copies (the notification would say so on the
+ * first block); there is nothing to gain, so only a forced threshold (0) tries. */
+static bool peer_is_loopback(const conn_t *c)
+{
+    return strncmp(c->peer_host, "127.", 4) == 0 || strcmp(c->peer_host, "::1") == 0 ||
+           strncmp(c->peer_host, "::ffff:127.", 11) == 0;
+}
+
+static bool want_zero_copy(worker_t *w, conn_t *c, int64_t length)
+{
+    int threshold = w->cfg->zerocopy_threshold;
+    if (!w->ring.arena || !w->ring.features.send_zc || c->plan.framing != RESP_LENGTH)
+        return false;
+    if (threshold == 0)
+        return true;
+    return !c->zc_off && length >= threshold && !peer_is_loopback(c);
+}
+
+static void zc_read(worker_t *w, conn_t *c)
+{
+    size_t want = c->file_left < (int64_t)w->ring.arena_block ? (size_t)c->file_left
+                                                              : w->ring.arena_block;
+    ring_read_at(&w->ring, c->file_fd, ring_arena_block(&w->ring, c->zc_block), want,
+                 (uint64_t)c->file_off, ud(c, OP_ZC_READ));
+    c->file_busy = true;
+    c->ops++;
+}
+
+static void zc_send(worker_t *w, conn_t *c)
+{
+    ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
+                       ud(c, OP_SEND_ZC));
+    c->send_inflight = true;
+    c->ops++;   /* covers the result and, when F_MORE says one follows, the notification */
+    w->zc_sends++;
+}
+
+/* The block is sent and the kernel has let go of it: read the next one, or finish. A
+ * transfer whose sends the kernel copied anyway continues the ordinary way. */
+static void zc_next(worker_t *w, conn_t *c)
+{
+    if (c->file_left > 0 && (!c->zc_off || w->cfg->zerocopy_threshold == 0)) {
+        zc_read(w, c);
+        return;
+    }
+    if (c->file_left > 0) {
+        ring_arena_put(&w->ring, c->zc_block);
+        c->zc_block = -1;
+        read_file(w, c);
+        return;
+    }
+    ring_arena_put(&w->ring, c->zc_block);
+    c->zc_block = -1;
+    finish_file(w, c);
+    if (c->out.len > c->sent)
+        start_send(w, c);
+    else
+        response_done(w, c);
+}
+
+static void on_zc_read(worker_t *w, conn_t *c, int res)
+{
+    c->file_busy = false;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (res <= 0) {
+        if (res < 0)
+            log_error("reading a wsgi.file_wrapper file failed: %s", strerror(-res));
+        c->file_left = 0;   /* the body falls short: the connection closes after it */
+        zc_next(w, c);
+        return;
+    }
+    c->zc_len = (uint32_t)res;
+    c->zc_sent = 0;
+    c->file_off += res;
+    c->file_left -= res;
+    c->remaining -= res;
+    zc_send(w, c);
+}
+
+static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
+{
+    if (flags & IORING_CQE_F_NOTIF) {
+        c->ops--;
+        c->zc_pending--;
+        if ((unsigned)res & RING_ZC_COPIED) {
+            w->zc_copied++;
+            c->zc_off = true;
+        }
+    } else {
+        if (flags & IORING_CQE_F_MORE)
+            c->zc_pending++;
+        else
+            c->ops--;
+        c->send_inflight = false;
+        if (c->state == CONN_CLOSING)
+            return;
+        if (res < 0) {
+            if (res != -EPIPE && res != -ECONNRESET)
+                log_debug("zero-copy send failed: %s", strerror(-res));
+            close_now(w, c);
+            return;
+        }
+        c->zc_sent += (uint32_t)res;
+        if (c->zc_sent < c->zc_len) {
+            zc_send(w, c);   /* partial: the rest from where it stopped */
+            return;
+        }
+    }
+    if (c->state != CONN_CLOSING && !c->send_inflight && !c->file_busy && c->zc_pending == 0 &&
+        c->zc_sent == c->zc_len)
+        zc_next(w, c);
+}
+
 /* Called with the head in `out`. Sends at most the application's Content-Length (PEP
  * 3333), and nothing for HEAD, 204 and 304. */
 static void start_file(worker_t *w, conn_t *c)
@@ -585,6 +715,11 @@ static void start_file(worker_t *w, conn_t *c)
     c->file_fd = fd;
     c->file_off = reply->file_offset;
     c->file_left = n;
+    if (want_zero_copy(w, c, n) && (c->zc_block = ring_arena_get(&w->ring)) >= 0) {
+        c->zc_len = c->zc_sent = 0;
+        start_send(w, c);   /* the head first, from `out`; on_send then starts the blocks */
+        return;
+    }
     read_file(w, c);
 }
 
@@ -782,6 +917,10 @@ static void on_send(worker_t *w, conn_t *c, int res)
     }
     c->out.len = c->sent = 0;
     if (c->file_fd >= 0) {
+        if (c->zc_block >= 0) {
+            zc_next(w, c);
+            return;
+        }
         if (c->file_left > 0) {
             read_file(w, c);
             return;
@@ -868,6 +1007,9 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->reply = NULL;
     c->spool_fd = c->file_fd = -1;
     c->spool_len = 0;
+    c->zc_block = -1;
+    c->zc_pending = 0;
+    c->zc_off = false;
     http_req_reset(&c->req);
     w->active++;
     start_recv(w, c);
@@ -893,6 +1035,13 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
     case OP_FILE_READ:
         c->ops--;
         on_file_read(w, c, res);
+        break;
+    case OP_ZC_READ:
+        c->ops--;
+        on_zc_read(w, c, res);
+        break;
+    case OP_SEND_ZC:
+        on_send_zc(w, c, res, flags);
         break;
     case OP_CONTINUE:
     case OP_CANCEL:

@@ -105,6 +105,11 @@ typedef struct conn {
     py_reply_t *reply;        /* application iterable still producing, or NULL */
     resp_plan_t plan;
     int64_t remaining;        /* with RESP_LENGTH: body bytes still allowed */
+    int zc_block;             /* registered send buffer held for a zero-copy file, or -1 */
+    uint32_t zc_len;          /* bytes of the file in zc_block */
+    uint32_t zc_sent;         /* of which sent */
+    uint16_t zc_pending;      /* zero-copy notifications still to come */
+    bool zc_off;              /* the kernel copied our zero-copy sends: stop asking */
     int file_fd;              /* our duplicate of a wsgi.file_wrapper file, or -1 */
     int64_t file_off;         /* where the next read starts */
     int64_t file_left;        /* bytes still to read and send */

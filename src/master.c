@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -37,6 +38,8 @@
 #define MEMORY_SAMPLE_MS 250
 /* Memory pressure (PSI "some" avg10, percent) above which no worker is started. */
 #define PRESSURE_LIMIT 40.0
+/* capability number of CAP_IPC_LOCK (linux/capability.h), which lifts RLIMIT_MEMLOCK */
+#define CAP_IPC_LOCK_BIT 14
 /* Upper bound on worker slots, whatever TTIN asks for. */
 #define MAX_SLOTS 1024
 
@@ -752,6 +755,36 @@ static void handle_signal(master_t *m, int sig)
     }
 }
 
+/* Registered send buffers are locked memory, charged to RLIMIT_MEMLOCK of the user
+ * unless the process holds CAP_IPC_LOCK. Says exactly what to raise when the workers'
+ * arenas do not fit; the workers then send without zero-copy. */
+static void check_memlock(const master_t *m)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return;
+    FILE *f = fopen("/proc/self/status", "r");
+    unsigned long long cap_eff = 0;
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f))
+            if (sscanf(line, "CapEff: %llx", &cap_eff) == 1)
+                break;
+        fclose(f);
+    }
+    if (cap_eff & (1ULL << CAP_IPC_LOCK_BIT))
+        return;
+    unsigned long long need =
+        (unsigned long long)m->target * ring_arena_bytes(WORKER_ZC_BLOCKS, WORKER_ZC_BLOCK_SIZE);
+    if (need <= rl.rlim_cur)
+        return;
+    log_warning("RLIMIT_MEMLOCK is %llu KiB but %u workers need %llu KiB of registered send "
+                "buffers; zero-copy sends are off. Raise it: ulimit -l %llu (shell), "
+                "LimitMEMLOCK=%lluK (systemd), or --ulimit memlock=%llu (docker)",
+                (unsigned long long)rl.rlim_cur >> 10, m->target, need >> 10, (need >> 10) + 1024,
+                (need >> 10) + 1024, need + (1ULL << 20));
+}
+
 static void write_pidfile(const char *path)
 {
     if (!path)
@@ -863,6 +896,7 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     }
     if (cfg->preload && preload_app(cfg) < 0)
         return 4;
+    check_memlock(&m);
     write_pidfile(cfg->pidfile);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m.target,

@@ -9,6 +9,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Buckets of the request latency histogram, the last one unbounded (+Inf). */
+#define SB_LATENCY_BUCKETS 15
+
 enum sb_state {
     SB_EMPTY = 0,    /* no process */
     SB_BOOTING,      /* forked, loading the application */
@@ -27,7 +30,41 @@ typedef struct sb_slot {
     uint64_t rss_bytes;          /* sampled by the master */
     char request_line[128];      /* "GET /path" of the current request (with --timeout) */
     char boot_error[312];        /* why the worker could not boot, for the master's message */
+
+    /* Observability (src/stats.c). Counters count from the worker's boot; when it exits
+     * the master folds them into its own totals before the slot is reused, so what it
+     * reports never goes backwards. Written only by the worker, with plain relaxed
+     * stores: a reader may see a response counted in one field and not yet in the next,
+     * which no exposition format promises against. */
+    uint64_t responses[6];       /* by status class: [0] cut off before a status, [k] kxx */
+    uint64_t latency[SB_LATENCY_BUCKETS];  /* per bucket, not cumulative */
+    uint64_t latency_us_sum;     /* request durations added up, microseconds */
+    uint64_t bytes_in;           /* received on client connections */
+    uint64_t bytes_out;          /* sent on client connections */
+    uint64_t alog_lines;         /* access log lines written */
+    uint64_t alog_dropped;       /* lines dropped because the log file could not keep up */
+    uint64_t ship_sent;          /* lines handed to --log-target */
+    uint64_t ship_dropped;       /* lines dropped: the collector was slow, gone or refused */
+    uint64_t statsd_dropped;     /* statsd packets dropped */
+    uint32_t connections;        /* client connections open now */
+    uint32_t in_flight;          /* requests handed to the application, not yet answered */
 } __attribute__((aligned(64))) sb_slot_t;
+
+/* Upper bounds of the request latency buckets, microseconds; the last bucket is +Inf.
+ * Prometheus' default buckets with two finer ones in front, because a WSGI hello world
+ * answers in well under a millisecond. */
+static const uint32_t sb_latency_le_us[SB_LATENCY_BUCKETS - 1] = {
+    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+    1000000, 2500000, 5000000, 10000000,
+};
+
+static inline unsigned sb_latency_bucket(uint64_t us)
+{
+    unsigned i = 0;
+    while (i < SB_LATENCY_BUCKETS - 1 && us > sb_latency_le_us[i])
+        i++;
+    return i;
+}
 
 typedef struct scoreboard {
     sb_slot_t *slots;
@@ -44,5 +81,7 @@ static inline void sb_set(uint32_t *field, uint32_t v) { __atomic_store_n(field,
 static inline uint32_t sb_get(const uint32_t *field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }
 static inline void sb_set64(uint64_t *field, uint64_t v) { __atomic_store_n(field, v, __ATOMIC_RELAXED); }
 static inline uint64_t sb_get64(const uint64_t *field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }
+/* For counters of the one writer: no read-modify-write atomics needed. */
+static inline void sb_add64(uint64_t *field, uint64_t v) { sb_set64(field, sb_get64(field) + v); }
 
 #endif

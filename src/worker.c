@@ -338,6 +338,11 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a
      * few are enough: they must not outnumber the CPUs they share */
     ring_limit_iowq(&w.ring, place && place->pin_cpus ? &place->cpus : NULL, 2, 4);
+    /* registered send buffers for zero-copy file bodies; without them (RLIMIT_MEMLOCK,
+     * an old kernel) every body is sent the ordinary way, and the master has said why */
+    if (w.ring.features.send_zc &&
+        ring_arena_init(&w.ring, WORKER_ZC_BLOCKS, WORKER_ZC_BLOCK_SIZE, err, sizeof(err)) < 0)
+        log_debug("zero-copy sends off: %s", err);
     setup_limits(&w);
     setup_pool(&w);
     for (unsigned i = 0; i < listener_count; i++)
@@ -379,6 +384,9 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
             start_drain(&w);
         expire_timers(&w);
     }
+    if (w.zc_sends)
+        log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
+                 (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);
     if (!w.stop_now)
         py_interp_finalize();   /* atexit handlers run on a graceful exit */
     ring_exit(&w.ring);

@@ -34,7 +34,14 @@ enum worker_op {
     OP_ACCEPT_CANCEL, /* stopping the accepts at drain */
     OP_SPOOL_WRITE,   /* a request body piece written to its spool file */
     OP_FILE_READ,     /* a block of a wsgi.file_wrapper file read into the output */
+    OP_ZC_READ,       /* a block of such a file read into a registered send buffer */
+    OP_SEND_ZC,       /* zero-copy send from a registered buffer (result, then notif) */
 };
+
+/* Registered send buffers per worker: enough for this many zero-copy file transfers in
+ * flight at once, each block one read and one SEND_ZC. */
+#define WORKER_ZC_BLOCKS 16
+#define WORKER_ZC_BLOCK_SIZE (256 * 1024)
 
 /* Exit codes a worker uses so the master can tell boot failures apart. */
 enum worker_exit {
@@ -79,6 +86,8 @@ typedef struct worker {
 
     int wake_fd;
     uint64_t wake_value;
+    uint64_t zc_sends;         /* zero-copy sends, and how many the kernel copied anyway */
+    uint64_t zc_copied;
     bool draining;
     bool stop_now;
 } worker_t;

@@ -192,8 +192,9 @@ enum tun_flag {
       "size of each receive buffer")                                                        \
     X(zerocopy_threshold, INT, 0, "zerocopy-threshold", NULL, "BYTES", ZEROCOPY_THRESHOLD,  \
       "zerocopy_threshold",                                                                 \
-      "32768", 0, 1073741824, TUN_F_PENDING, NULL, NULL, true, URING,                       \
-      "response bodies at least this large are sent with zero-copy SEND_ZC; 0 means never") \
+      "65536", 0, 1073741824, 0, NULL, NULL, true, URING,                                   \
+      "file bodies at least this large go out by SEND_ZC from registered buffers; 0 forces " \
+      "it for every file body, even where the kernel copies (loopback)") \
     /* ---- HTTP limits ---- */                                                            \
     X(limit_request_line, INT, 0, "limit-request-line", NULL, "BYTES", LIMIT_REQUEST_LINE,  \
       "limit_request_line",                                                                 \

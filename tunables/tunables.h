@@ -84,8 +84,7 @@ typedef struct tun_config {
     int ring_entries;            /* --ring-entries, default 1024 */
     int recv_buffers;            /* --recv-buffers, default 512 (power of two) */
     int recv_buffer_size;        /* --recv-buffer-size bytes, default 16384 */
-    int zerocopy_threshold;      /* --zerocopy-threshold bytes, default 32768, 0 = never
-                                    (parsed; not acted on yet) */
+    int zerocopy_threshold;      /* --zerocopy-threshold bytes, default 65536; 0 = always */
 
     /* HTTP limits */
     int limit_request_line;      /* --limit-request-line, default 4094, 0 = unlimited */

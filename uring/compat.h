@@ -51,6 +51,15 @@ static inline int io_uring_free_buf_ring(struct io_uring *ring, struct io_uring_
 }
 #endif
 
+/* SEND_ZC usage reporting (6.2): the notification says whether the kernel had to copy
+ * after all (it always does towards loopback). */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
 #ifndef IORING_SETUP_SINGLE_ISSUER
 #define IORING_SETUP_SINGLE_ISSUER (1U << 12)
 #endif

@@ -222,10 +222,79 @@ fail_ring:
     return ret;
 }
 
+int ring_arena_init(ring_t *r, unsigned blocks, size_t block_size, char *err, size_t errlen)
+{
+    size_t total = ring_arena_bytes(blocks, block_size);
+    void *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (mem == MAP_FAILED) {
+        snprintf(err, errlen, "mmap of %zu bytes of send buffers: %s", total, strerror(errno));
+        return -errno;
+    }
+    struct iovec *iov = calloc(blocks, sizeof(*iov));
+    uint32_t *free_stack = calloc(blocks, sizeof(*free_stack));
+    if (!iov || !free_stack) {
+        free(iov);
+        free(free_stack);
+        munmap(mem, total);
+        snprintf(err, errlen, "out of memory for the send buffer table");
+        return -ENOMEM;
+    }
+    for (unsigned i = 0; i < blocks; i++) {
+        iov[i].iov_base = (char *)mem + (size_t)i * block_size;
+        iov[i].iov_len = block_size;
+        free_stack[i] = blocks - 1 - i;
+    }
+    int ret = io_uring_register_buffers(&r->uring, iov, blocks);
+    free(iov);
+    if (ret < 0) {
+        if (ret == -ENOMEM || ret == -EPERM)
+            snprintf(err, errlen,
+                     "registering %zu KiB of send buffers failed (%s): RLIMIT_MEMLOCK is too "
+                     "small; raise it to at least %zu KiB per worker (ulimit -l, or "
+                     "LimitMEMLOCK= in systemd)",
+                     total >> 10, strerror(-ret), (total >> 10) + 1024);
+        else
+            snprintf(err, errlen, "registering send buffers failed: %s", strerror(-ret));
+        free(free_stack);
+        munmap(mem, total);
+        return ret;
+    }
+    r->arena = mem;
+    r->arena_block = block_size;
+    r->arena_blocks = blocks;
+    r->arena_free = free_stack;
+    r->arena_free_count = blocks;
+    return 0;
+}
+
+int ring_arena_get(ring_t *r)
+{
+    return r->arena_free_count ? (int)r->arena_free[--r->arena_free_count] : -1;
+}
+
+void ring_arena_put(ring_t *r, int index)
+{
+    r->arena_free[r->arena_free_count++] = (uint32_t)index;
+}
+
+void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_send_zc_fixed(sqe, fd, ring_arena_block(r, index) + offset, len, MSG_NOSIGNAL,
+                                IORING_SEND_ZC_REPORT_USAGE, (unsigned)index);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
 void ring_exit(ring_t *r)
 {
     if (!r->initialised)
         return;
+    if (r->arena) {
+        io_uring_unregister_buffers(&r->uring);
+        munmap(r->arena, ring_arena_bytes(r->arena_blocks, r->arena_block));
+        free(r->arena_free);
+        r->arena = NULL;
+    }
     io_uring_free_buf_ring(&r->uring, r->bufs, r->buf_count, RING_RECV_GROUP);
     munmap(r->buf_base, (size_t)r->buf_count * r->buf_size);
     io_uring_queue_exit(&r->uring);

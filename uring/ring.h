@@ -16,6 +16,7 @@
 
 #include <liburing.h>
 #include <sched.h>
+#include <sys/uio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,12 @@ typedef struct ring {
     unsigned buf_size;
     unsigned buf_pending;             /* recycled but not yet published */
     bool initialised;
+    /* registered send buffers (io_uring_register_buffers): zero-copy sends come from here */
+    char *arena;
+    size_t arena_block;
+    unsigned arena_blocks;
+    uint32_t *arena_free;             /* stack of free block indices */
+    unsigned arena_free_count;
 } ring_t;
 
 enum { RING_RECV_GROUP = 0 };
@@ -79,6 +86,31 @@ void ring_forget_after_fork(ring_t *r);
  * their number (bounded: file I/O; unbounded: sockets). Best effort: older kernels lack
  * these registrations. Returns 0 or -errno of the first failure. */
 int ring_limit_iowq(ring_t *r, const cpu_set_t *cpus, unsigned bounded, unsigned unbounded);
+
+/* Registers `blocks` send buffers of `block_size` bytes each (pinned memory, charged to
+ * RLIMIT_MEMLOCK unless the process has CAP_IPC_LOCK). Call after the worker's memory
+ * policy is set, so the pages land on its node. Returns 0, or -errno with err saying
+ * what to raise. */
+int ring_arena_init(ring_t *r, unsigned blocks, size_t block_size, char *err, size_t errlen);
+/* A free block's index, or -1 when all are in use. */
+int ring_arena_get(ring_t *r);
+void ring_arena_put(ring_t *r, int index);
+static inline char *ring_arena_block(const ring_t *r, int index)
+{
+    return r->arena + (size_t)index * r->arena_block;
+}
+/* The bytes all workers' arenas pin together, for the master's RLIMIT_MEMLOCK check. */
+static inline size_t ring_arena_bytes(unsigned blocks, size_t block_size)
+{
+    return (size_t)blocks * block_size;
+}
+
+/* SEND_ZC from registered block `index`: a first completion carries the result (with
+ * IORING_CQE_F_MORE when a notification follows), the second (IORING_CQE_F_NOTIF) says
+ * the kernel is done with the memory; with usage reporting its res has
+ * RING_ZC_COPIED set when the kernel copied after all. */
+void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud);
+#define RING_ZC_COPIED (1U << 31)   /* IORING_NOTIF_USAGE_ZC_COPIED, see compat.h */
 
 /* Returns a free SQE, submitting first if the queue is full; never NULL. */
 struct io_uring_sqe *ring_sqe(ring_t *r);

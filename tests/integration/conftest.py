@@ -272,7 +272,7 @@ class Server:
     """One running uwsgi-fast master with its workers."""
 
     def __init__(self, app, tmp_dir, workers=1, args=(), host="127.0.0.1", port=None,
-                 cwd=APPS, pythonpath=True, env=None):
+                 cwd=APPS, pythonpath=True, env=None, preexec_fn=None):
         self.app = app
         self.host = host
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -289,7 +289,8 @@ class Server:
         self._log_file = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     env=full_env, start_new_session=True)
+                                     env=full_env, start_new_session=True,
+                                     preexec_fn=preexec_fn)
         self.pid = self.proc.pid
         self._known_workers = {}  # pid -> starttime, to never signal a recycled pid
         self.returncode = None

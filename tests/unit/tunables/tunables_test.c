@@ -147,7 +147,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.memory_reserve_mb, 256);
     CHECK(cfg.pidfile == NULL);
     CHECK(!cfg.cpu_pin && !cfg.numa_pin);
-    CHECK_EQ_INT(cfg.zerocopy_threshold, 32768);
+    CHECK_EQ_INT(cfg.zerocopy_threshold, 65536);
     CHECK_EQ_INT(cfg.limit_request_body, 1073741824LL);
     CHECK_EQ_INT(cfg.body_spool_threshold, 1048576);
     CHECK(cfg.tmp_upload_dir == NULL);
@@ -803,7 +803,6 @@ static void test_help_version(void)
     }
     CHECK(strstr(help, "Accepted without effect: --reuse-port --no-sendfile --worker-tmp-dir") !=
           NULL);
-    CHECK(strstr(flat, "(accepted, not acted on yet)") != NULL);
     /* sections appear in table order: Application first, Logging last */
     CHECK(strstr(help, "\nApplication:") < strstr(help, "\nServer socket:"));
     CHECK(strstr(help, "\nHTTP limits:") < strstr(help, "\nLogging:"));
@@ -1315,10 +1314,8 @@ static void test_config_toml(void)
                "-c", "bad.toml");
     write_file("bad.toml", "zerocopy_threshold = 0\n");
     EXPECT_OK("-c", "bad.toml", "a:b");
-    CHECK_EQ_INT(cfg.warning_count, 1);
-    if (cfg.warning_count == 1)
-        CHECK_EQ_STR(cfg.warnings[0], "--zerocopy-threshold is accepted but not acted on yet "
-                                      "(from bad.toml:1)");
+    CHECK_EQ_INT(cfg.zerocopy_threshold, 0);
+    CHECK_EQ_INT(cfg.warning_count, 0);
 
     /* gunicorn's harmless values and no-ops are accepted in a file too */
     write_file("ok.toml", "threads = 1\nworker_class = \"sync\"\ndaemon = false\n"
@@ -1570,14 +1567,9 @@ static void test_other_settings(void)
     EXPECT_ERR("--env: \"=1\" is not NAME=VALUE (accepted: NAME=VALUE, one per flag)", "-e", "=1",
                "a:b");
 
-    /* pending settings parse, and say that they are not acted on yet */
+    /* 0 forces zero-copy; it is a real setting now, so no warning */
     EXPECT_OK("--zerocopy-threshold", "0", "a:b");
     CHECK_EQ_INT(cfg.zerocopy_threshold, 0);
-    CHECK_EQ_INT(cfg.warning_count, 1);
-    if (cfg.warning_count == 1)
-        CHECK_EQ_STR(cfg.warnings[0], "--zerocopy-threshold is accepted but not acted on yet "
-                                      "(from command line)");
-    EXPECT_OK("--zerocopy-threshold", "32768", "a:b"); /* the default asks for nothing new */
     CHECK_EQ_INT(cfg.warning_count, 0);
     EXPECT_OK("--limit-request-body", "9007199254740992", "-p", "run/uf.pid", "a:b");
     CHECK_EQ_INT(cfg.limit_request_body, 9007199254740992LL);
@@ -1618,8 +1610,7 @@ static void test_print_check_config(void)
     EXPECT_LINE("cpu_pin = ", "cpu_pin = true                              # command line");
     EXPECT_LINE("# --reuse-port", "# --reuse-port (command line): accepted, no effect: every "
                                   "worker always has its own SO_REUSEPORT listener");
-    EXPECT_LINE("# warning: ", "# warning: --zerocopy-threshold is accepted but not acted on "
-                               "yet (from command line)");
+    EXPECT_LINE("zerocopy_threshold = ", "zerocopy_threshold = 1                      # command line");
     char line[512];
     CHECK(output_line("workers = ", line, sizeof(line)));
     CHECK_EQ_INT(parse(NULL, "-w", "auto", "--print-config", NULL), TUN_EXIT);
@@ -1673,9 +1664,7 @@ static void test_print_check_config(void)
     CHECK_EQ_INT(parse(NULL, "-c", "p.toml", "--check-config", "--zerocopy-threshold=1", "a:b",
                        NULL),
                  TUN_EXIT);
-    CHECK_EQ_STR(out_text, "warning: --zerocopy-threshold is accepted but not acted on yet (from "
-                           "command line)\nuwsgi-fast: the configuration is valid; config file: "
-                           "p.toml\n");
+    CHECK_EQ_STR(out_text, "uwsgi-fast: the configuration is valid; config file: p.toml\n");
     EXPECT_ERR("--backlog: \"0\" is out of range (accepted: 1 to 65535)", "--check-config",
                "--backlog", "0", "a:b");
     EXPECT_ERR("no application given: name it as MODULE:CALLABLE, e.g. uwsgi-fast "
