@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -55,6 +58,79 @@ static void fill_features(struct io_uring *ring, unsigned flags, ring_features_t
         f->recv_multishot = f->send_zc;
         io_uring_free_probe(probe);
     }
+}
+
+/* Waits for the next completion with user_data `ud` within ~1 s; 0 or -ETIME. */
+static int trial_wait(struct io_uring *ring, uint64_t ud, int *res, unsigned *flags)
+{
+    for (int i = 0; i < 20; i++) {
+        struct io_uring_cqe *cqe;
+        struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 50 * 1000 * 1000};
+        if (io_uring_wait_cqe_timeout(ring, &cqe, &ts) < 0)
+            continue;
+        bool match = cqe->user_data == ud;
+        *res = cqe->res;
+        *flags = cqe->flags;
+        io_uring_cqe_seen(ring, cqe);
+        if (match)
+            return 0;
+    }
+    return -ETIME;
+}
+
+/* What the opcode table cannot tell: does multishot recv with a buffer ring work, and
+ * does SEND_ZC report usage? Both are tried for real on a loopback TCP pair. Runs in the
+ * throw-away probe child only. */
+static void trial_features(struct io_uring *ring, ring_features_t *f)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), cfd = socket(AF_INET, SOCK_STREAM, 0), sfd = -1;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+        listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sin, &len) < 0 ||
+        connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || (sfd = accept(lfd, NULL, NULL)) < 0)
+        goto out;
+    f->trial_done = true;
+    int ret, res;
+    unsigned flags;
+    static char bufs[4][256];
+    struct io_uring_buf_ring *br = io_uring_setup_buf_ring(ring, 4, 7, 0, &ret);
+    if (br) {
+        for (int i = 0; i < 4; i++)
+            io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short)i,
+                                  io_uring_buf_ring_mask(4), i);
+        io_uring_buf_ring_advance(br, 4);
+        struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+        io_uring_prep_recv_multishot(sqe, sfd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = 7;
+        sqe->user_data = 1;
+        io_uring_submit(ring);
+        if (write(cfd, "x", 1) == 1 && trial_wait(ring, 1, &res, &flags) == 0)
+            f->recv_multishot = res == 1 && (flags & IORING_CQE_F_MORE) && (flags & IORING_CQE_F_BUFFER);
+        else
+            f->recv_multishot = false;
+    } else {
+        f->recv_multishot = false;
+    }
+    if (f->send_zc) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+        io_uring_prep_send_zc(sqe, cfd, "zc", 2, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+        sqe->user_data = 2;
+        io_uring_submit(ring);
+        f->send_zc = trial_wait(ring, 2, &res, &flags) == 0 && res == 2;
+        /* the notification follows; with usage reporting its res may carry the flag */
+        if (f->send_zc && (flags & IORING_CQE_F_MORE) && trial_wait(ring, 2, &res, &flags) == 0)
+            f->send_zc_usage = (flags & IORING_CQE_F_NOTIF) &&
+                               ((unsigned)res & IORING_NOTIF_USAGE_ZC_COPIED);
+    }
+out:
+    if (sfd >= 0)
+        close(sfd);
+    if (cfd >= 0)
+        close(cfd);
+    if (lfd >= 0)
+        close(lfd);
 }
 
 static int setup_ring(struct io_uring *ring, unsigned entries, unsigned *flags_out)
@@ -137,6 +213,7 @@ int ring_probe(ring_features_t *features, char *err, size_t errlen)
             _exit(-ret & 0xff);
         ring_features_t f;
         fill_features(&ring, flags, &f);
+        trial_features(&ring, &f);
         ssize_t w = write(fds[1], &f, sizeof(f));
         _exit(w == (ssize_t)sizeof(f) ? 0 : 255);
     }
@@ -423,9 +500,11 @@ int ring_wait(ring_t *r, int timeout_ms)
 
 void ring_features_describe(const ring_features_t *f, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s%s%s%s%s%s%s%s",
+    snprintf(out, outlen, "%s%s%s%s%s%s%s%s%s%s",
              f->single_issuer ? "single_issuer " : "", f->defer_taskrun ? "defer_taskrun " : "",
              f->coop_taskrun ? "coop_taskrun " : "", f->submit_all ? "submit_all " : "",
              f->ext_arg ? "ext_arg " : "", f->accept_multishot ? "multishot_accept " : "",
-             f->recv_multishot ? "multishot_recv " : "", f->send_zc ? "send_zc" : "");
+             f->recv_multishot ? "multishot_recv " : "", f->send_zc ? "send_zc " : "",
+             f->send_zc_usage ? "send_zc_report_usage " : "",
+             f->trial_done ? "(recv and send_zc proven by trial)" : "(from the opcode table)");
 }

@@ -33,6 +33,8 @@ typedef struct ring_features {
     bool recv_multishot;
     bool accept_multishot;
     bool send_zc;
+    bool send_zc_usage;        /* the notification reports whether the kernel copied */
+    bool trial_done;           /* recv_multishot / send_zc were proven by trial submits */
 } ring_features_t;
 
 typedef struct ring {
