@@ -244,6 +244,8 @@ static void close_now(worker_t *w, conn_t *c)
 {
     if (c->state == CONN_CLOSING)
         return;
+    if (c->state == CONN_WRITING)
+        stats_request_done(w, c);   /* a response cut off: logged with what was sent */
     c->state = CONN_CLOSING;
     worker_timer_disarm(w, c);
     if (c->reply) {
@@ -298,6 +300,7 @@ static void linger(worker_t *w, conn_t *c)
 static void send_error(worker_t *w, conn_t *c, int status)
 {
     c->close_after = true;
+    c->status_code = status;
     c->state = CONN_WRITING;
     buf_reset(&c->out, KEEP_BUF_CAP);
     c->sent = 0;
@@ -494,6 +497,8 @@ static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
         }
         c->remaining -= (int64_t)len;
     }
+    if (c->plan.body_allowed)
+        c->body_out += len;   /* %(b)s */
     resp_write_body(&c->out, &c->plan, data, len);
 }
 
@@ -585,14 +590,33 @@ static bool peer_is_loopback(const conn_t *c)
            strncmp(c->peer_host, "::ffff:127.", 11) == 0;
 }
 
+/* The registered send buffers are pinned memory: they are set up on the first transfer
+ * that wants them, so a worker that never sends a large file (or only to loopback) never
+ * carries them. Without them (RLIMIT_MEMLOCK, an old kernel) every body goes the
+ * ordinary way, and the master has said at start what to raise. */
+static bool arena_ready(worker_t *w)
+{
+    if (w->ring.arena)
+        return true;
+    if (w->zc_unavailable || !w->ring.features.send_zc)
+        return false;
+    char err[512];
+    if (ring_arena_init(&w->ring, WORKER_ZC_BLOCKS, WORKER_ZC_BLOCK_SIZE, err, sizeof(err)) < 0) {
+        log_debug("zero-copy sends off: %s", err);
+        w->zc_unavailable = true;
+        return false;
+    }
+    return true;
+}
+
 static bool want_zero_copy(worker_t *w, conn_t *c, int64_t length)
 {
     int threshold = w->cfg->zerocopy_threshold;
-    if (!w->ring.arena || !w->ring.features.send_zc || c->plan.framing != RESP_LENGTH)
+    if (c->plan.framing != RESP_LENGTH)
         return false;
-    if (threshold == 0)
-        return true;
-    return !c->zc_off && length >= threshold && !peer_is_loopback(c);
+    if (threshold != 0 && (c->zc_off || length < threshold || peer_is_loopback(c)))
+        return false;
+    return arena_ready(w);
 }
 
 static void zc_read(worker_t *w, conn_t *c)
@@ -651,6 +675,7 @@ static void on_zc_read(worker_t *w, conn_t *c, int res)
     }
     c->zc_len = (uint32_t)res;
     c->zc_sent = 0;
+    c->body_out += (uint64_t)res;
     c->file_off += res;
     c->file_left -= res;
     c->remaining -= res;
@@ -681,6 +706,7 @@ static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
             return;
         }
         c->zc_sent += (uint32_t)res;
+        c->bytes_out += (uint64_t)res;
         if (c->zc_sent < c->zc_len) {
             zc_send(w, c);   /* partial: the rest from where it stopped */
             return;
@@ -741,6 +767,7 @@ static void on_file_read(worker_t *w, conn_t *c, int res)
         return;
     }
     c->out.len += (size_t)res;
+    c->body_out += (uint64_t)res;
     c->file_off += res;
     c->file_left -= res;
     if (c->plan.framing == RESP_LENGTH)
@@ -819,6 +846,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
 static void handle_request(worker_t *w, conn_t *c)
 {
     py_request_t pr;
+    stats_request_begin(w, c);
     int status = build_request(w, c, &pr);
     if (status) {
         send_error(w, c, status);
@@ -833,6 +861,10 @@ static void handle_request(worker_t *w, conn_t *c)
     c->state = CONN_WRITING;
     buf_reset(&c->out, KEEP_BUF_CAP);
     c->sent = 0;
+    if (stats_probe(w, c, &pr)) {   /* --health-path, --ready-path: answered without Python */
+        start_send(w, c);
+        return;
+    }
 
     py_reply_t *reply = py_wsgi_call(w->app, &pr);
     if (!reply) {
@@ -847,6 +879,7 @@ static void handle_request(worker_t *w, conn_t *c)
                       w->cfg->keepalive > 0,
     };
     resp_write_head(&c->out, &c->plan, reply);
+    stats_response_head(w, c, reply);
     c->remaining = c->plan.length;
     if (!c->plan.keep_alive)
         c->close_after = true;
@@ -867,6 +900,7 @@ static void handle_request(worker_t *w, conn_t *c)
  * connection and answer it at once if it is already here (pipelining). */
 static void response_done(worker_t *w, conn_t *c)
 {
+    stats_request_done(w, c);   /* metrics and the access log line, while c->in holds it */
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     sb_set64(&w->sb->request_start_ms, 0);
     if (c->spool_fd >= 0 && !c->spool_busy) {
@@ -911,6 +945,7 @@ static void on_send(worker_t *w, conn_t *c, int res)
         return;
     }
     c->sent += (size_t)res;
+    c->bytes_out += (uint64_t)res;
     if (c->sent < c->out.len) {
         start_send(w, c);    /* partial send: the socket buffer was full */
         return;
@@ -943,6 +978,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     if (!(flags & IORING_CQE_F_MORE))
         c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
+        sb_add64(&w->sb->bytes_in, (uint64_t)res);
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)
             buf_append(&c->in, ring_buffer(&w->ring, bid), (size_t)res);
@@ -1012,6 +1048,7 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->zc_off = false;
     http_req_reset(&c->req);
     w->active++;
+    stats_conn_open(w, c);
     start_recv(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);
 }

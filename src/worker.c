@@ -120,9 +120,12 @@ void worker_timer_arm(worker_t *w, conn_t *c, int timer)
     q->tail = c;
 }
 
-static int next_timeout_ms(const worker_t *w)
+static int next_timeout_ms(worker_t *w)
 {
     int timeout = MAX_WAIT_MS;
+    int flush = stats_timeout_ms(w);   /* a batch of log lines falling due */
+    if (flush < timeout)
+        timeout = flush;
     for (int i = 0; i < CONN_TIMER_COUNT; i++) {
         const conn_t *head = w->timers[i].head;
         if (!head)
@@ -213,6 +216,12 @@ static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
         return;
     case OP_ACCEPT_CANCEL:
         return;
+    case OP_ALOG_WRITE:
+    case OP_SHIP_SEND:
+    case OP_SHIP_CONNECT:
+    case OP_STATSD_SEND:
+        stats_complete(w, op, cqe->res);
+        return;
     default:
         break;
     }
@@ -287,6 +296,8 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
                            worker_listener_t *listeners, unsigned listener_count,
                            const worker_placement_t *place)
 {
+    log_set_worker((int)index);
+    log_set_sink(NULL, NULL);   /* the master's, inherited: its lines are its own */
     apply_placement(place);
     static worker_t w;   /* the one worker context; static so its address is stable */
     char err[512];
@@ -338,20 +349,18 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a
      * few are enough: they must not outnumber the CPUs they share */
     ring_limit_iowq(&w.ring, place && place->pin_cpus ? &place->cpus : NULL, 2, 4);
-    /* registered send buffers for zero-copy file bodies; without them (RLIMIT_MEMLOCK,
-     * an old kernel) every body is sent the ordinary way, and the master has said why */
-    if (w.ring.features.send_zc &&
-        ring_arena_init(&w.ring, WORKER_ZC_BLOCKS, WORKER_ZC_BLOCK_SIZE, err, sizeof(err)) < 0)
-        log_debug("zero-copy sends off: %s", err);
     setup_limits(&w);
     setup_pool(&w);
+    if (stats_worker_init(&w, err, sizeof(err)) < 0)
+        boot_failed(&w, WORKER_EXIT_BOOT, err);
     for (unsigned i = 0; i < listener_count; i++)
         arm_accept(&w, i);
     arm_wake(&w);
     sb_set(&sb->state, SB_READY);
 
     while (!w.stop_now) {
-        if (w.draining && w.active == 0)
+        /* the last access log lines are written before the worker goes */
+        if (w.draining && w.active == 0 && stats_drained(&w))
             break;
         int timeout = next_timeout_ms(&w);
         py_interp_release();
@@ -377,18 +386,21 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         if (pending.reopen) {
             pending.reopen = 0;
             log_reopen();
+            stats_reopen(&w);
         }
         if (pending.quit)
             w.stop_now = true;
         else if (pending.term)
             start_drain(&w);
         expire_timers(&w);
+        stats_tick(&w);   /* log lines and statsd packets gathered in this round */
     }
     if (w.zc_sends)
         log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);
     if (!w.stop_now)
         py_interp_finalize();   /* atexit handlers run on a graceful exit */
+    stats_worker_exit(&w);
     ring_exit(&w.ring);
     fflush(NULL);
     _exit(WORKER_EXIT_OK);

@@ -19,6 +19,7 @@
 #include "src/conn.h"
 #include "src/http.h"
 #include "src/scoreboard.h"
+#include "src/stats.h"
 #include "tunables/tunables.h"
 #include "uring/ring.h"
 
@@ -36,12 +37,16 @@ enum worker_op {
     OP_FILE_READ,     /* a block of a wsgi.file_wrapper file read into the output */
     OP_ZC_READ,       /* a block of such a file read into a registered send buffer */
     OP_SEND_ZC,       /* zero-copy send from a registered buffer (result, then notif) */
+    OP_ALOG_WRITE,    /* a batch of access log lines written (src/stats.c) */
+    OP_SHIP_SEND,     /* lines sent to --log-target */
+    OP_SHIP_CONNECT,  /* the connection to a tcp:// log target */
+    OP_STATSD_SEND,   /* a statsd packet sent */
 };
 
 /* Registered send buffers per worker: enough for this many zero-copy file transfers in
  * flight at once, each block one read and one SEND_ZC. */
-#define WORKER_ZC_BLOCKS 16
-#define WORKER_ZC_BLOCK_SIZE (256 * 1024)
+#define WORKER_ZC_BLOCKS TUN_SEND_ARENA_BLOCKS
+#define WORKER_ZC_BLOCK_SIZE TUN_SEND_ARENA_BLOCK_SIZE
 
 /* Exit codes a worker uses so the master can tell boot failures apart. */
 enum worker_exit {
@@ -86,6 +91,8 @@ typedef struct worker {
 
     int wake_fd;
     uint64_t wake_value;
+    stats_worker_t *stats;     /* access log, log target, statsd, probes (src/stats.c) */
+    bool zc_unavailable;       /* registering the send buffers failed: never try again */
     uint64_t zc_sends;         /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
     bool draining;

@@ -290,6 +290,20 @@ static void check_limits(report_t *r, const tun_config_t *cfg, const tun_plan_t 
         else
             finding(r, OK, NULL, "RLIMIT_MEMLOCK %s covers the %s that %d workers pin", a, b,
                     plan->workers);
+        /* the registered send buffers of zero-copy file bodies come on top, set up on a
+         * worker's first large file to a remote peer; without room they stay off */
+        unsigned long long zc = TUN_SEND_ARENA_BYTES * (unsigned long long)plan->workers;
+        if (soft != UNLIMITED && soft < need + zc) {
+            human(need + zc, b, sizeof(b));
+            human(TUN_SEND_ARENA_BYTES, c, sizeof(c));
+            finding(r, WARN,
+                    "ulimit -l unlimited (in the shell or script that starts uwsgi-fast)\n"
+                    "systemd: LimitMEMLOCK=infinity in the service's [Service] section\n"
+                    "docker: --ulimit memlock=-1:-1",
+                    "RLIMIT_MEMLOCK is %s; with zero-copy send buffers (%s per worker) %d "
+                    "workers pin %s: large file bodies would be sent without zero-copy",
+                    a, c, plan->workers, b);
+        }
     }
 
     unsigned long long nofile = tun_nofile_per_worker(cfg);

@@ -70,7 +70,8 @@ enum tun_flag {
     X(WORKERS, "Workers")                                                                    \
     X(URING, "io_uring")                                                                     \
     X(LIMITS, "HTTP limits")                                                                 \
-    X(LOGGING, "Logging")
+    X(LOGGING, "Logging")                                                                    \
+    X(METRICS, "Metrics and health")
 
 /* clang-format off */
 #define TUN_SETTINGS(X)                                                                      \
@@ -184,7 +185,7 @@ enum tun_flag {
       "1024", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                \
       "submission queue entries of each worker's ring")                                     \
     X(recv_buffers, INT, 0, "recv-buffers", NULL, "INT", RECV_BUFFERS, "recv_buffers",      \
-      "512", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                 \
+      "256", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                 \
       "kernel-provided receive buffers per worker")                                         \
     X(recv_buffer_size, INT, 0, "recv-buffer-size", NULL, "BYTES", RECV_BUFFER_SIZE,        \
       "recv_buffer_size",                                                                   \
@@ -228,7 +229,58 @@ enum tun_flag {
       "file the error log is appended to; - means stderr")                                  \
     X(log_level, LOGLEVEL, 0, "log-level", NULL, "LEVEL", LOG_LEVEL, "loglevel",            \
       "info", 0, 0, 0, NULL, NULL, true, LOGGING,                                           \
-      "least severe messages the error log records")
+      "least severe messages the error log records")                                        \
+    X(accesslog, STRING, 0, "access-logfile", NULL, "FILE", ACCESS_LOGFILE, "accesslog",    \
+      NULL, 0, 0, 0, NULL, NULL, true, LOGGING,                                             \
+      "file the access log is appended to; - means stdout; none means no access log")       \
+    X(access_log_format, STRING, 0, "access-logformat", NULL, "STRING", ACCESS_LOGFORMAT,   \
+      "access_log_format",                                                                  \
+      "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"", 0, 0,              \
+      TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                                            \
+      "access log line in gunicorn's atoms (%(h)s, %(r)s, %(s)s, %(D)s, %({header}i)s, "    \
+      "...), plus %(w)s worker id and %(c)s connection id")                                 \
+    X(access_log_json, BOOL, 0, "access-log-json", NULL, "BOOL", ACCESS_LOG_JSON,           \
+      "access_log_json",                                                                    \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "write each access log line as a JSON object with the fields of --access-logformat")  \
+    X(log_target, STRING, 0, "log-target", NULL, "URL", LOG_TARGET, "log_target",           \
+      NULL, 0, 0, 0, NULL, NULL, true, LOGGING,                                             \
+      "also send access and error lines to a collector: udp://HOST:PORT, tcp://HOST:PORT "  \
+      "or unix:/PATH; lines it cannot take are dropped and counted, never waited for")      \
+    X(log_target_format, STRING, 0, "log-target-format", NULL, "json|rfc5424",              \
+      LOG_TARGET_FORMAT, "log_target_format",                                               \
+      "json", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                              \
+      "what --log-target receives: JSON objects, or RFC 5424 syslog messages")              \
+    /* ---- Metrics and health ---- */                                                     \
+    X(stats_bind, STRING, 0, "stats-bind", NULL, "HOST:PORT", STATS_BIND, "stats_bind",     \
+      NULL, 0, 0, 0, NULL, NULL, false, METRICS,                                            \
+      "the master serves /metrics (Prometheus), /stats (JSON), /health and /ready here, "   \
+      "apart from the application's port")                                                  \
+    X(statsd_host, STRING, 0, "statsd-host", NULL, "HOST:PORT", STATSD_HOST, "statsd_host", \
+      NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
+      "send gunicorn's statsd metrics (gunicorn.requests, gunicorn.request.duration, ...) "  \
+      "over UDP to HOST:PORT")                                                              \
+    X(statsd_prefix, STRING, 0, "statsd-prefix", NULL, "STRING", STATSD_PREFIX,             \
+      "statsd_prefix",                                                                      \
+      NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
+      "prefix of every statsd metric name (a dot is added)")                                \
+    X(enable_backlog_metric, BOOL, 0, "enable-backlog-metric", NULL, "BOOL",                \
+      ENABLE_BACKLOG_METRIC, "enable_backlog_metric",                                       \
+      "false", 0, 0, 0, NULL, NULL, true, METRICS,                                          \
+      "also send the accept-queue length as gunicorn.backlog to statsd")                    \
+    X(health_path, STRING, 0, "health-path", NULL, "PATH", HEALTH_PATH, "health_path",      \
+      NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
+      "answer GET PATH with 200 from the server itself, never calling the application "     \
+      "(liveness probe)")                                                                   \
+    X(ready_path, STRING, 0, "ready-path", NULL, "PATH", READY_PATH, "ready_path",          \
+      NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
+      "answer GET PATH with 200 when the worker takes traffic, 503 while it drains or is "  \
+      "saturated (readiness probe)")                                                        \
+    X(ready_saturation, INT, 0, "ready-saturation", NULL, "INT", READY_SATURATION,          \
+      "ready_saturation",                                                                   \
+      "0", 0, 1000000, 0, NULL, NULL, true, METRICS,                                        \
+      "--ready-path answers 503 when a worker has more than INT requests in flight or "     \
+      "connections in its accept queue; 0 means never")
 /* clang-format on */
 
 /* gunicorn settings uwsgi-fast does not have. None is ignored silently: given on the
@@ -253,8 +305,7 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
 #define TUN_SYSLOG_REASON "the error log goes to a file or stderr; let journald or the container runtime forward it"
 #define TUN_LOGGER_REASON "the error log is written by the C core, not by Python's logging; use --error-logfile and --log-level"
 #define TUN_PARSER_REASON "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
-#define TUN_ACCESS_REASON "the access log is not written yet"
-#define TUN_STATSD_REASON "metrics export is not written yet"
+#define TUN_STATSD_REASON "DogStatsD tags are not sent; statsd metrics go out untagged"
 #define TUN_H2_REASON "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
 
 /* clang-format off */
@@ -270,9 +321,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
       "comes with --reload")                                                                \
     R(reload_extra_files, 0, "reload-extra-file", NULL, "FILE", NULL, PLANNED,              \
       "comes with --reload")                                                                \
-    R(accesslog, 0, "access-logfile", NULL, "FILE", NULL, PLANNED, TUN_ACCESS_REASON)       \
-    R(access_log_format, 0, "access-logformat", NULL, "STRING", NULL, PLANNED,              \
-      TUN_ACCESS_REASON)                                                                    \
     R(disable_redirect_access_to_syslog, 0, "disable-redirect-access-to-syslog", NULL,      \
       NULL, "false", NEVER, TUN_SYSLOG_REASON)                                              \
     R(capture_output, 0, "capture-output", NULL, NULL, "false", PLANNED,                    \
@@ -290,11 +338,7 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
       TUN_SYSLOG_REASON)                                                                    \
     R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
       NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
-    R(statsd_host, 0, "statsd-host", NULL, "HOST:PORT", NULL, PLANNED, TUN_STATSD_REASON)   \
-    R(statsd_prefix, 0, "statsd-prefix", NULL, "STRING", NULL, PLANNED, TUN_STATSD_REASON)  \
     R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \
-    R(enable_backlog_metric, 0, "enable-backlog-metric", NULL, NULL, "false", PLANNED,      \
-      TUN_STATSD_REASON)                                                                    \
     R(proc_name, 'n', "name", NULL, "STRING", NULL, PLANNED,                                \
       "process titles are not set yet")                                                     \
     R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \

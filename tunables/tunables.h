@@ -82,7 +82,7 @@ typedef struct tun_config {
 
     /* io_uring */
     int ring_entries;            /* --ring-entries, default 1024 */
-    int recv_buffers;            /* --recv-buffers, default 512 (power of two) */
+    int recv_buffers;            /* --recv-buffers, default 256 (power of two) */
     int recv_buffer_size;        /* --recv-buffer-size bytes, default 16384 */
     int zerocopy_threshold;      /* --zerocopy-threshold bytes, default 65536; 0 = always */
 
@@ -99,12 +99,33 @@ typedef struct tun_config {
     /* logging */
     char *error_logfile;         /* --error-logfile, "-" = stderr (default) */
     int log_level;               /* --log-level debug|info|warning|error|critical -> 0..4 */
+    char *accesslog;             /* --access-logfile, NULL = none, "-" = stdout */
+    char *access_log_format;     /* --access-logformat, gunicorn's atoms (src/accesslog.h) */
+    bool access_log_json;        /* --access-log-json */
+    char *log_target;            /* --log-target udp://|tcp://|unix:, NULL = none; checked by
+                                    the master at start (src/logship.h) */
+    char *log_target_format;     /* --log-target-format "json" or "rfc5424" */
+
+    /* metrics and health (checked by the master at start: src/stats.h) */
+    char *stats_bind;            /* --stats-bind HOST:PORT, NULL = off */
+    char *statsd_host;           /* --statsd-host HOST:PORT, NULL = off */
+    char *statsd_prefix;         /* --statsd-prefix, NULL = none */
+    bool enable_backlog_metric;  /* --enable-backlog-metric: gunicorn.backlog to statsd */
+    char *health_path;           /* --health-path, NULL = off */
+    char *ready_path;            /* --ready-path, NULL = off */
+    int ready_saturation;        /* --ready-saturation, 0 = never saturated */
 
     /* not settings: filled in by tun_parse */
     char **warnings;             /* one line each, e.g. a gunicorn hook that is not called */
     size_t warning_count;
     struct tun_sources *sources; /* for tun_write_config */
 } tun_config_t;
+
+/* Registered send buffers of a worker for zero-copy file bodies: blocks x block size.
+ * Pinned memory (RLIMIT_MEMLOCK), so doctor and the master account for it. */
+#define TUN_SEND_ARENA_BLOCKS 16
+#define TUN_SEND_ARENA_BLOCK_SIZE (256 * 1024)
+#define TUN_SEND_ARENA_BYTES ((unsigned long long)TUN_SEND_ARENA_BLOCKS * TUN_SEND_ARENA_BLOCK_SIZE)
 
 enum { TUN_LOG_DEBUG, TUN_LOG_INFO, TUN_LOG_WARNING, TUN_LOG_ERROR, TUN_LOG_CRITICAL };
 

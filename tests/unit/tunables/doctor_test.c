@@ -69,7 +69,9 @@ static void test_epyc(void)
     HAS("epyc-2s for 128 workers (auto) (--backlog 2048, --worker-connections 1000)\n");
     HAS("\nio_uring\n  ok      kernel 6.1.0-18-amd64\n  ok      kernel.io_uring_disabled = 0\n"
         "  ok      no seccomp filter (Seccomp: 0)\n");
-    HAS("  ok      RLIMIT_MEMLOCK 8 MiB covers the 1 MiB that 128 workers pin\n");
+    HAS("  ok      RLIMIT_MEMLOCK 8 MiB covers the 512 KiB that 128 workers pin\n");
+    HAS("  warn    RLIMIT_MEMLOCK is 8 MiB; with zero-copy send buffers (4 MiB per worker) 128 "
+        "workers pin 512.5 MiB: large file bodies would be sent without zero-copy\n");
     HAS("  warn    RLIMIT_NOFILE is 1024 (hard 524288); each worker needs 1064 for "
         "--worker-connections 1000: connections past the limit are refused\n"
         "          fix: ulimit -n 65536\n"
@@ -86,7 +88,7 @@ static void test_epyc(void)
     HAS("  ok      CPU frequency governor: performance on 128 CPUs\n");
     HAS("  ok      --workers auto: 128 workers (limited by CPUs; 128 usable CPUs)\n");
     HAS("  ok      node 2: 32 workers on CPUs 32-47,96-111\n");
-    HAS("\nNothing blocks uwsgi-fast (1 warning).\n");
+    HAS("\nNothing blocks uwsgi-fast (2 warnings).\n");
     LACKS("BLOCKS");
 
     /* a fixed count: placed in proportion; the default is the audited host's CPUs */
@@ -118,7 +120,7 @@ static void test_container(void)
     HAS("  note    CPU frequency governor: not exposed");
     HAS("  ok      memory budget 1 GiB (cgroup limit) - reserve 256 MiB = room for 12 workers of "
         "64 MiB (estimated until measured)\n");
-    HAS("\n1 problem blocks uwsgi-fast (and 4 warnings): fix the BLOCKS lines above.\n");
+    HAS("\n1 problem blocks uwsgi-fast (and 5 warnings): fix the BLOCKS lines above.\n");
 
     /* more workers than the quota */
     CHECK_EQ_INT(audit("container-uring-off", NULL, "-w", "8", NULL), 1);
@@ -147,7 +149,7 @@ static void test_cgroup_limited(void)
         "          fix: cpupower frequency-set -g performance\n");
     HAS("  ok      --workers auto: 3 workers (limited by memory; 4 usable CPUs)\n");
     HAS("  ok      3 workers on CPUs 0-2\n");
-    HAS("\nNothing blocks uwsgi-fast (3 warnings).\n");
+    HAS("\nNothing blocks uwsgi-fast (4 warnings).\n");
 
     /* a fixed count that does not fit */
     CHECK_EQ_INT(audit("cgroup-limited", NULL, "-w", "4", NULL), 0);

@@ -164,7 +164,7 @@ static void test_defaults(void)
     CHECK(cfg.keepalive == 2.0);
     CHECK_EQ_INT(cfg.worker_connections, 1000);
     CHECK_EQ_INT(cfg.ring_entries, 1024);
-    CHECK_EQ_INT(cfg.recv_buffers, 512);
+    CHECK_EQ_INT(cfg.recv_buffers, 256);
     CHECK_EQ_INT(cfg.recv_buffer_size, 16384);
     CHECK_EQ_INT(cfg.limit_request_line, 4094);
     CHECK_EQ_INT(cfg.limit_request_fields, 100);
@@ -1180,9 +1180,9 @@ static void test_refused(void)
                "uwsgi-fast (nginx, haproxy, a load balancer); remove it or set it to true",
                "--suppress-ragged-eofs=off", "a:b");
     /* refused flags are refused in argument order, before any value is interpreted */
-    EXPECT_ERR("--access-logfile is not supported yet (planned): the access log is not written "
-               "yet; remove it",
-               "--access-logfile", "-", "-w", "abc", "a:b");
+    EXPECT_ERR("--dogstatsd-tags is not supported yet (planned): DogStatsD tags are not sent; "
+               "statsd metrics go out untagged; remove it",
+               "--dogstatsd-tags", "env:prod", "-w", "abc", "a:b");
 
     /* the no-ops: accepted, noted for --print-config, their values consumed */
     EXPECT_OK("--reuse-port", "--worker-tmp-dir", "/dev/shm", "--no-sendfile", "a:b");
@@ -1433,9 +1433,9 @@ static void test_config_py(void)
         {"threads = 4\n", "bad.py: threads is not supported yet (planned): each worker is one "
                           "io_uring event loop; run more workers instead; remove it or set it to "
                           "1"},
-        {"statsd_host = 'localhost:8125'\n",
-         "bad.py: statsd_host is not supported yet (planned): metrics export is not written yet; "
-         "remove it"},
+        {"dogstatsd_tags = 'env:prod'\n",
+         "bad.py: dogstatsd_tags is not supported yet (planned): DogStatsD tags are not sent; "
+         "statsd metrics go out untagged; remove it"},
         {"workers = 'x'\n", "bad.py: workers (--workers): \"x\" is not a whole number (accepted: "
                             "1 to 4096, or auto)"},
         {"bind = {'127.0.0.1:1'}\n",
