@@ -119,6 +119,13 @@ typedef struct conn {
 
     char peer_host[INET6_ADDRSTRLEN];
     int peer_port;
+
+    /* for the access log and the metrics (src/stats.c), per response */
+    uint64_t conn_id;         /* within the worker, from 1 */
+    uint64_t t_start_ns;      /* CLOCK_MONOTONIC when it went to the application; 0: never */
+    uint64_t body_out;        /* body bytes of the response (%(b)s) */
+    uint64_t bytes_out;       /* bytes of it sent: head, framing, body */
+    int status_code;          /* 0 until a status is decided */
 } conn_t;
 
 /* Parses the settings conn_shared_t holds into w->conn_shared. Returns 0, or -1 with one

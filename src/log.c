@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -11,8 +12,12 @@
 
 static struct {
     int level;
-    char path[4096];  /* empty = stderr as inherited */
-} log_state = {.level = 1};
+    int worker;           /* -1 in the master */
+    log_sink_fn *sink;
+    void *sink_ctx;
+    bool in_sink;         /* the sink logged: do not feed it its own message */
+    char path[4096];      /* empty = stderr as inherited */
+} log_state = {.level = 1, .worker = -1};
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
 
@@ -64,6 +69,9 @@ void log_msg(int level, const char *fmt, ...)
     size_t n = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S +0000] ", &tm);
     n += (size_t)snprintf(line + n, sizeof(line) - n, "[%d] [%s] ", (int)getpid(),
                           level_names[level]);
+    if (log_state.worker >= 0)
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "[worker %d] ", log_state.worker);
+    size_t msg_at = n;
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
@@ -71,10 +79,23 @@ void log_msg(int level, const char *fmt, ...)
     n = m < 0 ? n : n + (size_t)m;
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
+    if (log_state.sink && !log_state.in_sink) {
+        log_state.in_sink = true;
+        log_state.sink(log_state.sink_ctx, level, line + msg_at, n - msg_at);
+        log_state.in_sink = false;
+    }
     line[n++] = '\n';
     /* one write: lines from several processes never interleave mid-line */
     ssize_t w;
     do {
         w = write(STDERR_FILENO, line, n);
     } while (w < 0 && errno == EINTR);
+}
+
+void log_set_worker(int id) { log_state.worker = id; }
+
+void log_set_sink(log_sink_fn *fn, void *ctx)
+{
+    log_state.sink = fn;
+    log_state.sink_ctx = ctx;
 }

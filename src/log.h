@@ -1,9 +1,12 @@
-/* The error log: gunicorn-style lines "[time] [pid] [LEVEL] message" on file descriptor 2.
+/* The error log: gunicorn-style lines "[time] [pid] [LEVEL] message" on file descriptor 2;
+ * a worker's lines carry its id as well: "[time] [pid] [LEVEL] [worker 3] message".
  *
  * log_init opens --error-logfile and makes it fd 2, so that everything written to stderr
  * (Python tracebacks included) lands in the same file. Each line goes out in one
  * write(2), so lines from the master and the workers never interleave mid-line. The
  * level and path are set once in the master before forking and are read-only after.
+ * A process may add a sink that receives every logged message as well (--log-target);
+ * the sink only queues, it must not log itself (a message it logs is not passed on).
  */
 #ifndef UF_LOG_H
 #define UF_LOG_H
@@ -17,6 +20,13 @@ int log_init(const char *path, int level, char *err, size_t errlen);
 int log_reopen(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* In a worker: the id its lines carry (-1, the default, for the master). */
+void log_set_worker(int id);
+
+/* Every message at or above the level goes to fn as well (NULL removes the sink). */
+typedef void log_sink_fn(void *ctx, int level, const char *msg, size_t len);
+void log_set_sink(log_sink_fn *fn, void *ctx);
 
 #define log_debug(...) log_msg(0, __VA_ARGS__)
 #define log_info(...) log_msg(1, __VA_ARGS__)

@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -22,6 +25,7 @@
 #include "src/log.h"
 #include "src/mem.h"
 #include "src/scoreboard.h"
+#include "src/stats.h"
 #include "python_bridge/interp.h"
 #include "src/worker.h"
 #include "uring/ring.h"
@@ -104,7 +108,30 @@ typedef struct master {
     bool budget_warned;
     uint64_t pressure_logged_ms;
     int exit_code;
+
+    /* observability (src/stats.h) */
+    int sigfd;                  /* signalfd over the blocked signals: read, never handled */
+    double start_time;
+    stats_server_t stats;       /* --stats-bind */
+    stats_totals_t retired;     /* counters of the workers that have exited */
+    uint64_t recycles[STATS_RECYCLE_REASONS];
+    stats_slot_view_t *view_slots;
+    stats_worker_view_t *view_workers;
+    logship_t ship;             /* --log-target: the master's own lines */
+    bool shipping;
+    logship_t statsd;           /* --statsd-host: gunicorn.workers, gunicorn.backlog */
+    bool statsd_on;
+    char statsd_prefix[128];
+    uint64_t next_statsd_ms;
 } master_t;
+
+/* Label values of uwsgi_fast_worker_recycles_total, indexed by enum retire_reason; the
+ * last one is a worker that exited without being asked to. */
+#define RECYCLE_DIED (STATS_RECYCLE_REASONS - 1)
+static const char *const recycle_labels[STATS_RECYCLE_REASONS] = {
+    "", "reload", "max_requests", "max_worker_lifetime", "reload_on_rss", "memory_budget",
+    "scale_down", "timeout", "died",
+};
 
 static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
                                       SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE};
@@ -300,6 +327,14 @@ static proc_t *spawn(master_t *m, unsigned k)
             if (j != k && m->slots[j].listeners)
                 for (unsigned b = 0; b < m->nbinds; b++)
                     close(m->slots[j].listeners[b].fd);
+        /* nor the master's own sockets: the signalfd, the stats port, its log target */
+        log_set_sink(NULL, NULL);
+        close(m->sigfd);
+        stats_server_close(&m->stats);
+        if (m->ship.fd >= 0)
+            close(m->ship.fd);
+        if (m->statsd.fd >= 0)
+            close(m->statsd.fd);
         sb->pid = (int32_t)getpid();
         worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
                     m->pinning ? &m->slots[k].place : NULL);
@@ -361,6 +396,12 @@ static void on_exit_of(master_t *m, proc_t *p, int status)
     bool was_ready = sb_get(&sb->state) >= SB_READY;
     pid_t pid = p->pid;
     bool expected = p->draining;
+    /* its counters join the totals before the slot can be reused: nothing goes backwards */
+    stats_fold(&m->retired, sb);
+    if (p->retire)
+        m->recycles[p->retire]++;
+    else if (!expected && !m->stopping)
+        m->recycles[RECYCLE_DIED]++;
     p->pid = 0;
     if (m->stopping)
         return;
@@ -675,6 +716,23 @@ static void supervise(master_t *m, uint64_t now)
 
 /* ---- signals ------------------------------------------------------------------------ */
 
+/* A relative --access-logfile is taken from the directory the server was started in, as
+ * the error log is, however --chdir (or --preload's import) moves the workers later; USR1
+ * then reopens the same file too. */
+static void absolute_accesslog(tun_config_t *cfg)
+{
+    if (!cfg->accesslog || cfg->accesslog[0] == '/' || strcmp(cfg->accesslog, "-") == 0)
+        return;
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof(cwd)))
+        return;
+    size_t n = strlen(cwd) + strlen(cfg->accesslog) + 2;
+    char *abs = uf_malloc(n);
+    snprintf(abs, n, "%s/%s", cwd, cfg->accesslog);
+    uf_free(cfg->accesslog);
+    cfg->accesslog = abs;
+}
+
 /* HUP: re-read the settings and replace every worker, each one only after its successor
  * accepts. Settings that need a restart keep their old value, with a warning. */
 static void reload(master_t *m)
@@ -682,6 +740,13 @@ static void reload(master_t *m)
     tun_config_t fresh;
     char err[512];
     int r = tun_parse(&fresh, m->argc, m->argv, m->envp, stdout, err, sizeof(err));
+    const char *warning = NULL;
+    if (r == TUN_OK && stats_check_config(&fresh, &warning, err, sizeof(err)) < 0) {
+        tun_config_free(&fresh);
+        r = TUN_ERROR;
+    }
+    if (r == TUN_OK)
+        absolute_accesslog(&fresh);
     if (r != TUN_OK) {
         log_error("Reload: the new configuration is invalid, keeping the old one: %s",
                   r == TUN_ERROR ? err : "nothing to run");
@@ -690,6 +755,8 @@ static void reload(master_t *m)
     } else {
         for (size_t i = 0; i < fresh.warning_count; i++)
             log_warning("Reload: %s", fresh.warnings[i]);
+        if (warning)
+            log_warning("Reload: %s", warning);
         bool binds_same = fresh.bind_count == m->cfg->bind_count;
         for (size_t i = 0; binds_same && i < fresh.bind_count; i++)
             binds_same = memcmp(&fresh.binds[i].addr, &m->cfg->binds[i].addr,
@@ -819,6 +886,204 @@ static int preload_app(const tun_config_t *cfg)
     return 0;
 }
 
+/* ---- observability ------------------------------------------------------------------ */
+
+/* What /metrics, /stats and /ready are made of: the live workers and their listeners. */
+static void fill_view(void *ctx, stats_view_t *v)
+{
+    master_t *m = ctx;
+    unsigned ns = 0, nw = 0;
+    for (unsigned k = 0; k < MAX_SLOTS; k++) {
+        const slot_t *s = &m->slots[k];
+        if (!s->listeners)
+            continue;
+        m->view_slots[ns++] = (stats_slot_view_t){
+            .index = k, .listeners = s->listeners, .nlisteners = m->nbinds, .cpu = s->cpu};
+    }
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
+        const proc_t *p = &m->procs[i];
+        if (p->pid <= 0)
+            continue;
+        /* fresh, not the last 250 ms sample: a scrape is rare and may follow a boot */
+        sb_set64(&m->sb.slots[p->sb_index].rss_bytes, budget_rss_bytes(p->pid));
+        m->view_workers[nw++] = (stats_worker_view_t){
+            .slot = p->slot, .pid = p->pid, .sb = &m->sb.slots[p->sb_index]};
+    }
+    *v = (stats_view_t){
+        .cfg = m->cfg,
+        .pid = (int)getpid(),
+        .start_time = m->start_time,
+        .stopping = m->stopping,
+        .retired = &m->retired,
+        .slots = m->view_slots,
+        .nslots = ns,
+        .workers = m->view_workers,
+        .nworkers = nw,
+        .recycles = m->recycles,
+        .recycle_names = recycle_labels,
+        .master_ship_sent = m->ship.sent_local,
+        .master_ship_dropped = m->ship.dropped_local,
+        .master_statsd_dropped = m->statsd.dropped_local,
+        .budget_bytes = m->budget_bytes,
+        .footprint_bytes = m->footprint_bytes,
+    };
+}
+
+static void statsd_line(master_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void statsd_line(master_t *m, const char *fmt, ...)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "%s", m->statsd_prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof(line))
+        logship_raw(&m->statsd, line, (size_t)n);
+}
+
+/* The master's error-log lines: shipped, and counted for statsd as gunicorn does. */
+static void master_sink(void *ctx, int level, const char *msg, size_t len)
+{
+    master_t *m = ctx;
+    if (m->shipping)
+        logship_error(&m->ship, level, msg, len);
+    if (m->statsd_on && level >= 2)
+        statsd_line(m, "gunicorn.log.%s:1|c|@1.0",
+                    level == 2 ? "warning" : level == 3 ? "error" : "critical");
+}
+
+/* Once a second, what gunicorn's arbiter reports: the number of workers, and with
+ * --enable-backlog-metric the connections waiting in the accept queues. */
+static void statsd_push(master_t *m, uint64_t now)
+{
+    if (!m->statsd_on || now < m->next_statsd_ms)
+        return;
+    m->next_statsd_ms = now + 1000;
+    statsd_line(m, "gunicorn.workers:%u|g", count_live(m));
+    if (m->cfg->enable_backlog_metric) {
+        uint64_t waiting = 0;
+        for (unsigned k = 0; k < MAX_SLOTS; k++)
+            for (unsigned b = 0; m->slots[k].listeners && b < m->nbinds; b++) {
+                uint32_t len, limit;
+                stats_accept_queue(m->slots[k].listeners[b].fd, &len, &limit);
+                waiting += len;
+            }
+        statsd_line(m, "gunicorn.backlog:%llu|ms", (unsigned long long)waiting);
+    }
+}
+
+/* --stats-bind, --log-target and --statsd-host in the master. Returns 0, or -1 with err. */
+static int start_observability(master_t *m, char *err, size_t errlen)
+{
+    const tun_config_t *cfg = m->cfg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m->start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    m->view_slots = uf_calloc(MAX_SLOTS, sizeof(stats_slot_view_t));
+    m->view_workers = uf_calloc(2 * MAX_SLOTS, sizeof(stats_worker_view_t));
+    m->stats.fd = -1;
+    m->ship.fd = m->statsd.fd = -1;
+    if (cfg->stats_bind && stats_server_open(&m->stats, cfg->stats_bind, fill_view, m, err, errlen) < 0)
+        return -1;
+    logship_target_t t;
+    if (cfg->log_target) {
+        if (logship_parse(cfg->log_target, &t, err, errlen) < 0)
+            return -1;
+        bool rfc = cfg->log_target_format && strcmp(cfg->log_target_format, "rfc5424") == 0;
+        logship_init(&m->ship, &t, rfc, -1);
+        m->shipping = true;
+    }
+    if (cfg->statsd_host) {
+        if (stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
+            return -1;
+        logship_init(&m->statsd, &t, false, -1);
+        const char *p = cfg->statsd_prefix ? cfg->statsd_prefix : "";
+        size_t n = strlen(p);
+        while (n && p[n - 1] == '.')
+            n--;
+        snprintf(m->statsd_prefix, sizeof(m->statsd_prefix), "%.*s%s", (int)n, p, n ? "." : "");
+        m->statsd_on = true;
+    }
+    if (m->shipping || m->statsd_on)
+        log_set_sink(master_sink, m);
+    return 0;
+}
+
+/* Sends what the master's log target and statsd hold, without blocking. */
+static void ship_master(master_t *m, uint64_t now)
+{
+    if (m->shipping) {
+        logship_direct_run(&m->ship, now);
+        logship_report_drops(&m->ship, now);
+    }
+    if (m->statsd_on)
+        logship_direct_run(&m->statsd, now);
+}
+
+/* Waits (poll, at most `ms`) for a signal, a stats client or a log socket to be ready. */
+static void wait_events(master_t *m, int ms)
+{
+    struct pollfd pfd[4 + STATS_MAX_CLIENTS];
+    unsigned n = 0;
+    pfd[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
+    n += stats_server_pollfds(&m->stats, pfd + n, STATS_MAX_CLIENTS + 1);
+    logship_t *ships[2] = {m->shipping ? &m->ship : NULL, m->statsd_on ? &m->statsd : NULL};
+    for (int i = 0; i < 2; i++) {
+        short ev;
+        int fd = ships[i] ? logship_direct_fd(ships[i], &ev) : -1;
+        if (fd >= 0 && ev)
+            pfd[n++] = (struct pollfd){.fd = fd, .events = ev};
+    }
+    if (poll(pfd, n, ms) < 0 && errno != EINTR)
+        log_error("poll failed: %s", strerror(errno));
+}
+
+/* The startup banner beyond the lines above it: what an operator checks first. */
+static void banner(master_t *m)
+{
+    const tun_config_t *cfg = m->cfg;
+    /* Python's own version string, which needs no running interpreter ("3.11.7 (main, ...)") */
+    extern const char *Py_GetVersion(void);
+    const char *pv = Py_GetVersion();
+    log_info("Python %.*s, virtualenv: %s%s", (int)strcspn(pv, " "), pv,
+             cfg->virtualenv ? cfg->virtualenv : "none", cfg->preload ? ", preloaded" : "");
+    char line[512];
+    size_t n = 0;
+    for (unsigned k = 0; k < m->nslots && n < sizeof(line) - 40; k++) {
+        const slot_t *s = &m->slots[k];
+        int node = s->place.mem_node;
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%u: cpu %d", k ? ", " : "", k,
+                              s->cpu);
+        if (node >= 0)
+            n += (size_t)snprintf(line + n, sizeof(line) - n, " node %d", node);
+    }
+    if (m->pinning)
+        log_info("Worker placement (%s): %s%s", cfg->cpu_pin ? "--cpu-pin" : "--numa-pin", line,
+                 m->nslots < m->target ? " (the rest once a worker's footprint is measured)" : "");
+    else
+        log_info("Worker placement: not pinned (--cpu-pin / --numa-pin are off)");
+    if (cfg->accesslog)
+        log_info("Access log: %s (%s)", strcmp(cfg->accesslog, "-") ? cfg->accesslog : "stdout",
+                 cfg->access_log_json ? "JSON" : "text");
+    if (m->shipping)
+        log_info("Log target: %s (%s)", cfg->log_target,
+                 m->ship.rfc5424 ? "RFC 5424" : "JSON");
+    if (m->stats.fd >= 0)
+        log_info("Stats: http://%s/metrics (Prometheus), /stats (JSON), /health, /ready",
+                 m->stats.addr);
+    if (m->statsd_on)
+        log_info("statsd: %s%s%s", cfg->statsd_host, m->statsd_prefix[0] ? ", prefix " : "",
+                 m->statsd_prefix);
+    if (cfg->health_path || cfg->ready_path) {
+        char sat[64] = "";
+        if (cfg->ready_saturation > 0)
+            snprintf(sat, sizeof(sat), ", saturated above %d", cfg->ready_saturation);
+        log_info("Probes: health %s, ready %s%s", cfg->health_path ? cfg->health_path : "off",
+                 cfg->ready_path ? cfg->ready_path : "off", sat);
+    }
+}
+
 int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
 {
     static master_t m;   /* the one master context */
@@ -830,11 +1095,24 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     m.nbinds = (unsigned)cfg->bind_count;
     m.target = (unsigned)cfg->workers;
 
+    /* settings the table cannot check (formats, addresses): wrong is exit 2, as a bad flag */
+    const char *warning;
+    if (stats_check_config(cfg, &warning, err, sizeof(err)) < 0) {
+        fprintf(stderr, "uwsgi-fast: %s\n", err);
+        return 2;
+    }
+    absolute_accesslog(cfg);
     if (log_init(cfg->error_logfile, cfg->log_level, err, sizeof(err)) < 0) {
         fprintf(stderr, "uwsgi-fast: %s\n", err);
         return 1;
     }
+    if (start_observability(&m, err, sizeof(err)) < 0) {
+        log_critical("%s", err);
+        return 1;
+    }
     log_info("Starting uwsgi-fast %s", UF_VERSION);
+    if (warning)
+        log_warning("%s", warning);
 
     ring_features_t features;
     if (ring_probe(&features, err, sizeof(err)) < 0) {
@@ -867,6 +1145,14 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     for (size_t i = 0; i < UF_ARRAY_LEN(handled_signals); i++)
         sigaddset(&set, handled_signals[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    /* Still no handler: the blocked signals are read from a descriptor, so the loop can
+     * wait for them and for the stats port and log sockets in one poll, and none is lost
+     * between two waits (a pending signal keeps the descriptor readable). */
+    m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m.sigfd < 0) {
+        log_critical("signalfd failed: %s", strerror(errno));
+        return 1;
+    }
 
     /* listeners of the first slot: they decide the port when the bind asked for port 0 */
     for (unsigned b = 0; b < m.nbinds; b++) {
@@ -902,6 +1188,7 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m.target,
              m.target == 1 ? "" : "s");
     apply_target(&m);
+    banner(&m);
 
     for (;;) {
         reap(&m);
@@ -927,13 +1214,27 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
                 p->kill_at_ms = 0;
             }
         }
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        siginfo_t info;
-        int sig = sigtimedwait(&set, &info, &ts);
-        if (sig > 0)
-            handle_signal(&m, sig);
+        ship_master(&m, now);
+        statsd_push(&m, now);
+        wait_events(&m, 50);
+        struct signalfd_siginfo si;
+        while (read(m.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            handle_signal(&m, (int)si.ssi_signo);
+        stats_server_run(&m.stats, sb_now_ms());
     }
     log_info("Shutting down: Master");
+    /* the master's last lines reach the log target if it takes them within a second */
+    for (uint64_t end = sb_now_ms() + 1000; m.shipping && sb_now_ms() < end;) {
+        ship_master(&m, sb_now_ms());
+        if (!m.ship.fill.len && !m.ship.busy.len)
+            break;
+        wait_events(&m, 20);
+    }
+    log_set_sink(NULL, NULL);
+    stats_server_close(&m.stats);
+    logship_free(&m.ship);
+    logship_free(&m.statsd);
+    close(m.sigfd);
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         if (m.slots[k].listeners)
             close_slot(&m, k);

@@ -1,0 +1,146 @@
+/* The access log: gunicorn's format language, compiled once, rendered per request into
+ * a per-worker buffer that is written through the worker's ring in batches.
+ *
+ * A format such as `%(h)s "%(r)s" %(s)s %({x-request-id}i)s` is compiled at start into a
+ * list of ops (literal text, or an atom with its argument), so a request costs a walk
+ * over that list and a few appends, never a parse. The same compiled format renders a
+ * JSON object (--access-log-json): one key per distinct atom, in format order, the
+ * literal text dropped.
+ *
+ * Escaping: every value that comes from a client or the application (request line,
+ * header values, user, environ values) is escaped, so no header can forge a line: in
+ * text, `"` and `\` get a backslash and control bytes and bytes >= 0x7f become \xHH; in
+ * JSON, the usual escapes, and control and non-ASCII bytes become \u00HH (headers are
+ * latin-1, as in the WSGI environ), so a JSON line is always ASCII and always parses.
+ *
+ * The writer (alog_writer_t) owns the file and two buffers: lines are appended to one
+ * while the kernel writes the other (IORING_OP_WRITE, appending). A batch goes out when
+ * it passes ALOG_FLUSH_BYTES or ALOG_FLUSH_MS after its first line, whichever is first,
+ * and at drain. Lines are whole in every write, so workers appending to one O_APPEND file
+ * never interleave mid-line; towards a pipe, writes are cut at PIPE_BUF on line
+ * boundaries, the size up to which a pipe keeps writes whole. If the disk stalls and a
+ * batch reaches ALOG_MAX_BYTES, lines are dropped and counted rather than the worker
+ * blocking or growing without bound. Single-threaded, per worker.
+ */
+#ifndef UF_ACCESSLOG_H
+#define UF_ACCESSLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "python_bridge/wsgi.h"
+#include "src/http.h"
+#include "src/mem.h"
+#include "uring/ring.h"
+
+/* gunicorn's default format (its access_log_format). */
+#define ALOG_DEFAULT_FORMAT "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""
+
+#define ALOG_MAX_OUT 8                 /* %({name}o)s atoms one format may hold */
+#define ALOG_FLUSH_BYTES (64 * 1024)   /* a batch this large is written at once */
+#define ALOG_FLUSH_MS 100              /* the longest a line waits in memory */
+#define ALOG_MAX_BYTES (4 * 1024 * 1024) /* lines waiting beyond this are dropped */
+
+typedef struct alog_fmt alog_fmt_t;
+
+/* The response header values a format asks for (%({name}o)s), copied when the response
+ * head is built: the application's header list is gone by the time the line is written. */
+typedef struct alog_resp {
+    buf_t text;                        /* the values, back to back */
+    uint32_t off[ALOG_MAX_OUT];
+    int32_t len[ALOG_MAX_OUT];         /* -1: the response had no such header */
+} alog_resp_t;
+
+/* Everything one line is made of. The spans of `req` are offsets into base[0, base_len);
+ * a span outside it (a request cut short) renders as "-". */
+typedef struct alog_rec {
+    const char *base;
+    size_t base_len;
+    const http_req_t *req;
+    const char *remote_addr;           /* numeric text; "" = unknown */
+    int remote_port;
+    const char *server_name;
+    int server_port;
+    const char *script_name;           /* --root-path, taken off PATH_INFO; may be NULL */
+    size_t script_name_len;
+    int status;                        /* 0: none was sent */
+    uint64_t body_bytes;               /* response body bytes (%(b)s) */
+    uint64_t duration_us;
+    struct timespec wall;              /* CLOCK_REALTIME at the end of the response */
+    int pid;
+    unsigned worker;
+    uint64_t conn_id;
+    const alog_resp_t *resp;           /* may be NULL when the format has no o-atoms */
+} alog_rec_t;
+
+/* Compiles `format`. Returns 0, or -1 with one line in err (an unterminated "%(", a
+ * conversion other than s, d or i, too many o-atoms). Atoms gunicorn does not know
+ * either render as "-", as gunicorn renders them; alog_fmt_unknown names the first. */
+int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen);
+void alog_fmt_free(alog_fmt_t *f);
+const char *alog_fmt_unknown(const alog_fmt_t *f);
+/* How many %({name}o)s atoms the format has: 0 means nothing needs capturing. */
+unsigned alog_fmt_out_count(const alog_fmt_t *f);
+
+/* Copies the values of the response headers the format names into r (the last one of
+ * a repeated name wins, as in gunicorn's atom dictionary). */
+void alog_capture(const alog_fmt_t *f, alog_resp_t *r, const py_header_t *headers, size_t n);
+
+/* Appends p[0, n) escaped for the inside of a JSON string (see above). */
+void alog_json_escape(buf_t *out, const char *p, size_t n);
+
+/* Appends one line, with its newline, for rec: text, or a JSON object when `json`. */
+void alog_render(alog_fmt_t *f, bool json, const alog_rec_t *rec, buf_t *out);
+
+/* ---- the writer ---------------------------------------------------------------------- */
+
+typedef struct alog_writer {
+    int fd;                   /* -1: closed */
+    bool own_fd;              /* we opened it (not stdout) */
+    bool pipe;                /* cut writes at PIPE_BUF */
+    bool inflight;            /* the kernel is writing busy[busy_off, len) */
+    bool reopen;              /* USR1 arrived: reopen before the next write */
+    char *path;               /* NULL for stdout */
+    ring_t *ring;
+    uint64_t ud;
+    buf_t fill;               /* lines gathered */
+    buf_t busy;               /* lines being written */
+    size_t busy_off;
+    size_t chunk;             /* bytes of the write in flight */
+    uint32_t fill_lines, busy_lines;
+    uint64_t first_ms;        /* when fill got its first line; 0 when empty */
+    uint64_t *lines_out;      /* counters to add to (the worker's scoreboard slot) */
+    uint64_t *dropped_out;
+    uint64_t error_logged_ms;
+} alog_writer_t;
+
+/* Opens `path` for appending ("-" = stdout). Returns 0, or -errno with err filled. */
+int alog_writer_open(alog_writer_t *wr, const char *path, ring_t *ring, uint64_t ud,
+                     char *err, size_t errlen);
+
+/* Where the next line goes, or NULL when too much is waiting (the caller drops the line;
+ * it has been counted). Call alog_writer_commit after appending the line. */
+buf_t *alog_writer_line(alog_writer_t *wr, uint64_t now_ms);
+void alog_writer_commit(alog_writer_t *wr);
+
+/* Starts a write if none is in flight and a batch is due (`force`: whatever is there). */
+void alog_writer_flush(alog_writer_t *wr, uint64_t now_ms, bool force);
+
+/* The completion of the write submitted with `ud`. */
+void alog_writer_complete(alog_writer_t *wr, int res, uint64_t now_ms);
+
+/* Milliseconds until a batch is due (INT32_MAX when none is waiting). */
+int alog_writer_timeout_ms(const alog_writer_t *wr, uint64_t now_ms);
+
+/* True when nothing is waiting and nothing is in flight. */
+bool alog_writer_idle(const alog_writer_t *wr);
+
+/* USR1: the file is reopened by name before the next write (after the one in flight). */
+void alog_writer_reopen(alog_writer_t *wr);
+
+/* At exit after a fast stop: writes what is left with plain write(2). */
+void alog_writer_close(alog_writer_t *wr);
+
+#endif

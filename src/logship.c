@@ -1,0 +1,532 @@
+/* Log shipping: framing, a bounded queue, and two ways to send it (ring, non-blocking). */
+#include "src/logship.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/accesslog.h"
+#include "src/log.h"
+#include "src/scoreboard.h"
+
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define REPORT_EVERY_MS 10000
+
+/* RFC 5424 severities of our levels (debug, info, warning, error, critical); facility
+ * user (1). */
+static const int severity[] = {7, 6, 4, 3, 2};
+static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+
+int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    snprintf(t->spec, sizeof(t->spec), "%s", spec);
+    if (strncmp(spec, "unix:", 5) == 0) {
+        const char *path = spec + 5;
+        struct sockaddr_un *sun = (struct sockaddr_un *)&t->addr;
+        if (!*path || strlen(path) >= sizeof(sun->sun_path)) {
+            snprintf(err, errlen, "--log-target: \"%s\" needs a socket path of 1 to %zu bytes "
+                     "after unix:", spec, sizeof(sun->sun_path) - 1);
+            return -1;
+        }
+        sun->sun_family = AF_UNIX;
+        memcpy(sun->sun_path, path, strlen(path) + 1);
+        t->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+        t->transport = SHIP_UNIX;
+        return 0;
+    }
+    const char *rest;
+    if (strncmp(spec, "udp://", 6) == 0) {
+        t->transport = SHIP_UDP;
+        rest = spec + 6;
+    } else if (strncmp(spec, "tcp://", 6) == 0) {
+        t->transport = SHIP_TCP;
+        rest = spec + 6;
+    } else {
+        snprintf(err, errlen, "--log-target: \"%s\" is not udp://HOST:PORT, tcp://HOST:PORT or "
+                 "unix:/PATH", spec);
+        return -1;
+    }
+    char host[256];
+    const char *colon;
+    if (*rest == '[') {
+        const char *close = strchr(rest, ']');
+        if (!close || close[1] != ':')
+            goto bad_port;
+        snprintf(host, sizeof(host), "%.*s", (int)(close - rest - 1), rest + 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(rest, ':');
+        if (!colon)
+            goto bad_port;
+        snprintf(host, sizeof(host), "%.*s", (int)(colon - rest), rest);
+    }
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 1 || port > 65535)
+        goto bad_port;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = t->transport == SHIP_TCP ? SOCK_STREAM : SOCK_DGRAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(host[0] ? host : "127.0.0.1", colon + 1, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errlen, "--log-target: cannot resolve \"%s\": %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
+    t->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+bad_port:
+    snprintf(err, errlen, "--log-target: \"%s\" needs HOST:PORT with a port from 1 to 65535",
+             spec);
+    return -1;
+}
+
+void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int worker)
+{
+    memset(s, 0, sizeof(*s));
+    s->target = *t;
+    s->rfc5424 = rfc5424;
+    s->stream = t->transport == SHIP_TCP;
+    s->fd = -1;
+    s->worker = worker;
+    s->pid = (int)getpid();
+    s->sent_out = &s->sent_local;
+    s->dropped_out = &s->dropped_local;
+    if (gethostname(s->host, sizeof(s->host)) < 0 || !s->host[0])
+        snprintf(s->host, sizeof(s->host), "-");
+    s->host[sizeof(s->host) - 1] = 0;
+}
+
+static void close_fd(logship_t *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    s->connecting = false;
+}
+
+void logship_free(logship_t *s)
+{
+    close_fd(s);
+    buf_free(&s->fill);
+    buf_free(&s->busy);
+    buf_free(&s->scratch);
+    uf_free(s->fill_ends);
+    uf_free(s->busy_ends);
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+}
+
+/* ---- framing ------------------------------------------------------------------------- */
+
+static void put_time(buf_t *out)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char text[48];
+    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, ".%06ldZ", (long)(ts.tv_nsec / 1000));
+    buf_append(out, text, n);
+}
+
+static void syslog_head(logship_t *s, buf_t *out, int sev, const char *msgid)
+{
+    char head[64];
+    buf_append(out, head, (size_t)snprintf(head, sizeof(head), "<%d>1 ", 8 + sev));
+    put_time(out);
+    buf_append(out, " ", 1);
+    buf_append_str(out, s->host);
+    buf_append(out, head, (size_t)snprintf(head, sizeof(head), " uwsgi-fast %d %s - ", s->pid, msgid));
+}
+
+static void json_head(logship_t *s, buf_t *out, const char *type)
+{
+    char tail[64];
+    buf_append_str(out, "{\"type\":\"");
+    buf_append_str(out, type);
+    buf_append_str(out, "\",\"host\":\"");
+    alog_json_escape(out, s->host, strlen(s->host));
+    buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\",\"pid\":%d,", s->pid));
+    if (s->worker >= 0)
+        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"worker\":%d,", s->worker));
+}
+
+/* Moves the message in s->scratch into the queue, framed; drops it when full. */
+static void enqueue(logship_t *s)
+{
+    buf_t *m = &s->scratch;
+    if (m->len > SHIP_MAX_MSG)
+        m->len = SHIP_MAX_MSG;
+    if (s->fill.len + m->len + 16 > SHIP_MAX_BYTES) {
+        sb_add64(s->dropped_out, 1);
+        return;
+    }
+    if (s->stream) {
+        if (s->rfc5424) {
+            char len[16];
+            buf_append(&s->fill, len, (size_t)snprintf(len, sizeof(len), "%zu ", m->len));
+            buf_append(&s->fill, m->data, m->len);
+        } else {
+            buf_append(&s->fill, m->data, m->len);
+            buf_append(&s->fill, "\n", 1);
+        }
+        s->fill_count++;
+        return;
+    }
+    buf_append(&s->fill, m->data, m->len);
+    if (s->fill_count == s->ends_cap) {
+        s->ends_cap = s->ends_cap ? s->ends_cap * 2 : 64;
+        s->fill_ends = uf_realloc(s->fill_ends, s->ends_cap * sizeof(uint32_t));
+        s->busy_ends = uf_realloc(s->busy_ends, s->ends_cap * sizeof(uint32_t));
+    }
+    s->fill_ends[s->fill_count++] = (uint32_t)s->fill.len;
+}
+
+void logship_error(logship_t *s, int level, const char *msg, size_t len)
+{
+    if (level < 0 || level > 4)
+        level = 4;
+    buf_t *m = &s->scratch;
+    m->len = 0;
+    if (s->rfc5424) {
+        syslog_head(s, m, severity[level], "error");
+        buf_append(m, msg, len);
+    } else {
+        json_head(s, m, "error");
+        buf_append_str(m, "\"time\":\"");
+        put_time(m);
+        buf_append_str(m, "\",\"level\":\"");
+        buf_append_str(m, level_names[level]);
+        buf_append_str(m, "\",\"message\":\"");
+        alog_json_escape(m, msg, len > SHIP_MAX_MSG ? SHIP_MAX_MSG : len);
+        buf_append_str(m, "\"}");
+    }
+    enqueue(s);
+}
+
+void logship_access(logship_t *s, const char *json, size_t jlen, const char *text, size_t tlen)
+{
+    buf_t *m = &s->scratch;
+    m->len = 0;
+    if (s->rfc5424) {
+        if (!text)
+            return;
+        syslog_head(s, m, 6, "access");
+        buf_append(m, text, tlen);
+    } else {
+        if (!json || jlen < 2 || json[0] != '{')
+            return;
+        /* {"type":"access","host":...,"pid":...,"worker":..., + the line's own fields */
+        json_head(s, m, "access");
+        if (jlen == 2)
+            m->len--;   /* an empty object: drop the trailing comma */
+        buf_append(m, json + 1, jlen - 1);
+    }
+    enqueue(s);
+}
+
+void logship_raw(logship_t *s, const char *msg, size_t len)
+{
+    s->scratch.len = 0;
+    buf_append(&s->scratch, msg, len);
+    enqueue(s);
+}
+
+/* Swaps the gathering buffer in for sending. */
+static void take_fill(logship_t *s)
+{
+    buf_t t = s->busy;
+    s->busy = s->fill;
+    s->fill = t;
+    s->fill.len = 0;
+    uint32_t *e = s->busy_ends;
+    s->busy_ends = s->fill_ends;
+    s->fill_ends = e;
+    s->busy_count = s->fill_count;
+    s->fill_count = 0;
+    s->busy_off = 0;
+    s->dgram_failed = 0;
+}
+
+static void busy_done(logship_t *s, uint32_t delivered, uint32_t lost)
+{
+    sb_add64(s->sent_out, delivered);
+    sb_add64(s->dropped_out, lost);
+    s->busy.len = 0;
+    s->busy_count = 0;
+    s->busy_off = 0;
+    s->inflight = false;
+    if (s->busy.cap > 4 * 65536)
+        buf_reset(&s->busy, 65536);
+}
+
+static void failed(logship_t *s, int err, uint64_t now_ms)
+{
+    if (!s->failing_logged)
+        log_warning("log target %s: %s; retrying (lines are queued, then dropped and counted)",
+                    s->target.spec, strerror(err));
+    s->failing_logged = true;
+    close_fd(s);
+    s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS;
+    if (s->backoff_ms > BACKOFF_MAX_MS)
+        s->backoff_ms = BACKOFF_MAX_MS;
+    s->retry_at_ms = now_ms + s->backoff_ms;
+}
+
+static void connected(logship_t *s)
+{
+    s->connecting = false;
+    s->backoff_ms = 0;
+    if (s->failing_logged)
+        log_info("log target %s: connected", s->target.spec);
+    s->failing_logged = false;
+}
+
+/* Creates the socket; UDP and unix sockets are connected at once (it cannot block), a
+ * TCP socket is left to the caller. Returns 0 or -errno. */
+static int open_socket(logship_t *s, bool nonblock)
+{
+    int type = s->target.transport == SHIP_TCP ? SOCK_STREAM : SOCK_DGRAM;
+    int flags = SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
+    int fd = socket(s->target.addr.ss_family, type | flags, 0);
+    if (fd < 0)
+        return -errno;
+    s->fd = fd;
+    if (s->target.transport == SHIP_TCP)
+        return 0;
+    if (connect(fd, (struct sockaddr *)&s->target.addr, s->target.addrlen) == 0)
+        return 0;
+    int e = errno;
+    if (s->target.transport == SHIP_UNIX && e == EPROTOTYPE) {
+        /* a stream socket (a collector's own), not a syslog datagram socket */
+        close(fd);
+        fd = socket(AF_UNIX, SOCK_STREAM | flags, 0);
+        if (fd < 0)
+            return -errno;
+        s->fd = fd;
+        s->stream = true;
+        if (connect(fd, (struct sockaddr *)&s->target.addr, s->target.addrlen) == 0)
+            return 0;
+        e = errno;
+    }
+    close_fd(s);
+    return -e;
+}
+
+/* ---- through the ring ---------------------------------------------------------------- */
+
+static void ring_connect(logship_t *s, uint64_t now_ms)
+{
+    int rc = open_socket(s, false);
+    if (rc < 0) {
+        failed(s, -rc, now_ms);
+        return;
+    }
+    if (s->target.transport != SHIP_TCP) {
+        connected(s);
+        return;
+    }
+    struct io_uring_sqe *sqe = ring_sqe(s->ring);
+    io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->target.addr, s->target.addrlen);
+    io_uring_sqe_set_data64(sqe, ring_ud(s->op_connect, 0, 0));
+    s->connecting = true;
+}
+
+void logship_ring_start(logship_t *s, ring_t *ring, unsigned op_send, unsigned op_connect,
+                        uint64_t now_ms)
+{
+    s->ring_mode = true;
+    s->ring = ring;
+    s->op_send = op_send;
+    s->op_connect = op_connect;
+    ring_connect(s, now_ms);
+}
+
+void logship_ring_flush(logship_t *s, uint64_t now_ms)
+{
+    if (s->inflight || s->connecting)
+        return;
+    if (s->fd < 0) {
+        if (now_ms >= s->retry_at_ms)
+            ring_connect(s, now_ms);
+        return;
+    }
+    if (!s->fill.len)
+        return;
+    take_fill(s);
+    s->inflight = true;
+    if (s->stream) {
+        ring_send(s->ring, s->fd, s->busy.data, s->busy.len, ring_ud(s->op_send, 0, 0));
+        return;
+    }
+    uint32_t start = 0;
+    for (uint32_t i = 0; i < s->busy_count; i++) {
+        ring_send(s->ring, s->fd, s->busy.data + start, s->busy_ends[i] - start,
+                  ring_ud(s->op_send, 0, i));
+        start = s->busy_ends[i];
+    }
+    s->dgram_pending = s->busy_count;
+}
+
+void logship_ring_complete(logship_t *s, unsigned op, int res, uint64_t now_ms)
+{
+    if (s->connecting && op == s->op_connect) {   /* (statsd has no connect op of its own) */
+        s->connecting = false;
+        if (res < 0)
+            failed(s, -res, now_ms);
+        else
+            connected(s);
+        logship_ring_flush(s, now_ms);
+        return;
+    }
+    if (!s->stream) {
+        if (res < 0) {
+            s->dgram_failed++;
+            s->dgram_err = -res;
+        }
+        if (--s->dgram_pending)
+            return;
+        /* a refused datagram (nobody listening) is a dropped line, reported with the
+         * others every 10 s rather than once per batch */
+        uint32_t lost = s->dgram_failed;
+        busy_done(s, s->busy_count - lost, lost);
+        logship_ring_flush(s, now_ms);
+        return;
+    }
+    if (res <= 0) {
+        busy_done(s, 0, s->busy_count);
+        failed(s, res < 0 ? -res : EPIPE, now_ms);
+        return;
+    }
+    s->busy_off += (size_t)res;
+    if (s->busy_off < s->busy.len) {
+        ring_send(s->ring, s->fd, s->busy.data + s->busy_off, s->busy.len - s->busy_off,
+                  ring_ud(s->op_send, 0, 0));
+        return;
+    }
+    busy_done(s, s->busy_count, 0);
+    logship_ring_flush(s, now_ms);
+}
+
+bool logship_ring_idle(const logship_t *s)
+{
+    if (s->inflight || s->connecting)
+        return false;
+    return !s->fill.len || s->fd < 0;
+}
+
+/* ---- non-blocking, from the master's poll loop ------------------------------------- */
+
+int logship_direct_fd(const logship_t *s, short *events)
+{
+    *events = 0;
+    if (s->fd < 0)
+        return -1;
+    if (s->connecting || s->fill.len || s->busy.len)
+        *events = POLLOUT;
+    return s->fd;
+}
+
+void logship_direct_run(logship_t *s, uint64_t now_ms)
+{
+    if (s->fd < 0) {
+        if (now_ms < s->retry_at_ms || (!s->fill.len && !s->busy.len))
+            return;
+        int rc = open_socket(s, true);
+        if (rc < 0) {
+            failed(s, -rc, now_ms);
+            return;
+        }
+        if (s->target.transport == SHIP_TCP) {
+            if (connect(s->fd, (struct sockaddr *)&s->target.addr, s->target.addrlen) < 0 &&
+                errno != EINPROGRESS) {
+                failed(s, errno, now_ms);
+                return;
+            }
+            s->connecting = true;
+        } else {
+            connected(s);
+        }
+    }
+    if (s->connecting) {
+        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+        if (poll(&p, 1, 0) <= 0)
+            return;
+        int e = 0;
+        socklen_t el = sizeof(e);
+        getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &e, &el);
+        if (e) {
+            failed(s, e, now_ms);
+            return;
+        }
+        connected(s);
+    }
+    for (;;) {
+        if (!s->busy.len) {
+            if (!s->fill.len)
+                return;
+            take_fill(s);
+        }
+        if (s->stream) {
+            ssize_t n = send(s->fd, s->busy.data + s->busy_off, s->busy.len - s->busy_off,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EINTR)
+                    return;
+                busy_done(s, 0, s->busy_count);
+                failed(s, errno, now_ms);
+                return;
+            }
+            s->busy_off += (size_t)n;
+            if (s->busy_off < s->busy.len)
+                return;
+            busy_done(s, s->busy_count, 0);
+            continue;
+        }
+        /* datagrams: busy_off counts messages sent here */
+        while (s->busy_off < s->busy_count) {
+            uint32_t i = (uint32_t)s->busy_off;
+            uint32_t start = i ? s->busy_ends[i - 1] : 0;
+            ssize_t n = send(s->fd, s->busy.data + start, s->busy_ends[i] - start,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                return;
+            if (n < 0) {
+                s->dgram_failed++;
+                s->dgram_err = errno;
+            }
+            s->busy_off++;
+        }
+        uint32_t lost = s->dgram_failed;
+        busy_done(s, s->busy_count - lost, lost);
+    }
+}
+
+void logship_report_drops(logship_t *s, uint64_t now_ms)
+{
+    if (now_ms < s->report_ms + REPORT_EVERY_MS)
+        return;
+    uint64_t dropped = *s->dropped_out;
+    if (dropped > s->dropped_reported) {
+        s->report_ms = now_ms;
+        uint64_t n = dropped - s->dropped_reported;
+        s->dropped_reported = dropped;
+        log_warning("log target %s: %llu line%s dropped (the collector is slow or unreachable%s%s)",
+                    s->target.spec, (unsigned long long)n, n == 1 ? "" : "s",
+                    s->dgram_err ? ": " : "", s->dgram_err ? strerror(s->dgram_err) : "");
+    }
+}
