@@ -311,7 +311,17 @@ def colour(kind, name):
 
 
 def render_svg(root, title, subtitle, out):
-    width, row, pad, top = 1200, 17, 10, 50
+    width, row, pad = 1200, 17, 10
+    # The subtitle is long (build, load, CPU shares): wrap it at "; " to fit the width.
+    sub_lines, cur = [], ""
+    for piece in subtitle.split("; "):
+        if cur and len(cur) + len(piece) > 170:
+            sub_lines.append(cur + ";")
+            cur = piece
+        else:
+            cur = piece if not cur else cur + "; " + piece
+    sub_lines.append(cur)
+    top = 30 + 16 * len(sub_lines)
     depth = depth_of(root)
     height = top + depth * row + pad + 20
     total = root.count or 1
@@ -324,9 +334,10 @@ def render_svg(root, title, subtitle, out):
         '<rect x="0" y="0" width="%d" height="%d" fill="#f8f8f8"/>' % (width, height),
         '<text x="%d" y="20" font-size="15" text-anchor="middle">%s</text>'
         % (width / 2, html.escape(title)),
-        '<text x="%d" y="38" text-anchor="middle" fill="#555">%s</text>'
-        % (width / 2, html.escape(subtitle)),
     ]
+    for i, text in enumerate(sub_lines):
+        parts.append('<text x="%d" y="%d" text-anchor="middle" fill="#555">%s</text>'
+                     % (width / 2, 38 + 16 * i, html.escape(text)))
 
     def draw(node, x, level):
         w = node.count * scale
@@ -403,21 +414,50 @@ def summary(stacks, title, note):
 
 
 def parse_perf_script(path):
-    """Stacks from `perf script` text (perf record -g): kernel frames and whatever user
-    frames perf could walk. Without frame pointers perf's user-space walk stops after one
-    or two frames, so user frames are folded into one per object ("[uwsgi-fast]",
-    "[libpython3.11.so.1.0]"); the kernel part of the stack is exact."""
+    """Stacks from `perf script` text (perf record --call-graph dwarf): kernel frames, our
+    C frames (inlined ones included) and libpython's C frames; Python functions appear
+    as the interpreter (_PyEval_EvalFrameDefault), which is what py-spy adds. Frames
+    below main (the C runtime's start-up) are dropped."""
     stacks = collections.Counter()
     frames = None
+
+    def flush():
+        if not frames:
+            return
+        # An inlined frame belongs to the object of the frame it was inlined into (the
+        # next line down).
+        objs = [o for _, o in frames]
+        for i in range(len(frames) - 2, -1, -1):
+            if objs[i] == "(inlined)":
+                objs[i] = objs[i + 1]
+        rows = []
+        for (sym, _), obj in zip(frames, objs):
+            if obj == "[kernel.kallsyms]":
+                rows.append((sym, "kernel", "kernel"))
+                continue
+            base = os.path.basename(obj.strip("()[]")) or "?"
+            kind = "uf" if obj.startswith("/") and elf_is_exec_cached(obj) else (
+                "libpython" if "libpython" in obj else "lib")
+            name = sym if sym != "[unknown]" else "[%s]" % base
+            if rows and rows[-1][0] == name == "[%s]" % base:
+                continue  # one box for a run of unnamed frames of one object
+            rows.append((name, base, kind))
+        rows.reverse()  # root first
+        for k in range(len(rows) - 1, -1, -1):
+            if rows[k][0] == "main" and rows[k][2] == "uf":
+                rows = rows[k:]
+                break
+        stacks[tuple(rows)] += 1
+
     with open(path, errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
             if not line.strip():
-                if frames:
-                    stacks[tuple(reversed(frames))] += 1
+                flush()
                 frames = None
                 continue
             if not line.startswith((" ", "\t")):
+                flush()
                 frames = []
                 continue
             if frames is None:
@@ -426,18 +466,12 @@ def parse_perf_script(path):
             if len(parts) < 2:
                 continue
             sym, _, obj = parts[1].rpartition(" (")
-            obj = obj.rstrip(")")
+            obj = obj[:-1] if obj.endswith(")") else obj
+            if obj == "inlined":
+                obj = "(inlined)"
             sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
-            if obj == "[kernel.kallsyms]":
-                frames.append((sym, "kernel", "kernel"))
-            else:
-                name = "[%s]" % os.path.basename(obj) if obj != "[unknown]" else None
-                if name and not (frames and frames[-1][0] == name):
-                    kind = "uf" if "uwsgi-fast" in obj else (
-                        "libpython" if "libpython" in obj else "lib")
-                    frames.append((name, os.path.basename(obj), kind))
-    if frames:
-        stacks[tuple(reversed(frames))] += 1
+            frames.append((sym, obj))
+    flush()
     return [(list(k), v) for k, v in stacks.items()]
 
 
@@ -445,7 +479,8 @@ def main(argv):
     ap = argparse.ArgumentParser(description="py-spy raw profile -> flame graph SVG + summary")
     ap.add_argument("raw")
     ap.add_argument("--perf", action="store_true",
-                    help="RAW is `perf script` output (kernel view) instead of py-spy raw")
+                    help="RAW is `perf script` output (perf record --call-graph dwarf) "
+                         "instead of py-spy raw")
     ap.add_argument("--maps", help="copy of the profiled process's /proc/PID/maps")
     ap.add_argument("--binary", default="uwsgi-fast", help="the server binary's path")
     ap.add_argument("--svg", required=True)
@@ -467,8 +502,8 @@ def main(argv):
         kept = [(f, c) for f, c in stacks if not (f and f[-1][1].startswith("liburing"))]
         dropped = sum(c for _, c in stacks) - sum(c for _, c in kept)
         if dropped:
-            args.note += "; %d samples inside io_uring_enter left out (kernel view: " \
-                         "-kernel graph)" % dropped
+            args.note += "; %d samples inside io_uring_enter left out (see the -perf " \
+                         "graph)" % dropped
         stacks = kept
     total = sum(c for _, c in stacks)
     if not total:

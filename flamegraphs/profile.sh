@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Profiles one uwsgi-fast worker under wrk load and writes flame graphs of its CPU time:
-#   flamegraphs/<scenario>.svg / .txt         C and Python frames together (py-spy --native)
-#   flamegraphs/<scenario>-kernel.svg / .txt  the same worker seen by perf: kernel frames
-#                                             (where io_uring_enter's time goes), user
-#                                             frames folded per object (skipped without perf)
+#   flamegraphs/<scenario>.svg / .txt       user-space CPU, C and Python frames together
+#                                           (py-spy --native)
+#   flamegraphs/<scenario>-perf.svg / .txt  all CPU of the same worker seen by perf:
+#                                           kernel, uwsgi-fast C and libpython frames, with
+#                                           Python code as the interpreter loop (skipped
+#                                           when perf is missing or not permitted)
 # Each .txt is the summary: where the samples end, top frames.
 #
 # Usage: flamegraphs/profile.sh [hello|flask|body-10k|stream-1m|file-1m|post-64k]
@@ -17,8 +19,9 @@
 # py-spy pauses the worker for each sample, so throughput while profiling is lower than in
 # the benchmark; the proportions are what matter. Only on-CPU samples are kept (py-spy
 # skips a thread that sleeps in io_uring_enter), so the graph shows where CPU time goes.
-# py-spy sees the time spent inside a system call only as its user-space call site; perf
-# (Debian linux-perf, cpu-clock samples, kernel call chains) shows what the kernel does.
+# py-spy sees the time spent inside a system call only as its user-space call site (and
+# cannot always unwind from there: such samples are counted and left out); perf (Debian
+# linux-perf, cpu-clock samples, DWARF call chains) shows what the kernel does with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -96,21 +99,33 @@ cp "/proc/$worker/maps" "$tmp/maps"
 cpu_ticks() { awk '{print $14, $15}' "/proc/$worker/stat"; }
 read -r u0 s0 < <(cpu_ticks)
 t0=$(date +%s.%N)
-"$venv/bin/py-spy" record --native --nolineno -p "$worker" -d "$duration" -r "$rate" \
-    -f raw -o "$tmp/raw.txt" >"$tmp/py-spy.log" 2>&1 || {
-    echo "profile: py-spy failed:" >&2; cat "$tmp/py-spy.log" >&2; exit 1; }
+# py-spy gives up when its very first sample cannot be unwound, which happens when the
+# worker is inside io_uring_enter at that instant (libunwind stops there on some builds):
+# try again a few times. Later samples that fail the same way are counted as "Errors"
+# and left out; the kernel view below covers that time.
+ok=0
+for _ in $(seq 30); do
+    if "$venv/bin/py-spy" record --native --nolineno -p "$worker" -d "$duration" -r "$rate" \
+            -f raw -o "$tmp/raw.txt" >"$tmp/py-spy.log" 2>&1; then
+        ok=1
+        break
+    fi
+    sleep 0.2
+done
+[ "$ok" = 1 ] || { echo "profile: py-spy failed:" >&2; cat "$tmp/py-spy.log" >&2; exit 1; }
 read -r u1 s1 < <(cpu_ticks)
 t1=$(date +%s.%N)
 if [ "$use_perf" = 1 ]; then
     read -r u2 s2 < <(cpu_ticks)
     t2=$(date +%s.%N)
-    if perf record -q -e cpu-clock -F 499 -g -p "$worker" -o "$tmp/perf.data" \
+    if perf record -q -e cpu-clock -F 499 --call-graph dwarf,16384 -p "$worker" \
+            -o "$tmp/perf.data" \
             -- sleep "$duration" >"$tmp/perf.log" 2>&1; then
         read -r u3 s3 < <(cpu_ticks)
         t3=$(date +%s.%N)
         perf script -i "$tmp/perf.data" >"$tmp/perf.txt" 2>/dev/null || use_perf=0
     else
-        echo "profile: perf record failed, kernel view skipped: $(tail -n1 "$tmp/perf.log")" >&2
+        echo "profile: perf record failed, perf view skipped: $(tail -n1 "$tmp/perf.log")" >&2
         use_perf=0
     fi
 fi
@@ -118,6 +133,7 @@ wait "$wrk_pid" || true
 wrk_pid=""
 rps=$(sed -n 's/^Requests\/sec: *//p' "$tmp/wrk.txt")
 samples=$(grep -o 'Samples: [0-9]*' "$tmp/py-spy.log" || true)
+unwind_errors=$(sed -n 's/.*Errors: \([0-9]*\).*/\1/p' "$tmp/py-spy.log" | tail -n1)
 
 hz=$(getconf CLK_TCK)
 # Share of one core the worker used, and how much of it was kernel time.
@@ -125,7 +141,7 @@ usage() { awk -v u="$3" -v s="$4" -v a="$1" -v b="$2" -v hz="$hz" -v t="$5" \
     'BEGIN { c = (u + s - a - b) / hz; printf "worker busy %.0f%% of a core, %.0f%% of that in the kernel", 100 * c / t, (c > 0 ? 100 * (s - b) / hz / c : 0) }'; }
 busy=$(usage "$u0" "$s0" "$u1" "$s1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 build=$(sha256sum "$uf" | cut -c1-12)
-note="uwsgi-fast build $build; $app at $path, 1 worker, wrk -t1 -c$conns: ${rps:-?} req/s over the whole load (sampling slows it); $busy while py-spy sampled at $rate Hz; $(date -u +%Y-%m-%d)"
+note="uwsgi-fast build $build; $app at $path, 1 worker, wrk -t1 -c$conns: ${rps:-?} req/s over the whole load (sampling slows it); $busy while py-spy sampled at $rate Hz (${unwind_errors:-0} samples it could not unwind, left out); $(date -u +%Y-%m-%d)"
 mkdir -p "$out_dir"
 python3 flamegraphs/flame.py "$tmp/raw.txt" --maps "$tmp/maps" --binary "$uf" \
     --svg "$out_dir/$scenario.svg" --summary "$out_dir/$scenario.txt" --user-only \
@@ -135,8 +151,8 @@ echo "profile: wrote $out_dir/$scenario.svg and $scenario.txt ($samples; ${rps:-
 if [ "$use_perf" = 1 ]; then
     kbusy=$(usage "$u2" "$s2" "$u3" "$s3" "$(awk -v a="$t2" -v b="$t3" 'BEGIN { print b - a }')")
     python3 flamegraphs/flame.py "$tmp/perf.txt" --perf \
-        --svg "$out_dir/$scenario-kernel.svg" --summary "$out_dir/$scenario-kernel.txt" \
-        --title "uwsgi-fast worker CPU, kernel view (perf, cpu-clock 499 Hz): $scenario" \
-        --note "$app at $path, 1 worker, wrk -t1 -c$conns; $busy during py-spy, $kbusy during perf; $(date -u +%Y-%m-%d)"
-    echo "profile: wrote $out_dir/$scenario-kernel.svg and $scenario-kernel.txt"
+        --svg "$out_dir/$scenario-perf.svg" --summary "$out_dir/$scenario-perf.txt" \
+        --title "uwsgi-fast worker CPU, kernel + C frames (perf --call-graph dwarf): $scenario" \
+        --note "uwsgi-fast build $build; $app at $path, 1 worker, wrk -t1 -c$conns; $kbusy while perf sampled at 499 Hz; $(date -u +%Y-%m-%d)"
+    echo "profile: wrote $out_dir/$scenario-perf.svg and $scenario-perf.txt"
 fi

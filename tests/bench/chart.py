@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -66,12 +67,14 @@ def main(argv):
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[1].set_xticks(range(len(scenarios)))
     axes[1].set_xticklabels([e["name"] for e in scenarios], rotation=20, ha="right")
-    axes[0].legend(ncol=4, fontsize=8, loc="upper right")
+    handles = [Patch(facecolor=COLORS.get(k, "#333333"), label=labels[k]) for k in servers]
+    fig.legend(handles=handles, ncol=min(len(handles), 4), fontsize=9, loc="lower center",
+               bbox_to_anchor=(0.5, 0.0))
     m = results.get("machine", {})
     fig.suptitle("uwsgi-fast and peers, %s (%s cores, wrk on the same cores; hatched: "
                  "starved some connections)" % (results.get("started", ""), m.get("nproc", "?")),
                  fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(out, dpi=110)
     print("chart: wrote %s" % os.path.relpath(out, ROOT))
     return 0

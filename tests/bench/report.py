@@ -90,11 +90,17 @@ def targets_md(results):
             ratio = uf["rps"] / p["rps"]
             lower = uf["p99_us"] is not None and p["p99_us"] is not None and \
                 uf["p99_us"] < p["p99_us"]
+            caveat = ""
+            if p.get("starved"):
+                caveat = "; its p99 covers only the connections it served: it starved " \
+                         "%d/%d canaries for up to %.1f s" % (p["starved"], bench.CANARIES,
+                                                              p["canary_max_wait_s"])
             lines.append("- %s: uwsgi-fast / %s = %.2fx req/s (target >= %.1fx: %s); p99 %s vs "
-                         "%s (%s)" % (sc, bench.SPEC[peer].label, ratio, want,
-                                      verdict(ratio >= want), bench.fmt_ms(uf["p99_us"]),
-                                      bench.fmt_ms(p["p99_us"]),
-                                      "lower: met" if lower else "not lower: **missed**"))
+                         "%s (%s%s)" % (sc, bench.SPEC[peer].label, ratio, want,
+                                        verdict(ratio >= want), bench.fmt_ms(uf["p99_us"]),
+                                        bench.fmt_ms(p["p99_us"]),
+                                        "lower: met" if lower else "not lower: **missed**",
+                                        caveat))
         h = row(results, sc, "uwsgi-fast-health")
         if h and h["rps"]:
             frac = uf["rps"] / h["rps"]
