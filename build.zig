@@ -58,7 +58,9 @@ pub fn build(b: *std.Build) void {
     core.addCSourceFiles(.{
         .root = .{ .cwd_relative = llhttp_src },
         .files = &.{ "llhttp.c", "api.c", "http.c" },
-        .flags = &.{"-w"},
+        // strict mode refuses bare CR line ends and raw bytes >= 0x80 or HTAB in the
+        // request-target, which lenient parsing lets through (request smuggling)
+        .flags = &.{ "-w", "-DLLHTTP_STRICT_MODE=1" },
     });
     configure(b, core, py, llhttp_inc);
 

@@ -55,6 +55,7 @@ struct alog_fmt {
     op_t *ops;
     size_t nops;
     uint32_t *json_ops;       /* indices into ops: one per distinct key */
+    uint32_t *json_keys;      /* per json op: `,"key":` ready in text (escaped once) */
     size_t njson;
     unsigned nout;
     char unknown[64];
@@ -80,6 +81,8 @@ static const struct {
     {'D', A_MICROS, "duration_us"}, {'M', A_MILLIS, "duration_ms"}, {'L', A_DECIMAL, "duration"},
     {'p', A_PID, "pid"},          {'w', A_WORKER, "worker"},     {'c', A_CONN, "connection"},
 };
+
+static void put_json(buf_t *out, const char *p, size_t n);
 
 static uint32_t text_add(alog_fmt_t *f, const char *p, size_t n)
 {
@@ -245,6 +248,20 @@ int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen)
         if (!seen)
             f->json_ops[f->njson++] = (uint32_t)i;
     }
+    f->json_keys = uf_calloc(f->njson ? f->njson : 1, sizeof(uint32_t));
+    buf_t key = {0};
+    for (size_t j = 0; j < f->njson; j++) {
+        const op_t *op = &f->ops[f->json_ops[j]];
+        key.len = 0;
+        buf_append(&key, ",\"", 2);
+        put_json(&key, f->text + op->key_off, op->key_len);
+        buf_append(&key, "\":", 2);
+        /* offset and length packed: keys are short */
+        f->json_keys[j] = text_add(f, key.data, key.len) << 8 | (uint32_t)(key.len & 0xff);
+        if (key.len > 0xff)
+            f->json_keys[j] = 0;   /* absurdly long: written the slow way */
+    }
+    buf_free(&key);
     *out = f;
     return 0;
 fail:
@@ -259,6 +276,7 @@ void alog_fmt_free(alog_fmt_t *f)
     uf_free(f->text);
     uf_free(f->ops);
     uf_free(f->json_ops);
+    uf_free(f->json_keys);
     uf_free(f);
 }
 
@@ -506,8 +524,9 @@ static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec
                 snprintf(f->json_zone, sizeof(f->json_zone), "Z");
             f->json_sec = ts->tv_sec;
         }
-        char ms[8];
-        snprintf(ms, sizeof(ms), ".%03d", (int)(ts->tv_nsec / 1000000) % 1000);
+        int msec = (int)(ts->tv_nsec / 1000000) % 1000;
+        char ms[4] = {'.', (char)('0' + msec / 100), (char)('0' + msec / 10 % 10),
+                      (char)('0' + msec % 10)};
         buf_append(out, "\"", 1);
         buf_append(out, f->json_time, f->json_time_len);
         buf_append(out, ms, 4);
@@ -721,11 +740,14 @@ void alog_render(alog_fmt_t *f, bool json, const alog_rec_t *r, buf_t *out)
     buf_append(out, "{", 1);
     for (size_t j = 0; j < f->njson; j++) {
         const op_t *op = &f->ops[f->json_ops[j]];
-        if (j)
-            buf_append(out, ",", 1);
-        buf_append(out, "\"", 1);
-        put_json(out, f->text + op->key_off, op->key_len);
-        buf_append(out, "\":", 2);
+        uint32_t k = f->json_keys[j];
+        if (k) {
+            buf_append(out, f->text + (k >> 8) + (j ? 0 : 1), (k & 0xff) - (j ? 0 : 1));
+        } else {
+            buf_append_str(out, j ? ",\"" : "\"");
+            put_json(out, f->text + op->key_off, op->key_len);
+            buf_append(out, "\":", 2);
+        }
         put_atom(f, op, out, true, r);
     }
     buf_append(out, "}\n", 2);

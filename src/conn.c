@@ -299,12 +299,20 @@ static void linger(worker_t *w, conn_t *c)
 
 static void send_error(worker_t *w, conn_t *c, int status)
 {
+    if (c->send_inflight) {
+        /* only the interim "100 Continue" can be in flight while reading: follow it */
+        c->pending_error = (uint16_t)status;
+        c->state = CONN_WRITING;
+        return;
+    }
     c->close_after = true;
     c->status_code = status;
     c->state = CONN_WRITING;
     buf_reset(&c->out, KEEP_BUF_CAP);
     c->sent = 0;
-    resp_write_error(&c->out, status);
+    /* the answer to HEAD has no body, not even an error's */
+    bool head = c->req.method.len == 4 && memcmp(c->in.data + c->req.method.off, "HEAD", 4) == 0;
+    resp_write_error(&c->out, status, head);
     start_send(w, c);
 }
 
@@ -402,6 +410,40 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
  * send the body, now that we know we will take it (a body over --limit-request-body has
  * already failed in the parser with 413, without a 100 Continue). Returns false when the
  * connection is failing. */
+/* The interim "100 Continue" counts as the connection's one send in flight, so the final
+ * response can never overtake it, and a short send is resumed like any other. */
+static void send_continue(worker_t *w, conn_t *c)
+{
+    ring_send(&w->ring, c->fd, continue_line + c->continue_sent,
+              sizeof(continue_line) - 1 - c->continue_sent, ud(c, OP_CONTINUE));
+    c->send_inflight = true;
+    c->ops++;
+}
+
+static void on_continue(worker_t *w, conn_t *c, int res)
+{
+    c->send_inflight = false;
+    if (c->state == CONN_CLOSING)
+        return;
+    if (res < 0) {
+        close_now(w, c);
+        return;
+    }
+    c->continue_sent += (uint8_t)res;
+    if (c->continue_sent < sizeof(continue_line) - 1) {
+        send_continue(w, c);
+        return;
+    }
+    if (c->pending_error) {
+        int status = c->pending_error;
+        c->pending_error = 0;
+        send_error(w, c, status);
+        return;
+    }
+    if (c->state == CONN_READING && c->req.complete)
+        process_input(w, c);   /* the body arrived meanwhile: answer it now */
+}
+
 static bool headers_ready(worker_t *w, conn_t *c)
 {
     const http_req_t *req = &c->req;
@@ -412,8 +454,8 @@ static bool headers_ready(worker_t *w, conn_t *c)
         return false;
     }
     if (req->expect_continue && req->version_minor >= 1 && !req->complete && !c->send_inflight) {
-        ring_send(&w->ring, c->fd, continue_line, sizeof(continue_line) - 1, ud(c, OP_CONTINUE));
-        c->ops++;
+        c->continue_sent = 0;
+        send_continue(w, c);
     }
     return true;
 }
@@ -455,8 +497,9 @@ static void process_input(worker_t *w, conn_t *c)
         spool_more(w, c, false);
         return;
     }
-    /* the request goes to the application once all of a spooled body is written */
-    if (!spool_more(w, c, true) || c->spool_busy)
+    /* the request goes to the application once all of a spooled body is written, and
+     * once a "100 Continue" still being sent is out (its completion comes back here) */
+    if (!spool_more(w, c, true) || c->spool_busy || c->send_inflight)
         return;
     worker_timer_disarm(w, c);
     handle_request(w, c);
@@ -925,12 +968,16 @@ static void response_done(worker_t *w, conn_t *c)
         return;
     }
     start_recv(w, c);
-    if (c->in.len)
+    if (c->in.len) {
         process_input(w, c);
-    else
+        /* the client has half-closed: a request it left unfinished never will be */
+        if (c->peer_closed && c->state == CONN_READING && !c->send_inflight)
+            close_now(w, c);
+    } else {
         /* This response promised keep-alive, so the client may send again even though
          * we are draining: wait a little and answer that request with a close. */
         worker_timer_arm(w, c, w->draining ? CONN_TIMER_DRAIN : CONN_TIMER_IDLE);
+    }
 }
 
 static void on_send(worker_t *w, conn_t *c, int res)
@@ -1046,6 +1093,7 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->zc_block = -1;
     c->zc_pending = 0;
     c->zc_off = false;
+    c->pending_error = 0;
     http_req_reset(&c->req);
     w->active++;
     stats_conn_open(w, c);
@@ -1081,11 +1129,12 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         on_send_zc(w, c, res, flags);
         break;
     case OP_CONTINUE:
+        c->ops--;
+        on_continue(w, c, res);
+        break;
     case OP_CANCEL:
     case OP_CLOSE:
         c->ops--;
-        if (op == OP_CONTINUE && res < 0 && c->state == CONN_READING)
-            close_now(w, c);
         break;
     default:
         UF_ASSERT(!"unknown connection op");

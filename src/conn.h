@@ -110,6 +110,8 @@ typedef struct conn {
     uint32_t zc_sent;         /* of which sent */
     uint16_t zc_pending;      /* zero-copy notifications still to come */
     bool zc_off;              /* the kernel copied our zero-copy sends: stop asking */
+    uint8_t continue_sent;    /* bytes of "100 Continue" already sent */
+    uint16_t pending_error;   /* an error answer waiting for that interim line to be out */
     int file_fd;              /* our duplicate of a wsgi.file_wrapper file, or -1 */
     int64_t file_off;         /* where the next read starts */
     int64_t file_left;        /* bytes still to read and send */

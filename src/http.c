@@ -46,14 +46,23 @@ static int on_url(llhttp_t *p, const char *at, size_t len)
 {
     http_req_t *req = req_of(p);
     extend(req, &req->target, at, len);
-    if (req->limits->request_line && req->target.len > req->limits->request_line)
+    /* --limit-request-line is the whole line, as gunicorn counts it: method, target,
+     * version and the two spaces ("GET / HTTP/1.1" is 14) */
+    if (req->limits->request_line &&
+        req->method.len + 1 + req->target.len + 9 > req->limits->request_line)
         return fail(req, 414);
     return 0;
 }
 
+/* Trailer fields (after a chunked body) arrive through the same callbacks. They are not
+ * request headers (RFC 9112 7.1.2: a server may discard them), must not reach the
+ * environ, and their bytes may already have been compacted away with the body, so the
+ * callbacks ignore everything once the head is done. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     http_req_t *req = req_of(p);
+    if (req->headers_done)
+        return 0;
     if (req->in_value || req->header_count == 0) {
         /* first piece of a new field name */
         if (req->limits->fields && req->header_count >= req->limits->fields)
@@ -85,6 +94,8 @@ static bool is_token_char(unsigned char ch)
 static int on_header_field_complete(llhttp_t *p)
 {
     http_req_t *req = req_of(p);
+    if (req->headers_done)
+        return 0;
     const http_header_t *h = &req->headers[req->header_count - 1];
     if (h->name.len == 0)
         return fail(req, 400);
@@ -99,6 +110,8 @@ static int on_header_field_complete(llhttp_t *p)
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     http_req_t *req = req_of(p);
+    if (req->headers_done)
+        return 0;
     http_header_t *h = &req->headers[req->header_count - 1];
     extend(req, &h->value, at, len);
     if (req->limits->field_size && h->name.len + h->value.len > req->limits->field_size)
@@ -106,18 +119,63 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return count_header_bytes(req, len);
 }
 
+static bool name_is(const http_req_t *req, const http_header_t *h, const char *lower)
+{
+    size_t n = strlen(lower);
+    return h->name.len == n && strncasecmp(req->base + h->name.off, lower, n) == 0;
+}
+
+/* True when the comma-separated list `value` has `token` as an element (OWS allowed). */
+static bool list_has(const char *value, size_t len, const char *token)
+{
+    size_t n = strlen(token), i = 0;
+    while (i < len) {
+        while (i < len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < len && value[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+            end--;
+        if (end - start == n && strncasecmp(value + start, token, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
     http_req_t *req = req_of(p);
+    if (req->headers_done)
+        return 0;
     http_header_t *h = &req->headers[req->header_count - 1];
+    const char *v = req->base + h->value.off;
     /* RFC 9110 5.5: surrounding whitespace is not part of the value */
-    while (h->value.len &&
-           (req->base[h->value.off + h->value.len - 1] == ' ' ||
-            req->base[h->value.off + h->value.len - 1] == '\t'))
+    while (h->value.len && (v[h->value.len - 1] == ' ' || v[h->value.len - 1] == '\t'))
         h->value.len--;
-    if (h->name.len == 6 && strncasecmp(req->base + h->name.off, "expect", 6) == 0 &&
-        h->value.len == 12 && strncasecmp(req->base + h->value.off, "100-continue", 12) == 0)
+    /* llhttp 8 folds obsolete line folding (a line starting with SP/HTAB) into the value;
+     * RFC 9112 5.2 lets a server reject it, and a proxy that unfolds differently is a
+     * smuggling vector, so a value holding CR or LF is refused */
+    if (memchr(v, '\r', h->value.len) || memchr(v, '\n', h->value.len))
+        return fail(req, 400);
+    if (name_is(req, h, "expect") && h->value.len == 12 &&
+        strncasecmp(v, "100-continue", 12) == 0)
         req->expect_continue = true;
+    else if (name_is(req, h, "connection") && list_has(v, h->value.len, "close"))
+        req->conn_close = true;   /* llhttp 8 misses "close\t" and "close" within a list */
+    else if (name_is(req, h, "content-length"))
+        req->has_cl = true;
+    else if (name_is(req, h, "transfer-encoding")) {
+        req->has_te = true;
+        /* the last coding of the last field decides: RFC 9112 6.1 */
+        size_t end = h->value.len, start = end;
+        while (start > 0 && v[start - 1] != ',')
+            start--;
+        while (start < end && (v[start] == ' ' || v[start] == '\t'))
+            start++;
+        req->te_chunked_last = end - start == 7 && strncasecmp(v + start, "chunked", 7) == 0;
+    }
     return 0;
 }
 
@@ -125,6 +183,15 @@ static int on_headers_complete(llhttp_t *p)
 {
     http_req_t *req = req_of(p);
     if (p->http_major != 1 || p->http_minor > 1)
+        return fail(req, 400);
+    /* llhttp 8 also accepts RTSP/1.0 and ICE/1.0 request lines; only HTTP is ours */
+    const char *after = req->base + req->target.off + req->target.len;
+    if (req->target.len == 0 || memcmp(after, " HTTP/", 6) != 0)
+        return fail(req, 400);
+    /* RFC 9112 6.1-6.3: Transfer-Encoding with Content-Length, a Transfer-Encoding
+     * whose final coding is not chunked (an empty one included), and chunked on
+     * HTTP/1.0 are all ways to frame a body two parties read differently */
+    if (req->has_te && (req->has_cl || !req->te_chunked_last || p->http_minor == 0))
         return fail(req, 400);
     req->version_minor = p->http_minor;
     req->headers_done = true;
@@ -152,7 +219,7 @@ static int on_message_complete(llhttp_t *p)
 {
     http_req_t *req = req_of(p);
     req->complete = true;
-    req->keep_alive = llhttp_should_keep_alive(p);
+    req->keep_alive = llhttp_should_keep_alive(p) && !req->conn_close;
     /* one message at a time: the rest of the buffer waits until this one is answered */
     return HPE_PAUSED;
 }
@@ -201,6 +268,7 @@ void http_req_next(http_req_t *req)
     req->body_start = 0;
     req->started = req->headers_done = req->complete = false;
     req->keep_alive = req->expect_continue = false;
+    req->conn_close = req->has_te = req->te_chunked_last = req->has_cl = false;
     req->error_status = 0;
 }
 

@@ -68,6 +68,10 @@ typedef struct http_req {
     bool complete;             /* a whole message has been parsed; parser is paused */
     bool keep_alive;           /* valid when complete */
     bool expect_continue;
+    bool conn_close;           /* a Connection header lists "close" (our own reading) */
+    bool has_te;               /* a Transfer-Encoding field was present, even empty */
+    bool te_chunked_last;      /* ... and its last coding is "chunked" */
+    bool has_cl;               /* a Content-Length field was present */
     int version_minor;
     int error_status;          /* 4xx chosen when parsing failed */
 } http_req_t;

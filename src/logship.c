@@ -354,10 +354,21 @@ void logship_ring_start(logship_t *s, ring_t *ring, unsigned op_send, unsigned o
     s->op_send = op_send;
     s->op_connect = op_connect;
     ring_connect(s, now_ms);
+    /* A unix datagram socket whose reader is behind (its queue holds only
+     * net.unix.max_dgram_qlen messages, 10 by default) makes a ring send wait for a
+     * wake-up that did not come in our tests once the reader caught up; such a target is
+     * served with non-blocking sends at the end of each loop round instead, which stop at
+     * the first EAGAIN and go on in the next round. */
+    if (s->target.transport == SHIP_UNIX && !s->stream)
+        s->ring_mode = false;
 }
 
 void logship_ring_flush(logship_t *s, uint64_t now_ms)
 {
+    if (!s->ring_mode) {
+        logship_direct_run(s, now_ms);
+        return;
+    }
     if (s->inflight || s->connecting)
         return;
     if (s->fd < 0) {
@@ -424,6 +435,8 @@ void logship_ring_complete(logship_t *s, unsigned op, int res, uint64_t now_ms)
 
 bool logship_ring_idle(const logship_t *s)
 {
+    if (!s->ring_mode)
+        return (!s->fill.len && !s->busy.len) || s->fd < 0;
     if (s->inflight || s->connecting)
         return false;
     return !s->fill.len || s->fd < 0;

@@ -2,7 +2,9 @@
  * or a unix socket, as JSON objects or RFC 5424 syslog messages.
  *
  * Each process ships its own lines: a worker from its ring (IORING_OP_SEND, connect by
- * IORING_OP_CONNECT), the master with non-blocking sends from its poll loop. Lines are
+ * IORING_OP_CONNECT), the master with non-blocking sends from its poll loop. A unix
+ * datagram target (/dev/log) is served the master's way in a worker too, at the end of
+ * each loop round (see logship_ring_start). Lines are
  * queued in a bounded buffer (two of SHIP_MAX_BYTES: one gathering, one being sent) and
  * a collector that is slow, stalled or gone never blocks anything: when the queue is
  * full the line is dropped and counted, and the counts reach the metrics and, at most

@@ -142,17 +142,19 @@ void resp_write_end(buf_t *out, const resp_plan_t *plan)
         buf_append(out, "0\r\n\r\n", 5);
 }
 
-void resp_write_error(buf_t *out, int status)
+void resp_write_error(buf_t *out, int status, bool without_body)
 {
     const char *reason = resp_reason(status);
     char line[64];
     int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\n", status, reason);
     buf_append(out, line, (size_t)n);
     buf_append_str(out, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: ");
-    buf_append_u64(out, strlen(reason) + 1);
+    buf_append_u64(out, without_body ? 0 : strlen(reason) + 1);
     buf_append_str(out, "\r\nConnection: close\r\n");
     append_date(out);
     buf_append_str(out, "Server: uwsgi-fast\r\n\r\n");
+    if (without_body)
+        return;
     buf_append_str(out, reason);
     buf_append(out, "\n", 1);
 }

@@ -42,8 +42,10 @@ void resp_write_body(buf_t *out, const resp_plan_t *plan, const char *data, size
 /* Appends the terminating zero-length chunk when the framing is chunked. */
 void resp_write_end(buf_t *out, const resp_plan_t *plan);
 
-/* Appends a complete plain-text error response with Connection: close. */
-void resp_write_error(buf_t *out, int status);
+/* Appends a complete plain-text error response with Connection: close; without_body
+ * (the answer to HEAD) sends Content-Length: 0 and nothing after the head, which every
+ * reader frames the same way. */
+void resp_write_error(buf_t *out, int status, bool without_body);
 
 /* The reason phrase of a status code we generate ("Bad Request"). */
 const char *resp_reason(int status);

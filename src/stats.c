@@ -479,6 +479,10 @@ int stats_timeout_ms(worker_t *w)
     int t = INT32_MAX;
     if (st->file)
         t = alog_writer_timeout_ms(&st->alog, w->now_ms);
+    /* a unix datagram target that said EAGAIN: try again soon */
+    if (st->shipping && !st->ship.ring_mode && (st->ship.fill.len || st->ship.busy.len) &&
+        t > 20)
+        t = 20;
     /* a log target waiting to reconnect */
     if (st->shipping && st->ship.fd < 0 && !st->ship.connecting && st->ship.fill.len) {
         int64_t left = (int64_t)st->ship.retry_at_ms - (int64_t)w->now_ms;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <linux/mempolicy.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -171,13 +172,49 @@ static void arm_wake(worker_t *w)
               ring_ud(OP_WAKE, 0, 0));
 }
 
+#define REFUSED_LINGER_MS 1000
+
+static void defer_close(worker_t *w, int fd)
+{
+    unsigned cap = UF_ARRAY_LEN(w->refused);
+    if (w->refused_count == cap) {
+        close(w->refused[w->refused_head].fd);   /* the oldest goes now */
+        w->refused_head = (w->refused_head + 1) % cap;
+        w->refused_count--;
+    }
+    unsigned slot = (w->refused_head + w->refused_count) % cap;
+    w->refused[slot].fd = fd;
+    w->refused[slot].close_at_ms = w->now_ms + REFUSED_LINGER_MS;
+    w->refused_count++;
+}
+
+static void close_refused(worker_t *w, bool all)
+{
+    unsigned cap = UF_ARRAY_LEN(w->refused);
+    while (w->refused_count &&
+           (all || w->refused[w->refused_head].close_at_ms <= w->now_ms)) {
+        close(w->refused[w->refused_head].fd);
+        w->refused_head = (w->refused_head + 1) % cap;
+        w->refused_count--;
+    }
+}
+
 static void on_accept(worker_t *w, unsigned listener, int res, unsigned flags)
 {
     if (res >= 0) {
         if (w->free_count == 0) {
-            /* over --worker-connections: refuse rather than queue without bound */
-            close(res);
-            log_warning("worker connection limit (%d) reached; connection refused",
+            /* Over --worker-connections: refuse politely rather than queue without bound.
+             * The socket is new, so its send buffer takes the few bytes at once; the
+             * close may reset it if the client already sent its request, but the 503
+             * is in its receive queue first. */
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                       "Connection: close\r\nRetry-After: 1\r\n\r\n";
+            if (send(res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+                /* nothing more to do for a client that is already gone */
+            }
+            shutdown(res, SHUT_WR);
+            defer_close(w, res);
+            log_warning("worker connection limit (%d) reached; connection refused with 503",
                         w->cfg->worker_connections);
         } else {
             conn_open(w, res, listener);
@@ -393,6 +430,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         else if (pending.term)
             start_drain(&w);
         expire_timers(&w);
+        close_refused(&w, false);
         stats_tick(&w);   /* log lines and statsd packets gathered in this round */
     }
     if (w.zc_sends)

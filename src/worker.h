@@ -93,6 +93,14 @@ typedef struct worker {
     uint64_t wake_value;
     stats_worker_t *stats;     /* access log, log target, statsd, probes (src/stats.c) */
     bool zc_unavailable;       /* registering the send buffers failed: never try again */
+    /* connections refused over --worker-connections: answered with 503 and shut down
+     * for writing, closed a little later so that the client's request, arriving after
+     * our answer, does not meet a closed socket and reset the 503 before it is read */
+    struct {
+        int fd;
+        uint64_t close_at_ms;
+    } refused[64];
+    unsigned refused_head, refused_count;
     uint64_t zc_sends;         /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
     bool draining;

@@ -237,3 +237,24 @@ def test_statsd_like_gunicorn(server):
         assert "myapp.gunicorn.workers:1|g" in lines
     finally:
         col.close()
+
+
+def test_unix_datagram_collector(server, tmp_path):
+    """unix:/PATH to a datagram socket, as /dev/log is."""
+    path = tmp_path / "log.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    try:
+        srv = server("observe:app", args=["--log-target", f"unix:{path}",
+                                          "--log-target-format", "rfc5424"])
+        srv.request("GET", "/?via=unix")
+        got = []
+
+        def seen():
+            while select.select([sock], [], [], 0.05)[0]:
+                got.append(sock.recv(65536).decode("latin-1"))
+            return any('"GET /?via=unix HTTP/1.1" 200 5' in m for m in got)
+        assert wait_until(seen, 5), got
+        assert all(SYSLOG.match(m) for m in got), got
+    finally:
+        sock.close()

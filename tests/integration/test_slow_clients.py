@@ -339,9 +339,6 @@ def test_worker_connection_cap(server):
             s.close()
 
 
-@pytest.mark.xfail(strict=True, reason="over --worker-connections the server closes the new "
-                   "connection without a response (src/worker.c on_accept: close(res)); a "
-                   "polite refusal would be a 503 with Connection: close (and Retry-After)")
 def test_worker_connection_cap_answers_503(server):
     cap = 2
     srv = server("basic:app", workers=1, args=["--worker-connections", str(cap),
@@ -365,13 +362,6 @@ def test_worker_connection_cap_answers_503(server):
             s.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a client that sends a request plus the start of a "
-                   "pipelined one and then closes its side, its FIN seen while the response "
-                   "is still being written, is answered once and then never closed: after "
-                   "the response the connection sits in READING with the "
-                   "receive stopped (peer closed), no deadline armed and nothing in flight "
-                   "(src/conn.c response_done -> process_input on leftover input), so its "
-                   "slot and descriptor leak; found by tests/fuzz/conn_fuzz.c")
 def test_half_closed_client_with_partial_pipelined_request_is_closed(server):
     # a short graceful timeout: the leaked connection also holds up the stop at teardown
     srv = server("basic:app", args=["--header-timeout", "2", "--keep-alive", "2",

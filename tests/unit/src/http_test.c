@@ -165,7 +165,7 @@ static void test_errors_and_limits(void)
                               &default_limits),
                  400);
 
-    http_limits_t tight = {10, 2, 20, 64 * 1024};
+    http_limits_t tight = {21, 2, 20, 64 * 1024};   /* "GET /0123456 HTTP/1.1" is 21 */
     CHECK_EQ_INT(parse_status("GET /0123456 HTTP/1.1\r\n\r\n", &tight), 200);   /* 8 bytes */
     CHECK_EQ_INT(parse_status("GET /0123456789 HTTP/1.1\r\n\r\n", &tight), 414);
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &tight), 200);
@@ -233,6 +233,52 @@ static void test_body_limit(void)
     buf_free(&in);
 }
 
+static void test_framing_rules(void)
+{
+    /* obs-fold, framing conflicts, chunked on 1.0, foreign protocols: 400 */
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
+                              "chunked\r\n\r\n0\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding:\r\n\r\nabc",
+                              &default_limits), 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &default_limits),
+                 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                              &default_limits), 400);
+    CHECK_EQ_INT(parse_status("GET / RTSP/1.0\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("GET /\x80 HTTP/1.1\r\n\r\n", &default_limits), 400);
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                              &default_limits), 200);
+
+    /* our own reading of Connection: close, whitespace and lists included */
+    http_req_t req;
+    buf_t in = {0};
+    size_t parsed = 0;
+    http_req_init(&req, &default_limits);
+    const char raw[] = "GET / HTTP/1.1\r\nConnection: keep-alive, close\t\r\n\r\n";
+    feed(&req, &in, &parsed, raw, sizeof(raw) - 1, sizeof(raw) - 1);
+    CHECK(req.complete);
+    CHECK(!req.keep_alive);
+    http_req_free(&req);
+    buf_free(&in);
+
+    /* trailers are not headers, and a trailer split over reads is fine */
+    const char chunked[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\n0\r\nX-Trailer: yes\r\n\r\n";
+    for (size_t step = 1; step < 12; step++) {
+        http_req_init(&req, &default_limits);
+        in = (buf_t){0};
+        parsed = 0;
+        long r = feed(&req, &in, &parsed, chunked, sizeof(chunked) - 1, step);
+        CHECK(r > 0 && req.complete);
+        CHECK_EQ_INT(req.header_count, 1);
+        CHECK_EQ_MEM(req.body.data, req.body.len, "abc");
+        http_req_free(&req);
+        buf_free(&in);
+    }
+}
+
 static void test_expect_continue(void)
 {
     http_req_t req;
@@ -273,6 +319,7 @@ int main(void)
     test_errors_and_limits();
     test_body_limit();
     test_expect_continue();
+    test_framing_rules();
     test_finish();
     return check_done();
 }

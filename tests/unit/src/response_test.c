@@ -141,11 +141,15 @@ static void test_http10_keep_alive(void)
 static void test_error(void)
 {
     buf_t out = {0};
-    resp_write_error(&out, 431);
+    resp_write_error(&out, 431, false);
     CHECK(memcmp(out.data, "HTTP/1.1 431 Request Header Fields Too Large\r\n", 46) == 0);
     CHECK(has_line(&out, "Connection: close\r\n"));
     CHECK(has_line(&out, "Content-Length: 32\r\n"));
     CHECK(has_line(&out, "\r\n\r\nRequest Header Fields Too Large\n"));
+    buf_free(&out);
+    resp_write_error(&out, 400, true);
+    CHECK(has_line(&out, "Content-Length: 0\r\n"));
+    CHECK(memcmp(out.data + out.len - 4, "\r\n\r\n", 4) == 0);
     buf_free(&out);
 }
 
