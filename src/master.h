@@ -14,7 +14,7 @@
  *
  * Signals follow gunicorn: TERM graceful stop, INT/QUIT fast stop, HUP reload, TTIN/TTOU
  * one worker more/less, USR1 reopen logs, CHLD reap. The master
- * blocks them all and takes them synchronously with sigtimedwait, so no handler runs
+ * blocks them all and reads them from a signalfd in its poll loop, so no handler runs
  * at all and none can be missed; it reaps any child, so it is safe as PID 1.
  */
 #ifndef UF_MASTER_H
