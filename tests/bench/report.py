@@ -109,6 +109,9 @@ def targets_md(results):
         elif sc == "hello-1w":
             lines.append("- Python path vs C-only /health: not measured (this uwsgi-fast has no "
                          "--health-path yet)")
+        a = row(results, sc, "uwsgi-fast-accesslog")
+        if a and a["rps"] and uf["rps"]:
+            lines.append("- %s: access log on / off = %.2fx req/s" % (sc, a["rps"] / uf["rps"]))
     uf = row(results, "keepalive-5k", "uwsgi-fast")
     if uf:
         errs = uf["socket_errors"] + uf["http_errors"]

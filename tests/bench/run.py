@@ -42,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -139,10 +140,13 @@ SERVERS = [
     ServerSpec("fastwsgi", "FastWSGI", "fastwsgi", stop_grace=0.0),
     ServerSpec("uwsgi-fast", "uwsgi-fast", ""),
     ServerSpec("uwsgi-fast-health", "uwsgi-fast (C-only /health)", ""),
+    ServerSpec("uwsgi-fast-accesslog", "uwsgi-fast (access log on)", ""),
 ]
 SERVER_KEYS = [s.key for s in SERVERS]
 SPEC = {s.key: s for s in SERVERS}
-UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health")
+UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog")
+# variants of uwsgi-fast that run only in the scenarios marked health=True (hello)
+UF_VARIANTS = ("uwsgi-fast-health", "uwsgi-fast-accesslog")
 
 
 class Ctx:
@@ -217,6 +221,10 @@ def server_command(key, sc, port, ctx):
                 notes.append("no --threads yet: one request at a time per worker")
         if key == "uwsgi-fast-health":
             argv += ["--health-path", "/health"]
+        if key == "uwsgi-fast-accesslog":
+            # the cost of access logging: the default format, to a real file
+            argv += ["--access-logfile",
+                     os.path.join(tempfile.gettempdir(), "uwsgi-fast-bench-access.log")]
         argv.append(sc.app)
     else:
         raise KeyError(key)
@@ -1377,7 +1385,7 @@ def main(argv=None):
     interrupted = False
     try:
         for sc in args.scenario_list:
-            keys = [k for k in args.server_list if k != "uwsgi-fast-health"
+            keys = [k for k in args.server_list if k not in UF_VARIANTS
                     or (sc.health and (health_ok or uf_error))]
             log("bench: %s — %s (%d worker(s), %d connections)" % (
                 sc.name, sc.title, sc.workers, sc.connections))
