@@ -1103,38 +1103,34 @@ void conn_open(worker_t *w, int fd, unsigned listener)
 
 void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 {
+    /* Every op's completion ends it, except a multishot recv that says more will come
+     * and a zero-copy send, whose notification may follow (on_send_zc counts those). */
+    if (op == OP_RECV ? !(flags & IORING_CQE_F_MORE) : op != OP_SEND_ZC)
+        c->ops--;
     switch (op) {
     case OP_RECV:
-        if (!(flags & IORING_CQE_F_MORE))
-            c->ops--;
         on_recv(w, c, res, flags);
         break;
     case OP_SEND:
-        c->ops--;
         on_send(w, c, res);
         break;
     case OP_SPOOL_WRITE:
-        c->ops--;
         on_spool_write(w, c, res);
         break;
     case OP_FILE_READ:
-        c->ops--;
         on_file_read(w, c, res);
         break;
     case OP_ZC_READ:
-        c->ops--;
         on_zc_read(w, c, res);
         break;
     case OP_SEND_ZC:
         on_send_zc(w, c, res, flags);
         break;
     case OP_CONTINUE:
-        c->ops--;
         on_continue(w, c, res);
         break;
     case OP_CANCEL:
     case OP_CLOSE:
-        c->ops--;
         break;
     default:
         UF_ASSERT(!"unknown connection op");

@@ -870,15 +870,7 @@ static void write_pidfile(const char *path)
 static int preload_app(const tun_config_t *cfg)
 {
     char err[512];
-    py_interp_options_t opts = {
-        .chdir = cfg->chdir,
-        .virtualenv = cfg->virtualenv,
-        .pythonpath = (const char *const *)cfg->pythonpath,
-        .pythonpath_count = cfg->pythonpath_count,
-        .program_name = "uwsgi-fast",
-        .env = (const char *const *)cfg->raw_env,
-        .env_count = cfg->raw_env_count,
-    };
+    py_interp_options_t opts = worker_python_options(cfg);
     if (py_preload(&opts, cfg->app, err, sizeof(err)) < 0) {
         log_error("App failed to load: %s", err);
         return -1;

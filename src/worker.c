@@ -358,15 +358,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     pending.wake_fd = w.wake_fd;
     install_signals();
 
-    py_interp_options_t popts = {
-        .chdir = cfg->chdir,
-        .virtualenv = cfg->virtualenv,
-        .pythonpath = (const char *const *)cfg->pythonpath,
-        .pythonpath_count = cfg->pythonpath_count,
-        .program_name = "uwsgi-fast",
-        .env = (const char *const *)cfg->raw_env,
-        .env_count = cfg->raw_env_count,
-    };
+    py_interp_options_t popts = worker_python_options(cfg);
     w.app = py_app_preloaded(); /* --preload: imported by the master before the fork */
     if (!w.app) {
         if (py_interp_init(&popts, err, sizeof(err)) < 0)

@@ -107,6 +107,21 @@ typedef struct worker {
     bool stop_now;
 } worker_t;
 
+/* The interpreter options the settings ask for: the same for a worker that imports the
+ * application and for the master under --preload. */
+static inline py_interp_options_t worker_python_options(const tun_config_t *cfg)
+{
+    return (py_interp_options_t){
+        .chdir = cfg->chdir,
+        .virtualenv = cfg->virtualenv,
+        .pythonpath = (const char *const *)cfg->pythonpath,
+        .pythonpath_count = cfg->pythonpath_count,
+        .program_name = "uwsgi-fast",
+        .env = (const char *const *)cfg->raw_env,
+        .env_count = cfg->raw_env_count,
+    };
+}
+
 /* Where a worker runs (--cpu-pin, --numa-pin), decided by the master. */
 typedef struct worker_placement {
     bool pin_cpus;             /* apply `cpus` as the affinity */

@@ -289,9 +289,9 @@ def test_keep_alive_zero_closes_after_each_response(server):
 # ---- connection cap ----------------------------------------------------------------------
 
 def test_worker_connection_cap(server):
-    """Over --worker-connections a new connection is closed at once (today: accepted and
-    closed without a response, a warning in the log; no 503) and the held ones are
-    unaffected; once a slot frees, new connections are served again."""
+    """Over --worker-connections a new connection is refused (a 503, a warning in the
+    log) and the held ones are unaffected; once a slot frees, new connections are served
+    again."""
     cap = 4
     srv = server("basic:app", workers=1, args=["--worker-connections", str(cap),
                                                "--header-timeout", "30"])
@@ -301,18 +301,24 @@ def test_worker_connection_cap(server):
             s = srv.connect()
             s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")  # unfinished: holds a slot
             held.append(s)
-        time.sleep(0.3)
-        extra = srv.connect()
-        try:
-            extra.sendall(build_request("GET", "/"))
-        except OSError:
-            pass
-        extra.settimeout(3)
-        try:
-            data = extra.recv(65536)
-        except ConnectionResetError:
-            data = b""
-        extra.close()
+        # the worker takes the held connections when it next runs; on a loaded machine
+        # that may be after an extra client, which is then simply served: try again
+        deadline = time.monotonic() + 10
+        while True:
+            extra = srv.connect()
+            try:
+                extra.sendall(build_request("GET", "/"))
+            except OSError:
+                pass
+            extra.settimeout(3)
+            try:
+                data = extra.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            extra.close()
+            if not data.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert not data.startswith(b"HTTP/1.1 200"), "served over the connection cap"
         assert data == b"" or data.startswith(b"HTTP/1.1 503"), f"unexpected answer {data!r}"
         assert "connection limit" in srv.log()
