@@ -654,6 +654,16 @@ void py_interp_acquire(void)
     PyEval_RestoreThread(ts);
 }
 
+const char *py_version(void)
+{
+    static char version[32];
+    if (!version[0]) {
+        const char *full = Py_GetVersion();   /* "3.11.7 (main, Nov 1 2026, ...) [GCC ...]" */
+        snprintf(version, sizeof(version), "%.*s", (int)strcspn(full, " "), full);
+    }
+    return version;
+}
+
 void py_interp_finalize(void)
 {
     if (!Py_IsInitialized())

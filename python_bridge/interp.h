@@ -64,6 +64,10 @@ void py_after_fork_child(void);
 void py_interp_release(void);
 void py_interp_acquire(void);
 
+/* The embedded Python's version ("3.11.7"), without the build details; needs no running
+ * interpreter. The string is static. */
+const char *py_version(void);
+
 /* Finalises the interpreter (calls atexit handlers). Safe to call once at worker exit. */
 void py_interp_finalize(void);
 

@@ -1035,10 +1035,7 @@ static void wait_events(master_t *m, int ms)
 static void banner(master_t *m)
 {
     const tun_config_t *cfg = m->cfg;
-    /* Python's own version string, which needs no running interpreter ("3.11.7 (main, ...)") */
-    extern const char *Py_GetVersion(void);
-    const char *pv = Py_GetVersion();
-    log_info("Python %.*s, virtualenv: %s%s", (int)strcspn(pv, " "), pv,
+    log_info("Python %s, virtualenv: %s%s", py_version(),
              cfg->virtualenv ? cfg->virtualenv : "none", cfg->preload ? ", preloaded" : "");
     char line[512];
     size_t n = 0;
