@@ -442,6 +442,8 @@ static void on_continue(worker_t *w, conn_t *c, int res)
     }
     if (c->state == CONN_READING && c->req.complete)
         process_input(w, c);   /* the body arrived meanwhile: answer it now */
+    else if (c->state == CONN_READING && c->peer_closed)
+        close_now(w, c);       /* half-closed: the body it announced will never come */
 }
 
 static bool headers_ready(worker_t *w, conn_t *c)

@@ -95,6 +95,14 @@ for t in "${targets[@]}"; do
         continue
     fi
     mkdir -p "$work/corpus/$t"
+    # past findings (tests/fuzz/regressions/<target>-*) must stay fixed
+    regressions=("$root"/tests/fuzz/regressions/"$t"-*)
+    if [ -e "${regressions[0]}" ] && ! "$work/bin/$t" "${regressions[@]}" > "$work/$t.regress.log" 2>&1; then
+        failed=$((failed + 1))
+        echo "== $t: a past finding is back (log: $work/$t.regress.log)"
+        grep -E 'invariant|ERROR|SUMMARY|runtime error' "$work/$t.regress.log" | head -10
+        continue
+    fi
     echo "== $t: run ${secs}s"
     # nice: other work shares this machine; one process per target
     if nice -n 10 "$work/bin/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
