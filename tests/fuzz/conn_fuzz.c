@@ -31,6 +31,8 @@
  * unfinished pipelined request leaked the connection, and a short "100 Continue" send
  * that was never resumed.
  */
+#include <ctype.h>
+
 #include "src/conn.c"
 
 #define FAIL(...)                                                                                  \
@@ -409,11 +411,14 @@ static void check_sent(void)
             continue;
         if (chunked) {
             for (;;) {
-                char *e;
-                long n = strtol(p, &e, 16);
+                /* the chunk-size line ends at its CRLF: parse only up to there (the
+                 * sent bytes are not NUL-terminated) */
                 const char *nl = memmem(p, (size_t)(end - p), "\r\n", 2);
                 if (!nl)
                     return;
+                long n = 0;
+                for (const char *q = p; q < nl && isxdigit((unsigned char)*q); q++)
+                    n = n * 16 + (isdigit((unsigned char)*q) ? *q - '0' : (tolower((unsigned char)*q) - 'a' + 10));
                 p = nl + 2 + n + 2;
                 if (p > end)
                     return;
