@@ -706,15 +706,26 @@ static void zc_next(worker_t *w, conn_t *c)
         response_done(w, c);
 }
 
-static void on_zc_read(worker_t *w, conn_t *c, int res)
+/* A read of the file completed. Returns false when the connection is closing; on an
+ * error, or a file that shrank, the rest of the body is given up (file_left 0): it
+ * falls short and the connection closes after it. */
+static bool file_read_done(conn_t *c, int res)
 {
     c->file_busy = false;
     if (c->state == CONN_CLOSING)
+        return false;
+    if (res < 0)
+        log_error("reading a wsgi.file_wrapper file failed: %s", strerror(-res));
+    if (res <= 0)
+        c->file_left = 0;
+    return true;
+}
+
+static void on_zc_read(worker_t *w, conn_t *c, int res)
+{
+    if (!file_read_done(c, res))
         return;
     if (res <= 0) {
-        if (res < 0)
-            log_error("reading a wsgi.file_wrapper file failed: %s", strerror(-res));
-        c->file_left = 0;   /* the body falls short: the connection closes after it */
         zc_next(w, c);
         return;
     }
@@ -796,14 +807,9 @@ static void start_file(worker_t *w, conn_t *c)
 
 static void on_file_read(worker_t *w, conn_t *c, int res)
 {
-    c->file_busy = false;
-    if (c->state == CONN_CLOSING)
+    if (!file_read_done(c, res))
         return;
     if (res <= 0) {
-        /* an error, or the file shrank: the body falls short and the connection closes */
-        if (res < 0)
-            log_error("reading a wsgi.file_wrapper file failed: %s", strerror(-res));
-        c->file_left = 0;
         finish_file(w, c);
         if (c->out.len > c->sent)
             start_send(w, c);
