@@ -178,6 +178,7 @@ const core_sources = [_][]const u8{
     "src/scoreboard.c",
     "src/worker.c",
     "src/conn.c",
+    "src/pool.c",
     "src/http.c",
     "src/response.c",
     "src/accesslog.c",

@@ -654,6 +654,35 @@ void py_interp_acquire(void)
     PyEval_RestoreThread(ts);
 }
 
+struct py_thread {
+    PyGILState_STATE gil_state; /* what PyGILState_Ensure made, undone by detach */
+    PyThreadState *parked;      /* this thread's state while it does not hold the GIL */
+};
+
+py_thread_t *py_thread_attach(void)
+{
+    py_thread_t *t = uf_calloc(1, sizeof(*t));
+    t->gil_state = PyGILState_Ensure(); /* creates the thread state, takes the GIL */
+    t->parked = PyEval_SaveThread();
+    return t;
+}
+
+void py_thread_enter(py_thread_t *t)
+{
+    PyThreadState *ts = t->parked;
+    t->parked = NULL;
+    PyEval_RestoreThread(ts);
+}
+
+void py_thread_leave(py_thread_t *t) { t->parked = PyEval_SaveThread(); }
+
+void py_thread_detach(py_thread_t *t)
+{
+    py_thread_enter(t);
+    PyGILState_Release(t->gil_state);
+    uf_free(t);
+}
+
 const char *py_version(void)
 {
     static char version[32];

@@ -64,6 +64,16 @@ void py_after_fork_child(void);
 void py_interp_release(void);
 void py_interp_acquire(void);
 
+/* An application thread of a worker (--threads): an OS thread the worker started, which
+ * runs Python only between py_thread_enter and py_thread_leave and never holds the GIL
+ * otherwise. py_thread_attach is its first call (the GIL must be obtainable: the loop
+ * thread has released it), py_thread_detach its last. */
+typedef struct py_thread py_thread_t;
+py_thread_t *py_thread_attach(void);
+void py_thread_enter(py_thread_t *t);
+void py_thread_leave(py_thread_t *t);
+void py_thread_detach(py_thread_t *t);
+
 /* The embedded Python's version ("3.11.7"), without the build details; needs no running
  * interpreter. The string is static. */
 const char *py_version(void);

@@ -23,7 +23,10 @@
  * path of dict lookups; constant values (wsgi.version, "http", the protocol strings, the
  * common methods) are shared by every environ. All of this is created on the first
  * call and dropped by py_wsgi_release_cache before the interpreter finalises. Everything
- * runs under the GIL in the worker's thread, so plain statics are enough.
+ * runs under the GIL, in the worker's loop thread or (--threads) in its application
+ * threads. The GIL is the statics' lock: they are only read or swapped in steps that run
+ * no Python code, since Python code may let another thread in. What a step keeps across
+ * Python calls (the percent-decoding scratch) is per thread.
  */
 enum {
     K_REQUEST_METHOD,
@@ -206,6 +209,9 @@ struct writer {
     reply_t *owner; /* borrowed: the reply detaches us before it can go away */
     uint32_t gen;   /* owner->gen when we were handed out */
 };
+
+/* wsgi.multithread: --threads > 1 (py_wsgi_prepare). */
+static bool multithread;
 
 #define FREE_REPLIES_MAX 16
 static reply_t *free_replies[FREE_REPLIES_MAX];
@@ -1548,7 +1554,7 @@ static int create_cache(void)
     PyObject **k = cache.keys;
     if (set_new(t, k[K_WSGI_VERSION], Py_BuildValue("(ii)", 1, 0)) < 0 ||
         set_new(t, k[K_WSGI_URL_SCHEME], intern("http")) < 0 ||
-        PyDict_SetItem(t, k[K_WSGI_MULTITHREAD], Py_False) < 0 ||
+        PyDict_SetItem(t, k[K_WSGI_MULTITHREAD], multithread ? Py_True : Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], Py_True) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_RUN_ONCE], Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_INPUT_TERMINATED], Py_True) < 0 ||
@@ -1594,9 +1600,18 @@ void py_wsgi_release_cache(void)
 
 /* ---- the public calls --------------------------------------------------------------- */
 
-/* Shared scratch for percent-decoding paths; only used inside new_environ, which runs no
- * Python code while it holds a pointer into it. */
-static buf_t scratch;
+/* Scratch for percent-decoding paths, one per thread: new_environ keeps a pointer into it
+ * across calls that may run a collection, and so other threads. */
+static _Thread_local buf_t scratch;
+
+int py_wsgi_prepare(bool threads)
+{
+    multithread = threads;
+    if (!cache.ready)
+        return ensure_cache() < 0 ? -1 : 0;
+    return PyDict_SetItem(cache.template, cache.keys[K_WSGI_MULTITHREAD],
+                          threads ? Py_True : Py_False);
+}
 
 py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
 {

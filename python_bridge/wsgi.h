@@ -17,8 +17,10 @@
  * names the file (file_fd, file_offset, file_length) instead of producing chunks: the C
  * side sends those bytes itself, never through Python.
  *
- * Every function here must be called with the GIL held (the worker loop holds it except
- * while it waits for completions). Nothing here knows about io_uring or sockets.
+ * Every function here must be called with the GIL held: by the worker loop, which holds it
+ * except while it waits for completions, or (--threads) by the application thread working
+ * on the request; one reply is only ever used by one thread at a time. Nothing here knows
+ * about io_uring or sockets.
  */
 #ifndef UF_PY_WSGI_H
 #define UF_PY_WSGI_H
@@ -79,6 +81,12 @@ typedef struct py_reply {
     int64_t file_offset;
     int64_t file_length;
 } py_reply_t;
+
+/* Makes the objects every request shares, before the first request, and says whether the
+ * application runs in several threads of this process (wsgi.multithread). A worker with
+ * application threads calls it before they start, so they never race to make them.
+ * Returns 0, or -1 with a Python exception set. */
+int py_wsgi_prepare(bool multithread);
 
 /* Calls the application. Returns a reply (never NULL) with done/chunk set, or NULL when
  * the application failed before its headers were final: the traceback, with the

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "src/log.h"
+#include "src/pool.h"
 #include "src/worker.h"
 
 /* Output is produced in batches of about this size before a send: big enough to amortise
@@ -208,7 +209,40 @@ static bool peer_trusted(const conn_shared_t *sh, const struct sockaddr_storage 
 /* ---- sending ------------------------------------------------------------------------ */
 
 /* Unparsed input beyond which we stop receiving until it has been dealt with. */
-static bool input_full(const conn_t *c) { return c->in.len - c->parsed > IN_PAUSE_BYTES; }
+static bool input_full(const conn_t *c)
+{
+    size_t waiting = c->in.len - c->parsed + (c->app ? c->app->stash.len : 0);
+    return waiting > IN_PAUSE_BYTES;
+}
+
+/* Hands c to an application thread for `step`; the loop goes on when it comes back
+ * (on_step_done). The step counts as an operation in flight: the slot stays. */
+static void run_step(worker_t *w, conn_t *c, int step)
+{
+    if (!c->app)
+        c->app = uf_calloc(1, sizeof(*c->app));
+    c->app->step = (uint8_t)step;
+    c->app_busy = true;
+    c->ops++;
+    pool_submit(w->pool, c);
+}
+
+/* Set in application threads: what would finish a reply on the loop thread must then
+ * do it right away, since this thread holds the GIL. */
+static _Thread_local bool on_app_thread;
+
+/* The body is complete and the reply can go: at once where Python may run (no threads,
+ * or in the application thread), else by a CONN_STEP_FINISH before the response is done. */
+static void finish_reply(worker_t *w, conn_t *c)
+{
+    if (w->pool && !on_app_thread) {
+        c->reply_ended = true;
+        return;
+    }
+    py_wsgi_finish(c->reply);   /* close() on the iterable, exactly once */
+    c->reply = NULL;
+    c->reply_ended = false;
+}
 
 static void start_recv(worker_t *w, conn_t *c)
 {
@@ -244,13 +278,20 @@ static void close_now(worker_t *w, conn_t *c)
 {
     if (c->state == CONN_CLOSING)
         return;
+    if (c->app_busy) {
+        /* the thread owns the response: close when it hands the connection back */
+        c->app->close_when_back = true;
+        return;
+    }
     if (c->state == CONN_WRITING)
         stats_request_done(w, c);   /* a response cut off: logged with what was sent */
     c->state = CONN_CLOSING;
     worker_timer_disarm(w, c);
     if (c->reply) {
-        py_wsgi_finish(c->reply);   /* close() on the iterable, exactly once */
-        c->reply = NULL;
+        if (w->pool)
+            run_step(w, c, CONN_STEP_FINISH);   /* the slot waits for it (ops) */
+        else
+            finish_reply(w, c);
     }
     if (c->recv_armed) {
         ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
@@ -558,8 +599,7 @@ static void end_body(worker_t *w, conn_t *c)
         c->close_after = true;
     }
     resp_write_end(&c->out, &c->plan);
-    py_wsgi_finish(c->reply);
-    c->reply = NULL;
+    finish_reply(w, c);
 }
 
 /* Pulls chunks from the application until a batch is ready or the body ends. Returns
@@ -839,9 +879,13 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
 {
     const http_req_t *req = &c->req;
     const char *base = c->in.data;
-    if (w->scratch_cap < req->header_count) {
-        w->scratch_cap = req->header_count * 2;
-        w->scratch_headers = uf_realloc(w->scratch_headers, w->scratch_cap * sizeof(py_header_t));
+    /* With threads, the request lives on in its thread while the loop builds the next
+     * one: each connection has its own headers. Otherwise one array serves them all. */
+    py_header_t **headers = c->app ? &c->app->headers : &w->scratch_headers;
+    size_t *cap = c->app ? &c->app->headers_cap : &w->scratch_cap;
+    if (*cap < req->header_count) {
+        *cap = req->header_count * 2;
+        *headers = uf_realloc(*headers, *cap * sizeof(py_header_t));
     }
     if (!c->have_peer)
         lookup_peer(w, c);
@@ -850,7 +894,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
     int scheme = -1; /* from a trusted proxy: 0 http, 1 https; -1 not said */
     for (uint32_t i = 0; i < req->header_count; i++) {
         const http_header_t *h = &req->headers[i];
-        py_header_t *ph = &w->scratch_headers[i];
+        py_header_t *ph = &(*headers)[i];
         *ph = (py_header_t){
             {base + h->name.off, h->name.len},
             {base + h->value.off, h->value.len},
@@ -879,7 +923,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         .method = {base + req->method.off, req->method.len},
         .target = {base + req->target.off, req->target.len},
         .version_minor = req->version_minor,
-        .headers = w->scratch_headers,
+        .headers = *headers,
         .header_count = req->header_count,
         .body = spooled ? NULL : req->body.data,
         .body_len = spooled ? c->spool_len : req->body.len,
@@ -894,66 +938,155 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
     return 0;
 }
 
-static void handle_request(worker_t *w, conn_t *c)
+/* Calls the application and produces the head and the first output (on the loop thread,
+ * or in an application thread). Returns 0, or -1 when the application failed before its
+ * headers were final (the caller answers 500). */
+static int call_app(worker_t *w, conn_t *c, const py_request_t *pr)
 {
-    py_request_t pr;
-    stats_request_begin(w, c);
-    int status = build_request(w, c, &pr);
-    if (status) {
-        send_error(w, c, status);
-        return;
-    }
-    if (w->cfg->timeout > 0) {
-        /* what the master names if this request outlives --timeout */
-        snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s",
-                 (int)pr.method.len, pr.method.ptr, (int)pr.target.len, pr.target.ptr);
-    }
-    sb_set64(&w->sb->request_start_ms, w->now_ms);
-    c->state = CONN_WRITING;
-    buf_reset(&c->out, KEEP_BUF_CAP);
-    c->sent = 0;
-    if (stats_probe(w, c, &pr)) {   /* --health-path, --ready-path: answered without Python */
-        start_send(w, c);
-        return;
-    }
-
-    py_reply_t *reply = py_wsgi_call(w->app, &pr);
-    if (!reply) {
-        send_error(w, c, 500);
-        return;
-    }
+    py_reply_t *reply = py_wsgi_call(w->app, pr);
+    if (!reply)
+        return -1;
     c->reply = reply;
-    c->plan = (resp_plan_t){
-        .version_minor = c->req.version_minor,
-        .head_request = pr.method.len == 4 && memcmp(pr.method.ptr, "HEAD", 4) == 0,
-        .keep_alive = c->req.keep_alive && !w->draining && !c->peer_closed &&
-                      w->cfg->keepalive > 0,
-    };
     resp_write_head(&c->out, &c->plan, reply);
     stats_response_head(w, c, reply);
     c->remaining = c->plan.length;
     if (!c->plan.keep_alive)
         c->close_after = true;
-    if (reply->file_fd >= 0) {
-        start_file(w, c);
-        return;
-    }
+    if (reply->file_fd >= 0)
+        return 0;   /* the loop sends the file (start_file) */
     if (reply->chunk.len)
         append_body(w, c, reply->chunk.ptr, reply->chunk.len);
     if (reply->done)
         end_body(w, c);
     else if (fill_output(w, c) < 0)
         c->close_after = true;   /* headers are final; send what we have, then close */
-    start_send(w, c);
+    return 0;
+}
+
+/* Back on the loop thread after call_app. */
+static void start_response(worker_t *w, conn_t *c, int called)
+{
+    if (called < 0)
+        send_error(w, c, 500);
+    else if (c->reply && c->reply->file_fd >= 0)
+        start_file(w, c);
+    else
+        start_send(w, c);
+}
+
+static void handle_request(worker_t *w, conn_t *c)
+{
+    py_request_t local, *pr = w->pool ? &c->app->req : &local;
+    stats_request_begin(w, c);
+    int status = build_request(w, c, pr);
+    if (status) {
+        send_error(w, c, status);
+        return;
+    }
+    if (!w->pool) {
+        /* what the master names if this request outlives --timeout (with threads, the
+         * loop publishes the oldest request of any thread: pool_oldest) */
+        if (w->cfg->timeout > 0)
+            snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s",
+                     (int)pr->method.len, pr->method.ptr, (int)pr->target.len, pr->target.ptr);
+        sb_set64(&w->sb->request_start_ms, w->now_ms);
+    }
+    c->state = CONN_WRITING;
+    buf_reset(&c->out, KEEP_BUF_CAP);
+    c->sent = 0;
+    if (stats_probe(w, c, pr)) {   /* --health-path, --ready-path: answered without Python */
+        start_send(w, c);
+        return;
+    }
+    c->reply_ended = false;
+    c->plan = (resp_plan_t){
+        .version_minor = c->req.version_minor,
+        .head_request = pr->method.len == 4 && memcmp(pr->method.ptr, "HEAD", 4) == 0,
+        .keep_alive = c->req.keep_alive && !w->draining && !c->peer_closed &&
+                      w->cfg->keepalive > 0,
+    };
+    if (w->pool) {
+        c->app->started_ms = 0;
+        run_step(w, c, CONN_STEP_CALL);
+        return;
+    }
+    start_response(w, c, call_app(w, c, pr));
+}
+
+void conn_app_step(worker_t *w, conn_t *c)
+{
+    conn_app_t *a = c->app;
+    on_app_thread = true;
+    switch (a->step) {
+    case CONN_STEP_CALL:
+        a->result = (int8_t)call_app(w, c, &a->req);
+        break;
+    case CONN_STEP_NEXT:
+        a->result = (int8_t)fill_output(w, c);
+        break;
+    case CONN_STEP_FINISH:
+        finish_reply(w, c);
+        a->result = 0;
+        break;
+    default:
+        UF_ASSERT(!"unknown application step");
+    }
+    on_app_thread = false;
+}
+
+/* A step came back from its thread: the response is the loop's again. */
+static void on_step_done(worker_t *w, conn_t *c)
+{
+    conn_app_t *a = c->app;
+    c->app_busy = false;
+    if (a->stash.len) {
+        buf_append(&c->in, a->stash.data, a->stash.len);
+        buf_reset(&a->stash, KEEP_BUF_CAP);
+    }
+    if (c->state == CONN_CLOSING)
+        return;   /* the reply of a closed connection, finished */
+    if (a->close_when_back) {
+        a->close_when_back = false;
+        close_now(w, c);
+        return;
+    }
+    switch (a->step) {
+    case CONN_STEP_CALL:
+        start_response(w, c, a->result);
+        break;
+    case CONN_STEP_NEXT:
+        if (a->result < 0)
+            close_now(w, c);   /* headers are out; only the close can tell the client */
+        else if (c->out.len)
+            start_send(w, c);
+        else
+            response_done(w, c);
+        break;
+    case CONN_STEP_FINISH:
+        response_done(w, c);
+        break;
+    }
+    if (c->state != CONN_CLOSING && !c->recv_armed && !input_full(c))
+        start_recv(w, c);   /* paused while the stash filled up */
 }
 
 /* The whole response is out: close, or get ready for the next request on the
  * connection and answer it at once if it is already here (pipelining). */
 static void response_done(worker_t *w, conn_t *c)
 {
+    if (c->reply) {
+        /* with threads: the reply is closed in a thread first (close() may run
+         * application code), and this comes back here when it is */
+        if (w->pool) {
+            run_step(w, c, CONN_STEP_FINISH);
+            return;
+        }
+        finish_reply(w, c);
+    }
     stats_request_done(w, c);   /* metrics and the access log line, while c->in holds it */
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
-    sb_set64(&w->sb->request_start_ms, 0);
+    if (!w->pool)
+        sb_set64(&w->sb->request_start_ms, 0);
     if (c->spool_fd >= 0 && !c->spool_busy) {
         /* the application is done with the body (py_wsgi_finish detached wsgi.input) */
         close(c->spool_fd);
@@ -1017,9 +1150,15 @@ static void on_send(worker_t *w, conn_t *c, int res)
         }
         finish_file(w, c);
     }
-    if (c->reply && fill_output(w, c) < 0) {
-        close_now(w, c);     /* headers are out; only the close can tell the client */
-        return;
+    if (c->reply && !c->reply_ended) {
+        if (w->pool) {
+            run_step(w, c, CONN_STEP_NEXT);
+            return;
+        }
+        if (fill_output(w, c) < 0) {
+            close_now(w, c);     /* headers are out; only the close can tell the client */
+            return;
+        }
     }
     if (c->out.len) {
         start_send(w, c);
@@ -1036,7 +1175,8 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
         sb_add64(&w->sb->bytes_in, (uint64_t)res);
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)
-            buf_append(&c->in, ring_buffer(&w->ring, bid), (size_t)res);
+            buf_append(c->app_busy ? &c->app->stash : &c->in, ring_buffer(&w->ring, bid),
+                       (size_t)res);
         ring_buffer_recycle(&w->ring, bid);
     } else if (res == 0) {
         c->peer_closed = true;
@@ -1091,6 +1231,11 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
     c->have_peer = c->trusted = false;
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
+    c->app_busy = c->reply_ended = false;
+    if (w->pool && !c->app)
+        c->app = uf_calloc(1, sizeof(*c->app));
+    if (c->app)
+        c->app->close_when_back = false;
     c->listener = (uint16_t)listener;
     c->ops = 0;
     c->in.len = c->parsed = 0;
@@ -1136,6 +1281,9 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         break;
     case OP_CONTINUE:
         on_continue(w, c, res);
+        break;
+    case OP_APP:
+        on_step_done(w, c);
         break;
     case OP_CANCEL:
     case OP_CLOSE:

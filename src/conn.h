@@ -1,6 +1,7 @@
 /* A client connection: its slot in the worker's pool and its state machine.
  *
- *   READING  --complete request-->  app called (synchronously)  -->  WRITING
+ *   READING  --complete request-->  app called (synchronously, or in an application
+ *                                      thread with --threads: see src/pool.h)  -->  WRITING
  *   WRITING  --all sent, keep-alive-->  READING (pipelined bytes parsed at once)
  *   WRITING  --all sent, close-->  LINGERING (FIN sent, input discarded)  -->  closed
  *
@@ -76,6 +77,28 @@ enum conn_timer {
     CONN_TIMER_COUNT,
 };
 
+/* A step of a response that runs in an application thread (--threads; src/pool.h). */
+enum conn_step {
+    CONN_STEP_CALL = 1,       /* call the application, produce the head and first output */
+    CONN_STEP_NEXT,           /* produce the next batch of the body */
+    CONN_STEP_FINISH,         /* close() the iterable and release the reply */
+};
+
+/* What a connection needs for its steps in application threads; made on its first
+ * request in a worker with threads and kept by the slot for its later tenants. */
+typedef struct conn_app {
+    uint8_t step;             /* enum conn_step queued or running */
+    int8_t result;            /* how it went: 0, or -1 (CALL: answer 500; NEXT: the
+                                 iterable raised, close the connection) */
+    bool close_when_back;     /* the connection had to close while the step ran */
+    py_request_t req;         /* the request as the application sees it */
+    py_header_t *headers;     /* req.headers: this connection's own, not the worker's */
+    size_t headers_cap;
+    buf_t stash;              /* bytes received while a step runs (c->in is the thread's) */
+    uint64_t started_ms;      /* when a thread first called the application for it */
+    struct conn *next;        /* in the pool's queue or its finished list */
+} conn_app_t;
+
 typedef struct conn {
     int fd;
     uint32_t slot;
@@ -91,6 +114,9 @@ typedef struct conn {
     bool spool_busy;          /* a write of req.body to spool_fd is in flight */
     bool file_busy;           /* a read from file_fd into out is in flight */
     bool recv_cancelling;     /* paused: a cancel of the receive is on its way */
+    bool app_busy;            /* a step is queued or running in an application thread */
+    bool reply_ended;         /* the body is complete, the reply still to be finished (a
+                                 CONN_STEP_FINISH runs before the response is done) */
     uint16_t listener;        /* index of the bind it came from */
     uint16_t ops;             /* submitted operations not yet completed */
 
@@ -103,6 +129,7 @@ typedef struct conn {
     buf_t out;                /* response bytes being sent */
     size_t sent;
     py_reply_t *reply;        /* application iterable still producing, or NULL */
+    conn_app_t *app;          /* with --threads: the steps' state, else NULL */
     resp_plan_t plan;
     int64_t remaining;        /* with RESP_LENGTH: body bytes still allowed */
     int zc_block;             /* registered send buffer held for a zero-copy file, or -1 */
@@ -145,5 +172,8 @@ void conn_expire(struct worker *w, conn_t *c, int timer);
 
 /* Begins a graceful stop: idle connections close now, busy ones after their response. */
 void conn_drain(struct worker *w, conn_t *c);
+
+/* Runs c->app->step; called by an application thread holding the GIL (src/pool.c). */
+void conn_app_step(struct worker *w, conn_t *c);
 
 #endif

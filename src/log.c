@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,8 +17,52 @@ static struct {
     log_sink_fn *sink;
     void *sink_ctx;
     bool in_sink;         /* the sink logged: do not feed it its own message */
+    pthread_t sink_owner; /* the thread that set the sink: the only one that calls it */
     char path[4096];      /* empty = stderr as inherited */
 } log_state = {.level = 1, .worker = -1};
+
+/* Messages logged by other threads (a worker's application threads) for the sink, which
+ * is not thread-safe: they wait here until the owner's log_pass_on. Bounded: beyond it
+ * the sink misses them, the error log itself still has them. */
+#define FOREIGN_BYTES (64 * 1024)
+static struct {
+    pthread_mutex_t lock;
+    size_t len;
+    char data[FOREIGN_BYTES];   /* records: level byte, 2-byte length, text */
+} foreign = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void queue_foreign(int level, const char *msg, size_t len)
+{
+    if (len > 0xffff)
+        len = 0xffff;
+    pthread_mutex_lock(&foreign.lock);
+    if (foreign.len + 3 + len <= sizeof(foreign.data)) {
+        char *p = foreign.data + foreign.len;
+        p[0] = (char)level;
+        p[1] = (char)(len >> 8);
+        p[2] = (char)(len & 0xff);
+        memcpy(p + 3, msg, len);
+        foreign.len += 3 + len;
+    }
+    pthread_mutex_unlock(&foreign.lock);
+}
+
+void log_pass_on(void)
+{
+    if (!log_state.sink || __atomic_load_n(&foreign.len, __ATOMIC_RELAXED) == 0)
+        return;
+    static char batch[FOREIGN_BYTES];
+    pthread_mutex_lock(&foreign.lock);
+    size_t n = foreign.len;
+    memcpy(batch, foreign.data, n);
+    foreign.len = 0;
+    pthread_mutex_unlock(&foreign.lock);
+    for (size_t at = 0; at + 3 <= n;) {
+        size_t len = (size_t)(unsigned char)batch[at + 1] << 8 | (unsigned char)batch[at + 2];
+        log_state.sink(log_state.sink_ctx, batch[at], batch + at + 3, len);
+        at += 3 + len;
+    }
+}
 
 static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
 
@@ -79,7 +124,9 @@ void log_msg(int level, const char *fmt, ...)
     n = m < 0 ? n : n + (size_t)m;
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
-    if (log_state.sink && !log_state.in_sink) {
+    if (log_state.sink && !pthread_equal(pthread_self(), log_state.sink_owner)) {
+        queue_foreign(level, line + msg_at, n - msg_at);
+    } else if (log_state.sink && !log_state.in_sink) {
         log_state.in_sink = true;
         log_state.sink(log_state.sink_ctx, level, line + msg_at, n - msg_at);
         log_state.in_sink = false;
@@ -98,4 +145,5 @@ void log_set_sink(log_sink_fn *fn, void *ctx)
 {
     log_state.sink = fn;
     log_state.sink_ctx = ctx;
+    log_state.sink_owner = pthread_self();
 }

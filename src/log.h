@@ -7,6 +7,9 @@
  * level and path are set once in the master before forking and are read-only after.
  * A process may add a sink that receives every logged message as well (--log-target);
  * the sink only queues, it must not log itself (a message it logs is not passed on).
+ * Only the thread that set the sink calls it: a message logged by another thread (an
+ * application thread, --threads) waits in a small queue until that thread calls
+ * log_pass_on, which the worker loop does every round.
  */
 #ifndef UF_LOG_H
 #define UF_LOG_H
@@ -27,6 +30,9 @@ void log_set_worker(int id);
 /* Every message at or above the level goes to fn as well (NULL removes the sink). */
 typedef void log_sink_fn(void *ctx, int level, const char *msg, size_t len);
 void log_set_sink(log_sink_fn *fn, void *ctx);
+
+/* In the thread that set the sink: hands it what other threads logged meanwhile. */
+void log_pass_on(void);
 
 #define log_debug(...) log_msg(0, __VA_ARGS__)
 #define log_info(...) log_msg(1, __VA_ARGS__)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "src/log.h"
+#include "src/pool.h"
 
 /* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */
 #define MAX_WAIT_MS 1000
@@ -239,6 +240,37 @@ static void start_drain(worker_t *w)
             conn_drain(w, &w->conns[i]);
 }
 
+static void arm_pool(worker_t *w)
+{
+    ring_read(&w->ring, pool_event_fd(w->pool), &w->pool_value, sizeof(w->pool_value),
+              ring_ud(OP_POOL, 0, 0));
+}
+
+/* Connections whose step came back from an application thread go on from there. */
+static void reap_pool(worker_t *w)
+{
+    conn_t *c = pool_take_done(w->pool);
+    while (c) {
+        conn_t *next = c->app->next;   /* going on may queue c again */
+        conn_complete(w, c, OP_APP, 0, 0);
+        c = next;
+    }
+}
+
+/* The master's --timeout looks at the scoreboard: with threads, the oldest request any
+ * thread is working on. */
+static void publish_oldest(worker_t *w)
+{
+    char line[sizeof(w->sb->request_line)];
+    uint64_t oldest = pool_oldest(w->pool, line, sizeof(line));
+    if (oldest == w->oldest_ms)
+        return;
+    if (oldest)
+        memcpy(w->sb->request_line, line, sizeof(line));
+    sb_set64(&w->sb->request_start_ms, oldest);
+    w->oldest_ms = oldest;
+}
+
 static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
 {
     uint64_t ud = cqe->user_data;
@@ -252,6 +284,11 @@ static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
             arm_wake(w);
         return;
     case OP_ACCEPT_CANCEL:
+        return;
+    case OP_POOL:
+        if (!w->stop_now)
+            arm_pool(w);
+        reap_pool(w);
         return;
     case OP_ALOG_WRITE:
     case OP_SHIP_SEND:
@@ -382,6 +419,19 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     setup_pool(&w);
     if (stats_worker_init(&w, err, sizeof(err)) < 0)
         boot_failed(&w, WORKER_EXIT_BOOT, err);
+    if (cfg->threads > 1) {
+        /* From here on the loop thread never holds the GIL: the application threads
+         * take it for their steps, and a loop waiting for it would stall every
+         * connection. The shared objects are made first, so the threads need not race
+         * to make them. */
+        if (py_wsgi_prepare(true) < 0)
+            boot_failed(&w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge for threads");
+        py_interp_release();
+        w.pool = pool_start(&w, (unsigned)cfg->threads, err, sizeof(err));
+        if (!w.pool)
+            boot_failed(&w, WORKER_EXIT_BOOT, err);
+        arm_pool(&w);
+    }
     for (unsigned i = 0; i < listener_count; i++)
         arm_accept(&w, i);
     arm_wake(&w);
@@ -392,9 +442,11 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         if (w.draining && w.active == 0 && stats_drained(&w))
             break;
         int timeout = next_timeout_ms(&w);
-        py_interp_release();
+        if (!w.pool)
+            py_interp_release();
         int ret = ring_wait(&w.ring, timeout);
-        py_interp_acquire();
+        if (!w.pool)
+            py_interp_acquire();
         if (ret < 0 && ret != -ETIME && ret != -EINTR) {
             log_error("io_uring wait failed: %s", strerror(-ret));
             break;
@@ -410,6 +462,11 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
             seen++;
         }
         io_uring_cq_advance(&w.ring.uring, seen);
+        if (w.pool) {
+            reap_pool(&w);   /* steps that finished after their poke was read */
+            publish_oldest(&w);
+            log_pass_on();
+        }
         ring_buffers_publish(&w.ring);
 
         if (pending.reopen) {
@@ -428,6 +485,8 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     if (w.zc_sends)
         log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);
+    if (w.pool && !w.stop_now)
+        pool_stop(w.pool);      /* idle: every connection, and so every step, is done */
     if (!w.stop_now)
         py_interp_finalize();   /* atexit handlers run on a graceful exit */
     stats_worker_exit(&w);

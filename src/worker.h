@@ -3,7 +3,9 @@
  *
  * The loop is: submit and wait (the GIL released only here) -> drain every completion ->
  * dispatch by op -> expire deadlines. Everything runs in this one thread; the
- * application is called synchronously from the dispatch of a completed request.
+ * application is called synchronously from the dispatch of a completed request. With
+ * --threads N > 1 the application runs in N threads instead (src/pool.h) and the loop
+ * thread never takes the GIL at all; it still does every ring operation itself.
  * Signals only set a flag and poke an eventfd the ring is reading, so the loop never
  * misses one while it sleeps.
  */
@@ -41,6 +43,8 @@ enum worker_op {
     OP_SHIP_SEND,     /* lines sent to --log-target */
     OP_SHIP_CONNECT,  /* the connection to a tcp:// log target */
     OP_STATSD_SEND,   /* a statsd packet sent */
+    OP_POOL,          /* eventfd read: application threads finished steps (src/pool.h) */
+    OP_APP,           /* slot = connection whose step came back (not a ring op) */
 };
 
 /* Registered send buffers per worker: enough for this many zero-copy file transfers in
@@ -72,6 +76,9 @@ typedef struct worker {
     unsigned index;
     ring_t ring;
     py_app_t *app;
+    struct pool *pool;         /* --threads > 1: the application threads, else NULL */
+    uint64_t pool_value;       /* the pool eventfd's counter, read by the ring */
+    uint64_t oldest_ms;        /* the oldest request in a thread, as last published */
     http_limits_t limits;
 
     worker_listener_t *listeners;

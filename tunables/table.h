@@ -130,6 +130,10 @@ enum tun_flag {
       "worker_connections",                                                                 \
       "1000", 1, 1000000, 0, NULL, NULL, true, WORKERS,                                     \
       "most client connections one worker holds open at once")                              \
+    X(threads, INT, 0, "threads", NULL, "INT", THREADS, "threads",                          \
+      "1", 1, 256, 0, NULL, NULL, true, WORKERS,                                            \
+      "Python threads per worker that run the application, for applications that wait on "  \
+      "I/O; the worker's io_uring loop stays one thread; 1 calls the application from it")  \
     X(timeout, DOUBLE, 't', "timeout", NULL, "SECONDS", TIMEOUT, "timeout",                 \
       "30", 0, 86400, 0, NULL, NULL, true, WORKERS,                                         \
       "a worker whose request runs longer than this is killed and replaced; 0 means no "    \
@@ -285,7 +289,7 @@ enum tun_flag {
 
 /* gunicorn settings uwsgi-fast does not have. None is ignored silently: given on the
  * command line, in UWSGI_FAST_CMD_ARGS or in a config file, each stops uwsgi-fast with
- * its reason, unless its value is one that asks for nothing (`--threads 1`,
+ * its reason, unless its value is one that asks for nothing (`--reload false`,
  * `worker_class = "sync"`, `preload_app = False`).
  *
  * Columns of R(...):
@@ -310,10 +314,9 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
 
 /* clang-format off */
 #define TUN_REFUSED(R)                                                                       \
-    R(threads, 0, "threads", NULL, "INT", "1", PLANNED,                                     \
-      "each worker is one io_uring event loop; run more workers instead")                   \
     R(worker_class, 'k', "worker-class", NULL, "STRING",                                    \
-      "sync|gunicorn.workers.sync.SyncWorker", PLANNED,                                     \
+      "sync|gthread|gunicorn.workers.sync.SyncWorker|gunicorn.workers.gthread.ThreadWorker", \
+      PLANNED,                                                                              \
       "workers are io_uring event loops calling the WSGI application; ASGI is planned")    \
     R(reload, 0, "reload", NULL, NULL, "false", PLANNED,                                    \
       "restarting on code changes is not written yet; send HUP to reload gracefully")      \

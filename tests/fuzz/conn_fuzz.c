@@ -7,8 +7,10 @@
  * the statistics hooks. When conn.c starts calling something new, the link fails naming
  * it: add a stub below.
  *
- * Input: byte 0 picks the application's behaviour, byte 1 the spool threshold and
- * keep-alive, then a script of events, one command byte each (with an argument byte or
+ * Input: byte 0 picks the application's behaviour, byte 1 the spool threshold,
+ * keep-alive and whether the application runs in threads (--threads: each step of the
+ * response is queued like an operation, and completing it runs the step, as a thread
+ * would, while receives, deadlines and drains go on around it), then a script of events, one command byte each (with an argument byte or
  * payload where needed):
  *   recv data (1..64 bytes from the input) / recv EOF / recv error,
  *   complete the oldest queued operation: fully, short, or with an error,
@@ -138,6 +140,13 @@ void ring_arena_put(ring_t *r, int index)
 void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud)
 {
     FAIL("zero-copy send without an arena");
+}
+
+/* ---- the application threads: a step is an operation the script completes ---------- */
+
+void pool_submit(pool_t *p, conn_t *c)
+{
+    push(ring_ud(OP_APP, c->gen, c->slot), NULL, 0, 0);
 }
 
 /* ---- the worker ---------------------------------------------------------------------------- */
@@ -356,6 +365,12 @@ static void complete_op(unsigned i, int how)
     case OP_CLOSE:
         res = 0;
         break;
+    case OP_APP:
+        if (!live(op.ud))
+            FAIL("a step queued for a previous tenant");
+        conn_app_step(&W, the_conn());   /* what the thread does, then hands it back */
+        res = 0;
+        break;
     default:
         FAIL("unexpected operation %u queued", kind);
     }
@@ -475,6 +490,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     F.app_mode = data[0] % 5;
     CFG.keepalive = (data[1] & 1) ? 2 : 0;
     W.conn_shared.spool_threshold = (data[1] & 2) ? 16 : 1 << 20;
+    W.pool = (data[1] & 4) ? (pool_t *)&W : NULL;   /* never dereferenced: pool_submit above */
     W.draining = false;
     conn_t *c = the_conn();
     if (c->state != CONN_FREE || W.free_count != 1)

@@ -175,8 +175,9 @@ def test_check_config_exit_codes(conf_dir, tmp_path):
 
 
 def test_refused_gunicorn_settings(tmp_path):
-    one_line_error(run_binary(["--threads", "4", "basic:app"]), "--threads",
+    one_line_error(run_binary(["--reload", "basic:app"]), "--reload",
                    "not supported yet", "remove it")
+    one_line_error(run_binary(["--threads", "0", "basic:app"]), "--threads", "1 to 256")
     one_line_error(run_binary(["-k", "gevent", "basic:app"]), "--worker-class", "sync")
     one_line_error(run_binary(["--certfile", "c.pem", "basic:app"]), "--certfile", "TLS")
     one_line_error(run_binary(["basic:app"], env={"UWSGI_FAST_CMD_ARGS": "--daemon"}),
@@ -237,6 +238,6 @@ def test_doctor_usage_errors():
     res = run_binary(["doctor", "--root"])
     assert res.returncode == 2
     assert res.stderr.strip() == "uwsgi-fast doctor: --root needs a directory"
-    res = run_binary(["doctor", "--root", str(FIXTURES / "epyc-2s"), "--threads", "8"])
+    res = run_binary(["doctor", "--root", str(FIXTURES / "epyc-2s"), "-k", "gevent"])
     assert res.returncode == 2
-    assert "--threads is not supported yet" in res.stderr
+    assert "-k/--worker-class is not supported yet" in res.stderr

@@ -879,8 +879,9 @@ static void test_help_version(void)
     CHECK(strstr(md, "| `binds` | `-b`, `--bind ADDRESS` | `UWSGI_FAST_BIND` | `bind` | list of "
                      "addresses | 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set |") != NULL);
     CHECK(strstr(md, "| 1 to 4096, or auto | yes |") != NULL); /* workers: bounds, reloadable */
-    CHECK(strstr(md, "| `threads` | `--threads INT` | planned | `1` | each worker is one io_uring "
-                     "event loop; run more workers instead |") != NULL);
+    CHECK(strstr(md, "| `worker_class` | `-k`, `--worker-class STRING` | planned | `sync`, "
+                     "`gthread`, ") != NULL);
+    CHECK(strstr(md, "| `threads` | `--threads INT` | `UWSGI_FAST_THREADS` | `threads` |") != NULL);
     CHECK(strstr(md, "| `reuse_port` | `--reuse-port` | accepted, no effect |  |") != NULL);
     CHECK(strstr(md, "| `tmp_upload_dir` | `--tmp-upload-dir DIR` |") != NULL);
     free(md);
@@ -1088,9 +1089,10 @@ static void test_cmd_args(void)
                    "UWSGI_FAST_CMD_ARGS: unexpected argument \"z:w\": the application is already "
                    "\"x:y\"",
                    "a:b");
-    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=--threads 4"),
-                   "UWSGI_FAST_CMD_ARGS: --threads is not supported yet (planned): each worker is "
-                   "one io_uring event loop; run more workers instead; remove it or set it to 1",
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-k gevent"),
+                   "UWSGI_FAST_CMD_ARGS: -k/--worker-class is not supported yet (planned): workers are io_uring "
+                   "event loops calling the WSGI application; ASGI is planned; remove it or set "
+                   "it to sync",
                    "a:b");
 
     /* gunicorn's variable is not read, and says so */
@@ -1148,19 +1150,23 @@ static void test_refused(void)
         }
     }
 
-    EXPECT_ERR("--threads is not supported yet (planned): each worker is one io_uring event loop; "
-               "run more workers instead; remove it or set it to 1",
-               "--threads", "4", "a:b");
-    EXPECT_ERR("--threads is not supported yet (planned): each worker is one io_uring event loop; "
-               "run more workers instead; remove it or set it to 1",
-               "a:b", "--threads"); /* no value at all */
+    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
+               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
+               "--worker-class", "gevent", "a:b");
+    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
+               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
+               "a:b", "--worker-class"); /* no value at all */
+    EXPECT_OK("--worker-class", "gthread", "--threads", "4", "a:b");
+    CHECK_EQ_INT(cfg.threads, 4);
+    EXPECT_ERR("--threads: \"0\" is out of range (accepted: 1 to 256)", "--threads",
+               "0", "a:b");
     EXPECT_OK("--threads", "1", "--threads=1", "a:b");
     EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
                "calling the WSGI application; ASGI is planned; remove it or set it to sync",
                "-k", "gevent", "a:b");
     EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
                "calling the WSGI application; ASGI is planned; remove it or set it to sync",
-               "-kgthread", "a:b");
+               "-keventlet", "a:b");
     EXPECT_OK("-k", "sync", "-ksync", "--worker-class=gunicorn.workers.sync.SyncWorker", "a:b");
     EXPECT_ERR("-D/--daemon is not supported: run in the foreground under systemd, a container "
                "runtime or supervisord; remove it",
@@ -1290,9 +1296,9 @@ static void test_config_toml(void)
          "bad.toml:1: chdir (--chdir): \"/nonexistent/uf\" does not exist (accepted: an existing "
          "directory)"},
         {"bind = []\n", "bad.toml:1: bind (--bind): \"[]\" is not an address" BIND_ACCEPTED},
-        {"threads = 8\n", "bad.toml:1: threads is not supported yet (planned): each worker is one "
-                          "io_uring event loop; run more workers instead; remove it or set it to "
-                          "1"},
+        {"worker_class = \"gevent\"\n",
+         "bad.toml:1: worker_class is not supported yet (planned): workers are io_uring event "
+         "loops calling the WSGI application; ASGI is planned; remove it or set it to sync"},
         {"daemon = true\n", "bad.toml:1: daemon is not supported: run in the foreground under "
                             "systemd, a container runtime or supervisord; remove it"},
         {"logconfig_dict = \"x\"\n",
@@ -1430,9 +1436,9 @@ static void test_config_py(void)
     static const struct {
         const char *text, *err;
     } bad[] = {
-        {"threads = 4\n", "bad.py: threads is not supported yet (planned): each worker is one "
-                          "io_uring event loop; run more workers instead; remove it or set it to "
-                          "1"},
+        {"worker_class = 'gevent'\n",
+         "bad.py: worker_class is not supported yet (planned): workers are io_uring event loops "
+         "calling the WSGI application; ASGI is planned; remove it or set it to sync"},
         {"dogstatsd_tags = 'env:prod'\n",
          "bad.py: dogstatsd_tags is not supported yet (planned): DogStatsD tags are not sent; "
          "statsd metrics go out untagged; remove it"},

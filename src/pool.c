@@ -1,0 +1,191 @@
+/* The application threads of a worker: a FIFO of connections, N threads, a finished list. */
+#include "src/pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "python_bridge/interp.h"
+#include "src/log.h"
+#include "src/scoreboard.h"
+
+typedef struct pool_thread {
+    pool_t *pool;
+    pthread_t tid;
+    unsigned index;
+    bool started;
+    uint64_t since_ms;     /* atomic: start of the request being worked on, 0 = idle */
+    char line[128];        /* its request line, written before since_ms is published */
+} pool_thread_t;
+
+struct pool {
+    struct worker *w;
+    pthread_mutex_t lock;
+    pthread_cond_t work;   /* something queued, or stopping */
+    conn_t *queue_head, *queue_tail;
+    conn_t *done_head, *done_tail;
+    bool stopping;
+    int event_fd;
+    unsigned count;
+    pool_thread_t *threads;
+};
+
+static void list_push(conn_t **head, conn_t **tail, conn_t *c)
+{
+    c->app->next = NULL;
+    if (*tail)
+        (*tail)->app->next = c;
+    else
+        *head = c;
+    *tail = c;
+}
+
+/* "GET /path" of the request, for the master's timeout message. */
+static void publish(pool_thread_t *t, const conn_app_t *a)
+{
+    const py_request_t *r = &a->req;
+    snprintf(t->line, sizeof(t->line), "%.*s %.*s", (int)r->method.len, r->method.ptr,
+             (int)r->target.len, r->target.ptr);
+    __atomic_store_n(&t->since_ms, a->started_ms, __ATOMIC_RELEASE);
+}
+
+static void *thread_main(void *arg)
+{
+    pool_thread_t *t = arg;
+    pool_t *p = t->pool;
+    /* Signals are the loop thread's: delivered there, they interrupt its wait. */
+    sigset_t block;
+    sigfillset(&block);
+    sigdelset(&block, SIGABRT);   /* the master's --timeout kill dumps every stack */
+    sigdelset(&block, SIGSEGV);
+    sigdelset(&block, SIGBUS);
+    sigdelset(&block, SIGFPE);
+    sigdelset(&block, SIGILL);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
+    py_thread_t *py = py_thread_attach();
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->queue_head && !p->stopping)
+            pthread_cond_wait(&p->work, &p->lock);
+        conn_t *c = p->queue_head;
+        if (!c) {
+            pthread_mutex_unlock(&p->lock);
+            break;
+        }
+        p->queue_head = c->app->next;
+        if (!p->queue_head)
+            p->queue_tail = NULL;
+        pthread_mutex_unlock(&p->lock);
+
+        conn_app_t *a = c->app;
+        if (a->step == CONN_STEP_CALL)
+            a->started_ms = sb_now_ms();
+        publish(t, a);
+        py_thread_enter(py);
+        conn_app_step(p->w, c);
+        py_thread_leave(py);
+        __atomic_store_n(&t->since_ms, 0, __ATOMIC_RELEASE);
+
+        pthread_mutex_lock(&p->lock);
+        bool was_empty = !p->done_head;
+        list_push(&p->done_head, &p->done_tail, c);
+        pthread_mutex_unlock(&p->lock);
+        /* One poke per batch: the loop takes the whole list, so a non-empty list means a
+         * poke is already on its way. */
+        uint64_t one = 1;
+        if (was_empty && write(p->event_fd, &one, sizeof(one)) < 0)
+            log_error("cannot wake the worker loop: %s", strerror(errno));
+    }
+    py_thread_detach(py);
+    return NULL;
+}
+
+pool_t *pool_start(struct worker *w, unsigned threads, char *err, size_t errlen)
+{
+    pool_t *p = uf_calloc(1, sizeof(*p));
+    p->w = w;
+    p->count = threads;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    p->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->event_fd < 0) {
+        snprintf(err, errlen, "--threads: eventfd failed: %s", strerror(errno));
+        uf_free(p);
+        return NULL;
+    }
+    p->threads = uf_calloc(threads, sizeof(pool_thread_t));
+    for (unsigned i = 0; i < threads; i++) {
+        pool_thread_t *t = &p->threads[i];
+        t->pool = p;
+        t->index = i;
+        int rc = pthread_create(&t->tid, NULL, thread_main, t);
+        if (rc != 0) {
+            snprintf(err, errlen, "--threads %u: cannot start thread %u: %s", threads, i + 1,
+                     strerror(rc));
+            pool_stop(p);
+            return NULL;
+        }
+        t->started = true;
+        char name[16];
+        snprintf(name, sizeof(name), "uwsgi-fast:%u", i + 1);
+        pthread_setname_np(t->tid, name);
+    }
+    return p;
+}
+
+void pool_submit(pool_t *p, conn_t *c)
+{
+    pthread_mutex_lock(&p->lock);
+    list_push(&p->queue_head, &p->queue_tail, c);
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->lock);
+}
+
+int pool_event_fd(const pool_t *p) { return p->event_fd; }
+
+conn_t *pool_take_done(pool_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    conn_t *list = p->done_head;
+    p->done_head = p->done_tail = NULL;
+    pthread_mutex_unlock(&p->lock);
+    return list;
+}
+
+uint64_t pool_oldest(pool_t *p, char *line, size_t linelen)
+{
+    uint64_t oldest = 0;
+    const pool_thread_t *who = NULL;
+    for (unsigned i = 0; i < p->count; i++) {
+        uint64_t since = __atomic_load_n(&p->threads[i].since_ms, __ATOMIC_ACQUIRE);
+        if (since && (!oldest || since < oldest)) {
+            oldest = since;
+            who = &p->threads[i];
+        }
+    }
+    if (linelen)
+        snprintf(line, linelen, "%s", who ? who->line : "");
+    return oldest;
+}
+
+void pool_stop(pool_t *p)
+{
+    pthread_mutex_lock(&p->lock);
+    UF_ASSERT(!p->queue_head);
+    p->stopping = true;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < p->count; i++)
+        if (p->threads[i].started)
+            pthread_join(p->threads[i].tid, NULL);
+    close(p->event_fd);
+    uf_free(p->threads);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->work);
+    uf_free(p);
+}

@@ -1,0 +1,56 @@
+/* The application threads of a worker (--threads N, N > 1).
+ *
+ * The worker's loop thread keeps the ring and every connection, and never holds the GIL.
+ * What needs Python is a step of a response (src/conn.c, conn_app_step): calling the
+ * application and producing the first output, producing the next batch of a streamed
+ * body, or closing the iterable. The loop hands the connection to the pool with the step
+ * to run (pool_submit); one of the N threads takes it, runs it with the GIL, and puts the
+ * connection on the finished list, poking an eventfd that the ring is reading. The loop
+ * then takes the whole list (pool_take_done) and goes on as for any completion: sends
+ * still go out through the one ring.
+ *
+ * Invariants: while a connection is in the pool (c->app_busy) its response state (out,
+ * reply, plan, remaining) is the thread's and the loop touches none of it; bytes that
+ * arrive meanwhile are kept aside (conn_app_t.stash), so c->in, which the request's
+ * slices point into, never moves under the thread. At most N steps run at once; the rest
+ * wait in FIFO order in a queue that holds a connection at most once (a connection has
+ * at most one request in the application), so it is bounded by --worker-connections.
+ * Idle keep-alive connections cost no thread.
+ *
+ * The master's --timeout needs to know how long the oldest request has been in the
+ * application: each thread publishes when its current request started, and the loop
+ * copies the oldest into the scoreboard every round (pool_oldest).
+ */
+#ifndef UF_POOL_H
+#define UF_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/conn.h"
+
+struct worker;
+typedef struct pool pool_t;
+
+/* Starts `threads` application threads for w; the calling thread must not hold the GIL.
+ * Returns NULL with one line in err. */
+pool_t *pool_start(struct worker *w, unsigned threads, char *err, size_t errlen);
+
+/* Queues c, whose conn_app_t says which step to run. */
+void pool_submit(pool_t *p, conn_t *c);
+
+/* The eventfd that becomes readable when a step has finished. */
+int pool_event_fd(const pool_t *p);
+
+/* Takes every connection whose step has finished, in a list linked through c->app->next
+ * (oldest first); NULL when none. */
+conn_t *pool_take_done(pool_t *p);
+
+/* The start (CLOCK_MONOTONIC ms) of the oldest request a thread is working on, 0 when all
+ * are idle; its request line goes into line (NUL-terminated, cut to linelen). */
+uint64_t pool_oldest(pool_t *p, char *line, size_t linelen);
+
+/* Stops and joins the threads; no step may be queued or running. */
+void pool_stop(pool_t *p);
+
+#endif
