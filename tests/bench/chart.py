@@ -2,8 +2,11 @@
 """Draws requests/s and p99 latency per scenario and server from a benchmark results file.
 
     .deps/bench-venv/bin/python tests/bench/chart.py [RESULTS.json] [OUT.png]
+    .deps/bench-venv/bin/python tests/bench/chart.py --engine [RESULTS.json] [OUT.png]
 
-Defaults: tests/bench/results/latest.json -> docs/benchmarks.png. Needs matplotlib (in
+Defaults: tests/bench/results/latest.json -> docs/benchmarks.png; with --engine,
+tests/bench/results/engine.json -> docs/benchmarks-engine.png (the ratio B/A of each
+engine comparison, with the range of its per-round ratios). Needs matplotlib (in
 the bench venv). Both panels use a log scale: the scenarios span four orders of magnitude
 (80k req/s for hello, 200 req/s for a sleeping app on a single-threaded server). A server
 that answered nothing in a scenario has no bar there; a hatched bar marks a server that
@@ -23,15 +26,52 @@ from matplotlib.patches import Patch  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
-ORDER = ["uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "granian", "fastwsgi", "bjoern", "uwsgi",
-         "gunicorn-gthread", "gunicorn-sync"]
+ORDER = ["uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "granian", "fastwsgi",
+         "bjoern", "uwsgi", "gunicorn-gthread", "gunicorn-sync"]
 COLORS = {"uwsgi-fast": "#d62728", "uwsgi-fast-health": "#ff9896",
           "uwsgi-fast-accesslog": "#e377c2", "granian": "#1f77b4",
           "fastwsgi": "#2ca02c", "bjoern": "#9467bd", "uwsgi": "#8c564b",
           "gunicorn-gthread": "#7f7f7f", "gunicorn-sync": "#bcbd22"}
 
 
+def engine_chart(argv):
+    """One horizontal bar per engine comparison: median req/s of side B over side A, the
+    whisker spanning the per-round ratios; the line at 1 is "no difference"."""
+    src = argv[0] if argv else os.path.join(HERE, "results", "engine.json")
+    out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "benchmarks-engine.png")
+    with open(src) as f:
+        results = json.load(f)
+    ents = [e for e in results.get("engine", []) if e.get("ratio")]
+    if not ents:
+        print("chart: %s has no engine comparison with a ratio" % src, file=sys.stderr)
+        return 1
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(ents) + 1.6))
+    ys = list(range(len(ents)))[::-1]
+    ratios = [e["ratio"] for e in ents]
+    lo = [e["ratio"] - min(e["round_ratios"] or [e["ratio"]]) for e in ents]
+    hi = [max(e["round_ratios"] or [e["ratio"]]) - e["ratio"] for e in ents]
+    colors = ["#1f77b4" if e["name"].startswith("pin-") else "#d62728" for e in ents]
+    ax.barh(ys, ratios, color=colors, xerr=[lo, hi], capsize=4, height=0.6)
+    ax.axvline(1.0, color="#333333", linewidth=1)
+    ax.set_yticks(ys)
+    ax.set_yticklabels([e["name"] for e in ents])
+    for y, r in zip(ys, ratios):
+        ax.text(0.02, y, "%.2fx" % r, va="center", color="white", fontsize=9,
+                transform=ax.get_yaxis_transform())
+    ax.set_xlabel("req/s, side B / side A (plain uwsgi-fast); whiskers: per-round ratios")
+    m = results.get("machine", {})
+    ax.set_title("uwsgi-fast engine settings, %s (%s cores, loopback, wrk on the same cores)"
+                 % (results.get("started", ""), m.get("nproc", "?")), fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print("chart: wrote %s" % os.path.relpath(out, ROOT))
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["--engine"]:
+        return engine_chart(argv[1:])
     src = argv[0] if argv else os.path.join(HERE, "results", "latest.json")
     out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "benchmarks.png")
     with open(src) as f:

@@ -6,9 +6,12 @@
                                                              parts of docs/benchmarks.md
                                                              and docs/benchmarks.png
 
-RESULTS.json defaults to tests/bench/results/latest.json. docs/benchmarks.md keeps its
-prose; only the blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers
-(table, machine, targets, command) are replaced.
+RESULTS.json defaults to tests/bench/results/latest.json for the side-by-side part and
+tests/bench/results/engine.json (the latest engine comparisons, from a full run or
+`run --only engine`) for the engine part. A file holds one part or both; publishing it
+rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
+blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (table, machine,
+targets, command; engine) are replaced.
 """
 
 import json
@@ -21,6 +24,7 @@ import run as bench
 
 DOC = os.path.join(bench.ROOT, "docs", "benchmarks.md")
 CHART = os.path.join(bench.ROOT, "docs", "benchmarks.png")
+ENGINE_CHART = os.path.join(bench.ROOT, "docs", "benchmarks-engine.png")
 
 
 def load(path):
@@ -154,45 +158,106 @@ def table_md(results):
     return "\n".join(out).rstrip()
 
 
+def engine_md(results):
+    """The engine comparisons: how they were run, the table, what each side did."""
+    m, s = results["machine"], results["settings"]
+    uf = results.get("uwsgi_fast", {})
+    other = [r["summary"]["other_cpu_s"] / s["duration_s"] for e in results["engine"]
+             for r in e.get("results", []) if r.get("summary")]
+    other.sort()
+    lines = [
+        "Run %s (`%s`), uwsgi-fast build `%s` (sha256 prefix): %s round(s) per side of %s s "
+        "each, side A then side B in every round, after %s s of warm-up per side; %s cores "
+        "(`nproc`), kernel %s, wrk `-t1` on the same cores; other processes took a median "
+        "of %.2f cores (worst %.2f) during the measured runs." % (
+            results["started"], results.get("command", "tests/bench/run"),
+            (uf.get("sha256") or "?")[:12], s.get("engine_rounds", s["rounds"]),
+            s["duration_s"], s["warmup_s"], m["nproc"], m["kernel"],
+            other[len(other) // 2] if other else 0, other[-1] if other else 0),
+        "",
+    ]
+    cols = bench.ENGINE_COLUMNS
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(cols) - 2)) + "|")
+    for row in bench.engine_rows(results):
+        cells = row + [""] * (len(cols) - len(row))
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines.append("")
+    for line in bench.engine_notes(results):
+        lines.append("- " + line)
+    ratios = {e["name"]: e["ratio"] for e in results["engine"] if e.get("ratio")}
+    for prefix, what in (("pin-", "--cpu-pin on / off"),
+                         ("zc-", "--zerocopy-threshold 0 / default")):
+        got = ["%s %.2fx" % (n[len(prefix):], r) for n, r in ratios.items()
+               if n.startswith(prefix)]
+        if got:
+            lines.append("- %s, req/s: %s" % (what, ", ".join(got)))
+    return "\n".join(lines).rstrip()
+
+
 def command_md(results):
     return "```\n%s\n```" % results.get("command", "tests/bench/run")
 
 
 def replace_block(text, name, body):
-    pat = re.compile(r"(<!-- bench:%s -->\n).*?(\n<!-- /bench:%s -->)" % (name, name), re.S)
+    # An empty block (the two markers on consecutive lines) is filled too.
+    pat = re.compile(r"(<!-- bench:%s -->\n)(?:.*?\n)?(<!-- /bench:%s -->)" % (name, name),
+                     re.S)
     if not pat.search(text):
         raise SystemExit("docs/benchmarks.md has no <!-- bench:%s --> block" % name)
-    return pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def publish(path):
+    """Rewrites the blocks of docs/benchmarks.md (and the charts) for the parts `path`
+    holds: the side-by-side scenarios, the engine comparisons, or both."""
     results = load(path)
     with open(DOC) as f:
         text = f.read()
-    for name, body in (("table", table_md(results)), ("machine", machine_md(results)),
-                       ("targets", targets_md(results)), ("command", command_md(results))):
+    blocks, charts = [], []
+    if results["scenarios"]:
+        blocks += [("table", table_md(results)), ("machine", machine_md(results)),
+                   ("targets", targets_md(results)), ("command", command_md(results))]
+        charts.append(([], CHART))
+    if results.get("engine"):
+        blocks.append(("engine", engine_md(results)))
+        charts.append((["--engine"], ENGINE_CHART))
+    for name, body in blocks:
         text = replace_block(text, name, body)
     with open(DOC, "w") as f:
         f.write(text)
     py = os.path.join(bench.VENV, "bin", "python")
-    r = subprocess.run([py, os.path.join(bench.BENCH, "chart.py"), path, CHART])
-    print("report: updated %s%s" % (os.path.relpath(DOC, bench.ROOT),
-                                    "" if r.returncode else " and " +
-                                    os.path.relpath(CHART, bench.ROOT)))
+    drawn = []
+    for flags, out in charts:
+        r = subprocess.run([py, os.path.join(bench.BENCH, "chart.py")] + flags + [path, out])
+        if r.returncode == 0:
+            drawn.append(os.path.relpath(out, bench.ROOT))
+    print("report: updated %s from %s" % (", ".join([os.path.relpath(DOC, bench.ROOT)] + drawn),
+                                          os.path.relpath(path, bench.ROOT)))
 
 
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
-    path = args[0] if args else os.path.join(bench.RESULTS, "latest.json")
-    if "--publish" in argv:
-        publish(path)
-        return 0
-    results = load(path)
-    print(table_md(results))
-    print()
-    print(machine_md(results))
-    print()
-    print(targets_md(results))
+    # Without a file: the latest full run, then the latest engine comparisons (which a
+    # full run also writes to engine.json, so the second never undoes the first).
+    paths = args[:1] or [p for p in (os.path.join(bench.RESULTS, "latest.json"),
+                                     bench.ENGINE_RESULTS) if os.path.exists(p)]
+    for path in paths:
+        if "--publish" in argv:
+            publish(path)
+            continue
+        results = load(path)
+        if results["scenarios"]:
+            print(table_md(results))
+            print()
+            print(machine_md(results))
+            print()
+            print(targets_md(results))
+            print()
+        if results.get("engine") and (args or path == bench.ENGINE_RESULTS
+                                      or not os.path.exists(bench.ENGINE_RESULTS)):
+            print(engine_md(results))
+            print()
     return 0
 
 

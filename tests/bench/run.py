@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: uwsgi-fast against gunicorn, Granian, uWSGI, bjoern, FastWSGI.
 
-    tests/bench/run                       full run (9 scenarios, 3 rounds; ~13-15 min here)
-    tests/bench/run --quick               CI smoke: 4 scenarios, one 2 s round per server
+    tests/bench/run                       full run (9 scenarios, 3 rounds, then the engine
+                                          comparisons; ~17-19 min here)
+    tests/bench/run --quick               CI smoke: 4 scenarios, one 2 s round per server,
+                                          and one round of --cpu-pin on/off on hello-2w
+    tests/bench/run --only engine         only the engine comparisons (~4 min)
     tests/bench/run --scenarios hello-1w,flask-json --servers granian,uwsgi-fast
     tests/bench/run --install-only        set up .deps/bench-venv and the Debian tools
     tests/bench/run --publish             also update docs/benchmarks.md and the chart
@@ -15,6 +18,10 @@ rounds and are stopped at the end of the scenario. Reported per server: the medi
 rounds of requests/s, p50, p99 and server CPU seconds per 10k requests; the largest max
 latency; the sum of errors; each worker's peak RSS (VmHWM). Results go to
 tests/bench/results/ as JSON (see --output).
+
+The engine comparisons (COMPARISONS below) measure uwsgi-fast against itself with one
+flag added (--cpu-pin; --zerocopy-threshold 0), the two sides alternately, and report
+the ratio B/A of the medians.
 
 This script needs only the standard library; the servers run from .deps/bench-venv, which
 the install step creates from tests/bench/requirements-peers.txt (one pip install per peer,
@@ -44,7 +51,7 @@ import sys
 import threading
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(BENCH))
@@ -57,6 +64,7 @@ WRK_SCRIPT = os.path.join(BENCH, "wrk", "report.lua")
 LAUNCHER = os.path.join(BENCH, "launchers", "serve_peer.py")
 DEFAULT_UF = os.path.join(ROOT, "zig-out", "bin", "uwsgi-fast")
 INSTALL_STAMP = os.path.join(VENV, ".bench-install.json")
+ENGINE_RESULTS = os.path.join(RESULTS, "engine.json")
 
 # Debian packages: the load generator, and libev's headers for building bjoern.
 APT_PACKAGES = ["wrk", "libev-dev"]
@@ -115,6 +123,7 @@ SCENARIOS = [
              5000, "hello", wrk_threads=2, timeout=10, drain_limit=20,
              note="wrk -t2 -c5000 (one thread cannot open 5,000 sockets quickly enough)"),
 ]
+SCENARIO = {s.name: s for s in SCENARIOS}
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,12 +150,47 @@ SERVERS = [
     ServerSpec("uwsgi-fast", "uwsgi-fast", ""),
     ServerSpec("uwsgi-fast-health", "uwsgi-fast (C-only /health)", ""),
     ServerSpec("uwsgi-fast-accesslog", "uwsgi-fast (access log on)", ""),
+    ServerSpec("uwsgi-fast-pin", "uwsgi-fast --cpu-pin", ""),
+    ServerSpec("uwsgi-fast-zc", "uwsgi-fast --zerocopy-threshold 0", ""),
 ]
 SERVER_KEYS = [s.key for s in SERVERS]
 SPEC = {s.key: s for s in SERVERS}
-UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog")
+UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-pin",
+           "uwsgi-fast-zc")
 # variants of uwsgi-fast that run only in the scenarios marked health=True (hello)
 UF_VARIANTS = ("uwsgi-fast-health", "uwsgi-fast-accesslog")
+# variants that run only in the engine comparisons below, never side by side with the peers
+ENGINE_VARIANTS = ("uwsgi-fast-pin", "uwsgi-fast-zc")
+
+
+# ---------------------------------------------------------------------------------------
+# Engine comparisons: uwsgi-fast against itself with one engine setting changed
+#
+# Side A is plain uwsgi-fast, side B the same binary with one flag. The two are measured
+# alternately (A, B, A, B, ... one wrk run each) on one scenario, so that a build, a
+# fuzzer or a compile that takes a core for a while lands on both sides alike; the ratio
+# B/A of the medians is what the report shows, with the range of the per-round ratios
+# B_i/A_i as its noise.
+
+
+@dataclass
+class Comparison:
+    name: str
+    scenario: str  # a SCENARIOS name: the app, workers, connections
+    variant: str  # side B's server key (side A is "uwsgi-fast")
+    flag: str  # the flag side B adds, as --help documents it (omitted when it does not)
+    quick: bool = False  # part of --quick (one round: a smoke test that the flag serves)
+
+
+COMPARISONS = [
+    Comparison("pin-hello-2w", "hello-2w", "uwsgi-fast-pin", "--cpu-pin", quick=True),
+    Comparison("pin-file-1m", "file-1m", "uwsgi-fast-pin", "--cpu-pin"),
+    Comparison("pin-stream-1m", "stream-1m", "uwsgi-fast-pin", "--cpu-pin"),
+    Comparison("zc-file-1m", "file-1m", "uwsgi-fast-zc", "--zerocopy-threshold"),
+    Comparison("zc-stream-1m", "stream-1m", "uwsgi-fast-zc", "--zerocopy-threshold"),
+]
+ENGINE_BASE = "uwsgi-fast"
+ENGINE_ROUNDS = 5  # default rounds per side; one side-by-side scenario has 3
 
 
 class Ctx:
@@ -225,6 +269,11 @@ def server_command(key, sc, port, ctx):
             # the cost of access logging: the default format, to a real file
             argv += ["--access-logfile",
                      os.path.join(tempfile.gettempdir(), "uwsgi-fast-bench-access.log")]
+        if key == "uwsgi-fast-pin":
+            argv += ["--cpu-pin"]
+        if key == "uwsgi-fast-zc":
+            # SEND_ZC from the registered buffers for every file body, loopback included
+            argv += ["--zerocopy-threshold", "0"]
         argv.append(sc.app)
     else:
         raise KeyError(key)
@@ -490,8 +539,25 @@ def tree_pids(root, table=None):
 
 
 def tree_cpu(root):
+    return sum(tree_cpu_by_pid(root).values())
+
+
+def tree_cpu_by_pid(root):
+    """{pid: CPU seconds} of each process in the tree under `root`."""
     table = proc_table()
-    return sum(table[p][1] for p in tree_pids(root, table)) / CLK_TCK
+    return {p: table[p][1] / CLK_TCK for p in tree_pids(root, table)}
+
+
+def cpus_allowed(pid):
+    """The CPUs `pid` may run on, as the kernel lists them ("0-1", "1"), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("Cpus_allowed_list:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
 
 
 def system_busy():
@@ -533,12 +599,13 @@ class Server:
         # table); notes: what happened in this scenario.
         self.argv, self.config_notes = server_command(key, sc, self.port, ctx)
         self.notes = []
-        self.log_path = os.path.join(log_dir, "%s-%s.log" % (sc.name, key))
+        self.log_path = server_log_path(log_dir, sc, key)
         self.proc = None
         self.error = None
         self.keepalive = None
         self.rounds = []
         self.rss_kb = []
+        self.worker_cpus = []  # each worker's allowed CPUs, read at the end of the scenario
         self.worker_exits = 0
         self.discarded = []  # rounds measured again because of background load
 
@@ -684,6 +751,10 @@ class Server:
                 return True
             prev = cur
         return False
+
+
+def server_log_path(log_dir, sc, key):
+    return os.path.join(log_dir, "%s-%s.log" % (sc.name, key))
 
 
 # /proc/net/tcp states that mean a client connection still occupies the server.
@@ -876,8 +947,9 @@ def run_wrk(server, seconds, out_path, canaries=False):
             "--timeout", "%ds" % sc.timeout, "-s", WRK_SCRIPT,
             "http://127.0.0.1:%d%s" % (server.port, server.path)]
     env = dict(os.environ, BENCH_BODY_BYTES=str(sc.body_bytes))
+    root = server.proc.pid
     with open(out_path, "wb") as out:
-        cpu0, busy0, t0 = tree_cpu(server.proc.pid), system_busy(), time.monotonic()
+        by0, busy0, t0 = tree_cpu_by_pid(root), system_busy(), time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL)
         canary = None
@@ -886,7 +958,7 @@ def run_wrk(server, seconds, out_path, canaries=False):
             canary = start_canaries(server)
         _, status, ru = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
-        cpu1, busy1, t1 = tree_cpu(server.proc.pid), system_busy(), time.monotonic()
+        by1, busy1, t1 = tree_cpu_by_pid(root), system_busy(), time.monotonic()
         if canary:
             canary = stop_canaries(*canary)
     with open(out_path, "rb") as f:
@@ -898,9 +970,13 @@ def run_wrk(server, seconds, out_path, canaries=False):
     if report is None:
         raise RuntimeError("wrk printed no report (exit %s): %s"
                            % (proc.returncode, text.strip()[-300:]))
-    server_cpu = cpu1 - cpu0
+    server_cpu = sum(by1.values()) - sum(by0.values())
     wrk_cpu = ru.ru_utime + ru.ru_stime
     report["server_cpu_s"] = round(server_cpu, 3)
+    # How the work spread over the workers: SO_REUSEPORT hashing, or a steering program,
+    # may hand one worker most connections.
+    workers = [p for p in by1 if p in by0 and p != root] or [root]
+    report["worker_cpu_s"] = {str(p): round(by1[p] - by0.get(p, 0.0), 3) for p in workers}
     report["wrk_cpu_s"] = round(wrk_cpu, 3)
     report["wall_s"] = round(t1 - t0, 3)
     # Busy CPU that was neither the server nor wrk: other engineers' builds, the kernel's
@@ -945,12 +1021,32 @@ def summarize(server):
                                  default=None),
         "other_cpu_s": round(med("other_cpu_s"), 2),
         "bg_cores": round(med("other_cpu_s") / statistics.median(r["wall_s"] for r in rs), 2),
+        "worker_cpu_share": worker_cpu_share(rs),
     }
 
 
-def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
+def worker_cpu_share(rounds):
+    """The workers' shares of their CPU time in a measured round, largest first, median
+    over rounds ([0.5, 0.5]: even; [0.99, 0.01]: one worker did the work); None for one
+    worker. Per round, because wrk connects afresh in each run and the busy worker may
+    be another one each time: summed over rounds, two lopsided runs look even."""
+    per_round = []
+    for r in rounds:
+        secs = sorted(r.get("worker_cpu_s", {}).values(), reverse=True)
+        if len(secs) >= 2 and sum(secs) > 0:
+            per_round.append([v / sum(secs) for v in secs])
+    width = min((len(x) for x in per_round), default=0)
+    if width < 2:
+        return None
+    return [round(statistics.median(x[i] for x in per_round), 2) for i in range(width)]
+
+
+def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, rotate=True):
     """Starts every server of the scenario, runs the rounds, stops them; returns the
-    scenario's result entry."""
+    scenario's result entry. Each round runs every server once, in `keys` order rotated
+    by the round number, or in `keys` order every round when rotate is False (the engine
+    comparisons: A, B, A, B, ...)."""
+    rounds = rounds or args.rounds
     entry = {"name": sc.name, "title": sc.title, "app": sc.app, "path": sc.path,
              "workers": sc.workers, "connections": sc.connections,
              "wrk_threads": sc.wrk_threads, "threads": sc.threads, "note": sc.note,
@@ -976,8 +1072,9 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
         for s in live:
             s.settle(limit=2.0)  # the probe's connection, an import still finishing
         entry["startup_s"] = round(time.monotonic() - t0, 1)
-        for rnd in range(args.rounds):
-            order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
+        for rnd in range(rounds):
+            shift = rnd % len(live) if live and rotate else 0
+            order = live[shift:] + live[:shift]
             for srv in order:
                 if srv.error:
                     continue
@@ -1039,6 +1136,7 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
             if srv.alive() and srv.rounds:
                 srv.rss_kb = [k for k in (vm_hwm_kb(p) for p in srv.workers()) if k] or \
                     srv.rss_kb
+                srv.worker_cpus = [cpus_allowed(p) for p in sorted(srv.workers())]
         # Stopping waits up to a grace period per server: stop them all at once.
         stoppers = [threading.Thread(target=srv.stop) for srv in servers]
         for t in stoppers:
@@ -1051,7 +1149,8 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
                "keepalive": srv.keepalive, "notes": srv.notes,
                "config_notes": srv.config_notes, "rounds": srv.rounds,
                "discarded_rounds": srv.discarded,
-               "worker_exits": srv.worker_exits, "stop_s": getattr(srv, "stop_s", None)}
+               "worker_exits": srv.worker_exits, "stop_s": getattr(srv, "stop_s", None),
+               "worker_cpus": srv.worker_cpus}
         if srv.error and not srv.rounds:
             row["error"] = srv.error
         elif srv.error:
@@ -1065,6 +1164,160 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable):
 
 def srv_alive_any(servers):
     return any(s.alive() for s in servers)
+
+
+# ---------------------------------------------------------------------------------------
+# Engine comparisons
+
+
+# The line each uwsgi-fast worker logs at exit when it made zero-copy sends.
+ZC_EXIT_LINE = re.compile(rb"Worker exiting: (\d+) zero-copy sends, (\d+) of them copied")
+RESPONSE_BYTES = {"hello": len(HELLO), "body1m": len(BODY_1M)}
+
+
+def zero_copy_sends(path):
+    """{"sends", "copied"}: the zero-copy sends the workers of one uwsgi-fast logged at
+    exit, and how many of them the kernel copied anyway, summed; zeros when none did."""
+    sends = copied = 0
+    try:
+        with open(path, "rb") as f:
+            for m in ZC_EXIT_LINE.finditer(f.read()):
+                sends += int(m.group(1))
+                copied += int(m.group(2))
+    except OSError:
+        pass
+    return {"sends": sends, "copied": copied}
+
+
+def run_comparison(cmp, ctx, args, log_dir, unavailable):
+    """Runs side A (plain uwsgi-fast) and side B (cmp.variant) alternately on the
+    comparison's scenario; returns a scenario entry with the comparison's figures."""
+    sc = replace(SCENARIO[cmp.scenario], name=cmp.name)
+    entry = run_scenario(sc, [ENGINE_BASE, cmp.variant], ctx, args, log_dir, unavailable,
+                         rounds=args.engine_rounds, rotate=False)
+    entry.update(scenario=cmp.scenario, variant=cmp.variant,
+                 response_bytes=RESPONSE_BYTES.get(sc.check))
+    for r in entry["results"]:
+        if "rounds" in r:
+            r["zero_copy"] = zero_copy_sends(server_log_path(log_dir, sc, r["server"]))
+    entry.update(engine_ratio(entry))
+    return entry
+
+
+def engine_sides(entry):
+    """(side A's result row, side B's), either None when it is missing."""
+    rows = {r["server"]: r for r in entry.get("results", [])}
+    return rows.get(ENGINE_BASE), rows.get(entry.get("variant"))
+
+
+def engine_ratio(entry):
+    """B/A of the median req/s, and B_i/A_i of each round both sides measured."""
+    a, b = engine_sides(entry)
+    if not (a and b and a.get("summary") and b.get("summary")) or not a["summary"]["rps"]:
+        return {"ratio": None, "round_ratios": []}
+    pairs = zip(a["rounds"], b["rounds"])
+    return {"ratio": round(b["summary"]["rps"] / a["summary"]["rps"], 3),
+            "round_ratios": [round(rb["rps"] / ra["rps"], 3) for ra, rb in pairs if ra["rps"]]}
+
+
+def fmt_mbs(summary, entry):
+    """Body megabytes (10^6 B) per second, for the 1 MiB scenarios."""
+    size = entry.get("response_bytes") or 0
+    if size < 65536 or not summary:
+        return "-"
+    return "%.0f" % (summary["rps"] * size / 1e6)
+
+
+ENGINE_COLUMNS = ["comparison", "side B", "A req/s", "B req/s", "B/A", "B/A per round",
+                  "A MB/s", "B MB/s", "A p99", "B p99", "A CPU s/10k", "B CPU s/10k",
+                  "bg cores A/B"]
+
+
+def engine_rows(results):
+    """Rows of strings (one per comparison) for the text and Markdown tables; a row that
+    could not be measured has its reason in the third cell and nothing after it."""
+    out = []
+    for ent in results.get("engine", []):
+        a, b = engine_sides(ent)
+        label = SPEC[ent["variant"]].label.replace(SPEC[ENGINE_BASE].label, "").strip()
+        if ent.get("omitted"):
+            out.append([ent["name"], label, "; ".join(ent["omitted"])])
+            continue
+        missing = [r for r in (a, b) if not (r and r.get("summary"))]
+        if missing:
+            why = "; ".join("%s: %s" % (r["label"], r.get("error", "no result"))
+                            for r in missing if r) or "no result"
+            out.append([ent["name"], label, why])
+            continue
+        sa, sb = a["summary"], b["summary"]
+        rr = ent.get("round_ratios") or []
+        out.append([ent["name"], label, "%.0f" % sa["rps"], "%.0f" % sb["rps"],
+                    "%.2fx" % ent["ratio"] if ent.get("ratio") else "-",
+                    "%.2f-%.2f" % (min(rr), max(rr)) if rr else "-",
+                    fmt_mbs(sa, ent), fmt_mbs(sb, ent), fmt_ms(sa["p99_us"]),
+                    fmt_ms(sb["p99_us"]), fmt_cpu(sa), fmt_cpu(sb),
+                    "%.2f/%.2f" % (sa.get("bg_cores") or 0, sb.get("bg_cores") or 0)])
+    return out
+
+
+def engine_text_table(results):
+    rows = engine_rows(results)
+    widths = [len(c) for c in ENGINE_COLUMNS]
+    for row in rows:
+        if len(row) == len(ENGINE_COLUMNS):
+            widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(ENGINE_COLUMNS)),
+             "  ".join("-" * w for w in widths)]
+    for row in rows:
+        if len(row) < len(ENGINE_COLUMNS):
+            lines.append("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2]]))
+        else:
+            lines.append("  ".join(c.rjust(widths[i]) if i >= 2 else c.ljust(widths[i])
+                                   for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def fmt_cpu(summary):
+    return "-" if summary["cpu_s_per_10k"] is None else "%.2f" % summary["cpu_s_per_10k"]
+
+
+def fmt_share(share):
+    return "/".join("%d" % round(100 * x) for x in share) + "%" if share else "-"
+
+
+def engine_notes(results):
+    """What each comparison's sides did besides their speed: where their workers were
+    allowed to run and how the work split between them, and the zero-copy sends."""
+    lines = []
+    for ent in results.get("engine", []):
+        sides = [r for r in engine_sides(ent) if r and r.get("summary")]
+        if len(sides) < 2:
+            continue
+        parts = []
+        cpus = [", ".join(c or "?" for c in r.get("worker_cpus", [])) for r in sides]
+        if cpus[0] != cpus[1]:
+            parts.append("workers' allowed CPUs: A %s; B %s" % (cpus[0] or "?", cpus[1] or "?"))
+        shares = [r["summary"].get("worker_cpu_share") for r in sides]
+        if any(shares):
+            parts.append("workers' CPU split in a run (median): A %s, B %s"
+                         % (fmt_share(shares[0]), fmt_share(shares[1])))
+        zc = [r.get("zero_copy") or {"sends": 0, "copied": 0} for r in sides]
+        if any(z["sends"] for z in zc):
+            parts.append("zero-copy sends (copied by the kernel): A %d (%d), B %d (%d)"
+                         % (zc[0]["sends"], zc[0]["copied"], zc[1]["sends"], zc[1]["copied"]))
+        elif "zc-" in ent["name"]:
+            parts.append("zero-copy sends: none on either side")
+        for r in sides:
+            extra = list(dict.fromkeys(r.get("notes", [])))
+            if r.get("error_late"):
+                extra.append(r["error_late"])
+            errs = r["summary"]["socket_errors"] + r["summary"]["http_errors"]
+            if errs:
+                extra.append("%d errors" % errs)
+            if extra:
+                parts.append("%s: %s" % (r["label"], "; ".join(extra)))
+        lines.append("%s — %s" % (ent["name"], "; ".join(parts)))
+    return lines
 
 
 # ---------------------------------------------------------------------------------------
@@ -1222,7 +1475,13 @@ def parse_args(argv):
         description="Side-by-side WSGI server benchmark (see tests/bench/README.md).")
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke: the quick scenarios, 1 round of 2 s, 1 s warm-up")
-    ap.add_argument("--rounds", type=int, help="measured rounds per server (default 3)")
+    ap.add_argument("--only", choices=("peers", "engine"),
+                    help="peers: only the side-by-side scenarios; engine: only the engine "
+                         "comparisons (uwsgi-fast against itself with --cpu-pin and with "
+                         "--zerocopy-threshold 0, ~4 min); default: both")
+    ap.add_argument("--rounds", type=int,
+                    help="measured rounds per server (default 3; 5 per side in the engine "
+                         "comparisons)")
     ap.add_argument("--duration", type=int, help="seconds per measured wrk run (default 3)")
     ap.add_argument("--warmup", type=int,
                     help="seconds of warm-up before the first round (default 1; 0: none); "
@@ -1230,19 +1489,22 @@ def parse_args(argv):
     ap.add_argument("--rewarm", type=int, default=0,
                     help="seconds of warm-up before each later round (default 0: the server "
                          "stays up between rounds and is already warm)")
-    ap.add_argument("--scenarios", help="comma-separated: " +
-                    ",".join(s.name for s in SCENARIOS))
+    ap.add_argument("--scenarios", help="comma-separated scenarios (%s) or engine "
+                    "comparisons (%s); a scenario also selects the comparisons made on it"
+                    % (",".join(s.name for s in SCENARIOS),
+                       ",".join(c.name for c in COMPARISONS)))
     ap.add_argument("--servers", help="comma-separated: " + ",".join(SERVER_KEYS))
     ap.add_argument("--wrk-threads", type=int,
                     help="override wrk -t for every scenario (default 1; keepalive-5k uses 2)")
     ap.add_argument("--uwsgi-fast", default=DEFAULT_UF, help="the uwsgi-fast binary")
-    ap.add_argument("--output", help="results JSON (default: results/tmp/<time>.json, and a "
-                                     "full run also writes results/latest.json)")
+    ap.add_argument("--output", help="results JSON (default: results/tmp/<time>.json; a run "
+                                     "of every scenario also writes results/latest.json, "
+                                     "one of every engine comparison results/engine.json)")
     ap.add_argument("--no-install", action="store_true",
                     help="skip the apt/pip install step (use the venv as it is)")
     ap.add_argument("--install-only", action="store_true", help="set up and exit")
     ap.add_argument("--publish", action="store_true",
-                    help="update docs/benchmarks.md's table and docs/benchmarks.png")
+                    help="update docs/benchmarks.md's generated blocks and its charts")
     ap.add_argument("--start-timeout", type=float, default=60.0)
     ap.add_argument("--noise-limit", type=float, default=0.5,
                     help="background load (cores used by other processes) above which a "
@@ -1252,7 +1514,7 @@ def parse_args(argv):
                          "--quick)")
     ap.add_argument("--retry-budget", type=float, default=60.0,
                     help="seconds a run may spend measuring noisy rounds again (default 60: "
-                         "a full run stays under 15 minutes)")
+                         "a full run stays under 20 minutes)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds = args.rounds or 1
@@ -1260,20 +1522,28 @@ def parse_args(argv):
         args.warmup = 1 if args.warmup is None else args.warmup
     if args.retry_noisy is None:
         args.retry_noisy = 0 if args.quick else 1
+    # A ratio of two medians needs more rounds than a ranking does.
+    args.engine_rounds = args.rounds or ENGINE_ROUNDS
     args.rounds = args.rounds or 3
     args.duration = args.duration or 3
     args.warmup = 1 if args.warmup is None else args.warmup
     if args.rounds < 1 or args.duration < 1:
         ap.error("--rounds and --duration must be >= 1")
-    names = [s.name for s in SCENARIOS]
+    names = [s.name for s in SCENARIOS] + [c.name for c in COMPARISONS]
     if args.scenarios:
         want = [x.strip() for x in args.scenarios.split(",") if x.strip()]
         bad = [x for x in want if x not in names]
         if bad:
             ap.error("unknown scenario(s) %s; choose from %s" % (",".join(bad), ",".join(names)))
         args.scenario_list = [s for s in SCENARIOS if s.name in want]
+        args.comparison_list = [c for c in COMPARISONS if c.name in want or c.scenario in want]
     else:
         args.scenario_list = [s for s in SCENARIOS if s.quick or not args.quick]
+        args.comparison_list = [c for c in COMPARISONS if c.quick or not args.quick]
+    if args.only == "engine":
+        args.scenario_list = []
+    elif args.only == "peers":
+        args.comparison_list = []
     if args.servers:
         want = [x.strip() for x in args.servers.split(",") if x.strip()]
         bad = [x for x in want if x not in SERVER_KEYS]
@@ -1283,6 +1553,11 @@ def parse_args(argv):
         args.server_list = [k for k in SERVER_KEYS if k in want]
     else:
         args.server_list = list(SERVER_KEYS)
+    args.comparison_list = [c for c in args.comparison_list
+                            if ENGINE_BASE in args.server_list and c.variant in args.server_list]
+    if not args.scenario_list and not args.comparison_list:
+        ap.error("nothing to run: no scenario or engine comparison matches --scenarios, "
+                 "--servers and --only")
     return args
 
 
@@ -1312,12 +1587,13 @@ def main(argv=None):
     if not shutil.which("wrk"):
         log("bench: wrk not found (Debian package wrk)")
         return 2
-    for sc in args.scenario_list:
+    for sc in SCENARIOS:
         if args.wrk_threads:
             sc.wrk_threads = args.wrk_threads
-    if not raise_nofile(max(s.connections for s in args.scenario_list) * 2 + 512):
-        log("bench: RLIMIT_NOFILE is too low for %d connections; raise the hard limit"
-            % max(s.connections for s in args.scenario_list))
+    most = max(SCENARIO[n].connections for n in [s.name for s in args.scenario_list]
+               + [c.scenario for c in args.comparison_list])
+    if not raise_nofile(most * 2 + 512):
+        log("bench: RLIMIT_NOFILE is too low for %d connections; raise the hard limit" % most)
 
     # What cannot run at all, and why (reported in the table, never hidden).
     unavailable = {}
@@ -1359,9 +1635,10 @@ def main(argv=None):
     results = {
         "version": 1,
         "started": stamp,
-        "mode": "quick" if args.quick else "full",
+        "mode": "quick" if args.quick else (args.only or "full"),
         "command": "tests/bench/run " + " ".join(sys.argv[1:] if argv is None else argv),
         "settings": {"rounds": args.rounds, "duration_s": args.duration,
+                     "engine_rounds": args.engine_rounds,
                      "warmup_s": args.warmup, "backlog": BACKLOG,
                      "noise_limit_cores": args.noise_limit, "retry_noisy": args.retry_noisy,
                      "retry_budget_s": args.retry_budget},
@@ -1372,6 +1649,7 @@ def main(argv=None):
                            threads="--threads" in uf_features),
         "bare_rss_mb": {},
         "scenarios": [],
+        "engine": [],
     }
     for mod in sorted({sc.app.split(":")[0] for sc in args.scenario_list}):
         kb = bare_rss_kb(mod)
@@ -1385,8 +1663,8 @@ def main(argv=None):
     interrupted = False
     try:
         for sc in args.scenario_list:
-            keys = [k for k in args.server_list if k not in UF_VARIANTS
-                    or (sc.health and (health_ok or uf_error))]
+            keys = [k for k in args.server_list if k not in ENGINE_VARIANTS and (
+                k not in UF_VARIANTS or (sc.health and (health_ok or uf_error)))]
             log("bench: %s — %s (%d worker(s), %d connections)" % (
                 sc.name, sc.title, sc.workers, sc.connections))
             t_sc = time.monotonic()
@@ -1398,6 +1676,24 @@ def main(argv=None):
                 entry["omitted"] = ["uwsgi-fast (C-only /health) omitted: this binary has no "
                                     "--health-path yet"]
             results["scenarios"].append(entry)
+        for cmp in args.comparison_list:
+            sc = SCENARIO[cmp.scenario]
+            log("bench: %s — uwsgi-fast vs %s, alternately, on %s (%d worker(s), "
+                "%d connections)" % (cmp.name, SPEC[cmp.variant].label, sc.name, sc.workers,
+                                     sc.connections))
+            t_sc = time.monotonic()
+            if cmp.flag not in uf_features and not uf_error:
+                entry = {"name": cmp.name, "scenario": cmp.scenario, "variant": cmp.variant,
+                         "results": [], "omitted": ["omitted: this binary has no %s"
+                                                    % cmp.flag]}
+            else:
+                entry = run_comparison(cmp, ctx, args, log_dir, unavailable)
+            entry["elapsed_s"] = round(time.monotonic() - t_sc, 1)
+            if entry.get("ratio"):
+                log("bench: %s B/A %.2fx (rounds %s), took %.0f s" % (
+                    cmp.name, entry["ratio"], " ".join("%.2f" % x for x in entry["round_ratios"]),
+                    entry["elapsed_s"]))
+            results["engine"].append(entry)
     except KeyboardInterrupt:
         interrupted = True
         log("bench: interrupted; writing what was measured")
@@ -1406,22 +1702,37 @@ def main(argv=None):
 
     out = args.output or os.path.join(TMP, "%s-%s.json" % (stamp, results["mode"]))
     write_json(out, results)
-    if not args.output and not args.quick and not args.scenarios and not args.servers \
-            and not interrupted:
+    everything = not args.output and not args.quick and not args.scenarios \
+        and not args.servers and not interrupted
+    if everything and args.only != "engine":
         write_json(os.path.join(RESULTS, "latest.json"), results)
         out = os.path.join(RESULTS, "latest.json")
+    if everything and args.only != "peers":
+        # The engine comparisons' latest run, whichever command made it: the report's
+        # engine section is drawn from here.
+        write_json(ENGINE_RESULTS, dict(results, scenarios=[]))
+        if args.only == "engine":
+            out = ENGINE_RESULTS
 
     if uf_binary != uf_source:
         try:
             os.unlink(uf_binary)
         except OSError:
             pass
-    print()
-    print(text_table(results))
-    notes = notes_lines(results)
-    if notes:
+    if results["scenarios"]:
         print()
-        for line in notes:
+        print(text_table(results))
+        notes = notes_lines(results)
+        if notes:
+            print()
+            for line in notes:
+                print("* " + line)
+    if results["engine"]:
+        print()
+        print("Engine comparisons: side A is uwsgi-fast, side B adds one flag; %d round(s) "
+              "of A then B" % args.engine_rounds)
+        print(engine_text_table(results))
+        for line in engine_notes(results):
             print("* " + line)
     print()
     print("wrk -t1 by default (-t2 for keepalive-5k), on the same %s cores as the servers; "
@@ -1450,7 +1761,7 @@ def exit_status(results, args, interrupted):
     """0: every built server served 2xx; 1: uwsgi-fast failed; 3: a peer failed."""
     uf_failed, peer_failed = [], []
     checked = 0
-    for ent in results["scenarios"]:
+    for ent in results["scenarios"] + results.get("engine", []):
         for r in ent["results"]:
             err = r.get("error", "")
             if err.startswith("failed to build"):
