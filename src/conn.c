@@ -37,6 +37,10 @@ static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c-
 static void handle_request(worker_t *w, conn_t *c);
 static void process_input(worker_t *w, conn_t *c);
 static void response_done(worker_t *w, conn_t *c);
+static void send_more(worker_t *w, conn_t *c);
+static void send_output(worker_t *w, conn_t *c);
+static bool zc_chunk_busy(const conn_t *c);
+static bool peer_is_loopback(const conn_t *c);
 
 /* ---- settings shared by the worker's connections ------------------------------------ */
 
@@ -287,7 +291,10 @@ static void close_now(worker_t *w, conn_t *c)
         stats_request_done(w, c);   /* a response cut off: logged with what was sent */
     c->state = CONN_CLOSING;
     worker_timer_disarm(w, c);
-    if (c->reply) {
+    /* a chunk the kernel may still be sending from keeps its reply until the
+     * notification (on_send_zc finishes it then) */
+    if (c->reply && !zc_chunk_busy(c)) {
+        c->zc_chunk = NULL;
         if (w->pool)
             run_step(w, c, CONN_STEP_FINISH);   /* the slot waits for it (ops) */
         else
@@ -588,6 +595,42 @@ static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
     resp_write_body(&c->out, &c->plan, data, len);
 }
 
+/* Whether a chunk of the application's goes out by SEND_ZC from its own memory. Called
+ * in an application thread too: it reads only what the loop does not change meanwhile
+ * (the ring's features; zc_off, which only notifications set, and they have all come). */
+static bool chunk_zero_copy(worker_t *w, const conn_t *c, size_t len)
+{
+    int threshold = w->cfg->zerocopy_threshold;
+    if (c->plan.framing != RESP_LENGTH || !c->plan.body_allowed || !w->ring.features.send_zc ||
+        len == 0 || len > UINT32_MAX)
+        return false;
+    return threshold == 0 || (!c->zc_off && len >= (size_t)threshold && !peer_is_loopback(c));
+}
+
+/* Adds a body chunk to the response: copied into `out`, or, when it is large enough to be
+ * worth it, left where it is to be sent by SEND_ZC after `out` (zc_chunk). Returns true
+ * in the second case: the reply must not be advanced until that send is over. */
+static bool add_chunk(worker_t *w, conn_t *c, const char *data, size_t len)
+{
+    if (!chunk_zero_copy(w, c, len)) {
+        append_body(w, c, data, len);
+        return false;
+    }
+    if ((int64_t)len > c->remaining) {
+        log_warning("application sent more than its Content-Length of %lld; truncated",
+                    (long long)c->plan.length);
+        len = (size_t)c->remaining;
+        if (!len)
+            return false;
+    }
+    c->remaining -= (int64_t)len;
+    c->body_out += len;
+    c->zc_chunk = data;
+    c->zc_len = (uint32_t)len;
+    c->zc_sent = 0;
+    return true;
+}
+
 /* The body is complete: finish the framing and release the iterable. */
 static void end_body(worker_t *w, conn_t *c)
 {
@@ -613,7 +656,7 @@ static void end_body(worker_t *w, conn_t *c)
  * items, bytes queued by write()) are batched up to OUT_HIGH_WATER. */
 static int fill_output(worker_t *w, conn_t *c)
 {
-    while (c->reply && c->out.len < OUT_HIGH_WATER) {
+    while (c->reply && c->out.len < OUT_HIGH_WATER && !c->zc_chunk) {
         if (c->out.len && !c->reply->next_ready && !c->reply->done)
             break;
         int r = py_wsgi_next(c->reply);
@@ -623,7 +666,7 @@ static int fill_output(worker_t *w, conn_t *c)
             end_body(w, c);
             break;
         }
-        append_body(w, c, c->reply->chunk.ptr, c->reply->chunk.len);
+        add_chunk(w, c, c->reply->chunk.ptr, c->reply->chunk.len);
     }
     return 0;
 }
@@ -716,8 +759,12 @@ static void zc_read(worker_t *w, conn_t *c)
 
 static void zc_send(worker_t *w, conn_t *c)
 {
-    ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
-                       ud(c, OP_SEND_ZC));
+    if (c->zc_chunk)
+        ring_send_zc(&w->ring, c->fd, c->zc_chunk + c->zc_sent, c->zc_len - c->zc_sent,
+                     ud(c, OP_SEND_ZC));
+    else
+        ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
+                           ud(c, OP_SEND_ZC));
     c->send_inflight = true;
     c->ops++;   /* covers the result and, when F_MORE says one follows, the notification */
     w->zc_sends++;
@@ -778,6 +825,27 @@ static void on_zc_read(worker_t *w, conn_t *c, int res)
     zc_send(w, c);
 }
 
+/* A chunk SEND_ZC is still sending from, or will be told about by a notification. */
+static bool zc_chunk_busy(const conn_t *c)
+{
+    return c->zc_chunk && (c->send_inflight || c->zc_pending);
+}
+
+/* A connection closed while the kernel sent from a chunk: once it has let go, the reply
+ * the chunk belongs to can be finished (close_now left it for then). */
+static void finish_after_zc(worker_t *w, conn_t *c)
+{
+    if (!c->zc_chunk || zc_chunk_busy(c))
+        return;
+    c->zc_chunk = NULL;
+    if (!c->reply)
+        return;
+    if (w->pool)
+        run_step(w, c, CONN_STEP_FINISH);
+    else
+        finish_reply(w, c);
+}
+
 static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
 {
     if (flags & IORING_CQE_F_NOTIF) {
@@ -793,12 +861,15 @@ static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
         else
             c->ops--;
         c->send_inflight = false;
-        if (c->state == CONN_CLOSING)
+        if (c->state == CONN_CLOSING) {
+            finish_after_zc(w, c);
             return;
+        }
         if (res < 0) {
             if (res != -EPIPE && res != -ECONNRESET)
                 log_debug("zero-copy send failed: %s", strerror(-res));
             close_now(w, c);
+            finish_after_zc(w, c);
             return;
         }
         c->zc_sent += (uint32_t)res;
@@ -808,9 +879,20 @@ static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
             return;
         }
     }
-    if (c->state != CONN_CLOSING && !c->send_inflight && !c->file_busy && c->zc_pending == 0 &&
-        c->zc_sent == c->zc_len)
+    if (c->state == CONN_CLOSING) {
+        finish_after_zc(w, c);
+        return;
+    }
+    if (c->send_inflight || c->file_busy || c->zc_pending || c->zc_sent < c->zc_len)
+        return;
+    if (!c->zc_chunk) {
         zc_next(w, c);
+        return;
+    }
+    /* the chunk is out and the kernel has let go of it: the reply may move on */
+    c->zc_chunk = NULL;
+    c->zc_len = c->zc_sent = 0;
+    send_more(w, c);
 }
 
 /* Called with the head in `out`. Sends at most the application's Content-Length (PEP
@@ -954,8 +1036,8 @@ static int call_app(worker_t *w, conn_t *c, const py_request_t *pr)
         c->close_after = true;
     if (reply->file_fd >= 0)
         return 0;   /* the loop sends the file (start_file) */
-    if (reply->chunk.len)
-        append_body(w, c, reply->chunk.ptr, reply->chunk.len);
+    if (reply->chunk.len && add_chunk(w, c, reply->chunk.ptr, reply->chunk.len))
+        return 0;   /* the chunk goes first; the end (done) is found after it (fill_output) */
     if (reply->done)
         end_body(w, c);
     else if (fill_output(w, c) < 0)
@@ -1057,10 +1139,8 @@ static void on_step_done(worker_t *w, conn_t *c)
     case CONN_STEP_NEXT:
         if (a->result < 0)
             close_now(w, c);   /* headers are out; only the close can tell the client */
-        else if (c->out.len)
-            start_send(w, c);
         else
-            response_done(w, c);
+            send_output(w, c);
         break;
     case CONN_STEP_FINISH:
         response_done(w, c);
@@ -1139,6 +1219,16 @@ static void on_send(worker_t *w, conn_t *c, int res)
         return;
     }
     c->out.len = c->sent = 0;
+    if (c->zc_chunk) {
+        zc_send(w, c);       /* the large chunk that follows what `out` held */
+        return;
+    }
+    send_more(w, c);
+}
+
+/* Everything produced so far is sent: go on with the body, or end the response. */
+static void send_more(worker_t *w, conn_t *c)
+{
     if (c->file_fd >= 0) {
         if (c->zc_block >= 0) {
             zc_next(w, c);
@@ -1160,11 +1250,19 @@ static void on_send(worker_t *w, conn_t *c, int res)
             return;
         }
     }
-    if (c->out.len) {
+    send_output(w, c);
+}
+
+/* Sends what the application produced: `out`, then a zero-copy chunk; with nothing
+ * left, the response is done. */
+static void send_output(worker_t *w, conn_t *c)
+{
+    if (c->out.len > c->sent)
         start_send(w, c);
-        return;
-    }
-    response_done(w, c);
+    else if (c->zc_chunk)
+        zc_send(w, c);
+    else
+        response_done(w, c);
 }
 
 static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
@@ -1245,6 +1343,7 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->spool_len = 0;
     c->zc_block = -1;
     c->zc_pending = 0;
+    c->zc_chunk = NULL;
     c->zc_off = false;
     c->pending_error = 0;
     http_req_reset(&c->req);

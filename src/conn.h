@@ -136,6 +136,9 @@ typedef struct conn {
     uint32_t zc_len;          /* bytes of the file in zc_block */
     uint32_t zc_sent;         /* of which sent */
     uint16_t zc_pending;      /* zero-copy notifications still to come */
+    const char *zc_chunk;     /* a large application chunk going out by SEND_ZC from its
+                                 own memory (zc_len bytes, zc_sent of them sent), after
+                                 `out`; the reply keeps it alive until the notification */
     bool zc_off;              /* the kernel copied our zero-copy sends: stop asking */
     uint8_t continue_sent;    /* bytes of "100 Continue" already sent */
     uint16_t pending_error;   /* an error answer waiting for that interim line to be out */

@@ -198,8 +198,9 @@ enum tun_flag {
     X(zerocopy_threshold, INT, 0, "zerocopy-threshold", NULL, "BYTES", ZEROCOPY_THRESHOLD,  \
       "zerocopy_threshold",                                                                 \
       "65536", 0, 1073741824, 0, NULL, NULL, true, URING,                                   \
-      "file bodies at least this large go out by SEND_ZC from registered buffers; 0 forces " \
-      "it for every file body, even where the kernel copies (loopback)") \
+      "bodies of known length go out by SEND_ZC in pieces at least this large (file blocks " \
+      "from registered buffers, application chunks from their own memory); 0 forces it "   \
+      "even where the kernel copies (loopback)")                                            \
     /* ---- HTTP limits ---- */                                                            \
     X(limit_request_line, INT, 0, "limit-request-line", NULL, "BYTES", LIMIT_REQUEST_LINE,  \
       "limit_request_line",                                                                 \

@@ -362,6 +362,13 @@ void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len,
     io_uring_sqe_set_data64(sqe, ud);
 }
 
+void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_send_zc(sqe, fd, data, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
 void ring_exit(ring_t *r)
 {
     if (!r->initialised)

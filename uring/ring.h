@@ -113,6 +113,9 @@ static inline size_t ring_arena_bytes(unsigned blocks, size_t block_size)
  * RING_ZC_COPIED set when the kernel copied after all. */
 void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud);
 #define RING_ZC_COPIED (1U << 31)   /* IORING_NOTIF_USAGE_ZC_COPIED, see compat.h */
+/* The same from ordinary memory, which the kernel pins for the send: the caller keeps it
+ * unchanged until the notification. */
+void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
 
 /* Returns a free SQE, submitting first if the queue is full; never NULL. */
 struct io_uring_sqe *ring_sqe(ring_t *r);

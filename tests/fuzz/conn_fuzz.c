@@ -8,10 +8,11 @@
  * it: add a stub below.
  *
  * Input: byte 0 picks the application's behaviour, byte 1 the spool threshold,
- * keep-alive and whether the application runs in threads (--threads: each step of the
+ * keep-alive, whether the application runs in threads (--threads: each step of the
  * response is queued like an operation, and completing it runs the step, as a thread
- * would, while receives, deadlines and drains go on around it), then a script of events, one command byte each (with an argument byte or
- * payload where needed):
+ * would, while receives, deadlines and drains go on around it) and whether large chunks
+ * go out zero-copy (result and notification each an operation); then a script of
+ * events, one command byte each (with an argument byte or payload where needed):
  *   recv data (1..64 bytes from the input) / recv EOF / recv error,
  *   complete the oldest queued operation: fully, short, or with an error,
  *   fire the armed deadline (header, body, idle, linger, drain),
@@ -24,7 +25,8 @@
  *   - a slot is released only with no operation in flight, and then nothing is queued;
  *   - every provided receive buffer handed to conn.c is recycled exactly once;
  *   - at most one send is in flight;
- *   - every application reply is finished (py_wsgi_finish) exactly once, by release;
+ *   - every application reply is finished (py_wsgi_finish) exactly once, by release,
+ *     and never advanced or finished while the kernel may still read a chunk of it;
  *   - the bytes sent are a sequence of HTTP/1.x responses, and nothing follows a
  *     response that says Connection: close (never a second answer after an error);
  *   - the connection always ends (no state where nothing can happen any more).
@@ -67,6 +69,7 @@ static struct {
     bool released;
     int app_mode;
     unsigned calls, finishes;
+    unsigned zc_live; /* zero-copy sends and notifications still to come */
     int stream_left;
     buf_t sent; /* every byte the fake kernel accepted */
     bool saw_head;
@@ -140,6 +143,18 @@ void ring_arena_put(ring_t *r, int index)
 void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud)
 {
     FAIL("zero-copy send without an arena");
+}
+
+/* A zero-copy send of an application chunk: its result, then (after a successful send)
+ * a notification, each an operation of its own; until the notification the chunk's
+ * memory is the kernel's and the reply must not move on. */
+#define NOTIF_MARK 1
+void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
+{
+    if (++F.sends_in_flight > 1)
+        FAIL("two sends in flight on one connection");
+    F.zc_live++;
+    push(ud, data, len, 0);
 }
 
 /* ---- the application threads: a step is an operation the script completes ---------- */
@@ -243,6 +258,11 @@ py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
         the_reply.chunk = (py_slice_t){"ok", 2};
         the_reply.done = true;
         break;
+    case 5: /* a generator with its Content-Length: chunks may go out zero-copy */
+        reply_headers[1] = (py_header_t){{"Content-Length", 14}, {"20", 2}};
+        the_reply.header_count = 2;
+        the_reply.content_length = 20;
+        /* fall through */
     default: /* a generator: a few chunks, and for mode 4 an exception at the end */
         the_reply.chunk = (py_slice_t){"ab", 2};
         F.stream_left = 3;
@@ -255,6 +275,8 @@ int py_wsgi_next(py_reply_t *reply)
 {
     if (F.calls == F.finishes)
         FAIL("py_wsgi_next on a finished reply");
+    if (F.zc_live)
+        FAIL("reply advanced while the kernel may still read its chunk");
     if (F.stream_left > 0) {
         F.stream_left--;
         reply->chunk = (py_slice_t){"cdefgh", 6};
@@ -269,6 +291,8 @@ void py_wsgi_finish(py_reply_t *reply)
 {
     if (F.finishes >= F.calls)
         FAIL("py_wsgi_finish called twice for one reply");
+    if (F.zc_live)
+        FAIL("reply finished while the kernel may still read its chunk");
     F.finishes++;
 }
 
@@ -322,9 +346,10 @@ static void recv_end(int res)
     deliver(OP_RECV, res, 0);
 }
 
-static bool is_send(uint64_t ud)
+static bool is_send(const fake_op_t *op)
 {
-    return ring_ud_op(ud) == OP_SEND || ring_ud_op(ud) == OP_CONTINUE;
+    unsigned kind = ring_ud_op(op->ud);
+    return kind == OP_SEND || kind == OP_CONTINUE || (kind == OP_SEND_ZC && op->target != NOTIF_MARK);
 }
 
 /* Completes queued operation i: how = 0 fully, 1 short, 2 with an error. Sends on the
@@ -332,9 +357,9 @@ static bool is_send(uint64_t ud)
  * that order), so picking a send completes the oldest send instead. */
 static void complete_op(unsigned i, int how)
 {
-    if (is_send(F.ops[i].ud))
+    if (is_send(&F.ops[i]))
         for (unsigned j = 0; j < i; j++)
-            if (is_send(F.ops[j].ud)) {
+            if (is_send(&F.ops[j])) {
                 i = j;
                 break;
             }
@@ -343,7 +368,25 @@ static void complete_op(unsigned i, int how)
     F.nops--;
     unsigned kind = ring_ud_op(op.ud);
     int res = 0;
+    unsigned flags = 0;
     switch (kind) {
+    case OP_SEND_ZC:
+        if (op.target == NOTIF_MARK) {
+            F.zc_live--;
+            res = how == 1 ? (int)RING_ZC_COPIED : 0;
+            flags = IORING_CQE_F_NOTIF;
+            break;
+        }
+        F.sends_in_flight--;
+        res = how == 2 ? -EPIPE : how == 1 && op.len > 1 ? (int)(op.len / 2) : (int)op.len;
+        if (res > 0) {
+            buf_append(&F.sent, op.data, (size_t)res);
+            push(op.ud, NULL, 0, NOTIF_MARK);   /* the kernel lets go of the memory later */
+            flags = IORING_CQE_F_MORE;
+        } else {
+            F.zc_live--;
+        }
+        break;
     case OP_SEND:
     case OP_CONTINUE:
         if (kind == OP_SEND)
@@ -375,8 +418,8 @@ static void complete_op(unsigned i, int how)
         FAIL("unexpected operation %u queued", kind);
     }
     if (live(op.ud))
-        deliver(kind, res, 0);
-    else if (kind == OP_SEND || kind == OP_CONTINUE)
+        deliver(kind, res, flags);
+    else if (kind == OP_SEND || kind == OP_CONTINUE || kind == OP_SEND_ZC)
         FAIL("send completion for a previous tenant");
 }
 
@@ -487,10 +530,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     setup_once();
     free(F.sent.data);
     memset(&F, 0, sizeof(F));
-    F.app_mode = data[0] % 5;
+    F.app_mode = data[0] % 6;
     CFG.keepalive = (data[1] & 1) ? 2 : 0;
     W.conn_shared.spool_threshold = (data[1] & 2) ? 16 : 1 << 20;
     W.pool = (data[1] & 4) ? (pool_t *)&W : NULL;   /* never dereferenced: pool_submit above */
+    W.ring.features.send_zc = (data[1] & 8) != 0;
+    CFG.zerocopy_threshold = (data[1] & 16) ? 0 : 4;
     W.draining = false;
     conn_t *c = the_conn();
     if (c->state != CONN_FREE || W.free_count != 1)

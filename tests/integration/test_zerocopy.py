@@ -80,3 +80,25 @@ def test_too_small_memlock_is_reported_and_serving_goes_on(server, bigfile):
     head, size, got = fetch(srv.port)
     assert size == 100 << 20 and got == want
     assert zero_copy_sends(srv) == 0
+
+
+@pytest.mark.parametrize("app", ["bigfile:chunks", "bigfile:whole"])
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_python_chunks_go_zero_copy_from_their_own_memory(server, bigfile, app, threads):
+    """Large chunks the application produces are sent by SEND_ZC straight from the bytes
+    object (kept alive until the kernel's notification), also from application threads."""
+    path, want = bigfile
+    srv = server(app, args=["--zerocopy-threshold", "0", "--threads", threads],
+                 env={"UF_TEST_BIGFILE": str(path)})
+    for _ in range(2):
+        head, size, got = fetch(srv.port)
+        assert b"200 OK" in head and size == 100 << 20 and got == want
+    assert zero_copy_sends(srv) >= 2 * (1 if app == "bigfile:whole" else 100)
+
+
+def test_python_chunks_to_loopback_are_copied_the_ordinary_way(server, bigfile):
+    path, want = bigfile
+    srv = server("bigfile:chunks", env={"UF_TEST_BIGFILE": str(path)})
+    head, size, got = fetch(srv.port)
+    assert size == 100 << 20 and got == want
+    assert zero_copy_sends(srv) == 0
