@@ -37,6 +37,10 @@
 #define MAX_BOOT_FAILURES 5
 /* After INT/QUIT, or after the timeout notice (SIGABRT), SIGKILL follows this late. */
 #define FAST_STOP_MS 1000
+/* A worker scaled away keeps serving this long after new connections stop being steered
+ * to its listener, so that those already on their way (a handshake in progress joins the
+ * accept queue of the listener its SYN chose) are accepted and answered, not reset. */
+#define STEER_SETTLE_MS 1000
 /* How often worker memory is sampled (RSS for --reload-on-rss and the budget): often
  * enough that a worker leaking fast is caught between two samples. */
 #define MEMORY_SAMPLE_MS 250
@@ -73,6 +77,7 @@ typedef struct proc {
     uint64_t started_ms;
     uint64_t request_limit;     /* --max-requests with this worker's jitter; 0 = none */
     uint64_t kill_at_ms;        /* SIGKILL deadline once told to stop; 0 = none */
+    uint64_t term_at_ms;        /* scaled away: SIGTERM due then (STEER_SETTLE_MS); 0 = none */
     uint8_t retire;             /* enum retire_reason: a successor is wanted */
     bool draining;              /* sent TERM (or SIGABRT): it is on its way out */
     bool has_successor;
@@ -106,6 +111,7 @@ typedef struct master {
     bool pinning;               /* --cpu-pin or --numa-pin */
     bool stopping;
     bool budget_warned;
+    bool steering;             /* a reuseport program is attached (see steer) */
     uint64_t pressure_logged_ms;
     int exit_code;
 
@@ -591,22 +597,39 @@ static void place_slots(master_t *m, unsigned n)
     tun_plan_free(&plan);
 }
 
-/* With workers pinned, a classic-BPF program on the reuseport group sends each new
- * connection to the listener of the worker on the CPU that received it, so the packet,
- * the socket and the worker share one CPU's caches. Listeners joined the group in slot
- * order, so slot k is index k; a CPU without a worker falls back to cpu % n. */
-static void steer_by_cpu(master_t *m)
+/* Which listener of a bind's reuseport group takes a new connection. Listeners join the
+ * group in slot order and only the top slot is ever added or removed, so slot k is
+ * index k and the slots in use are indices [0, nslots).
+ *
+ * With workers pinned, a classic-BPF program sends each new connection to the listener
+ * of the worker on the CPU that received it, so the packet, the socket and the worker
+ * share one CPU's caches; a CPU without a worker falls back to cpu % n.
+ *
+ * Without pinning the kernel's own hash over the group is right, except during a
+ * scale-down: the listener of a slot being removed stays open while its worker drains,
+ * and the kernel would go on queueing new connections there that nobody accepts, to be
+ * reset when it closes (or, with net.ipv4.tcp_migrate_req, moved late). So from the
+ * first scale-down on, a program spreads new connections by their flow hash over the
+ * slots in use only; it is kept up to date as the count changes. */
+static void steer(master_t *m, bool shrinking)
 {
-    if (!m->cfg->cpu_pin || m->nslots == 0)
+    if (m->nslots == 0 || (!m->cfg->cpu_pin && !shrinking && !m->steering))
         return;
     struct sock_filter code[2 * MAX_SLOTS + 3];
     unsigned n = 0, count = m->nslots;
-    code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU));
-    for (unsigned k = 0; k < count; k++) {
-        if (m->slots[k].cpu < 0)
-            continue;
-        code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)m->slots[k].cpu, 0, 1);
-        code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, k);
+    if (m->cfg->cpu_pin) {
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                                 (uint32_t)(SKF_AD_OFF + SKF_AD_CPU));
+        for (unsigned k = 0; k < count; k++) {
+            if (m->slots[k].cpu < 0)
+                continue;
+            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+                                                     (uint32_t)m->slots[k].cpu, 0, 1);
+            code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, k);
+        }
+    } else {
+        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                                                 (uint32_t)(SKF_AD_OFF + SKF_AD_RXHASH));
     }
     code[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count);
     code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
@@ -614,8 +637,10 @@ static void steer_by_cpu(master_t *m)
     for (unsigned b = 0; b < m->nbinds; b++)
         if (setsockopt(m->slots[0].listeners[b].fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
                        sizeof(prog)) < 0)
-            log_warning("cannot attach the CPU steering program to %s: %s",
+            log_warning("cannot attach the %s program to %s: %s",
+                        m->cfg->cpu_pin ? "CPU steering" : "connection steering",
                         m->cfg->binds[b].spec, strerror(errno));
+    m->steering = true;
 }
 
 /* Brings the number of slots to the target, within the memory budget. */
@@ -650,13 +675,13 @@ static void apply_target(master_t *m)
         for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
             if (m->procs[i].pid > 0 && m->procs[i].slot == k) {
                 m->procs[i].retire = RETIRE_SCALE_DOWN;
-                retire_now(m, &m->procs[i], SIGTERM, graceful_ms(m));
+                m->procs[i].term_at_ms = sb_now_ms() + STEER_SETTLE_MS;
             }
         m->slots[k].active = false;   /* listeners close once its worker is gone */
         m->slots[k].cpu = -1;
     }
     if (m->nslots != before)
-        steer_by_cpu(m);
+        steer(m, m->nslots < before);
 }
 
 static void supervise(master_t *m, uint64_t now)
@@ -701,9 +726,14 @@ static void supervise(master_t *m, uint64_t now)
         if (spawn(m, k))
             cur->has_successor = true;
     }
-    /* an old worker whose successor is accepting now drains */
+    /* an old worker whose successor is accepting now drains; so does a scaled-away one
+     * once connections have stopped coming its way */
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
         proc_t *p = &m->procs[i];
+        if (p->pid > 0 && p->term_at_ms && now >= p->term_at_ms) {
+            p->term_at_ms = 0;
+            retire_now(m, p, SIGTERM, graceful_ms(m));
+        }
         if (p->pid <= 0 || !p->has_successor || p->draining)
             continue;
         proc_t *succ = current_of(m, p->slot);

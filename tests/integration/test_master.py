@@ -317,3 +317,24 @@ def test_leaking_app_is_recycled_before_the_oom_killer(memory_cgroup, tmp_path):
         if sock:
             sock.close()
         _stop(proc)
+
+
+def test_ttin_ttou_under_load_drop_nothing(server):
+    """TTIN adds a worker with its own listener; TTOU drains the top one. New connections
+    must stop going to a listener whose worker is leaving (its queue would be reset when
+    it closes, since net.ipv4.tcp_migrate_req is off by default), so nothing fails."""
+    srv = server("master_apps:app", workers=2)
+    load = Load(srv.port, keepalive=2, close=8)
+    for _ in range(4):
+        srv.send_signal(signal.SIGTTIN)
+        wait_until(lambda: len(srv.worker_pids()) == 3, timeout=15)
+        time.sleep(0.5)
+        srv.send_signal(signal.SIGTTOU)
+        wait_until(lambda: len(srv.worker_pids()) == 2, timeout=15)
+        time.sleep(0.5)
+    ok, errors = load.stop()
+    print(f"TTIN/TTOU test: {ok} requests served during 4 scale-ups and downs, "
+          f"{len(errors)} failed")
+    assert errors == []
+    assert ok > 500
+    assert srv.log().count("Handling signal: ttou") == 4
