@@ -6,8 +6,9 @@
 #include <time.h>
 
 /* The Date header changes once a second: format it once per second, not per response.
- * A pure memo of the clock, so a file-local cache is safe in every process. */
-static struct {
+ * A pure memo of the clock, one per thread: heads are written by the worker loop and,
+ * with --threads, by the application threads at the same time. */
+static _Thread_local struct {
     time_t second;
     char text[40];   /* "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" */
     size_t len;
