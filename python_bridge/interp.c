@@ -659,10 +659,21 @@ struct py_thread {
     PyThreadState *parked;      /* this thread's state while it does not hold the GIL */
 };
 
-py_thread_t *py_thread_attach(void)
+/* threading.current_thread() of a thread Python did not start is a "Dummy-N"; the name
+ * is what logging's %(threadName)s prints, so give it one an operator can place. */
+static const char name_thread_src[] =
+    "import threading\n"
+    "def name(n):\n"
+    "    threading.current_thread().name = n\n";
+
+py_thread_t *py_thread_attach(const char *name)
 {
     py_thread_t *t = uf_calloc(1, sizeof(*t));
     t->gil_state = PyGILState_Ensure(); /* creates the thread state, takes the GIL */
+    PyObject *r = run_snippet(name_thread_src, "name", name);
+    if (!r)
+        PyErr_Clear();   /* a nameless thread serves as well */
+    Py_XDECREF(r);
     t->parked = PyEval_SaveThread();
     return t;
 }

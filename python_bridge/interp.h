@@ -69,7 +69,7 @@ void py_interp_acquire(void);
  * otherwise. py_thread_attach is its first call (the GIL must be obtainable: the loop
  * thread has released it), py_thread_detach its last. */
 typedef struct py_thread py_thread_t;
-py_thread_t *py_thread_attach(void);
+py_thread_t *py_thread_attach(const char *name);   /* threading's name for the thread */
 void py_thread_enter(py_thread_t *t);
 void py_thread_leave(py_thread_t *t);
 void py_thread_detach(py_thread_t *t);

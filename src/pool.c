@@ -67,7 +67,9 @@ static void *thread_main(void *arg)
     sigdelset(&block, SIGFPE);
     sigdelset(&block, SIGILL);
     pthread_sigmask(SIG_BLOCK, &block, NULL);
-    py_thread_t *py = py_thread_attach();
+    char name[32];
+    snprintf(name, sizeof(name), "uwsgi-fast-thread-%u", t->index + 1);
+    py_thread_t *py = py_thread_attach(name);
     for (;;) {
         pthread_mutex_lock(&p->lock);
         while (!p->queue_head && !p->stopping)

@@ -391,6 +391,8 @@ def test_wsgi_multithread(server, args, env, multithread):
     assert {d["wsgi.run_once"] for d in docs} == {False}
     if multithread:   # the loop thread never runs the application then
         assert not any(d["main_thread"] for d in docs), docs
+        # named for logging's %(threadName)s, not "Dummy-N"
+        assert all(re.fullmatch(r"uwsgi-fast-thread-\d+", d["thread_name"]) for d in docs), docs
 
 
 def print_config_threads(res):

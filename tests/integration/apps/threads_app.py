@@ -164,6 +164,7 @@ def dispatch(environ, start_response, path, q):
         doc["pid"] = os.getpid()
         doc["tid"] = threading.get_native_id()
         doc["main_thread"] = threading.current_thread() is threading.main_thread()
+        doc["thread_name"] = threading.current_thread().name
         return respond(start_response, json.dumps(doc).encode(), ctype="application/json")
 
     return respond(start_response, b"not found", status="404 Not Found")
