@@ -210,8 +210,9 @@ struct writer {
     uint32_t gen;   /* owner->gen when we were handed out */
 };
 
-/* wsgi.multithread: --threads > 1 (py_wsgi_prepare). */
-static bool multithread;
+/* wsgi.multithread (--threads > 1) and wsgi.multiprocess (more than one worker), as
+ * py_wsgi_prepare was told. */
+static bool multithread, multiprocess = true;
 
 #define FREE_REPLIES_MAX 16
 static reply_t *free_replies[FREE_REPLIES_MAX];
@@ -1555,7 +1556,7 @@ static int create_cache(void)
     if (set_new(t, k[K_WSGI_VERSION], Py_BuildValue("(ii)", 1, 0)) < 0 ||
         set_new(t, k[K_WSGI_URL_SCHEME], intern("http")) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_MULTITHREAD], multithread ? Py_True : Py_False) < 0 ||
-        PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], Py_True) < 0 ||
+        PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], multiprocess ? Py_True : Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_RUN_ONCE], Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_INPUT_TERMINATED], Py_True) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_FILE_WRAPPER], (PyObject *)cache.filewrapper_type) < 0 ||
@@ -1604,13 +1605,17 @@ void py_wsgi_release_cache(void)
  * across calls that may run a collection, and so other threads. */
 static _Thread_local buf_t scratch;
 
-int py_wsgi_prepare(bool threads)
+int py_wsgi_prepare(bool threads, bool processes)
 {
     multithread = threads;
+    multiprocess = processes;
     if (!cache.ready)
         return ensure_cache() < 0 ? -1 : 0;
-    return PyDict_SetItem(cache.template, cache.keys[K_WSGI_MULTITHREAD],
-                          threads ? Py_True : Py_False);
+    PyObject *t = cache.template, **k = cache.keys;
+    return PyDict_SetItem(t, k[K_WSGI_MULTITHREAD], threads ? Py_True : Py_False) < 0 ||
+                   PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], processes ? Py_True : Py_False) < 0
+               ? -1
+               : 0;
 }
 
 py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)

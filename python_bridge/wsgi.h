@@ -83,10 +83,11 @@ typedef struct py_reply {
 } py_reply_t;
 
 /* Makes the objects every request shares, before the first request, and says whether the
- * application runs in several threads of this process (wsgi.multithread). A worker with
- * application threads calls it before they start, so they never race to make them.
- * Returns 0, or -1 with a Python exception set. */
-int py_wsgi_prepare(bool multithread);
+ * application runs in several threads of this process (wsgi.multithread) and in several
+ * processes (wsgi.multiprocess; true until told otherwise). A worker with application
+ * threads calls it before they start, so they never race to make them. Returns 0, or -1
+ * with a Python exception set. */
+int py_wsgi_prepare(bool multithread, bool multiprocess);
 
 /* Calls the application. Returns a reply (never NULL) with done/chunk set, or NULL when
  * the application failed before its headers were final: the traceback, with the

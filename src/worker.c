@@ -419,13 +419,14 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     setup_pool(&w);
     if (stats_worker_init(&w, err, sizeof(err)) < 0)
         boot_failed(&w, WORKER_EXIT_BOOT, err);
+    /* wsgi.multiprocess as gunicorn has it: more than one worker configured */
+    if (py_wsgi_prepare(cfg->threads > 1, cfg->workers > 1) < 0)
+        boot_failed(&w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge");
     if (cfg->threads > 1) {
         /* From here on the loop thread never holds the GIL: the application threads
          * take it for their steps, and a loop waiting for it would stall every
-         * connection. The shared objects are made first, so the threads need not race
+         * connection. The shared objects were made above, so the threads need not race
          * to make them. */
-        if (py_wsgi_prepare(true) < 0)
-            boot_failed(&w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge for threads");
         py_interp_release();
         w.pool = pool_start(&w, (unsigned)cfg->threads, err, sizeof(err));
         if (!w.pool)

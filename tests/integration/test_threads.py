@@ -389,10 +389,18 @@ def test_wsgi_multithread(server, args, env, multithread):
     assert all(isinstance(d, dict) for d in docs), docs
     assert {d["wsgi.multithread"] for d in docs} == {multithread}, docs
     assert {d["wsgi.run_once"] for d in docs} == {False}
+    assert {d["wsgi.multiprocess"] for d in docs} == {False}   # one worker
     if multithread:   # the loop thread never runs the application then
         assert not any(d["main_thread"] for d in docs), docs
         # named for logging's %(threadName)s, not "Dummy-N"
         assert all(re.fullmatch(r"uwsgi-fast-thread-\d+", d["thread_name"]) for d in docs), docs
+
+
+def test_wsgi_multiprocess_with_two_workers(server):
+    srv = server(APP, workers=2, args=threads(2), probe=PROBE)
+    docs = in_parallel(6, lambda i: get_json(srv, "/env"))
+    assert {d["wsgi.multiprocess"] for d in docs} == {True}, docs
+    assert {d["wsgi.multithread"] for d in docs} == {True}, docs
 
 
 def print_config_threads(res):

@@ -72,7 +72,7 @@ def test_environ_keys(server, variant):
     assert env["wsgi.version"] == [1, 0]
     assert env["wsgi.url_scheme"] == "http"
     assert env["wsgi.multithread"] is False
-    assert env["wsgi.multiprocess"] is True
+    assert env["wsgi.multiprocess"] is False   # one worker; gunicorn's rule: workers > 1
     assert env["wsgi.run_once"] is False
     assert env["wsgi.input_terminated"] is True
     assert env["input_type"] in ("Input", "InputWrapper")
