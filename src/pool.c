@@ -30,6 +30,8 @@ struct pool {
     conn_t *queue_head, *queue_tail;
     conn_t *done_head, *done_tail;
     bool stopping;
+    uint32_t queued;       /* in the queue */
+    uint32_t busy;         /* atomic: threads running a step */
     int event_fd;
     unsigned count;
     pool_thread_t *threads;
@@ -82,7 +84,9 @@ static void *thread_main(void *arg)
         p->queue_head = c->app->next;
         if (!p->queue_head)
             p->queue_tail = NULL;
+        p->queued--;
         pthread_mutex_unlock(&p->lock);
+        __atomic_add_fetch(&p->busy, 1, __ATOMIC_RELAXED);
 
         conn_app_t *a = c->app;
         if (a->step == CONN_STEP_CALL)
@@ -92,6 +96,7 @@ static void *thread_main(void *arg)
         conn_app_step(p->w, c);
         py_thread_leave(py);
         __atomic_store_n(&t->since_ms, 0, __ATOMIC_RELEASE);
+        __atomic_sub_fetch(&p->busy, 1, __ATOMIC_RELAXED);
 
         pthread_mutex_lock(&p->lock);
         bool was_empty = !p->done_head;
@@ -144,6 +149,7 @@ void pool_submit(pool_t *p, conn_t *c)
 {
     pthread_mutex_lock(&p->lock);
     list_push(&p->queue_head, &p->queue_tail, c);
+    p->queued++;
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->lock);
 }
@@ -173,6 +179,12 @@ uint64_t pool_oldest(pool_t *p, char *line, size_t linelen)
     if (linelen)
         snprintf(line, linelen, "%s", who ? who->line : "");
     return oldest;
+}
+
+void pool_load(pool_t *p, uint32_t *busy, uint32_t *queued)
+{
+    *busy = __atomic_load_n(&p->busy, __ATOMIC_RELAXED);
+    *queued = __atomic_load_n(&p->queued, __ATOMIC_RELAXED);   /* a gauge: no lock needed */
 }
 
 void pool_stop(pool_t *p)

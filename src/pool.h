@@ -50,6 +50,9 @@ conn_t *pool_take_done(pool_t *p);
  * are idle; its request line goes into line (NUL-terminated, cut to linelen). */
 uint64_t pool_oldest(pool_t *p, char *line, size_t linelen);
 
+/* How many threads are working on a step, and how many steps wait for one. */
+void pool_load(pool_t *p, uint32_t *busy, uint32_t *queued);
+
 /* Stops and joins the threads; no step may be queued or running. */
 void pool_stop(pool_t *p);
 

@@ -48,6 +48,9 @@ typedef struct sb_slot {
     uint64_t statsd_dropped;     /* statsd packets dropped */
     uint32_t connections;        /* client connections open now */
     uint32_t in_flight;          /* requests handed to the application, not yet answered */
+    uint32_t threads;            /* --threads: application threads (0: the loop calls it) */
+    uint32_t threads_busy;       /* of which working on a request */
+    uint32_t app_queue;          /* requests waiting for a free application thread */
 } __attribute__((aligned(64))) sb_slot_t;
 
 /* Upper bounds of the request latency buckets, microseconds; the last bucket is +Inf.

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -631,6 +632,18 @@ static void listener_label(const worker_listener_t *l, char *out, size_t n)
     snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
 }
 
+/* A gauge with one sample per worker: the uint32_t scoreboard field at `field`. */
+static void worker_gauge(buf_t *out, const stats_view_t *v, const char *name, const char *help,
+                         size_t field)
+{
+    family(out, name, "gauge", help);
+    for (unsigned i = 0; i < v->nworkers; i++) {
+        const uint32_t *value = (const uint32_t *)((const char *)v->workers[i].sb + field);
+        put_fmt(out, "%s{worker=\"%u\",pid=\"%d\"} %u\n", name, v->workers[i].slot,
+                v->workers[i].pid, sb_get(value));
+    }
+}
+
 void stats_render_prometheus(const stats_view_t *v, buf_t *out)
 {
     stats_totals_t t = sum_all(v);
@@ -682,15 +695,20 @@ void stats_render_prometheus(const stats_view_t *v, buf_t *out)
     for (unsigned s = SB_BOOTING; s <= SB_DRAINING; s++)
         put_fmt(out, "uwsgi_fast_workers{state=\"%s\"} %u\n", state_name(s), states[s]);
 
-    family(out, "uwsgi_fast_worker_connections", "gauge", "Client connections a worker holds open.");
-    for (unsigned i = 0; i < v->nworkers; i++)
-        put_fmt(out, "uwsgi_fast_worker_connections{worker=\"%u\",pid=\"%d\"} %u\n",
-                v->workers[i].slot, v->workers[i].pid, sb_get(&v->workers[i].sb->connections));
-    family(out, "uwsgi_fast_worker_requests_in_flight", "gauge",
-           "Requests a worker has handed to the application and not finished answering.");
-    for (unsigned i = 0; i < v->nworkers; i++)
-        put_fmt(out, "uwsgi_fast_worker_requests_in_flight{worker=\"%u\",pid=\"%d\"} %u\n",
-                v->workers[i].slot, v->workers[i].pid, sb_get(&v->workers[i].sb->in_flight));
+    worker_gauge(out, v, "uwsgi_fast_worker_connections", "Client connections a worker holds open.",
+                 offsetof(sb_slot_t, connections));
+    worker_gauge(out, v, "uwsgi_fast_worker_requests_in_flight",
+                 "Requests a worker has handed to the application and not finished answering.",
+                 offsetof(sb_slot_t, in_flight));
+    worker_gauge(out, v, "uwsgi_fast_worker_threads",
+                 "Application threads of a worker (--threads; 0 when its loop calls the "
+                 "application).",
+                 offsetof(sb_slot_t, threads));
+    worker_gauge(out, v, "uwsgi_fast_worker_threads_busy",
+                 "Application threads working on a request now.", offsetof(sb_slot_t, threads_busy));
+    worker_gauge(out, v, "uwsgi_fast_worker_app_queue",
+                 "Complete requests waiting for a free application thread.",
+                 offsetof(sb_slot_t, app_queue));
     family(out, "uwsgi_fast_worker_requests_total", "counter",
            "Requests served by each worker process since it started.");
     for (unsigned i = 0; i < v->nworkers; i++)
@@ -801,11 +819,13 @@ void stats_render_json(const stats_view_t *v, buf_t *out)
         const sb_slot_t *s = wv->sb;
         put_fmt(out, "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
                      "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
+                     "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
                      "\"accept_queue\":[",
                 i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
                 state_name(sb_get(&s->state)), (unsigned long long)sb_get64(&s->requests),
                 sb_get(&s->in_flight), sb_get(&s->connections),
-                (unsigned long long)sb_get64(&s->rss_bytes));
+                (unsigned long long)sb_get64(&s->rss_bytes), sb_get(&s->threads),
+                sb_get(&s->threads_busy), sb_get(&s->app_queue));
         for (unsigned k = 0; k < v->nslots; k++) {
             if (v->slots[k].index != wv->slot)
                 continue;

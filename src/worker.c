@@ -258,9 +258,13 @@ static void reap_pool(worker_t *w)
 }
 
 /* The master's --timeout looks at the scoreboard: with threads, the oldest request any
- * thread is working on. */
-static void publish_oldest(worker_t *w)
+ * thread is working on. The metrics show how busy the threads are. */
+static void publish_pool(worker_t *w)
 {
+    uint32_t busy, queued;
+    pool_load(w->pool, &busy, &queued);
+    sb_set(&w->sb->threads_busy, busy);
+    sb_set(&w->sb->app_queue, queued);
     char line[sizeof(w->sb->request_line)];
     uint64_t oldest = pool_oldest(w->pool, line, sizeof(line));
     if (oldest == w->oldest_ms)
@@ -432,6 +436,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         if (!w.pool)
             boot_failed(&w, WORKER_EXIT_BOOT, err);
         arm_pool(&w);
+        sb_set(&sb->threads, (uint32_t)cfg->threads);
     }
     for (unsigned i = 0; i < listener_count; i++)
         arm_accept(&w, i);
@@ -465,7 +470,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         io_uring_cq_advance(&w.ring.uring, seen);
         if (w.pool) {
             reap_pool(&w);   /* steps that finished after their poke was read */
-            publish_oldest(&w);
+            publish_pool(&w);
             log_pass_on();
         }
         ring_buffers_publish(&w.ring);

@@ -23,11 +23,12 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 
 import pytest
 
-from conftest import (ConnectionClosed, build_request, connect, read_response, run_binary,
-                      wait_until)
+from conftest import (ConnectionClosed, build_request, connect, free_port, read_response,
+                      run_binary, wait_until)
 
 APP = "threads_app:app"
 VALIDATED = "threads_app:validated"
@@ -394,6 +395,41 @@ def test_wsgi_multithread(server, args, env, multithread):
         assert not any(d["main_thread"] for d in docs), docs
         # named for logging's %(threadName)s, not "Dummy-N"
         assert all(re.fullmatch(r"uwsgi-fast-thread-\d+", d["thread_name"]) for d in docs), docs
+
+
+def test_metrics_show_busy_threads_and_the_queue(server):
+    """/metrics and /stats show how many threads are busy and how many complete requests
+    wait for one: the figures an operator sizes --threads by."""
+    stats_port = free_port()
+    srv = server(APP, workers=1, probe=PROBE,
+                 args=[*threads(4), "--stats-bind", f"127.0.0.1:{stats_port}"])
+
+    def scrape(path):
+        with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}{path}", timeout=5) as r:
+            return r.read().decode()
+
+    def gauge(text, name):
+        m = re.search(rf"^{name}{{[^}}]*}} (\d+)$", text, re.M)
+        return int(m.group(1)) if m else None
+
+    text = scrape("/metrics")
+    assert (gauge(text, "uwsgi_fast_worker_threads"),
+            gauge(text, "uwsgi_fast_worker_threads_busy"),
+            gauge(text, "uwsgi_fast_worker_app_queue")) == (4, 0, 0), text
+    # 7 requests of 2 s on 4 threads: 4 in the application, 3 waiting
+    slow = [threading.Thread(target=lambda: Client(srv.port).request(
+        "GET", "/sleep?ms=2000", close=True)) for _ in range(7)]
+    for t in slow:
+        t.start()
+    wait_until(lambda: gauge(scrape("/metrics"), "uwsgi_fast_worker_app_queue") == 3, timeout=5)
+    text = scrape("/metrics")
+    assert gauge(text, "uwsgi_fast_worker_threads_busy") == 4, text
+    (worker,) = json.loads(scrape("/stats"))["workers"]
+    assert (worker["threads"], worker["threads_busy"], worker["app_queue"]) == (4, 4, 3), worker
+    for t in slow:
+        t.join(timeout=15)
+    wait_until(lambda: gauge(scrape("/metrics"), "uwsgi_fast_worker_threads_busy") == 0,
+               timeout=5)
 
 
 def test_wsgi_multiprocess_with_two_workers(server):
