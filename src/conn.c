@@ -223,8 +223,10 @@ static bool input_full(const conn_t *c)
  * (on_step_done). The step counts as an operation in flight: the slot stays. */
 static void run_step(worker_t *w, conn_t *c, int step)
 {
-    if (!c->app)
+    if (!c->app) {
         c->app = uf_calloc(1, sizeof(*c->app));
+        c->app->thread = -1;
+    }
     c->app->step = (uint8_t)step;
     c->app_busy = true;
     c->ops++;
@@ -1332,8 +1334,10 @@ void conn_open(worker_t *w, int fd, unsigned listener)
     c->app_busy = c->reply_ended = false;
     if (w->pool && !c->app)
         c->app = uf_calloc(1, sizeof(*c->app));
-    if (c->app)
+    if (c->app) {
         c->app->close_when_back = false;
+        c->app->thread = -1;
+    }
     c->listener = (uint16_t)listener;
     c->ops = 0;
     c->in.len = c->parsed = 0;

@@ -91,6 +91,8 @@ typedef struct conn_app {
     int8_t result;            /* how it went: 0, or -1 (CALL: answer 500; NEXT: the
                                  iterable raised, close the connection) */
     bool close_when_back;     /* the connection had to close while the step ran */
+    int16_t thread;           /* the pool thread that owns this request (its later steps
+                                 run there), -1 when none */
     py_request_t req;         /* the request as the application sees it */
     py_header_t *headers;     /* req.headers: this connection's own, not the worker's */
     size_t headers_cap;

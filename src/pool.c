@@ -1,4 +1,5 @@
-/* The application threads of a worker: a FIFO of connections, N threads, a finished list. */
+/* The application threads of a worker: a FIFO of requests, N threads each serving one
+ * request at a time from its call to its close, a finished list. */
 #include "src/pool.h"
 
 #include <errno.h>
@@ -19,6 +20,9 @@ typedef struct pool_thread {
     pthread_t tid;
     unsigned index;
     bool started;
+    conn_t *owner;         /* the request this thread serves until its reply is finished */
+    conn_t *pinned;        /* the next step of that request, handed to this thread */
+    pthread_cond_t mine;   /* a pinned step arrived, or stopping */
     uint64_t since_ms;     /* atomic: start of the request being worked on, 0 = idle */
     char line[128];        /* its request line, written before since_ms is published */
 } pool_thread_t;
@@ -26,12 +30,12 @@ typedef struct pool_thread {
 struct pool {
     struct worker *w;
     pthread_mutex_t lock;
-    pthread_cond_t work;   /* something queued, or stopping */
+    pthread_cond_t work;   /* a new request queued, or stopping (for threads that own none) */
     conn_t *queue_head, *queue_tail;
     conn_t *done_head, *done_tail;
     bool stopping;
     uint32_t queued;       /* in the queue */
-    uint32_t busy;         /* atomic: threads running a step */
+    uint32_t busy;         /* atomic: threads that own a request */
     int event_fd;
     unsigned count;
     pool_thread_t *threads;
@@ -72,21 +76,35 @@ static void *thread_main(void *arg)
     char name[32];
     snprintf(name, sizeof(name), "uwsgi-fast-thread-%u", t->index + 1);
     py_thread_t *py = py_thread_attach(name);
+    pthread_mutex_lock(&p->lock);
     for (;;) {
-        pthread_mutex_lock(&p->lock);
-        while (!p->queue_head && !p->stopping)
-            pthread_cond_wait(&p->work, &p->lock);
-        conn_t *c = p->queue_head;
-        if (!c) {
-            pthread_mutex_unlock(&p->lock);
-            break;
+        /* A thread that owns a request takes only that request's steps: what Python code
+         * keeps in the thread (thread-locals such as a database connection, a context
+         * variable such as Flask's request context) stays with the request from the
+         * call to the close, as under gunicorn's gthread. One without takes a new
+         * request from the queue. */
+        conn_t *c;
+        if (t->owner) {
+            while (!t->pinned && !p->stopping)
+                pthread_cond_wait(&t->mine, &p->lock);
+            c = t->pinned;
+            if (!c)
+                break;
+            t->pinned = NULL;
+        } else {
+            while (!p->queue_head && !p->stopping)
+                pthread_cond_wait(&p->work, &p->lock);
+            c = p->queue_head;
+            if (!c)
+                break;
+            p->queue_head = c->app->next;
+            if (!p->queue_head)
+                p->queue_tail = NULL;
+            p->queued--;
+            t->owner = c;
+            __atomic_add_fetch(&p->busy, 1, __ATOMIC_RELAXED);
         }
-        p->queue_head = c->app->next;
-        if (!p->queue_head)
-            p->queue_tail = NULL;
-        p->queued--;
         pthread_mutex_unlock(&p->lock);
-        __atomic_add_fetch(&p->busy, 1, __ATOMIC_RELAXED);
 
         conn_app_t *a = c->app;
         if (a->step == CONN_STEP_CALL)
@@ -96,9 +114,15 @@ static void *thread_main(void *arg)
         conn_app_step(p->w, c);
         py_thread_leave(py);
         __atomic_store_n(&t->since_ms, 0, __ATOMIC_RELEASE);
-        __atomic_sub_fetch(&p->busy, 1, __ATOMIC_RELAXED);
+        /* the request is over once its reply is gone (or never came: the call failed) */
+        bool over = c->reply == NULL;
+        a->thread = over ? -1 : (int16_t)t->index;
 
         pthread_mutex_lock(&p->lock);
+        if (over) {
+            t->owner = NULL;
+            __atomic_sub_fetch(&p->busy, 1, __ATOMIC_RELAXED);
+        }
         bool was_empty = !p->done_head;
         list_push(&p->done_head, &p->done_tail, c);
         pthread_mutex_unlock(&p->lock);
@@ -107,7 +131,9 @@ static void *thread_main(void *arg)
         uint64_t one = 1;
         if (was_empty && write(p->event_fd, &one, sizeof(one)) < 0)
             log_error("cannot wake the worker loop: %s", strerror(errno));
+        pthread_mutex_lock(&p->lock);
     }
+    pthread_mutex_unlock(&p->lock);
     py_thread_detach(py);
     return NULL;
 }
@@ -130,6 +156,7 @@ pool_t *pool_start(struct worker *w, unsigned threads, char *err, size_t errlen)
         pool_thread_t *t = &p->threads[i];
         t->pool = p;
         t->index = i;
+        pthread_cond_init(&t->mine, NULL);
         int rc = pthread_create(&t->tid, NULL, thread_main, t);
         if (rc != 0) {
             snprintf(err, errlen, "--threads %u: cannot start thread %u: %s", threads, i + 1,
@@ -148,9 +175,17 @@ pool_t *pool_start(struct worker *w, unsigned threads, char *err, size_t errlen)
 void pool_submit(pool_t *p, conn_t *c)
 {
     pthread_mutex_lock(&p->lock);
-    list_push(&p->queue_head, &p->queue_tail, c);
-    p->queued++;
-    pthread_cond_signal(&p->work);
+    int16_t owner = c->app->step == CONN_STEP_CALL ? -1 : c->app->thread;
+    if (owner >= 0) {
+        pool_thread_t *t = &p->threads[owner];
+        UF_ASSERT(t->owner == c && !t->pinned);
+        t->pinned = c;
+        pthread_cond_signal(&t->mine);
+    } else {
+        list_push(&p->queue_head, &p->queue_tail, c);
+        p->queued++;
+        pthread_cond_signal(&p->work);
+    }
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -193,11 +228,15 @@ void pool_stop(pool_t *p)
     UF_ASSERT(!p->queue_head);
     p->stopping = true;
     pthread_cond_broadcast(&p->work);
+    for (unsigned i = 0; i < p->count; i++)
+        pthread_cond_signal(&p->threads[i].mine);
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->count; i++)
         if (p->threads[i].started)
             pthread_join(p->threads[i].tid, NULL);
     close(p->event_fd);
+    for (unsigned i = 0; i < p->count; i++)
+        pthread_cond_destroy(&p->threads[i].mine);
     uf_free(p->threads);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->work);

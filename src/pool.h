@@ -4,17 +4,21 @@
  * What needs Python is a step of a response (src/conn.c, conn_app_step): calling the
  * application and producing the first output, producing the next batch of a streamed
  * body, or closing the iterable. The loop hands the connection to the pool with the step
- * to run (pool_submit); one of the N threads takes it, runs it with the GIL, and puts the
- * connection on the finished list, poking an eventfd that the ring is reading. The loop
+ * to run (pool_submit); a thread runs it with the GIL and puts the connection on the
+ * finished list, poking an eventfd that the ring is reading. The loop
  * then takes the whole list (pool_take_done) and goes on as for any completion: sends
  * still go out through the one ring.
  *
  * Invariants: while a connection is in the pool (c->app_busy) its response state (out,
  * reply, plan, remaining) is the thread's and the loop touches none of it; bytes that
  * arrive meanwhile are kept aside (conn_app_t.stash), so c->in, which the request's
- * slices point into, never moves under the thread. At most N steps run at once; the rest
- * wait in FIFO order in a queue that holds a connection at most once (a connection has
- * at most one request in the application), so it is bounded by --worker-connections.
+ * slices point into, never moves under the thread. A request belongs to the thread that
+ * called the application for it until its reply is finished: its later steps are handed
+ * to that thread (conn_app_t.thread), which takes no other request meanwhile, so what
+ * Python code keeps per thread for a request (thread-locals, context variables such as
+ * Flask's request context) is still there when a streamed body resumes or is closed. So
+ * at most N requests are in the application at once; the rest wait in FIFO order in a
+ * queue that holds a connection at most once, so it is bounded by --worker-connections.
  * Idle keep-alive connections cost no thread.
  *
  * The master's --timeout needs to know how long the oldest request has been in the

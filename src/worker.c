@@ -80,6 +80,8 @@ static void forget_after_fork(void)
         return;
     ring_forget_after_fork(&current_worker->ring);
     close(current_worker->wake_fd);
+    if (current_worker->pool)
+        close(pool_event_fd(current_worker->pool));   /* its threads are not in the child */
     current_worker = NULL;
 }
 

@@ -1,9 +1,13 @@
 """A process the application forks must not inherit a usable io_uring ring."""
 import os
 
+import pytest
 
-def test_forked_child_holds_no_ring(server):
-    srv = server("forking:app")
+
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_forked_child_holds_no_ring(server, threads):
+    """Also when an application thread forks (--threads): nor the pool's eventfd."""
+    srv = server("forking:app", args=["--threads", threads])
     (worker,) = srv.worker_pids()
     parent_fds = [os.readlink(f"/proc/{worker}/fd/{fd}") for fd in os.listdir(f"/proc/{worker}/fd")]
     assert any("io_uring" in kind for kind in parent_fds), parent_fds

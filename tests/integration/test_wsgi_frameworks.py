@@ -8,6 +8,7 @@ byte count (/proc/PID/io rchar) stays far below the file's size, because the fil
 through the ring, not by Python.
 """
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 import os
 import re
 import subprocess
@@ -113,6 +114,23 @@ def test_flask(server, files_dir, validated):
     r = requests.get(base + "download/small.txt", timeout=10)
     assert r.content == b"small file\n"
     assert requests.get(base + "download/nope.txt", timeout=10).status_code == 404
+    assert_quiet(srv)
+
+
+def test_flask_streams_from_threads(server, files_dir):
+    """With --threads, every step of a request runs in the thread that called the
+    application: Flask's request context (a context variable, so per thread) is still
+    there when the streamed body's generator resumes, and when the iterable is closed."""
+    srv = flask_server(server, files_dir[0], False, "--threads", "4")
+    want = "".join(f"row {i} of 6\n" for i in range(6))
+
+    def fetch(_):
+        with requests.Session() as s:
+            return [s.get(srv.url("/stream?n=6"), timeout=10).text for _ in range(5)]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        bodies = [b for batch in pool.map(fetch, range(12)) for b in batch]
+    assert bodies == [want] * 60
     assert_quiet(srv)
 
 

@@ -4,7 +4,9 @@
  * loop's signals blocked and a thread name Python's logging can show; at most N steps
  * run at once and N do run together when the application waits; every connection comes
  * back exactly once through the finished list, announced by the eventfd; the oldest
- * request in a thread is published for --timeout; stop joins the threads. */
+ * request in a thread is published for --timeout; every step of a request runs in the
+ * thread that called the application for it, which serves no other request until the
+ * reply is finished; stop joins the threads. */
 #include "src/pool.c"
 #include "src/worker.h"
 
@@ -19,6 +21,12 @@
 
 static atomic_int running, most, steps, bad_gil, bad_mask, bad_name;
 static int wait_ms = 20;
+
+/* The second part: requests whose reply lives on after the call (a streamed body) */
+static bool streaming;
+static py_reply_t a_reply;
+static pthread_t served_by[64];
+static atomic_int owned, most_owned, wrong_thread;
 
 void conn_app_step(struct worker *w, conn_t *c)
 {
@@ -50,6 +58,28 @@ void conn_app_step(struct worker *w, conn_t *c)
     running--;
     steps++;
     c->app->result = 1;
+    if (!streaming)
+        return;
+    switch (c->app->step) {
+    case CONN_STEP_CALL: {
+        served_by[c->slot] = pthread_self();
+        c->reply = &a_reply;
+        int now = ++owned;
+        for (int seen = most_owned; now > seen && !atomic_compare_exchange_weak(&most_owned, &seen, now);)
+            ;
+        break;
+    }
+    case CONN_STEP_NEXT:
+        if (!pthread_equal(served_by[c->slot], pthread_self()))
+            wrong_thread++;
+        break;
+    case CONN_STEP_FINISH:
+        if (!pthread_equal(served_by[c->slot], pthread_self()))
+            wrong_thread++;
+        c->reply = NULL;
+        owned--;
+        break;
+    }
 }
 
 static conn_t conns[CONNS];
@@ -66,9 +96,16 @@ static int reap(pool_t *p)
     if (read(pfd.fd, &n, sizeof(n)) != sizeof(n))
         return -1;
     int count = 0;
-    for (conn_t *c = pool_take_done(p); c; c = c->app->next) {
+    for (conn_t *c = pool_take_done(p); c;) {
+        conn_t *next = c->app->next;
         came_back[c->slot]++;
         count++;
+        if (streaming && c->app->step != CONN_STEP_FINISH) {
+            /* the loop's side: a NEXT after the call, then the FINISH */
+            c->app->step = c->app->step == CONN_STEP_CALL ? CONN_STEP_NEXT : CONN_STEP_FINISH;
+            pool_submit(p, c);
+        }
+        c = next;
     }
     return count;
 }
@@ -128,6 +165,35 @@ int main(void)
     pool_submit(p, &conns[0]);
     CHECK_EQ_INT(reap(p), 1);
     CHECK_EQ_INT(apps[0].started_ms, 12345);
+
+    /* Streamed replies: 16 requests on 4 threads, each a CALL, a NEXT and a FINISH */
+    streaming = true;
+    wait_ms = 2;
+    memset(came_back, 0, sizeof(came_back));
+    for (uint32_t i = 0; i < 16; i++) {
+        apps[i].step = CONN_STEP_CALL;
+        conns[i].reply = NULL;
+        pool_submit(p, &conns[i]);
+    }
+    for (back = 0; back < 16 * 3;) {
+        int n = reap(p);
+        CHECK(n > 0);
+        if (n <= 0)
+            break;
+        back += n;
+    }
+    CHECK_EQ_INT(back, 16 * 3);
+    CHECK_EQ_INT(wrong_thread, 0);          /* every step where its call ran */
+    CHECK_EQ_INT(most_owned, THREADS);      /* a thread serves one request at a time */
+    CHECK_EQ_INT(owned, 0);
+    for (int i = 0; i < 16; i++) {
+        CHECK_EQ_INT(came_back[i], 3);
+        CHECK_EQ_INT(apps[i].thread, -1);   /* over: owned by no thread */
+    }
+    uint32_t busy, queued;
+    pool_load(p, &busy, &queued);
+    CHECK_EQ_INT(busy, 0);
+    CHECK_EQ_INT(queued, 0);
 
     pool_stop(p);
     py_interp_acquire();
