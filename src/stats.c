@@ -632,16 +632,43 @@ static void listener_label(const worker_listener_t *l, char *out, size_t n)
     snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
 }
 
-/* A gauge with one sample per worker: the uint32_t scoreboard field at `field`. */
+/* A family with one sample per worker: the scoreboard field at `field`, a uint32_t, or a
+ * uint64_t when `wide`. */
+static void worker_series(buf_t *out, const stats_view_t *v, const char *name, const char *type,
+                          const char *help, size_t field, bool wide)
+{
+    family(out, name, type, help);
+    for (unsigned i = 0; i < v->nworkers; i++) {
+        const char *at = (const char *)v->workers[i].sb + field;
+        unsigned long long value =
+            wide ? sb_get64((const uint64_t *)at) : sb_get((const uint32_t *)at);
+        put_fmt(out, "%s{worker=\"%u\",pid=\"%d\"} %llu\n", name, v->workers[i].slot,
+                v->workers[i].pid, value);
+    }
+}
+
 static void worker_gauge(buf_t *out, const stats_view_t *v, const char *name, const char *help,
                          size_t field)
 {
-    family(out, name, "gauge", help);
-    for (unsigned i = 0; i < v->nworkers; i++) {
-        const uint32_t *value = (const uint32_t *)((const char *)v->workers[i].sb + field);
-        put_fmt(out, "%s{worker=\"%u\",pid=\"%d\"} %u\n", name, v->workers[i].slot,
-                v->workers[i].pid, sb_get(value));
-    }
+    worker_series(out, v, name, "gauge", help, field, false);
+}
+
+/* The accept queues' lengths, or their limits, one sample per listener. */
+static void accept_queue_family(buf_t *out, const stats_view_t *v, bool limits)
+{
+    const char *name = limits ? "uwsgi_fast_accept_queue_limit" : "uwsgi_fast_accept_queue_length";
+    family(out, name, "gauge",
+           limits ? "Length at which a listener's accept queue is full (the backlog)."
+                  : "Connections waiting in a listener's accept queue.");
+    for (unsigned s = 0; s < v->nslots; s++)
+        for (unsigned b = 0; b < v->slots[s].nlisteners; b++) {
+            char label[96];
+            uint32_t len, limit;
+            listener_label(&v->slots[s].listeners[b], label, sizeof(label));
+            stats_accept_queue(v->slots[s].listeners[b].fd, &len, &limit);
+            put_fmt(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index,
+                    label, limits ? limit : len);
+        }
 }
 
 void stats_render_prometheus(const stats_view_t *v, buf_t *out)
@@ -709,40 +736,14 @@ void stats_render_prometheus(const stats_view_t *v, buf_t *out)
     worker_gauge(out, v, "uwsgi_fast_worker_app_queue",
                  "Complete requests waiting for a free application thread.",
                  offsetof(sb_slot_t, app_queue));
-    family(out, "uwsgi_fast_worker_requests_total", "counter",
-           "Requests served by each worker process since it started.");
-    for (unsigned i = 0; i < v->nworkers; i++)
-        put_fmt(out, "uwsgi_fast_worker_requests_total{worker=\"%u\",pid=\"%d\"} %llu\n",
-                v->workers[i].slot, v->workers[i].pid,
-                (unsigned long long)sb_get64(&v->workers[i].sb->requests));
-    family(out, "uwsgi_fast_worker_rss_bytes", "gauge", "Resident memory of each worker.");
-    for (unsigned i = 0; i < v->nworkers; i++)
-        put_fmt(out, "uwsgi_fast_worker_rss_bytes{worker=\"%u\",pid=\"%d\"} %llu\n",
-                v->workers[i].slot, v->workers[i].pid,
-                (unsigned long long)sb_get64(&v->workers[i].sb->rss_bytes));
+    worker_series(out, v, "uwsgi_fast_worker_requests_total", "counter",
+                  "Requests served by each worker process since it started.",
+                  offsetof(sb_slot_t, requests), true);
+    worker_series(out, v, "uwsgi_fast_worker_rss_bytes", "gauge", "Resident memory of each worker.",
+                  offsetof(sb_slot_t, rss_bytes), true);
 
-    family(out, "uwsgi_fast_accept_queue_length", "gauge",
-           "Connections waiting in a listener's accept queue.");
-    for (unsigned s = 0; s < v->nslots; s++)
-        for (unsigned b = 0; b < v->slots[s].nlisteners; b++) {
-            char name[96];
-            uint32_t len, limit;
-            listener_label(&v->slots[s].listeners[b], name, sizeof(name));
-            stats_accept_queue(v->slots[s].listeners[b].fd, &len, &limit);
-            put_fmt(out, "uwsgi_fast_accept_queue_length{worker=\"%u\",listener=\"%s\"} %u\n",
-                    v->slots[s].index, name, len);
-        }
-    family(out, "uwsgi_fast_accept_queue_limit", "gauge",
-           "Length at which a listener's accept queue is full (the backlog).");
-    for (unsigned s = 0; s < v->nslots; s++)
-        for (unsigned b = 0; b < v->slots[s].nlisteners; b++) {
-            char name[96];
-            uint32_t len, limit;
-            listener_label(&v->slots[s].listeners[b], name, sizeof(name));
-            stats_accept_queue(v->slots[s].listeners[b].fd, &len, &limit);
-            put_fmt(out, "uwsgi_fast_accept_queue_limit{worker=\"%u\",listener=\"%s\"} %u\n",
-                    v->slots[s].index, name, limit);
-        }
+    accept_queue_family(out, v, false);
+    accept_queue_family(out, v, true);
 
     family(out, "uwsgi_fast_worker_recycles_total", "counter",
            "Workers that left, by why: replaced (reload, limits, memory), scaled down, killed "

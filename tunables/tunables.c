@@ -904,15 +904,18 @@ static const char *closest_key(const char *name)
     return closest(name, strlen(name), cands, n);
 }
 
+/* Whether name[0, len) is the long flag or its alias (either may be NULL). */
+static bool is_flag(const char *long_flag, const char *alias, const char *name, size_t len)
+{
+    return (long_flag && strlen(long_flag) == len && memcmp(long_flag, name, len) == 0) ||
+           (alias && strlen(alias) == len && memcmp(alias, name, len) == 0);
+}
+
 static int find_long(const char *name, size_t len)
 {
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const char *l = settings[i].long_flag, *a = settings[i].alias;
-        if (l && strlen(l) == len && memcmp(l, name, len) == 0)
+    for (size_t i = 0; i < N_SETTINGS; i++)
+        if (is_flag(settings[i].long_flag, settings[i].alias, name, len))
             return (int)i;
-        if (a && strlen(a) == len && memcmp(a, name, len) == 0)
-            return (int)i;
-    }
     return -1;
 }
 
@@ -934,13 +937,9 @@ static int find_key(const char *key)
 
 static int find_refused_long(const char *name, size_t len)
 {
-    for (size_t i = 0; i < N_REFUSED; i++) {
-        const char *l = refused[i].long_flag, *a = refused[i].alias;
-        if (l && strlen(l) == len && memcmp(l, name, len) == 0)
+    for (size_t i = 0; i < N_REFUSED; i++)
+        if (is_flag(refused[i].long_flag, refused[i].alias, name, len))
             return (int)i;
-        if (a && strlen(a) == len && memcmp(a, name, len) == 0)
-            return (int)i;
-    }
     return -1;
 }
 
