@@ -220,13 +220,10 @@ static bool input_full(const conn_t *c)
 }
 
 /* Hands c to an application thread for `step`; the loop goes on when it comes back
- * (on_step_done). The step counts as an operation in flight: the slot stays. */
+ * (on_step_done). The step counts as an operation in flight: the slot stays. c->app was
+ * made by conn_open (a worker with threads). */
 static void run_step(worker_t *w, conn_t *c, int step)
 {
-    if (!c->app) {
-        c->app = uf_calloc(1, sizeof(*c->app));
-        c->app->thread = -1;
-    }
     c->app->step = (uint8_t)step;
     c->app_busy = true;
     c->ops++;
@@ -248,6 +245,19 @@ static void finish_reply(worker_t *w, conn_t *c)
     py_wsgi_finish(c->reply);   /* close() on the iterable, exactly once */
     c->reply = NULL;
     c->reply_ended = false;
+}
+
+/* The loop is done with the reply: it is finished now, or (with threads) by a
+ * CONN_STEP_FINISH in the thread that owns it, which counts as an operation in flight.
+ * Returns true in the second case. */
+static bool close_reply(worker_t *w, conn_t *c)
+{
+    if (w->pool) {
+        run_step(w, c, CONN_STEP_FINISH);
+        return true;
+    }
+    finish_reply(w, c);
+    return false;
 }
 
 static void start_recv(worker_t *w, conn_t *c)
@@ -297,10 +307,7 @@ static void close_now(worker_t *w, conn_t *c)
      * notification (on_send_zc finishes it then) */
     if (c->reply && !zc_chunk_busy(c)) {
         c->zc_chunk = NULL;
-        if (w->pool)
-            run_step(w, c, CONN_STEP_FINISH);   /* the slot waits for it (ops) */
-        else
-            finish_reply(w, c);
+        close_reply(w, c);   /* with threads, the slot waits for it (ops) */
     }
     if (c->recv_armed) {
         ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
@@ -582,7 +589,9 @@ static void lookup_peer(worker_t *w, conn_t *c)
 }
 
 /* Appends a body chunk, cutting it at the Content-Length the application declared. */
-static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
+/* How much of a chunk of len bytes the response takes (all of it, unless it runs past
+ * the application's Content-Length), counted as sent body. */
+static size_t take_body(conn_t *c, size_t len)
 {
     if (c->plan.framing == RESP_LENGTH && c->plan.body_allowed) {
         if ((int64_t)len > c->remaining) {
@@ -594,7 +603,12 @@ static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
     }
     if (c->plan.body_allowed)
         c->body_out += len;   /* %(b)s */
-    resp_write_body(&c->out, &c->plan, data, len);
+    return len;
+}
+
+static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
+{
+    resp_write_body(&c->out, &c->plan, data, take_body(c, len));
 }
 
 /* Whether a chunk of the application's goes out by SEND_ZC from its own memory. Called
@@ -618,15 +632,9 @@ static bool add_chunk(worker_t *w, conn_t *c, const char *data, size_t len)
         append_body(w, c, data, len);
         return false;
     }
-    if ((int64_t)len > c->remaining) {
-        log_warning("application sent more than its Content-Length of %lld; truncated",
-                    (long long)c->plan.length);
-        len = (size_t)c->remaining;
-        if (!len)
-            return false;
-    }
-    c->remaining -= (int64_t)len;
-    c->body_out += len;
+    len = take_body(c, len);
+    if (!len)
+        return false;
     c->zc_chunk = data;
     c->zc_len = (uint32_t)len;
     c->zc_sent = 0;
@@ -840,12 +848,8 @@ static void finish_after_zc(worker_t *w, conn_t *c)
     if (!c->zc_chunk || zc_chunk_busy(c))
         return;
     c->zc_chunk = NULL;
-    if (!c->reply)
-        return;
-    if (w->pool)
-        run_step(w, c, CONN_STEP_FINISH);
-    else
-        finish_reply(w, c);
+    if (c->reply)
+        close_reply(w, c);
 }
 
 static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
@@ -1156,15 +1160,10 @@ static void on_step_done(worker_t *w, conn_t *c)
  * connection and answer it at once if it is already here (pipelining). */
 static void response_done(worker_t *w, conn_t *c)
 {
-    if (c->reply) {
-        /* with threads: the reply is closed in a thread first (close() may run
-         * application code), and this comes back here when it is */
-        if (w->pool) {
-            run_step(w, c, CONN_STEP_FINISH);
-            return;
-        }
-        finish_reply(w, c);
-    }
+    /* with threads the reply is closed in its thread first (close() may run application
+     * code), and the finished step comes back here */
+    if (c->reply && close_reply(w, c))
+        return;
     stats_request_done(w, c);   /* metrics and the access log line, while c->in holds it */
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     if (!w->pool)
