@@ -179,6 +179,7 @@ const core_sources = [_][]const u8{
     "src/worker.c",
     "src/conn.c",
     "src/pool.c",
+    "src/share.c",
     "src/http.c",
     "src/response.c",
     "src/accesslog.c",

@@ -119,6 +119,10 @@ typedef struct conn {
     bool app_busy;            /* a step is queued or running in an application thread */
     bool reply_ended;         /* the body is complete, the reply still to be finished (a
                                  CONN_STEP_FINISH runs before the response is done) */
+    bool handing_off;         /* going to a sibling once the receive has stopped */
+    bool parked;              /* its request waits in the threads' queue and may still move */
+    bool to_queue;            /* the hand-off may go to the shared queue */
+    uint8_t hops;             /* times a worker has passed it on (src/share.h) */
     uint16_t listener;        /* index of the bind it came from */
     uint16_t ops;             /* submitted operations not yet completed */
 
@@ -150,6 +154,8 @@ typedef struct conn {
 
     uint64_t deadline_ms;
     struct conn *timer_prev, *timer_next;
+    uint64_t parked_ms;       /* when it was parked */
+    struct conn *park_prev, *park_next;
 
     char peer_host[INET6_ADDRSTRLEN];
     int peer_port;
@@ -168,6 +174,25 @@ int conn_setup(struct worker *w, char *err, size_t errlen);
 
 /* Takes ownership of an accepted socket and starts receiving. */
 void conn_open(struct worker *w, int fd, unsigned listener);
+
+/* Work sharing: requests queued for this worker's busy threads move, while no thread has
+ * taken them yet, to a sibling that is free once they have waited SHARE_PARK_MS, or to
+ * the shared queue at once when this worker's threads are all in long requests (or it is
+ * leaving). Called by the loop once a round. */
+void conn_share_parked(struct worker *w);
+
+/* Parked requests stay with this worker's threads (it drains: nobody takes them). */
+void conn_unpark_all(struct worker *w);
+
+/* Takes a connection a sibling handed over, with the bytes it had read, and serves it
+ * as if they had just arrived. */
+struct share_msg;
+void conn_adopt(struct worker *w, const struct share_msg *m);
+
+/* --timeout: answers the client of c, whose request is still in an application thread,
+ * 500 with Connection: close if nothing of its response has been sent yet (the worker
+ * is about to be killed), and ends the connection for writing. Loop thread only. */
+void conn_answer_timeout(struct worker *w, conn_t *c);
 
 /* Dispatches one completion for a connection (op decoded from user_data). */
 void conn_complete(struct worker *w, conn_t *c, unsigned op, int res, unsigned flags);

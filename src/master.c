@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "src/log.h"
 #include "src/mem.h"
 #include "src/scoreboard.h"
+#include "src/share.h"
 #include "src/stats.h"
 #include "python_bridge/interp.h"
 #include "src/worker.h"
@@ -112,6 +114,8 @@ typedef struct master {
     bool stopping;
     bool budget_warned;
     bool steering;             /* a reuseport program is attached (see steer) */
+    share_t share;             /* --work-sharing: the table, every listener, the inboxes */
+    bool sharing;
     uint64_t pressure_logged_ms;
     int exit_code;
 
@@ -189,6 +193,12 @@ static int open_listener(const tun_bind_t *b, int backlog, char *err, size_t err
     /* responses leave in one send; Nagle would only delay the tail of streamed ones.
      * Accepted sockets inherit the option, saving a setsockopt per connection. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A plain accept(2) on the listener (a draining worker's last sweep of its queue)
+     * must not block when a sibling took the connection first: the listener stays
+     * blocking, because io_uring hands EAGAIN of a non-blocking file back to us instead of
+     * waiting, so accept(2) gets a receive timeout instead (its own accepts never wait). */
+    struct timeval brief = {.tv_sec = 0, .tv_usec = 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &brief, sizeof(brief));
     if (bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 || listen(fd, backlog) < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", b->spec, strerror(errno));
         close(fd);
@@ -197,7 +207,10 @@ static int open_listener(const tun_bind_t *b, int backlog, char *err, size_t err
     return fd;
 }
 
-/* Opens the listeners of slot k, one per bind address. */
+static void close_slot(master_t *m, unsigned k);
+
+/* Opens the listeners of slot k, one per bind address (and, with work sharing, its
+ * inbox). */
 static int open_slot(master_t *m, unsigned k, char *err, size_t errlen)
 {
     slot_t *s = &m->slots[k];
@@ -213,8 +226,14 @@ static int open_slot(master_t *m, unsigned k, char *err, size_t errlen)
         }
         worker_listener_t *l = &s->listeners[b];
         l->fd = fd;
+        if (m->sharing)
+            m->share.listen_fds[k * m->nbinds + b] = fd;
         describe_addr((const struct sockaddr *)&m->cfg->binds[b].addr, l->host, sizeof(l->host),
                       &l->port);
+    }
+    if (m->sharing && share_open_inbox(&m->share, k, err, errlen) < 0) {
+        close_slot(m, k);
+        return -1;
     }
     s->active = true;
     s->boot_failures = 0;
@@ -227,6 +246,11 @@ static void close_slot(master_t *m, unsigned k)
     slot_t *s = &m->slots[k];
     for (unsigned b = 0; b < m->nbinds && s->listeners; b++)
         close(s->listeners[b].fd);
+    if (m->sharing) {
+        for (unsigned b = 0; b < m->nbinds; b++)
+            m->share.listen_fds[k * m->nbinds + b] = -1;
+        share_close_inbox(&m->share, k);
+    }
     uf_free(s->listeners);
     s->listeners = NULL;
     s->active = false;
@@ -313,6 +337,8 @@ static proc_t *spawn(master_t *m, unsigned k)
         return NULL;
     sb_slot_t *sb = &m->sb.slots[sbi];
     memset(sb, 0, sizeof(*sb));
+    uint64_t request_limit = pick_request_limit(m->cfg);
+    sb_set64(&sb->request_limit, request_limit);
     sb_set(&sb->generation, m->generation);
     sb_set(&sb->state, SB_BOOTING);
     fflush(NULL);
@@ -328,8 +354,9 @@ static proc_t *spawn(master_t *m, unsigned k)
         return NULL;
     }
     if (pid == 0) {
-        /* a worker holds only its own slot's listeners */
-        for (unsigned j = 0; j < m->nslots; j++)
+        /* a worker holds only its own slot's listeners, unless it may steal from the
+         * others' (work sharing) */
+        for (unsigned j = 0; j < MAX_SLOTS && !m->sharing; j++)
             if (j != k && m->slots[j].listeners)
                 for (unsigned b = 0; b < m->nbinds; b++)
                     close(m->slots[j].listeners[b].fd);
@@ -343,7 +370,7 @@ static proc_t *spawn(master_t *m, unsigned k)
             close(m->statsd.fd);
         sb->pid = (int32_t)getpid();
         worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
-                    m->pinning ? &m->slots[k].place : NULL);
+                    m->pinning ? &m->slots[k].place : NULL, m->sharing ? &m->share : NULL);
     }
     *p = (proc_t){
         .pid = pid,
@@ -351,7 +378,7 @@ static proc_t *spawn(master_t *m, unsigned k)
         .sb_index = (unsigned)sbi,
         .generation = m->generation,
         .started_ms = sb_now_ms(),
-        .request_limit = pick_request_limit(m->cfg),
+        .request_limit = request_limit,
     };
     sb->pid = (int32_t)pid;
     log_info("Booting worker with pid: %d", (int)pid);
@@ -466,10 +493,17 @@ static bool recycle_in_progress(const master_t *m)
     return false;
 }
 
-static void request_retire(proc_t *p, enum retire_reason why)
+/* The worker is to be replaced. With work sharing it is told at once, and stops taking
+ * new work (siblings take it) while its successor boots, so a limit such as
+ * --max-requests or --reload-on-rss is kept exactly rather than overrun by everything it
+ * serves until then. */
+static void request_retire(master_t *m, proc_t *p, enum retire_reason why)
 {
-    if (!p->retire)
-        p->retire = (uint8_t)why;
+    if (p->retire)
+        return;
+    p->retire = (uint8_t)why;
+    if (m->sharing)
+        sb_set(&m->sb.slots[p->sb_index].retire_asked, 1);
 }
 
 /* Per-request deadline (--timeout) and a loop that stopped heart-beating: the worker is
@@ -483,7 +517,10 @@ static void check_hung(master_t *m, proc_t *p, uint64_t now)
     uint64_t limit = (uint64_t)(m->cfg->timeout * 1000);
     uint64_t start = sb_get64(&sb->request_start_ms);
     uint64_t beat = sb_get64(&sb->heartbeat_ms);
-    bool request_late = start && now > start + limit;
+    /* A worker with application threads answers the late request's client itself
+     * (500) and says so; it gets up to a second for that before the kill. */
+    bool answered = sb_get(&sb->timed_out) || !sb_get(&sb->threads);
+    bool request_late = start && now > start + limit && (answered || now > start + limit + 1000);
     bool loop_silent = !start && beat && now > beat + limit + 2 * 1000;
     if (!request_late && !loop_silent)
         return;
@@ -526,7 +563,7 @@ static void sample_memory(master_t *m, uint64_t now)
             if (!p->retire)
                 log_info("Worker (pid:%d) RSS %llu MB is over --reload-on-rss %d MB; recycling",
                          (int)p->pid, (unsigned long long)(rss >> 20), m->cfg->reload_on_rss);
-            request_retire(p, RETIRE_RSS);
+            request_retire(m, p, RETIRE_RSS);
         }
         if (!largest || rss > budget_rss_bytes(largest->pid))
             largest = p;
@@ -536,7 +573,7 @@ static void sample_memory(master_t *m, uint64_t now)
                     "recycling the largest (pid:%d)",
                     (unsigned long long)(total >> 20), (unsigned long long)(m->budget_bytes >> 20),
                     (int)largest->pid);
-        request_retire(largest, RETIRE_BUDGET);
+        request_retire(m, largest, RETIRE_BUDGET);
     }
 }
 
@@ -684,6 +721,47 @@ static void apply_target(master_t *m)
         steer(m, m->nslots < before);
 }
 
+/* Work sharing: which slots have no worker accepting from their listeners (dead,
+ * booting, or on its way out), so that the others steal from them; and how many slots
+ * new connections and hand-offs may go to. When that changes the workers are told at
+ * once (a signal wakes their loops), since a connection may be waiting on such a
+ * listener right now. While stopping every slot is orphaned: nobody takes work. */
+static void publish_sharing(master_t *m)
+{
+    if (!m->sharing)
+        return;
+    share_table_t *t = m->share.table;
+    bool changed = false;
+    for (unsigned k = 0; k < MAX_SLOTS; k++) {
+        uint8_t orphan = 0;
+        if (k < m->nslots && m->slots[k].active) {
+            proc_t *cur = current_of(m, k);
+            orphan = m->stopping || !cur || !is_ready(m, cur);
+        }
+        if (t->orphan[k] != orphan) {
+            __atomic_store_n(&t->orphan[k], orphan, __ATOMIC_RELAXED);
+            changed = true;
+        }
+        if (!orphan && k >= m->nslots)
+            continue;
+        if (orphan && !current_of(m, k)) {
+            /* nobody serves the slot: no sibling may count on it */
+            share_set_free(t, k, 0);
+            share_set_taking(t, k, false);
+        }
+    }
+    if (t->nslots != m->nslots) {
+        __atomic_store_n(&t->nslots, m->nslots, __ATOMIC_RELAXED);
+        changed = true;
+    }
+    if (!changed)
+        return;
+    __atomic_store_n(&t->epoch, t->epoch + 1, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
+        if (m->procs[i].pid > 0)
+            kill(m->procs[i].pid, WORKER_SIG_TOPOLOGY);
+}
+
 static void supervise(master_t *m, uint64_t now)
 {
     for (unsigned k = 0; k < MAX_SLOTS; k++) {
@@ -709,14 +787,17 @@ static void supervise(master_t *m, uint64_t now)
         if (!is_ready(m, cur))
             continue;
         sb_slot_t *sb = &m->sb.slots[cur->sb_index];
-        if (cur->request_limit && sb_get64(&sb->requests) >= cur->request_limit)
-            request_retire(cur, RETIRE_MAX_REQUESTS);
+        if (cur->request_limit && (sb_get64(&sb->requests) >= cur->request_limit ||
+                                   sb_get(&sb->limit_reached)))
+            request_retire(m, cur, RETIRE_MAX_REQUESTS);
         if (m->cfg->max_worker_lifetime > 0 &&
             now - cur->started_ms > (uint64_t)(m->cfg->max_worker_lifetime * 1000))
-            request_retire(cur, RETIRE_LIFETIME);
+            request_retire(m, cur, RETIRE_LIFETIME);
         if (!cur->retire || cur->has_successor)
             continue;
-        if (cur->retire != RETIRE_RELOAD && recycle_in_progress(m))
+        /* With work sharing a worker being recycled has already stopped taking work:
+         * holding its successor back would only leave its share undone. */
+        if (cur->retire != RETIRE_RELOAD && !m->sharing && recycle_in_progress(m))
             continue;
         if (memory_pressure_high(m, now))
             continue;
@@ -919,8 +1000,11 @@ static void fill_view(void *ctx, stats_view_t *v)
         const slot_t *s = &m->slots[k];
         if (!s->listeners)
             continue;
-        m->view_slots[ns++] = (stats_slot_view_t){
-            .index = k, .listeners = s->listeners, .nlisteners = m->nbinds, .cpu = s->cpu};
+        m->view_slots[ns++] = (stats_slot_view_t){.index = k,
+                                                  .listeners = s->listeners,
+                                                  .nlisteners = m->nbinds,
+                                                  .cpu = s->cpu,
+                                                  .leaving = !s->active};
     }
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
         const proc_t *p = &m->procs[i];
@@ -948,6 +1032,8 @@ static void fill_view(void *ctx, stats_view_t *v)
         .master_statsd_dropped = m->statsd.dropped_local,
         .budget_bytes = m->budget_bytes,
         .footprint_bytes = m->footprint_bytes,
+        .sharing = m->sharing,
+        .shared_queue = m->sharing ? __atomic_load_n(&m->share.table->queued, __ATOMIC_RELAXED) : 0,
     };
 }
 
@@ -1180,6 +1266,23 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
             return 1;
         }
     }
+    m.sharing = cfg->work_sharing;
+    if (m.sharing) {
+        int rc = share_create(&m.share, m.nbinds);
+        if (rc < 0) {
+            log_critical("work sharing: cannot map the share table: %s", strerror(-rc));
+            return 1;
+        }
+        if (share_open_inbox(&m.share, SHARE_QUEUE, err, sizeof(err)) < 0) {
+            log_critical("%s", err);
+            return 1;
+        }
+        /* a worker forked before its handler is installed must not die of it */
+        sigset_t topo;
+        sigemptyset(&topo);
+        sigaddset(&topo, WORKER_SIG_TOPOLOGY);
+        sigprocmask(SIG_BLOCK, &topo, NULL);
+    }
     m.slots = uf_calloc(MAX_SLOTS, sizeof(slot_t));
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         m.slots[k].cpu = -1;
@@ -1221,6 +1324,7 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
                 apply_target(&m);
             supervise(&m, now);
         }
+        publish_sharing(&m);
         for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
             proc_t *p = &m.procs[i];
             if (p->pid <= 0)
@@ -1260,6 +1364,8 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     if (cfg->pidfile)
         unlink(cfg->pidfile);
     sb_destroy(&m.sb);
+    if (m.sharing)
+        share_destroy(&m.share);
     uf_free(m.procs);
     uf_free(m.slots);
     return m.exit_code;

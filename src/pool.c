@@ -189,6 +189,27 @@ void pool_submit(pool_t *p, conn_t *c)
     pthread_mutex_unlock(&p->lock);
 }
 
+bool pool_reclaim(pool_t *p, conn_t *c)
+{
+    bool found = false;
+    pthread_mutex_lock(&p->lock);
+    for (conn_t *prev = NULL, *q = p->queue_head; q; prev = q, q = q->app->next) {
+        if (q != c)
+            continue;
+        if (prev)
+            prev->app->next = q->app->next;
+        else
+            p->queue_head = q->app->next;
+        if (p->queue_tail == q)
+            p->queue_tail = prev;
+        p->queued--;
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return found;
+}
+
 int pool_event_fd(const pool_t *p) { return p->event_fd; }
 
 conn_t *pool_take_done(pool_t *p)
@@ -214,6 +235,32 @@ uint64_t pool_oldest(pool_t *p, char *line, size_t linelen)
     if (linelen)
         snprintf(line, linelen, "%s", who ? who->line : "");
     return oldest;
+}
+
+uint64_t pool_youngest(pool_t *p)
+{
+    uint64_t youngest = 0;
+    for (unsigned i = 0; i < p->count; i++) {
+        uint64_t since = __atomic_load_n(&p->threads[i].since_ms, __ATOMIC_ACQUIRE);
+        if (!since)
+            return 0;
+        if (since > youngest)
+            youngest = since;
+    }
+    return youngest;
+}
+
+conn_t *pool_late(pool_t *p, uint64_t before_ms)
+{
+    conn_t *late = NULL;
+    pthread_mutex_lock(&p->lock);   /* owner is written under it */
+    for (unsigned i = 0; i < p->count && !late; i++) {
+        uint64_t since = __atomic_load_n(&p->threads[i].since_ms, __ATOMIC_ACQUIRE);
+        if (since && since <= before_ms)
+            late = p->threads[i].owner;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return late;
 }
 
 void pool_load(pool_t *p, uint32_t *busy, uint32_t *queued)

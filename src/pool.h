@@ -28,6 +28,7 @@
 #ifndef UF_POOL_H
 #define UF_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,9 @@ pool_t *pool_start(struct worker *w, unsigned threads, char *err, size_t errlen)
 /* Queues c, whose conn_app_t says which step to run. */
 void pool_submit(pool_t *p, conn_t *c);
 
+/* Takes c out of the queue if no thread has taken it yet; returns whether it did. */
+bool pool_reclaim(pool_t *p, conn_t *c);
+
 /* The eventfd that becomes readable when a step has finished. */
 int pool_event_fd(const pool_t *p);
 
@@ -53,6 +57,15 @@ conn_t *pool_take_done(pool_t *p);
 /* The start (CLOCK_MONOTONIC ms) of the oldest request a thread is working on, 0 when all
  * are idle; its request line goes into line (NUL-terminated, cut to linelen). */
 uint64_t pool_oldest(pool_t *p, char *line, size_t linelen);
+
+/* The start (CLOCK_MONOTONIC ms) of the most recent request the threads are working on
+ * when every thread is working on one; 0 when a thread is idle. How long the workers'
+ * requests have been running tells a short wait from a long one (work sharing). */
+uint64_t pool_youngest(pool_t *p);
+
+/* The connection of a request a thread has been working on since before `before_ms`
+ * (CLOCK_MONOTONIC), or NULL; for --timeout's answer. */
+conn_t *pool_late(pool_t *p, uint64_t before_ms);
 
 /* How many threads are working on a step, and how many steps wait for one. */
 void pool_load(pool_t *p, uint32_t *busy, uint32_t *queued);

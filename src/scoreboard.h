@@ -28,6 +28,15 @@ typedef struct sb_slot {
     uint64_t requests;           /* served since this worker booted */
     uint64_t request_start_ms;   /* 0 when idle */
     uint64_t rss_bytes;          /* sampled by the master */
+    uint64_t request_limit;      /* --max-requests with jitter (master), 0 = none: the
+                                    worker stops taking work once it has started this many */
+    uint32_t retire_asked;       /* master: replace this worker; it stops taking work
+                                    (handing it to siblings) while its successor boots */
+    uint32_t timed_out;          /* worker: a request outlived --timeout and its client was
+                                    answered 500; the master may kill it now */
+    uint32_t limit_reached;      /* worker: it has started request_limit requests and takes
+                                    no more (some may never complete: the master must not
+                                    wait for the count of answered ones) */
     char request_line[128];      /* "GET /path" of the current request (with --timeout) */
     char boot_error[312];        /* why the worker could not boot, for the master's message */
 

@@ -248,6 +248,14 @@ void stats_request_begin(worker_t *w, conn_t *c)
     }
 }
 
+void stats_request_cancel(worker_t *w, conn_t *c)
+{
+    stats_worker_t *st = w->stats;
+    c->t_start_ns = 0;
+    st->inflight--;
+    sb_set(&w->sb->in_flight, st->inflight);
+}
+
 /* The connection's listeners' accept queues: the longest one. */
 static uint32_t queue_depth(const worker_t *w)
 {
@@ -271,6 +279,20 @@ static bool path_is(const py_request_t *pr, const char *path)
     if (q)
         n = (size_t)(q - t);
     return n == strlen(path) && memcmp(t, path, n) == 0;
+}
+
+/* With work sharing, a listener whose worker is booting, dead or leaving is stolen from
+ * by its siblings; one this worker cannot reach (a slot opened after it was forked) and
+ * nobody else serves makes the server not ready. Returns that slot, or -1. */
+static int orphan_out_of_reach(const worker_t *w)
+{
+    const share_t *sh = w->share;
+    unsigned n = __atomic_load_n(&sh->table->nslots, __ATOMIC_RELAXED);
+    for (unsigned k = 0; k < n && k < SHARE_MAX_SLOTS; k++)
+        if (__atomic_load_n(&sh->table->orphan[k], __ATOMIC_RELAXED) &&
+            sh->listen_fds[k * sh->nbinds] < 0)
+            return (int)k;
+    return -1;
 }
 
 bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
@@ -297,6 +319,10 @@ bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
         } else if (!w->app) {
             status = 503;
             snprintf(body, sizeof(body), "the application is not loaded\n");
+        } else if (w->share && orphan_out_of_reach(w) >= 0) {
+            status = 503;
+            snprintf(body, sizeof(body), "worker %d's listener has no worker accepting from it\n",
+                     orphan_out_of_reach(w));
         } else if (thr > 0 && (inflight > (uint32_t)thr || depth > (uint32_t)thr)) {
             status = 503;
             snprintf(body, sizeof(body), "saturated: %u in flight, %u in the accept queue\n",
@@ -736,6 +762,10 @@ void stats_render_prometheus(const stats_view_t *v, buf_t *out)
     worker_gauge(out, v, "uwsgi_fast_worker_app_queue",
                  "Complete requests waiting for a free application thread.",
                  offsetof(sb_slot_t, app_queue));
+    family(out, "uwsgi_fast_shared_queue", "gauge",
+           "Complete requests waiting for whichever worker has an application thread free first "
+           "(work sharing: they waited behind long requests, or their worker is leaving).");
+    put_fmt(out, "uwsgi_fast_shared_queue %d\n", v->shared_queue > 0 ? (int)v->shared_queue : 0);
     worker_series(out, v, "uwsgi_fast_worker_requests_total", "counter",
                   "Requests served by each worker process since it started.",
                   offsetof(sb_slot_t, requests), true);
@@ -788,7 +818,8 @@ void stats_render_json(const stats_view_t *v, buf_t *out)
                  "\"ready\":%s,",
             UF_VERSION, v->pid, v->start_time, v->stopping ? "true" : "false",
             ready ? "true" : "false");
-    put_fmt(out, "\"requests\":%llu,\"responses\":{", (unsigned long long)count);
+    put_fmt(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{", (unsigned long long)count,
+            v->shared_queue > 0 ? (int)v->shared_queue : 0);
     for (int i = 1; i < 6; i++)
         put_fmt(out, "\"%s\":%llu,", class_names[i], (unsigned long long)t.responses[i]);
     put_fmt(out, "\"none\":%llu},", (unsigned long long)t.responses[0]);
@@ -869,6 +900,21 @@ bool stats_ready(const stats_view_t *v, char *why, size_t whylen)
     if (!ready) {
         snprintf(why, whylen, "no worker has loaded the application yet");
         return false;
+    }
+    /* every listener needs a worker accepting from it: its own, or (work sharing) any
+     * ready sibling, which steals from the listeners of booting, dead or leaving workers */
+    for (unsigned k = 0; !v->sharing && k < v->nslots; k++) {
+        if (v->slots[k].leaving)
+            continue;
+        bool served = false;
+        for (unsigned i = 0; i < v->nworkers && !served; i++)
+            served = v->workers[i].slot == v->slots[k].index &&
+                     sb_get(&v->workers[i].sb->state) == SB_READY;
+        if (!served) {
+            snprintf(why, whylen, "worker %u's listener has no worker accepting from it",
+                     v->slots[k].index);
+            return false;
+        }
     }
     for (unsigned k = 0; thr > 0 && k < v->nslots; k++)
         for (unsigned b = 0; b < v->slots[k].nlisteners; b++) {

@@ -56,6 +56,8 @@ int stats_worker_init(struct worker *w, char *err, size_t errlen);
 void stats_conn_open(struct worker *w, struct conn *c);
 /* The request is going to the application (starts its clock; it is now in flight). */
 void stats_request_begin(struct worker *w, struct conn *c);
+/* The request went back (work sharing moved it before a thread took it): undoes begin. */
+void stats_request_cancel(struct worker *w, struct conn *c);
 /* --health-path / --ready-path: when the request asks for one, writes the answer into
  * c->out (and sets c->close_after when the connection must close) and returns true; the
  * caller sends it. The application is not called. */
@@ -102,6 +104,7 @@ typedef struct stats_slot_view {
     const struct worker_listener *listeners;
     unsigned nlisteners;
     int cpu;                           /* -1: not pinned */
+    bool leaving;                      /* scaled away: its listener closes once its worker is gone */
 } stats_slot_view_t;
 
 typedef struct stats_worker_view {
@@ -127,6 +130,8 @@ typedef struct stats_view {
     const char *const *recycle_names;  /* ...and their label values */
     uint64_t master_ship_sent, master_ship_dropped, master_statsd_dropped;
     uint64_t budget_bytes, footprint_bytes;
+    bool sharing;                      /* --work-sharing: idle workers steal orphaned listeners */
+    int32_t shared_queue;              /* requests in the shared queue (work sharing) */
 } stats_view_t;
 
 /* Accept-queue length and limit of a listening socket (0/0 when unknown). */

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <pthread.h>
 #include <linux/mempolicy.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@ static struct {
     volatile sig_atomic_t term;
     volatile sig_atomic_t quit;
     volatile sig_atomic_t reopen;
+    volatile sig_atomic_t topology;   /* the master changed which listeners are orphaned */
     int wake_fd;
 } pending = {.wake_fd = -1};
 
@@ -39,6 +42,8 @@ static void on_signal(int sig)
         pending.term = 1;
     else if (sig == SIGUSR1)
         pending.reopen = 1;
+    else if (sig == WORKER_SIG_TOPOLOGY)
+        pending.topology = 1;
     else
         pending.quit = 1;
     uint64_t one = 1;
@@ -58,6 +63,7 @@ static void install_signals(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGQUIT, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sigaction(WORKER_SIG_TOPOLOGY, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     /* these are the master's to act on; a worker must not die of them */
     sigaction(SIGHUP, &sa, NULL);
@@ -138,6 +144,20 @@ static int next_timeout_ms(worker_t *w)
         if (left < timeout)
             timeout = left < 0 ? 0 : (int)left;
     }
+    if (w->park_head) {
+        /* a parked request may go to a sibling once it has waited SHARE_PARK_MS; after
+         * that, look for a free one every millisecond */
+        int64_t left = (int64_t)(w->park_head->parked_ms + SHARE_PARK_MS) - (int64_t)w->now_ms;
+        int wait = left > 1 ? (int)left : 1;   /* a request that cannot travel: 1 ms */
+        if (wait < timeout)
+            timeout = wait;
+    }
+    if (w->pool && w->oldest_ms && w->cfg->timeout > 0 && !w->timed_out) {
+        int64_t left = (int64_t)(w->oldest_ms + (uint64_t)(w->cfg->timeout * 1000)) -
+                       (int64_t)w->now_ms;
+        if (left < timeout)
+            timeout = left < 0 ? 0 : (int)left;
+    }
     return timeout;
 }
 
@@ -167,6 +187,7 @@ void worker_conn_release(worker_t *w, conn_t *c)
 static void arm_accept(worker_t *w, unsigned i)
 {
     ring_accept_multishot(&w->ring, w->listeners[i].fd, ring_ud(OP_ACCEPT, 0, i));
+    w->accepts_live++;
 }
 
 static void arm_wake(worker_t *w)
@@ -202,31 +223,265 @@ static void close_refused(worker_t *w, bool all)
     }
 }
 
+void worker_refuse(worker_t *w, int fd)
+{
+    /* Over --worker-connections: refuse politely rather than queue without bound. The
+     * socket is new, so its send buffer takes the few bytes at once; the close may reset
+     * it if the client already sent its request, but the 503 is in its receive queue
+     * first. */
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\nRetry-After: 1\r\n\r\n";
+    if (send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        /* nothing more to do for a client that is already gone */
+    }
+    shutdown(fd, SHUT_WR);
+    defer_close(w, fd);
+    log_warning("worker connection limit (%d) reached; connection refused with 503",
+                w->cfg->worker_connections);
+}
+
+static void take_connection(worker_t *w, int fd, unsigned bind)
+{
+    if (w->free_count == 0)
+        worker_refuse(w, fd);
+    else
+        conn_open(w, fd, bind);
+}
+
+/* A connection accepted at drain time goes to a worker that takes work (the successor
+ * on this very listener after a reload, or a sibling); only when there is none does
+ * this worker answer it itself, with Connection: close. */
+static void pass_on_or_take(worker_t *w, int fd, unsigned bind)
+{
+    share_msg_t m = {.fd = fd, .bind = (uint16_t)bind, .hops = 1};
+    int k = share_pick(w->share, (unsigned)-1, w->pick_next++, true);
+    if (k >= 0 && share_send(w->share, (unsigned)k, &m) == 0) {
+        close(fd);
+        w->handoffs_out++;
+        return;
+    }
+    take_connection(w, fd, bind);
+}
+
+/* An accept of ours on a shared listener was cancelled (this worker drains, or stops
+ * stealing from a sibling). The kernel wakes one waiting accept per new connection; a
+ * connection whose wake-up went to ours, which we had not acted on yet (deferred task
+ * work runs only when we enter the ring), would sit in the queue until the next
+ * connection wakes another worker: take whatever is queued now. A draining worker passes
+ * it on; a stealer serves it. The check first costs no wait when the queue is empty. */
+static void sweep_listener(worker_t *w, int fd, unsigned bind)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) != 1)
+            return;
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);   /* SO_RCVTIMEO bounds a lost race */
+        if (c < 0)
+            return;
+        if (w->draining)
+            pass_on_or_take(w, c, bind);
+        else
+            take_connection(w, c, bind);
+    }
+}
+
 static void on_accept(worker_t *w, unsigned listener, int res, unsigned flags)
 {
-    if (res >= 0) {
-        if (w->free_count == 0) {
-            /* Over --worker-connections: refuse politely rather than queue without bound.
-             * The socket is new, so its send buffer takes the few bytes at once; the
-             * close may reset it if the client already sent its request, but the 503
-             * is in its receive queue first. */
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                       "Connection: close\r\nRetry-After: 1\r\n\r\n";
-            if (send(res, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-                /* nothing more to do for a client that is already gone */
-            }
-            shutdown(res, SHUT_WR);
-            defer_close(w, res);
-            log_warning("worker connection limit (%d) reached; connection refused with 503",
-                        w->cfg->worker_connections);
-        } else {
-            conn_open(w, res, listener);
-        }
-    } else if (res != -ECANCELED) {
+    if (!(flags & IORING_CQE_F_MORE))
+        w->accepts_live--;
+    if (res >= 0)
+        take_connection(w, res, listener);
+    else if (res == -ECANCELED && w->draining && w->share)
+        sweep_listener(w, w->listeners[listener].fd, listener);
+    else if (res != -ECANCELED)
         log_error("accept failed: %s", strerror(-res));
-    }
     if (!(flags & IORING_CQE_F_MORE) && !w->draining && res != -ECANCELED)
         arm_accept(w, listener);
+}
+
+/* ---- work sharing (src/share.h) --------------------------------------------------------- */
+
+static uint64_t steal_ud(const worker_t *w, unsigned slot, unsigned bind, unsigned op)
+{
+    return ring_ud(op, 0, slot * w->share->nbinds + bind);
+}
+
+static void arm_steal(worker_t *w, unsigned slot, unsigned bind)
+{
+    int fd = w->share->listen_fds[slot * w->share->nbinds + bind];
+    ring_accept_multishot(&w->ring, fd, steal_ud(w, slot, bind, OP_STEAL));
+    w->accepts_live++;
+}
+
+/* Accepts from the listeners of slots that have no worker accepting (dead, booting,
+ * leaving), and stops when they have one again. Every idle sibling arms them: the kernel
+ * wakes one waiter per connection, so there is no thundering herd. */
+static void update_steals(worker_t *w)
+{
+    const share_t *sh = w->share;
+    uint32_t epoch = __atomic_load_n(&sh->table->epoch, __ATOMIC_RELAXED);
+    if (epoch == w->steal_epoch && !w->draining)
+        return;
+    w->steal_epoch = epoch;
+    for (unsigned k = 0; k < SHARE_MAX_SLOTS; k++) {
+        if (k == w->index || sh->listen_fds[k * sh->nbinds] < 0)
+            continue;
+        /* a leaving worker steals too: it hands what it accepts on, or serves it when no
+         * sibling takes work */
+        bool want = !w->draining && __atomic_load_n(&sh->table->orphan[k], __ATOMIC_RELAXED);
+        if (want == (bool)w->stealing[k])
+            continue;
+        w->stealing[k] = want;
+        for (unsigned b = 0; b < sh->nbinds; b++) {
+            if (want)
+                arm_steal(w, k, b);
+            else
+                ring_cancel(&w->ring, steal_ud(w, k, b, OP_STEAL), steal_ud(w, k, b, OP_STEAL_CANCEL));
+        }
+    }
+}
+
+static void on_steal(worker_t *w, unsigned index, int res, unsigned flags)
+{
+    unsigned slot = index / w->share->nbinds, bind = index % w->share->nbinds;
+    if (!(flags & IORING_CQE_F_MORE))
+        w->accepts_live--;
+    if (res >= 0)
+        take_connection(w, res, bind);
+    else if (res == -ECANCELED)
+        sweep_listener(w, w->share->listen_fds[index], bind);
+    else if (res != -EBADF && res != -EINVAL)
+        log_error("accept from worker slot %u's listener failed: %s", slot, strerror(-res));
+    if (!(flags & IORING_CQE_F_MORE) && res != -ECANCELED && w->stealing[slot] && !w->draining)
+        arm_steal(w, slot, bind);
+}
+
+static void arm_inbox(worker_t *w)
+{
+    ring_poll_in_multishot(&w->ring, w->share->inbox_fds[w->index], ring_ud(OP_INBOX, 0, 0));
+    w->inbox_armed = true;
+}
+
+static void adopt(worker_t *w, share_msg_t *m)
+{
+    w->handoffs_in++;
+    if (m->bind >= w->listener_count)
+        close(m->fd);
+    else if (w->free_count == 0)
+        worker_refuse(w, m->fd);
+    else
+        conn_adopt(w, m);
+}
+
+void worker_take_queued(worker_t *w)
+{
+    if (!w->share)
+        return;
+    share_table_t *t = w->share->table;
+    share_msg_t m;
+    /* a leaving worker takes from the queue only when it is alone (see worth_passing_on) */
+    if (w->leaving && __atomic_load_n(&t->nslots, __ATOMIC_RELAXED) > 1)
+        return;
+    while (worker_can_start(w) && __atomic_load_n(&t->queued, __ATOMIC_RELAXED) > 0) {
+        int got = share_recv(w->share->queue_fd, w->inbox_buf, SHARE_MAX_BYTES, &m);
+        if (got <= 0) {
+            return;
+        }
+        __atomic_sub_fetch(&t->queued, 1, __ATOMIC_RELAXED);
+        adopt(w, &m);
+    }
+}
+
+static void arm_queue(worker_t *w)
+{
+    ring_poll_in_multishot(&w->ring, w->share->queue_fd, ring_ud(OP_QUEUE, 0, 0));
+    w->queue_armed = true;
+}
+
+/* Something was put in the shared queue: a worker with a free thread takes it (a busy
+ * one looks again when a thread frees). */
+static void on_queue(worker_t *w, int res, unsigned flags)
+{
+    if (!(flags & IORING_CQE_F_MORE)) {
+        w->queue_armed = false;
+        if (res != -ECANCELED && !w->draining)
+            arm_queue(w);
+    }
+    if (res >= 0) {
+        worker_take_queued(w);
+    }
+}
+
+/* Connections siblings handed over: each is served as if its bytes had just arrived. */
+static void on_inbox(worker_t *w, int res, unsigned flags)
+{
+    if (!(flags & IORING_CQE_F_MORE)) {
+        w->inbox_armed = false;
+        if (res != -ECANCELED && !w->draining)
+            arm_inbox(w);
+    }
+    if (res < 0)
+        return;
+    share_msg_t m;
+    int got;
+    while ((got = share_recv(w->share->inbox_fds[w->index], w->inbox_buf, SHARE_MAX_BYTES, &m)) > 0)
+        adopt(w, &m);
+    if (got < 0)
+        log_error("reading handed-over connections failed: %s", strerror(-got));
+}
+
+/* This worker stops taking new work: siblings stop choosing it, and what reaches it
+ * (its listener, its keep-alive connections) is handed to them from now on. From here
+ * it never writes its table entries again, so its successor's values are not undone. */
+static void become_leaving(worker_t *w, const char *why)
+{
+    if (!w->share || w->leaving)
+        return;
+    w->leaving = true;
+    share_set_free(w->share->table, w->index, 0);
+    share_set_taking(w->share->table, w->index, false);
+    update_steals(w);
+    log_info("Worker stops taking new work (%s); siblings take it", why);
+}
+
+/* What siblings read about this worker, once a round: a plain store when it changed. */
+static void publish_share(worker_t *w)
+{
+    if (w->leaving)
+        return;
+    sb_slot_t *sb = w->sb;
+    uint64_t limit = sb_get64(&sb->request_limit);
+    if (sb_get(&sb->retire_asked)) {
+        become_leaving(w, "it is being replaced");
+        return;
+    }
+    if (limit && w->requests_started >= limit) {
+        sb_set(&sb->limit_reached, 1);
+        become_leaving(w, "--max-requests reached");
+        return;
+    }
+    share_table_t *t = w->share->table;
+    share_set_free(t, w->index, worker_can_start(w) ? w->threads - w->in_app : 0);
+    if (!__atomic_load_n(&t->taking[w->index], __ATOMIC_RELAXED))
+        share_set_taking(t, w->index, true);
+}
+
+/* --timeout with application threads: the loop is still free, so it answers the client
+ * of the request that ran too long (gunicorn answers 500 too) before the master kills the
+ * worker, and hands everything else to siblings meanwhile. */
+static void check_timeout(worker_t *w)
+{
+    if (w->timed_out || w->cfg->timeout <= 0 || !w->oldest_ms)
+        return;
+    uint64_t limit = (uint64_t)(w->cfg->timeout * 1000);
+    if (w->now_ms < w->oldest_ms + limit)
+        return;
+    conn_t *c = pool_late(w->pool, w->now_ms - limit);
+    if (c)
+        conn_answer_timeout(w, c);
+    w->timed_out = true;
+    sb_set(&w->sb->timed_out, 1);
+    become_leaving(w, "a request outlived --timeout");
 }
 
 static void start_drain(worker_t *w)
@@ -235,6 +490,17 @@ static void start_drain(worker_t *w)
         return;
     w->draining = true;
     sb_set(&w->sb->state, SB_DRAINING);
+    if (w->share) {
+        /* a draining worker takes nothing more: not from siblings' listeners, not from
+         * its inbox, whose datagrams are its successor's */
+        w->leaving = true;
+        update_steals(w);
+        conn_unpark_all(w);
+        if (w->inbox_armed)
+            ring_cancel(&w->ring, ring_ud(OP_INBOX, 0, 0), ring_ud(OP_INBOX_CANCEL, 0, 0));
+        if (w->queue_armed)
+            ring_cancel(&w->ring, ring_ud(OP_QUEUE, 0, 0), ring_ud(OP_QUEUE_CANCEL, 0, 0));
+    }
     for (unsigned i = 0; i < w->listener_count; i++)
         ring_cancel(&w->ring, ring_ud(OP_ACCEPT, 0, i), ring_ud(OP_ACCEPT_CANCEL, 0, i));
     for (uint32_t i = 0; i < (uint32_t)w->cfg->worker_connections; i++)
@@ -290,6 +556,19 @@ static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
             arm_wake(w);
         return;
     case OP_ACCEPT_CANCEL:
+    case OP_STEAL_CANCEL:
+    case OP_INBOX_CANCEL:
+        return;
+    case OP_STEAL:
+        on_steal(w, ring_ud_slot(ud), cqe->res, cqe->flags);
+        return;
+    case OP_INBOX:
+        on_inbox(w, cqe->res, cqe->flags);
+        return;
+    case OP_QUEUE:
+        on_queue(w, cqe->res, cqe->flags);
+        return;
+    case OP_QUEUE_CANCEL:
         return;
     case OP_POOL:
         if (!w->stop_now)
@@ -374,7 +653,7 @@ static uint64_t seconds_ms(double seconds)
 
 _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
                            worker_listener_t *listeners, unsigned listener_count,
-                           const worker_placement_t *place)
+                           const worker_placement_t *place, const share_t *share)
 {
     log_set_worker((int)index);
     log_set_sink(NULL, NULL);   /* the master's, inherited: its lines are its own */
@@ -386,6 +665,8 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     w.index = index;
     w.listeners = listeners;
     w.listener_count = listener_count;
+    w.share = share;
+    w.threads = (uint32_t)cfg->threads;
     w.now_ms = sb_now_ms();
     w.timers[CONN_TIMER_HEADER].duration_ms = seconds_ms(cfg->header_timeout);
     w.timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
@@ -428,7 +709,13 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     /* wsgi.multiprocess as gunicorn has it: more than one worker configured */
     if (py_wsgi_prepare(cfg->threads > 1, cfg->workers > 1) < 0)
         boot_failed(&w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge");
-    if (cfg->threads > 1) {
+    if (share) {
+        w.stealing = uf_calloc(SHARE_MAX_SLOTS, 1);
+        w.inbox_buf = uf_malloc(SHARE_MAX_BYTES);
+    }
+    /* With work sharing the loop never runs the application, even with one thread: it
+     * must stay free to pass on what this worker cannot start. */
+    if (cfg->threads > 1 || share) {
         /* From here on the loop thread never holds the GIL: the application threads
          * take it for their steps, and a loop waiting for it would stall every
          * connection. The shared objects were made above, so the threads need not race
@@ -443,11 +730,20 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     for (unsigned i = 0; i < listener_count; i++)
         arm_accept(&w, i);
     arm_wake(&w);
+    if (share) {
+        arm_inbox(&w);
+        arm_queue(&w);
+        publish_share(&w);
+        update_steals(&w);
+    }
     sb_set(&sb->state, SB_READY);
 
     while (!w.stop_now) {
-        /* the last access log lines are written before the worker goes */
-        if (w.draining && w.active == 0 && stats_drained(&w))
+        /* the last access log lines are written before the worker goes, and its accepts
+         * are gone first: an accept still armed while the process winds down would take
+         * the kernel's wake-up for a new connection (one waiter is woken per connection)
+         * and leave that connection unseen in the queue */
+        if (w.draining && w.active == 0 && w.accepts_live == 0 && stats_drained(&w))
             break;
         int timeout = next_timeout_ms(&w);
         if (!w.pool)
@@ -473,7 +769,14 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         if (w.pool) {
             reap_pool(&w);   /* steps that finished after their poke was read */
             publish_pool(&w);
+            check_timeout(&w);
             log_pass_on();
+        }
+        if (w.share && !w.draining) {
+            conn_share_parked(&w);
+            publish_share(&w);
+            pending.topology = 0;
+            update_steals(&w);
         }
         ring_buffers_publish(&w.ring);
 
@@ -490,6 +793,9 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         close_refused(&w, false);
         stats_tick(&w);   /* log lines and statsd packets gathered in this round */
     }
+    if (w.handoffs_out || w.handoffs_in)
+        log_debug("Worker exiting: %llu connections handed to siblings, %llu taken from them",
+                  (unsigned long long)w.handoffs_out, (unsigned long long)w.handoffs_in);
     if (w.zc_sends)
         log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);

@@ -21,6 +21,7 @@
 #include "src/conn.h"
 #include "src/http.h"
 #include "src/scoreboard.h"
+#include "src/share.h"
 #include "src/stats.h"
 #include "tunables/tunables.h"
 #include "uring/ring.h"
@@ -45,12 +46,21 @@ enum worker_op {
     OP_STATSD_SEND,   /* a statsd packet sent */
     OP_POOL,          /* eventfd read: application threads finished steps (src/pool.h) */
     OP_APP,           /* slot = connection whose step came back (not a ring op) */
+    OP_STEAL,         /* accept from a sibling's listener: slot = sibling * nbinds + bind */
+    OP_STEAL_CANCEL,
+    OP_INBOX,         /* poll of this slot's inbox: connections handed over (src/share.h) */
+    OP_INBOX_CANCEL,
+    OP_QUEUE,         /* poll of the shared queue (src/share.h) */
+    OP_QUEUE_CANCEL,
 };
 
 /* Registered send buffers per worker: enough for this many zero-copy file transfers in
  * flight at once, each block one read and one SEND_ZC. */
 #define WORKER_ZC_BLOCKS TUN_SEND_ARENA_BLOCKS
 #define WORKER_ZC_BLOCK_SIZE TUN_SEND_ARENA_BLOCK_SIZE
+
+/* The master's signal that share_table_t.orphan changed (look at the steals again). */
+#define WORKER_SIG_TOPOLOGY (SIGRTMIN + 1)
 
 /* Exit codes a worker uses so the master can tell boot failures apart. */
 enum worker_exit {
@@ -108,6 +118,23 @@ typedef struct worker {
         uint64_t close_at_ms;
     } refused[64];
     unsigned refused_head, refused_count;
+    /* work sharing (src/share.h), NULL share when --work-sharing is off */
+    const share_t *share;
+    uint32_t threads;          /* application threads (the pool's size) */
+    uint32_t in_app;           /* requests owned by a thread or queued for one */
+    struct conn *park_head, *park_tail;   /* parked requests, oldest first (src/conn.c) */
+    uint32_t parked;
+    uint32_t steal_epoch;      /* the table's epoch the steals below were armed for */
+    uint8_t *stealing;         /* [slot]: accepts are armed on that sibling's listeners */
+    unsigned pick_next;        /* where the next search for an idle sibling starts */
+    uint64_t requests_started; /* for an exact --max-requests */
+    unsigned accepts_live;     /* accepts armed (own listeners and steals), not yet ended */
+    bool inbox_armed;
+    bool queue_armed;
+    bool leaving;              /* not taking new work: retiring, timed out or draining */
+    bool timed_out;            /* a request outlived --timeout; answered 500 */
+    uint64_t handoffs_out, handoffs_in;
+    char *inbox_buf;           /* SHARE_MAX_BYTES: one hand-off as it is received */
     uint64_t zc_sends;         /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
     bool draining;
@@ -141,7 +168,20 @@ typedef struct worker_placement {
  * anything, so its heap, its ring and its buffers are on its own node. */
 _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
                            worker_listener_t *listeners, unsigned listener_count,
-                           const worker_placement_t *place);
+                           const worker_placement_t *place, const share_t *share);
+
+/* Whether the worker can start one more request in an application thread now. */
+static inline bool worker_can_start(const struct worker *w)
+{
+    return w->in_app < w->threads;
+}
+
+/* Takes requests from the shared queue while an application thread is free (work
+ * sharing; src/share.h). */
+void worker_take_queued(worker_t *w);
+
+/* Refuses a connection over --worker-connections: 503, closed a little later. */
+void worker_refuse(worker_t *w, int fd);
 
 /* Deadline queues: one FIFO per timeout class. Every entry of a class has the same
  * duration, so appending keeps each queue sorted and arming/disarming is O(1). */

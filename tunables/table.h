@@ -133,7 +133,12 @@ enum tun_flag {
     X(threads, INT, 0, "threads", NULL, "INT", THREADS, "threads",                          \
       "1", 1, 256, 0, NULL, NULL, true, WORKERS,                                            \
       "Python threads per worker that run the application, for applications that wait on "  \
-      "I/O; the worker's io_uring loop stays one thread; 1 calls the application from it")  \
+      "I/O; the worker's io_uring loop runs beside them and never waits for them")         \
+    X(work_sharing, BOOL, 0, "work-sharing", NULL, "BOOL", WORK_SHARING, "work_sharing",    \
+      "true", 0, 0, 0, NULL, NULL, true, WORKERS,                                           \
+      "idle workers take the requests a busy, booting or dying worker cannot start now "    \
+      "(see docs/architecture.md); false: each worker serves only its own connections and " \
+      "the loop itself calls the application when --threads is 1")                         \
     X(timeout, DOUBLE, 't', "timeout", NULL, "SECONDS", TIMEOUT, "timeout",                 \
       "30", 0, 86400, 0, NULL, NULL, true, WORKERS,                                         \
       "a worker whose request runs longer than this is killed and replaced; 0 means no "    \

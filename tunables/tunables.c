@@ -1156,6 +1156,14 @@ static int scan_args(parse_state_t *ps, enum layer layer, int count, char **args
                 return 0;
             }
             idx = find_long(name, len);
+            /* --no-NAME switches a boolean off (gunicorn spells its negations so) */
+            if (idx < 0 && len > 3 && memcmp(name, "no-", 3) == 0 && !eq) {
+                int neg = find_long(name + 3, len - 3);
+                if (neg >= 0 && settings[neg].type == TUN_T_BOOL) {
+                    idx = neg;
+                    value = "false";
+                }
+            }
             if (idx < 0) {
                 int r = find_refused_long(name, len);
                 if (r < 0)
@@ -1172,7 +1180,7 @@ static int scan_args(parse_state_t *ps, enum layer layer, int count, char **args
             }
             if (eq)
                 value = eq + 1;
-            else if (settings[idx].type == TUN_T_BOOL)
+            else if (settings[idx].type == TUN_T_BOOL && !value)
                 value = "true"; /* a bare boolean flag switches it on */
         } else {
             if (a[1] == 'h' && !a[2]) {

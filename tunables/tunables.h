@@ -63,8 +63,8 @@ typedef struct tun_config {
     bool workers_auto;           /* ...that the master lowers to what fits in memory
                                     (tun_plan_workers in tunables/host.h) */
     int worker_connections;      /* --worker-connections, default 1000 */
-    int threads;                 /* --threads: application threads per worker, default 1
-                                    (the loop calls the application itself) */
+    int threads;                 /* --threads: application threads per worker, default 1 */
+    bool work_sharing;           /* --work-sharing, default true */
     double timeout;              /* -t/--timeout seconds a request may run before its worker
                                     is killed and replaced; default 30, 0 = no limit */
     double graceful_timeout;     /* --graceful-timeout seconds, default 30 */

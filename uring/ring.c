@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -427,6 +428,13 @@ void ring_recv_multishot(ring_t *r, int fd, uint64_t ud)
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = RING_RECV_GROUP;
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_poll_in_multishot(ring_t *r, int fd, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = ring_sqe(r);
+    io_uring_prep_poll_multishot(sqe, fd, POLLIN);
     io_uring_sqe_set_data64(sqe, ud);
 }
 

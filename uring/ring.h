@@ -122,6 +122,9 @@ struct io_uring_sqe *ring_sqe(ring_t *r);
 
 void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud);
 void ring_recv_multishot(ring_t *r, int fd, uint64_t ud);
+/* Multishot readiness (POLLIN) on fd: a completion with IORING_CQE_F_MORE per wake-up;
+ * the caller then reads the descriptor itself until it would block. */
+void ring_poll_in_multishot(ring_t *r, int fd, uint64_t ud);
 void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
 /* Positional file I/O (IORING_OP_READ/WRITE at `offset`; the file position is neither

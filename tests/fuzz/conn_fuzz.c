@@ -164,6 +164,31 @@ void pool_submit(pool_t *p, conn_t *c)
     push(ring_ud(OP_APP, c->gen, c->slot), NULL, 0, 0);
 }
 
+/* No thread takes a queued step back here (each is an operation the script completes), and
+ * none is ever in a long request. */
+bool pool_reclaim(pool_t *p, conn_t *c)
+{
+    return false;
+}
+uint64_t pool_youngest(pool_t *p)
+{
+    return 0;
+}
+
+/* ---- work sharing: the harness's worker has no siblings (w->share stays NULL) ------------- */
+
+int share_pick(const share_t *s, unsigned self, unsigned start, bool any)
+{
+    FAIL("a sibling looked for without work sharing");
+    return -1;
+}
+int share_send(const share_t *s, unsigned k, const share_msg_t *m)
+{
+    FAIL("a connection handed over without work sharing");
+    return -ENOSYS;
+}
+void worker_take_queued(worker_t *w) {}
+
 /* ---- the worker ---------------------------------------------------------------------------- */
 
 static void free_push(worker_t *w, conn_t *c)
@@ -201,6 +226,7 @@ void log_msg(int level, const char *fmt, ...)
 /* Observers (access log, statistics): nothing to observe here, and no probe paths. */
 void stats_conn_open(worker_t *w, conn_t *c) {}
 void stats_request_begin(worker_t *w, conn_t *c) {}
+void stats_request_cancel(worker_t *w, conn_t *c) {}
 bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
 {
     return false;
