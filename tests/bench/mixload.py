@@ -14,8 +14,10 @@ Why not wrk: wrk reports one latency distribution for all requests; here the que
 is how long the *fast* requests wait behind the slow ones, so latency is kept per kind.
 
 Prints one line like wrk/report.lua's, "@@WRK_JSON {...}" with latencies in
-microseconds, and in addition "fast_latency_us" (the requests of the kinds marked fast)
-and "kinds" (each kind's count and latency). One thread and non-blocking sockets: at a
+microseconds, and in addition "fast_latency_us" (the requests of the kinds marked fast),
+"kinds" (each kind's count and latency) and "clients" (each client's answers and longest
+wait: a server that serves the connections it holds and leaves others in its accept
+queue shows there, while the p99 of all requests hides it). One thread and non-blocking sockets: at a
 few thousand requests per second the loop's own delay stays far below the 1 ms that the
 fastest request takes, and no client waits for another to be scheduled.
 
@@ -78,6 +80,8 @@ class Client:
         self.started = 0.0
         self.out = b""
         self.buf = bytearray()
+        self.answered = 0
+        self.max_wait = 0.0  # the longest this client waited, answered or timed out
 
 
 class LoadRun:
@@ -177,6 +181,8 @@ class LoadRun:
             self.errors["status"] += 1
         self.latencies.setdefault(c.kind.name, []).append((now - c.started) * 1e6)
         self.last_done = now
+        c.answered += 1
+        c.max_wait = max(c.max_wait, now - c.started)
         if not keep or self.close:
             self.disconnect(c)
         self.next_request(c, now)
@@ -185,6 +191,7 @@ class LoadRun:
         """Counts the error, drops the connection; the client starts its next request on
         the next turn of the loop (10 ms later after a refused connect, not to spin)."""
         self.errors[what] += 1
+        c.max_wait = max(c.max_wait, now - c.started)
         self.disconnect(c)
         c.kind = None
         c.resume_at = now + (0.01 if what == "connect" else 0.0)
@@ -213,7 +220,9 @@ class LoadRun:
                 "bytes": self.bytes, "errors": self.errors,
                 "latency_us": latency_summary(every),
                 "fast_latency_us": latency_summary(fast), "kinds": kinds,
-                "issued": self.issued, "connections": self.connections}
+                "issued": self.issued, "connections": self.connections,
+                "clients": [{"answered": c.answered, "max_wait_s": round(c.max_wait, 3)}
+                            for c in self.clients]}
 
 
 def parse_response(buf, eof):

@@ -999,8 +999,8 @@ def run_client(server, seconds, out_path, canaries=False):
     """One run of the load generator against `server`. Returns the parsed report plus
     the server's CPU seconds, the client's own CPU seconds (wrk_cpu_s) and the whole
     machine's busy CPU during the run (and, with canaries=True, how the canary connections
-    fared). The mixed scenarios have no canaries: mixload.py waits on every client's
-    answer itself, and a client that a server leaves waiting times out as an error."""
+    fared). The mixed scenarios have no canaries: mixload.py reports each of its own
+    clients' longest wait, and those are judged as the canaries' are."""
     argv, env = client_command(server, seconds)
     root = server.proc.pid
     with open(out_path, "wb") as out:
@@ -1043,6 +1043,11 @@ def run_client(server, seconds, out_path, canaries=False):
     e = report["errors"]
     report["socket_errors"] = e["connect"] + e["read"] + e["write"] + e["timeout"]
     report["http_errors"] = e["status"]
+    if canaries and server.sc.mix:
+        # mixload.py's own clients are watched the way the canaries are
+        clients = report["clients"]
+        canary = {"canaries": len(clients), "answered": sum(c["answered"] for c in clients),
+                  "max_waits_s": [c["max_wait_s"] for c in clients], "errors": []}
     if canary:
         count_starved(canary, report["latency_us"]["p99"])
         report["canary"] = canary
@@ -1081,6 +1086,7 @@ def summarize(server):
         "cpu_s_per_10k": round(statistics.median(cpu), 3) if cpu else None,
         "rss_mb_per_worker": round(max(server.rss_kb) / 1024, 1) if server.rss_kb else None,
         "starved": max((r["canary"]["starved"] for r in rs if "canary" in r), default=None),
+        "watched": max((r["canary"]["canaries"] for r in rs if "canary" in r), default=None),
         "canary_max_wait_s": max((r["canary"]["max_wait_s"] for r in rs if "canary" in r),
                                  default=None),
         "other_cpu_s": round(med("other_cpu_s"), 2),
@@ -1412,7 +1418,7 @@ COLUMNS = ["scenario", "server", "req/s", "p50", "p99", "max", "errors", "starve
            "CPU s/10k req", "RSS/worker MB", "bg cores", "x uwsgi-fast"]
 # The mixed scenarios' own table: the latency of their fast requests, then of all.
 MIX_COLUMNS = ["scenario", "server", "req/s", "fast p50", "fast p99", "p99 all", "max",
-               "errors", "CPU s/10k req", "bg cores", "x uwsgi-fast"]
+               "errors", "starved", "CPU s/10k req", "bg cores", "x uwsgi-fast"]
 
 
 def family(results, mixed):
@@ -1445,8 +1451,8 @@ def table_rows(entries, columns):
                 "p99 all": fmt_ms(s["p99_us"]),
                 "max": fmt_ms(s["max_us"]),
                 "errors": fmt_errors(s),
-                "starved": "-" if s.get("starved") is None else "%d/%d" % (s["starved"],
-                                                                         CANARIES),
+                "starved": "-" if s.get("starved") is None else "%d/%d" % (
+                    s["starved"], s.get("watched") or CANARIES),
                 "CPU s/10k req": fmt_cpu(s),
                 "RSS/worker MB": "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"]
                 else "-",
@@ -1524,9 +1530,12 @@ def notes_lines(results, mixed=False):
             extra = list(dict.fromkeys(r.get("notes", [])))
             sm = r.get("summary") or {}
             if sm.get("starved"):
-                extra.append("starved %d/%d canaries: they waited up to %.1f s while wrk's "
-                             "p99 was %s" % (sm["starved"], CANARIES, sm["canary_max_wait_s"],
-                                             fmt_ms(sm["p99_us"])))
+                extra.append("starved %d/%d %s: they waited up to %.1f s while %s p99 was %s"
+                             % (sm["starved"], sm.get("watched") or CANARIES,
+                                "clients" if ent.get("mix") else "canaries",
+                                sm["canary_max_wait_s"],
+                                "the requests'" if ent.get("mix") else "wrk's",
+                                fmt_ms(sm["p99_us"])))
             if r.get("error_late"):
                 extra.append("after %d round(s): %s" % (len(r["rounds"]), r["error_late"]))
             if extra:
