@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: uwsgi-fast against gunicorn, Granian, uWSGI, bjoern, FastWSGI.
 
-    tests/bench/run                       full run (9 scenarios, 3 rounds, then the engine
-                                          comparisons; ~17-19 min here)
-    tests/bench/run --quick               CI smoke: 4 scenarios, one 2 s round per server,
+    tests/bench/run                       full run (13 scenarios, 3 rounds, then the engine
+                                          comparisons; ~24-26 min here)
+    tests/bench/run --quick               CI smoke: 5 scenarios, one 2 s round per server,
                                           and one round of --cpu-pin on/off on hello-2w
     tests/bench/run --only engine         only the engine comparisons (~4 min)
     tests/bench/run --scenarios hello-1w,flask-json --servers granian,uwsgi-fast
@@ -18,6 +18,10 @@ rounds and are stopped at the end of the scenario. Reported per server: the medi
 rounds of requests/s, p50, p99 and server CPU seconds per 10k requests; the largest max
 latency; the sum of errors; each worker's peak RSS (VmHWM). Results go to
 tests/bench/results/ as JSON (see --output).
+
+The mixed scenarios (mixed-ka, mixed-close, slow5-ka, slow5-close) load a few slow requests
+among many fast ones with tests/bench/mixload.py instead of wrk, and report the latency of
+the fast requests apart, in a table of their own.
 
 The engine comparisons (COMPARISONS below) measure uwsgi-fast against itself with one
 flag added (--cpu-pin; --zerocopy-threshold 0), the two sides alternately, and report
@@ -140,6 +144,8 @@ MIX_CLIENTS = 16
 MIX_HEADER = ("Mixed scenarios: %d workers for every server, %d closed-loop clients "
               "(tests/bench/mixload.py, one seeded sequence of requests for all); fast = the "
               "requests marked (fast) below" % (MIX_WORKERS, MIX_CLIENTS))
+# the one in --quick: the case of issue 14, and the cheapest in CPU
+QUICK_MIX = ("slow5", False)
 MIX_TITLES = {"mixed": "mixed API: 90% 1 ms CPU, 9% wait 20 ms, 1% 200 ms",
               "slow5": "5% wait 200 ms, 95% answer at once"}
 
@@ -153,7 +159,8 @@ def mix_scenario(mix, close):
                     "%s, %s" % (MIX_TITLES[mix],
                                 "new connection per request" if close else "keep-alive"),
                     "bench_wsgi:mixed", next(k.path for k in kinds if k.fast), MIX_WORKERS,
-                    MIX_CLIENTS, "hello", mix=mix, close=close, note=note)
+                    MIX_CLIENTS, "hello", mix=mix, close=close, note=note,
+                    quick=(mix, close) == QUICK_MIX)
 
 
 SCENARIOS += [mix_scenario(mix, close) for mix in MIX_TITLES for close in (False, True)]
@@ -1617,7 +1624,7 @@ def parse_args(argv):
                          "--quick)")
     ap.add_argument("--retry-budget", type=float, default=60.0,
                     help="seconds a run may spend measuring noisy rounds again (default 60: "
-                         "a full run stays under 20 minutes)")
+                         "a full run takes at most a minute longer)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds = args.rounds or 1
