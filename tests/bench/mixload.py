@@ -17,9 +17,11 @@ Prints one line like wrk/report.lua's, "@@WRK_JSON {...}" with latencies in
 microseconds, and in addition "fast_latency_us" (the requests of the kinds marked fast),
 "kinds" (each kind's count and latency) and "clients" (each client's answers and longest
 wait: a server that serves the connections it holds and leaves others in its accept
-queue shows there, while the p99 of all requests hides it). One thread and non-blocking sockets: at a
-few thousand requests per second the loop's own delay stays far below the 1 ms that the
-fastest request takes, and no client waits for another to be scheduled.
+queue shows there, while the p99 of all requests hides it).
+
+One thread and non-blocking sockets: at a few thousand requests per second the loop's
+own delay stays far below the 1 ms that the fastest request takes, and no client waits
+for another to be scheduled.
 
 --close sends "Connection: close" and opens a new connection per request; its latency
 then includes the connect. Without it a connection is kept while the server keeps it.
