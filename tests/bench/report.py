@@ -11,7 +11,7 @@ tests/bench/results/engine.json (the latest engine comparisons, from a full run 
 `run --only engine`) for the engine part. A file holds one part or both; publishing it
 rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
 blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (table, machine,
-targets, command; engine) are replaced.
+targets, command; mixed; engine) are replaced.
 """
 
 import json
@@ -158,6 +158,26 @@ def table_md(results):
     return "\n".join(out).rstrip()
 
 
+def mixed_md(results):
+    """The mixed scenarios: how they were run, their table and notes, issue 14's targets."""
+    out = [bench.MIX_HEADER + ".", "", bench.markdown_table(results, mixed=True), ""]
+    for line in bench.notes_lines(results, mixed=True):
+        out.append("- " + line)
+    out += ["", "Issue 14's targets (uwsgi-fast's default mode against gunicorn sync, same run):"]
+    for ent in bench.family(results, mixed=True):
+        uf, gs = row(results, ent["name"], "uwsgi-fast"), row(results, ent["name"],
+                                                              "gunicorn-sync")
+        if not (uf and gs and gs["rps"] and gs.get("fast_p99_us")):
+            continue
+        ratio = uf["rps"] / gs["rps"]
+        out.append("- %s: req/s %.2fx gunicorn sync's (target >= 1: %s); fast p99 %s vs %s "
+                   "(target at or below: %s)" % (
+                       ent["name"], ratio, verdict(ratio >= 1), bench.fmt_ms(uf["fast_p99_us"]),
+                       bench.fmt_ms(gs["fast_p99_us"]),
+                       verdict(uf["fast_p99_us"] <= gs["fast_p99_us"])))
+    return "\n".join(out).rstrip()
+
+
 def engine_md(results):
     """The engine comparisons: how they were run, the table, what each side did."""
     m, s = results["machine"], results["settings"]
@@ -219,6 +239,8 @@ def publish(path):
         blocks += [("table", table_md(results)), ("machine", machine_md(results)),
                    ("targets", targets_md(results)), ("command", command_md(results))]
         charts.append(([], CHART))
+    if bench.family(results, mixed=True):
+        blocks.append(("mixed", mixed_md(results)))
     if results.get("engine"):
         blocks.append(("engine", engine_md(results)))
         charts.append((["--engine"], ENGINE_CHART))
@@ -253,6 +275,9 @@ def main(argv):
             print(machine_md(results))
             print()
             print(targets_md(results))
+            print()
+        if bench.family(results, mixed=True):
+            print(mixed_md(results))
             print()
         if results.get("engine") and (args or path == bench.ENGINE_RESULTS
                                       or not os.path.exists(bench.ENGINE_RESULTS)):

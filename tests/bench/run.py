@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark: uwsgi-fast against gunicorn, Granian, uWSGI, bjoern, FastWSGI.
 
-    tests/bench/run                       full run (9 scenarios, 3 rounds, then the engine
-                                          comparisons; ~17-19 min here)
-    tests/bench/run --quick               CI smoke: 4 scenarios, one 2 s round per server,
+    tests/bench/run                       full run (13 scenarios, 3 rounds, then the engine
+                                          comparisons; ~24-26 min here)
+    tests/bench/run --quick               CI smoke: 5 scenarios, one 2 s round per server,
                                           and one round of --cpu-pin on/off on hello-2w
     tests/bench/run --only engine         only the engine comparisons (~4 min)
     tests/bench/run --scenarios hello-1w,flask-json --servers granian,uwsgi-fast
@@ -18,6 +18,10 @@ rounds and are stopped at the end of the scenario. Reported per server: the medi
 rounds of requests/s, p50, p99 and server CPU seconds per 10k requests; the largest max
 latency; the sum of errors; each worker's peak RSS (VmHWM). Results go to
 tests/bench/results/ as JSON (see --output).
+
+The mixed scenarios (mixed-ka, mixed-close, slow5-ka, slow5-close) load a few slow requests
+among many fast ones with tests/bench/mixload.py instead of wrk, and report the latency of
+the fast requests apart, in a table of their own.
 
 The engine comparisons (COMPARISONS below) measure uwsgi-fast against itself with one
 flag added (--cpu-pin; --zerocopy-threshold 0), the two sides alternately, and report
@@ -53,6 +57,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field, replace
 
+import mixload  # the mixed scenarios' client (tests/bench/mixload.py)
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(BENCH))
 APPS = os.path.join(BENCH, "apps")
@@ -61,6 +67,7 @@ TMP = os.path.join(RESULTS, "tmp")
 VENV = os.path.join(ROOT, ".deps", "bench-venv")
 REQUIREMENTS = os.path.join(BENCH, "requirements-peers.txt")
 WRK_SCRIPT = os.path.join(BENCH, "wrk", "report.lua")
+MIXLOAD = os.path.join(BENCH, "mixload.py")
 LAUNCHER = os.path.join(BENCH, "launchers", "serve_peer.py")
 DEFAULT_UF = os.path.join(ROOT, "zig-out", "bin", "uwsgi-fast")
 INSTALL_STAMP = os.path.join(VENV, ".bench-install.json")
@@ -98,6 +105,8 @@ class Scenario:
     health: bool = False  # also run uwsgi-fast's C-only /health path
     quick: bool = False  # part of --quick
     note: str = ""
+    mix: str = ""  # a mixload.py mix: that closed-loop client instead of wrk (see below)
+    close: bool = False  # mix only: a new connection per request
 
 
 SCENARIOS = [
@@ -123,6 +132,38 @@ SCENARIOS = [
              5000, "hello", wrk_threads=2, timeout=10, drain_limit=20,
              note="wrk -t2 -c5000 (one thread cannot open 5,000 sockets quickly enough)"),
 ]
+
+# The mixed family: the load a typical Django or Flask API sees, where most requests are
+# quick and a few wait on a slow query, which a worker that serves one request at a time
+# makes the others wait behind. tests/bench/mixload.py replaces wrk here: it picks each
+# request's cost from a seeded sequence (the same for every server) and reports the
+# latency of the fast requests apart. Every server runs 4 workers for 16 clients, keep-alive
+# (-ka) or a new connection per request (-close).
+MIX_WORKERS = 4
+MIX_CLIENTS = 16
+MIX_HEADER = ("Mixed scenarios: %d workers for every server, %d closed-loop clients "
+              "(tests/bench/mixload.py, one seeded sequence of requests for all); fast = the "
+              "requests marked (fast) below" % (MIX_WORKERS, MIX_CLIENTS))
+# the one in --quick: the case of issue 14, and the cheapest in CPU
+QUICK_MIX = ("slow5", False)
+MIX_TITLES = {"mixed": "mixed API: 90% 1 ms CPU, 9% wait 20 ms, 1% 200 ms",
+              "slow5": "5% wait 200 ms, 95% answer at once"}
+
+
+def mix_scenario(mix, close):
+    """One scenario of the mixed family; the probe asks for the mix's fast request."""
+    kinds = mixload.MIXES[mix]
+    note = ", ".join("%d%% %s%s" % (k.share, k.path, " (fast)" if k.fast else "")
+                     for k in kinds)
+    return Scenario("%s-%s" % (mix, "close" if close else "ka"),
+                    "%s, %s" % (MIX_TITLES[mix],
+                                "new connection per request" if close else "keep-alive"),
+                    "bench_wsgi:mixed", next(k.path for k in kinds if k.fast), MIX_WORKERS,
+                    MIX_CLIENTS, "hello", mix=mix, close=close, note=note,
+                    quick=(mix, close) == QUICK_MIX)
+
+
+SCENARIOS += [mix_scenario(mix, close) for mix in MIX_TITLES for close in (False, True)]
 SCENARIO = {s.name: s for s in SCENARIOS}
 
 
@@ -152,13 +193,19 @@ SERVERS = [
     ServerSpec("uwsgi-fast-accesslog", "uwsgi-fast (access log on)", ""),
     ServerSpec("uwsgi-fast-pin", "uwsgi-fast --cpu-pin", ""),
     ServerSpec("uwsgi-fast-zc", "uwsgi-fast --zerocopy-threshold 0", ""),
+    ServerSpec("uwsgi-fast-threads", "uwsgi-fast --threads 4", ""),
 ]
 SERVER_KEYS = [s.key for s in SERVERS]
 SPEC = {s.key: s for s in SERVERS}
 UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-pin",
-           "uwsgi-fast-zc")
-# variants of uwsgi-fast that run only in the scenarios marked health=True (hello)
-UF_VARIANTS = ("uwsgi-fast-health", "uwsgi-fast-accesslog")
+           "uwsgi-fast-zc", "uwsgi-fast-threads")
+# variants of uwsgi-fast that run only in some side-by-side scenarios: which ones, and the
+# flag each needs, as --help documents it (a binary without it omits the variant)
+SCENARIO_VARIANTS = {
+    "uwsgi-fast-health": (lambda sc: sc.health, "--health-path"),
+    "uwsgi-fast-accesslog": (lambda sc: sc.health, "--access-logfile"),
+    "uwsgi-fast-threads": (lambda sc: bool(sc.mix), "--threads"),
+}
 # variants that run only in the engine comparisons below, never side by side with the peers
 ENGINE_VARIANTS = ("uwsgi-fast-pin", "uwsgi-fast-zc")
 
@@ -257,7 +304,9 @@ def server_command(key, sc, port, ctx):
             argv += ["--backlog", str(BACKLOG)]
         if "--worker-connections" in ctx.uf_features:
             argv += ["--worker-connections", str(worker_connections(sc))]
-        if sc.threads > 4:
+        if key == "uwsgi-fast-threads":
+            argv += ["--threads", t]
+        elif sc.threads > 4:
             if "--threads" in ctx.uf_features:
                 argv += ["--threads", t]
                 notes.append("%s threads/worker" % t)
@@ -934,26 +983,54 @@ def count_starved(canary, p99_us):
     canary["max_wait_s"] = max(canary["max_waits_s"], default=0.0)
 
 
+def starved_clients(clients):
+    """mixload.py's own clients, judged for starvation in the canaries' terms. Not by their
+    rule: when the clients a server leaves in its accept queue are more than 1% of the
+    requests (12 of 16 clients for a whole 2 s slow5 run on uWSGI), their wait is the p99
+    and the limit grows with the starvation; and the starved may be most clients. A
+    client is starved when it was answered fewer than a tenth as often as the best-served
+    client and once waited over a second."""
+    answered = [c["answered"] for c in clients]
+    floor = max(answered, default=0) / 10
+    waits = [c["max_wait_s"] for c in clients]
+    return {"canaries": len(clients), "answered": sum(answered), "max_waits_s": waits,
+            "errors": [], "max_wait_s": max(waits, default=0.0),
+            "starved": sum(1 for c in clients if c["answered"] < floor and c["max_wait_s"] > 1)}
+
+
 # ---------------------------------------------------------------------------------------
 # wrk
 
 
-def run_wrk(server, seconds, out_path, canaries=False):
-    """One wrk run against `server`. Returns the parsed report plus the server's CPU
-    seconds, wrk's own CPU seconds and the whole machine's busy CPU during the run (and,
-    with canaries=True, how the canary connections fared)."""
+def client_command(server, seconds):
+    """argv and environment of the load generator for one run: wrk, or in the mixed
+    scenarios tests/bench/mixload.py. Both print one "@@WRK_JSON {...}" line."""
     sc = server.sc
+    if sc.mix:
+        argv = [sys.executable, MIXLOAD, "--port", str(server.port), "--mix", sc.mix,
+                "--connections", str(sc.connections), "--duration", str(seconds),
+                "--timeout", str(sc.timeout)] + (["--close"] if sc.close else [])
+        return argv, dict(os.environ)
     argv = ["wrk", "-t%d" % sc.wrk_threads, "-c%d" % sc.connections, "-d%ds" % seconds,
             "--timeout", "%ds" % sc.timeout, "-s", WRK_SCRIPT,
             "http://127.0.0.1:%d%s" % (server.port, server.path)]
-    env = dict(os.environ, BENCH_BODY_BYTES=str(sc.body_bytes))
+    return argv, dict(os.environ, BENCH_BODY_BYTES=str(sc.body_bytes))
+
+
+def run_client(server, seconds, out_path, canaries=False):
+    """One run of the load generator against `server`. Returns the parsed report plus
+    the server's CPU seconds, the client's own CPU seconds (wrk_cpu_s) and the whole
+    machine's busy CPU during the run (and, with canaries=True, how the canary connections
+    fared). The mixed scenarios have no canaries: mixload.py reports how often each of
+    its own clients was answered, and starved_clients() judges them."""
+    argv, env = client_command(server, seconds)
     root = server.proc.pid
     with open(out_path, "wb") as out:
         by0, busy0, t0 = tree_cpu_by_pid(root), system_busy(), time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL)
         canary = None
-        if canaries and seconds >= 2:
+        if canaries and seconds >= 2 and not server.sc.mix:
             time.sleep(0.5)
             canary = start_canaries(server)
         _, status, ru = os.wait4(proc.pid, 0)
@@ -968,8 +1045,9 @@ def run_wrk(server, seconds, out_path, canaries=False):
         if line.startswith("@@WRK_JSON "):
             report = json.loads(line[len("@@WRK_JSON "):])
     if report is None:
-        raise RuntimeError("wrk printed no report (exit %s): %s"
-                           % (proc.returncode, text.strip()[-300:]))
+        raise RuntimeError("%s printed no report (exit %s): %s"
+                           % (os.path.basename(argv[1] if server.sc.mix else argv[0]),
+                              proc.returncode, text.strip()[-300:]))
     server_cpu = sum(by1.values()) - sum(by0.values())
     wrk_cpu = ru.ru_utime + ru.ru_stime
     report["server_cpu_s"] = round(server_cpu, 3)
@@ -990,6 +1068,8 @@ def run_wrk(server, seconds, out_path, canaries=False):
     if canary:
         count_starved(canary, report["latency_us"]["p99"])
         report["canary"] = canary
+    elif canaries and server.sc.mix:
+        report["canary"] = starved_clients(report["clients"])
     return report
 
 
@@ -1005,11 +1085,19 @@ def summarize(server):
     # CPU per request means little when a round answered (almost) nothing.
     cpu = [r["server_cpu_s"] / r["requests"] * 1e4 for r in rs if r["requests"] >= 100]
     answered = [r for r in rs if r["requests"]]
-    lat = lambda key: statistics.median(r["latency_us"][key] for r in answered)  # noqa: E731
+
+    def lat(key, part="latency_us"):
+        if not answered or part not in answered[0]:
+            return None
+        return statistics.median(r[part][key] for r in answered)
+
     return {
         "rps": round(med("rps"), 1),
-        "p50_us": lat("p50") if answered else None,
-        "p99_us": lat("p99") if answered else None,
+        "p50_us": lat("p50"),
+        "p99_us": lat("p99"),
+        # the mixed scenarios: the latency of the fast requests apart
+        "fast_p50_us": lat("p50", "fast_latency_us"),
+        "fast_p99_us": lat("p99", "fast_latency_us"),
         "max_us": max(r["latency_us"]["max"] for r in answered) if answered else None,
         "socket_errors": sum(r["socket_errors"] for r in rs),
         "http_errors": sum(r["http_errors"] for r in rs),
@@ -1017,6 +1105,7 @@ def summarize(server):
         "cpu_s_per_10k": round(statistics.median(cpu), 3) if cpu else None,
         "rss_mb_per_worker": round(max(server.rss_kb) / 1024, 1) if server.rss_kb else None,
         "starved": max((r["canary"]["starved"] for r in rs if "canary" in r), default=None),
+        "watched": max((r["canary"]["canaries"] for r in rs if "canary" in r), default=None),
         "canary_max_wait_s": max((r["canary"]["max_wait_s"] for r in rs if "canary" in r),
                                  default=None),
         "other_cpu_s": round(med("other_cpu_s"), 2),
@@ -1050,7 +1139,7 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, rotate=
     entry = {"name": sc.name, "title": sc.title, "app": sc.app, "path": sc.path,
              "workers": sc.workers, "connections": sc.connections,
              "wrk_threads": sc.wrk_threads, "threads": sc.threads, "note": sc.note,
-             "zero_ok": sc.zero_ok,
+             "zero_ok": sc.zero_ok, "mix": sc.mix, "close": sc.close,
              "results": []}
     rows = {}
     servers = []
@@ -1087,10 +1176,10 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, rotate=
                     warm = args.warmup if rnd == 0 else args.rewarm
                     warm = warm if sc.warmup else 0
                     if warm > 0:
-                        run_wrk(srv, warm, base + "-warmup.txt")
+                        run_client(srv, warm, base + "-warmup.txt")
                         srv.settle(sc.drain_limit)
                     before = set(srv.workers())
-                    rep = run_wrk(srv, args.duration, base + ".txt", canaries=True)
+                    rep = run_client(srv, args.duration, base + ".txt", canaries=True)
                     # On a shared machine another process may take a core in the middle
                     # of a run; measure such a round again (a bounded number of times,
                     # within the time budget) and keep the noisy one in the JSON.
@@ -1103,11 +1192,11 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, rotate=
                         srv.discarded.append(rep)
                         t_retry = time.monotonic()
                         srv.settle(sc.drain_limit)
-                        rep = run_wrk(srv, args.duration, base + "-again%d.txt" % tries,
+                        rep = run_client(srv, args.duration, base + "-again%d.txt" % tries,
                                       canaries=True)
                         args.retry_left -= time.monotonic() - t_retry
                 except (RuntimeError, OSError, ValueError) as e:
-                    srv.error = "wrk failed: %s" % e
+                    srv.error = "load run failed: %s" % e
                     continue
                 gone = before - set(srv.workers()) if srv.alive() else before
                 if gone:
@@ -1346,12 +1435,21 @@ def fmt_errors(s):
 
 COLUMNS = ["scenario", "server", "req/s", "p50", "p99", "max", "errors", "starved",
            "CPU s/10k req", "RSS/worker MB", "bg cores", "x uwsgi-fast"]
+# The mixed scenarios' own table: the latency of their fast requests, then of all.
+MIX_COLUMNS = ["scenario", "server", "req/s", "fast p50", "fast p99", "p99 all", "max",
+               "errors", "starved", "CPU s/10k req", "bg cores", "x uwsgi-fast"]
 
 
-def table_rows(results):
-    """Rows of strings (one per scenario x server) for the text and Markdown tables."""
+def family(results, mixed):
+    """The scenario entries of one table: the mixed family's, or the others'."""
+    return [e for e in results["scenarios"] if bool(e.get("mix")) == mixed]
+
+
+def table_rows(entries, columns):
+    """Rows of strings (one per scenario x server) for the text and Markdown tables; a
+    server that did not run has its reason in the third cell and empty cells after it."""
     out = []
-    for ent in results["scenarios"]:
+    for ent in entries:
         base = None
         for r in ent["results"]:
             if r["server"] == "uwsgi-fast" and "summary" in r:
@@ -1360,28 +1458,39 @@ def table_rows(results):
             name = r["label"]
             if "summary" not in r:
                 out.append([ent["name"], name, r.get("error", "no result")]
-                           + [""] * (len(COLUMNS) - 3))
+                           + [""] * (len(columns) - 3))
                 continue
             s = r["summary"]
-            ratio = "%.2fx" % (s["rps"] / base) if base else "-"
-            out.append([ent["name"], name, "%.0f" % s["rps"], fmt_ms(s["p50_us"]),
-                        fmt_ms(s["p99_us"]), fmt_ms(s["max_us"]), fmt_errors(s),
-                        "-" if s.get("starved") is None else "%d/%d" % (s["starved"], CANARIES),
-                        "%.2f" % s["cpu_s_per_10k"] if s["cpu_s_per_10k"] is not None else "-",
-                        "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"] else "-",
-                        "%.2f" % s["bg_cores"] if s.get("bg_cores") is not None else "-",
-                        ratio])
+            cells = {
+                "req/s": "%.0f" % s["rps"],
+                "p50": fmt_ms(s["p50_us"]),
+                "p99": fmt_ms(s["p99_us"]),
+                "fast p50": fmt_ms(s.get("fast_p50_us")),
+                "fast p99": fmt_ms(s.get("fast_p99_us")),
+                "p99 all": fmt_ms(s["p99_us"]),
+                "max": fmt_ms(s["max_us"]),
+                "errors": fmt_errors(s),
+                "starved": "-" if s.get("starved") is None else "%d/%d" % (
+                    s["starved"], s.get("watched") or CANARIES),
+                "CPU s/10k req": fmt_cpu(s),
+                "RSS/worker MB": "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"]
+                else "-",
+                "bg cores": "%.2f" % s["bg_cores"] if s.get("bg_cores") is not None else "-",
+                "x uwsgi-fast": "%.2fx" % (s["rps"] / base) if base else "-",
+            }
+            out.append([ent["name"], name] + [cells[c] for c in columns[2:]])
     return out
 
 
-def text_table(results):
-    rows = table_rows(results)
-    widths = [len(c) for c in COLUMNS]
+def text_table(results, mixed=False):
+    columns = MIX_COLUMNS if mixed else COLUMNS
+    rows = table_rows(family(results, mixed), columns)
+    widths = [len(c) for c in columns]
     for row in rows:
         for i, cell in enumerate(row):
             if cell and not (i == 2 and not row[3]):  # a failure spans the metric columns
                 widths[i] = max(widths[i], len(cell))
-    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(COLUMNS))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(columns))]
     lines.append("  ".join("-" * w for w in widths))
     prev = None
     for row in rows:
@@ -1396,13 +1505,13 @@ def text_table(results):
     return "\n".join(lines)
 
 
-def config_lines(results):
+def config_lines(entries):
     """One line per server: how it was set up, with the scenarios a setting applies to
     when it does not apply to all."""
     ran = collections.defaultdict(list)  # server -> scenarios it ran in
     where = collections.defaultdict(lambda: collections.defaultdict(list))
     labels = {}
-    for ent in results["scenarios"]:
+    for ent in entries:
         for r in ent["results"]:
             if "config_notes" not in r:
                 continue
@@ -1427,11 +1536,12 @@ def config_lines(results):
     return lines
 
 
-def notes_lines(results):
-    """Facts that belong under the table: how each server was set up, then what happened
+def notes_lines(results, mixed=False):
+    """Facts that belong under a table: how each server was set up, then what happened
     in each scenario (starved connections, missing features, failures)."""
-    lines = config_lines(results)
-    for ent in results["scenarios"]:
+    entries = family(results, mixed)
+    lines = config_lines(entries)
+    for ent in entries:
         parts = []
         if ent.get("note"):
             parts.append(ent["note"])
@@ -1439,9 +1549,12 @@ def notes_lines(results):
             extra = list(dict.fromkeys(r.get("notes", [])))
             sm = r.get("summary") or {}
             if sm.get("starved"):
-                extra.append("starved %d/%d canaries: they waited up to %.1f s while wrk's "
-                             "p99 was %s" % (sm["starved"], CANARIES, sm["canary_max_wait_s"],
-                                             fmt_ms(sm["p99_us"])))
+                extra.append("starved %d/%d %s: they waited up to %.1f s while %s p99 was %s"
+                             % (sm["starved"], sm.get("watched") or CANARIES,
+                                "clients" if ent.get("mix") else "canaries",
+                                sm["canary_max_wait_s"],
+                                "the requests'" if ent.get("mix") else "wrk's",
+                                fmt_ms(sm["p99_us"])))
             if r.get("error_late"):
                 extra.append("after %d round(s): %s" % (len(r["rounds"]), r["error_late"]))
             if extra:
@@ -1453,16 +1566,13 @@ def notes_lines(results):
     return lines
 
 
-def markdown_table(results):
-    rows = table_rows(results)
-    lines = ["| " + " | ".join(COLUMNS) + " |",
-             "|" + "|".join(["---"] * 2 + ["---:"] * (len(COLUMNS) - 2)) + "|"]
+def markdown_table(results, mixed=False):
+    columns = MIX_COLUMNS if mixed else COLUMNS
+    rows = table_rows(family(results, mixed), columns)
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(columns) - 2)) + "|"]
     for row in rows:
-        if row[2] and not row[3]:
-            cells = [row[0], row[1], row[2]] + [""] * (len(COLUMNS) - 3)
-        else:
-            cells = row
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     return "\n".join(lines)
 
 
@@ -1514,7 +1624,7 @@ def parse_args(argv):
                          "--quick)")
     ap.add_argument("--retry-budget", type=float, default=60.0,
                     help="seconds a run may spend measuring noisy rounds again (default 60: "
-                         "a full run stays under 20 minutes)")
+                         "a full run takes at most a minute longer)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds = args.rounds or 1
@@ -1663,18 +1773,16 @@ def main(argv=None):
     interrupted = False
     try:
         for sc in args.scenario_list:
-            keys = [k for k in args.server_list if k not in ENGINE_VARIANTS and (
-                k not in UF_VARIANTS or (sc.health and (health_ok or uf_error)))]
-            log("bench: %s — %s (%d worker(s), %d connections)" % (
-                sc.name, sc.title, sc.workers, sc.connections))
+            keys, omitted = scenario_servers(sc, args.server_list, uf_features, uf_error)
+            log("bench: %s — %s (%d worker(s), %d %s)" % (
+                sc.name, sc.title, sc.workers, sc.connections,
+                "closed-loop clients" if sc.mix else "connections"))
             t_sc = time.monotonic()
             entry = run_scenario(sc, keys, ctx, args, log_dir, unavailable)
             entry["elapsed_s"] = round(time.monotonic() - t_sc, 1)
             log("bench: %s took %.0f s" % (sc.name, entry["elapsed_s"]))
-            if sc.health and "uwsgi-fast-health" in args.server_list and not health_ok \
-                    and not uf_error:
-                entry["omitted"] = ["uwsgi-fast (C-only /health) omitted: this binary has no "
-                                    "--health-path yet"]
+            if omitted:
+                entry["omitted"] = omitted
             results["scenarios"].append(entry)
         for cmp in args.comparison_list:
             sc = SCENARIO[cmp.scenario]
@@ -1719,10 +1827,14 @@ def main(argv=None):
             os.unlink(uf_binary)
         except OSError:
             pass
-    if results["scenarios"]:
+    for mixed in (False, True):
+        if not family(results, mixed):
+            continue
         print()
-        print(text_table(results))
-        notes = notes_lines(results)
+        if mixed:
+            print(MIX_HEADER)
+        print(text_table(results, mixed))
+        notes = notes_lines(results, mixed)
         if notes:
             print()
             for line in notes:
@@ -1735,14 +1847,34 @@ def main(argv=None):
         for line in engine_notes(results):
             print("* " + line)
     print()
-    print("wrk -t1 by default (-t2 for keepalive-5k), on the same %s cores as the servers; "
-          "results: %s; elapsed %.0f s" % (results["machine"]["nproc"],
-                                           os.path.relpath(out, ROOT), results["elapsed_s"]))
+    print("wrk -t1 by default (-t2 for keepalive-5k; mixload.py in the mixed scenarios), on "
+          "the same %s cores as the servers; results: %s; elapsed %.0f s"
+          % (results["machine"]["nproc"], os.path.relpath(out, ROOT), results["elapsed_s"]))
     if args.publish:
         import report  # noqa: E402  (sibling module, only needed here)
         report.publish(out)
 
     return exit_status(results, args, interrupted)
+
+
+def scenario_servers(sc, server_list, uf_features, uf_error):
+    """The servers of one side-by-side scenario: the peers and uwsgi-fast, with the
+    variants of uwsgi-fast made for it (C-only /health and the access log on hello,
+    --threads on the mixed scenarios). Returns (keys, omitted): omitted says which
+    variant this binary cannot run, for lack of its flag."""
+    keys, omitted = [], []
+    for k in server_list:
+        if k in ENGINE_VARIANTS:
+            continue
+        if k in SCENARIO_VARIANTS:
+            wanted, flag = SCENARIO_VARIANTS[k]
+            if not wanted(sc):
+                continue
+            if flag not in uf_features and not uf_error:
+                omitted.append("%s omitted: this binary has no %s yet" % (SPEC[k].label, flag))
+                continue
+        keys.append(k)
+    return keys, omitted
 
 
 def interrupt(_signum, _frame):

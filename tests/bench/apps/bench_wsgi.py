@@ -108,3 +108,32 @@ def sleep_10ms(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", "13")])
     return [HELLO]
+
+
+def _burn_cpu(seconds):
+    """Keeps this thread on the CPU for `seconds` of its own CPU time (not wall time: on
+    a busy machine a request still costs the same work, however long it waits for a core)."""
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        sum(range(200))
+
+
+def mixed(environ, start_response):
+    """The mixed scenarios' app: the client decides what each request costs.
+
+    /cpu?ms=N keeps the CPU busy for N ms (the view's own work), /wait?ms=N sleeps N ms
+    (a database query: the thread waits, the CPU does not), any other path answers at once.
+    """
+    path = environ.get("PATH_INFO", "")
+    ms = 0
+    for pair in environ.get("QUERY_STRING", "").split("&"):
+        key, _, value = pair.partition("=")
+        if key == "ms" and value.isdigit():
+            ms = int(value)
+    if path == "/cpu":
+        _burn_cpu(ms / 1000)
+    elif path == "/wait":
+        time.sleep(ms / 1000)
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", "13")])
+    return [HELLO]
