@@ -475,22 +475,46 @@ static int count_head_bytes(http_req_t *req, size_t n, int status)
     return 0;
 }
 
-/* A line whose LF has not arrived: `have` bytes of it so far. Fails when the whole line
- * can no longer fit its limit, so that no phase holds more than one bounded line. */
-static int check_partial_line(http_req_t *req, const char *s, size_t have)
+/* A line whose LF has not arrived: `have` bytes of it so far, of which the first `seen`
+ * were looked at by an earlier call. Fails as soon as the line can no longer be valid or
+ * fit its limit, so that no phase holds more than one bounded line, and garbage gets its
+ * answer without waiting for a line end that may never come. Only the new bytes are
+ * scanned: a line arriving a byte at a time costs linear time. */
+static int check_partial_line(http_req_t *req, const char *s, size_t seen, size_t have)
 {
     const http_limits_t *l = req->limits;
+    /* no line holds a control byte other than HTAB, and a CR only ever ends one */
+    for (size_t i = seen ? seen - 1 : 0; i < have; i++) {
+        if (is_ctl((unsigned char)s[i]) && s[i] != '\t' && (s[i] != '\r' || i + 1 < have))
+            return fail(req, 400);
+        if (i >= seen && s[i] == ' ')
+            req->line_spaces++;
+    }
     switch (req->phase) {
     case PH_REQUEST_LINE:
         if (have == 1 && s[0] == '\r')
             return 0;   /* perhaps an empty line */
         req->started = true;
+        if (!is_token_char((unsigned char)s[0]) || req->line_spaces > 2)
+            return fail(req, 400);
+        if (req->line_spaces == 2) {
+            /* the target holds no space, so what follows the last one is the version */
+            static const char version[] = " HTTP/1.";
+            size_t end = s[have - 1] == '\r' ? have - 1 : have;
+            const char *sp = memrchr(s, ' ', end);
+            size_t got = (size_t)(s + end - sp);   /* of " HTTP/1.x" */
+            if (got > 9 || memcmp(sp, version, got < 8 ? got : 8) != 0 ||
+                (got == 9 && sp[8] != '0' && sp[8] != '1'))
+                return fail(req, 400);
+        }
         /* the line without CRLF is at least have - 1 bytes (a CR may end it) */
         if (l->request_line && have - 1 > l->request_line)
             return fail(req, 414);
         return req->header_bytes + have + 1 > l->header_bytes ? fail(req, 431) : 0;
     case PH_FIELDS:
     case PH_TRAILERS:
+        if (is_ows(s[0]))
+            return fail(req, 400);   /* obs-fold, see take_field_line */
         return req->header_bytes + have + 1 > l->header_bytes ? fail(req, 431) : 0;
     case PH_CHUNK_SIZE:
         return have + 1 > HTTP_CHUNK_LINE_MAX ? fail(req, 400) : 0;
@@ -543,12 +567,18 @@ long http_parse(http_req_t *req, const char *data, size_t from, size_t len)
             continue;
         }
         const char *line = data + pos;
-        const char *lf = memchr(line, '\n', len - pos);
-        if (!lf)
-            return check_partial_line(req, line, len - pos) < 0 ? -1 : (long)pos;
+        size_t seen = req->line_seen <= len - pos ? req->line_seen : 0;
+        const char *lf = memchr(line + seen, '\n', len - pos - seen);
+        if (!lf) {
+            if (check_partial_line(req, line, seen, len - pos) < 0)
+                return -1;
+            req->line_seen = (uint32_t)(len - pos);
+            return (long)pos;
+        }
         size_t n = (size_t)(lf - line);
         if (n == 0 || lf[-1] != '\r')
             return fail(req, 400);   /* a bare LF */
+        req->line_seen = req->line_spaces = 0;
         if (take_line(req, (uint32_t)pos, (uint32_t)(n - 1)) < 0)
             return -1;
         pos += n + 1;
@@ -597,6 +627,7 @@ void http_req_next(http_req_t *req)
     req->method = req->target = (http_span_t){0, 0};
     req->header_count = req->header_bytes = req->trailer_count = 0;
     req->empty_lines = req->host_count = 0;
+    req->line_seen = req->line_spaces = 0;
     /* a large upload must not pin its memory for the life of the connection */
     buf_reset(&req->body, 64 * 1024);
     req->body_total = req->body_left = 0;

@@ -66,6 +66,8 @@ typedef struct http_req {
     const http_limits_t *limits;
     const char *base;          /* input buffer during http_parse; spans are relative to it */
     uint8_t phase;             /* what the next byte is (enum in http.c) */
+    uint32_t line_seen;        /* bytes of the unfinished line at `from` already checked */
+    uint32_t line_spaces;      /* ... and the spaces among them */
 
     http_span_t method;
     http_span_t target;
@@ -112,7 +114,8 @@ void http_req_reset(http_req_t *req);
 /* Feeds data[from, len) to the parser; data is the whole input buffer. Returns the
  * offset up to which bytes have been consumed: less than len when a message completed
  * and the rest is a pipelined request, or when the rest is the start of a line whose end
- * has not arrived (call again from there with more bytes); -1 on a framing error with
+ * has not arrived (call again from exactly there with more bytes: what was checked of
+ * that line is not checked again); -1 on a framing error with
  * req->error_status set (400, 413, 414 or 431). */
 long http_parse(http_req_t *req, const char *data, size_t from, size_t len);
 

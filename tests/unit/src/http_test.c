@@ -521,6 +521,17 @@ static void test_request_line_forms(void)
     CHECK_EQ_INT(STATUS("GET / HTTP/1.1 \r\n\r\n"), 400);
     CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\r\n\r\n"), 400);
     CHECK_EQ_INT(STATUS("GET /\r HTTP/1.1\r\n\r\n"), 400);
+    /* a line that can no longer be valid fails before its end arrives */
+    CHECK_EQ_INT(STATUS("PUT /url HTTP/1.1\r\nContent-Length: 3\r\n\rabc"), 400);
+    CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\n Host: foo"), 400);
+    CHECK_EQ_INT(STATUS("GET /a\x01"), 400);
+    CHECK_EQ_INT(STATUS("(GET"), 400);
+    CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r"), 0);
+    CHECK_EQ_INT(STATUS("GET / HTTP/1.0"), 0);
+    CHECK_EQ_INT(STATUS("GET / HTTP/5.6"), 400);
+    CHECK_EQ_INT(STATUS("GET / HTTP/1.12"), 400);
+    CHECK_EQ_INT(STATUS("GET / RTSP"), 400);
+    CHECK_EQ_INT(STATUS("GET / HTTP/1.1 "), 400);
 }
 
 static void test_upgrade_and_values(void)
