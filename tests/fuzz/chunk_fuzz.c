@@ -25,8 +25,7 @@
 #include <string.h>
 
 #include "src/http.h"
-
-#define MAX_PIECE 64
+#include "tests/fuzz/pieces.h"
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -53,16 +52,6 @@ static void pick_limits(http_limits_t *l, uint8_t sel)
     l->field_size = sizes[(sel >> 3) & 3];
     l->body = bodies[(sel >> 5) & 3];
     l->header_bytes = (sel & 0x80) ? 80 : 64 * 1024;   /* the head alone is 59 bytes */
-}
-
-static uint32_t next_piece(uint32_t *state)
-{
-    uint32_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x;
-    return (x & 3) ? 1 + (x >> 8) % 4 : 1 + (x >> 8) % MAX_PIECE;
 }
 
 typedef struct outcome {
@@ -129,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     http_limits_t limits;
     pick_limits(&limits, data[0]);
-    uint32_t rng = 0x9e3779b9u ^ data[1] ^ ((uint32_t)size << 16);
+    uint32_t rng = piece_seed(data, size);
     data += 2;
     size -= 2;
 

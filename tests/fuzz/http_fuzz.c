@@ -28,8 +28,7 @@
 #include <stdlib.h>
 
 #include "src/http.h"
-
-#define MAX_PIECE 64
+#include "tests/fuzz/pieces.h"
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -58,18 +57,6 @@ static void pick_limits(http_limits_t *l, uint8_t sel)
         .header_bytes = (sel & 0x80) ? 96 : 64 * 1024,
         .body = (sel & 0x80) ? 10 : 0,
     };
-}
-
-/* A small xorshift so that the piece sizes depend on the input only. */
-static uint32_t next_piece(uint32_t *state)
-{
-    uint32_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    *state = x;
-    /* mostly tiny pieces: splits inside tokens are what the glue must survive */
-    return (x & 3) ? 1 + (x >> 8) % 4 : 1 + (x >> 8) % MAX_PIECE;
 }
 
 static void check_span(const char *what, http_span_t s, size_t len)
@@ -129,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     http_limits_t limits;
     pick_limits(&limits, data[0]);
-    uint32_t rng = 0x9e3779b9u ^ data[1] ^ ((uint32_t)size << 16);
+    uint32_t rng = piece_seed(data, size);
     data += 2;
     size -= 2;
 
