@@ -510,6 +510,8 @@ static void on_continue(worker_t *w, conn_t *c, int res)
         close_now(w, c);       /* half-closed: the body it announced will never come */
 }
 
+static void handle_request(worker_t *w, conn_t *c);
+
 static bool headers_ready(worker_t *w, conn_t *c)
 {
     const http_req_t *req = &c->req;
@@ -520,6 +522,16 @@ static bool headers_ready(worker_t *w, conn_t *c)
         return false;
     }
     if (req->expect_continue && req->version_minor >= 1 && !req->complete && !c->send_inflight) {
+        /* a probe that will refuse the method is answered now: no 100 Continue inviting
+         * a body that the final 405 does not need */
+        const py_request_t probe = {
+            .method = {c->in.data + req->method.off, req->method.len},
+            .target = {c->in.data + req->target.off, req->target.len},
+        };
+        if (stats_probe_refuses(w, &probe)) {
+            handle_request(w, c);   /* not complete, so the connection closes after it */
+            return false;
+        }
         c->continue_sent = 0;
         send_continue(w, c);
     }

@@ -295,18 +295,29 @@ static int orphan_out_of_reach(const worker_t *w)
     return -1;
 }
 
+static bool method_is(const py_request_t *pr, const char *method)
+{
+    size_t n = strlen(method);
+    return pr->method.len == n && memcmp(pr->method.ptr, method, n) == 0;
+}
+
+bool stats_probe_refuses(const worker_t *w, const py_request_t *pr)
+{
+    return (path_is(pr, w->cfg->health_path) || path_is(pr, w->cfg->ready_path)) &&
+           !method_is(pr, "GET") && !method_is(pr, "HEAD");
+}
+
 bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
 {
     const tun_config_t *cfg = w->cfg;
     bool health = path_is(pr, cfg->health_path), ready = !health && path_is(pr, cfg->ready_path);
     if (!health && !ready)
         return false;
-    bool head = pr->method.len == 4 && memcmp(pr->method.ptr, "HEAD", 4) == 0;
-    bool get = pr->method.len == 3 && memcmp(pr->method.ptr, "GET", 3) == 0;
+    bool head = method_is(pr, "HEAD");
     int status = 200;
     char body[96];
     snprintf(body, sizeof(body), health ? "ok\n" : "ready\n");
-    if (!get && !head) {
+    if (!head && !method_is(pr, "GET")) {
         status = 405;
         snprintf(body, sizeof(body), "use GET\n");
     } else if (ready) {

@@ -63,6 +63,9 @@ void stats_request_cancel(struct worker *w, struct conn *c);
  * caller sends it. The application is not called. */
 struct py_request;
 bool stats_probe(struct worker *w, struct conn *c, const struct py_request *pr);
+/* True when pr asks for --health-path or --ready-path with a method other than GET or
+ * HEAD: its 405 needs none of the body, so it goes out without a 100 Continue. */
+bool stats_probe_refuses(const struct worker *w, const struct py_request *pr);
 /* The response head is known: its status and the headers the access log wants. */
 struct py_reply;
 void stats_response_head(struct worker *w, struct conn *c, const struct py_reply *reply);

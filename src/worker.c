@@ -611,19 +611,7 @@ static void setup_pool(worker_t *w)
     w->free_count = n;
 }
 
-static void setup_limits(worker_t *w)
-{
-    const tun_config_t *cfg = w->cfg;
-    w->limits.request_line = (uint32_t)cfg->limit_request_line;
-    w->limits.fields = (uint32_t)cfg->limit_request_fields;
-    w->limits.field_size = (uint32_t)cfg->limit_request_field_size;
-    w->limits.body = (uint64_t)cfg->limit_request_body;
-    /* a cap on all header bytes together, so many maximal fields cannot add up */
-    w->limits.header_bytes = cfg->limit_request_field_size > 0 &&
-                                     cfg->limit_request_field_size <= 32 * 1024
-                                 ? 64 * 1024
-                                 : 1024 * 1024;
-}
+static void setup_limits(worker_t *w) { http_limits_from_config(&w->limits, w->cfg); }
 
 /* Pins the process and binds its memory before anything is allocated. Failures are
  * logged, not fatal: an unpinned worker still serves correctly. */

@@ -220,6 +220,16 @@ enum tun_flag {
       "limit_request_field_size",                                                           \
       "8190", 0, 1048576, 0, NULL, NULL, true, LIMITS,                                      \
       "longest header field (name and value) accepted; 0 means unlimited")                  \
+    X(limit_request_head, INT, 0, "limit-request-head", NULL, "BYTES", LIMIT_REQUEST_HEAD,  \
+      "limit_request_head",                                                                 \
+      "0", 0, 16777216, 0, NULL, NULL, true, LIMITS,                                        \
+      "largest request head (empty lines before it, request line, header fields, line "     \
+      "ends) and largest trailer section accepted (431); 0 means 64 KiB, or 1 MiB when "    \
+      "limit-request-field_size is 0 or above 32 KiB")                                      \
+    X(require_host, BOOL, 0, "require-host", NULL, "BOOL", REQUIRE_HOST, "require_host",    \
+      "false", 0, 0, 0, NULL, NULL, true, LIMITS,                                           \
+      "answer 400 to an HTTP/1.1 request without a Host field, as RFC 9112 3.2 asks; off "  \
+      "by default because simple clients omit it and gunicorn serves them")                 \
     X(limit_request_body, INT64, 0, "limit-request-body", NULL, "BYTES",                    \
       LIMIT_REQUEST_BODY, "limit_request_body",                                             \
       "1073741824", 0, 9007199254740992.0, 0, NULL, NULL, true, LIMITS,                     \

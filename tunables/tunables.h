@@ -92,6 +92,9 @@ typedef struct tun_config {
     int limit_request_line;      /* --limit-request-line, default 4094, 0 = unlimited */
     int limit_request_fields;    /* --limit-request-fields, default 100, 0 = 32768 (gunicorn) */
     int limit_request_field_size;/* --limit-request-field_size, default 8190, 0 = unlimited */
+    int limit_request_head;      /* --limit-request-head bytes, default 0 = 64 KiB (1 MiB with
+                                    a field size above 32 KiB or unlimited) */
+    bool require_host;           /* --require-host: HTTP/1.1 without Host gets 400 */
     long long limit_request_body;/* --limit-request-body bytes, default 1 GiB, 0 = unlimited */
     long long body_spool_threshold; /* --body-spool-threshold bytes: larger bodies go to a
                                        temporary file; default 1 MiB */

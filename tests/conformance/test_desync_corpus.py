@@ -107,8 +107,6 @@ DEVIATIONS = {
                             "parameters and their presence SHOULD be treated as an error "
                             "(llhttp agrees)"),
     "more-compliant-tests:9": (R, "`chunked;custom_param;`: as above"),
-    "rfc-compliant:12": (R, "raw UTF-8 in the request-target: RFC 3986 requires "
-                            "percent-encoding; llhttp's corpus (uri.md) expects a reject"),
     "rfc-compliant:13": (R, "empty request-target: not origin-form (RFC 9112 3.2)"),
 }
 

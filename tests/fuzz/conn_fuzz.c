@@ -231,6 +231,10 @@ bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
 {
     return false;
 }
+bool stats_probe_refuses(const worker_t *w, const py_request_t *pr)
+{
+    return false;
+}
 void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply) {}
 void stats_request_done(worker_t *w, conn_t *c) {}
 

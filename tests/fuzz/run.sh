@@ -4,7 +4,9 @@
 #
 #   tests/fuzz/run.sh [SECONDS] [TARGET...]    (default: 60 s each, every target)
 #
-# Targets: http (src/http.c on llhttp), conn (src/conn.c driven by fake completions).
+# Targets: http (src/http.c on llhttp), conn (src/conn.c driven by fake completions),
+# chunk (chunk-size lines, extensions and trailers in src/http.c; its seeds are kept in
+# tests/fuzz/seeds/chunk/).
 # Everything it makes lives in tests/fuzz/work/ (gitignored; $UF_FUZZ_WORK overrides):
 # bin/ the binaries, seeds/ the seed corpora built from ../shared/conformance, corpus/
 # what each target grew (kept between runs), artifacts/ crash reproducers. A finding is
@@ -18,7 +20,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http conn)
+[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk)
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${UF_FUZZ_WORK:-$root/tests/fuzz/work}
@@ -68,6 +70,9 @@ build() {
     http)
         "$cc" "${cflags[@]}" -w "$root/tests/fuzz/http_fuzz.c" "$root/src/http.c" \
             "$root/src/mem.c" "${llhttp[@]}" -o "$work/bin/http" ;;
+    chunk)
+        "$cc" "${cflags[@]}" -w "$root/tests/fuzz/chunk_fuzz.c" "$root/src/http.c" \
+            "$root/src/mem.c" "${llhttp[@]}" -o "$work/bin/chunk" ;;
     conn)
         # conn_fuzz.c includes src/conn.c; Python's headers are needed for the types only
         local pyinc
@@ -94,7 +99,7 @@ for t in "${targets[@]}"; do
         grep -E 'error:' "$work/$t.build.log" | head -5 || true
         continue
     fi
-    mkdir -p "$work/corpus/$t"
+    mkdir -p "$work/corpus/$t" "$work/seeds/$t"
     # past findings (tests/fuzz/regressions/<target>-*) must stay fixed
     regressions=("$root"/tests/fuzz/regressions/"$t"-*)
     if [ -e "${regressions[0]}" ] && ! "$work/bin/$t" "${regressions[@]}" > "$work/$t.regress.log" 2>&1; then
@@ -107,7 +112,8 @@ for t in "${targets[@]}"; do
     # nice: other work shares this machine; one process per target
     if nice -n 10 "$work/bin/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=8192 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t-" \
-        "$work/corpus/$t" "$work/seeds/$t" > "$work/$t.log" 2>&1; then
+        "$work/corpus/$t" "$work/seeds/$t" $(ls -d "$root/tests/fuzz/seeds/$t" 2>/dev/null) \
+        > "$work/$t.log" 2>&1; then
         passed=$((passed + 1))
         grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$work/$t.log" || true
     else
