@@ -721,8 +721,7 @@ void conn_share_parked(worker_t *w)
         if (!move)
             break;   /* the rest are younger, or no sibling is free */
         unpark(w, c);
-        bool rc = reclaim(w, c);
-        if (rc)
+        if (reclaim(w, c))
             hand_off(w, c, pass_on);
         c = next;
     }

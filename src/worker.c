@@ -474,7 +474,7 @@ static void check_timeout(worker_t *w)
     if (w->timed_out || w->cfg->timeout <= 0 || !w->oldest_ms)
         return;
     uint64_t limit = (uint64_t)(w->cfg->timeout * 1000);
-    if (w->now_ms < w->oldest_ms + limit)
+    if (w->now_ms <= w->oldest_ms + limit)   /* (start times are whole milliseconds) */
         return;
     conn_t *c = pool_late(w->pool, w->now_ms - limit);
     if (c)
