@@ -1,0 +1,292 @@
+"""Work sharing: no request waits behind a busy, dying or booting worker while another is
+free (src/share.h). Each test has a control where it matters: the same scenario with
+--no-work-sharing shows the wait the mechanism removes, so the test proves it measures
+something.
+
+The app (apps/uneven.py) answers /pid with the pid of the worker that served it, so a test
+can tell which worker held a request; /sleep?ms=N waits N ms; /hang never returns.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import free_port, read_response, wait_until
+
+APP = "uneven:app"
+
+
+def get(port, path, sock=None, close=False, timeout=10):
+    """One GET on `sock` (a new connection when None); returns (status, body, sock, seconds)."""
+    started = time.monotonic()
+    if sock is None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.settimeout(timeout)
+    extra = "Connection: close\r\n" if close else ""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n".encode())
+    resp = read_response(sock.makefile("rb"))
+    elapsed = time.monotonic() - started
+    if close:
+        sock.close()
+        sock = None
+    return resp.status, resp.body, sock, elapsed
+
+
+def wait_serving(srv, n, timeout=20):
+    """Waits until n distinct workers have answered (booted and imported the app)."""
+    seen, deadline = set(), time.monotonic() + timeout
+    while len(seen) < n and time.monotonic() < deadline:
+        status, body, _, _ = get(srv.port, "/pid", close=True)
+        if status == 200:
+            seen.add(int(body))
+    assert len(seen) >= n, f"only {sorted(seen)} of {n} workers answered"
+    return sorted(seen)
+
+
+def connection_on(port, pid, tries=60):
+    """A keep-alive connection whose requests worker `pid` serves (the kernel's hash decides
+    where a new connection lands)."""
+    for _ in range(tries):
+        status, body, sock, _ = get(port, "/pid")
+        if status == 200 and int(body) == pid:
+            return sock
+        sock.close()
+    pytest.skip(f"no connection landed on worker {pid} in {tries} tries")
+
+
+def fast_requests_during_a_slow_one(srv, slow_ms=1500):
+    """Starts /sleep?ms=slow_ms on a keep-alive connection, then sends /pid on another
+    keep-alive connection of the same (busy) worker and on new connections. Returns the
+    busy worker's pid and, for each fast request, (seconds, pid that served it)."""
+    slow_pid = srv.worker_pids()[0]
+    slow = connection_on(srv.port, slow_pid)
+    same = connection_on(srv.port, slow_pid)
+    slow.sendall(f"GET /sleep?ms={slow_ms} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+    time.sleep(0.2)   # the slow request is in the application now
+    results = []
+    status, body, same, took = get(srv.port, "/pid", sock=same)
+    assert status == 200
+    results.append((took, int(body)))
+    for _ in range(8):
+        status, body, _, took = get(srv.port, "/pid", close=True)
+        assert status == 200
+        results.append((took, int(body)))
+    assert read_response(slow.makefile("rb")).status == 200
+    slow.close()
+    same.close()
+    return slow_pid, results
+
+
+def test_keep_alive_request_on_a_busy_worker_is_served_by_an_idle_one(server):
+    srv = server(APP, workers=2, probe="/fast")
+    srv.wait_workers(2)
+    busy, results = fast_requests_during_a_slow_one(srv)
+    # the keep-alive request on the busy worker's connection, and every new connection,
+    # were answered at once, by the other worker
+    assert max(t for t, _ in results) < 0.5, results
+    assert results[0][1] != busy, results
+
+
+def test_without_work_sharing_the_same_request_waits(server):
+    """The control: each worker serves only its own connections."""
+    srv = server(APP, workers=2, probe="/fast", args=["--no-work-sharing"])
+    srv.wait_workers(2)
+    busy, results = fast_requests_during_a_slow_one(srv)
+    took, pid = results[0]
+    assert pid == busy and took > 1.0, results
+
+
+@pytest.mark.parametrize("sharing", [True, False], ids=["sharing", "control"])
+def test_uneven_load_fast_requests_do_not_wait_behind_slow_ones(server, sharing):
+    """Closed-loop clients, 5% of requests wait 200 ms. 3 clients on 4 workers: a worker
+    is always free, so with work sharing no fast request waits for a slow one; without
+    it, a fast request that lands on the worker of a slow one waits (the control)."""
+    srv = server(APP, workers=4, probe="/fast", args=[] if sharing else ["--no-work-sharing"])
+    srv.wait_workers(4)
+    fast, errors = [], []
+    lock = threading.Lock()
+    stop = time.monotonic() + 4
+
+    def client(seed, close):
+        sock = None
+        n = seed
+        while time.monotonic() < stop:
+            n += 1
+            path = "/sleep?ms=200" if n % 20 == 0 else "/fast"
+            try:
+                status, _, sock, took = get(srv.port, path, sock=sock, close=close)
+            except Exception as e:  # noqa: BLE001 - every failure counts
+                with lock:
+                    errors.append(repr(e))
+                sock = None
+                continue
+            with lock:
+                if status != 200:
+                    errors.append(status)
+                elif path == "/fast":
+                    fast.append(took)
+
+    threads = [threading.Thread(target=client, args=(i * 7, i % 2 == 1)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=20)
+    assert errors == []
+    fast.sort()
+    p99 = fast[int(len(fast) * 0.99)]
+    print(f"uneven load: {len(fast)} fast requests, p50 {fast[len(fast) // 2] * 1000:.1f} ms, "
+          f"p99 {p99 * 1000:.1f} ms")
+    if sharing:
+        assert p99 < 0.05, f"fast p99 {p99 * 1000:.0f} ms: fast requests waited behind slow ones"
+    else:
+        assert p99 > 0.1, f"fast p99 {p99 * 1000:.0f} ms: the control measured no waiting"
+
+
+def test_killed_worker_with_a_slow_import_leaves_no_request_waiting(server):
+    """kill -9 of a worker whose application takes 3 s to import: its listener is taken
+    from by the other worker until the replacement is ready, and readiness stays true."""
+    srv = server("slow_import:app", workers=2, probe="/fast",
+                 env={"UF_TEST_IMPORT_DELAY": "3"}, args=["--ready-path", "/ready"])
+    victim, other = wait_serving(srv, 2)
+    os.kill(victim, signal.SIGKILL)
+    time.sleep(0.3)
+    slowest = 0.0
+    for _ in range(20):
+        status, body, _, took = get(srv.port, "/pid", close=True, timeout=10)
+        assert status == 200
+        assert int(body) == other
+        slowest = max(slowest, took)
+    status, body, _, _ = get(srv.port, "/ready", close=True)
+    assert status == 200, body
+    print(f"kill -9 with a 3 s import: slowest of 20 requests {slowest * 1000:.0f} ms")
+    assert slowest < 0.5
+    srv.wait_workers(2, exclude=[victim], timeout=15)
+
+
+def test_killed_worker_without_work_sharing_is_not_ready(server):
+    """The control: nothing accepts from the dead worker's listener, and /ready says so."""
+    stats_port = free_port()
+    srv = server("slow_import:app", workers=2, probe="/fast",
+                 env={"UF_TEST_IMPORT_DELAY": "3"},
+                 args=["--no-work-sharing", "--stats-bind", f"127.0.0.1:{stats_port}"])
+    victim, _ = wait_serving(srv, 2)
+    os.kill(victim, signal.SIGKILL)
+
+    def ready():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/ready", timeout=2) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    assert wait_until(lambda: ready() == 503, 2)
+
+
+def test_hung_request_gets_500_and_side_clients_are_not_stalled(server):
+    srv = server(APP, workers=2, probe="/fast", args=["--timeout", "2"])
+    hung_pid = srv.worker_pids()[0]
+    hung = connection_on(srv.port, hung_pid)
+    started = time.monotonic()
+    hung.sendall(b"GET /hang HTTP/1.1\r\nHost: t\r\n\r\n")
+    # side clients, new connections and keep-alive ones, while the request hangs and
+    # while its worker is killed and replaced
+    slowest = 0.0
+    keep = None
+    while time.monotonic() - started < 3.5:
+        status, _, _, took = get(srv.port, "/fast", close=True)
+        assert status == 200
+        slowest = max(slowest, took)
+        status, _, keep, took = get(srv.port, "/fast", sock=keep)
+        assert status == 200
+        slowest = max(slowest, took)
+    resp = read_response(hung.makefile("rb"))
+    assert resp.status == 500 and resp.header("Connection") == "close", resp
+    log = srv.log()
+    assert log.count("WORKER TIMEOUT") == 1, log
+    print(f"hung request: slowest side request {slowest * 1000:.0f} ms")
+    assert slowest < 0.3, slowest
+
+
+def test_max_requests_is_kept_exactly(server, tmp_path):
+    """A worker that reaches --max-requests takes no more work: the others do while its
+    successor boots. No worker serves more than the limit plus what it held."""
+    log = tmp_path / "access.log"
+    srv = server(APP, workers=4, probe="/fast",
+                 args=["--max-requests", "500", "--access-logfile", str(log),
+                       "--access-logformat", "%(p)s"])
+    errors, done = [], [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + 30
+
+    def client(close):
+        sock = None
+        while time.monotonic() < stop and done[0] < 6000:
+            try:
+                status, _, sock, _ = get(srv.port, "/fast", sock=sock, close=close)
+            except Exception as e:  # noqa: BLE001
+                with lock:
+                    errors.append(repr(e))
+                sock = None
+                continue
+            with lock:
+                done[0] += 1
+                if status != 200:
+                    errors.append(status)
+
+    threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=40)
+    srv.stop()
+    assert errors == []
+    per_pid = {}
+    for line in log.read_text().splitlines():
+        per_pid[line] = per_pid.get(line, 0) + 1
+    print(f"max-requests 500: {done[0]} requests, most served by one worker "
+          f"{max(per_pid.values())}, workers {len(per_pid)}")
+    # 8 clients: a worker can hold at most 8 requests at the moment it reaches the limit
+    assert max(per_pid.values()) <= 500 + 8, sorted(per_pid.values())
+    assert len(per_pid) >= 10
+
+
+def test_twenty_hups_with_new_connections_never_hang(server):
+    """The hang after a handover: a connection queued on a listener whose old worker took
+    the kernel's wake-up and left was not accepted until another connection came. 20
+    reloads under wrk, a new connection per request, at least 50,000 requests, none
+    timed out."""
+    srv = server(APP, workers=2, probe="/fast")
+    total = errors = hups = 0
+    deadline = time.monotonic() + 60
+
+    def hupper():
+        nonlocal hups
+        while hups < 20 and time.monotonic() < deadline:
+            time.sleep(0.4)
+            srv.send_signal(signal.SIGHUP)
+            hups += 1
+
+    t = threading.Thread(target=hupper)
+    t.start()
+    while (total < 50000 or hups < 20) and time.monotonic() < deadline:
+        out = subprocess.run(["wrk", "-t2", "-c16", "-d4s", "--timeout", "2s", "-H",
+                              "Connection: close", f"http://127.0.0.1:{srv.port}/fast"],
+                             capture_output=True, text=True, timeout=30).stdout
+        total += int(re.search(r"(\d+) requests in", out).group(1))
+        m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        if m:
+            errors += sum(int(x) for x in m.groups())
+        m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        if m:
+            errors += int(m.group(1))
+    t.join()
+    print(f"{hups} HUPs: {total} requests, {errors} errors")
+    assert hups == 20
+    assert total >= 50000
+    assert errors == 0
