@@ -180,6 +180,7 @@ const core_sources = [_][]const u8{
     "src/conn.c",
     "src/pool.c",
     "src/share.c",
+    "src/steer.c",
     "src/http.c",
     "src/response.c",
     "src/accesslog.c",

@@ -660,7 +660,7 @@ static void finish_hand_off(worker_t *w, conn_t *c)
         __atomic_add_fetch(queued, 1, __ATOMIC_RELAXED);
     if ((k >= 0 || to_queue) && m.len <= SHARE_MAX_BYTES &&
         share_send(w->share, (unsigned)k, &m) == 0) {
-        w->handoffs_out++;
+        sb_add64(&w->sb->handed_off, 1);
         c->in.len = c->parsed = 0;
         close_now(w, c);
         return;

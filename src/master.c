@@ -28,6 +28,7 @@
 #include "src/scoreboard.h"
 #include "src/share.h"
 #include "src/stats.h"
+#include "src/steer.h"
 #include "python_bridge/interp.h"
 #include "src/worker.h"
 #include "uring/ring.h"
@@ -116,6 +117,8 @@ typedef struct master {
     bool steering;             /* a reuseport program is attached (see steer) */
     share_t share;             /* --work-sharing: the table, every listener, the inboxes */
     bool sharing;
+    steer_t steer;             /* ...and new connections steered to idle workers (eBPF) */
+    bool steer_warned;
     uint64_t pressure_logged_ms;
     int exit_code;
 
@@ -228,6 +231,13 @@ static int open_slot(master_t *m, unsigned k, char *err, size_t errlen)
         l->fd = fd;
         if (m->sharing)
             m->share.listen_fds[k * m->nbinds + b] = fd;
+        if (m->steer.active || (k == 0 && m->steer.table)) {
+            char why[256];
+            if (steer_add(&m->steer, k, b, fd, why, sizeof(why)) < 0 && !m->steer_warned) {
+                log_warning("Steering to idle workers is off: %s", why);
+                m->steer_warned = true;
+            }
+        }
         describe_addr((const struct sockaddr *)&m->cfg->binds[b].addr, l->host, sizeof(l->host),
                       &l->port);
     }
@@ -652,6 +662,8 @@ static void steer(master_t *m, bool shrinking)
 {
     if (m->nslots == 0 || (!m->cfg->cpu_pin && !shrinking && !m->steering))
         return;
+    if (m->steer.active)
+        return;   /* the eBPF program steers only to slots in use (share_table_t.nslots) */
     struct sock_filter code[2 * MAX_SLOTS + 3];
     unsigned n = 0, count = m->nslots;
     if (m->cfg->cpu_pin) {
@@ -1168,6 +1180,15 @@ static void banner(master_t *m)
                  m->nslots < m->target ? " (the rest once a worker's footprint is measured)" : "");
     else
         log_info("Worker placement: not pinned (--cpu-pin / --numa-pin are off)");
+    if (m->sharing)
+        log_info("Work sharing: on (a request that would wait goes to an idle worker or the "
+                 "shared queue; idle workers accept for booting or dying ones); new connections "
+                 "go to %s",
+                 cfg->cpu_pin          ? "the worker on the receiving CPU"
+                 : m->steer.active     ? "idle workers first (reuseport eBPF)"
+                                       : "the listener the kernel's hash picks");
+    else
+        log_info("Work sharing: off (each worker serves only its own connections)");
     if (cfg->accesslog)
         log_info("Access log: %s (%s)", strcmp(cfg->accesslog, "-") ? cfg->accesslog : "stdout",
                  cfg->access_log_json ? "JSON" : "text");
@@ -1267,8 +1288,14 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
         }
     }
     m.sharing = cfg->work_sharing;
+    m.steer.table_map = -1;
+    if (m.sharing && !cfg->cpu_pin &&
+        steer_open(&m.steer, sizeof(share_table_t), m.nbinds, offsetof(share_table_t, nslots),
+                   offsetof(share_table_t, free), SHARE_MAX_SLOTS, err, sizeof(err)) < 0)
+        log_info("Steering to idle workers is off (%s): new connections are spread by the "
+                 "kernel's hash and passed on by busy workers", err);
     if (m.sharing) {
-        int rc = share_create(&m.share, m.nbinds);
+        int rc = share_create(&m.share, m.nbinds, m.steer.table);
         if (rc < 0) {
             log_critical("work sharing: cannot map the share table: %s", strerror(-rc));
             return 1;
@@ -1366,6 +1393,7 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     sb_destroy(&m.sb);
     if (m.sharing)
         share_destroy(&m.share);
+    steer_close(&m.steer);
     uf_free(m.procs);
     uf_free(m.slots);
     return m.exit_code;

@@ -55,6 +55,9 @@ typedef struct sb_slot {
     uint64_t ship_sent;          /* lines handed to --log-target */
     uint64_t ship_dropped;       /* lines dropped: the collector was slow, gone or refused */
     uint64_t statsd_dropped;     /* statsd packets dropped */
+    uint64_t handed_off;         /* requests (with their connections) passed to siblings or
+                                    the shared queue (work sharing) */
+    uint64_t taken_over;         /* ... and taken from them */
     uint32_t connections;        /* client connections open now */
     uint32_t in_flight;          /* requests handed to the application, not yet answered */
     uint32_t threads;            /* --threads: application threads (0: the loop calls it) */

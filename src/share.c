@@ -1,5 +1,4 @@
 /* Work sharing: the shared table, the inboxes, and hand-off datagrams. */
-#define _GNU_SOURCE
 #include "src/share.h"
 
 #include <errno.h>
@@ -22,11 +21,12 @@ typedef struct handoff_head {
     uint16_t hops;
 } handoff_head_t;
 
-int share_create(share_t *s, unsigned nbinds)
+int share_create(share_t *s, unsigned nbinds, share_table_t *table)
 {
     memset(s, 0, sizeof(*s));
-    s->table = mmap(NULL, sizeof(share_table_t), PROT_READ | PROT_WRITE,
-                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    s->table = table ? table
+                     : mmap(NULL, sizeof(share_table_t), PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (s->table == MAP_FAILED) {
         s->table = NULL;
         return -errno;

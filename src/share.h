@@ -85,8 +85,10 @@ typedef struct share_msg {
     size_t len;
 } share_msg_t;
 
-/* Maps the table and the per-slot arrays for `nbinds` binds. Returns 0 or -errno. */
-int share_create(share_t *s, unsigned nbinds);
+/* Maps the table (or takes `table`, zeroed shared memory the caller mapped: the steering
+ * program's map, src/steer.h) and the per-slot arrays for `nbinds` binds. Returns 0 or
+ * -errno. */
+int share_create(share_t *s, unsigned nbinds, share_table_t *table);
 void share_destroy(share_t *s);
 
 /* Makes the shared queue (k = SHARE_QUEUE) or slot k's inbox. Returns 0, or -1 with

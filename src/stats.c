@@ -777,6 +777,13 @@ void stats_render_prometheus(const stats_view_t *v, buf_t *out)
            "Complete requests waiting for whichever worker has an application thread free first "
            "(work sharing: they waited behind long requests, or their worker is leaving).");
     put_fmt(out, "uwsgi_fast_shared_queue %d\n", v->shared_queue > 0 ? (int)v->shared_queue : 0);
+    worker_series(out, v, "uwsgi_fast_worker_handed_off_total", "counter",
+                  "Requests a worker passed, with their connection, to a sibling or the shared "
+                  "queue because it could not start them soon (work sharing).",
+                  offsetof(sb_slot_t, handed_off), true);
+    worker_series(out, v, "uwsgi_fast_worker_taken_over_total", "counter",
+                  "Requests a worker took over from a sibling or the shared queue.",
+                  offsetof(sb_slot_t, taken_over), true);
     worker_series(out, v, "uwsgi_fast_worker_requests_total", "counter",
                   "Requests served by each worker process since it started.",
                   offsetof(sb_slot_t, requests), true);

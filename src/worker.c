@@ -257,7 +257,7 @@ static void pass_on_or_take(worker_t *w, int fd, unsigned bind)
     int k = share_pick(w->share, (unsigned)-1, w->pick_next++, true);
     if (k >= 0 && share_send(w->share, (unsigned)k, &m) == 0) {
         close(fd);
-        w->handoffs_out++;
+        sb_add64(&w->sb->handed_off, 1);
         return;
     }
     take_connection(w, fd, bind);
@@ -364,7 +364,7 @@ static void arm_inbox(worker_t *w)
 
 static void adopt(worker_t *w, share_msg_t *m)
 {
-    w->handoffs_in++;
+    sb_add64(&w->sb->taken_over, 1);
     if (m->bind >= w->listener_count)
         close(m->fd);
     else if (w->free_count == 0)
@@ -781,9 +781,6 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         close_refused(&w, false);
         stats_tick(&w);   /* log lines and statsd packets gathered in this round */
     }
-    if (w.handoffs_out || w.handoffs_in)
-        log_debug("Worker exiting: %llu connections handed to siblings, %llu taken from them",
-                  (unsigned long long)w.handoffs_out, (unsigned long long)w.handoffs_in);
     if (w.zc_sends)
         log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);

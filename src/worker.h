@@ -133,7 +133,6 @@ typedef struct worker {
     bool queue_armed;
     bool leaving;              /* not taking new work: retiring, timed out or draining */
     bool timed_out;            /* a request outlived --timeout; answered 500 */
-    uint64_t handoffs_out, handoffs_in;
     char *inbox_buf;           /* SHARE_MAX_BYTES: one hand-off as it is received */
     uint64_t zc_sends;         /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;

@@ -93,6 +93,35 @@ def test_keep_alive_request_on_a_busy_worker_is_served_by_an_idle_one(server):
     assert results[0][1] != busy, results
 
 
+def test_new_connections_go_to_the_idle_worker_without_hand_offs(server):
+    """With the reuseport eBPF program (root here), new connections land on the idle
+    worker in the first place: no hand-off is needed while the other is busy."""
+    stats_port = free_port()
+    srv = server(APP, workers=2, probe="/fast", args=["--stats-bind", f"127.0.0.1:{stats_port}"])
+    wait_serving(srv, 2)
+    if "idle workers first (reuseport eBPF)" not in srv.log():
+        pytest.skip("eBPF steering is not available here: " +
+                    next((l for l in srv.log().splitlines() if "Steering" in l), "?"))
+    busy = srv.worker_pids()[0]
+    slow = connection_on(srv.port, busy)
+    slow.sendall(b"GET /sleep?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.2)
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/metrics", timeout=5) as r:
+        before = r.read().decode()
+    pids = [int(get(srv.port, "/pid", close=True)[1]) for _ in range(30)]
+    with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/metrics", timeout=5) as r:
+        after = r.read().decode()
+    assert busy not in pids, pids
+
+    def handed(text):
+        return sum(int(v) for v in re.findall(r"^uwsgi_fast_worker_handed_off_total\{.*\} (\d+)$",
+                                              text, re.M))
+
+    assert handed(after) == handed(before), after
+    assert read_response(slow.makefile("rb")).status == 200
+    slow.close()
+
+
 def test_without_work_sharing_the_same_request_waits(server):
     """The control: each worker serves only its own connections."""
     srv = server(APP, workers=2, probe="/fast", args=["--no-work-sharing"])
