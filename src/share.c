@@ -179,7 +179,7 @@ int share_pick(const share_t *s, unsigned self, unsigned start, bool any)
         unsigned k = (start + i) % n;
         if (k == self || s->inbox_tx[k] < 0 || __atomic_load_n(&t->orphan[k], __ATOMIC_RELAXED))
             continue;
-        if (__atomic_load_n(&t->free[k], __ATOMIC_RELAXED) > 0)
+        if (__atomic_load_n(&t->free[k * SHARE_FREE_STRIDE], __ATOMIC_RELAXED) > 0)
             return (int)k;
         if (fallback < 0 && any && __atomic_load_n(&t->taking[k], __ATOMIC_RELAXED))
             fallback = (int)k;

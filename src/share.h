@@ -42,6 +42,8 @@
 /* A request is passed on at most this many times, so two workers that each believe the
  * other idle cannot bounce it between them. */
 #define SHARE_MAX_HOPS 2
+/* uint32_t entries between two slots' free counts: 64 bytes */
+#define SHARE_FREE_STRIDE 16
 /* A request that found every application thread of its worker busy, and no sibling free,
  * waits in its worker; once it has waited this long it moves to the shared queue, which
  * the first worker with a free thread takes from (gunicorn's shared accept queue, for the
@@ -52,13 +54,15 @@
 /* share_send's slot for the shared queue. */
 #define SHARE_QUEUE ((unsigned)-1)
 
-typedef struct share_table {
+typedef struct __attribute__((aligned(64))) share_table {
     uint32_t nslots;                    /* slots in use, [0, nslots) (master) */
     uint32_t epoch;                     /* bumped by the master when `orphan` changes */
     int32_t queued;                     /* requests in the shared queue (atomic; may lag
                                            the queue by one in either direction) */
-    uint32_t free[SHARE_MAX_SLOTS];     /* application threads free to start a request
-                                           now; 0 when busy or not taking work (worker) */
+    /* application threads free to start a request now; 0 when busy or not taking work
+     * (worker). Slot k's count is free[k * SHARE_FREE_STRIDE]: one cache line each, as
+     * every worker rewrites its own at nearly every request */
+    uint32_t free[SHARE_MAX_SLOTS * SHARE_FREE_STRIDE] __attribute__((aligned(64)));
     uint8_t taking[SHARE_MAX_SLOTS];    /* 1: the slot's worker takes new work, even if
                                            it must queue it; 0: it is leaving (worker) */
     uint8_t orphan[SHARE_MAX_SLOTS];    /* 1: no worker accepts from the slot's listeners:
@@ -112,8 +116,9 @@ int share_pick(const share_t *s, unsigned self, unsigned start, bool any);
 
 static inline void share_set_free(share_table_t *t, unsigned k, uint32_t n)
 {
-    if (__atomic_load_n(&t->free[k], __ATOMIC_RELAXED) != n)
-        __atomic_store_n(&t->free[k], n, __ATOMIC_RELAXED);
+    uint32_t *at = &t->free[k * SHARE_FREE_STRIDE];
+    if (__atomic_load_n(at, __ATOMIC_RELAXED) != n)
+        __atomic_store_n(at, n, __ATOMIC_RELAXED);
 }
 
 static inline void share_set_taking(share_table_t *t, unsigned k, bool on)

@@ -97,7 +97,7 @@ static int load_program(int table_map, int sockets, size_t off_nslots, size_t of
         /* 22 */ ALU_REG(BPF_SUB, BPF_REG_4, BPF_REG_8),
         /* 23 */ ALU_IMM(BPF_AND, BPF_REG_4, (int32_t)(max_slots - 1)),
         /* 24 */ MOV_REG(BPF_REG_3, BPF_REG_4),
-        /* 25 */ ALU_IMM(BPF_LSH, BPF_REG_3, 2),
+        /* 25 */ ALU_IMM(BPF_LSH, BPF_REG_3, 6),   /* 64 bytes a slot (share.h) */
         /* 26 */ ALU_REG(BPF_ADD, BPF_REG_3, BPF_REG_7),
         /* 27 */ LOAD_W(BPF_REG_3, BPF_REG_3, (int16_t)off_free),
         /* 28 */ JUMP_IMM(BPF_JNE, BPF_REG_3, 0, FOUND - 29),
@@ -153,7 +153,7 @@ int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslot
     st->nbinds = nbinds;
     for (unsigned b = 0; b < STEER_MAX_BINDS; b++)
         st->sockets[b] = st->progs[b] = -1;
-    if (nbinds > STEER_MAX_BINDS || (max_slots & (max_slots - 1)) || off_free > 8192) {
+    if (nbinds > STEER_MAX_BINDS || (max_slots & (max_slots - 1)) || off_free > 4096) {
         snprintf(err, errlen, "more than %d bind addresses", STEER_MAX_BINDS);
         return -1;
     }
