@@ -612,7 +612,6 @@ static void park(worker_t *w, conn_t *c)
     else
         w->park_head = c;
     w->park_tail = c;
-    w->parked++;
 }
 
 static void unpark(worker_t *w, conn_t *c)
@@ -629,7 +628,6 @@ static void unpark(worker_t *w, conn_t *c)
         w->park_tail = c->park_prev;
     c->park_prev = c->park_next = NULL;
     c->parked = false;
-    w->parked--;
 }
 
 /* The receive has stopped, so c->in holds every byte we took from the socket: send the

@@ -123,7 +123,6 @@ typedef struct worker {
     uint32_t threads;          /* application threads (the pool's size) */
     uint32_t in_app;           /* requests owned by a thread or queued for one */
     struct conn *park_head, *park_tail;   /* parked requests, oldest first (src/conn.c) */
-    uint32_t parked;
     uint32_t steal_epoch;      /* the table's epoch the steals below were armed for */
     uint8_t *stealing;         /* [slot]: accepts are armed on that sibling's listeners */
     unsigned pick_next;        /* where the next search for an idle sibling starts */
