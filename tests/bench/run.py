@@ -632,10 +632,20 @@ def vm_hwm_kb(pid):
 # One server
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port no server of this run has been given yet: the kernel may hand the
+    same free port out twice once the probing socket is closed, and two servers started
+    side by side would then race for it."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 class Server:
@@ -671,12 +681,24 @@ class Server:
         except OSError as e:
             self.error = "failed to start: %s" % e
 
+    def restart_on_new_port(self, ctx):
+        self.notes.append("port %d was taken at start; started again on another" % self.port)
+        self.log.close()
+        self.port = free_port()
+        self.argv, _ = server_command(self.key, self.sc, self.port, ctx)
+        self.error = None
+        self.start()
+
     def log_tail(self, n=3):
         try:
             with open(self.log_path, "rb") as f:
                 lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines()
                          if ln.strip()]
-            return " | ".join(lines[-n:])[:300]
+            # The line that says why a server stopped is usually its last
+            # error, not its first banner line: show errors first, and cut
+            # from the front so the end survives.
+            errors = [ln for ln in lines if re.search(r"\b(ERROR|CRITICAL|Error|Traceback)\b", ln)]
+            return " | ".join((errors or lines)[-n:])[-400:]
         except OSError:
             return ""
 
@@ -1155,6 +1177,11 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, rotate=
         deadline = t0 + args.start_timeout
         for srv in servers:
             srv.wait_ready(deadline)
+            if srv.error and "already in use" in srv.error:
+                # a client socket of an earlier scenario took the port in between: once
+                # more on another port, and say so under the table
+                srv.restart_on_new_port(ctx)
+                srv.wait_ready(time.monotonic() + args.start_timeout)
             if srv.error:
                 log("  %-18s %s" % (srv.key, srv.error))
         live = [s for s in servers if not s.error]
