@@ -48,27 +48,42 @@ pub fn build(b: *std.Build) void {
         "-D_GNU_SOURCE",      cflags, pyflag,
     };
 
-    // ---- the core library: everything but main(), shared by binary and tests --
-    const core = b.addStaticLibrary(.{
-        .name = "uwsgi-fast-core",
-        .target = target,
-        .optimize = optimize,
-    });
-    core.addCSourceFiles(.{ .files = &core_sources, .flags = our_flags });
-    core.addCSourceFiles(.{
-        .root = .{ .cwd_relative = llhttp_src },
-        .files = &.{ "llhttp.c", "api.c", "http.c" },
-        // strict mode refuses bare CR line ends and raw bytes >= 0x80 or HTAB in the
-        // request-target, which lenient parsing lets through (request smuggling)
-        .flags = &.{ "-w", "-DLLHTTP_STRICT_MODE=1" },
-    });
-    configure(b, core, py, llhttp_inc);
+    // ---- one library per folder, in dependency order -------------------------
+    // Each folder compiles against the headers of the folders it may use and no others
+    // (a copy of just those headers is its include root), so an include that breaks the
+    // layering fails the build. The table is docs/architecture.md's "Layers".
+    var libs: [layers.len]*std.Build.Step.Compile = undefined;
+    for (layers, 0..) |layer, i| {
+        const lib = b.addStaticLibrary(.{
+            .name = b.fmt("uwsgi-fast-{s}", .{layer.folder}),
+            .target = target,
+            .optimize = optimize,
+        });
+        lib.addCSourceFiles(.{ .files = layer.sources, .flags = our_flags });
+        const headers = b.addWriteFiles();
+        for (layer.uses) |folder| {
+            _ = headers.addCopyDirectory(b.path(folder), folder, .{ .include_extensions = &.{".h"} });
+        }
+        _ = headers.addCopyDirectory(b.path(layer.folder), layer.folder, .{ .include_extensions = &.{".h"} });
+        lib.addIncludePath(headers.getDirectory());
+        if (std.mem.eql(u8, layer.folder, "src")) {
+            lib.addCSourceFiles(.{
+                .root = .{ .cwd_relative = llhttp_src },
+                .files = &.{ "llhttp.c", "api.c", "http.c" },
+                // strict mode refuses bare CR line ends and raw bytes >= 0x80 or HTAB in
+                // the request-target, which lenient parsing lets through (request smuggling)
+                .flags = &.{ "-w", "-DLLHTTP_STRICT_MODE=1" },
+            });
+        }
+        configure(b, lib, py, llhttp_inc, false);
+        libs[i] = lib;
+    }
 
     // ---- the binary ----------------------------------------------------------
     const exe = b.addExecutable(.{ .name = "uwsgi-fast", .target = target, .optimize = optimize });
     exe.addCSourceFiles(.{ .files = &.{"src/main.c"}, .flags = our_flags });
-    exe.linkLibrary(core);
-    configure(b, exe, py, llhttp_inc);
+    linkLayers(exe, &libs);
+    configure(b, exe, py, llhttp_inc, true);
     b.installArtifact(exe);
 
     // ---- run -----------------------------------------------------------------
@@ -90,8 +105,8 @@ pub fn build(b: *std.Build) void {
         const t = b.addExecutable(.{ .name = name, .target = target, .optimize = optimize });
         t.addCSourceFiles(.{ .files = &.{path}, .flags = our_flags });
         t.addIncludePath(b.path("tests/unit"));
-        t.linkLibrary(core);
-        configure(b, t, py, llhttp_inc);
+        linkLayers(t, &libs);
+        configure(b, t, py, llhttp_inc, true);
         run_tests.addArtifactArg(t);
     }
     b.step("test", "Run the C unit tests").dependOn(&run_tests.step);
@@ -99,11 +114,12 @@ pub fn build(b: *std.Build) void {
 
 const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8, executable: []const u8 };
 
-/// Include paths for every compile; system libraries only for executables (a static
-/// archive that "links" a shared library would just carry the .so as a bogus member).
-fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, llhttp_inc: []const u8) void {
+/// Include paths for every compile (the repository root only where every folder may be
+/// seen: main.c and the tests); system libraries only for executables (a static archive
+/// that "links" a shared library would just carry the .so as a bogus member).
+fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, llhttp_inc: []const u8, whole_tree: bool) void {
     c.linkLibC();
-    c.addIncludePath(b.path("."));
+    if (whole_tree) c.addIncludePath(b.path("."));
     c.addIncludePath(.{ .cwd_relative = llhttp_inc });
     c.addIncludePath(.{ .cwd_relative = py.include });
     if (c.kind != .exe) return;
@@ -113,6 +129,15 @@ fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, llhttp_inc: 
     c.linkSystemLibrary2("mimalloc", .{ .use_pkg_config = .no });
     c.linkSystemLibrary2(py.lib, .{ .use_pkg_config = .no });
     c.linkSystemLibrary2("m", .{ .use_pkg_config = .no });
+}
+
+/// Upper layers first, so that each library's undefined symbols are found further on.
+fn linkLayers(c: *std.Build.Step.Compile, libs: []const *std.Build.Step.Compile) void {
+    var i = libs.len;
+    while (i > 0) {
+        i -= 1;
+        c.linkLibrary(libs[i]);
+    }
 }
 
 fn requireFile(b: *std.Build, path: []const u8, package: []const u8) void {
@@ -169,29 +194,43 @@ fn discoverUnitTests(b: *std.Build) []const []const u8 {
     return list.items;
 }
 
-// ---- sources (everything but src/main.c goes into the core library) -----------
-const core_sources = [_][]const u8{
-    "src/mem.c",
-    "src/log.c",
-    "src/master.c",
-    "src/budget.c",
-    "src/scoreboard.c",
-    "src/worker.c",
-    "src/conn.c",
-    "src/pool.c",
-    "src/share.c",
-    "src/steer.c",
-    "src/http.c",
-    "src/response.c",
-    "src/accesslog.c",
-    "src/logship.c",
-    "src/stats.c",
-    "uring/ring.c",
-    "python_bridge/interp.c",
-    "python_bridge/wsgi.c",
-    "tunables/tunables.c",
-    "tunables/toml.c",
-    "tunables/pyconfig.c",
-    "tunables/host.c",
-    "tunables/doctor.c",
+// ---- layers and their sources (everything but src/main.c) ---------------------
+// A folder may include the headers of the folders in `uses` and its own, nothing else.
+const Layer = struct { folder: []const u8, uses: []const []const u8, sources: []const []const u8 };
+
+const layers = [_]Layer{
+    .{ .folder = "common", .uses = &.{}, .sources = &.{
+        "common/mem.c",
+        "common/log.c",
+        "common/net.c",
+    } },
+    .{ .folder = "tunables", .uses = &.{"common"}, .sources = &.{
+        "tunables/tunables.c",
+        "tunables/toml.c",
+        "tunables/pyconfig.c",
+        "tunables/host.c",
+        "tunables/doctor.c",
+    } },
+    .{ .folder = "uring", .uses = &.{"common"}, .sources = &.{
+        "uring/ring.c",
+    } },
+    .{ .folder = "python_bridge", .uses = &.{ "common", "tunables" }, .sources = &.{
+        "python_bridge/interp.c",
+        "python_bridge/wsgi.c",
+    } },
+    .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
+        "src/master.c",
+        "src/budget.c",
+        "src/scoreboard.c",
+        "src/worker.c",
+        "src/conn.c",
+        "src/pool.c",
+        "src/share.c",
+        "src/steer.c",
+        "src/http.c",
+        "src/response.c",
+        "src/accesslog.c",
+        "src/logship.c",
+        "src/stats.c",
+    } },
 };

@@ -2,7 +2,7 @@
 #include "python_bridge/wsgi.h"
 
 #include "python_bridge/compat.h"
-#include "src/mem.h"
+#include "common/mem.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "src/log.h"
+#include "common/log.h"
 #include "src/scoreboard.h"
 
 enum atom {

@@ -32,7 +32,7 @@
 
 #include "python_bridge/wsgi.h"
 #include "src/http.h"
-#include "src/mem.h"
+#include "common/mem.h"
 #include "uring/ring.h"
 
 /* gunicorn's default format (its access_log_format). */

@@ -12,7 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "src/log.h"
+#include "common/log.h"
 #include "src/pool.h"
 #include "src/share.h"
 #include "src/worker.h"
@@ -48,30 +48,6 @@ static bool peer_is_loopback(const conn_t *c);
 
 /* ---- settings shared by the worker's connections ------------------------------------ */
 
-/* Calls fn(ctx, item, len) for each comma-separated item of `list`, spaces trimmed and
- * empty items skipped; stops at the first non-zero return and returns it. */
-static int for_each_item(const char *list, int (*fn)(void *, const char *, size_t), void *ctx)
-{
-    const char *p = list ? list : "";
-    while (*p) {
-        const char *end = strchr(p, ',');
-        if (!end)
-            end = p + strlen(p);
-        const char *a = p, *b = end;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (b > a) {
-            int rc = fn(ctx, a, (size_t)(b - a));
-            if (rc)
-                return rc;
-        }
-        p = *end ? end + 1 : end;
-    }
-    return 0;
-}
-
 typedef struct setup_ctx {
     conn_shared_t *sh;
     char *err;
@@ -82,37 +58,13 @@ typedef struct setup_ctx {
 static int add_trusted(void *arg, const char *item, size_t len)
 {
     setup_ctx_t *x = arg;
-    char text[INET6_ADDRSTRLEN + 8];
     if (len == 1 && item[0] == '*') {
         x->sh->trust_all = true;
         return 0;
     }
-    if (len >= sizeof(text))
+    net_cidr_t net;
+    if (net_cidr_parse(item, len, &net) < 0)
         goto bad;
-    memcpy(text, item, len);
-    text[len] = 0;
-    char *slash = strchr(text, '/');
-    if (slash)
-        *slash = 0;
-    conn_net_t net = {0};
-    unsigned bits;
-    if (inet_pton(AF_INET, text, net.addr) == 1) {
-        net.family = AF_INET;
-        bits = 32;
-    } else if (inet_pton(AF_INET6, text, net.addr) == 1) {
-        net.family = AF_INET6;
-        bits = 128;
-    } else {
-        goto bad;
-    }
-    net.prefix = bits;
-    if (slash) {
-        char *end;
-        unsigned long p = strtoul(slash + 1, &end, 10);
-        if (!slash[1] || *end || p > bits)
-            goto bad;
-        net.prefix = (unsigned)p;
-    }
     conn_shared_t *sh = x->sh;
     sh->trusted = uf_realloc(sh->trusted, (sh->trusted_count + 1) * sizeof(*sh->trusted));
     sh->trusted[sh->trusted_count++] = net;
@@ -163,8 +115,8 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
     conn_shared_t *sh = &w->conn_shared;
     memset(sh, 0, sizeof(*sh));
     setup_ctx_t x = {sh, err, errlen};
-    if (for_each_item(cfg->forwarded_allow_ips, add_trusted, &x) ||
-        for_each_item(cfg->secure_scheme_headers, add_scheme, &x))
+    if (net_for_each_item(cfg->forwarded_allow_ips, add_trusted, &x) ||
+        net_for_each_item(cfg->secure_scheme_headers, add_scheme, &x))
         return -1;
     sh->root_path = cfg->root_path ? cfg->root_path : "";
     sh->root_path_len = strlen(sh->root_path);
@@ -188,29 +140,9 @@ static bool peer_trusted(const conn_shared_t *sh, const struct sockaddr_storage 
 {
     if (sh->trust_all)
         return true;
-    const uint8_t *a;
-    int family;
-    if (ss->ss_family == AF_INET) {
-        a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-        family = AF_INET;
-    } else if (ss->ss_family == AF_INET6) {
-        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-        family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
-        a = family == AF_INET ? a6->s6_addr + 12 : a6->s6_addr;
-    } else {
-        return false;
-    }
-    for (size_t i = 0; i < sh->trusted_count; i++) {
-        const conn_net_t *n = &sh->trusted[i];
-        if (n->family != family)
-            continue;
-        unsigned full = n->prefix / 8, rest = n->prefix % 8;
-        if (memcmp(a, n->addr, full) != 0)
-            continue;
-        if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest)) & 0xff))
-            continue;
-        return true;
-    }
+    for (size_t i = 0; i < sh->trusted_count; i++)
+        if (net_cidr_match(&sh->trusted[i], (const struct sockaddr *)ss))
+            return true;
     return false;
 }
 
@@ -779,15 +711,7 @@ static void lookup_peer(worker_t *w, conn_t *c)
     c->peer_port = 0;
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
         return;
-    if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &sin->sin_addr, c->peer_host, sizeof(c->peer_host));
-        c->peer_port = ntohs(sin->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &sin6->sin6_addr, c->peer_host, sizeof(c->peer_host));
-        c->peer_port = ntohs(sin6->sin6_port);
-    }
+    net_addr_host((const struct sockaddr *)&ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
     c->trusted = peer_trusted(&w->conn_shared, &ss);
 }
 

@@ -28,19 +28,14 @@
 
 #include "python_bridge/wsgi.h"
 #include "src/http.h"
-#include "src/mem.h"
+#include "common/mem.h"
+#include "common/net.h"
 #include "src/response.h"
 
 struct worker;
 
 /* What every connection of a worker shares: the proxy-trust and body settings, parsed
  * once by conn_setup. */
-typedef struct conn_net {
-    int family;               /* AF_INET or AF_INET6 */
-    uint8_t addr[16];
-    unsigned prefix;          /* leading bits that must match */
-} conn_net_t;
-
 typedef struct conn_scheme_header {
     char name[64];            /* as configured, compared ignoring case */
     char value[64];           /* the value that means https, compared ignoring case */
@@ -49,7 +44,7 @@ typedef struct conn_scheme_header {
 
 typedef struct conn_shared {
     bool trust_all;           /* --forwarded-allow-ips '*' */
-    conn_net_t *trusted;      /* --forwarded-allow-ips */
+    net_cidr_t *trusted;      /* --forwarded-allow-ips */
     size_t trusted_count;
     conn_scheme_header_t *schemes;  /* --secure-scheme-headers */
     size_t scheme_count;

@@ -30,7 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 #include "tunables/tunables.h"
 
 /* Longest chunk-size line, extensions and CRLF included; a longer one gets 400. Real

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "src/accesslog.h"
-#include "src/log.h"
+#include "common/log.h"
 #include "src/scoreboard.h"
 
 #define BACKOFF_FIRST_MS 1000
@@ -24,8 +24,10 @@
 
 /* RFC 5424 severities of our levels (debug, info, warning, error, critical); facility
  * user (1). */
-static const int severity[] = {7, 6, 4, 3, 2};
-static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+static const int severity[LOG_LEVEL_COUNT] = {
+    [LOG_LEVEL_DEBUG] = 7, [LOG_LEVEL_INFO] = 6,     [LOG_LEVEL_WARNING] = 4,
+    [LOG_LEVEL_ERROR] = 3, [LOG_LEVEL_CRITICAL] = 2,
+};
 
 int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errlen)
 {
@@ -198,8 +200,8 @@ static void enqueue(logship_t *s)
 
 void logship_error(logship_t *s, int level, const char *msg, size_t len)
 {
-    if (level < 0 || level > 4)
-        level = 4;
+    if (!log_level_name(level))
+        level = LOG_LEVEL_CRITICAL;
     buf_t *m = &s->scratch;
     m->len = 0;
     if (s->rfc5424) {
@@ -210,7 +212,7 @@ void logship_error(logship_t *s, int level, const char *msg, size_t len)
         buf_append_str(m, "\"time\":\"");
         put_time(m);
         buf_append_str(m, "\",\"level\":\"");
-        buf_append_str(m, level_names[level]);
+        buf_append_str(m, log_level_name(level));
         buf_append_str(m, "\",\"message\":\"");
         alog_json_escape(m, msg, len > SHIP_MAX_MSG ? SHIP_MAX_MSG : len);
         buf_append_str(m, "\"}");

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 #include "uring/ring.h"
 
 #define SHIP_MAX_BYTES (1024 * 1024)   /* per buffer; lines beyond are dropped */
@@ -78,7 +78,7 @@ typedef struct logship {
 void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int worker);
 void logship_free(logship_t *s);
 
-/* Queues an error-log line (level 0..4 as in src/log.h). */
+/* Queues an error-log line (a log_level_t of common/log.h). */
 void logship_error(logship_t *s, int level, const char *msg, size_t len);
 /* Queues an access line: `json` is the line as a JSON object, `text` as text (either
  * without its newline; only the one the format needs is used, the other may be NULL). */

@@ -23,8 +23,9 @@
 
 #include "src/budget.h"
 #include "tunables/host.h"
-#include "src/log.h"
-#include "src/mem.h"
+#include "common/log.h"
+#include "common/mem.h"
+#include "common/net.h"
 #include "src/scoreboard.h"
 #include "src/share.h"
 #include "src/stats.h"
@@ -151,19 +152,6 @@ static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHL
 
 /* ---- listeners ------------------------------------------------------------------ */
 
-static void describe_addr(const struct sockaddr *sa, char *host, size_t hostlen, int *port)
-{
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)hostlen);
-        *port = ntohs(s6->sin6_port);
-    } else {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)hostlen);
-        *port = ntohs(s4->sin_port);
-    }
-}
-
 /* Every socket on a port must set SO_REUSEPORT to share it, so a second server started
  * by mistake on the same port would silently split our traffic. A plain socket bound
  * first (and closed) tells us whether anybody else holds the address. */
@@ -238,7 +226,7 @@ static int open_slot(master_t *m, unsigned k, char *err, size_t errlen)
                 m->steer_warned = true;
             }
         }
-        describe_addr((const struct sockaddr *)&m->cfg->binds[b].addr, l->host, sizeof(l->host),
+        net_addr_host((const struct sockaddr *)&m->cfg->binds[b].addr, l->host, sizeof(l->host),
                       &l->port);
     }
     if (m->sharing && share_open_inbox(&m->share, k, err, errlen) < 0) {

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "python_bridge/interp.h"
-#include "src/log.h"
+#include "common/log.h"
 #include "src/scoreboard.h"
 
 typedef struct pool_thread {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "python_bridge/wsgi.h"
-#include "src/mem.h"
+#include "common/mem.h"
 
 typedef enum resp_framing {
     RESP_LENGTH,      /* Content-Length: `length` */

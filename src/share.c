@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 
 /* What precedes the bytes in a hand-off datagram. The magic keeps a stray datagram
  * from being read as a connection. */

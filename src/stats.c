@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 #include "src/conn.h"
-#include "src/log.h"
+#include "common/log.h"
+#include "common/net.h"
 #include "src/worker.h"
 
 /* A statsd packet stays below a common Ethernet MTU (what gunicorn's users' collectors
@@ -380,15 +381,7 @@ static void peer_text(const conn_t *c, char *host, size_t hostlen, int *port)
     *port = 0;
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
         return;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &s4->sin_addr, host, (socklen_t)hostlen);
-        *port = ntohs(s4->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, (socklen_t)hostlen);
-        *port = ntohs(s6->sin6_port);
-    }
+    net_addr_host((const struct sockaddr *)&ss, host, hostlen, port);
 }
 
 static void write_line(worker_t *w, conn_t *c, uint64_t us)
@@ -975,19 +968,8 @@ int stats_server_open(stats_server_t *srv, const char *spec, stats_view_fn *fill
     srv->fd = fd;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-            snprintf(srv->addr, sizeof(srv->addr), "[%s]:%d", host, port);
-        } else {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-            snprintf(srv->addr, sizeof(srv->addr), "%s:%d", host, port);
-        }
-    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        net_addr_text((const struct sockaddr *)&ss, srv->addr, sizeof(srv->addr));
     return 0;
 }
 

@@ -25,7 +25,7 @@
 
 #include "src/accesslog.h"
 #include "src/logship.h"
-#include "src/mem.h"
+#include "common/mem.h"
 #include "src/scoreboard.h"
 #include "tunables/tunables.h"
 

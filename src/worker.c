@@ -14,7 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "src/log.h"
+#include "common/log.h"
 #include "src/pool.h"
 
 /* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */

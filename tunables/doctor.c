@@ -13,7 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 #include "tunables/host.h"
 
 #define PAGE             4096ull

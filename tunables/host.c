@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 
 #define MAX_CPU 65535
 /* cgroup v1 writes "no limit" as the largest page-aligned long; anything this large is

@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 
 /* The table name the metadata is written under. */
 #define TUN_PYCONFIG_META "uwsgi-fast:pyconfig"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
 
 typedef struct parser {
     const char *p, *end;

@@ -17,7 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "src/mem.h"
+#include "common/mem.h"
+#include "common/net.h"
 #include "tunables/host.h"
 #include "tunables/pyconfig.h"
 #include "tunables/table.h"
@@ -150,8 +151,8 @@ _Static_assert(offsetof(tun_config_t, workers_auto) == offsetof(tun_config_t, wo
                "workers_auto must follow workers");
 
 static const char *const log_levels[] = {
-    [TUN_LOG_DEBUG] = "debug", [TUN_LOG_INFO] = "info",         [TUN_LOG_WARNING] = "warning",
-    [TUN_LOG_ERROR] = "error", [TUN_LOG_CRITICAL] = "critical",
+    [LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info",         [LOG_LEVEL_WARNING] = "warning",
+    [LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_CRITICAL] = "critical",
 };
 
 static const char *const type_names[] = {
@@ -452,29 +453,9 @@ static int for_each_element(const char *v, int (*fn)(void *ctx, const char *elem
 /* One item of an IPLIST: "*", an IPv4 or IPv6 address, or one with /BITS. */
 static int check_ip_item(void *ctx, const char *item)
 {
-    char text[INET6_ADDRSTRLEN + 8];
-    unsigned char addr[16];
+    net_cidr_t net;
     (void)ctx;
-    if (strcmp(item, "*") == 0)
-        return 0;
-    if (strlen(item) >= sizeof(text))
-        return -1;
-    snprintf(text, sizeof(text), "%s", item);
-    char *slash = strchr(text, '/');
-    if (slash)
-        *slash = 0;
-    unsigned bits = inet_pton(AF_INET, text, addr) == 1    ? 32
-                    : inet_pton(AF_INET6, text, addr) == 1 ? 128
-                                                           : 0;
-    if (!bits)
-        return -1;
-    if (slash) {
-        const char *n = slash + 1;
-        if (!*n || strspn(n, "0123456789") != strlen(n) || strlen(n) > 3 ||
-            (unsigned)atoi(n) > bits)
-            return -1;
-    }
-    return 0;
+    return strcmp(item, "*") == 0 || net_cidr_parse(item, strlen(item), &net) == 0 ? 0 : -1;
 }
 
 /* One item of a PAIRS list: NAME=VALUE, both non-empty. */
@@ -543,35 +524,32 @@ static int parse_string(const setting_t *s, const char *v, char **out, const cha
     return 0;
 }
 
-/* Splits a comma-separated value into trimmed, non-empty elements and calls fn on each.
- * Returns the number of elements, or TUN_ERROR if fn failed. */
+typedef struct element_ctx {
+    int (*fn)(void *ctx, const char *elem);
+    void *ctx;
+    int count;
+} element_ctx_t;
+
+static int call_with_element(void *arg, const char *item, size_t len)
+{
+    element_ctx_t *e = arg;
+    char *elem = uf_malloc(len + 1);
+    memcpy(elem, item, len);
+    elem[len] = 0;
+    int rc = e->fn(e->ctx, elem);
+    uf_free(elem);
+    if (rc < 0)
+        return TUN_ERROR;
+    e->count++;
+    return 0;
+}
+
+/* Splits a comma-separated value into trimmed, non-empty elements and calls fn on each,
+ * as a NUL-terminated copy. Returns the number of elements, or TUN_ERROR if fn failed. */
 static int for_each_element(const char *v, int (*fn)(void *ctx, const char *elem), void *ctx)
 {
-    int count = 0;
-    const char *p = v;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        while (len && isspace((unsigned char)*p)) {
-            p++;
-            len--;
-        }
-        while (len && isspace((unsigned char)p[len - 1]))
-            len--;
-        if (len) {
-            char *elem = uf_malloc(len + 1);
-            memcpy(elem, p, len);
-            elem[len] = 0;
-            int rc = fn(ctx, elem);
-            uf_free(elem);
-            if (rc < 0)
-                return TUN_ERROR;
-            count++;
-        }
-        if (!comma)
-            return count;
-        p = comma + 1;
-    }
+    element_ctx_t e = {fn, ctx, 0};
+    return net_for_each_item(v, call_with_element, &e) ? TUN_ERROR : e.count;
 }
 
 typedef struct list_ctx {

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "common/log.h" /* log_level holds a log_level_t */
+
 /* One address to listen on, as parsed from -b/--bind. */
 typedef struct tun_bind {
     char spec[300];                /* as the user wrote it, for messages */
@@ -131,8 +133,6 @@ typedef struct tun_config {
 #define TUN_SEND_ARENA_BLOCKS 16
 #define TUN_SEND_ARENA_BLOCK_SIZE (256 * 1024)
 #define TUN_SEND_ARENA_BYTES ((unsigned long long)TUN_SEND_ARENA_BLOCKS * TUN_SEND_ARENA_BLOCK_SIZE)
-
-enum { TUN_LOG_DEBUG, TUN_LOG_INFO, TUN_LOG_WARNING, TUN_LOG_ERROR, TUN_LOG_CRITICAL };
 
 enum tun_parse_result {
     TUN_OK = 0,       /* cfg is ready to use */

@@ -55,7 +55,7 @@ for f in llhttp.c api.c http.c; do
 done
 
 # ---- build -------------------------------------------------------------------------------
-# Flags as build.zig's, plus the sanitizers; tests/fuzz/shim first so that src/mem.c
+# Flags as build.zig's, plus the sanitizers; tests/fuzz/shim first so that common/mem.c
 # allocates with malloc, which ASan can see into (see shim/mimalloc.h). llhttp is built
 # as the binary builds it (LLHTTP_STRICT_MODE), so what is fuzzed is what ships.
 cflags=(-g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer
@@ -69,16 +69,16 @@ build() {
     case $t in
     http)
         "$cc" "${cflags[@]}" -w "$root/tests/fuzz/http_fuzz.c" "$root/src/http.c" \
-            "$root/src/mem.c" "${llhttp[@]}" -o "$work/bin/http" ;;
+            "$root/common/mem.c" "${llhttp[@]}" -o "$work/bin/http" ;;
     chunk)
         "$cc" "${cflags[@]}" -w "$root/tests/fuzz/chunk_fuzz.c" "$root/src/http.c" \
-            "$root/src/mem.c" "${llhttp[@]}" -o "$work/bin/chunk" ;;
+            "$root/common/mem.c" "${llhttp[@]}" -o "$work/bin/chunk" ;;
     conn)
         # conn_fuzz.c includes src/conn.c; Python's headers are needed for the types only
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
-            "$root/src/http.c" "$root/src/response.c" "$root/src/mem.c" "${llhttp[@]}" \
+            "$root/src/http.c" "$root/src/response.c" "$root/common/mem.c" "${llhttp[@]}" \
             -o "$work/bin/conn" ;;
     *)
         echo "run.sh: unknown target $t" >&2; return 2 ;;

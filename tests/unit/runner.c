@@ -1,7 +1,7 @@
 /* Runs each unit-test program given on the command line with a time limit, reads the
  * closing "N passed, N failed" line each prints, and prints the total the same way.
- * A program that crashes, times out or prints no closing line counts as one failure;
- * exit code 77 counts as skipped. Exits 0 only when nothing failed. */
+ * A program that crashes, times out, prints no closing line or ran zero checks counts as
+ * one failure; exit code 77 counts as skipped. Exits 0 only when nothing failed. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -70,6 +70,11 @@ static int run_one(const char *path, long *passed, long *failed)
     *failed += f;
     if (WEXITSTATUS(status) != 0 && f == 0)
         *failed += 1;
+    if (p == 0 && f == 0) {
+        /* a program whose checks were all skipped over or never reached proves nothing */
+        fprintf(stdout, "%s: ran no checks\n", path);
+        *failed += 1;
+    }
     return 0;
 }
 

@@ -170,7 +170,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.limit_request_fields, 100);
     CHECK_EQ_INT(cfg.limit_request_field_size, 8190);
     CHECK_EQ_STR(cfg.error_logfile, "-");
-    CHECK_EQ_INT(cfg.log_level, TUN_LOG_INFO);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_INFO);
     CHECK(out_len == 0); /* a normal parse prints nothing */
 
     /* a NULL environment is the same as an empty one */
@@ -385,10 +385,10 @@ static void test_log_level(void)
         EXPECT_OK("--log-level", names[i], "a:b");
         CHECK_EQ_INT(cfg.log_level, i);
     }
-    CHECK_EQ_INT(TUN_LOG_DEBUG, 0);
-    CHECK_EQ_INT(TUN_LOG_CRITICAL, 4);
+    CHECK_EQ_INT(LOG_LEVEL_DEBUG, 0);
+    CHECK_EQ_INT(LOG_LEVEL_CRITICAL, 4);
     EXPECT_OK("--log-level=WARNING", "a:b");
-    CHECK_EQ_INT(cfg.log_level, TUN_LOG_WARNING);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_WARNING);
     EXPECT_ERR("--log-level: \"verbose\" is not a log level (accepted: debug, info, warning, "
                "error, critical)",
                "--log-level", "verbose", "a:b");
@@ -525,7 +525,7 @@ static void test_env_precedence(void)
     EXPECT_OK_ENV(env, "--backlog", "200");
     CHECK_EQ_INT(cfg.workers, 3);     /* env over default */
     CHECK_EQ_INT(cfg.backlog, 200);   /* command line over env */
-    CHECK_EQ_INT(cfg.log_level, TUN_LOG_DEBUG);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_DEBUG);
     CHECK(cfg.keepalive == 7.5);
     CHECK_EQ_INT(cfg.limit_request_field_size, 77);
     CHECK_EQ_STR(cfg.error_logfile, "/e.log");
@@ -1036,7 +1036,7 @@ static void test_cmd_args(void)
     EXPECT_OK_ENV(env, "a:b");
     CHECK_EQ_INT(cfg.workers, 3); /* UWSGI_FAST_CMD_ARGS over UWSGI_FAST_WORKERS */
     CHECK_EQ_INT(cfg.backlog, 7);
-    CHECK_EQ_INT(cfg.log_level, TUN_LOG_DEBUG);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_DEBUG);
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 9));
     CHECK_EQ_INT(source_named("workers")->layer, L_CMD_ARGS);
     CHECK_EQ_INT(source_named("ring_entries")->layer, L_DEFAULT);
@@ -1224,7 +1224,7 @@ static void test_config_toml(void)
     CHECK_EQ_STR(cfg.app, "file:app");
     CHECK_EQ_INT(cfg.workers, 3);
     CHECK_EQ_INT(cfg.backlog, 100);
-    CHECK_EQ_INT(cfg.log_level, TUN_LOG_DEBUG);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_DEBUG);
     CHECK_EQ_INT(cfg.bind_count, 2);
     if (cfg.bind_count == 2)
         CHECK(is_v4(&cfg.binds[1], "127.0.0.1", 5002));
@@ -1410,7 +1410,7 @@ static void test_config_py(void)
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 6001));
     CHECK_EQ_INT(cfg.workers, 1);  /* the command line wins */
     CHECK(cfg.keepalive == 1.0);
-    CHECK_EQ_INT(cfg.log_level, TUN_LOG_WARNING);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_WARNING);
     CHECK_EQ_STR(cfg.app, "conf.app:application");
     CHECK(cfg.timeout == 0.0);
     CHECK_EQ_INT(cfg.raw_env_count, 2);

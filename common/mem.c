@@ -1,5 +1,5 @@
 /* Allocation wrappers over mimalloc and the shared byte buffer. */
-#include "src/mem.h"
+#include "common/mem.h"
 
 #include <mimalloc.h>
 #include <stdio.h>

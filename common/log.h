@@ -22,6 +22,19 @@ int log_init(const char *path, int level, char *err, size_t errlen);
 /* Reopens the log file (after logrotate moved it); a no-op for stderr. Returns 0/-errno. */
 int log_reopen(void);
 
+/* The levels, lowest first; --log-level's words are their names in lower case. */
+typedef enum log_level {
+    LOG_LEVEL_DEBUG,
+    LOG_LEVEL_INFO,
+    LOG_LEVEL_WARNING,
+    LOG_LEVEL_ERROR,
+    LOG_LEVEL_CRITICAL,
+} log_level_t;
+#define LOG_LEVEL_COUNT (LOG_LEVEL_CRITICAL + 1)
+
+/* "DEBUG", "INFO", ...; NULL for a value outside the enum. */
+const char *log_level_name(int level);
+
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* In a worker: the id its lines carry (-1, the default, for the master). */
@@ -34,10 +47,10 @@ void log_set_sink(log_sink_fn *fn, void *ctx);
 /* In the thread that set the sink: hands it what other threads logged meanwhile. */
 void log_pass_on(void);
 
-#define log_debug(...) log_msg(0, __VA_ARGS__)
-#define log_info(...) log_msg(1, __VA_ARGS__)
-#define log_warning(...) log_msg(2, __VA_ARGS__)
-#define log_error(...) log_msg(3, __VA_ARGS__)
-#define log_critical(...) log_msg(4, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_critical(...) log_msg(LOG_LEVEL_CRITICAL, __VA_ARGS__)
 
 #endif

@@ -1,5 +1,5 @@
 /* Error log lines on fd 2, one write each. */
-#include "src/log.h"
+#include "common/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@ static struct {
     bool in_sink;         /* the sink logged: do not feed it its own message */
     pthread_t sink_owner; /* the thread that set the sink: the only one that calls it */
     char path[4096];      /* empty = stderr as inherited */
-} log_state = {.level = 1, .worker = -1};
+} log_state = {.level = LOG_LEVEL_INFO, .worker = -1};
 
 /* Messages logged by other threads (a worker's application threads) for the sink, which
  * is not thread-safe: they wait here until the owner's log_pass_on. Bounded: beyond it
@@ -64,7 +64,15 @@ void log_pass_on(void)
     }
 }
 
-static const char *const level_names[] = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"};
+static const char *const level_names[LOG_LEVEL_COUNT] = {
+    [LOG_LEVEL_DEBUG] = "DEBUG", [LOG_LEVEL_INFO] = "INFO",         [LOG_LEVEL_WARNING] = "WARNING",
+    [LOG_LEVEL_ERROR] = "ERROR", [LOG_LEVEL_CRITICAL] = "CRITICAL",
+};
+
+const char *log_level_name(int level)
+{
+    return level >= 0 && level < LOG_LEVEL_COUNT ? level_names[level] : NULL;
+}
 
 static int open_onto_stderr(const char *path)
 {
@@ -105,8 +113,8 @@ void log_msg(int level, const char *fmt, ...)
 {
     if (level < log_state.level)
         return;
-    if (level < 0 || level > 4)
-        level = 4;
+    if (!log_level_name(level))
+        level = LOG_LEVEL_CRITICAL;
     char line[2048];
     time_t now = time(NULL);
     struct tm tm;
