@@ -224,6 +224,7 @@ const layers = [_]Layer{
         "src/scoreboard.c",
         "src/worker.c",
         "src/conn.c",
+        "src/proxy.c",
         "src/pool.c",
         "src/share.c",
         "src/steer.c",

@@ -48,75 +48,13 @@ static bool peer_is_loopback(const conn_t *c);
 
 /* ---- settings shared by the worker's connections ------------------------------------ */
 
-typedef struct setup_ctx {
-    conn_shared_t *sh;
-    char *err;
-    size_t errlen;
-} setup_ctx_t;
-
-/* "*", an address, or an address/prefix network (gunicorn accepts the same). */
-static int add_trusted(void *arg, const char *item, size_t len)
-{
-    setup_ctx_t *x = arg;
-    if (len == 1 && item[0] == '*') {
-        x->sh->trust_all = true;
-        return 0;
-    }
-    net_cidr_t net;
-    if (net_cidr_parse(item, len, &net) < 0)
-        goto bad;
-    conn_shared_t *sh = x->sh;
-    sh->trusted = uf_realloc(sh->trusted, (sh->trusted_count + 1) * sizeof(*sh->trusted));
-    sh->trusted[sh->trusted_count++] = net;
-    return 0;
-bad:
-    snprintf(x->err, x->errlen,
-             "--forwarded-allow-ips: \"%.*s\" is not '*', an IP address or a network "
-             "(ADDRESS/BITS)",
-             (int)len, item);
-    return -1;
-}
-
-/* "NAME=VALUE": a request header that, from a trusted peer, says https when it holds
- * VALUE (gunicorn's secure_scheme_headers, one pair per item). */
-static int add_scheme(void *arg, const char *item, size_t len)
-{
-    setup_ctx_t *x = arg;
-    const char *eq = memchr(item, '=', len);
-    conn_scheme_header_t h = {{0}, {0}};
-    size_t nl = eq ? (size_t)(eq - item) : 0, vl = eq ? len - nl - 1 : 0;
-    while (nl && item[nl - 1] == ' ')
-        nl--;
-    const char *v = eq ? eq + 1 : NULL;
-    while (vl && *v == ' ') {
-        v++;
-        vl--;
-    }
-    if (!eq || !nl || !vl || nl >= sizeof(h.name) || vl >= sizeof(h.value)) {
-        snprintf(x->err, x->errlen,
-                 "--secure-scheme-headers: \"%.*s\" is not HEADER=VALUE (e.g. "
-                 "X-Forwarded-Proto=https)",
-                 (int)len, item);
-        return -1;
-    }
-    memcpy(h.name, item, nl);
-    memcpy(h.value, v, vl);
-    h.name_len = (uint8_t)nl;
-    h.value_len = (uint8_t)vl;
-    conn_shared_t *sh = x->sh;
-    sh->schemes = uf_realloc(sh->schemes, (sh->scheme_count + 1) * sizeof(*sh->schemes));
-    sh->schemes[sh->scheme_count++] = h;
-    return 0;
-}
-
 int conn_setup(worker_t *w, char *err, size_t errlen)
 {
     const tun_config_t *cfg = w->cfg;
     conn_shared_t *sh = &w->conn_shared;
     memset(sh, 0, sizeof(*sh));
-    setup_ctx_t x = {sh, err, errlen};
-    if (net_for_each_item(cfg->forwarded_allow_ips, add_trusted, &x) ||
-        net_for_each_item(cfg->secure_scheme_headers, add_scheme, &x))
+    if (proxy_setup(&sh->proxy, cfg->forwarded_allow_ips, cfg->secure_scheme_headers, err,
+                    errlen) < 0)
         return -1;
     sh->root_path = cfg->root_path ? cfg->root_path : "";
     sh->root_path_len = strlen(sh->root_path);
@@ -132,18 +70,6 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
     }
     snprintf(sh->spool_dir, sizeof(sh->spool_dir), "%s", dir);
     return 0;
-}
-
-/* Whether the peer may speak for the client (scheme, SCRIPT_NAME). An IPv4 client of a
- * dual-stack listener shows up as ::ffff:a.b.c.d and is matched as a.b.c.d. */
-static bool peer_trusted(const conn_shared_t *sh, const struct sockaddr_storage *ss)
-{
-    if (sh->trust_all)
-        return true;
-    for (size_t i = 0; i < sh->trusted_count; i++)
-        if (net_cidr_match(&sh->trusted[i], (const struct sockaddr *)ss))
-            return true;
-    return false;
 }
 
 /* ---- sending ------------------------------------------------------------------------ */
@@ -712,7 +638,7 @@ static void lookup_peer(worker_t *w, conn_t *c)
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
         return;
     net_addr_host((const struct sockaddr *)&ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
-    c->trusted = peer_trusted(&w->conn_shared, &ss);
+    c->trusted = proxy_trusts(&w->conn_shared.proxy, (const struct sockaddr *)&ss);
 }
 
 /* Appends a body chunk, cutting it at the Content-Length the application declared. */
@@ -1083,11 +1009,6 @@ static void on_file_read(worker_t *w, conn_t *c, int res)
 
 /* ---- answering a request ---------------------------------------------------------------- */
 
-static bool text_is(py_slice_t s, const char *text, size_t len)
-{
-    return s.len == len && strncasecmp(s.ptr, text, len) == 0;
-}
-
 /* Fills pr from the parsed request. Returns 0, or the status to answer instead: 400 when
  * a trusted proxy's scheme headers contradict each other (as gunicorn does). */
 static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
@@ -1105,33 +1026,18 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
     if (!c->have_peer)
         lookup_peer(w, c);
     const conn_shared_t *sh = &w->conn_shared;
-    py_slice_t script_name = {sh->root_path, sh->root_path_len};
-    int scheme = -1; /* from a trusted proxy: 0 http, 1 https; -1 not said */
     for (uint32_t i = 0; i < req->header_count; i++) {
         const http_header_t *h = &req->headers[i];
-        py_header_t *ph = &(*headers)[i];
-        *ph = (py_header_t){
+        (*headers)[i] = (py_header_t){
             {base + h->name.off, h->name.len},
             {base + h->value.off, h->value.len},
         };
-        if (!c->trusted)
-            continue;
-        /* The bridge drops header names with '_' from the environ; from a trusted proxy,
-         * SCRIPT_NAME is the one that means something (gunicorn's forwarder_headers). */
-        if (text_is(ph->name, "script_name", 11)) {
-            script_name = ph->value;
-            continue;
-        }
-        for (size_t k = 0; k < sh->scheme_count; k++) {
-            const conn_scheme_header_t *sch = &sh->schemes[k];
-            if (!text_is(ph->name, sch->name, sch->name_len))
-                continue;
-            int secure = text_is(ph->value, sch->value, sch->value_len);
-            if (scheme >= 0 && scheme != secure)
-                return 400;
-            scheme = secure;
-        }
     }
+    py_slice_t script_name = {sh->root_path, sh->root_path_len};
+    proxy_script_name(c->trusted, *headers, req->header_count, &script_name);
+    proxy_scheme_t scheme = proxy_scheme(&sh->proxy, c->trusted, *headers, req->header_count);
+    if (scheme == PROXY_SCHEME_CONFLICT)
+        return 400;
     const worker_listener_t *l = &w->listeners[c->listener];
     bool spooled = c->spool_fd >= 0;
     *pr = (py_request_t){
@@ -1144,7 +1050,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         .body_len = spooled ? c->spool_len : req->body.len,
         .body_fd = c->spool_fd,
         .script_name = script_name,
-        .https = scheme == 1,
+        .https = scheme == PROXY_SCHEME_HTTPS,
         .remote_addr = c->peer_host,
         .remote_port = c->peer_port,
         .server_name = l->host,

@@ -28,6 +28,7 @@
 
 #include "python_bridge/wsgi.h"
 #include "src/http.h"
+#include "src/proxy.h"
 #include "common/mem.h"
 #include "common/net.h"
 #include "src/response.h"
@@ -36,18 +37,8 @@ struct worker;
 
 /* What every connection of a worker shares: the proxy-trust and body settings, parsed
  * once by conn_setup. */
-typedef struct conn_scheme_header {
-    char name[64];            /* as configured, compared ignoring case */
-    char value[64];           /* the value that means https, compared ignoring case */
-    uint8_t name_len, value_len;
-} conn_scheme_header_t;
-
 typedef struct conn_shared {
-    bool trust_all;           /* --forwarded-allow-ips '*' */
-    net_cidr_t *trusted;      /* --forwarded-allow-ips */
-    size_t trusted_count;
-    conn_scheme_header_t *schemes;  /* --secure-scheme-headers */
-    size_t scheme_count;
+    proxy_t proxy;            /* --forwarded-allow-ips, --secure-scheme-headers */
     const char *root_path;    /* --root-path, "" = none */
     size_t root_path_len;
     uint64_t spool_threshold; /* bodies larger than this go to a file */

@@ -1,0 +1,66 @@
+/* Proxy trust: which peers may speak for the client, and what the scheme headers of such
+ * a peer say (gunicorn's forwarded_allow_ips and secure_scheme_headers).
+ *
+ * Pure: no I/O, no worker, no Python; a proxy_t is built once at worker setup and read
+ * from then on, so any thread may call the readers. proxy_t is plain typed data: the
+ * configuration strings go through proxy_setup, and a caller that already holds typed
+ * lists may fill the struct itself (arrays from uf_malloc, freed by proxy_free).
+ */
+#ifndef UF_PROXY_H
+#define UF_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/net.h"
+#include "python_bridge/wsgi.h"
+
+/* A request header that, from a trusted peer, says https when it holds `value`. */
+typedef struct proxy_scheme_header {
+    char name[64];            /* compared ignoring case */
+    char value[64];           /* the value that means https, compared ignoring case */
+    uint8_t name_len, value_len;
+} proxy_scheme_header_t;
+
+typedef struct proxy {
+    bool trust_all;           /* '*': every peer is trusted */
+    net_cidr_t *trusted;      /* the trusted networks */
+    size_t trusted_count;
+    proxy_scheme_header_t *schemes;
+    size_t scheme_count;
+} proxy_t;
+
+/* What a trusted peer's scheme headers say. */
+typedef enum proxy_scheme {
+    PROXY_SCHEME_UNSAID = 0,  /* none present (or the peer is not trusted) */
+    PROXY_SCHEME_HTTP,        /* present, none with its https value */
+    PROXY_SCHEME_HTTPS,       /* present, every one with its https value */
+    PROXY_SCHEME_CONFLICT,    /* some say https, some do not: answer 400 (as gunicorn) */
+} proxy_scheme_t;
+
+/* Fills p from the comma lists of --forwarded-allow-ips ('*', addresses, ADDRESS/BITS
+ * networks) and --secure-scheme-headers (NAME=VALUE pairs); either may be NULL. Returns 0,
+ * or -1 with one line naming the setting and the bad item in err (p is then empty). */
+int proxy_setup(proxy_t *p, const char *allow_ips, const char *scheme_headers, char *err,
+                size_t errlen);
+
+/* Frees what p holds and empties it. */
+void proxy_free(proxy_t *p);
+
+/* Whether the peer at sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as
+ * its IPv4 address) may speak for the client. Any other family only with '*'. */
+bool proxy_trusts(const proxy_t *p, const struct sockaddr *sa);
+
+/* The scheme the headers say; PROXY_SCHEME_UNSAID when the peer is not `trusted`. A
+ * header named SCRIPT_NAME is never read as a scheme header (it is the proxy's mount
+ * point: proxy_script_name). */
+proxy_scheme_t proxy_scheme(const proxy_t *p, bool trusted, const py_header_t *headers,
+                            size_t count);
+
+/* The SCRIPT_NAME a trusted peer sent (the last one wins) into *out; false, with *out
+ * untouched, when there is none or the peer is not `trusted`. *out borrows from headers. */
+bool proxy_script_name(bool trusted, const py_header_t *headers, size_t count, py_slice_t *out);
+
+#endif
