@@ -225,6 +225,7 @@ const layers = [_]Layer{
         "src/worker.c",
         "src/conn.c",
         "src/proxy.c",
+        "src/reply.c",
         "src/pool.c",
         "src/share.c",
         "src/steer.c",

@@ -14,12 +14,10 @@
 
 #include "common/log.h"
 #include "src/pool.h"
+#include "src/reply.h"
 #include "src/share.h"
 #include "src/worker.h"
 
-/* Output is produced in batches of about this size before a send: big enough to amortise
- * the completion, small enough that a streaming body keeps memory bounded. */
-#define OUT_HIGH_WATER (64 * 1024)
 /* Received bytes we keep unparsed (pipelined while a response is in flight, or a body
  * arriving while its previous piece is being written to the spool file) before we stop
  * reading. */
@@ -44,7 +42,6 @@ static void response_done(worker_t *w, conn_t *c);
 static void send_more(worker_t *w, conn_t *c);
 static void send_output(worker_t *w, conn_t *c);
 static bool zc_chunk_busy(const conn_t *c);
-static bool peer_is_loopback(const conn_t *c);
 
 /* ---- settings shared by the worker's connections ------------------------------------ */
 
@@ -94,23 +91,6 @@ static void run_step(worker_t *w, conn_t *c, int step)
     pool_submit(w->pool, c);
 }
 
-/* Set in application threads: what would finish a reply on the loop thread must then
- * do it right away, since this thread holds the GIL. */
-static _Thread_local bool on_app_thread;
-
-/* The body is complete and the reply can go: at once where Python may run (no threads,
- * or in the application thread), else by a CONN_STEP_FINISH before the response is done. */
-static void finish_reply(worker_t *w, conn_t *c)
-{
-    if (w->pool && !on_app_thread) {
-        c->reply_ended = true;
-        return;
-    }
-    py_wsgi_finish(c->reply);   /* close() on the iterable, exactly once */
-    c->reply = NULL;
-    c->reply_ended = false;
-}
-
 /* The loop is done with the reply: it is finished now, or (with threads) by a
  * CONN_STEP_FINISH in the thread that owns it, which counts as an operation in flight.
  * Returns true in the second case. */
@@ -120,7 +100,7 @@ static bool close_reply(worker_t *w, conn_t *c)
         run_step(w, c, CONN_STEP_FINISH);
         return true;
     }
-    finish_reply(w, c);
+    reply_finish(c);
     return false;
 }
 
@@ -641,97 +621,10 @@ static void lookup_peer(worker_t *w, conn_t *c)
     c->trusted = proxy_trusts(&w->conn_shared.proxy, (const struct sockaddr *)&ss);
 }
 
-/* Appends a body chunk, cutting it at the Content-Length the application declared. */
-/* How much of a chunk of len bytes the response takes (all of it, unless it runs past
- * the application's Content-Length), counted as sent body. */
-static size_t take_body(conn_t *c, size_t len)
+bool conn_peer_is_loopback(const conn_t *c)
 {
-    if (c->plan.framing == RESP_LENGTH && c->plan.body_allowed) {
-        if ((int64_t)len > c->remaining) {
-            log_warning("application sent more than its Content-Length of %lld; truncated",
-                        (long long)c->plan.length);
-            len = (size_t)c->remaining;
-        }
-        c->remaining -= (int64_t)len;
-    }
-    if (c->plan.body_allowed)
-        c->body_out += len;   /* %(b)s */
-    return len;
-}
-
-static void append_body(worker_t *w, conn_t *c, const char *data, size_t len)
-{
-    resp_write_body(&c->out, &c->plan, data, take_body(c, len));
-}
-
-/* Whether a chunk of the application's goes out by SEND_ZC from its own memory. Called
- * in an application thread too: it reads only what the loop does not change meanwhile
- * (the ring's features; zc_off, which only notifications set, and they have all come). */
-static bool chunk_zero_copy(worker_t *w, const conn_t *c, size_t len)
-{
-    int threshold = w->cfg->zerocopy_threshold;
-    if (c->plan.framing != RESP_LENGTH || !c->plan.body_allowed || !w->ring.features.send_zc ||
-        len == 0 || len > UINT32_MAX)
-        return false;
-    return threshold == 0 || (!c->zc_off && len >= (size_t)threshold && !peer_is_loopback(c));
-}
-
-/* Adds a body chunk to the response: copied into `out`, or, when it is large enough to be
- * worth it, left where it is to be sent by SEND_ZC after `out` (zc_chunk). Returns true
- * in the second case: the reply must not be advanced until that send is over. */
-static bool add_chunk(worker_t *w, conn_t *c, const char *data, size_t len)
-{
-    if (!chunk_zero_copy(w, c, len)) {
-        append_body(w, c, data, len);
-        return false;
-    }
-    len = take_body(c, len);
-    if (!len)
-        return false;
-    c->zc_chunk = data;
-    c->zc_len = (uint32_t)len;
-    c->zc_sent = 0;
-    return true;
-}
-
-/* The body is complete: finish the framing and release the iterable. */
-static void end_body(worker_t *w, conn_t *c)
-{
-    if (c->plan.framing == RESP_LENGTH && c->plan.body_allowed && c->remaining > 0) {
-        /* fewer bytes than promised: the client can only detect the end by the close */
-        log_warning("application sent %lld bytes less than its Content-Length of %lld; "
-                    "closing the connection",
-                    (long long)c->remaining, (long long)c->plan.length);
-        c->close_after = true;
-    }
-    resp_write_end(&c->out, &c->plan);
-    finish_reply(w, c);
-}
-
-/* Pulls chunks from the application until a batch is ready or the body ends. Returns
- * -1 when the iterable raised (the response cannot be completed).
- *
- * Why a generator gets one chunk per send: PEP 3333 forbids delaying a block while the
- * application produces the next one (a server-sent event followed by a sleep must reach
- * the client before the sleep ends), and asking a generator for its next chunk may block
- * for as long as it likes. So once `out` holds something, the application is only asked
- * again after the send has completed. Chunks that need no application code (a list's
- * items, bytes queued by write()) are batched up to OUT_HIGH_WATER. */
-static int fill_output(worker_t *w, conn_t *c)
-{
-    while (c->reply && c->out.len < OUT_HIGH_WATER && !c->zc_chunk) {
-        if (c->out.len && !c->reply->next_ready && !c->reply->done)
-            break;
-        int r = py_wsgi_next(c->reply);
-        if (r < 0)
-            return -1;
-        if (r == 0) {
-            end_body(w, c);
-            break;
-        }
-        add_chunk(w, c, c->reply->chunk.ptr, c->reply->chunk.len);
-    }
-    return 0;
+    return strncmp(c->peer_host, "127.", 4) == 0 || strcmp(c->peer_host, "::1") == 0 ||
+           strncmp(c->peer_host, "::ffff:127.", 11) == 0;
 }
 
 /* ---- wsgi.file_wrapper bodies ---------------------------------------------------------
@@ -755,11 +648,23 @@ static void read_file(worker_t *w, conn_t *c)
     c->ops++;
 }
 
+/* The file body is complete: end its framing and let go of the reply. The loop runs
+ * Python only in a worker without threads; with threads the reply is finished by a
+ * CONN_STEP_FINISH in its thread before the response is done (reply_ended). */
+static void end_file_body(worker_t *w, conn_t *c)
+{
+    reply_write_end(c);
+    if (w->pool)
+        c->reply_ended = true;
+    else
+        reply_finish(c);
+}
+
 static void finish_file(worker_t *w, conn_t *c)
 {
     close(c->file_fd);
     c->file_fd = -1;
-    end_body(w, c);
+    end_file_body(w, c);
 }
 
 /* ---- zero-copy file bodies -------------------------------------------------------------
@@ -772,14 +677,6 @@ static void finish_file(worker_t *w, conn_t *c)
  * the kernel copied after all (it always does towards loopback); a connection that sees
  * that stops asking for zero-copy, unless --zerocopy-threshold 0 forces it.
  */
-
-/* Towards a loopback peer the kernel always copies (the notification would say so on the
- * first block); there is nothing to gain, so only a forced threshold (0) tries. */
-static bool peer_is_loopback(const conn_t *c)
-{
-    return strncmp(c->peer_host, "127.", 4) == 0 || strcmp(c->peer_host, "::1") == 0 ||
-           strncmp(c->peer_host, "::ffff:127.", 11) == 0;
-}
 
 /* The registered send buffers are pinned memory: they are set up on the first transfer
  * that wants them, so a worker that never sends a large file (or only to loopback) never
@@ -805,7 +702,7 @@ static bool want_zero_copy(worker_t *w, conn_t *c, int64_t length)
     int threshold = w->cfg->zerocopy_threshold;
     if (c->plan.framing != RESP_LENGTH)
         return false;
-    if (threshold != 0 && (c->zc_off || length < threshold || peer_is_loopback(c)))
+    if (threshold != 0 && (c->zc_off || length < threshold || conn_peer_is_loopback(c)))
         return false;
     return arena_ready(w);
 }
@@ -963,7 +860,7 @@ static void start_file(worker_t *w, conn_t *c)
     if (c->plan.framing == RESP_LENGTH && n > c->remaining)
         n = c->remaining;
     if (!c->plan.body_allowed || n <= 0) {
-        end_body(w, c);
+        end_file_body(w, c);
         start_send(w, c);
         return;
     }
@@ -971,7 +868,7 @@ static void start_file(worker_t *w, conn_t *c)
     if (fd < 0) {
         log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
                   strerror(errno));
-        end_body(w, c);   /* the body falls short: the connection closes after the head */
+        end_file_body(w, c);   /* the body falls short: the connection closes after the head */
         start_send(w, c);
         return;
     }
@@ -1059,32 +956,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
     return 0;
 }
 
-/* Calls the application and produces the head and the first output (on the loop thread,
- * or in an application thread). Returns 0, or -1 when the application failed before its
- * headers were final (the caller answers 500). */
-static int call_app(worker_t *w, conn_t *c, const py_request_t *pr)
-{
-    py_reply_t *reply = py_wsgi_call(w->app, pr);
-    if (!reply)
-        return -1;
-    c->reply = reply;
-    resp_write_head(&c->out, &c->plan, reply);
-    stats_response_head(w, c, reply);
-    c->remaining = c->plan.length;
-    if (!c->plan.keep_alive)
-        c->close_after = true;
-    if (reply->file_fd >= 0)
-        return 0;   /* the loop sends the file (start_file) */
-    if (reply->chunk.len && add_chunk(w, c, reply->chunk.ptr, reply->chunk.len))
-        return 0;   /* the chunk goes first; the end (done) is found after it (fill_output) */
-    if (reply->done)
-        end_body(w, c);
-    else if (fill_output(w, c) < 0)
-        c->close_after = true;   /* headers are final; send what we have, then close */
-    return 0;
-}
-
-/* Back on the loop thread after call_app. */
+/* Back on the loop thread after reply_call. */
 static void start_response(worker_t *w, conn_t *c, int called)
 {
     if (called < 0)
@@ -1145,28 +1017,12 @@ static void start_request(worker_t *w, conn_t *c)
         run_step(w, c, CONN_STEP_CALL);
         return;
     }
-    start_response(w, c, call_app(w, c, pr));
+    start_response(w, c, reply_call(w, c, pr));
 }
 
 void conn_app_step(worker_t *w, conn_t *c)
 {
-    conn_app_t *a = c->app;
-    on_app_thread = true;
-    switch (a->step) {
-    case CONN_STEP_CALL:
-        a->result = (int8_t)call_app(w, c, &a->req);
-        break;
-    case CONN_STEP_NEXT:
-        a->result = (int8_t)fill_output(w, c);
-        break;
-    case CONN_STEP_FINISH:
-        finish_reply(w, c);
-        a->result = 0;
-        break;
-    default:
-        UF_ASSERT(!"unknown application step");
-    }
-    on_app_thread = false;
+    reply_step(w, c);
 }
 
 /* A step came back from its thread: the response is the loop's again. */
@@ -1299,7 +1155,7 @@ static void send_more(worker_t *w, conn_t *c)
             run_step(w, c, CONN_STEP_NEXT);
             return;
         }
-        if (fill_output(w, c) < 0) {
+        if (reply_fill(w, c) < 0) {
             close_now(w, c);     /* headers are out; only the close can tell the client */
             return;
         }

@@ -189,7 +189,13 @@ void conn_expire(struct worker *w, conn_t *c, int timer);
 /* Begins a graceful stop: idle connections close now, busy ones after their response. */
 void conn_drain(struct worker *w, conn_t *c);
 
-/* Runs c->app->step; called by an application thread holding the GIL (src/pool.c). */
+/* Runs c->app->step (src/reply.h: reply_step); called by an application thread holding
+ * the GIL (src/pool.c). */
 void conn_app_step(struct worker *w, conn_t *c);
+
+/* Whether c's peer (looked up when its first request was built) is on loopback, where the
+ * kernel always copies a zero-copy send: there is nothing to gain from one. Reads only the
+ * peer address, which stays put for the connection's life: any thread. */
+bool conn_peer_is_loopback(const conn_t *c);
 
 #endif

@@ -74,13 +74,15 @@ build() {
         "$cc" "${cflags[@]}" -w "$root/tests/fuzz/chunk_fuzz.c" "$root/src/http.c" \
             "$root/common/mem.c" "${llhttp[@]}" -o "$work/bin/chunk" ;;
     conn)
-        # conn_fuzz.c includes src/conn.c; Python's headers are needed for the types only
+        # conn_fuzz.c includes src/conn.c; the rest of the connection's files are linked
+        # as they are (conn_fuzz.c stubs what lies outside them). Python's headers are
+        # needed for the types only.
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+        local conn_files=(src/proxy.c src/reply.c src/http.c src/response.c common/mem.c
+                          common/net.c)
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
-            "$root/src/http.c" "$root/src/response.c" "$root/src/proxy.c" "$root/common/mem.c" \
-            "$root/common/net.c" "${llhttp[@]}" \
-            -o "$work/bin/conn" ;;
+            "${conn_files[@]/#/$root/}" "${llhttp[@]}" -o "$work/bin/conn" ;;
     *)
         echo "run.sh: unknown target $t" >&2; return 2 ;;
     esac
