@@ -226,6 +226,7 @@ const layers = [_]Layer{
         "src/conn.c",
         "src/proxy.c",
         "src/reply.c",
+        "src/filesend.c",
         "src/pool.c",
         "src/share.c",
         "src/steer.c",

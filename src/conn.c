@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "src/filesend.h"
 #include "src/pool.h"
 #include "src/reply.h"
 #include "src/share.h"
@@ -27,8 +28,6 @@
 /* A spooled body goes to its file in writes of at least this much (the rest at the end):
  * few enough completions per megabyte, little enough memory per uploading connection. */
 #define SPOOL_WRITE_BYTES (256 * 1024)
-/* A wsgi.file_wrapper file is read (and then sent) in blocks of this size. */
-#define FILE_BLOCK (256 * 1024)
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -38,10 +37,7 @@ static void handle_request(worker_t *w, conn_t *c);
 static void start_request(worker_t *w, conn_t *c);
 static void unpark(struct worker *w, conn_t *c);
 static void process_input(worker_t *w, conn_t *c);
-static void response_done(worker_t *w, conn_t *c);
-static void send_more(worker_t *w, conn_t *c);
 static void send_output(worker_t *w, conn_t *c);
-static bool zc_chunk_busy(const conn_t *c);
 
 /* ---- settings shared by the worker's connections ------------------------------------ */
 
@@ -94,7 +90,7 @@ static void run_step(worker_t *w, conn_t *c, int step)
 /* The loop is done with the reply: it is finished now, or (with threads) by a
  * CONN_STEP_FINISH in the thread that owns it, which counts as an operation in flight.
  * Returns true in the second case. */
-static bool close_reply(worker_t *w, conn_t *c)
+bool conn_reply_release(worker_t *w, conn_t *c)
 {
     if (w->pool) {
         run_step(w, c, CONN_STEP_FINISH);
@@ -124,7 +120,7 @@ static void pause_recv(worker_t *w, conn_t *c)
     c->ops++;
 }
 
-static void start_send(worker_t *w, conn_t *c)
+void conn_send_start(worker_t *w, conn_t *c)
 {
     UF_ASSERT(!c->send_inflight && c->sent < c->out.len);
     ring_send(&w->ring, c->fd, c->out.data + c->sent, c->out.len - c->sent, ud(c, OP_SEND));
@@ -134,7 +130,7 @@ static void start_send(worker_t *w, conn_t *c)
 
 /* Closes at once: cancels the receive, closes the socket; the slot returns to the pool
  * when the last completion for it has arrived (see release). */
-static void close_now(worker_t *w, conn_t *c)
+void conn_close_now(worker_t *w, conn_t *c)
 {
     if (c->state == CONN_CLOSING)
         return;
@@ -149,10 +145,10 @@ static void close_now(worker_t *w, conn_t *c)
     c->state = CONN_CLOSING;
     worker_timer_disarm(w, c);
     /* a chunk the kernel may still be sending from keeps its reply until the
-     * notification (on_send_zc finishes it then) */
-    if (c->reply && !zc_chunk_busy(c)) {
+     * notification (filesend_on_send_zc finishes it then) */
+    if (c->reply && !filesend_chunk_busy(c)) {
         c->zc_chunk = NULL;
-        close_reply(w, c);   /* with threads, the slot waits for it (ops) */
+        conn_reply_release(w, c);   /* with threads, the slot waits for it (ops) */
     }
     if (c->recv_armed) {
         ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
@@ -185,7 +181,7 @@ static void release(worker_t *w, conn_t *c)
 static void linger(worker_t *w, conn_t *c)
 {
     if (c->peer_closed) {
-        close_now(w, c);
+        conn_close_now(w, c);
         return;
     }
     c->state = CONN_LINGERING;
@@ -215,7 +211,7 @@ static void send_error(worker_t *w, conn_t *c, int status)
     /* the answer to HEAD has no body, not even an error's */
     bool head = c->req.method.len == 4 && memcmp(c->in.data + c->req.method.off, "HEAD", 4) == 0;
     resp_write_error(&c->out, status, head);
-    start_send(w, c);
+    conn_send_start(w, c);
 }
 
 /* ---- the request body ------------------------------------------------------------------
@@ -300,7 +296,7 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
     if (c->state != CONN_READING || c->spool_busy)
         return;
     if (c->peer_closed) {
-        close_now(w, c);     /* cut off mid-request: nothing more will complete it */
+        conn_close_now(w, c);     /* cut off mid-request: nothing more will complete it */
         return;
     }
     if (!input_full(c))
@@ -328,7 +324,7 @@ static void on_continue(worker_t *w, conn_t *c, int res)
     if (c->state == CONN_CLOSING)
         return;
     if (res < 0) {
-        close_now(w, c);
+        conn_close_now(w, c);
         return;
     }
     c->continue_sent += (uint8_t)res;
@@ -345,7 +341,7 @@ static void on_continue(worker_t *w, conn_t *c, int res)
     if (c->state == CONN_READING && c->req.complete)
         process_input(w, c);   /* the body arrived meanwhile: answer it now */
     else if (c->state == CONN_READING && c->peer_closed)
-        close_now(w, c);       /* half-closed: the body it announced will never come */
+        conn_close_now(w, c);       /* half-closed: the body it announced will never come */
 }
 
 static void handle_request(worker_t *w, conn_t *c);
@@ -498,7 +494,7 @@ static void finish_hand_off(worker_t *w, conn_t *c)
         share_send(w->share, (unsigned)k, &m) == 0) {
         sb_add64(&w->sb->handed_off, 1);
         c->in.len = c->parsed = 0;
-        close_now(w, c);
+        conn_close_now(w, c);
         return;
     }
     if (to_queue)
@@ -627,283 +623,6 @@ bool conn_peer_is_loopback(const conn_t *c)
            strncmp(c->peer_host, "::ffff:127.", 11) == 0;
 }
 
-/* ---- wsgi.file_wrapper bodies ---------------------------------------------------------
- *
- * The file is read through the ring (IORING_OP_READ at an offset) into `out`, right
- * behind the response head for the first block, and sent from there; the next read
- * starts when the send has completed, so a connection holds one FILE_BLOCK at most and
- * a slow client slows only its own transfer. We read from a duplicate of the
- * application's descriptor: py_wsgi_finish may close the original (close() on the
- * wrapper closes the file) while a read of ours is still queued, and a queued read names
- * its file by number. Reading and sending copy each byte twice in the kernel; splice
- * through a pipe would save one, and is left for when a profile asks for it.
- */
-
-static void read_file(worker_t *w, conn_t *c)
-{
-    size_t want = c->file_left < FILE_BLOCK ? (size_t)c->file_left : FILE_BLOCK;
-    char *dst = buf_reserve(&c->out, want);
-    ring_read_at(&w->ring, c->file_fd, dst, want, (uint64_t)c->file_off, ud(c, OP_FILE_READ));
-    c->file_busy = true;
-    c->ops++;
-}
-
-/* The file body is complete: end its framing and let go of the reply. The loop runs
- * Python only in a worker without threads; with threads the reply is finished by a
- * CONN_STEP_FINISH in its thread before the response is done (reply_ended). */
-static void end_file_body(worker_t *w, conn_t *c)
-{
-    reply_write_end(c);
-    if (w->pool)
-        c->reply_ended = true;
-    else
-        reply_finish(c);
-}
-
-static void finish_file(worker_t *w, conn_t *c)
-{
-    close(c->file_fd);
-    c->file_fd = -1;
-    end_file_body(w, c);
-}
-
-/* ---- zero-copy file bodies -------------------------------------------------------------
- *
- * A large file body with a known length can skip both copies: each block is read through
- * the ring straight into one of the worker's registered send buffers, and sent from there
- * with SEND_ZC, so the kernel transmits from those pages without copying them into socket
- * buffers. The block is reused only after the kernel's notification that it has let go of
- * the pages, not merely after the send's result. The notification also reports whether
- * the kernel copied after all (it always does towards loopback); a connection that sees
- * that stops asking for zero-copy, unless --zerocopy-threshold 0 forces it.
- */
-
-/* The registered send buffers are pinned memory: they are set up on the first transfer
- * that wants them, so a worker that never sends a large file (or only to loopback) never
- * carries them. Without them (RLIMIT_MEMLOCK, an old kernel) every body goes the
- * ordinary way, and the master has said at start what to raise. */
-static bool arena_ready(worker_t *w)
-{
-    if (w->ring.arena)
-        return true;
-    if (w->zc_unavailable || !w->ring.features.send_zc)
-        return false;
-    char err[512];
-    if (ring_arena_init(&w->ring, WORKER_ZC_BLOCKS, WORKER_ZC_BLOCK_SIZE, err, sizeof(err)) < 0) {
-        log_debug("zero-copy sends off: %s", err);
-        w->zc_unavailable = true;
-        return false;
-    }
-    return true;
-}
-
-static bool want_zero_copy(worker_t *w, conn_t *c, int64_t length)
-{
-    int threshold = w->cfg->zerocopy_threshold;
-    if (c->plan.framing != RESP_LENGTH)
-        return false;
-    if (threshold != 0 && (c->zc_off || length < threshold || conn_peer_is_loopback(c)))
-        return false;
-    return arena_ready(w);
-}
-
-static void zc_read(worker_t *w, conn_t *c)
-{
-    size_t want = c->file_left < (int64_t)w->ring.arena_block ? (size_t)c->file_left
-                                                              : w->ring.arena_block;
-    ring_read_at(&w->ring, c->file_fd, ring_arena_block(&w->ring, c->zc_block), want,
-                 (uint64_t)c->file_off, ud(c, OP_ZC_READ));
-    c->file_busy = true;
-    c->ops++;
-}
-
-static void zc_send(worker_t *w, conn_t *c)
-{
-    if (c->zc_chunk)
-        ring_send_zc(&w->ring, c->fd, c->zc_chunk + c->zc_sent, c->zc_len - c->zc_sent,
-                     ud(c, OP_SEND_ZC));
-    else
-        ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
-                           ud(c, OP_SEND_ZC));
-    c->send_inflight = true;
-    c->ops++;   /* covers the result and, when F_MORE says one follows, the notification */
-    w->zc_sends++;
-}
-
-/* The block is sent and the kernel has let go of it: read the next one, or finish. A
- * transfer whose sends the kernel copied anyway continues the ordinary way. */
-static void zc_next(worker_t *w, conn_t *c)
-{
-    if (c->file_left > 0 && (!c->zc_off || w->cfg->zerocopy_threshold == 0)) {
-        zc_read(w, c);
-        return;
-    }
-    if (c->file_left > 0) {
-        ring_arena_put(&w->ring, c->zc_block);
-        c->zc_block = -1;
-        read_file(w, c);
-        return;
-    }
-    ring_arena_put(&w->ring, c->zc_block);
-    c->zc_block = -1;
-    finish_file(w, c);
-    if (c->out.len > c->sent)
-        start_send(w, c);
-    else
-        response_done(w, c);
-}
-
-/* A read of the file completed. Returns false when the connection is closing; on an
- * error, or a file that shrank, the rest of the body is given up (file_left 0): it
- * falls short and the connection closes after it. */
-static bool file_read_done(conn_t *c, int res)
-{
-    c->file_busy = false;
-    if (c->state == CONN_CLOSING)
-        return false;
-    if (res < 0)
-        log_error("reading a wsgi.file_wrapper file failed: %s", strerror(-res));
-    if (res <= 0)
-        c->file_left = 0;
-    return true;
-}
-
-static void on_zc_read(worker_t *w, conn_t *c, int res)
-{
-    if (!file_read_done(c, res))
-        return;
-    if (res <= 0) {
-        zc_next(w, c);
-        return;
-    }
-    c->zc_len = (uint32_t)res;
-    c->zc_sent = 0;
-    c->body_out += (uint64_t)res;
-    c->file_off += res;
-    c->file_left -= res;
-    c->remaining -= res;
-    zc_send(w, c);
-}
-
-/* A chunk SEND_ZC is still sending from, or will be told about by a notification. */
-static bool zc_chunk_busy(const conn_t *c)
-{
-    return c->zc_chunk && (c->send_inflight || c->zc_pending);
-}
-
-/* A connection closed while the kernel sent from a chunk: once it has let go, the reply
- * the chunk belongs to can be finished (close_now left it for then). */
-static void finish_after_zc(worker_t *w, conn_t *c)
-{
-    if (!c->zc_chunk || zc_chunk_busy(c))
-        return;
-    c->zc_chunk = NULL;
-    if (c->reply)
-        close_reply(w, c);
-}
-
-static void on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
-{
-    if (flags & IORING_CQE_F_NOTIF) {
-        c->ops--;
-        c->zc_pending--;
-        if ((unsigned)res & RING_ZC_COPIED) {
-            w->zc_copied++;
-            c->zc_off = true;
-        }
-    } else {
-        if (flags & IORING_CQE_F_MORE)
-            c->zc_pending++;
-        else
-            c->ops--;
-        c->send_inflight = false;
-        if (c->state == CONN_CLOSING) {
-            finish_after_zc(w, c);
-            return;
-        }
-        if (res < 0) {
-            if (res != -EPIPE && res != -ECONNRESET)
-                log_debug("zero-copy send failed: %s", strerror(-res));
-            close_now(w, c);
-            finish_after_zc(w, c);
-            return;
-        }
-        c->zc_sent += (uint32_t)res;
-        c->bytes_out += (uint64_t)res;
-        if (c->zc_sent < c->zc_len) {
-            zc_send(w, c);   /* partial: the rest from where it stopped */
-            return;
-        }
-    }
-    if (c->state == CONN_CLOSING) {
-        finish_after_zc(w, c);
-        return;
-    }
-    if (c->send_inflight || c->file_busy || c->zc_pending || c->zc_sent < c->zc_len)
-        return;
-    if (!c->zc_chunk) {
-        zc_next(w, c);
-        return;
-    }
-    /* the chunk is out and the kernel has let go of it: the reply may move on */
-    c->zc_chunk = NULL;
-    c->zc_len = c->zc_sent = 0;
-    send_more(w, c);
-}
-
-/* Called with the head in `out`. Sends at most the application's Content-Length (PEP
- * 3333), and nothing for HEAD, 204 and 304. */
-static void start_file(worker_t *w, conn_t *c)
-{
-    const py_reply_t *reply = c->reply;
-    int64_t n = reply->file_length;
-    if (c->plan.framing == RESP_LENGTH && n > c->remaining)
-        n = c->remaining;
-    if (!c->plan.body_allowed || n <= 0) {
-        end_file_body(w, c);
-        start_send(w, c);
-        return;
-    }
-    int fd = fcntl(reply->file_fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) {
-        log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
-                  strerror(errno));
-        end_file_body(w, c);   /* the body falls short: the connection closes after the head */
-        start_send(w, c);
-        return;
-    }
-    c->file_fd = fd;
-    c->file_off = reply->file_offset;
-    c->file_left = n;
-    if (want_zero_copy(w, c, n) && (c->zc_block = ring_arena_get(&w->ring)) >= 0) {
-        c->zc_len = c->zc_sent = 0;
-        start_send(w, c);   /* the head first, from `out`; on_send then starts the blocks */
-        return;
-    }
-    read_file(w, c);
-}
-
-static void on_file_read(worker_t *w, conn_t *c, int res)
-{
-    if (!file_read_done(c, res))
-        return;
-    if (res <= 0) {
-        finish_file(w, c);
-        if (c->out.len > c->sent)
-            start_send(w, c);
-        else
-            response_done(w, c);
-        return;
-    }
-    c->out.len += (size_t)res;
-    c->body_out += (uint64_t)res;
-    c->file_off += res;
-    c->file_left -= res;
-    if (c->plan.framing == RESP_LENGTH)
-        c->remaining -= res;
-    start_send(w, c);
-}
-
 /* ---- answering a request ---------------------------------------------------------------- */
 
 /* Fills pr from the parsed request. Returns 0, or the status to answer instead: 400 when
@@ -962,9 +681,9 @@ static void start_response(worker_t *w, conn_t *c, int called)
     if (called < 0)
         send_error(w, c, 500);
     else if (c->reply && c->reply->file_fd >= 0)
-        start_file(w, c);
+        filesend_start(w, c);
     else
-        start_send(w, c);
+        conn_send_start(w, c);
 }
 
 static void handle_request(worker_t *w, conn_t *c)
@@ -1002,7 +721,7 @@ static void start_request(worker_t *w, conn_t *c)
     buf_reset(&c->out, KEEP_BUF_CAP);
     c->sent = 0;
     if (stats_probe(w, c, pr)) {   /* --health-path, --ready-path: answered without Python */
-        start_send(w, c);
+        conn_send_start(w, c);
         return;
     }
     c->reply_ended = false;
@@ -1043,7 +762,7 @@ static void on_step_done(worker_t *w, conn_t *c)
         return;   /* the reply of a closed connection, finished */
     if (a->close_when_back) {
         a->close_when_back = false;
-        close_now(w, c);
+        conn_close_now(w, c);
         return;
     }
     switch (a->step) {
@@ -1052,12 +771,12 @@ static void on_step_done(worker_t *w, conn_t *c)
         break;
     case CONN_STEP_NEXT:
         if (a->result < 0)
-            close_now(w, c);   /* headers are out; only the close can tell the client */
+            conn_close_now(w, c);   /* headers are out; only the close can tell the client */
         else
             send_output(w, c);
         break;
     case CONN_STEP_FINISH:
-        response_done(w, c);
+        conn_response_done(w, c);
         break;
     }
     if (c->state != CONN_CLOSING && !c->recv_armed && !input_full(c))
@@ -1066,11 +785,11 @@ static void on_step_done(worker_t *w, conn_t *c)
 
 /* The whole response is out: close, or get ready for the next request on the
  * connection and answer it at once if it is already here (pipelining). */
-static void response_done(worker_t *w, conn_t *c)
+void conn_response_done(worker_t *w, conn_t *c)
 {
     /* with threads the reply is closed in its thread first (close() may run application
      * code), and the finished step comes back here */
-    if (c->reply && close_reply(w, c))
+    if (c->reply && conn_reply_release(w, c))
         return;
     stats_request_done(w, c);   /* metrics and the access log line, while c->in holds it */
     c->hops = 0;   /* the next request on the connection may travel again */
@@ -1095,7 +814,7 @@ static void response_done(worker_t *w, conn_t *c)
     http_req_next(&c->req);
     c->state = CONN_READING;
     if (c->peer_closed && c->in.len == 0) {
-        close_now(w, c);
+        conn_close_now(w, c);
         return;
     }
     start_recv(w, c);
@@ -1103,7 +822,7 @@ static void response_done(worker_t *w, conn_t *c)
         process_input(w, c);
         /* the client has half-closed: a request it left unfinished never will be */
         if (c->peer_closed && c->state == CONN_READING && !c->send_inflight)
-            close_now(w, c);
+            conn_close_now(w, c);
     } else {
         /* This response promised keep-alive, so the client may send again even though
          * we are draining: wait a little and answer that request with a close. */
@@ -1119,44 +838,35 @@ static void on_send(worker_t *w, conn_t *c, int res)
     if (res < 0) {
         if (res != -EPIPE && res != -ECONNRESET)
             log_debug("send failed: %s", strerror(-res));
-        close_now(w, c);
+        conn_close_now(w, c);
         return;
     }
     c->sent += (size_t)res;
     c->bytes_out += (uint64_t)res;
     if (c->sent < c->out.len) {
-        start_send(w, c);    /* partial send: the socket buffer was full */
+        conn_send_start(w, c);    /* partial send: the socket buffer was full */
         return;
     }
     c->out.len = c->sent = 0;
     if (c->zc_chunk) {
-        zc_send(w, c);       /* the large chunk that follows what `out` held */
+        filesend_chunk(w, c);   /* the large chunk that follows what `out` held */
         return;
     }
-    send_more(w, c);
+    conn_send_more(w, c);
 }
 
 /* Everything produced so far is sent: go on with the body, or end the response. */
-static void send_more(worker_t *w, conn_t *c)
+void conn_send_more(worker_t *w, conn_t *c)
 {
-    if (c->file_fd >= 0) {
-        if (c->zc_block >= 0) {
-            zc_next(w, c);
-            return;
-        }
-        if (c->file_left > 0) {
-            read_file(w, c);
-            return;
-        }
-        finish_file(w, c);
-    }
+    if (filesend_more(w, c))
+        return;
     if (c->reply && !c->reply_ended) {
         if (w->pool) {
             run_step(w, c, CONN_STEP_NEXT);
             return;
         }
         if (reply_fill(w, c) < 0) {
-            close_now(w, c);     /* headers are out; only the close can tell the client */
+            conn_close_now(w, c);     /* headers are out; only the close can tell the client */
             return;
         }
     }
@@ -1168,11 +878,11 @@ static void send_more(worker_t *w, conn_t *c)
 static void send_output(worker_t *w, conn_t *c)
 {
     if (c->out.len > c->sent)
-        start_send(w, c);
+        conn_send_start(w, c);
     else if (c->zc_chunk)
-        zc_send(w, c);
+        filesend_chunk(w, c);
     else
-        response_done(w, c);
+        conn_response_done(w, c);
 }
 
 static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
@@ -1204,7 +914,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
             /* idle, or cut off mid-request: nothing more will come to complete it (a
              * spool write in flight finishes first and then looks again) */
             if (c->state == CONN_READING && !c->spool_busy && !c->parked)
-                close_now(w, c);
+                conn_close_now(w, c);
             return;
         }
         break;
@@ -1212,7 +922,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
         break;
     case CONN_LINGERING:
         if (c->peer_closed) {
-            close_now(w, c);
+            conn_close_now(w, c);
             return;
         }
         break;
@@ -1322,7 +1032,7 @@ void conn_answer_timeout(worker_t *w, conn_t *c)
 void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 {
     /* Every op's completion ends it, except a multishot recv that says more will come
-     * and a zero-copy send, whose notification may follow (on_send_zc counts those). */
+     * and a zero-copy send, whose notification may follow (filesend_on_send_zc counts those). */
     if (op == OP_RECV ? !(flags & IORING_CQE_F_MORE) : op != OP_SEND_ZC)
         c->ops--;
     switch (op) {
@@ -1336,13 +1046,13 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         on_spool_write(w, c, res);
         break;
     case OP_FILE_READ:
-        on_file_read(w, c, res);
+        filesend_on_read(w, c, res);
         break;
     case OP_ZC_READ:
-        on_zc_read(w, c, res);
+        filesend_on_zc_read(w, c, res);
         break;
     case OP_SEND_ZC:
-        on_send_zc(w, c, res, flags);
+        filesend_on_send_zc(w, c, res, flags);
         break;
     case OP_CONTINUE:
         on_continue(w, c, res);
@@ -1369,7 +1079,7 @@ void conn_expire(worker_t *w, conn_t *c, int timer)
         return;
     }
     /* idle keep-alive, a silent new connection, or lingering: nothing more is owed */
-    close_now(w, c);
+    conn_close_now(w, c);
     if (c->ops == 0)
         release(w, c);
 }

@@ -198,4 +198,29 @@ void conn_app_step(struct worker *w, conn_t *c);
  * peer address, which stays put for the connection's life: any thread. */
 bool conn_peer_is_loopback(const conn_t *c);
 
+/* ---- for the connection's own files (src/filesend.c, src/spool.c, src/handoff.c) ----
+ * The state machine's steps those files go on with. Loop thread only. */
+
+/* Submits the send of c->out from c->sent (there must be something left, and no send in
+ * flight). */
+void conn_send_start(struct worker *w, conn_t *c);
+
+/* Everything produced so far is sent: goes on with the body (the file's next block, the
+ * application's next batch), or ends the response. */
+void conn_send_more(struct worker *w, conn_t *c);
+
+/* The whole response is out: closes (lingering), or gets ready for the next request on
+ * the connection and answers it at once if it is already here (pipelining). */
+void conn_response_done(struct worker *w, conn_t *c);
+
+/* Closes at once: cancels the receive, closes the socket; the slot returns to the pool
+ * when the last completion for it has arrived. With a step in an application thread, it
+ * closes when the step comes back. */
+void conn_close_now(struct worker *w, conn_t *c);
+
+/* The loop is done with c->reply: it is finished now (no threads), or by a
+ * CONN_STEP_FINISH in the thread that owns it, which counts as an operation in flight.
+ * Returns true in the second case. */
+bool conn_reply_release(struct worker *w, conn_t *c);
+
 #endif

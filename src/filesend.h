@@ -1,0 +1,47 @@
+/* wsgi.file_wrapper bodies and zero-copy sends: a file read through the ring into the
+ * output buffer, block by block, or into a registered send buffer sent with SEND_ZC; and
+ * a large application chunk sent with SEND_ZC from the application's own memory.
+ *
+ * Loop thread only: these submit to the worker's ring and run no Python (a reply left to
+ * finish is finished at once without --threads, where the loop thread runs Python, and
+ * else marked for a CONN_STEP_FINISH through c->reply_ended).
+ *
+ * Invariants: while a file read is in flight (file_busy) `out` or the registered block is
+ * the kernel's; a registered block (zc_block) or an application chunk (zc_chunk) is let go
+ * of only after the kernel's notification, not merely after the send's result; the reply
+ * a chunk belongs to is never finished while the kernel may still read the chunk.
+ */
+#ifndef UF_FILESEND_H
+#define UF_FILESEND_H
+
+#include <stdbool.h>
+
+#include "src/conn.h"
+
+struct worker;
+
+/* Starts sending c->reply's file, with the response head in c->out: at most the
+ * application's Content-Length, nothing for HEAD, 204 and 304. Submits the first read (or
+ * the head's send) itself; a file that cannot be read ends the body short, and the
+ * connection closes after it. */
+void filesend_start(struct worker *w, conn_t *c);
+
+/* Everything produced so far is sent: goes on with the file (true: an operation was
+ * submitted), or, when c has no file or its file is done, returns false with the framing
+ * end (if any) in c->out for the caller to go on with. */
+bool filesend_more(struct worker *w, conn_t *c);
+
+/* Submits the SEND_ZC of the rest of c->zc_chunk, the application's large chunk. */
+void filesend_chunk(struct worker *w, conn_t *c);
+
+/* Whether the kernel may still read from c->zc_chunk (its send or its notification is to
+ * come): the reply it belongs to must not be finished yet. */
+bool filesend_chunk_busy(const conn_t *c);
+
+/* Completions of OP_FILE_READ, OP_ZC_READ and OP_SEND_ZC (a result, or with
+ * IORING_CQE_F_NOTIF a notification; the caller has not counted SEND_ZC in c->ops). */
+void filesend_on_read(struct worker *w, conn_t *c, int res);
+void filesend_on_zc_read(struct worker *w, conn_t *c, int res);
+void filesend_on_send_zc(struct worker *w, conn_t *c, int res, unsigned flags);
+
+#endif
