@@ -227,6 +227,7 @@ const layers = [_]Layer{
         "src/proxy.c",
         "src/reply.c",
         "src/filesend.c",
+        "src/spool.c",
         "src/pool.c",
         "src/share.c",
         "src/steer.c",

@@ -17,6 +17,7 @@
 #include "src/pool.h"
 #include "src/reply.h"
 #include "src/share.h"
+#include "src/spool.h"
 #include "src/worker.h"
 
 /* Received bytes we keep unparsed (pipelined while a response is in flight, or a body
@@ -25,9 +26,6 @@
 #define IN_PAUSE_BYTES (1024 * 1024)
 /* What a connection may keep allocated between requests. */
 #define KEEP_BUF_CAP (64 * 1024)
-/* A spooled body goes to its file in writes of at least this much (the rest at the end):
- * few enough completions per megabyte, little enough memory per uploading connection. */
-#define SPOOL_WRITE_BYTES (256 * 1024)
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -214,84 +212,13 @@ static void send_error(worker_t *w, conn_t *c, int status)
     conn_send_start(w, c);
 }
 
-/* ---- the request body ------------------------------------------------------------------
- *
- * Why spool through the ring: a 1 GB upload must neither sit in memory nor stall the
- * worker's other connections on disk writes. The parser de-chunks the body into
- * req.body as usual; once the body is known to be large (a declared length above the
- * threshold, or a body without one that grows past it), req.body is written to an
- * unlinked temporary file whenever it holds SPOOL_WRITE_BYTES, and emptied when the
- * write completes. The receive goes on meanwhile; only the parser waits (the bytes stay
- * in `in`, and beyond IN_PAUSE_BYTES the receive pauses too), so at most about
- * SPOOL_WRITE_BYTES + IN_PAUSE_BYTES of a body are in memory at any time.
- */
-
-/* O_TMPFILE: the file has no name, so nothing is left behind whatever happens to us. A
- * file system without it gets a named file unlinked at once. Returns 0 or -errno. */
-static int spool_open(worker_t *w, conn_t *c)
-{
-    const char *dir = w->conn_shared.spool_dir;
-    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-        char path[sizeof(w->conn_shared.spool_dir) + 32];
-        snprintf(path, sizeof(path), "%s/uwsgi-fast-body-XXXXXX", dir);
-        fd = mkostemp(path, O_CLOEXEC);
-        if (fd >= 0)
-            unlink(path);
-    }
-    if (fd < 0) {
-        int e = errno;
-        log_error("cannot create a file for a request body in %s: %s", dir, strerror(e));
-        return -e;
-    }
-    c->spool_fd = fd;
-    c->spool_len = 0;
-    return 0;
-}
-
-static void spool_write(worker_t *w, conn_t *c)
-{
-    ring_write_at(&w->ring, c->spool_fd, c->req.body.data, c->req.body.len, c->spool_len,
-                  ud(c, OP_SPOOL_WRITE));
-    c->spool_busy = true;
-    c->ops++;
-}
-
-/* Moves the body towards its file when it belongs there; `final` when the message is
- * complete (whatever is left goes). Returns false when the connection is failing. */
-static bool spool_more(worker_t *w, conn_t *c, bool final)
-{
-    const buf_t *body = &c->req.body;
-    if (c->spool_fd < 0) {
-        if (body->len <= w->conn_shared.spool_threshold)
-            return true;
-        if (spool_open(w, c) < 0) {
-            send_error(w, c, 500);
-            return false;
-        }
-    }
-    if (body->len && (final || body->len >= SPOOL_WRITE_BYTES))
-        spool_write(w, c);
-    return true;
-}
-
 static void on_spool_write(worker_t *w, conn_t *c, int res)
 {
-    c->spool_busy = false;
-    if (c->state != CONN_READING)
-        return;   /* failing or closing already; release() closes the file */
-    if (res <= 0) {
-        log_error("writing a request body to its spool file failed: %s",
-                  res ? strerror(-res) : "nothing written");
+    int r = spool_on_write(w, c, res);
+    if (r < 0)
         send_error(w, c, 500);
+    if (r <= 0)
         return;
-    }
-    c->spool_len += (uint64_t)res;
-    buf_consume(&c->req.body, (size_t)res);
-    if (c->req.body.len) {
-        spool_write(w, c);   /* a short write: the rest now */
-        return;
-    }
     process_input(w, c);     /* what arrived meanwhile, or the request itself */
     if (c->state != CONN_READING || c->spool_busy)
         return;
@@ -303,11 +230,6 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
         start_recv(w, c);
 }
 
-/* Once per request, when its headers are complete: a declared body above the threshold
- * goes to a file from its first byte, and a client waiting for 100 Continue is told to
- * send the body, now that we know we will take it (a body over --limit-request-body has
- * already failed in the parser with 413, without a 100 Continue). Returns false when the
- * connection is failing. */
 /* The interim "100 Continue" counts as the connection's one send in flight, so the final
  * response can never overtake it, and a short send is resumed like any other. */
 static void send_continue(worker_t *w, conn_t *c)
@@ -344,14 +266,15 @@ static void on_continue(worker_t *w, conn_t *c, int res)
         conn_close_now(w, c);       /* half-closed: the body it announced will never come */
 }
 
-static void handle_request(worker_t *w, conn_t *c);
-
+/* Once per request, when its headers are complete: a declared body above the threshold
+ * goes to a file from its first byte, and a client waiting for 100 Continue is told to
+ * send the body, now that we know we will take it (a body over --limit-request-body has
+ * already failed in the parser with 413, without a 100 Continue). Returns false when the
+ * connection is failing. */
 static bool headers_ready(worker_t *w, conn_t *c)
 {
     const http_req_t *req = &c->req;
-    if (req->content_length >= 0 &&
-        (uint64_t)req->content_length > w->conn_shared.spool_threshold && c->spool_fd < 0 &&
-        spool_open(w, c) < 0) {
+    if (spool_headers_done(w, c) < 0) {
         send_error(w, c, 500);
         return false;
     }
@@ -590,12 +513,17 @@ static void process_input(worker_t *w, conn_t *c)
     }
     if (!req->complete) {
         c->in.len = http_compact(req, c->in.data, c->in.len, &c->parsed);
-        spool_more(w, c, false);
+        if (spool_more(w, c, false) < 0)
+            send_error(w, c, 500);
         return;
     }
     /* the request goes to the application once all of a spooled body is written, and
      * once a "100 Continue" still being sent is out (its completion comes back here) */
-    if (!spool_more(w, c, true) || c->spool_busy || c->send_inflight)
+    if (spool_more(w, c, true) < 0) {
+        send_error(w, c, 500);
+        return;
+    }
+    if (c->spool_busy || c->send_inflight)
         return;
     worker_timer_disarm(w, c);
     handle_request(w, c);
@@ -796,12 +724,8 @@ void conn_response_done(worker_t *w, conn_t *c)
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     if (!w->pool)
         sb_set64(&w->sb->request_start_ms, 0);
-    if (c->spool_fd >= 0 && !c->spool_busy) {
-        /* the application is done with the body (py_wsgi_finish detached wsgi.input) */
-        close(c->spool_fd);
-        c->spool_fd = -1;
-        c->spool_len = 0;
-    }
+    if (!c->spool_busy)
+        spool_close(c);   /* the application is done with the body */
     if (c->close_after) {
         linger(w, c);
         return;
