@@ -228,6 +228,7 @@ const layers = [_]Layer{
         "src/reply.c",
         "src/filesend.c",
         "src/spool.c",
+        "src/handoff.c",
         "src/pool.c",
         "src/share.c",
         "src/steer.c",

@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "src/filesend.h"
+#include "src/handoff.h"
 #include "src/pool.h"
 #include "src/reply.h"
 #include "src/share.h"
@@ -24,8 +25,6 @@
  * arriving while its previous piece is being written to the spool file) before we stop
  * reading. */
 #define IN_PAUSE_BYTES (1024 * 1024)
-/* What a connection may keep allocated between requests. */
-#define KEEP_BUF_CAP (64 * 1024)
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
@@ -33,8 +32,6 @@ static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c-
 
 static void handle_request(worker_t *w, conn_t *c);
 static void start_request(worker_t *w, conn_t *c);
-static void unpark(struct worker *w, conn_t *c);
-static void process_input(worker_t *w, conn_t *c);
 static void send_output(worker_t *w, conn_t *c);
 
 /* ---- settings shared by the worker's connections ------------------------------------ */
@@ -98,7 +95,7 @@ bool conn_reply_release(worker_t *w, conn_t *c)
     return false;
 }
 
-static void start_recv(worker_t *w, conn_t *c)
+void conn_recv_start(worker_t *w, conn_t *c)
 {
     if (c->recv_armed || c->peer_closed || c->state == CONN_CLOSING)
         return;
@@ -109,7 +106,7 @@ static void start_recv(worker_t *w, conn_t *c)
 
 /* Stops the multishot receive; the final completion (-ECANCELED, no F_MORE) clears
  * recv_armed, and whoever drains the input starts it again. */
-static void pause_recv(worker_t *w, conn_t *c)
+void conn_recv_pause(worker_t *w, conn_t *c)
 {
     if (!c->recv_armed || c->recv_cancelling)
         return;
@@ -132,7 +129,7 @@ void conn_close_now(worker_t *w, conn_t *c)
 {
     if (c->state == CONN_CLOSING)
         return;
-    unpark(w, c);
+    handoff_unpark(w, c);
     if (c->app_busy) {
         /* the thread owns the response: close when it hands the connection back */
         c->app->close_when_back = true;
@@ -189,7 +186,7 @@ static void linger(worker_t *w, conn_t *c)
      * connection (seen under Connection: close load). Fixed files will lift this. */
     shutdown(c->fd, SHUT_WR);
     c->in.len = c->parsed = 0;
-    start_recv(w, c);
+    conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_LINGER);
 }
 
@@ -204,7 +201,7 @@ static void send_error(worker_t *w, conn_t *c, int status)
     c->close_after = true;
     c->status_code = status;
     c->state = CONN_WRITING;
-    buf_reset(&c->out, KEEP_BUF_CAP);
+    buf_reset(&c->out, CONN_KEEP_BUF_CAP);
     c->sent = 0;
     /* the answer to HEAD has no body, not even an error's */
     bool head = c->req.method.len == 4 && memcmp(c->in.data + c->req.method.off, "HEAD", 4) == 0;
@@ -219,7 +216,7 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
         send_error(w, c, 500);
     if (r <= 0)
         return;
-    process_input(w, c);     /* what arrived meanwhile, or the request itself */
+    conn_process_input(w, c);     /* what arrived meanwhile, or the request itself */
     if (c->state != CONN_READING || c->spool_busy)
         return;
     if (c->peer_closed) {
@@ -227,7 +224,7 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
         return;
     }
     if (!input_full(c))
-        start_recv(w, c);
+        conn_recv_start(w, c);
 }
 
 /* The interim "100 Continue" counts as the connection's one send in flight, so the final
@@ -261,7 +258,7 @@ static void on_continue(worker_t *w, conn_t *c, int res)
         return;
     }
     if (c->state == CONN_READING && c->req.complete)
-        process_input(w, c);   /* the body arrived meanwhile: answer it now */
+        conn_process_input(w, c);   /* the body arrived meanwhile: answer it now */
     else if (c->state == CONN_READING && c->peer_closed)
         conn_close_now(w, c);       /* half-closed: the body it announced will never come */
 }
@@ -304,195 +301,17 @@ static void arm_body_timer(worker_t *w, conn_t *c)
         worker_timer_disarm(w, c);
 }
 
-/* ---- work sharing (src/share.h) -------------------------------------------------------- */
-
-/* Every byte of c's next request is still in c->in (nothing of a body has been taken out
- * of it), so the connection can travel; and it has not travelled too often. */
-static bool can_travel(const conn_t *c)
-{
-    return c->hops < SHARE_MAX_HOPS && !c->app_busy && !c->send_inflight && c->spool_fd < 0 &&
-           c->req.body_total == 0 && c->in.len <= SHARE_MAX_BYTES;
-}
-
-/* The sibling that should take c's request now, or -1: one with a free application
- * thread; when this worker is leaving, any that takes work. */
-static int sibling_for(worker_t *w)
-{
-    return share_pick(w->share, w->index, w->pick_next, w->leaving);
-}
-
-/* Every thread of this worker has been in its request for longer than SHARE_PARK_MS: a
- * request that waited here would wait for a slow one. Short requests (a saturated hello
- * world) never look so, and theirs stay: a hand-off costs more than their wait. */
-static bool threads_in_long_requests(worker_t *w)
-{
-    uint64_t youngest = pool_youngest(w->pool);
-    return youngest && w->now_ms > youngest + SHARE_PARK_MS;
-}
-
-/* Whether a request this worker cannot start should leave it now, for a free sibling or
- * else the shared queue: the worker is leaving, or its threads are in long requests. */
-static bool worth_passing_on(worker_t *w)
-{
-    /* A leaving worker hands all its work on: to a sibling that takes work, else to the
-     * shared queue, where a successor takes it once it is ready (so a limit such as
-     * --max-requests holds even when every worker is being replaced at once). Alone, with
-     * no sibling and so no successor beside it, it serves on until its successor is ready. */
-    if (w->leaving)
-        return __atomic_load_n(&w->share->table->nslots, __ATOMIC_RELAXED) > 1 ||
-               sibling_for(w) >= 0;
-    /* Even with no sibling the shared queue is the better place: a request waiting there
-     * outlives this worker if it crashes or is killed, as it would in the accept queue. */
-    return threads_in_long_requests(w);
-}
-
-/* Whether c's next request should leave this worker now: it cannot start it (or is
- * leaving), the request can travel, and waiting here would be long. A draining worker
- * passes on only to a sibling: the shared queue may have no reader left. */
-static bool should_pass_on(worker_t *w, conn_t *c)
-{
-    if (!w->share || (worker_can_start(w) && !w->leaving))
-        return false;
-    return can_travel(c) && worth_passing_on(w) && (!w->draining || sibling_for(w) >= 0);
-}
-
-/* A request queued for this worker's threads behind busy ones is remembered here, oldest
- * first, so that it can still move (conn_share_parked) until a thread takes it. */
-static void park(worker_t *w, conn_t *c)
-{
-    c->parked = true;
-    c->parked_ms = w->now_ms;
-    c->park_next = NULL;
-    c->park_prev = w->park_tail;
-    if (w->park_tail)
-        w->park_tail->park_next = c;
-    else
-        w->park_head = c;
-    w->park_tail = c;
-}
-
-static void unpark(worker_t *w, conn_t *c)
-{
-    if (!c->parked)
-        return;
-    if (c->park_prev)
-        c->park_prev->park_next = c->park_next;
-    else
-        w->park_head = c->park_next;
-    if (c->park_next)
-        c->park_next->park_prev = c->park_prev;
-    else
-        w->park_tail = c->park_prev;
-    c->park_prev = c->park_next = NULL;
-    c->parked = false;
-}
-
-/* The receive has stopped, so c->in holds every byte we took from the socket: send the
- * connection and those bytes to a sibling and close our descriptor (the connection lives
- * on in the sibling). When no sibling takes it after all, it is served here. */
-static void finish_hand_off(worker_t *w, conn_t *c)
-{
-    c->handing_off = false;
-    int k = sibling_for(w);
-    w->pick_next++;
-    bool to_queue = k < 0 && c->to_queue && !w->draining;
-    c->to_queue = false;
-    if (to_queue)
-        k = (int)SHARE_QUEUE;
-    share_msg_t m = {
-        .fd = c->fd,
-        .bind = c->listener,
-        .hops = (uint16_t)(c->hops + 1),
-        .data = c->in.data,
-        .len = c->in.len,
-    };
-    if (to_queue)
-        m.hops = SHARE_MAX_HOPS;   /* whoever takes it from the queue has a thread free */
-    /* the queue's count goes up before the datagram is there, never after: a reader woken
-     * by the datagram must not find the count still at 0 and leave it waiting */
-    int32_t *queued = &w->share->table->queued;
-    if (to_queue)
-        __atomic_add_fetch(queued, 1, __ATOMIC_RELAXED);
-    if ((k >= 0 || to_queue) && m.len <= SHARE_MAX_BYTES &&
-        share_send(w->share, (unsigned)k, &m) == 0) {
-        sb_add64(&w->sb->handed_off, 1);
-        c->in.len = c->parsed = 0;
-        conn_close_now(w, c);
-        return;
-    }
-    if (to_queue)
-        __atomic_sub_fetch(queued, 1, __ATOMIC_RELAXED);
-    c->hops = SHARE_MAX_HOPS;   /* served here, and not offered again */
-    start_recv(w, c);
-    process_input(w, c);
-}
-
-/* Stops the receive first: a multishot recv may still deliver bytes that must travel
- * with the connection (on_recv appends them, then finishes the hand-off). With
- * `to_queue`, the shared queue takes it when no sibling is free by then. */
-static void hand_off(worker_t *w, conn_t *c, bool to_queue)
-{
-    unpark(w, c);
-    c->to_queue = to_queue;
-    c->handing_off = true;
-    worker_timer_disarm(w, c);
-    if (c->recv_armed) {
-        pause_recv(w, c);
-        return;
-    }
-    finish_hand_off(w, c);
-}
-
-/* Takes c's request back from the threads' queue, before any thread has taken it, and
- * undoes what starting it did; returns false when a thread has it already. */
-static bool reclaim(worker_t *w, conn_t *c)
-{
-    if (!pool_reclaim(w->pool, c))
-        return false;
-    c->app_busy = false;
-    c->ops--;
-    w->in_app--;
-    w->requests_started--;
-    stats_request_cancel(w, c);
-    c->state = CONN_READING;
-    buf_reset(&c->out, KEEP_BUF_CAP);
-    if (c->app->stash.len) {   /* what arrived meanwhile travels too */
-        buf_append(&c->in, c->app->stash.data, c->app->stash.len);
-        buf_reset(&c->app->stash, KEEP_BUF_CAP);
-    }
-    return true;
-}
-
-void conn_share_parked(worker_t *w)
-{
-    /* While the shared queue holds requests, requests waiting here join it too: threads
-     * that free up take from it, oldest first, as from one queue for all workers */
-    bool pass_on = worth_passing_on(w) ||
-                   __atomic_load_n(&w->share->table->queued, __ATOMIC_RELAXED) > 0;
-    conn_t *c = w->park_head;
-    while (c) {
-        conn_t *next = c->park_next;
-        bool move = pass_on || (w->now_ms >= c->parked_ms + SHARE_PARK_MS && sibling_for(w) >= 0);
-        if (!move)
-            break;   /* the rest are younger, or no sibling is free */
-        unpark(w, c);
-        if (reclaim(w, c))
-            hand_off(w, c, pass_on);
-        c = next;
-    }
-}
-
 /* Parses what has arrived; answers at most one request (the next one waits until this
  * one's response is out). Also called when a spool write completes, to go on. */
-static void process_input(worker_t *w, conn_t *c)
+void conn_process_input(worker_t *w, conn_t *c)
 {
     if (c->state != CONN_READING || c->spool_busy || c->handing_off || c->parked)
         return;   /* (a parked request is complete: what follows it waits its turn) */
     http_req_t *req = &c->req;
     /* a new request on a worker that cannot start it now: a sibling may, before we even
      * parse it */
-    if (c->parsed == 0 && c->in.len && http_idle(req) && should_pass_on(w, c)) {
-        hand_off(w, c, true);
+    if (c->parsed == 0 && c->in.len && http_idle(req) && handoff_should_pass_on(w, c)) {
+        handoff_start(w, c, true);
         return;
     }
     if (!req->complete && c->parsed < c->in.len) {
@@ -616,14 +435,14 @@ static void start_response(worker_t *w, conn_t *c, int called)
 
 static void handle_request(worker_t *w, conn_t *c)
 {
-    if (should_pass_on(w, c)) {
-        hand_off(w, c, true);
+    if (handoff_should_pass_on(w, c)) {
+        handoff_start(w, c, true);
         return;
     }
-    bool may_move = w->share && !worker_can_start(w) && can_travel(c);
+    bool may_move = w->share && !worker_can_start(w) && handoff_can_travel(c);
     start_request(w, c);
     if (may_move && c->app_busy)
-        park(w, c);   /* queued behind busy threads: it may still move */
+        handoff_park(w, c);   /* queued behind busy threads: it may still move */
 }
 
 /* Calls the application for c's complete request (or answers it from C). */
@@ -646,7 +465,7 @@ static void start_request(worker_t *w, conn_t *c)
         sb_set64(&w->sb->request_start_ms, w->now_ms);
     }
     c->state = CONN_WRITING;
-    buf_reset(&c->out, KEEP_BUF_CAP);
+    buf_reset(&c->out, CONN_KEEP_BUF_CAP);
     c->sent = 0;
     if (stats_probe(w, c, pr)) {   /* --health-path, --ready-path: answered without Python */
         conn_send_start(w, c);
@@ -677,14 +496,14 @@ static void on_step_done(worker_t *w, conn_t *c)
 {
     conn_app_t *a = c->app;
     c->app_busy = false;
-    unpark(w, c);   /* a thread took it: it stays */
+    handoff_unpark(w, c);   /* a thread took it: it stays */
     if (a->thread < 0) {
         w->in_app--;   /* the request is over for its thread: it may take another */
         worker_take_queued(w);
     }
     if (a->stash.len) {
         buf_append(&c->in, a->stash.data, a->stash.len);
-        buf_reset(&a->stash, KEEP_BUF_CAP);
+        buf_reset(&a->stash, CONN_KEEP_BUF_CAP);
     }
     if (c->state == CONN_CLOSING)
         return;   /* the reply of a closed connection, finished */
@@ -708,7 +527,7 @@ static void on_step_done(worker_t *w, conn_t *c)
         break;
     }
     if (c->state != CONN_CLOSING && !c->recv_armed && !input_full(c))
-        start_recv(w, c);   /* paused while the stash filled up */
+        conn_recv_start(w, c);   /* paused while the stash filled up */
 }
 
 /* The whole response is out: close, or get ready for the next request on the
@@ -733,17 +552,17 @@ void conn_response_done(worker_t *w, conn_t *c)
     buf_consume(&c->in, c->parsed);
     c->parsed = 0;
     if (c->in.len == 0)
-        buf_reset(&c->in, KEEP_BUF_CAP);
-    buf_reset(&c->out, KEEP_BUF_CAP);
+        buf_reset(&c->in, CONN_KEEP_BUF_CAP);
+    buf_reset(&c->out, CONN_KEEP_BUF_CAP);
     http_req_next(&c->req);
     c->state = CONN_READING;
     if (c->peer_closed && c->in.len == 0) {
         conn_close_now(w, c);
         return;
     }
-    start_recv(w, c);
+    conn_recv_start(w, c);
     if (c->in.len) {
-        process_input(w, c);
+        conn_process_input(w, c);
         /* the client has half-closed: a request it left unfinished never will be */
         if (c->peer_closed && c->state == CONN_READING && !c->send_inflight)
             conn_close_now(w, c);
@@ -828,12 +647,12 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
 
     if (c->handing_off) {
         if (!c->recv_armed)
-            finish_hand_off(w, c);   /* every byte the receive took is in c->in */
+            handoff_finish(w, c);   /* every byte the receive took is in c->in */
         return;
     }
     switch (c->state) {
     case CONN_READING:
-        process_input(w, c);
+        conn_process_input(w, c);
         if (c->peer_closed) {
             /* idle, or cut off mid-request: nothing more will come to complete it (a
              * spool write in flight finishes first and then looks again) */
@@ -857,10 +676,10 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
      * can take yet (pipelining ahead of our answers, or a body faster than its spool
      * file): the multishot recv is cancelled and re-armed when the input drains. */
     if (c->state != CONN_LINGERING && input_full(c)) {
-        pause_recv(w, c);
+        conn_recv_pause(w, c);
         return;
     }
-    start_recv(w, c);
+    conn_recv_start(w, c);
 }
 
 /* Gives fd a slot of the pool, every per-connection field fresh. */
@@ -909,7 +728,7 @@ static conn_t *take_slot(worker_t *w, int fd, unsigned listener)
 void conn_open(worker_t *w, int fd, unsigned listener)
 {
     conn_t *c = take_slot(w, fd, listener);
-    start_recv(w, c);
+    conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);
 }
 
@@ -918,17 +737,21 @@ void conn_adopt(worker_t *w, const share_msg_t *m)
     conn_t *c = take_slot(w, m->fd, m->bind);
     c->hops = (uint8_t)m->hops;
     buf_append(&c->in, m->data, m->len);
-    start_recv(w, c);
+    conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);
-    process_input(w, c);
+    conn_process_input(w, c);
 }
 
 
 
 void conn_unpark_all(worker_t *w)
 {
-    while (w->park_head)
-        unpark(w, w->park_head);   /* they stay in the threads' queue */
+    handoff_unpark_all(w);
+}
+
+void conn_share_parked(worker_t *w)
+{
+    handoff_share_parked(w);
 }
 
 void conn_answer_timeout(worker_t *w, conn_t *c)

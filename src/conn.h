@@ -35,6 +35,9 @@
 
 struct worker;
 
+/* What a connection may keep allocated in each of its buffers between requests. */
+#define CONN_KEEP_BUF_CAP (64 * 1024)
+
 /* What every connection of a worker shares: the proxy-trust and body settings, parsed
  * once by conn_setup. */
 typedef struct conn_shared {
@@ -164,7 +167,7 @@ void conn_open(struct worker *w, int fd, unsigned listener);
 /* Work sharing: requests queued for this worker's busy threads move, while no thread has
  * taken them yet, to a sibling that is free once they have waited SHARE_PARK_MS, or to
  * the shared queue at once when this worker's threads are all in long requests (or it is
- * leaving). Called by the loop once a round. */
+ * leaving). Called by the loop once a round (src/handoff.h does the work). */
 void conn_share_parked(struct worker *w);
 
 /* Parked requests stay with this worker's threads (it drains: nobody takes them). */
@@ -198,7 +201,7 @@ void conn_app_step(struct worker *w, conn_t *c);
  * peer address, which stays put for the connection's life: any thread. */
 bool conn_peer_is_loopback(const conn_t *c);
 
-/* ---- for the connection's own files (src/filesend.c, src/spool.c, src/handoff.c) ----
+/* ---- for the connection's own files (src/filesend.c, src/handoff.c) ----
  * The state machine's steps those files go on with. Loop thread only. */
 
 /* Submits the send of c->out from c->sent (there must be something left, and no send in
@@ -212,6 +215,18 @@ void conn_send_more(struct worker *w, conn_t *c);
 /* The whole response is out: closes (lingering), or gets ready for the next request on
  * the connection and answers it at once if it is already here (pipelining). */
 void conn_response_done(struct worker *w, conn_t *c);
+
+/* Arms the connection's multishot receive, unless it is armed, the peer has closed or
+ * the connection is closing. */
+void conn_recv_start(struct worker *w, conn_t *c);
+
+/* Stops the multishot receive; its final completion (-ECANCELED, no F_MORE) clears
+ * recv_armed, and whoever drains the input starts it again. */
+void conn_recv_pause(struct worker *w, conn_t *c);
+
+/* Parses what has arrived and answers at most one request (the next one waits until this
+ * one's response is out); no-op unless c is reading and free to parse. */
+void conn_process_input(struct worker *w, conn_t *c);
 
 /* Closes at once: cancels the receive, closes the socket; the slot returns to the pool
  * when the last completion for it has arrived. With a step in an application thread, it
