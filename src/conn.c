@@ -153,21 +153,20 @@ void conn_close_now(worker_t *w, conn_t *c)
     c->ops++;
 }
 
-/* The slot's last operation has completed: close the files no operation can still use
- * and give the slot back. */
+/* The slot's last operation has completed: close the files no operation can still use,
+ * give the slot back, and leave it clean (a free slot keeps no large buffer). */
 static void release(worker_t *w, conn_t *c)
 {
     if (c->spool_fd >= 0)
         close(c->spool_fd);
     if (c->file_fd >= 0)
         close(c->file_fd);
-    c->spool_fd = c->file_fd = -1;
     if (c->zc_block >= 0) {
         /* every notification has arrived (ops == 0): the kernel is done with it */
         ring_arena_put(&w->ring, c->zc_block);
-        c->zc_block = -1;
     }
     worker_conn_release(w, c);
+    conn_reset(c, CONN_RESET_CONNECTION);
 }
 
 /* After the last byte of a response that ends the connection: send our FIN and read
@@ -539,7 +538,6 @@ void conn_response_done(worker_t *w, conn_t *c)
     if (c->reply && conn_reply_release(w, c))
         return;
     stats_request_done(w, c);   /* metrics and the access log line, while c->in holds it */
-    c->hops = 0;   /* the next request on the connection may travel again */
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     if (!w->pool)
         sb_set64(&w->sb->request_start_ms, 0);
@@ -549,12 +547,7 @@ void conn_response_done(worker_t *w, conn_t *c)
         linger(w, c);
         return;
     }
-    buf_consume(&c->in, c->parsed);
-    c->parsed = 0;
-    if (c->in.len == 0)
-        buf_reset(&c->in, CONN_KEEP_BUF_CAP);
-    buf_reset(&c->out, CONN_KEEP_BUF_CAP);
-    http_req_next(&c->req);
+    conn_reset(c, CONN_RESET_REQUEST);
     c->state = CONN_READING;
     if (c->peer_closed && c->in.len == 0) {
         conn_close_now(w, c);
@@ -682,6 +675,47 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     conn_recv_start(w, c);
 }
 
+void conn_reset(conn_t *c, conn_reset_scope_t scope)
+{
+    c->hops = 0;   /* the next request may travel again */
+    if (scope == CONN_RESET_REQUEST)
+        buf_consume(&c->in, c->parsed);   /* pipelined bytes stay for the next request */
+    else
+        c->in.len = 0;
+    c->parsed = 0;
+    if (c->in.len == 0)
+        buf_reset(&c->in, CONN_KEEP_BUF_CAP);
+    buf_reset(&c->out, CONN_KEEP_BUF_CAP);
+    c->sent = 0;
+    if (scope == CONN_RESET_REQUEST) {
+        http_req_next(&c->req);
+        return;
+    }
+    http_req_reset(&c->req);
+    c->timer = CONN_TIMER_NONE;
+    c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
+    c->handing_off = c->parked = c->to_queue = false;
+    c->have_peer = c->trusted = false;
+    c->spool_busy = c->file_busy = c->recv_cancelling = false;
+    c->app_busy = c->reply_ended = false;
+    if (c->app) {
+        c->app->close_when_back = false;
+        c->app->thread = -1;
+    }
+    c->ops = 0;
+    c->reply = NULL;
+    c->spool_fd = c->file_fd = -1;
+    c->spool_len = 0;
+    c->zc_block = -1;
+    c->zc_pending = 0;
+    c->zc_chunk = NULL;
+    c->zc_off = false;
+    c->pending_error = 0;
+    c->t_start_ns = 0;
+    c->status_code = 0;
+    c->body_out = c->bytes_out = 0;
+}
+
 /* Gives fd a slot of the pool, every per-connection field fresh. */
 static conn_t *take_slot(worker_t *w, int fd, unsigned listener)
 {
@@ -693,33 +727,11 @@ static conn_t *take_slot(worker_t *w, int fd, unsigned listener)
     c->gen = (c->gen + 1) & 0xffffff;
     if (c->gen == 0)
         c->gen = 1;
-    c->state = CONN_READING;
-    c->timer = CONN_TIMER_NONE;
-    c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
-    c->handing_off = c->parked = c->to_queue = false;
-    c->hops = 0;
-    c->have_peer = c->trusted = false;
-    c->spool_busy = c->file_busy = c->recv_cancelling = false;
-    c->app_busy = c->reply_ended = false;
+    c->listener = (uint16_t)listener;
     if (w->pool && !c->app)
         c->app = uf_calloc(1, sizeof(*c->app));
-    if (c->app) {
-        c->app->close_when_back = false;
-        c->app->thread = -1;
-    }
-    c->listener = (uint16_t)listener;
-    c->ops = 0;
-    c->in.len = c->parsed = 0;
-    c->out.len = c->sent = 0;
-    c->reply = NULL;
-    c->spool_fd = c->file_fd = -1;
-    c->spool_len = 0;
-    c->zc_block = -1;
-    c->zc_pending = 0;
-    c->zc_chunk = NULL;
-    c->zc_off = false;
-    c->pending_error = 0;
-    http_req_reset(&c->req);
+    conn_reset(c, CONN_RESET_CONNECTION);
+    c->state = CONN_READING;
     w->active++;
     stats_conn_open(w, c);
     return c;

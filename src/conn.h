@@ -161,6 +161,39 @@ typedef struct conn {
  * line naming the setting in err. */
 int conn_setup(struct worker *w, char *err, size_t errlen);
 
+/* How much of a connection conn_reset makes fresh. */
+typedef enum conn_reset_scope {
+    CONN_RESET_REQUEST,       /* between two requests of one connection (keep-alive) */
+    CONN_RESET_CONNECTION,    /* the slot changes tenant (given back, or taken again) */
+} conn_reset_scope_t;
+
+/* The one place where a connection's state is made fresh. Sets no `state` (the state
+ * machine's transitions are its own) and submits nothing; loop thread, with no step of c
+ * in an application thread.
+ *
+ * CONN_RESET_REQUEST, once a keep-alive response is out: the request's bytes leave `in`
+ * (pipelined bytes after them stay), `out` is emptied, the parser is ready for the next
+ * message, and the request may travel to a sibling again (hops). Buffers that grew past
+ * CONN_KEEP_BUF_CAP are freed.
+ *   Survive a keep-alive request (per connection): fd, listener, the peer (have_peer,
+ *   trusted, peer_host, peer_port), conn_id, zc_off, peer_closed, the armed receive
+ *   (recv_armed, recv_cancelling), ops, the timer, app, and the spool file only while
+ *   a write to it is still in flight (the response's end closes it otherwise).
+ *   Need no reset because each request sets them before they are read: plan, remaining,
+ *   reply_ended, continue_sent, pending_error, the file and zero-copy fields (put back by
+ *   the code that finishes a file or a chunk), t_start_ns, status_code, body_out and
+ *   bytes_out (src/stats.c: stats_request_begin and stats_request_done); close_after is
+ *   never cleared because a connection that sets it has no next request.
+ *
+ * CONN_RESET_CONNECTION, when a slot is given back (its last operation has completed and
+ * its files are closed) and again when it is taken for a new connection (a slot may be
+ * fresh from the worker's calloc): all of the above, `in` emptied, the parser reset, and
+ * every flag, count, file descriptor, zero-copy field and per-response figure back to
+ * "none". Untouched: the slot's identity (slot, gen, fd, listener, conn_id: set by whoever
+ * takes the slot), `state`, the timer queue links, and the allocations the slot keeps for
+ * its next tenants (app, its header array and stash, buffers up to CONN_KEEP_BUF_CAP). */
+void conn_reset(conn_t *c, conn_reset_scope_t scope);
+
 /* Takes ownership of an accepted socket and starts receiving. */
 void conn_open(struct worker *w, int fd, unsigned listener);
 

@@ -226,9 +226,6 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
 void stats_conn_open(worker_t *w, conn_t *c)
 {
     c->conn_id = ++w->stats->conn_seq;
-    c->t_start_ns = 0;
-    c->status_code = 0;
-    c->body_out = c->bytes_out = 0;
     sb_set(&w->sb->connections, w->active);
 }
 

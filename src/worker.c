@@ -176,10 +176,7 @@ void worker_conn_release(worker_t *w, conn_t *c)
 {
     UF_ASSERT(c->ops == 0 && c->state == CONN_CLOSING);
     worker_timer_disarm(w, c);
-    c->state = CONN_FREE;
-    buf_reset(&c->in, 64 * 1024);
-    buf_reset(&c->out, 64 * 1024);
-    c->parsed = c->sent = 0;
+    c->state = CONN_FREE;   /* conn.c resets the rest (conn_reset) */
     w->free_slots[w->free_count++] = c->slot;
     w->active--;
 }
