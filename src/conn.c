@@ -1,13 +1,11 @@
-/* The connection state machine: receive, parse, spool, call the application, send. */
+/* The connection state machine and its dispatch: receive, parse, answer, send, close
+ * (loop thread; conn_app_step in an application thread). */
 #include "src/conn.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -60,7 +58,7 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
     return 0;
 }
 
-/* ---- sending ------------------------------------------------------------------------ */
+/* ---- the ring: receiving, sending, closing ------------------------------------------ */
 
 /* Unparsed input beyond which we stop receiving until it has been dealt with. */
 static bool input_full(const conn_t *c)
@@ -123,8 +121,6 @@ void conn_send_start(worker_t *w, conn_t *c)
     c->ops++;
 }
 
-/* Closes at once: cancels the receive, closes the socket; the slot returns to the pool
- * when the last completion for it has arrived (see release). */
 void conn_close_now(worker_t *w, conn_t *c)
 {
     if (c->state == CONN_CLOSING)
@@ -207,6 +203,8 @@ static void send_error(worker_t *w, conn_t *c, int status)
     resp_write_error(&c->out, status, head);
     conn_send_start(w, c);
 }
+
+/* ---- reading a request ---------------------------------------------------------------- */
 
 static void on_spool_write(worker_t *w, conn_t *c, int res)
 {
@@ -347,7 +345,7 @@ void conn_process_input(worker_t *w, conn_t *c)
     handle_request(w, c);
 }
 
-/* ---- the response ------------------------------------------------------------------- */
+/* ---- the peer ------------------------------------------------------------------------ */
 
 static void lookup_peer(worker_t *w, conn_t *c)
 {

@@ -18,6 +18,13 @@
  * a spool write is in flight req.body is the kernel's and the parser does not run (the
  * bytes wait in `in`, and the receive pauses when too many wait); while a file read is
  * in flight `out` is the kernel's.
+ *
+ * The connection's jobs, one file each: conn.c the state machine and the dispatch of
+ * completions; src/spool.c request bodies in files; src/reply.c the application side of a
+ * response (with the GIL); src/filesend.c file bodies and zero-copy sends; src/handoff.c
+ * work sharing; src/proxy.c proxy trust (pure). Threads: everything declared here runs on
+ * the worker's loop thread, except conn_app_step (an application thread holding the GIL)
+ * and conn_peer_is_loopback (any thread).
  */
 #ifndef UF_CONN_H
 #define UF_CONN_H

@@ -121,7 +121,7 @@ int reply_call(worker_t *w, conn_t *c, const py_request_t *pr)
     if (!c->plan.keep_alive)
         c->close_after = true;
     if (reply->file_fd >= 0)
-        return 0;   /* the loop sends the file (start_file) */
+        return 0;   /* the loop sends the file (filesend_start) */
     if (reply->chunk.len && add_chunk(w, c, reply->chunk.ptr, reply->chunk.len))
         return 0;   /* the chunk goes first; the end (done) is found after it (reply_fill) */
     if (reply->done)
