@@ -12,6 +12,14 @@
  * the completion, small enough that a streaming body keeps memory bounded. */
 #define OUT_HIGH_WATER (64 * 1024)
 
+/* The thread rule of reply.h, checked where Python is about to run: with --threads only
+ * inside a step, which the loop marked (app_busy) before handing c to the pool and
+ * unmarks only once the step has come back, so the loop thread can never pass here. */
+static void assert_python_may_run(const worker_t *w, const conn_t *c)
+{
+    UF_ASSERT(!w->pool || c->app_busy);
+}
+
 /* How much of a chunk of len bytes the response takes (all of it, unless it runs past
  * the application's Content-Length), counted as sent body. */
 static size_t take_body(conn_t *c, size_t len)
@@ -94,6 +102,7 @@ static void end_body(conn_t *c)
  * items, bytes queued by write()) are batched up to OUT_HIGH_WATER. */
 int reply_fill(worker_t *w, conn_t *c)
 {
+    assert_python_may_run(w, c);
     while (c->reply && c->out.len < OUT_HIGH_WATER && !c->zc_chunk) {
         if (c->out.len && !c->reply->next_ready && !c->reply->done)
             break;
@@ -111,6 +120,7 @@ int reply_fill(worker_t *w, conn_t *c)
 
 int reply_call(worker_t *w, conn_t *c, const py_request_t *pr)
 {
+    assert_python_may_run(w, c);
     py_reply_t *reply = py_wsgi_call(w->app, pr);
     if (!reply)
         return -1;

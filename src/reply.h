@@ -9,7 +9,8 @@
  *     takes the GIL) and hands each step to the pool instead (conn.c: run_step).
  * Nothing here decides which case it is in: the caller's thread is the answer, and a
  * reply is therefore always finished at once (there is no "finish later" branch here; the
- * loop's deferral lives in conn.c and src/filesend.c).
+ * loop's deferral lives in conn.c and src/filesend.c). reply_call and reply_fill assert
+ * the rule: with threads, c must be inside a step (c->app_busy).
  *
  * While a step runs in an application thread the connection's response state (out,
  * plan, reply, remaining, body_out, close_after, zc_chunk) is the thread's: the loop
