@@ -78,7 +78,8 @@ build() {
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
-            "$root/src/http.c" "$root/src/response.c" "$root/common/mem.c" "${llhttp[@]}" \
+            "$root/src/http.c" "$root/src/response.c" "$root/common/mem.c" "$root/common/net.c" \
+            "${llhttp[@]}" \
             -o "$work/bin/conn" ;;
     *)
         echo "run.sh: unknown target $t" >&2; return 2 ;;
