@@ -3,6 +3,11 @@
  * configuration runs in its own forked child. */
 #include "python_bridge/interp.c"
 #include "python_bridge/wsgi.c"
+#include "python_bridge/wsgi_environ.c"
+#include "python_bridge/wsgi_filewrapper.c"
+#include "python_bridge/wsgi_headers.c"
+#include "python_bridge/wsgi_input.c"
+#include "python_bridge/wsgi_reply.c"
 
 #include "check.h"
 #include "py_helpers.h"

@@ -5,6 +5,11 @@
  * memory behind. */
 #include "python_bridge/interp.c"
 #include "python_bridge/wsgi.c"
+#include "python_bridge/wsgi_environ.c"
+#include "python_bridge/wsgi_filewrapper.c"
+#include "python_bridge/wsgi_headers.c"
+#include "python_bridge/wsgi_input.c"
+#include "python_bridge/wsgi_reply.c"
 
 #include "check.h"
 #include "py_helpers.h"
@@ -747,7 +752,7 @@ static void test_file_wrapper(void)
 
     /* made by the application itself: iteration, seek/tell/seekable forwarded */
     PyObject *main_dict = PyModule_GetDict(PyImport_AddModule("__main__"));
-    PyDict_SetItemString(main_dict, "FW", (PyObject *)cache.filewrapper_type);
+    PyDict_SetItemString(main_dict, "FW", wsgi_filewrapper_type());
     py_exec("import io\nfw = FW(io.BytesIO(b'0123456789'), block_size=4)");
     CHECK_EQ_STR(py_eval("(fw.seekable(), fw.seek(3), fw.tell(), list(fw), fw.tell())"),
                  "(True, 3, 3, [b'3456', b'789'], 10)");
