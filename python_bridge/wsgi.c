@@ -2,6 +2,7 @@
 #include "python_bridge/wsgi.h"
 
 #include "python_bridge/compat.h"
+#include "python_bridge/errors.h"
 #include "python_bridge/wsgi_environ.h"
 #include "python_bridge/wsgi_filewrapper.h"
 #include "python_bridge/wsgi_input.h"
@@ -10,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 /* wsgi.multithread (--threads > 1) and wsgi.multiprocess (more than one worker), as
  * py_wsgi_prepare was told; and whether the modules' shared objects exist. */
@@ -203,23 +205,22 @@ int py_wsgi_prepare(bool threads, bool processes)
     return wsgi_environ_set_flags(threads, processes);
 }
 
+/* Logs `what` with the pending exception, which it clears; returns NULL. */
+static py_reply_t *log_failure(const char *what)
+{
+    PyObject *exc = compat_err_take(); /* owned */
+    py_log_error(what, strlen(what), exc);
+    Py_XDECREF(exc);
+    return NULL;
+}
+
 py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
 {
-    if (ensure_ready() < 0) {
-        PyObject *exc = compat_err_take();
-        static const char msg[] = "cannot set up the WSGI bridge";
-        py_log_error(msg, sizeof(msg) - 1, exc);
-        Py_XDECREF(exc);
-        return NULL;
-    }
+    if (ensure_ready() < 0)
+        return log_failure("cannot set up the WSGI bridge");
     wsgi_reply_t *r = wsgi_reply_get(req);
-    if (!r) {
-        PyObject *exc = compat_err_take();
-        static const char msg[] = "cannot allocate a WSGI reply";
-        py_log_error(msg, sizeof(msg) - 1, exc);
-        Py_XDECREF(exc);
-        return NULL;
-    }
+    if (!r)
+        return log_failure("cannot allocate a WSGI reply");
     PyObject *input = wsgi_input_bind(&r->input, req);
     PyObject *env = input ? wsgi_environ_new(req, input) : NULL;
     Py_XDECREF(input); /* the environ and the reply hold their own references */

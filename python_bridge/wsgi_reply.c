@@ -1,6 +1,8 @@
 /* start_response and write, and the reply object's life: reuse, close(), release. */
 #include "python_bridge/wsgi_reply.h"
 
+#include "python_bridge/errors.h"
+
 #include <stdint.h>
 #include <string.h>
 

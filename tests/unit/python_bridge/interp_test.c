@@ -1,6 +1,7 @@
 /* python_bridge/interp: interpreter setup (chdir, sys.path order, virtualenv, signals),
  * application loading, the GIL boundary and finalisation. Every interpreter
  * configuration runs in its own forked child. */
+#include "python_bridge/errors.c"
 #include "python_bridge/interp.c"
 #include "python_bridge/wsgi.c"
 #include "python_bridge/wsgi_environ.c"

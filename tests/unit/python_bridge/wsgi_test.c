@@ -3,6 +3,7 @@
  * and Django from the repository's .venv (in a forked child, since that needs its own
  * interpreter); then a 10000-request loop that must leave no Python objects and no
  * memory behind. */
+#include "python_bridge/errors.c"
 #include "python_bridge/interp.c"
 #include "python_bridge/wsgi.c"
 #include "python_bridge/wsgi_environ.c"
