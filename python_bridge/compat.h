@@ -144,8 +144,9 @@ struct py_app {
     PyObject *callable;
 };
 
-/* Drops wsgi.c's cached objects (interned keys, constants, free lists); called by
- * py_interp_finalize before Py_FinalizeEx. Defined in wsgi.c. */
+/* Drops the objects wsgi.c and its modules made (interned keys, constants, types, the
+ * free list of replies); called by py_interp_finalize before Py_FinalizeEx. Defined in
+ * wsgi.c. */
 void py_wsgi_release_cache(void);
 
 #endif

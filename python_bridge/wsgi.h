@@ -21,6 +21,12 @@
  * except while it waits for completions, or (--threads) by the application thread working
  * on the request; one reply is only ever used by one thread at a time. Nothing here knows
  * about io_uring or sockets.
+ *
+ * wsgi.c implements these calls and pulls the body; the pieces it uses live beside it,
+ * each with its own internal header: wsgi_environ (the environ and the objects every
+ * request shares), wsgi_input (wsgi.input), wsgi_filewrapper (wsgi.file_wrapper),
+ * wsgi_headers (start_response's status and headers), wsgi_reply (start_response, write
+ * and the reply object's life); errors.h logs the application's failures.
  */
 #ifndef UF_PY_WSGI_H
 #define UF_PY_WSGI_H
