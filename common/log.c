@@ -15,7 +15,7 @@
 
 static struct {
     int level;
-    int worker;           /* -1 in the master */
+    int worker; /* -1 in the master */
     log_sink_fn *sink;
     void *sink_ctx;
     bool in_sink;         /* the sink logged: do not feed it its own message */
@@ -30,7 +30,7 @@ static struct {
 static struct {
     pthread_mutex_t lock;
     size_t len;
-    char data[FOREIGN_BYTES];   /* records: level byte, 2-byte length, text */
+    char data[FOREIGN_BYTES]; /* records: level byte, 2-byte length, text */
 } foreign = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void queue_foreign(int level, const char *msg, size_t len)
@@ -243,7 +243,10 @@ void log_text_detail(int level, const char *msg, size_t len, const char *detail,
     buf_free(&b);
 }
 
-void log_set_worker(int id) { log_state.worker = id; }
+void log_set_worker(int id)
+{
+    log_state.worker = id;
+}
 
 void log_set_sink(log_sink_fn *fn, void *ctx)
 {

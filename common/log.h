@@ -65,10 +65,10 @@ void log_set_sink(log_sink_fn *fn, void *ctx);
 /* In the thread that set the sink: hands it what other threads logged meanwhile. */
 void log_pass_on(void);
 
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_debug(...)    log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)     log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warning(...)  log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_error(...)    log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_critical(...) log_msg(LOG_LEVEL_CRITICAL, __VA_ARGS__)
 
 #endif

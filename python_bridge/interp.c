@@ -546,10 +546,9 @@ struct py_thread {
 
 /* threading.current_thread() of a thread Python did not start is a "Dummy-N"; the name
  * is what logging's %(threadName)s prints, so give it one an operator can place. */
-static const char name_thread_src[] =
-    "import threading\n"
-    "def name(n):\n"
-    "    threading.current_thread().name = n\n";
+static const char name_thread_src[] = "import threading\n"
+                                      "def name(n):\n"
+                                      "    threading.current_thread().name = n\n";
 
 py_thread_t *py_thread_attach(const char *name)
 {
@@ -557,7 +556,7 @@ py_thread_t *py_thread_attach(const char *name)
     t->gil_state = PyGILState_Ensure(); /* creates the thread state, takes the GIL */
     PyObject *r = run_snippet(name_thread_src, "name", name);
     if (!r)
-        PyErr_Clear();   /* a nameless thread serves as well */
+        PyErr_Clear(); /* a nameless thread serves as well */
     Py_XDECREF(r);
     t->parked = PyEval_SaveThread();
     return t;
@@ -570,7 +569,10 @@ void py_thread_enter(py_thread_t *t)
     PyEval_RestoreThread(ts);
 }
 
-void py_thread_leave(py_thread_t *t) { t->parked = PyEval_SaveThread(); }
+void py_thread_leave(py_thread_t *t)
+{
+    t->parked = PyEval_SaveThread();
+}
 
 void py_thread_detach(py_thread_t *t)
 {
@@ -583,7 +585,7 @@ const char *py_version(void)
 {
     static char version[32];
     if (!version[0]) {
-        const char *full = Py_GetVersion();   /* "3.11.7 (main, Nov 1 2026, ...) [GCC ...]" */
+        const char *full = Py_GetVersion(); /* "3.11.7 (main, Nov 1 2026, ...) [GCC ...]" */
         snprintf(version, sizeof(version), "%.*s", (int)strcspn(full, " "), full);
     }
     return version;

@@ -554,8 +554,7 @@ static void test_environ(void)
 
 /* Runs bridge_apps:input_ops with the operations `ops` over `body` (in memory, or from
  * a file when in_file) and returns repr(input_log). */
-static const char *input_run_app(const char *spec, const char *ops, const char *body,
-                                 bool in_file)
+static const char *input_run_app(const char *spec, const char *ops, const char *body, bool in_file)
 {
     char target[512];
     snprintf(target, sizeof(target), "/in?%s", ops);
@@ -592,7 +591,8 @@ static void test_input(void)
         const char *ops, *want;
     } cases[] = {
         {"read", "[b'line one\\nline two\\n\\nlast, no newline']"},
-        {"read:4,read:0,read:6,read:-1", "[b'line', b'', b' one\\nl', b'ine two\\n\\nlast, no newline']"},
+        {"read:4,read:0,read:6,read:-1",
+         "[b'line', b'', b' one\\nl', b'ine two\\n\\nlast, no newline']"},
         {"read:none,read", "[b'line one\\nline two\\n\\nlast, no newline', b'']"},
         {"read:1000", "[b'line one\\nline two\\n\\nlast, no newline']"},
         {"readline,readline:3,readline,readline,readline,readline,readline",
@@ -610,8 +610,8 @@ static void test_input(void)
             bool ok = strcmp(got, cases[i].want) == 0;
             CHECK(ok);
             if (!ok)
-                fprintf(stderr, "  %s (%s): got %s, want %s\n", cases[i].ops,
-                        f ? "file" : "memory", got, cases[i].want);
+                fprintf(stderr, "  %s (%s): got %s, want %s\n", cases[i].ops, f ? "file" : "memory",
+                        got, cases[i].want);
         }
     }
     /* a line longer than the file reader's block, and an empty body */
@@ -648,8 +648,8 @@ static void test_input(void)
 
     /* through wsgiref.validate, which checks the stream's interface */
     capture_begin();
-    const char *got = input_run_app("bridge_apps:validated_input", "read:4,readline,readlines:1,iter",
-                                    body, true);
+    const char *got = input_run_app("bridge_apps:validated_input",
+                                    "read:4,readline,readlines:1,iter", body, true);
     py_exec("import gc; gc.collect()");
     char *log = capture_end();
     CHECK_EQ_STR(got, "[b'line', b' one\\n', [b'line two\\n'], [b'\\n', b'last, no newline']]");
