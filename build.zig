@@ -216,7 +216,13 @@ const layers = [_]Layer{
     } },
     .{ .folder = "python_bridge", .uses = &.{ "common", "tunables" }, .sources = &.{
         "python_bridge/interp.c",
+        "python_bridge/errors.c",
         "python_bridge/wsgi.c",
+        "python_bridge/wsgi_environ.c",
+        "python_bridge/wsgi_filewrapper.c",
+        "python_bridge/wsgi_headers.c",
+        "python_bridge/wsgi_input.c",
+        "python_bridge/wsgi_reply.c",
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
