@@ -32,8 +32,10 @@
  *
  * Invariants: single-threaded; the ring is created by the worker that uses it (never
  * inherited across fork); ring_wait() is the only call that waits; completions are read
- * only through the ring_events iterator. user_data is encoded in uring/event.h.
- * Nothing here knows about HTTP or Python.
+ * only through the ring_events iterator. user_data is encoded in uring/event.h. Above
+ * uring/, ring_t is read only through `features` and the inline helpers here; its other
+ * members are the engine's own (an epoll engine will have different ones). Nothing here
+ * knows about HTTP or Python.
  */
 #ifndef UF_URING_RING_H
 #define UF_URING_RING_H
@@ -124,6 +126,9 @@ static inline char *ring_arena_block(const ring_t *r, int index)
 {
     return r->arena + (size_t)index * r->arena_block;
 }
+/* Whether ring_arena_init has succeeded on this ring, and the size of each block. */
+static inline bool ring_arena_ready(const ring_t *r) { return r->arena != NULL; }
+static inline size_t ring_arena_block_size(const ring_t *r) { return r->arena_block; }
 /* The bytes all workers' arenas pin together, for the master's RLIMIT_MEMLOCK check. */
 static inline size_t ring_arena_bytes(unsigned blocks, size_t block_size)
 {
