@@ -475,8 +475,7 @@ void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t off
     io_uring_sqe_set_data64(sqe, ud);
 }
 
-void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen,
-                  uint64_t ud)
+void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t ud)
 {
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_connect(sqe, fd, addr, addrlen);

@@ -127,8 +127,14 @@ static inline char *ring_arena_block(const ring_t *r, int index)
     return r->arena + (size_t)index * r->arena_block;
 }
 /* Whether ring_arena_init has succeeded on this ring, and the size of each block. */
-static inline bool ring_arena_ready(const ring_t *r) { return r->arena != NULL; }
-static inline size_t ring_arena_block_size(const ring_t *r) { return r->arena_block; }
+static inline bool ring_arena_ready(const ring_t *r)
+{
+    return r->arena != NULL;
+}
+static inline size_t ring_arena_block_size(const ring_t *r)
+{
+    return r->arena_block;
+}
 /* The bytes all workers' arenas pin together, for the master's RLIMIT_MEMLOCK check. */
 static inline size_t ring_arena_bytes(unsigned blocks, size_t block_size)
 {
@@ -168,8 +174,7 @@ void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t off
                    uint64_t ud);
 /* Connects a socket: res 0 or -errno (a non-blocking socket completes when connected).
  * `addr` stays valid until the completion. */
-void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen,
-                  uint64_t ud);
+void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t ud);
 /* A one-shot timer: completes with -ETIME after `ms`, or -ECANCELED when ring_cancel
  * finds it first. `t` is the caller's storage for the duration, kept until completion. */
 typedef struct ring_timeout {
@@ -206,9 +211,9 @@ void ring_buffers_publish(ring_t *r);
  * in the same pass. Nothing is handed back to the kernel before ring_events_end(), so a
  * dispatch may queue operations freely; it must not wait (ring_wait) inside the pass. */
 typedef struct ring_iter {
-    unsigned head;    /* next CQ index to read */
-    unsigned tail;    /* CQ tail as last read: re-read only when head catches up */
-    unsigned start;   /* head at begin: end() releases head - start entries */
+    unsigned head;  /* next CQ index to read */
+    unsigned tail;  /* CQ tail as last read: re-read only when head catches up */
+    unsigned start; /* head at begin: end() releases head - start entries */
 } ring_iter_t;
 
 static inline ring_iter_t ring_events_begin(ring_t *r)

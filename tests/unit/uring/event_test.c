@@ -39,7 +39,7 @@ static void test_decode_recv(void)
     CHECK(!ev.notif);
     CHECK_EQ_INT(ev.bid, 4095);
     CHECK_EQ_INT(ring_buffer_id(ev.flags), 4095);
-    CHECK_EQ_INT(ev.flags, flags);   /* passed on unchanged to conn_complete() */
+    CHECK_EQ_INT(ev.flags, flags); /* passed on unchanged to conn_complete() */
 
     /* the end of the receive: no buffer, no more */
     ring_event_decode(&ev, ring_ud(3, 77, 12), -ENOBUFS, 0);

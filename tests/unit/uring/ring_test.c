@@ -175,13 +175,24 @@ static int wait_event(ring_t *r, unsigned op, ring_event_t *out)
             if (backlog_len < sizeof(backlog) / sizeof(backlog[0]))
                 backlog[backlog_len++] = ev;
         ring_events_end(r, &it);
-        CHECK_EQ_INT(io_uring_cq_ready(&r->uring), 0);   /* end() released the pass */
+        CHECK_EQ_INT(io_uring_cq_ready(&r->uring), 0); /* end() released the pass */
     }
     return -ETIME;
 }
 
-enum { T_RECV = 1, T_SEND, T_CANCEL, T_CLOSE, T_TIMER, T_ACCEPT, T_CONNECT, T_POLL, T_READ,
-       T_WRITE, T_ZC };
+enum {
+    T_RECV = 1,
+    T_SEND,
+    T_CANCEL,
+    T_CLOSE,
+    T_TIMER,
+    T_ACCEPT,
+    T_CONNECT,
+    T_POLL,
+    T_READ,
+    T_WRITE,
+    T_ZC
+};
 
 /* multishot recv and send over a socketpair, the decoded fields of each, and the end of
  * the recv at EOF */
@@ -399,7 +410,7 @@ static void test_events(void)
     test_events_poll_read(&r);
     test_events_file(&r);
     test_events_send_zc(&r);
-    CHECK_EQ_INT(backlog_len, 0);   /* no completion nobody asked for */
+    CHECK_EQ_INT(backlog_len, 0); /* no completion nobody asked for */
     ring_exit(&r);
 }
 
