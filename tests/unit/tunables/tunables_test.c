@@ -3,11 +3,22 @@
  * over default (with gunicorn's WEB_CONCURRENCY, PORT and VIRTUAL_ENV), config files
  * (TOML and gunicorn.conf.py), the refused gunicorn settings, error messages, --help,
  * --print-config, --check-config, and that the committed docs/settings.md matches the
- * table. Includes the .c to reach its static helpers.
+ * table. Includes the .c files of the tunables modules to reach their static helpers.
  *
  * The program runs in a fresh temporary directory, so that no uwsgi-fast.toml or
  * gunicorn.conf.py of the checkout is picked up as the default config file. */
-#include "tunables/tunables.c"
+#include "tunables/bind.c"
+#include "tunables/cli.c"
+#include "tunables/config_file.c"
+#include "tunables/help.c"
+#include "tunables/layers.c"
+#include "tunables/markdown.c"
+#include "tunables/print.c"
+#include "tunables/refuse.c"
+#include "tunables/settings.c"
+#include "tunables/suggest.c"
+#include "tunables/text.c"
+#include "tunables/values.c"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -102,11 +113,11 @@ static bool is_v6(const tun_bind_t *b, const char *ip, int port)
     return ok;
 }
 
-static const setting_t *setting_named(const char *name)
+static const tun_setting_t *setting_named(const char *name)
 {
-    for (size_t i = 0; i < N_SETTINGS; i++)
-        if (strcmp(settings[i].name, name) == 0)
-            return &settings[i];
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++)
+        if (strcmp(tun_settings[i].name, name) == 0)
+            return &tun_settings[i];
     fprintf(stderr, "no setting %s\n", name);
     abort();
 }
@@ -133,7 +144,7 @@ static void test_defaults(void)
         CHECK_EQ_STR(cfg.binds[0].spec, "127.0.0.1:8000");
     }
     CHECK_EQ_INT(cfg.backlog, 2048);
-    int cpus = usable_cpus(); /* the affinity mask, capped by a cgroup CPU quota */
+    int cpus = tun_usable_cpus(); /* the affinity mask, capped by a cgroup CPU quota */
     CHECK(cpus >= 1 && cpus <= affinity_cpus());
     CHECK_EQ_INT(cfg.workers, cpus > 4096 ? 4096 : cpus);
     CHECK(!cfg.workers_auto);
@@ -184,8 +195,8 @@ static void test_defaults(void)
  * covered without a new test. */
 static void test_int_bounds_all_rows(void)
 {
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const setting_t *s = &settings[i];
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
+        const tun_setting_t *s = &tun_settings[i];
         if (s->type != TUN_T_INT && s->type != TUN_T_INT64)
             continue;
         char flag[64], v[32], msg[256];
@@ -202,9 +213,9 @@ static void test_int_bounds_all_rows(void)
             snprintf(v, sizeof(v), "%lld", bound);
             EXPECT_OK(flag, v, "a:b");
             if (s->type == TUN_T_INT)
-                CHECK_EQ_INT(*(int *)field_of(s, &cfg), bound);
+                CHECK_EQ_INT(*(int *)tun_field(s, &cfg), bound);
             else
-                CHECK_EQ_INT(*(long long *)field_of(s, &cfg), bound);
+                CHECK_EQ_INT(*(long long *)tun_field(s, &cfg), bound);
 
             snprintf(v, sizeof(v), "%lld", k ? bound + 1 : bound - 1);
             snprintf(msg, sizeof(msg), "%s: \"%s\" is out of range (accepted: %s)", flag, v, acc);
@@ -347,7 +358,7 @@ static void test_strings(void)
 static void test_bool(void)
 {
     /* The parser directly, then the bool rows through the command line. */
-    const setting_t fake = {.name = "fake", .type = TUN_T_BOOL, .long_flag = "fake"};
+    const tun_setting_t fake = {.name = "fake", .type = TUN_T_BOOL, .long_flag = "fake"};
     const char *yes[] = {"true", "TRUE", "yes", "Yes", "on", "1"};
     const char *no[] = {"false", "False", "no", "NO", "off", "0"};
     for (size_t i = 0; i < UF_ARRAY_LEN(yes); i++) {
@@ -567,8 +578,8 @@ static void test_env_precedence(void)
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 3));
 
     /* every row has its variable: set each to its own default and parse cleanly */
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const setting_t *s = &settings[i];
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
+        const tun_setting_t *s = &tun_settings[i];
         char expect[64];
         snprintf(expect, sizeof(expect), "UWSGI_FAST_");
         CHECK(strncmp(s->env, expect, strlen(expect)) == 0);
@@ -595,7 +606,7 @@ static void test_gunicorn_env(void)
     EXPECT_OK_ENV(ENV("UWSGI_FAST_WORKERS=2", "WEB_CONCURRENCY=6"), "-w9", "a:b");
     CHECK_EQ_INT(cfg.workers, 9);
     EXPECT_OK_ENV(ENV("WEB_CONCURRENCY="), "a:b");
-    CHECK_EQ_INT(cfg.workers, usable_cpus() > 4096 ? 4096 : usable_cpus());
+    CHECK_EQ_INT(cfg.workers, tun_usable_cpus() > 4096 ? 4096 : tun_usable_cpus());
     EXPECT_ERR_ENV(ENV("WEB_CONCURRENCY=abc"),
                    "WEB_CONCURRENCY (--workers): \"abc\" is not a whole number (accepted: 1 to "
                    "4096, or auto)",
@@ -698,7 +709,7 @@ static void test_unknown_flags(void)
     CHECK_EQ_INT(edit_distance("hepl", 4, "help", 4), 1);
     CHECK_EQ_INT(edit_distance("", 0, "bind", 4), 4);
     CHECK_EQ_INT(edit_distance("kitten", 6, "sitting", 7), 3);
-    CHECK(closest_flag("zzzzzz", 6) == NULL);
+    CHECK(tun_suggest_flag("zzzzzz", 6) == NULL);
 }
 
 static void test_positional(void)
@@ -746,8 +757,8 @@ static void test_help_version(void)
     char *flat = squash(help);
 
     /* every flag, alias, metavar, variable, default and section is in it */
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const setting_t *s = &settings[i];
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
+        const tun_setting_t *s = &tun_settings[i];
         char want[128];
         if (s->long_flag) {
             snprintf(want, sizeof(want), "--%s%s%s", s->alias ? s->alias : s->long_flag,
@@ -779,9 +790,9 @@ static void test_help_version(void)
             CHECK(strstr(flat, want) != NULL);
         }
     }
-    for (int sec = 0; sec < SEC_COUNT; sec++) {
+    for (int sec = 0; sec < TUN_SEC_COUNT; sec++) {
         char want[64];
-        snprintf(want, sizeof(want), "\n%s:\n", section_titles[sec]);
+        snprintf(want, sizeof(want), "\n%s:\n", tun_section_titles[sec]);
         CHECK(strstr(help, want) != NULL);
     }
     CHECK(strstr(help, "(default: 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set)") != NULL);
@@ -794,11 +805,11 @@ static void test_help_version(void)
     CHECK(strstr(help, "--print-config") != NULL && strstr(help, "--check-config") != NULL);
     CHECK(strstr(help, "uwsgi-fast doctor [--root DIR]") != NULL);
     /* every refused flag is listed, the no-ops apart */
-    for (size_t i = 0; i < N_REFUSED; i++) {
+    for (size_t i = 0; i < TUN_N_REFUSED; i++) {
         char want[96];
-        if (!refused[i].long_flag)
+        if (!tun_refused[i].long_flag)
             continue;
-        snprintf(want, sizeof(want), " --%s", refused[i].long_flag);
+        snprintf(want, sizeof(want), " --%s", tun_refused[i].long_flag);
         CHECK(strstr(help, want) != NULL);
     }
     CHECK(strstr(help, "Accepted without effect: --reuse-port --no-sendfile --worker-tmp-dir") !=
@@ -846,34 +857,34 @@ static void test_help_version(void)
     size_t rows = 0;
     for (const char *p = md; (p = strstr(p, "\n| `")); p++)
         rows++;
-    CHECK_EQ_INT(rows, N_SETTINGS + N_REFUSED);
-    for (size_t i = 0; i < N_SETTINGS; i++) {
+    CHECK_EQ_INT(rows, TUN_N_SETTINGS + TUN_N_REFUSED);
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
         char want[96];
-        if (settings[i].flags & TUN_F_CONFIG)
+        if (tun_settings[i].flags & TUN_F_CONFIG)
             continue;
-        snprintf(want, sizeof(want), "| `%s` |", settings[i].key);
+        snprintf(want, sizeof(want), "| `%s` |", tun_settings[i].key);
         CHECK(strstr(md, want) != NULL);
     }
-    for (size_t i = 0; i < N_REFUSED; i++) {
+    for (size_t i = 0; i < TUN_N_REFUSED; i++) {
         char want[256];
-        snprintf(want, sizeof(want), "| `%s` |", refused[i].key);
+        snprintf(want, sizeof(want), "| `%s` |", tun_refused[i].key);
         CHECK(strstr(md, want) != NULL);
-        snprintf(want, sizeof(want), "| %s |\n", refused[i].reason);
+        snprintf(want, sizeof(want), "| %s |\n", tun_refused[i].reason);
         CHECK(strstr(md, want) != NULL);
     }
-    for (size_t i = 0; i < UF_ARRAY_LEN(hooks); i++) {
+    for (size_t i = 0; i < TUN_N_HOOKS; i++) {
         char want[64];
-        snprintf(want, sizeof(want), "`%s`", hooks[i]);
+        snprintf(want, sizeof(want), "`%s`", tun_hooks[i]);
         CHECK(strstr(md, want) != NULL);
     }
-    for (int sec = 0; sec < SEC_COUNT; sec++) {
+    for (int sec = 0; sec < TUN_SEC_COUNT; sec++) {
         char want[64];
-        snprintf(want, sizeof(want), "\n## %s\n", section_titles[sec]);
+        snprintf(want, sizeof(want), "\n## %s\n", tun_section_titles[sec]);
         CHECK(strstr(md, want) != NULL);
     }
-    for (size_t i = 0; i < N_SETTINGS; i++) {
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
         char want[96];
-        snprintf(want, sizeof(want), "| `%s` |", settings[i].env);
+        snprintf(want, sizeof(want), "| `%s` |", tun_settings[i].env);
         CHECK(strstr(md, want) != NULL);
     }
     CHECK(strstr(md, "| `binds` | `-b`, `--bind ADDRESS` | `UWSGI_FAST_BIND` | `bind` | list of "
@@ -991,9 +1002,9 @@ static char **clean_environ(const char *extra)
     return env;
 }
 
-static const source_t *source_named(const char *name)
+static const tun_source_t *source_named(const char *name)
 {
-    return &cfg.sources->s[setting_named(name) - settings];
+    return &cfg.sources->s[setting_named(name) - tun_settings];
 }
 
 /* The line of out_text that starts with `prefix`, copied into line. */
@@ -1021,8 +1032,8 @@ static bool output_line(const char *prefix, char *line, size_t n)
 
 static void test_cmd_args(void)
 {
-    parse_state_t ps = {.err = err, .errlen = sizeof(err)};
-    CHECK_EQ_INT(split_words(&ps, "  a 'b c'  \"d \\\"e\\\" \\\\ \\n\" f\\ g h\\\\i '' j\"k\"l "), 0);
+    tun_parse_state_t ps = {.err = err, .errlen = sizeof(err)};
+    CHECK_EQ_INT(tun_split_words(&ps, "  a 'b c'  \"d \\\"e\\\" \\\\ \\n\" f\\ g h\\\\i '' j\"k\"l "), 0);
     const char *want[] = {"a", "b c", "d \"e\" \\ \\n", "f g", "h\\i", "", "jkl"};
     CHECK_EQ_INT(ps.nwords, UF_ARRAY_LEN(want));
     for (size_t i = 0; i < ps.nwords && i < UF_ARRAY_LEN(want); i++)
@@ -1038,12 +1049,12 @@ static void test_cmd_args(void)
     CHECK_EQ_INT(cfg.backlog, 7);
     CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_DEBUG);
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 9));
-    CHECK_EQ_INT(source_named("workers")->layer, L_CMD_ARGS);
-    CHECK_EQ_INT(source_named("ring_entries")->layer, L_DEFAULT);
+    CHECK_EQ_INT(source_named("workers")->layer, TUN_L_CMD_ARGS);
+    CHECK_EQ_INT(source_named("ring_entries")->layer, TUN_L_DEFAULT);
     EXPECT_OK_ENV(env, "-w", "9", "a:b");
     CHECK_EQ_INT(cfg.workers, 9); /* the command line over UWSGI_FAST_CMD_ARGS */
     CHECK_EQ_INT(cfg.backlog, 7);
-    CHECK_EQ_INT(source_named("workers")->layer, L_CLI);
+    CHECK_EQ_INT(source_named("workers")->layer, TUN_L_CLI);
 
     /* lists are replaced whole by a higher layer, extended within one */
     char **benv = ENV("UWSGI_FAST_CMD_ARGS=-b 127.0.0.1:1 -b 127.0.0.1:2",
@@ -1108,8 +1119,8 @@ static void test_cmd_args(void)
 static void test_refused(void)
 {
     /* every refused flag stops the parse with its reason, unless it is a no-op */
-    for (size_t i = 0; i < N_REFUSED; i++) {
-        const refusal_t *r = &refused[i];
+    for (size_t i = 0; i < TUN_N_REFUSED; i++) {
+        const tun_refusal_t *r = &tun_refused[i];
         if (!r->long_flag)
             continue;
         char flag[96], name[96], msg[512], tail[160] = "";
@@ -1233,11 +1244,11 @@ static void test_config_toml(void)
     CHECK_EQ_INT(cfg.limit_request_body, 0);
     CHECK_EQ_INT(cfg.max_requests, 1000);
     CHECK_EQ_INT(cfg.warning_count, 0); /* a pending setting at its default: no warning */
-    CHECK_EQ_INT(source_named("workers")->layer, L_FILE);
+    CHECK_EQ_INT(source_named("workers")->layer, TUN_L_FILE);
     CHECK_EQ_STR(source_named("workers")->where, "t1.toml:3");
     CHECK_EQ_STR(source_named("binds")->where, "t1.toml:9");
-    CHECK_EQ_INT(source_named("ring_entries")->layer, L_DEFAULT);
-    CHECK_EQ_INT(source_named("config")->layer, L_CLI);
+    CHECK_EQ_INT(source_named("ring_entries")->layer, TUN_L_DEFAULT);
+    CHECK_EQ_INT(source_named("config")->layer, TUN_L_CLI);
     EXPECT_OK("--config=file:t1.toml"); /* gunicorn's file: prefix */
     CHECK_EQ_STR(cfg.config, "t1.toml");
 
@@ -1253,7 +1264,7 @@ static void test_config_toml(void)
     CHECK_EQ_INT(cfg.workers, 9);
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "0.0.0.0", 7000));
     CHECK_EQ_INT(cfg.ring_entries, 64);
-    CHECK_EQ_INT(source_named("workers")->layer, L_COMPAT);
+    CHECK_EQ_INT(source_named("workers")->layer, TUN_L_COMPAT);
 
     /* which file: UWSGI_FAST_CONFIG, overridden by -c, and -c "" for none */
     EXPECT_OK_ENV(ENV("UWSGI_FAST_CONFIG=t2.toml"), "-w", "1");
@@ -1357,7 +1368,7 @@ static void test_config_toml(void)
     CHECK_EQ_INT(cfg.workers, 7);
     CHECK_EQ_STR(cfg.config, "uwsgi-fast.toml");
     CHECK_EQ_STR(source_named("config")->where, "found in the working directory");
-    CHECK_EQ_INT(source_named("config")->layer, L_DEFAULT);
+    CHECK_EQ_INT(source_named("config")->layer, TUN_L_DEFAULT);
     EXPECT_OK("-c", "", "a:b"); /* opted out */
     CHECK(cfg.config == NULL && cfg.workers != 7);
     write_file("gunicorn.conf.py", "workers = 6\n");
@@ -1503,7 +1514,7 @@ static void test_config_py(void)
 
 static void test_workers_auto(void)
 {
-    int cpus = usable_cpus();
+    int cpus = tun_usable_cpus();
     EXPECT_OK("-w", "auto", "a:b");
     CHECK(cfg.workers_auto);
     CHECK_EQ_INT(cfg.workers, cpus);
@@ -1623,7 +1634,7 @@ static void test_print_check_config(void)
     output_line("workers = ", line, sizeof(line));
     char want[256];
     snprintf(want, sizeof(want), "workers = \"auto\"                            # command line; "
-                                 "at most %d, fewer if memory is short", usable_cpus());
+                                 "at most %d, fewer if memory is short", tun_usable_cpus());
     CHECK_EQ_STR(line, want);
     CHECK_EQ_INT(parse(NULL, "--print-config", "-w", "abc", NULL), TUN_ERROR); /* validated */
 
@@ -1648,15 +1659,15 @@ static void test_print_check_config(void)
     CHECK_EQ_INT(rc, TUN_OK);
     if (rc != TUN_OK)
         fprintf(stderr, "    %s\n", err);
-    for (size_t i = 0; i < N_SETTINGS && rc == TUN_OK; i++) {
+    for (size_t i = 0; i < TUN_N_SETTINGS && rc == TUN_OK; i++) {
         buf_t x = {0}, y = {0};
-        format_value(&settings[i], &a, &x);
-        format_value(&settings[i], &b, &y);
+        tun_format_value(&tun_settings[i], &a, &x);
+        tun_format_value(&tun_settings[i], &b, &y);
         bool same = x.len == y.len && memcmp(x.data, y.data, x.len) == 0;
-        if (!same && !(settings[i].flags & TUN_F_CONFIG))
-            fprintf(stderr, "    %s: %.*s became %.*s\n", settings[i].name, (int)x.len, x.data,
+        if (!same && !(tun_settings[i].flags & TUN_F_CONFIG))
+            fprintf(stderr, "    %s: %.*s became %.*s\n", tun_settings[i].name, (int)x.len, x.data,
                     (int)y.len, y.data);
-        CHECK(same || (settings[i].flags & TUN_F_CONFIG));
+        CHECK(same || (tun_settings[i].flags & TUN_F_CONFIG));
         buf_free(&x);
         buf_free(&y);
     }
@@ -1690,13 +1701,13 @@ static void test_table_sanity(void)
     /* The table's own invariants: unique flags and variables, defaults inside bounds (the
      * defaults test parses each), one positional, help present. */
     int positional = 0;
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const setting_t *a = &settings[i];
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
+        const tun_setting_t *a = &tun_settings[i];
         positional += !a->long_flag;
         CHECK(a->help && a->help[0] && a->metavar && a->metavar[0]);
         CHECK(a->short_flag != 'h' && a->short_flag != 'v');
-        for (size_t j = i + 1; j < N_SETTINGS; j++) {
-            const setting_t *b = &settings[j];
+        for (size_t j = i + 1; j < TUN_N_SETTINGS; j++) {
+            const tun_setting_t *b = &tun_settings[j];
             CHECK(strcmp(a->env, b->env) != 0);
             CHECK(!a->short_flag || a->short_flag != b->short_flag);
             if (a->long_flag && b->long_flag)
@@ -1712,14 +1723,14 @@ static void test_table_sanity(void)
     /* config keys are unique, and a refused gunicorn setting clashes with no setting: not
      * its key, not its flags, not a hook */
     int configs = 0;
-    for (size_t i = 0; i < N_SETTINGS; i++) {
-        const setting_t *a = &settings[i];
+    for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
+        const tun_setting_t *a = &tun_settings[i];
         configs += !!(a->flags & TUN_F_CONFIG);
         CHECK(a->key && a->key[0]);
-        for (size_t j = i + 1; j < N_SETTINGS; j++)
-            CHECK(strcmp(a->key, settings[j].key) != 0);
-        for (size_t r = 0; r < N_REFUSED; r++) {
-            const refusal_t *f = &refused[r];
+        for (size_t j = i + 1; j < TUN_N_SETTINGS; j++)
+            CHECK(strcmp(a->key, tun_settings[j].key) != 0);
+        for (size_t r = 0; r < TUN_N_REFUSED; r++) {
+            const tun_refusal_t *f = &tun_refused[r];
             CHECK(strcmp(a->key, f->key) != 0);
             CHECK(!a->short_flag || a->short_flag != f->short_flag);
             if (a->long_flag && f->long_flag)
@@ -1727,24 +1738,24 @@ static void test_table_sanity(void)
             if (a->alias && f->long_flag)
                 CHECK(strcmp(a->alias, f->long_flag) != 0);
         }
-        CHECK(!is_hook(a->key));
+        CHECK(!tun_is_hook(a->key));
         /* a bool default must be a bool word, pending settings must be switchable off */
         if (a->type == TUN_T_BOOL)
-            CHECK(a->def && bool_word(a->def) >= 0);
+            CHECK(a->def && tun_bool_word(a->def) >= 0);
     }
     CHECK_EQ_INT(configs, 1);
-    for (size_t r = 0; r < N_REFUSED; r++) {
-        const refusal_t *f = &refused[r];
+    for (size_t r = 0; r < TUN_N_REFUSED; r++) {
+        const tun_refusal_t *f = &tun_refused[r];
         CHECK(f->reason && f->reason[0] && !strchr(f->reason, '\n'));
         CHECK(f->short_flag != 'h' && f->short_flag != 'v');
-        CHECK(!is_hook(f->key));
+        CHECK(!tun_is_hook(f->key));
         /* a NOOP accepts anything, so a harmless value would say nothing */
         CHECK(f->kind != TUN_R_NOOP || !f->harmless);
-        for (size_t q = r + 1; q < N_REFUSED; q++) {
-            CHECK(strcmp(f->key, refused[q].key) != 0);
-            CHECK(!f->short_flag || f->short_flag != refused[q].short_flag);
-            if (f->long_flag && refused[q].long_flag)
-                CHECK(strcmp(f->long_flag, refused[q].long_flag) != 0);
+        for (size_t q = r + 1; q < TUN_N_REFUSED; q++) {
+            CHECK(strcmp(f->key, tun_refused[q].key) != 0);
+            CHECK(!f->short_flag || f->short_flag != tun_refused[q].short_flag);
+            if (f->long_flag && tun_refused[q].long_flag)
+                CHECK(strcmp(f->long_flag, tun_refused[q].long_flag) != 0);
         }
     }
 }
