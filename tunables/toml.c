@@ -35,6 +35,11 @@ static int perr(parser_t *ps, const char *fmt, ...)
             va_start(ap, fmt);
             vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
             va_end(ap);
+            /* A quoted key or table name may hold escaped control characters ("a\nb");
+             * quoted back raw, they would break the one-line message in two. */
+            for (char *c = ps->err + n; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                    *c = '?';
         }
     }
     return -1;
