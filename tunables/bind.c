@@ -35,8 +35,9 @@ static int split_host_port(const char *p, char *host, size_t hostlen, const char
     }
     const char *colon = strchr(p, ':');
     if (colon && strchr(colon + 1, ':'))
-        return tun_fail(why, whylen, "has more than one colon; write IPv6 addresses in "
-                                     "brackets, e.g. [::1]:8000");
+        return tun_fail(why, whylen,
+                        "has more than one colon; write IPv6 addresses in "
+                        "brackets, e.g. [::1]:8000");
     size_t len = colon ? (size_t)(colon - p) : strlen(p);
     if (len >= hostlen)
         return tun_fail(why, whylen, "has a host name that is too long");
@@ -84,8 +85,8 @@ static int resolve(const char *host, long portnum, bool bracketed, tun_bind_t *o
     int rc = getaddrinfo(host, portstr, &hints, &res);
     if (rc != 0) {
         if (bracketed)
-            return tun_fail(why, whylen,
-                            "has \"%s\" between [ and ], which is not an IPv6 address", host);
+            return tun_fail(why, whylen, "has \"%s\" between [ and ], which is not an IPv6 address",
+                            host);
         return tun_fail(why, whylen, "cannot be resolved: %s",
                         rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
     }

@@ -68,9 +68,9 @@ static int load_file(tun_parse_state_t *ps, const char *path, const char *who)
 {
     if (strncmp(path, "python:", 7) == 0)
         return tun_fail(ps->err, ps->errlen,
-                    "%s: \"%.*s\" names a Python module; give the path of its file instead "
-                    "(accepted: a .toml file or a gunicorn .py config file)",
-                    who, TUN_SHOWN(path));
+                        "%s: \"%.*s\" names a Python module; give the path of its file instead "
+                        "(accepted: a .toml file or a gunicorn .py config file)",
+                        who, TUN_SHOWN(path));
     if (strncmp(path, "file:", 5) == 0)
         path += 5;
     snprintf(ps->file_name, sizeof(ps->file_name), "%s", path);
@@ -82,8 +82,8 @@ static int load_file(tun_parse_state_t *ps, const char *path, const char *who)
         what = "is not a file";
     if (what)
         return tun_fail(ps->err, ps->errlen,
-                    "%s: \"%.*s\" %s (accepted: a .toml file or a gunicorn .py config file)", who,
-                    TUN_SHOWN(path), what);
+                        "%s: \"%.*s\" %s (accepted: a .toml file or a gunicorn .py config file)",
+                        who, TUN_SHOWN(path), what);
 
     buf_t text = {0};
     char why[512];
@@ -98,14 +98,14 @@ static int load_file(tun_parse_state_t *ps, const char *path, const char *who)
         }
     } else {
         if (st.st_size > CONFIG_MAX) {
-            tun_fail(ps->err, ps->errlen, "%s: \"%.*s\" is larger than %d KiB", who, TUN_SHOWN(path),
-                 CONFIG_MAX >> 10);
+            tun_fail(ps->err, ps->errlen, "%s: \"%.*s\" is larger than %d KiB", who,
+                     TUN_SHOWN(path), CONFIG_MAX >> 10);
             goto out;
         }
         FILE *f = fopen(path, "rb");
         if (!f) {
             tun_fail(ps->err, ps->errlen, "%s: \"%.*s\" cannot be read: %s", who, TUN_SHOWN(path),
-                 strerror(errno));
+                     strerror(errno));
             goto out;
         }
         char chunk[8192];
@@ -158,16 +158,20 @@ static int map_py_meta(tun_parse_state_t *ps, const toml_entry_t *e)
         int r = tun_find_refused_key(name);
         entry_who(ps, name, 0, who, sizeof(who));
         if (is_callable && tun_is_hook(name)) {
-            tun_add_warning(ps->cfg, "%s: the server hook %s is not supported yet; it will not be "
-                                 "called", ps->file_name, name);
+            tun_add_warning(ps->cfg,
+                            "%s: the server hook %s is not supported yet; it will not be "
+                            "called",
+                            ps->file_name, name);
         } else if (idx >= 0) {
             buf_t acc = {0};
             tun_describe_accepted(&tun_settings[idx], &acc);
-            tun_fail(ps->err, ps->errlen, "%s (%s%s): a value of type %s is not accepted (accepted: "
-                                      "%s)",
-                 who, tun_settings[idx].long_flag ? "--" : "",
-                 tun_settings[idx].long_flag ? tun_settings[idx].long_flag : tun_settings[idx].metavar, type,
-                 tun_buf_cstr(&acc));
+            tun_fail(ps->err, ps->errlen,
+                     "%s (%s%s): a value of type %s is not accepted (accepted: "
+                     "%s)",
+                     who, tun_settings[idx].long_flag ? "--" : "",
+                     tun_settings[idx].long_flag ? tun_settings[idx].long_flag
+                                                 : tun_settings[idx].metavar,
+                     type, tun_buf_cstr(&acc));
             buf_free(&acc);
             return TUN_ERROR;
         } else if (r >= 0) {
@@ -225,11 +229,11 @@ static int map_file(tun_parse_state_t *ps)
         if (idx >= 0) {
             if (tun_settings[idx].flags & TUN_F_CONFIG)
                 return tun_fail(ps->err, ps->errlen,
-                            "%s cannot be set inside a config file; give it with -c or %s",
-                            who, tun_settings[idx].env);
+                                "%s cannot be set inside a config file; give it with -c or %s", who,
+                                tun_settings[idx].env);
             if (ps->file[idx].value)
                 return tun_fail(ps->err, ps->errlen, "%s is already set on line %d", who,
-                            ps->file[idx].line);
+                                ps->file[idx].line);
             ps->file[idx] = (tun_file_value_t){&e->value, line};
             continue;
         }
@@ -243,13 +247,16 @@ static int map_file(tun_parse_state_t *ps)
         if (ps->file_is_py) {
             if (near && !tun_is_hook(e->key))
                 tun_add_warning(ps->cfg, "%s: %s is not a setting and is ignored; did you mean %s?",
-                            ps->file_name, e->key, near);
+                                ps->file_name, e->key, near);
             continue;
         }
         if (near)
-            return tun_fail(ps->err, ps->errlen, "%s is not a setting; did you mean %s?", who, near);
-        return tun_fail(ps->err, ps->errlen, "%s is not a setting (see docs/settings.md for the "
-                                         "keys)", who);
+            return tun_fail(ps->err, ps->errlen, "%s is not a setting; did you mean %s?", who,
+                            near);
+        return tun_fail(ps->err, ps->errlen,
+                        "%s is not a setting (see docs/settings.md for the "
+                        "keys)",
+                        who);
     }
     return 0;
 }
@@ -286,8 +293,9 @@ int tun_config_file_read(tun_parse_state_t *ps)
         bool toml = file_exists(TUN_TOML_DEFAULT_FILE), py = file_exists(TUN_PY_DEFAULT_FILE);
         if (toml && py)
             return tun_fail(ps->err, ps->errlen,
-                        "both ./" TUN_TOML_DEFAULT_FILE " and ./" TUN_PY_DEFAULT_FILE " exist; choose "
-                        "one with -c FILE (or -c \"\" for neither)");
+                            "both ./" TUN_TOML_DEFAULT_FILE " and ./" TUN_PY_DEFAULT_FILE
+                            " exist; choose "
+                            "one with -c FILE (or -c \"\" for neither)");
         path = toml ? TUN_TOML_DEFAULT_FILE : py ? TUN_PY_DEFAULT_FILE : NULL;
         if (path)
             snprintf(src->where, sizeof(src->where), "found in the working directory");

@@ -6,7 +6,7 @@
 #include "tunables/settings.h"
 #include "tunables/text.h"
 
-#define HELP_WIDTH 100
+#define HELP_WIDTH  100
 #define HELP_INDENT 32
 
 /* Appends text to a help entry, wrapping at HELP_WIDTH with continuation lines indented to
@@ -93,7 +93,8 @@ static void help_settings(buf_t *b)
                 buf_append_str(&deflt, ")");
             }
             tun_buf_printf(&env, "[env: %s]", s->env);
-            help_entry(b, tun_buf_cstr(&flags), tun_buf_cstr(&text), tun_buf_cstr(&deflt), tun_buf_cstr(&env));
+            help_entry(b, tun_buf_cstr(&flags), tun_buf_cstr(&text), tun_buf_cstr(&deflt),
+                       tun_buf_cstr(&env));
             buf_free(&flags);
             buf_free(&deflt);
             buf_free(&env);
@@ -135,24 +136,23 @@ static void help_refused(buf_t *b)
 void tun_write_help(FILE *out)
 {
     buf_t b = {0};
-    buf_append_str(&b,
-                   "usage: uwsgi-fast [OPTIONS] MODULE:CALLABLE\n"
-                   "       uwsgi-fast doctor [--root DIR] [OPTIONS]\n"
-                   "\n"
-                   "Serves the Python WSGI application MODULE:CALLABLE over HTTP/1.1 from "
-                   "pre-forked workers,\n"
-                   "each with its own io_uring ring. Options follow gunicorn's names and "
-                   "meanings; `doctor`\n"
-                   "audits this host for uwsgi-fast and prints what to change.\n"
-                   "\n"
-                   "Every setting can also come from a config file (-c; uwsgi-fast.toml or a "
-                   "gunicorn.conf.py,\n"
-                   "under the key shown in docs/settings.md), from the environment variable "
-                   "shown beside it,\n"
-                   "and from " TUN_CMD_ARGS_ENV ". Precedence: command line > " TUN_CMD_ARGS_ENV
-                   " > environment\n"
-                   "> config file > default. Values are given as --flag VALUE or --flag=VALUE, "
-                   "and -w 4 or -w4.\n");
+    buf_append_str(&b, "usage: uwsgi-fast [OPTIONS] MODULE:CALLABLE\n"
+                       "       uwsgi-fast doctor [--root DIR] [OPTIONS]\n"
+                       "\n"
+                       "Serves the Python WSGI application MODULE:CALLABLE over HTTP/1.1 from "
+                       "pre-forked workers,\n"
+                       "each with its own io_uring ring. Options follow gunicorn's names and "
+                       "meanings; `doctor`\n"
+                       "audits this host for uwsgi-fast and prints what to change.\n"
+                       "\n"
+                       "Every setting can also come from a config file (-c; uwsgi-fast.toml or a "
+                       "gunicorn.conf.py,\n"
+                       "under the key shown in docs/settings.md), from the environment variable "
+                       "shown beside it,\n"
+                       "and from " TUN_CMD_ARGS_ENV ". Precedence: command line > " TUN_CMD_ARGS_ENV
+                       " > environment\n"
+                       "> config file > default. Values are given as --flag VALUE or --flag=VALUE, "
+                       "and -w 4 or -w4.\n");
     help_settings(&b);
     buf_append_str(&b, "\nOther options:\n");
     help_entry(&b, "-h, --help", "show this help and exit", NULL, NULL);

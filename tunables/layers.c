@@ -54,7 +54,7 @@ static int apply_file(tun_parse_state_t *ps, const tun_setting_t *s, const tun_f
         buf_t acc = {0};
         tun_describe_accepted(s, &acc);
         tun_fail(ps->err, ps->errlen, "%s: a list is not accepted (accepted: %s)", who,
-             tun_buf_cstr(&acc));
+                 tun_buf_cstr(&acc));
         buf_free(&acc);
         return TUN_ERROR;
     }
@@ -119,8 +119,8 @@ static int apply_below_args(tun_parse_state_t *ps, int idx)
 
 /* Applies one argument layer's values for every setting that layer sets, in argument
  * order. A list named in the layer replaces whatever a lower layer gave it. */
-static int apply_args(tun_parse_state_t *ps, enum tun_layer layer, const tun_arg_value_t *vals, size_t n,
-                      const bool *owned)
+static int apply_args(tun_parse_state_t *ps, enum tun_layer layer, const tun_arg_value_t *vals,
+                      size_t n, const bool *owned)
 {
     for (size_t k = 0; k < n; k++) {
         int idx = vals[k].setting;
@@ -156,7 +156,7 @@ static int check_binds(const tun_config_t *cfg, char *err, size_t errlen)
             const tun_bind_t *a = &cfg->binds[i], *b = &cfg->binds[j];
             if (a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0)
                 return tun_fail(err, errlen, "--bind: \"%s\" and \"%s\" are the same address",
-                            a->spec, b->spec);
+                                a->spec, b->spec);
         }
     return 0;
 }
@@ -186,13 +186,13 @@ static void late_warnings(tun_parse_state_t *ps)
         const tun_setting_t *s = &tun_settings[i];
         if ((s->flags & TUN_F_PENDING) && ps->src->s[i].layer != TUN_L_DEFAULT &&
             !is_default_value(s, ps->cfg))
-            tun_add_warning(ps->cfg, "--%s is accepted but not acted on yet (from %s)", s->long_flag,
-                        ps->src->s[i].where);
+            tun_add_warning(ps->cfg, "--%s is accepted but not acted on yet (from %s)",
+                            s->long_flag, ps->src->s[i].where);
     }
     const char *g = tun_env_get(ps->envp, "GUNICORN_CMD_ARGS");
     if (g && *g && !tun_env_get(ps->envp, TUN_CMD_ARGS_ENV))
-        tun_add_warning(ps->cfg, "GUNICORN_CMD_ARGS is set but not read; put those flags in "
-                             TUN_CMD_ARGS_ENV);
+        tun_add_warning(
+            ps->cfg, "GUNICORN_CMD_ARGS is set but not read; put those flags in " TUN_CMD_ARGS_ENV);
 }
 
 /* Scans UWSGI_FAST_CMD_ARGS, when set, into ps->cmd. */
@@ -279,8 +279,8 @@ int tun_parse(tun_config_t *cfg, int argc, char **argv, char **envp, FILE *out, 
     return tun_parse_ex(cfg, argc, argv, envp, 0, out, err, errlen);
 }
 
-int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned opts,
-                 FILE *out, char *err, size_t errlen)
+int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned opts, FILE *out,
+                 char *err, size_t errlen)
 {
     tun_parse_state_t ps = {.cfg = cfg, .envp = envp, .err = err, .errlen = errlen};
     int action = TUN_ACT_NONE, rc;
@@ -294,8 +294,8 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
     cfg->sources = ps.src;
     ps.cli = uf_calloc((size_t)(argc > 0 ? argc : 1), sizeof(tun_arg_value_t));
 
-    rc = tun_scan_args(&ps, TUN_L_CLI, argc > 1 ? argc - 1 : 0, argv + 1, ps.cli, &ps.ncli,
-                       &action);
+    rc =
+        tun_scan_args(&ps, TUN_L_CLI, argc > 1 ? argc - 1 : 0, argv + 1, ps.cli, &ps.ncli, &action);
     if (rc < 0)
         goto out;
     if (action & TUN_ACT_ENDS_SCAN) {

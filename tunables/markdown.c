@@ -163,7 +163,8 @@ void tun_write_markdown(FILE *out)
         "others. Flags take their value as `--flag VALUE` or `--flag=VALUE`, short flags as `-w 4` "
         "or\n"
         "`-w4`. An empty environment variable counts as unset. `uwsgi-fast --print-config` shows\n"
-        "every effective value and which layer it came from; `--check-config` validates and exits.\n"
+        "every effective value and which layer it came from; `--check-config` validates and "
+        "exits.\n"
         "\n"
         "A value that is not accepted stops uwsgi-fast at start with one line naming the "
         "setting and\n"
@@ -213,4 +214,3 @@ void tun_write_markdown(FILE *out)
     fwrite(b.data, 1, b.len, out);
     buf_free(&b);
 }
-

@@ -115,7 +115,7 @@ static void print_line(buf_t *b, const char *text, const char *comment)
     size_t width = b->len - start;
     if (comment) {
         tun_buf_printf(b, "%*s# %s", (int)(width + 2 > PRINT_COLUMN ? 2 : PRINT_COLUMN - width), "",
-                   comment);
+                       comment);
     }
     buf_append_str(b, "\n");
 }
@@ -123,10 +123,11 @@ static void print_line(buf_t *b, const char *text, const char *comment)
 void tun_write_config(FILE *out, const tun_config_t *cfg)
 {
     buf_t b = {0};
-    tun_buf_printf(&b, "# uwsgi-fast %s: every setting's effective value and where it came from.\n"
+    tun_buf_printf(&b,
+                   "# uwsgi-fast %s: every setting's effective value and where it came from.\n"
                    "# Valid as a uwsgi-fast.toml; precedence: command line > " TUN_CMD_ARGS_ENV
                    " >\n# UWSGI_FAST_<NAME> > config file > default.\n",
-               UF_VERSION);
+                   UF_VERSION);
     for (int sec = 0; sec < TUN_SEC_COUNT; sec++) {
         tun_buf_printf(&b, "\n# ---- %s\n", tun_section_titles[sec]);
         for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
@@ -147,7 +148,8 @@ void tun_write_config(FILE *out, const tun_config_t *cfg)
                 buf_free(&line);
                 line = kv;
                 if (s->type == TUN_T_INT && (s->flags & TUN_F_AUTO) && cfg->workers_auto)
-                    tun_buf_printf(&comment, "; at most %d, fewer if memory is short", cfg->workers);
+                    tun_buf_printf(&comment, "; at most %d, fewer if memory is short",
+                                   cfg->workers);
             } else {
                 tun_buf_printf(&line, "# %s is not set", s->key);
                 if (s->flags & TUN_F_REQUIRED)

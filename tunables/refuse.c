@@ -45,8 +45,8 @@ static bool harmless(const tun_refusal_t *r, const char *value)
     return false;
 }
 
-int tun_refuse(tun_parse_state_t *ps, const tun_refusal_t *r, const char *value,
-               const char *prefix, bool as_flag, const char *where)
+int tun_refuse(tun_parse_state_t *ps, const tun_refusal_t *r, const char *value, const char *prefix,
+               bool as_flag, const char *where)
 {
     char name[96];
     refusal_name(r, as_flag, name, sizeof(name));
@@ -65,7 +65,7 @@ int tun_refuse(tun_parse_state_t *ps, const tun_refusal_t *r, const char *value,
     }
     if (r->kind == TUN_R_PLANNED)
         return tun_fail(ps->err, ps->errlen, "%s%s is not supported yet (planned): %s; remove it%s",
-                    prefix, name, r->reason, tail);
+                        prefix, name, r->reason, tail);
     return tun_fail(ps->err, ps->errlen, "%s%s is not supported: %s; remove it%s", prefix, name,
-                r->reason, tail);
+                    r->reason, tail);
 }

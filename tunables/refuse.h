@@ -19,7 +19,7 @@
  * `as_flag` names it by its flags rather than its key, `where` says where it was given.
  * Returns 0 when it is accepted (a no-op, noted in ps->src, or a harmless value), or
  * TUN_ERROR with the reason in ps->err. */
-int tun_refuse(tun_parse_state_t *ps, const tun_refusal_t *r, const char *value,
-               const char *prefix, bool as_flag, const char *where);
+int tun_refuse(tun_parse_state_t *ps, const tun_refusal_t *r, const char *value, const char *prefix,
+               bool as_flag, const char *where);
 
 #endif

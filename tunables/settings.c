@@ -14,21 +14,40 @@ const char *const tun_section_titles[TUN_SEC_COUNT] = {
 };
 
 const tun_setting_t tun_settings[TUN_N_SETTINGS] = {
-#define X(name_, type_, short_, long_, alias_, metavar_, env_, key_, def_, min_, max_, flags_,    \
-          compat_, cfmt_, reload_, section_, help_)                                            \
-    {.name = #name_, .type = TUN_T_##type_, .short_flag = short_, .long_flag = long_,            \
-     .alias = alias_, .metavar = metavar_, .env = TUN_ENV_PREFIX #env_, .key = key_, .def = def_,    \
-     .min = min_, .max = max_, .flags = flags_, .compat_env = compat_, .compat_fmt = cfmt_,      \
-     .reload = reload_, .section = TUN_SEC_##section_, .help = help_,                                \
+#define X(name_, type_, short_, long_, alias_, metavar_, env_, key_, def_, min_, max_, flags_,     \
+          compat_, cfmt_, reload_, section_, help_)                                                \
+    {.name = #name_,                                                                               \
+     .type = TUN_T_##type_,                                                                        \
+     .short_flag = short_,                                                                         \
+     .long_flag = long_,                                                                           \
+     .alias = alias_,                                                                              \
+     .metavar = metavar_,                                                                          \
+     .env = TUN_ENV_PREFIX #env_,                                                                  \
+     .key = key_,                                                                                  \
+     .def = def_,                                                                                  \
+     .min = min_,                                                                                  \
+     .max = max_,                                                                                  \
+     .flags = flags_,                                                                              \
+     .compat_env = compat_,                                                                        \
+     .compat_fmt = cfmt_,                                                                          \
+     .reload = reload_,                                                                            \
+     .section = TUN_SEC_##section_,                                                                \
+     .help = help_,                                                                                \
      .offset = offsetof(tun_config_t, name_)},
     TUN_SETTINGS(X)
 #undef X
 };
 
 const tun_refusal_t tun_refused[TUN_N_REFUSED] = {
-#define R(key_, short_, long_, alias_, arg_, harmless_, kind_, reason_)                          \
-    {.key = #key_, .short_flag = short_, .long_flag = long_, .alias = alias_, .arg = arg_,       \
-     .harmless = harmless_, .kind = TUN_R_##kind_, .reason = reason_},
+#define R(key_, short_, long_, alias_, arg_, harmless_, kind_, reason_)                            \
+    {.key = #key_,                                                                                 \
+     .short_flag = short_,                                                                         \
+     .long_flag = long_,                                                                           \
+     .alias = alias_,                                                                              \
+     .arg = arg_,                                                                                  \
+     .harmless = harmless_,                                                                        \
+     .kind = TUN_R_##kind_,                                                                        \
+     .reason = reason_},
     TUN_REFUSED(R)
 #undef R
 };
@@ -41,16 +60,16 @@ const char *const tun_hooks[TUN_N_HOOKS] = {
 
 /* Each row's field must have the C type its row's type implies, or the generic setters
  * (tunables/values.c) would write the wrong width. */
-#define CTYPE_INT int
-#define CTYPE_INT64 long long
-#define CTYPE_DOUBLE double
-#define CTYPE_STRING char *
-#define CTYPE_BOOL bool
-#define CTYPE_PATHS char **
-#define CTYPE_BINDS tun_bind_t *
+#define CTYPE_INT      int
+#define CTYPE_INT64    long long
+#define CTYPE_DOUBLE   double
+#define CTYPE_STRING   char *
+#define CTYPE_BOOL     bool
+#define CTYPE_PATHS    char **
+#define CTYPE_BINDS    tun_bind_t *
 #define CTYPE_LOGLEVEL int
-#define X(name_, type_, ...)                                                                    \
-    _Static_assert(_Generic(((tun_config_t *)0)->name_, CTYPE_##type_: 1, default: 0),         \
+#define X(name_, type_, ...)                                                                       \
+    _Static_assert(_Generic(((tun_config_t *)0)->name_, CTYPE_##type_ : 1, default : 0),           \
                    "tun_config_t." #name_ " is not of the C type of a " #type_ " setting");
 TUN_SETTINGS(X)
 #undef X
@@ -67,7 +86,8 @@ _Static_assert(offsetof(tun_config_t, bind_count) ==
 _Static_assert(offsetof(tun_config_t, raw_env_count) ==
                    offsetof(tun_config_t, raw_env) + sizeof(char **),
                "raw_env_count must follow raw_env");
-_Static_assert(offsetof(tun_config_t, workers_auto) == offsetof(tun_config_t, workers) + sizeof(int),
+_Static_assert(offsetof(tun_config_t, workers_auto) ==
+                   offsetof(tun_config_t, workers) + sizeof(int),
                "workers_auto must follow workers");
 
 const char *const tun_log_levels[LOG_LEVEL_COUNT] = {

@@ -22,10 +22,10 @@
 #define UF_VERSION "0.0.0-dev"
 #endif
 
-#define TUN_ENV_PREFIX "UWSGI_FAST_"
-#define TUN_CMD_ARGS_ENV "UWSGI_FAST_CMD_ARGS"
+#define TUN_ENV_PREFIX        "UWSGI_FAST_"
+#define TUN_CMD_ARGS_ENV      "UWSGI_FAST_CMD_ARGS"
 #define TUN_TOML_DEFAULT_FILE "uwsgi-fast.toml"
-#define TUN_PY_DEFAULT_FILE "gunicorn.conf.py"
+#define TUN_PY_DEFAULT_FILE   "gunicorn.conf.py"
 
 enum tun_section {
 #define X(id, title) TUN_SEC_##id,
@@ -69,8 +69,8 @@ typedef struct tun_refused_row {
     char short_flag;
     const char *long_flag; /* NULL: config files only */
     const char *alias;
-    const char *arg;       /* NULL: an on/off switch */
-    const char *harmless;  /* '|'-separated values that ask for nothing */
+    const char *arg;      /* NULL: an on/off switch */
+    const char *harmless; /* '|'-separated values that ask for nothing */
     enum tun_refusal kind;
     const char *reason;
 } tun_refusal_t;

@@ -82,4 +82,3 @@ const char *tun_suggest_key(const char *name)
             cands[n++] = tun_settings[i].key;
     return closest(name, strlen(name), cands, n);
 }
-

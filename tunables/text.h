@@ -15,8 +15,7 @@
 
 /* A value quoted back to the user as "%.*s" arguments, cut short so one absurd argument
  * cannot swamp the line. */
-#define TUN_SHOWN(v)                                                                           \
-    (int)(strlen(v) > TUN_SHOWN_VALUE_MAX ? TUN_SHOWN_VALUE_MAX : strlen(v)), (v)
+#define TUN_SHOWN(v) (int)(strlen(v) > TUN_SHOWN_VALUE_MAX ? TUN_SHOWN_VALUE_MAX : strlen(v)), (v)
 
 /* Writes the message into err (errlen bytes, always terminated; nothing when err is NULL
  * or errlen is 0) and returns TUN_ERROR, so a failure site reads `return tun_fail(...)`. */

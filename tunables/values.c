@@ -182,10 +182,10 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
                                                                         : NULL;
         if (check && for_each_element(v, check, NULL) < 0)
             return tun_fail_value(s, who, v,
-                              (s->flags & TUN_F_IPLIST)
-                                  ? "has an item that is not *, an address or a network"
-                                  : "has an item that is not HEADER=VALUE",
-                              err, errlen);
+                                  (s->flags & TUN_F_IPLIST)
+                                      ? "has an item that is not *, an address or a network"
+                                      : "has an item that is not HEADER=VALUE",
+                                  err, errlen);
         copy = uf_strdup(v);
     }
     uf_free(*out);

@@ -124,8 +124,7 @@ static void check_cmd_args(const char *text)
         tun_arg_value_t *vals = uf_calloc(ps.nwords + 1, sizeof(*vals));
         size_t n = 0;
         int action = 0;
-        if (tun_scan_args(&ps, TUN_L_CMD_ARGS, (int)ps.nwords, ps.words, vals, &n, &action) ==
-            0) {
+        if (tun_scan_args(&ps, TUN_L_CMD_ARGS, (int)ps.nwords, ps.words, vals, &n, &action) == 0) {
             for (size_t k = 0; k < n; k++)
                 if (vals[k].setting < 0 || vals[k].setting >= TUN_N_SETTINGS || !vals[k].value)
                     FAIL("scanned pair %zu names setting %d", k, vals[k].setting);

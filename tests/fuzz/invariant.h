@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define FUZZ_FAIL(target, ...)                                                                 \
-    do {                                                                                       \
-        fprintf(stderr, target " invariant: " __VA_ARGS__);                                    \
-        fputc('\n', stderr);                                                                   \
-        abort();                                                                               \
+#define FUZZ_FAIL(target, ...)                                                                     \
+    do {                                                                                           \
+        fprintf(stderr, target " invariant: " __VA_ARGS__);                                        \
+        fputc('\n', stderr);                                                                       \
+        abort();                                                                                   \
     } while (0)
 
 #endif

@@ -77,8 +77,7 @@ static void test_positional(void)
                    "no application given: name it as MODULE:CALLABLE, e.g. uwsgi-fast "
                    "myproject.wsgi:application (or set UWSGI_FAST_APP)",
                    "-w", "2");
-    EXPECT_ERR("unexpected argument \"extra\": the application is already \"a:b\"", "a:b",
-               "extra");
+    EXPECT_ERR("unexpected argument \"extra\": the application is already \"a:b\"", "a:b", "extra");
     /* "-" alone is an argument, not an option */
     EXPECT_OK("-");
     CHECK_EQ_STR(cfg.app, "-");
@@ -87,7 +86,8 @@ static void test_positional(void)
 static void test_cmd_args(void)
 {
     tun_parse_state_t ps = {.err = err, .errlen = sizeof(err)};
-    CHECK_EQ_INT(tun_split_words(&ps, "  a 'b c'  \"d \\\"e\\\" \\\\ \\n\" f\\ g h\\\\i '' j\"k\"l "), 0);
+    CHECK_EQ_INT(
+        tun_split_words(&ps, "  a 'b c'  \"d \\\"e\\\" \\\\ \\n\" f\\ g h\\\\i '' j\"k\"l "), 0);
     const char *want[] = {"a", "b c", "d \"e\" \\ \\n", "f g", "h\\i", "", "jkl"};
     CHECK_EQ_INT(ps.nwords, UF_ARRAY_LEN(want));
     for (size_t i = 0; i < ps.nwords && i < UF_ARRAY_LEN(want); i++)
@@ -111,8 +111,8 @@ static void test_cmd_args(void)
     CHECK_EQ_INT(source_named("workers")->layer, TUN_L_CLI);
 
     /* lists are replaced whole by a higher layer, extended within one */
-    char **benv = ENV("UWSGI_FAST_CMD_ARGS=-b 127.0.0.1:1 -b 127.0.0.1:2",
-                      "UWSGI_FAST_BIND=127.0.0.1:4");
+    char **benv =
+        ENV("UWSGI_FAST_CMD_ARGS=-b 127.0.0.1:1 -b 127.0.0.1:2", "UWSGI_FAST_BIND=127.0.0.1:4");
     EXPECT_OK_ENV(benv, "a:b");
     CHECK_EQ_INT(cfg.bind_count, 2);
     EXPECT_OK_ENV(benv, "-b", "127.0.0.1:3", "a:b");
@@ -155,7 +155,8 @@ static void test_cmd_args(void)
                    "\"x:y\"",
                    "a:b");
     EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-k gevent"),
-                   "UWSGI_FAST_CMD_ARGS: -k/--worker-class is not supported yet (planned): workers are io_uring "
+                   "UWSGI_FAST_CMD_ARGS: -k/--worker-class is not supported yet (planned): workers "
+                   "are io_uring "
                    "event loops calling the WSGI application; ASGI is planned; remove it or set "
                    "it to sync",
                    "a:b");
@@ -223,8 +224,7 @@ static void test_refused(void)
                "a:b", "--worker-class"); /* no value at all */
     EXPECT_OK("--worker-class", "gthread", "--threads", "4", "a:b");
     CHECK_EQ_INT(cfg.threads, 4);
-    EXPECT_ERR("--threads: \"0\" is out of range (accepted: 1 to 256)", "--threads",
-               "0", "a:b");
+    EXPECT_ERR("--threads: \"0\" is out of range (accepted: 1 to 256)", "--threads", "0", "a:b");
     EXPECT_OK("--threads", "1", "--threads=1", "a:b");
     EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
                "calling the WSGI application; ASGI is planned; remove it or set it to sync",
@@ -245,7 +245,7 @@ static void test_refused(void)
                "-u", "www-data", "a:b");
     EXPECT_ERR("--paste is not supported: PasteDeploy is not read; name the WSGI callable as "
                "MODULE:CALLABLE; remove it",
-               "--paster", "x.ini", "a:b"); /* named by its main flag */
+               "--paster", "x.ini", "a:b");     /* named by its main flag */
     EXPECT_OK("--suppress-ragged-eofs", "a:b"); /* gunicorn's default is on */
     EXPECT_ERR("--suppress-ragged-eofs is not supported: terminate TLS in a proxy in front of "
                "uwsgi-fast (nginx, haproxy, a load balancer); remove it or set it to true",

@@ -140,8 +140,10 @@ static void test_config_toml(void)
                ".py config file)",
                "-c", "missing.toml", "a:b");
     char msg[512];
-    snprintf(msg, sizeof(msg), "--config: \"%s\" is not a file (accepted: a .toml file or a "
-                               "gunicorn .py config file)", tmpdir);
+    snprintf(msg, sizeof(msg),
+             "--config: \"%s\" is not a file (accepted: a .toml file or a "
+             "gunicorn .py config file)",
+             tmpdir);
     EXPECT_ERR(msg, "-c", tmpdir, "a:b");
     EXPECT_ERR("--config: \"python:myconf\" names a Python module; give the path of its file "
                "instead (accepted: a .toml file or a gunicorn .py config file)",
@@ -175,31 +177,30 @@ static void test_config_toml(void)
 static void test_config_py(void)
 {
     char **env = clean_environ(NULL);
-    write_file("gunicorn.conf.py",
-               "import multiprocessing, os\n"
-               "bind = '127.0.0.1:6001'\n"
-               "workers = 2 * 2\n"
-               "threads = 1\n"
-               "worker_class = 'sync'\n"
-               "preload_app = False\n"
-               "keepalive = 7.5\n"
-               "loglevel = 'WARNING'\n"
-               "raw_env = ['A=1,2', 'B=' + os.path.basename(__file__)]\n"
-               "secure_scheme_headers = {'X-PROTO': 'https'}\n"
-               "accesslog = None\n"
-               "logconfig_dict = {}\n"
-               "wsgi_app = 'conf.app:application'\n"
-               "timeout = 0\n"
-               "pythonpath = ('a', 'b')\n"
-               "reuse_port = True\n"
-               "_private = 3\n"
-               "worker = 9\n"
-               "answer = 42\n"
-               "print('config prints go to stderr, not into the settings')\n"
-               "def on_starting(server):\n    pass\n"
-               "def post_fork(server, worker):\n    pass\n"
-               "def helper():\n    pass\n"
-               "class Thing:\n    pass\n");
+    write_file("gunicorn.conf.py", "import multiprocessing, os\n"
+                                   "bind = '127.0.0.1:6001'\n"
+                                   "workers = 2 * 2\n"
+                                   "threads = 1\n"
+                                   "worker_class = 'sync'\n"
+                                   "preload_app = False\n"
+                                   "keepalive = 7.5\n"
+                                   "loglevel = 'WARNING'\n"
+                                   "raw_env = ['A=1,2', 'B=' + os.path.basename(__file__)]\n"
+                                   "secure_scheme_headers = {'X-PROTO': 'https'}\n"
+                                   "accesslog = None\n"
+                                   "logconfig_dict = {}\n"
+                                   "wsgi_app = 'conf.app:application'\n"
+                                   "timeout = 0\n"
+                                   "pythonpath = ('a', 'b')\n"
+                                   "reuse_port = True\n"
+                                   "_private = 3\n"
+                                   "worker = 9\n"
+                                   "answer = 42\n"
+                                   "print('config prints go to stderr, not into the settings')\n"
+                                   "def on_starting(server):\n    pass\n"
+                                   "def post_fork(server, worker):\n    pass\n"
+                                   "def helper():\n    pass\n"
+                                   "class Thing:\n    pass\n");
     /* read by default from the working directory, as gunicorn does */
     int saved = dup(STDERR_FILENO), devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, STDERR_FILENO); /* the config's print() */
@@ -210,7 +211,7 @@ static void test_config_py(void)
         fprintf(stderr, "    error was: %s\n", err);
     CHECK_EQ_STR(cfg.config, "gunicorn.conf.py");
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 6001));
-    CHECK_EQ_INT(cfg.workers, 1);  /* the command line wins */
+    CHECK_EQ_INT(cfg.workers, 1); /* the command line wins */
     CHECK(cfg.keepalive == 1.0);
     CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_WARNING);
     CHECK_EQ_STR(cfg.app, "conf.app:application");
@@ -278,8 +279,8 @@ static void test_config_py(void)
 
     /* the interpreter: a missing one is named */
     buf_t text = {0};
-    CHECK_EQ_INT(tun_pyconfig_read("/nonexistent/python3", "myconf", env, &text, err,
-                                   sizeof(err)), -1);
+    CHECK_EQ_INT(tun_pyconfig_read("/nonexistent/python3", "myconf", env, &text, err, sizeof(err)),
+                 -1);
     CHECK_EQ_STR(err, "cannot run /nonexistent/python3 to read the gunicorn config myconf: No "
                       "such file or directory");
     buf_free(&text);

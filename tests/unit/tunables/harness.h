@@ -30,12 +30,11 @@
 
 #include "check.h"
 
-
 static tun_config_t cfg;
 static char err[512];
 static char *out_text;
 static size_t out_len;
-static char tmpdir[64];     /* an existing directory, as created */
+static char tmpdir[64];            /* an existing directory, as created */
 static char tmpdir_real[PATH_MAX]; /* ...and as realpath() spells it */
 static char tmpfile_path[128];
 static char source_root[PATH_MAX]; /* the checkout, for docs/settings.md */
@@ -69,25 +68,25 @@ static inline int parse(char **env, ...)
 #define ENV(...) ((char *[]){__VA_ARGS__, NULL})
 
 /* Expects parse to fail with exactly `msg`, and to leave nothing behind in cfg. */
-#define EXPECT_ERR_ENV(env, msg, ...)                                                        \
-    do {                                                                                     \
-        CHECK_EQ_INT(parse(env, __VA_ARGS__, NULL), TUN_ERROR);                              \
-        CHECK_EQ_STR(err, msg);                                                              \
-        CHECK(cfg.app == NULL && cfg.binds == NULL && cfg.bind_count == 0);                  \
+#define EXPECT_ERR_ENV(env, msg, ...)                                                              \
+    do {                                                                                           \
+        CHECK_EQ_INT(parse(env, __VA_ARGS__, NULL), TUN_ERROR);                                    \
+        CHECK_EQ_STR(err, msg);                                                                    \
+        CHECK(cfg.app == NULL && cfg.binds == NULL && cfg.bind_count == 0);                        \
     } while (0)
 #define EXPECT_ERR(msg, ...) EXPECT_ERR_ENV(NULL, msg, __VA_ARGS__)
-#define EXPECT_OK_ENV(env, ...)                                                              \
-    do {                                                                                     \
-        int rc_ = parse(env, __VA_ARGS__, NULL);                                             \
-        CHECK_EQ_INT(rc_, TUN_OK);                                                           \
-        if (rc_ != TUN_OK)                                                                   \
-            fprintf(stderr, "    error was: %s\n", err);                                    \
+#define EXPECT_OK_ENV(env, ...)                                                                    \
+    do {                                                                                           \
+        int rc_ = parse(env, __VA_ARGS__, NULL);                                                   \
+        CHECK_EQ_INT(rc_, TUN_OK);                                                                 \
+        if (rc_ != TUN_OK)                                                                         \
+            fprintf(stderr, "    error was: %s\n", err);                                           \
     } while (0)
 #define EXPECT_OK(...) EXPECT_OK_ENV(NULL, __VA_ARGS__)
 
 /* The tail of every message about a --bind value. */
-#define BIND_ACCEPTED                                                                        \
-    " (accepted: HOST:PORT, [IPV6]:PORT, HOST (port 8000) or :PORT (all IPv4 interfaces), "   \
+#define BIND_ACCEPTED                                                                              \
+    " (accepted: HOST:PORT, [IPV6]:PORT, HOST (port 8000) or :PORT (all IPv4 interfaces), "        \
     "with a port from 1 to 65535)"
 
 static inline bool is_v4(const tun_bind_t *b, const char *ip, int port)
@@ -136,7 +135,6 @@ static inline int affinity_cpus(void)
     return CPU_COUNT(&set);
 }
 
-
 /* The help text with each run of blanks and newlines made one space, so wrapped text can be
  * searched for whole. */
 static inline char *squash(const char *text)
@@ -153,7 +151,6 @@ static inline char *squash(const char *text)
     *q = 0;
     return flat;
 }
-
 
 static inline void write_file(const char *path, const char *text)
 {
@@ -172,7 +169,10 @@ static inline int remove_one(const char *path, const struct stat *st, int flag, 
     return remove(path);
 }
 
-static inline void remove_tree(const char *dir) { nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS); }
+static inline void remove_tree(const char *dir)
+{
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 /* The test's own environment without anything the parser would read as a setting, for
  * the tests that run Python (which needs PATH, HOME and pyenv's variables). */
@@ -184,7 +184,8 @@ static inline char **clean_environ(const char *extra)
     for (char **e = environ; *e && n + 2 < UF_ARRAY_LEN(env); e++) {
         if (strncmp(*e, "UWSGI_FAST_", 11) == 0 || strncmp(*e, "WEB_CONCURRENCY=", 16) == 0 ||
             strncmp(*e, "PORT=", 5) == 0 || strncmp(*e, "VIRTUAL_ENV=", 12) == 0 ||
-            strncmp(*e, "GUNICORN_CMD_ARGS=", 18) == 0 || strncmp(*e, "FORWARDED_ALLOW_IPS=", 20) == 0)
+            strncmp(*e, "GUNICORN_CMD_ARGS=", 18) == 0 ||
+            strncmp(*e, "FORWARDED_ALLOW_IPS=", 20) == 0)
             continue;
         env[n++] = *e;
     }
@@ -215,11 +216,11 @@ static inline bool output_line(const char *prefix, char *line, size_t n)
     return false;
 }
 
-#define EXPECT_LINE(prefix, want)                                                            \
-    do {                                                                                     \
-        char line_[512];                                                                     \
-        output_line(prefix, line_, sizeof(line_));                                           \
-        CHECK_EQ_STR(line_, want);                                                           \
+#define EXPECT_LINE(prefix, want)                                                                  \
+    do {                                                                                           \
+        char line_[512];                                                                           \
+        output_line(prefix, line_, sizeof(line_));                                                 \
+        CHECK_EQ_STR(line_, want);                                                                 \
     } while (0)
 
 /* Makes the temporary directory (with tmpdir/file, and tmpdir/work as the working

@@ -6,13 +6,12 @@
 
 static void test_env_precedence(void)
 {
-    char **env = ENV("UWSGI_FAST_WORKERS=3", "UWSGI_FAST_BACKLOG=100",
-                     "UWSGI_FAST_LOG_LEVEL=debug", "UWSGI_FAST_KEEP_ALIVE=7.5",
-                     "UWSGI_FAST_LIMIT_REQUEST_FIELD_SIZE=77", "UWSGI_FAST_ERROR_LOGFILE=/e.log",
-                     "UWSGI_FAST_APP=env:app");
+    char **env = ENV("UWSGI_FAST_WORKERS=3", "UWSGI_FAST_BACKLOG=100", "UWSGI_FAST_LOG_LEVEL=debug",
+                     "UWSGI_FAST_KEEP_ALIVE=7.5", "UWSGI_FAST_LIMIT_REQUEST_FIELD_SIZE=77",
+                     "UWSGI_FAST_ERROR_LOGFILE=/e.log", "UWSGI_FAST_APP=env:app");
     EXPECT_OK_ENV(env, "--backlog", "200");
-    CHECK_EQ_INT(cfg.workers, 3);     /* env over default */
-    CHECK_EQ_INT(cfg.backlog, 200);   /* command line over env */
+    CHECK_EQ_INT(cfg.workers, 3);   /* env over default */
+    CHECK_EQ_INT(cfg.backlog, 200); /* command line over env */
     CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_DEBUG);
     CHECK(cfg.keepalive == 7.5);
     CHECK_EQ_INT(cfg.limit_request_field_size, 77);
@@ -88,9 +87,9 @@ static void test_gunicorn_env(void)
                    "WEB_CONCURRENCY (--workers): \"abc\" is not a whole number (accepted: 1 to "
                    "4096, or auto)",
                    "a:b");
-    EXPECT_ERR_ENV(ENV("WEB_CONCURRENCY=0"),
-                   "WEB_CONCURRENCY (--workers): \"0\" is out of range (accepted: 1 to 4096, or auto)",
-                   "a:b");
+    EXPECT_ERR_ENV(
+        ENV("WEB_CONCURRENCY=0"),
+        "WEB_CONCURRENCY (--workers): \"0\" is out of range (accepted: 1 to 4096, or auto)", "a:b");
 
     /* PORT: 0.0.0.0:$PORT when no bind is given anywhere */
     EXPECT_OK_ENV(ENV("PORT=5000"), "a:b");
@@ -152,8 +151,7 @@ static void test_errbuf_and_free(void)
     tun_config_free(&c);
 
     /* argc of 0 (no argv[0]) is only a missing application */
-    CHECK_EQ_INT(tun_parse(&c, 0, argv, ENV("UWSGI_FAST_APP=x:y"), NULL, err, sizeof(err)),
-                 TUN_OK);
+    CHECK_EQ_INT(tun_parse(&c, 0, argv, ENV("UWSGI_FAST_APP=x:y"), NULL, err, sizeof(err)), TUN_OK);
     CHECK_EQ_STR(c.app, "x:y");
     tun_config_free(&c);
 }

@@ -189,10 +189,10 @@ static void test_docs_fresh(void)
 static void test_print_check_config(void)
 {
     write_file("p.toml", "backlog = 77\n");
-    CHECK_EQ_INT(parse(ENV("UWSGI_FAST_TIMEOUT=9", "UWSGI_FAST_CMD_ARGS=--max-requests 5"),
-                       "-c", "p.toml", "-w", "3", "--print-config", "--reuse-port", "--cpu-pin",
-                       "--zerocopy-threshold=1",
-                       "-b", "127.0.0.1:1", "-b", "[::1]:2", "--root-path", "/a \"b\"", NULL),
+    CHECK_EQ_INT(parse(ENV("UWSGI_FAST_TIMEOUT=9", "UWSGI_FAST_CMD_ARGS=--max-requests 5"), "-c",
+                       "p.toml", "-w", "3", "--print-config", "--reuse-port", "--cpu-pin",
+                       "--zerocopy-threshold=1", "-b", "127.0.0.1:1", "-b", "[::1]:2",
+                       "--root-path", "/a \"b\"", NULL),
                  TUN_EXIT);
     CHECK(cfg.app == NULL && cfg.sources == NULL); /* nothing kept */
     CHECK(strncmp(out_text, "# uwsgi-fast " UF_VERSION ": every setting's effective value", 40) ==
@@ -213,24 +213,46 @@ static void test_print_check_config(void)
     EXPECT_LINE("cpu_pin = ", "cpu_pin = true                              # command line");
     EXPECT_LINE("# --reuse-port", "# --reuse-port (command line): accepted, no effect: every "
                                   "worker always has its own SO_REUSEPORT listener");
-    EXPECT_LINE("zerocopy_threshold = ", "zerocopy_threshold = 1                      # command line");
+    EXPECT_LINE("zerocopy_threshold = ",
+                "zerocopy_threshold = 1                      # command line");
     char line[512];
     CHECK(output_line("workers = ", line, sizeof(line)));
     CHECK_EQ_INT(parse(NULL, "-w", "auto", "--print-config", NULL), TUN_EXIT);
     output_line("workers = ", line, sizeof(line));
     char want[256];
-    snprintf(want, sizeof(want), "workers = \"auto\"                            # command line; "
-                                 "at most %d, fewer if memory is short", tun_usable_cpus());
+    snprintf(want, sizeof(want),
+             "workers = \"auto\"                            # command line; "
+             "at most %d, fewer if memory is short",
+             tun_usable_cpus());
     CHECK_EQ_STR(line, want);
     CHECK_EQ_INT(parse(NULL, "--print-config", "-w", "abc", NULL), TUN_ERROR); /* validated */
 
     /* the output is a uwsgi-fast.toml that gives back the same configuration */
     char *argv_full[] = {"uwsgi-fast",
-                         "-w", "auto", "-b", "127.0.0.1:1", "--chdir", tmpdir, "--pythonpath",
-                         "/p,/q", "-t", "2.25", "--limit-request-body", "123456789012",
-                         "--log-level", "error", "--error-logfile", "/tmp/e \"x\".log", "-e",
-                         "A=1,2", "--secure-scheme-headers", "", "--cpu-pin", "--numa-pin",
-                         "app.mod:create()", NULL};
+                         "-w",
+                         "auto",
+                         "-b",
+                         "127.0.0.1:1",
+                         "--chdir",
+                         tmpdir,
+                         "--pythonpath",
+                         "/p,/q",
+                         "-t",
+                         "2.25",
+                         "--limit-request-body",
+                         "123456789012",
+                         "--log-level",
+                         "error",
+                         "--error-logfile",
+                         "/tmp/e \"x\".log",
+                         "-e",
+                         "A=1,2",
+                         "--secure-scheme-headers",
+                         "",
+                         "--cpu-pin",
+                         "--numa-pin",
+                         "app.mod:create()",
+                         NULL};
     int argc_full = (int)UF_ARRAY_LEN(argv_full) - 1;
     tun_config_t a, b;
     char *printed = NULL;
@@ -264,9 +286,9 @@ static void test_print_check_config(void)
     /* --check-config: validates, says so, exits */
     CHECK_EQ_INT(parse(NULL, "--check-config", "a:b", NULL), TUN_EXIT);
     CHECK_EQ_STR(out_text, "uwsgi-fast: the configuration is valid\n");
-    CHECK_EQ_INT(parse(NULL, "-c", "p.toml", "--check-config", "--zerocopy-threshold=1", "a:b",
-                       NULL),
-                 TUN_EXIT);
+    CHECK_EQ_INT(
+        parse(NULL, "-c", "p.toml", "--check-config", "--zerocopy-threshold=1", "a:b", NULL),
+        TUN_EXIT);
     CHECK_EQ_STR(out_text, "uwsgi-fast: the configuration is valid; config file: p.toml\n");
     EXPECT_ERR("--backlog: \"0\" is out of range (accepted: 1 to 65535)", "--check-config",
                "--backlog", "0", "a:b");

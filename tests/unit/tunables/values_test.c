@@ -138,8 +138,8 @@ static void test_int_bounds_all_rows(void)
             continue;
         char flag[64], v[32], msg[256];
         snprintf(flag, sizeof(flag), "--%s", s->long_flag);
-        const char *accepted = (s->flags & TUN_F_POW2) ? "a power of two from %.0f to %.0f"
-                                                       : "%.0f to %.0f";
+        const char *accepted =
+            (s->flags & TUN_F_POW2) ? "a power of two from %.0f to %.0f" : "%.0f to %.0f";
         char acc[64];
         snprintf(acc, sizeof(acc), accepted, s->min, s->max);
         if (s->flags & TUN_F_AUTO)
@@ -165,18 +165,26 @@ static void test_int_bounds_all_rows(void)
 
 static void test_int_parsing(void)
 {
-    EXPECT_ERR("--workers: \"abc\" is not a whole number (accepted: 1 to 4096, or auto)", "--workers", "abc",
+    EXPECT_ERR("--workers: \"abc\" is not a whole number (accepted: 1 to 4096, or auto)",
+               "--workers", "abc", "a:b");
+    EXPECT_ERR("--workers: \"4.5\" is not a whole number (accepted: 1 to 4096, or auto)", "-w",
+               "4.5", "a:b");
+    EXPECT_ERR("--workers: \"1e3\" is not a whole number (accepted: 1 to 4096, or auto)", "-w",
+               "1e3", "a:b");
+    EXPECT_ERR("--workers: \" 4\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", " 4",
                "a:b");
-    EXPECT_ERR("--workers: \"4.5\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "4.5", "a:b");
-    EXPECT_ERR("--workers: \"1e3\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "1e3", "a:b");
-    EXPECT_ERR("--workers: \" 4\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", " 4", "a:b");
-    EXPECT_ERR("--workers: \"4 \" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "4 ", "a:b");
-    EXPECT_ERR("--workers: \"\" is not a whole number (accepted: 1 to 4096, or auto)", "--workers=", "a:b");
-    EXPECT_ERR("--workers: \"-\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "-", "a:b");
+    EXPECT_ERR("--workers: \"4 \" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "4 ",
+               "a:b");
+    EXPECT_ERR("--workers: \"\" is not a whole number (accepted: 1 to 4096, or auto)",
+               "--workers=", "a:b");
+    EXPECT_ERR("--workers: \"-\" is not a whole number (accepted: 1 to 4096, or auto)", "-w", "-",
+               "a:b");
     EXPECT_ERR("--workers: \"0\" is out of range (accepted: 1 to 4096, or auto)", "-w", "0", "a:b");
-    EXPECT_ERR("--workers: \"-3\" is out of range (accepted: 1 to 4096, or auto)", "-w", "-3", "a:b");
-    EXPECT_ERR("--workers: \"99999999999999999999999\" is out of range (accepted: 1 to 4096, or auto)", "-w",
-               "99999999999999999999999", "a:b");
+    EXPECT_ERR("--workers: \"-3\" is out of range (accepted: 1 to 4096, or auto)", "-w", "-3",
+               "a:b");
+    EXPECT_ERR(
+        "--workers: \"99999999999999999999999\" is out of range (accepted: 1 to 4096, or auto)",
+        "-w", "99999999999999999999999", "a:b");
     EXPECT_ERR("--workers: \"4294967297\" is out of range (accepted: 1 to 4096, or auto)", "-w",
                "4294967297", "a:b"); /* would wrap to 1 as a 32-bit int */
     EXPECT_OK("-w", "+7", "a:b");
@@ -266,8 +274,8 @@ static void test_strings(void)
                "directory)",
                "--chdir", "/nonexistent/uwsgi-fast", "a:b");
     char msg[512];
-    snprintf(msg, sizeof(msg), "--chdir: \"%s\" is not a directory (accepted: an existing directory)",
-             tmpfile_path);
+    snprintf(msg, sizeof(msg),
+             "--chdir: \"%s\" is not a directory (accepted: an existing directory)", tmpfile_path);
     EXPECT_ERR(msg, "--chdir", tmpfile_path, "a:b");
     EXPECT_OK("--chdir=", "a:b"); /* empty: stay where we are */
     CHECK(cfg.chdir == NULL);
@@ -370,7 +378,6 @@ static void test_paths(void)
     CHECK_EQ_INT(cfg.pythonpath_count, 0);
 }
 
-
 static void test_binds(void)
 {
     EXPECT_OK("-b", "127.0.0.1:8000", "a:b");
@@ -438,8 +445,8 @@ static void test_binds(void)
     EXPECT_ERR("--bind: \"[::1:80\" has no closing ]" BIND_ACCEPTED, "-b", "[::1:80", "a:b");
     EXPECT_ERR("--bind: \"[::1]80\" has \"80\" after ] where :PORT belongs" BIND_ACCEPTED, "-b",
                "[::1]80", "a:b");
-    EXPECT_ERR("--bind: \"[]:80\" has no IPv6 address between [ and ]" BIND_ACCEPTED, "-b",
-               "[]:80", "a:b");
+    EXPECT_ERR("--bind: \"[]:80\" has no IPv6 address between [ and ]" BIND_ACCEPTED, "-b", "[]:80",
+               "a:b");
     EXPECT_ERR("--bind: \"[127.0.0.1]:80\" has \"127.0.0.1\" between [ and ], which is not an "
                "IPv6 address" BIND_ACCEPTED,
                "-b", "[127.0.0.1]:80", "a:b");
@@ -495,12 +502,14 @@ static void test_other_settings(void)
     CHECK_EQ_STR(cfg.forwarded_allow_ips, "10.1.1.1");
     const char *ip_acc = " (accepted: *, or IP addresses and networks (ADDRESS/BITS), comma "
                          "separated)";
-    const char *bad_ips[] = {"10.0.0.0/33", "::1/129", "10.0.0.0/", "example.com", "10.0.0.0/8x",
-                             "1.2.3"};
+    const char *bad_ips[] = {"10.0.0.0/33", "::1/129",     "10.0.0.0/",
+                             "example.com", "10.0.0.0/8x", "1.2.3"};
     for (size_t i = 0; i < UF_ARRAY_LEN(bad_ips); i++) {
         char msg[256];
-        snprintf(msg, sizeof(msg), "--forwarded-allow-ips: \"%s\" has an item that is not *, an "
-                                   "address or a network%s", bad_ips[i], ip_acc);
+        snprintf(msg, sizeof(msg),
+                 "--forwarded-allow-ips: \"%s\" has an item that is not *, an "
+                 "address or a network%s",
+                 bad_ips[i], ip_acc);
         EXPECT_ERR(msg, "--forwarded-allow-ips", (char *)bad_ips[i], "a:b");
     }
     EXPECT_OK("--secure-scheme-headers", "X-Proto=https, X-Ssl=on", "a:b");
