@@ -232,5 +232,7 @@ const layers = [_]Layer{
         "src/accesslog.c",
         "src/logship.c",
         "src/stats.c",
+        "src/metrics.c",
+        "src/scrape.c",
     } },
 };

@@ -28,6 +28,8 @@
 #include "common/net.h"
 #include "src/scoreboard.h"
 #include "src/share.h"
+#include "src/metrics.h"
+#include "src/scrape.h"
 #include "src/stats.h"
 #include "src/steer.h"
 #include "python_bridge/interp.h"
@@ -123,26 +125,24 @@ typedef struct master {
     uint64_t pressure_logged_ms;
     int exit_code;
 
-    /* observability (src/stats.h) */
+    /* observability (src/stats.h, src/metrics.h, src/scrape.h) */
     int sigfd;                  /* signalfd over the blocked signals: read, never handled */
     double start_time;
-    stats_server_t stats;       /* --stats-bind */
-    stats_totals_t retired;     /* counters of the workers that have exited */
-    uint64_t recycles[STATS_RECYCLE_REASONS];
-    stats_slot_view_t *view_slots;
-    stats_worker_view_t *view_workers;
-    logship_t ship;             /* --log-target: the master's own lines */
-    bool shipping;
-    logship_t statsd;           /* --statsd-host: gunicorn.workers, gunicorn.backlog */
-    bool statsd_on;
-    char statsd_prefix[128];
+    scrape_server_t stats;      /* --stats-bind */
+    metrics_totals_t retired;   /* counters of the workers that have exited */
+    uint64_t recycles[METRICS_RECYCLE_REASONS];
+    metrics_slot_t *view_slots;
+    metrics_worker_t *view_workers;
+    metrics_queue_t *view_queues;   /* per slot and bind: sampled for each view */
+    stats_outputs_t out;        /* --log-target (the master's own lines), --statsd-host
+                                   (gunicorn.workers, gunicorn.backlog) */
     uint64_t next_statsd_ms;
 } master_t;
 
 /* Label values of uwsgi_fast_worker_recycles_total, indexed by enum retire_reason; the
  * last one is a worker that exited without being asked to. */
-#define RECYCLE_DIED (STATS_RECYCLE_REASONS - 1)
-static const char *const recycle_labels[STATS_RECYCLE_REASONS] = {
+#define RECYCLE_DIED (METRICS_RECYCLE_REASONS - 1)
+static const char *const recycle_labels[METRICS_RECYCLE_REASONS] = {
     "", "reload", "max_requests", "max_worker_lifetime", "reload_on_rss", "memory_budget",
     "scale_down", "timeout", "died",
 };
@@ -361,11 +361,11 @@ static proc_t *spawn(master_t *m, unsigned k)
         /* nor the master's own sockets: the signalfd, the stats port, its log target */
         log_set_sink(NULL, NULL);
         close(m->sigfd);
-        stats_server_close(&m->stats);
-        if (m->ship.fd >= 0)
-            close(m->ship.fd);
-        if (m->statsd.fd >= 0)
-            close(m->statsd.fd);
+        scrape_close(&m->stats);
+        if (m->out.ship.fd >= 0)
+            close(m->out.ship.fd);
+        if (m->out.statsd.fd >= 0)
+            close(m->out.statsd.fd);
         sb->pid = (int32_t)getpid();
         worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
                     m->pinning ? &m->slots[k].place : NULL, m->sharing ? &m->share : NULL);
@@ -428,7 +428,7 @@ static void on_exit_of(master_t *m, proc_t *p, int status)
     pid_t pid = p->pid;
     bool expected = p->draining;
     /* its counters join the totals before the slot can be reused: nothing goes backwards */
-    stats_fold(&m->retired, sb);
+    metrics_fold(&m->retired, sb);
     if (p->retire)
         m->recycles[p->retire]++;
     else if (!expected && !m->stopping)
@@ -991,8 +991,9 @@ static int preload_app(const tun_config_t *cfg)
 
 /* ---- observability ------------------------------------------------------------------ */
 
-/* What /metrics, /stats and /ready are made of: the live workers and their listeners. */
-static void fill_view(void *ctx, stats_view_t *v)
+/* What /metrics, /stats and /ready are made of: the live workers and their listeners,
+ * with the accept queues sampled now, so that rendering is pure (src/metrics.h). */
+static void fill_view(void *ctx, metrics_view_t *v)
 {
     master_t *m = ctx;
     unsigned ns = 0, nw = 0;
@@ -1000,11 +1001,15 @@ static void fill_view(void *ctx, stats_view_t *v)
         const slot_t *s = &m->slots[k];
         if (!s->listeners)
             continue;
-        m->view_slots[ns++] = (stats_slot_view_t){.index = k,
-                                                  .listeners = s->listeners,
-                                                  .nlisteners = m->nbinds,
-                                                  .cpu = s->cpu,
-                                                  .leaving = !s->active};
+        metrics_queue_t *q = &m->view_queues[(size_t)k * m->nbinds];
+        for (unsigned b = 0; b < m->nbinds; b++)
+            stats_accept_queue(s->listeners[b].fd, &q[b].length, &q[b].limit);
+        m->view_slots[ns++] = (metrics_slot_t){.index = k,
+                                               .listeners = s->listeners,
+                                               .queues = q,
+                                               .nlisteners = m->nbinds,
+                                               .cpu = s->cpu,
+                                               .leaving = !s->active};
     }
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
         const proc_t *p = &m->procs[i];
@@ -1012,10 +1017,10 @@ static void fill_view(void *ctx, stats_view_t *v)
             continue;
         /* fresh, not the last 250 ms sample: a scrape is rare and may follow a boot */
         sb_set64(&m->sb.slots[p->sb_index].rss_bytes, budget_rss_bytes(p->pid));
-        m->view_workers[nw++] = (stats_worker_view_t){
+        m->view_workers[nw++] = (metrics_worker_t){
             .slot = p->slot, .pid = p->pid, .sb = &m->sb.slots[p->sb_index]};
     }
-    *v = (stats_view_t){
+    *v = (metrics_view_t){
         .cfg = m->cfg,
         .pid = (int)getpid(),
         .start_time = m->start_time,
@@ -1027,9 +1032,9 @@ static void fill_view(void *ctx, stats_view_t *v)
         .nworkers = nw,
         .recycles = m->recycles,
         .recycle_names = recycle_labels,
-        .master_ship_sent = m->ship.sent_local,
-        .master_ship_dropped = m->ship.dropped_local,
-        .master_statsd_dropped = m->statsd.dropped_local,
+        .master_ship_sent = m->out.ship.sent_local,
+        .master_ship_dropped = m->out.ship.dropped_local,
+        .master_statsd_dropped = m->out.statsd.dropped_local,
         .budget_bytes = m->budget_bytes,
         .footprint_bytes = m->footprint_bytes,
         .sharing = m->sharing,
@@ -1037,38 +1042,14 @@ static void fill_view(void *ctx, stats_view_t *v)
     };
 }
 
-static void statsd_line(master_t *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void statsd_line(master_t *m, const char *fmt, ...)
-{
-    char line[256];
-    int n = snprintf(line, sizeof(line), "%s", m->statsd_prefix);
-    va_list ap;
-    va_start(ap, fmt);
-    n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    va_end(ap);
-    if (n > 0 && (size_t)n < sizeof(line))
-        logship_raw(&m->statsd, line, (size_t)n);
-}
-
-/* The master's error-log lines: shipped, and counted for statsd as gunicorn does. */
-static void master_sink(void *ctx, int level, const char *msg, size_t len)
-{
-    master_t *m = ctx;
-    if (m->shipping)
-        logship_error(&m->ship, level, msg, len);
-    if (m->statsd_on && level >= 2)
-        statsd_line(m, "gunicorn.log.%s:1|c|@1.0",
-                    level == 2 ? "warning" : level == 3 ? "error" : "critical");
-}
-
 /* Once a second, what gunicorn's arbiter reports: the number of workers, and with
  * --enable-backlog-metric the connections waiting in the accept queues. */
 static void statsd_push(master_t *m, uint64_t now)
 {
-    if (!m->statsd_on || now < m->next_statsd_ms)
+    if (!m->out.statsd_on || now < m->next_statsd_ms)
         return;
     m->next_statsd_ms = now + 1000;
-    statsd_line(m, "gunicorn.workers:%u|g", count_live(m));
+    stats_outputs_statsd(&m->out, "gunicorn.workers:%u|g", count_live(m));
     if (m->cfg->enable_backlog_metric) {
         uint64_t waiting = 0;
         for (unsigned k = 0; k < MAX_SLOTS; k++)
@@ -1077,7 +1058,7 @@ static void statsd_push(master_t *m, uint64_t now)
                 stats_accept_queue(m->slots[k].listeners[b].fd, &len, &limit);
                 waiting += len;
             }
-        statsd_line(m, "gunicorn.backlog:%llu|ms", (unsigned long long)waiting);
+        stats_outputs_statsd(&m->out, "gunicorn.backlog:%llu|ms", (unsigned long long)waiting);
     }
 }
 
@@ -1088,55 +1069,39 @@ static int start_observability(master_t *m, char *err, size_t errlen)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-    m->view_slots = uf_calloc(MAX_SLOTS, sizeof(stats_slot_view_t));
-    m->view_workers = uf_calloc(2 * MAX_SLOTS, sizeof(stats_worker_view_t));
+    m->view_slots = uf_calloc(MAX_SLOTS, sizeof(metrics_slot_t));
+    m->view_workers = uf_calloc(2 * MAX_SLOTS, sizeof(metrics_worker_t));
+    m->view_queues = uf_calloc((size_t)MAX_SLOTS * m->nbinds, sizeof(metrics_queue_t));
     m->stats.fd = -1;
-    m->ship.fd = m->statsd.fd = -1;
-    if (cfg->stats_bind && stats_server_open(&m->stats, cfg->stats_bind, fill_view, m, err, errlen) < 0)
+    m->out.ship.fd = m->out.statsd.fd = -1;
+    if (cfg->stats_bind && scrape_open(&m->stats, cfg->stats_bind, fill_view, m, err, errlen) < 0)
         return -1;
-    logship_target_t t;
-    if (cfg->log_target) {
-        if (logship_parse(cfg->log_target, &t, err, errlen) < 0)
-            return -1;
-        bool rfc = cfg->log_target_format && strcmp(cfg->log_target_format, "rfc5424") == 0;
-        logship_init(&m->ship, &t, rfc, -1);
-        m->shipping = true;
-    }
-    if (cfg->statsd_host) {
-        if (stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
-            return -1;
-        logship_init(&m->statsd, &t, false, -1);
-        const char *p = cfg->statsd_prefix ? cfg->statsd_prefix : "";
-        size_t n = strlen(p);
-        while (n && p[n - 1] == '.')
-            n--;
-        snprintf(m->statsd_prefix, sizeof(m->statsd_prefix), "%.*s%s", (int)n, p, n ? "." : "");
-        m->statsd_on = true;
-    }
-    if (m->shipping || m->statsd_on)
-        log_set_sink(master_sink, m);
+    if (stats_outputs_open(&m->out, cfg, -1, err, errlen) < 0)
+        return -1;
+    if (m->out.shipping || m->out.statsd_on)
+        log_set_sink(stats_outputs_log, &m->out);
     return 0;
 }
 
 /* Sends what the master's log target and statsd hold, without blocking. */
 static void ship_master(master_t *m, uint64_t now)
 {
-    if (m->shipping) {
-        logship_direct_run(&m->ship, now);
-        logship_report_drops(&m->ship, now);
+    if (m->out.shipping) {
+        logship_direct_run(&m->out.ship, now);
+        logship_report_drops(&m->out.ship, now);
     }
-    if (m->statsd_on)
-        logship_direct_run(&m->statsd, now);
+    if (m->out.statsd_on)
+        logship_direct_run(&m->out.statsd, now);
 }
 
 /* Waits (poll, at most `ms`) for a signal, a stats client or a log socket to be ready. */
 static void wait_events(master_t *m, int ms)
 {
-    struct pollfd pfd[4 + STATS_MAX_CLIENTS];
+    struct pollfd pfd[4 + SCRAPE_MAX_CLIENTS];
     unsigned n = 0;
     pfd[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
-    n += stats_server_pollfds(&m->stats, pfd + n, STATS_MAX_CLIENTS + 1);
-    logship_t *ships[2] = {m->shipping ? &m->ship : NULL, m->statsd_on ? &m->statsd : NULL};
+    n += scrape_pollfds(&m->stats, pfd + n, SCRAPE_MAX_CLIENTS + 1);
+    logship_t *ships[2] = {m->out.shipping ? &m->out.ship : NULL, m->out.statsd_on ? &m->out.statsd : NULL};
     for (int i = 0; i < 2; i++) {
         short ev;
         int fd = ships[i] ? logship_direct_fd(ships[i], &ev) : -1;
@@ -1180,15 +1145,15 @@ static void banner(master_t *m)
     if (cfg->accesslog)
         log_info("Access log: %s (%s)", strcmp(cfg->accesslog, "-") ? cfg->accesslog : "stdout",
                  cfg->access_log_json ? "JSON" : "text");
-    if (m->shipping)
+    if (m->out.shipping)
         log_info("Log target: %s (%s)", cfg->log_target,
-                 m->ship.rfc5424 ? "RFC 5424" : "JSON");
+                 m->out.ship.rfc5424 ? "RFC 5424" : "JSON");
     if (m->stats.fd >= 0)
         log_info("Stats: http://%s/metrics (Prometheus), /stats (JSON), /health, /ready",
                  m->stats.addr);
-    if (m->statsd_on)
-        log_info("statsd: %s%s%s", cfg->statsd_host, m->statsd_prefix[0] ? ", prefix " : "",
-                 m->statsd_prefix);
+    if (m->out.statsd_on)
+        log_info("statsd: %s%s%s", cfg->statsd_host, m->out.prefix[0] ? ", prefix " : "",
+                 m->out.prefix);
     if (cfg->health_path || cfg->ready_path) {
         char sat[64] = "";
         if (cfg->ready_saturation > 0)
@@ -1358,20 +1323,20 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
         struct signalfd_siginfo si;
         while (read(m.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
             handle_signal(&m, (int)si.ssi_signo);
-        stats_server_run(&m.stats, sb_now_ms());
+        scrape_run(&m.stats, sb_now_ms());
     }
     log_info("Shutting down: Master");
     /* the master's last lines reach the log target if it takes them within a second */
-    for (uint64_t end = sb_now_ms() + 1000; m.shipping && sb_now_ms() < end;) {
+    for (uint64_t end = sb_now_ms() + 1000; m.out.shipping && sb_now_ms() < end;) {
         ship_master(&m, sb_now_ms());
-        if (!m.ship.fill.len && !m.ship.busy.len)
+        if (!m.out.ship.fill.len && !m.out.ship.busy.len)
             break;
         wait_events(&m, 20);
     }
     log_set_sink(NULL, NULL);
-    stats_server_close(&m.stats);
-    logship_free(&m.ship);
-    logship_free(&m.statsd);
+    scrape_close(&m.stats);
+    logship_free(&m.out.ship);
+    logship_free(&m.out.statsd);
     close(m.sigfd);
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         if (m.slots[k].listeners)
