@@ -220,6 +220,8 @@ const layers = [_]Layer{
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
+        "src/churn.c",
+        "src/listeners.c",
         "src/budget.c",
         "src/scoreboard.c",
         "src/worker.c",

@@ -22,12 +22,14 @@
 #include <unistd.h>
 
 #include "src/budget.h"
+#include "src/churn.h"
 #include "tunables/host.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/net.h"
 #include "src/scoreboard.h"
 #include "src/share.h"
+#include "src/listeners.h"
 #include "src/metrics.h"
 #include "src/scrape.h"
 #include "src/stats.h"
@@ -36,64 +38,14 @@
 #include "src/worker.h"
 #include "uring/ring.h"
 
-/* Respawning a worker that dies before it is ready backs off exponentially from this,
- * and gives up after this many failures in a row, so a broken deploy cannot fork-bomb
- * the host. */
-#define RESPAWN_BACKOFF_MS 100
-#define MAX_BOOT_FAILURES 5
-/* After INT/QUIT, or after the timeout notice (SIGABRT), SIGKILL follows this late. */
-#define FAST_STOP_MS 1000
-/* A worker scaled away keeps serving this long after new connections stop being steered
- * to its listener, so that those already on their way (a handshake in progress joins the
- * accept queue of the listener its SYN chose) are accepted and answered, not reset. */
-#define STEER_SETTLE_MS 1000
-/* How often worker memory is sampled (RSS for --reload-on-rss and the budget): often
- * enough that a worker leaking fast is caught between two samples. */
-#define MEMORY_SAMPLE_MS 250
-/* Memory pressure (PSI "some" avg10, percent) above which no worker is started. */
-#define PRESSURE_LIMIT 40.0
 /* capability number of CAP_IPC_LOCK (linux/capability.h), which lifts RLIMIT_MEMLOCK */
 #define CAP_IPC_LOCK_BIT 14
-/* Upper bound on worker slots, whatever TTIN asks for. */
-#define MAX_SLOTS 1024
-
-enum retire_reason {
-    RETIRE_NONE = 0,
-    RETIRE_RELOAD,        /* HUP */
-    RETIRE_MAX_REQUESTS,
-    RETIRE_LIFETIME,
-    RETIRE_RSS,
-    RETIRE_BUDGET,        /* the workers together exceed the memory budget */
-    RETIRE_SCALE_DOWN,    /* TTOU, or a smaller --workers after HUP */
-    RETIRE_TIMEOUT,       /* hung: killed, not drained */
-};
-
-static const char *const reason_names[] = {
-    "", "reload", "max-requests", "max-worker-lifetime", "reload-on-rss", "memory budget",
-    "scale-down", "timeout",
-};
-
-/* A worker process. A slot normally has one; while it is being replaced it has two: the
- * old one keeps serving until its successor is accepting, then drains. */
-typedef struct proc {
-    pid_t pid;                  /* 0: entry unused */
-    unsigned slot;
-    unsigned sb_index;          /* its scoreboard slot */
-    unsigned generation;
-    uint64_t started_ms;
-    uint64_t request_limit;     /* --max-requests with this worker's jitter; 0 = none */
-    uint64_t kill_at_ms;        /* SIGKILL deadline once told to stop; 0 = none */
-    uint64_t term_at_ms;        /* scaled away: SIGTERM due then (STEER_SETTLE_MS); 0 = none */
-    uint8_t retire;             /* enum retire_reason: a successor is wanted */
-    bool draining;              /* sent TERM (or SIGABRT): it is on its way out */
-    bool has_successor;
-} proc_t;
+#define MAX_SLOTS LISTENERS_MAX_SLOTS
 
 typedef struct slot {
     bool active;                /* false once scaled away */
     worker_listener_t *listeners;   /* nbinds sockets, kept for the master's life */
-    unsigned boot_failures;
-    uint64_t respawn_at_ms;
+    churn_boot_t boot;          /* boot failures in a row, back-off */
     worker_placement_t place;   /* where its workers run (--cpu-pin / --numa-pin) */
     int cpu;                    /* the CPU it is pinned to, -1 if none */
 } slot_t;
@@ -108,7 +60,7 @@ typedef struct master {
     slot_t *slots;              /* MAX_SLOTS entries, nslots in use */
     unsigned nslots;
     unsigned target;            /* workers wanted (after the memory cap) */
-    proc_t *procs;              /* 2 * MAX_SLOTS entries */
+    churn_t churn;              /* the workers (2 * MAX_SLOTS entries) and the policy's view */
     unsigned generation;
     uint64_t footprint_bytes;   /* measured PSS of a booted worker, 0 until known */
     uint64_t budget_bytes;      /* memory the workers may use together */
@@ -117,11 +69,9 @@ typedef struct master {
     bool pinning;               /* --cpu-pin or --numa-pin */
     bool stopping;
     bool budget_warned;
-    bool steering;             /* a reuseport program is attached (see steer) */
     share_t share;             /* --work-sharing: the table, every listener, the inboxes */
     bool sharing;
-    steer_t steer;             /* ...and new connections steered to idle workers (eBPF) */
-    bool steer_warned;
+    listeners_t ls;            /* every listening socket, and steering among them */
     uint64_t pressure_logged_ms;
     int exit_code;
 
@@ -139,9 +89,8 @@ typedef struct master {
     uint64_t next_statsd_ms;
 } master_t;
 
-/* Label values of uwsgi_fast_worker_recycles_total, indexed by enum retire_reason; the
- * last one is a worker that exited without being asked to. */
-#define RECYCLE_DIED (METRICS_RECYCLE_REASONS - 1)
+/* Label values of uwsgi_fast_worker_recycles_total, indexed by enum churn_reason; the
+ * last one (CHURN_DIED) is a worker that exited without being asked to. */
 static const char *const recycle_labels[METRICS_RECYCLE_REASONS] = {
     "", "reload", "max_requests", "max_worker_lifetime", "reload_on_rss", "memory_budget",
     "scale_down", "timeout", "died",
@@ -150,192 +99,62 @@ static const char *const recycle_labels[METRICS_RECYCLE_REASONS] = {
 static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
                                       SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE};
 
-/* ---- listeners ------------------------------------------------------------------ */
+/* ---- slots --------------------------------------------------------------------- */
 
-/* Every socket on a port must set SO_REUSEPORT to share it, so a second server started
- * by mistake on the same port would silently split our traffic. A plain socket bound
- * first (and closed) tells us whether anybody else holds the address. */
-static int check_address_free(const tun_bind_t *b, char *err, size_t errlen)
-{
-    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    int ret = bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 ? -errno : 0;
-    close(fd);
-    if (ret < 0)
-        snprintf(err, errlen, "cannot bind %s: %s", b->spec,
-                 ret == -EADDRINUSE ? "address already in use (is another server running?)"
-                                    : strerror(-ret));
-    return ret;
-}
-
-static int open_listener(const tun_bind_t *b, int backlog, char *err, size_t errlen)
-{
-    int fd = socket(b->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket for %s: %s", b->spec, strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    /* responses leave in one send; Nagle would only delay the tail of streamed ones.
-     * Accepted sockets inherit the option, saving a setsockopt per connection. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    /* A plain accept(2) on the listener (a draining worker's last sweep of its queue)
-     * must not block when a sibling took the connection first: the listener stays
-     * blocking, because io_uring hands EAGAIN of a non-blocking file back to us instead of
-     * waiting, so accept(2) gets a receive timeout instead (its own accepts never wait). */
-    struct timeval brief = {.tv_sec = 0, .tv_usec = 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &brief, sizeof(brief));
-    if (bind(fd, (const struct sockaddr *)&b->addr, b->addrlen) < 0 || listen(fd, backlog) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", b->spec, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static void close_slot(master_t *m, unsigned k);
-
-/* Opens the listeners of slot k, one per bind address (and, with work sharing, its
- * inbox). */
+/* Opens the listeners of slot k (src/listeners.c) and makes it active. */
 static int open_slot(master_t *m, unsigned k, char *err, size_t errlen)
 {
     slot_t *s = &m->slots[k];
-    s->listeners = uf_calloc(m->nbinds, sizeof(worker_listener_t));
-    for (unsigned b = 0; b < m->nbinds; b++) {
-        int fd = open_listener(&m->cfg->binds[b], m->cfg->backlog, err, errlen);
-        if (fd < 0) {
-            while (b-- > 0)
-                close(s->listeners[b].fd);
-            uf_free(s->listeners);
-            s->listeners = NULL;
-            return -1;
-        }
-        worker_listener_t *l = &s->listeners[b];
-        l->fd = fd;
-        if (m->sharing)
-            m->share.listen_fds[k * m->nbinds + b] = fd;
-        if (m->steer.active || (k == 0 && m->steer.table)) {
-            char why[256];
-            if (steer_add(&m->steer, k, b, fd, why, sizeof(why)) < 0 && !m->steer_warned) {
-                log_warning("Steering to idle workers is off: %s", why);
-                m->steer_warned = true;
-            }
-        }
-        net_addr_host((const struct sockaddr *)&m->cfg->binds[b].addr, l->host, sizeof(l->host),
-                      &l->port);
-    }
-    if (m->sharing && share_open_inbox(&m->share, k, err, errlen) < 0) {
-        close_slot(m, k);
+    s->listeners = listeners_open_slot(&m->ls, k, err, errlen);
+    if (!s->listeners)
         return -1;
-    }
     s->active = true;
-    s->boot_failures = 0;
-    s->respawn_at_ms = 0;
+    s->boot = (churn_boot_t){0};
     return 0;
 }
 
 static void close_slot(master_t *m, unsigned k)
 {
     slot_t *s = &m->slots[k];
-    for (unsigned b = 0; b < m->nbinds && s->listeners; b++)
-        close(s->listeners[b].fd);
-    if (m->sharing) {
-        for (unsigned b = 0; b < m->nbinds; b++)
-            m->share.listen_fds[k * m->nbinds + b] = -1;
-        share_close_inbox(&m->share, k);
-    }
-    uf_free(s->listeners);
+    listeners_close_slot(&m->ls, k, s->listeners);
     s->listeners = NULL;
     s->active = false;
 }
 
-static int read_sysctl(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int v = -1;
-    if (f) {
-        if (fscanf(f, "%d", &v) != 1)
-            v = -1;
-        fclose(f);
-    }
-    return v;
-}
-
 /* ---- processes ------------------------------------------------------------------- */
 
-static proc_t *proc_of_pid(master_t *m, pid_t pid)
+/* In the child of spawn(): drops what belongs to the master and becomes the worker of
+ * slot k. Never returns. */
+static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
 {
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
-        if (m->procs[i].pid == pid)
-            return &m->procs[i];
-    return NULL;
+    /* a worker holds only its own slot's listeners, unless it may steal from the
+     * others' (work sharing) */
+    for (unsigned j = 0; j < MAX_SLOTS && !m->sharing; j++)
+        if (j != k && m->slots[j].listeners)
+            for (unsigned b = 0; b < m->nbinds; b++)
+                close(m->slots[j].listeners[b].fd);
+    /* nor the master's own sockets: the signalfd, the stats port, its log target */
+    log_set_sink(NULL, NULL);
+    close(m->sigfd);
+    scrape_close(&m->stats);
+    if (m->out.ship.fd >= 0)
+        close(m->out.ship.fd);
+    if (m->out.statsd.fd >= 0)
+        close(m->out.statsd.fd);
+    sb->pid = (int32_t)getpid();
+    worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
+                m->pinning ? &m->slots[k].place : NULL, m->sharing ? &m->share : NULL);
 }
 
-/* The worker currently serving slot k and not on its way out, or NULL. */
-static proc_t *current_of(master_t *m, unsigned k)
+static churn_proc_t *spawn(master_t *m, unsigned k)
 {
-    proc_t *best = NULL;
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        proc_t *p = &m->procs[i];
-        if (p->pid > 0 && p->slot == k && !p->draining &&
-            (!best || p->generation > best->generation || p->started_ms > best->started_ms))
-            best = p;
-    }
-    return best;
-}
-
-static unsigned count_live(const master_t *m)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
-        n += m->procs[i].pid > 0;
-    return n;
-}
-
-static bool is_ready(const master_t *m, const proc_t *p)
-{
-    return sb_get(&m->sb.slots[p->sb_index].state) == SB_READY;
-}
-
-static int free_sb_index(master_t *m)
-{
-    for (unsigned i = 0; i < m->sb.count; i++) {
-        bool used = false;
-        for (unsigned j = 0; j < 2 * MAX_SLOTS && !used; j++)
-            used = m->procs[j].pid > 0 && m->procs[j].sb_index == i;
-        if (!used)
-            return (int)i;
-    }
-    return -1;
-}
-
-static uint64_t pick_request_limit(const tun_config_t *cfg)
-{
-    if (cfg->max_requests <= 0)
-        return 0;
-    uint64_t jitter = cfg->max_requests_jitter > 0
-                          ? (uint64_t)random() % ((uint64_t)cfg->max_requests_jitter + 1)
-                          : 0;
-    return (uint64_t)cfg->max_requests + jitter;
-}
-
-static proc_t *spawn(master_t *m, unsigned k)
-{
-    proc_t *p = NULL;
-    for (unsigned i = 0; i < 2 * MAX_SLOTS && !p; i++)
-        if (m->procs[i].pid == 0)
-            p = &m->procs[i];
-    int sbi = free_sb_index(m);
+    churn_proc_t *p = churn_free_proc(&m->churn);
+    int sbi = churn_free_sb(&m->churn);
     if (!p || sbi < 0)
         return NULL;
     sb_slot_t *sb = &m->sb.slots[sbi];
     memset(sb, 0, sizeof(*sb));
-    uint64_t request_limit = pick_request_limit(m->cfg);
+    uint64_t request_limit = churn_request_limit(m->cfg, (unsigned long)random());
     sb_set64(&sb->request_limit, request_limit);
     sb_set(&sb->generation, m->generation);
     sb_set(&sb->state, SB_BOOTING);
@@ -348,29 +167,12 @@ static proc_t *spawn(master_t *m, unsigned k)
         py_after_fork_parent();
     if (pid < 0) {
         log_error("fork failed: %s; retrying", strerror(errno));
-        m->slots[k].respawn_at_ms = sb_now_ms() + RESPAWN_BACKOFF_MS;
+        m->slots[k].boot.respawn_at_ms = sb_now_ms() + CHURN_RESPAWN_BACKOFF_MS;
         return NULL;
     }
-    if (pid == 0) {
-        /* a worker holds only its own slot's listeners, unless it may steal from the
-         * others' (work sharing) */
-        for (unsigned j = 0; j < MAX_SLOTS && !m->sharing; j++)
-            if (j != k && m->slots[j].listeners)
-                for (unsigned b = 0; b < m->nbinds; b++)
-                    close(m->slots[j].listeners[b].fd);
-        /* nor the master's own sockets: the signalfd, the stats port, its log target */
-        log_set_sink(NULL, NULL);
-        close(m->sigfd);
-        scrape_close(&m->stats);
-        if (m->out.ship.fd >= 0)
-            close(m->out.ship.fd);
-        if (m->out.statsd.fd >= 0)
-            close(m->out.statsd.fd);
-        sb->pid = (int32_t)getpid();
-        worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
-                    m->pinning ? &m->slots[k].place : NULL, m->sharing ? &m->share : NULL);
-    }
-    *p = (proc_t){
+    if (pid == 0)
+        become_worker(m, k, sb);
+    *p = (churn_proc_t){
         .pid = pid,
         .slot = k,
         .sb_index = (unsigned)sbi,
@@ -384,7 +186,7 @@ static proc_t *spawn(master_t *m, unsigned k)
 }
 
 /* Tells a worker to drain (TERM) and arms the SIGKILL that follows if it does not. */
-static void retire_now(master_t *m, proc_t *p, int sig, uint64_t grace_ms)
+static void retire_now(master_t *m, churn_proc_t *p, int sig, uint64_t grace_ms)
 {
     if (p->draining && sig == SIGTERM)
         return;
@@ -404,7 +206,7 @@ static void begin_stop(master_t *m, int sig, uint64_t grace_ms)
         return;
     m->stopping = true;
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        proc_t *p = &m->procs[i];
+        churn_proc_t *p = &m->churn.procs[i];
         if (p->pid > 0) {
             p->draining = false;    /* re-signal even those already draining */
             retire_now(m, p, sig, grace_ms);
@@ -416,11 +218,11 @@ static void halt(master_t *m, int code, const char *why)
 {
     log_error("%s", why);
     m->exit_code = code;
-    begin_stop(m, SIGQUIT, FAST_STOP_MS);
+    begin_stop(m, SIGQUIT, CHURN_FAST_STOP_MS);
 }
 
 /* A worker exited: account for boot failures; its slot is refilled by supervise(). */
-static void on_exit_of(master_t *m, proc_t *p, int status)
+static void on_exit_of(master_t *m, churn_proc_t *p, int status)
 {
     sb_slot_t *sb = &m->sb.slots[p->sb_index];
     slot_t *s = &m->slots[p->slot];
@@ -429,10 +231,9 @@ static void on_exit_of(master_t *m, proc_t *p, int status)
     bool expected = p->draining;
     /* its counters join the totals before the slot can be reused: nothing goes backwards */
     metrics_fold(&m->retired, sb);
-    if (p->retire)
-        m->recycles[p->retire]++;
-    else if (!expected && !m->stopping)
-        m->recycles[RECYCLE_DIED]++;
+    enum churn_reason kind = churn_recycle_kind(p, m->stopping);
+    if (kind)
+        m->recycles[kind]++;
     p->pid = 0;
     if (m->stopping)
         return;
@@ -442,26 +243,26 @@ static void on_exit_of(master_t *m, proc_t *p, int status)
     } else if (!expected || WEXITSTATUS(status) != 0) {
         log_info("Worker (pid:%d) exited with code %d", (int)pid, WEXITSTATUS(status));
     }
-    if (was_ready || expected) {
-        s->boot_failures = 0;
-        return;
-    }
+    bool app_failed = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_APP_LOAD;
+    uint64_t delay = 0;
     char why[600];
-    if (WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_APP_LOAD) {
+    switch (churn_on_exit(&s->boot, was_ready, expected, app_failed, sb_now_ms(), &delay)) {
+    case CHURN_EXIT_SERVED:
+        break;
+    case CHURN_EXIT_APP_FAILED:
         snprintf(why, sizeof(why), "App failed to load: %s", sb->boot_error);
         halt(m, 4, why);
-        return;
-    }
-    s->boot_failures++;
-    if (s->boot_failures >= MAX_BOOT_FAILURES) {
+        break;
+    case CHURN_EXIT_GIVE_UP:
         snprintf(why, sizeof(why), "Worker failed to boot %u times in a row, giving up: %s",
-                 s->boot_failures, sb->boot_error[0] ? sb->boot_error : "it died before it was ready");
+                 s->boot.failures,
+                 sb->boot_error[0] ? sb->boot_error : "it died before it was ready");
         halt(m, 3, why);
-        return;
+        break;
+    case CHURN_EXIT_RETRY:
+        log_warning("Worker failed to boot; retrying in %llu ms", (unsigned long long)delay);
+        break;
     }
-    uint64_t delay = (uint64_t)RESPAWN_BACKOFF_MS << (s->boot_failures - 1);
-    s->respawn_at_ms = sb_now_ms() + delay;
-    log_warning("Worker failed to boot; retrying in %llu ms", (unsigned long long)delay);
 }
 
 static void reap(master_t *m)
@@ -469,33 +270,20 @@ static void reap(master_t *m)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        proc_t *p = proc_of_pid(m, pid);
+        churn_proc_t *p = churn_of_pid(&m->churn, pid);
         if (p)
             on_exit_of(m, p, status);
         /* anything else is a stray reparented to us as PID 1: reaping it is all */
     }
 }
 
-/* ---- churn ------------------------------------------------------------------------- */
-
-/* Recycling for max-requests, lifetime, RSS and budget is one worker at a time, so that
- * the jitter is not the only thing keeping all workers from leaving together. */
-static bool recycle_in_progress(const master_t *m)
-{
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        const proc_t *p = &m->procs[i];
-        if (p->pid > 0 && p->retire && p->retire != RETIRE_RELOAD &&
-            p->retire != RETIRE_SCALE_DOWN && (p->has_successor || p->draining))
-            return true;
-    }
-    return false;
-}
+/* ---- churn: acting on src/churn.c's decisions ---------------------------------------- */
 
 /* The worker is to be replaced. With work sharing it is told at once, and stops taking
  * new work (siblings take it) while its successor boots, so a limit such as
  * --max-requests or --reload-on-rss is kept exactly rather than overrun by everything it
  * serves until then. */
-static void request_retire(master_t *m, proc_t *p, enum retire_reason why)
+static void request_retire(master_t *m, churn_proc_t *p, enum churn_reason why)
 {
     if (p->retire)
         return;
@@ -507,48 +295,38 @@ static void request_retire(master_t *m, proc_t *p, enum retire_reason why)
 /* Per-request deadline (--timeout) and a loop that stopped heart-beating: the worker is
  * told with SIGABRT (its fault handler dumps the Python stack into the error log), killed
  * a second later, and replaced at once. */
-static void check_hung(master_t *m, proc_t *p, uint64_t now)
+static void check_hung(master_t *m, churn_proc_t *p, uint64_t now)
 {
-    if (m->cfg->timeout <= 0 || p->draining || !is_ready(m, p))
+    enum churn_hang hang = churn_hung(&m->churn, p, now);
+    if (hang == CHURN_HANG_NONE)
         return;
     sb_slot_t *sb = &m->sb.slots[p->sb_index];
-    uint64_t limit = (uint64_t)(m->cfg->timeout * 1000);
-    uint64_t start = sb_get64(&sb->request_start_ms);
-    uint64_t beat = sb_get64(&sb->heartbeat_ms);
-    /* A worker with application threads answers the late request's client itself
-     * (500) and says so; it gets up to a second for that before the kill. */
-    bool answered = sb_get(&sb->timed_out) || !sb_get(&sb->threads);
-    bool request_late = start && now > start + limit && (answered || now > start + limit + 1000);
-    bool loop_silent = !start && beat && now > beat + limit + 2 * 1000;
-    if (!request_late && !loop_silent)
-        return;
     char line[sizeof(sb->request_line) + 1];
     memcpy(line, sb->request_line, sizeof(sb->request_line));
     line[sizeof(sb->request_line)] = 0;
-    if (request_late)
+    if (hang == CHURN_HANG_REQUEST)
         log_critical("WORKER TIMEOUT (pid:%d): request \"%s\" ran longer than %gs; killing it",
                      (int)p->pid, line, m->cfg->timeout);
     else
         log_critical("WORKER TIMEOUT (pid:%d): no heartbeat for %llu ms; killing it",
-                     (int)p->pid, (unsigned long long)(now - beat));
-    p->retire = RETIRE_TIMEOUT;
-    retire_now(m, p, SIGABRT, FAST_STOP_MS);
+                     (int)p->pid, (unsigned long long)(now - sb_get64(&sb->heartbeat_ms)));
+    p->retire = CHURN_TIMEOUT;
+    retire_now(m, p, SIGABRT, CHURN_FAST_STOP_MS);
 }
 
+/* Every CHURN_MEMORY_SAMPLE_MS: each ready worker's RSS into the scoreboard, the first
+ * footprint (PSS), and the replacements --reload-on-rss and the budget call for. */
 static void sample_memory(master_t *m, uint64_t now)
 {
     if (now < m->next_sample_ms && m->footprint_bytes)
         return;
-    m->next_sample_ms = now + MEMORY_SAMPLE_MS;
-    uint64_t total = 0;
-    proc_t *largest = NULL;
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        proc_t *p = &m->procs[i];
-        if (p->pid <= 0 || !is_ready(m, p))
+    m->next_sample_ms = now + CHURN_MEMORY_SAMPLE_MS;
+    for (unsigned i = 0; i < m->churn.nprocs; i++) {
+        churn_proc_t *p = &m->churn.procs[i];
+        if (p->pid <= 0 || !churn_ready(&m->churn, p))
             continue;
         uint64_t rss = budget_rss_bytes(p->pid);
         sb_set64(&m->sb.slots[p->sb_index].rss_bytes, rss);
-        total += rss;
         if (p->draining)
             continue;
         if (!m->footprint_bytes) {
@@ -557,21 +335,21 @@ static void sample_memory(master_t *m, uint64_t now)
                 log_info("Measured worker footprint: %llu MB (PSS)",
                          (unsigned long long)(m->footprint_bytes >> 20));
         }
-        if (m->cfg->reload_on_rss > 0 && rss > (uint64_t)m->cfg->reload_on_rss << 20) {
+        if (churn_over_rss(m->cfg, rss)) {
             if (!p->retire)
                 log_info("Worker (pid:%d) RSS %llu MB is over --reload-on-rss %d MB; recycling",
                          (int)p->pid, (unsigned long long)(rss >> 20), m->cfg->reload_on_rss);
-            request_retire(m, p, RETIRE_RSS);
+            request_retire(m, p, CHURN_RSS);
         }
-        if (!largest || rss > budget_rss_bytes(largest->pid))
-            largest = p;
     }
-    if (m->budget_bytes && total > m->budget_bytes && largest && !largest->retire) {
+    uint64_t total;
+    churn_proc_t *largest = churn_budget_victim(&m->churn, m->budget_bytes, &total);
+    if (largest) {
         log_warning("Workers use %llu MB together, over the memory budget of %llu MB; "
                     "recycling the largest (pid:%d)",
                     (unsigned long long)(total >> 20), (unsigned long long)(m->budget_bytes >> 20),
                     (int)largest->pid);
-        request_retire(m, largest, RETIRE_BUDGET);
+        request_retire(m, largest, CHURN_BUDGET);
     }
 }
 
@@ -580,24 +358,15 @@ static void sample_memory(master_t *m, uint64_t now)
 static bool memory_pressure_high(master_t *m, uint64_t now)
 {
     double pressure = budget_pressure();
-    if (pressure < PRESSURE_LIMIT)
+    if (pressure < CHURN_PRESSURE_LIMIT)
         return false;
     if (now >= m->pressure_logged_ms + 10000) {
         log_warning("Memory pressure is %.0f%% (PSI some avg10); not starting workers until "
                     "it falls below %.0f%%",
-                    pressure, PRESSURE_LIMIT);
+                    pressure, CHURN_PRESSURE_LIMIT);
         m->pressure_logged_ms = now;
     }
     return true;
-}
-
-/* How many workers fit: the budget over the measured footprint, at least one. */
-static unsigned memory_cap(const master_t *m)
-{
-    if (!m->budget_bytes || !m->footprint_bytes)
-        return MAX_SLOTS;
-    uint64_t n = m->budget_bytes / m->footprint_bytes;
-    return n < 1 ? 1 : n > MAX_SLOTS ? MAX_SLOTS : (unsigned)n;
 }
 
 /* Decides where the slots without a running worker go: a plan for `n` workers over the
@@ -632,58 +401,20 @@ static void place_slots(master_t *m, unsigned n)
     tun_plan_free(&plan);
 }
 
-/* Which listener of a bind's reuseport group takes a new connection. Listeners join the
- * group in slot order and only the top slot is ever added or removed, so slot k is
- * index k and the slots in use are indices [0, nslots).
- *
- * With workers pinned, a classic-BPF program sends each new connection to the listener
- * of the worker on the CPU that received it, so the packet, the socket and the worker
- * share one CPU's caches; a CPU without a worker falls back to cpu % n.
- *
- * Without pinning the kernel's own hash over the group is right, except during a
- * scale-down: the listener of a slot being removed stays open while its worker drains,
- * and the kernel would go on queueing new connections there that nobody accepts, to be
- * reset when it closes (or, with net.ipv4.tcp_migrate_req, moved late). So from the
- * first scale-down on, a program spreads new connections by their flow hash over the
- * slots in use only; it is kept up to date as the count changes. */
+/* The slots changed: the reuseport groups' programs follow (src/listeners.c). */
 static void steer(master_t *m, bool shrinking)
 {
-    if (m->nslots == 0 || (!m->cfg->cpu_pin && !shrinking && !m->steering))
-        return;
-    if (m->steer.active)
-        return;   /* the eBPF program steers only to slots in use (share_table_t.nslots) */
-    struct sock_filter code[2 * MAX_SLOTS + 3];
-    unsigned n = 0, count = m->nslots;
-    if (m->cfg->cpu_pin) {
-        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                                 (uint32_t)(SKF_AD_OFF + SKF_AD_CPU));
-        for (unsigned k = 0; k < count; k++) {
-            if (m->slots[k].cpu < 0)
-                continue;
-            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-                                                     (uint32_t)m->slots[k].cpu, 0, 1);
-            code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, k);
-        }
-    } else {
-        code[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-                                                 (uint32_t)(SKF_AD_OFF + SKF_AD_RXHASH));
-    }
-    code[n++] = (struct sock_filter)BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, count);
-    code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_A, 0);
-    struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
-    for (unsigned b = 0; b < m->nbinds; b++)
-        if (setsockopt(m->slots[0].listeners[b].fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog,
-                       sizeof(prog)) < 0)
-            log_warning("cannot attach the %s program to %s: %s",
-                        m->cfg->cpu_pin ? "CPU steering" : "connection steering",
-                        m->cfg->binds[b].spec, strerror(errno));
-    m->steering = true;
+    int cpu[MAX_SLOTS];
+    for (unsigned k = 0; k < m->nslots; k++)
+        cpu[k] = m->slots[k].cpu;
+    listeners_steer(&m->ls, m->slots[0].listeners, cpu, m->nslots, shrinking);
 }
 
 /* Brings the number of slots to the target, within the memory budget. */
 static void apply_target(master_t *m)
 {
-    unsigned want = m->target < memory_cap(m) ? m->target : memory_cap(m);
+    unsigned cap = churn_memory_cap(m->budget_bytes, m->footprint_bytes, MAX_SLOTS);
+    unsigned want = m->target < cap ? m->target : cap;
     if (want < m->target && !m->budget_warned) {
         log_warning("Running %u worker%s instead of %u: the memory budget of %llu MB fits %u "
                     "workers of %llu MB",
@@ -695,10 +426,9 @@ static void apply_target(master_t *m)
     /* grow; but until one booted worker has been measured, only one exists, so that
      * starting N workers of unknown size cannot meet the OOM killer */
     unsigned before = m->nslots;
+    unsigned goal = churn_slot_goal(want, m->nslots, m->footprint_bytes != 0);
     place_slots(m, want);
-    while (m->nslots < want) {
-        if (!m->footprint_bytes && m->nslots >= 1)
-            break;
+    while (m->nslots < goal) {
         char err[600];
         if (open_slot(m, m->nslots, err, sizeof(err)) < 0) {
             log_error("cannot add a worker: %s", err);
@@ -707,13 +437,15 @@ static void apply_target(master_t *m)
         m->nslots++;
     }
     /* shrink from the top: the highest slot's worker drains and its listener closes */
-    while (m->nslots > want && m->nslots > 1) {
+    while (m->nslots > goal) {
         unsigned k = --m->nslots;
-        for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
-            if (m->procs[i].pid > 0 && m->procs[i].slot == k) {
-                m->procs[i].retire = RETIRE_SCALE_DOWN;
-                m->procs[i].term_at_ms = sb_now_ms() + STEER_SETTLE_MS;
+        for (unsigned i = 0; i < m->churn.nprocs; i++) {
+            churn_proc_t *p = &m->churn.procs[i];
+            if (p->pid > 0 && p->slot == k) {
+                p->retire = CHURN_SCALE_DOWN;
+                p->term_at_ms = sb_now_ms() + CHURN_STEER_SETTLE_MS;
             }
+        }
         m->slots[k].active = false;   /* listeners close once its worker is gone */
         m->slots[k].cpu = -1;
     }
@@ -735,8 +467,8 @@ static void publish_sharing(master_t *m)
     for (unsigned k = 0; k < MAX_SLOTS; k++) {
         uint8_t orphan = 0;
         if (k < m->nslots && m->slots[k].active) {
-            proc_t *cur = current_of(m, k);
-            orphan = m->stopping || !cur || !is_ready(m, cur);
+            churn_proc_t *cur = churn_current(&m->churn, k);
+            orphan = m->stopping || !cur || !churn_ready(&m->churn, cur);
         }
         if (t->orphan[k] != orphan) {
             __atomic_store_n(&t->orphan[k], orphan, __ATOMIC_RELAXED);
@@ -744,7 +476,7 @@ static void publish_sharing(master_t *m)
         }
         if (!orphan && k >= m->nslots)
             continue;
-        if (orphan && !current_of(m, k)) {
+        if (orphan && !churn_current(&m->churn, k)) {
             /* nobody serves the slot: no sibling may count on it */
             share_set_free(t, k, 0);
             share_set_taking(t, k, false);
@@ -758,70 +490,64 @@ static void publish_sharing(master_t *m)
         return;
     __atomic_store_n(&t->epoch, t->epoch + 1, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
-        if (m->procs[i].pid > 0)
-            kill(m->procs[i].pid, WORKER_SIG_TOPOLOGY);
+        if (m->churn.procs[i].pid > 0)
+            kill(m->churn.procs[i].pid, WORKER_SIG_TOPOLOGY);
+}
+
+/* One slot's turn: a worker for an empty slot, the limits of its current worker, and a
+ * successor when that worker is to be replaced. */
+static void supervise_slot(master_t *m, unsigned k, uint64_t now)
+{
+    slot_t *s = &m->slots[k];
+    if (!s->active) {
+        /* a scaled-away slot keeps its listeners until its last worker has left, so
+         * that worker can still answer the connections it accepted */
+        if (s->listeners && churn_slot_empty(&m->churn, k))
+            close_slot(m, k);
+        return;
+    }
+    churn_proc_t *cur = churn_current(&m->churn, k);
+    if (!cur) {
+        if (churn_may_respawn(&s->boot, now) && !memory_pressure_high(m, now))
+            spawn(m, k);
+        return;
+    }
+    if (!churn_ready(&m->churn, cur))
+        return;
+    enum churn_reason limit = churn_limit_reached(&m->churn, cur, now);
+    if (limit)
+        request_retire(m, cur, limit);
+    if (!churn_wants_successor(&m->churn, cur) || memory_pressure_high(m, now))
+        return;
+    /* The successor starts while the old worker still serves; the old one is told
+     * to drain only when the successor is accepting (supervise). */
+    log_info("Replacing worker (pid:%d): %s", (int)cur->pid, churn_reason_name(cur->retire));
+    if (spawn(m, k))
+        cur->has_successor = true;
 }
 
 static void supervise(master_t *m, uint64_t now)
 {
-    for (unsigned k = 0; k < MAX_SLOTS; k++) {
-        slot_t *s = &m->slots[k];
-        if (!s->active) {
-            /* a scaled-away slot keeps its listeners until its last worker has left, so
-             * that worker can still answer the connections it accepted */
-            if (s->listeners) {
-                bool busy = false;
-                for (unsigned i = 0; i < 2 * MAX_SLOTS && !busy; i++)
-                    busy = m->procs[i].pid > 0 && m->procs[i].slot == k;
-                if (!busy)
-                    close_slot(m, k);
-            }
-            continue;
-        }
-        proc_t *cur = current_of(m, k);
-        if (!cur) {
-            if (now >= s->respawn_at_ms && !memory_pressure_high(m, now))
-                spawn(m, k);
-            continue;
-        }
-        if (!is_ready(m, cur))
-            continue;
-        sb_slot_t *sb = &m->sb.slots[cur->sb_index];
-        if (cur->request_limit && (sb_get64(&sb->requests) >= cur->request_limit ||
-                                   sb_get(&sb->limit_reached)))
-            request_retire(m, cur, RETIRE_MAX_REQUESTS);
-        if (m->cfg->max_worker_lifetime > 0 &&
-            now - cur->started_ms > (uint64_t)(m->cfg->max_worker_lifetime * 1000))
-            request_retire(m, cur, RETIRE_LIFETIME);
-        if (!cur->retire || cur->has_successor)
-            continue;
-        /* With work sharing a worker being recycled has already stopped taking work:
-         * holding its successor back would only leave its share undone. */
-        if (cur->retire != RETIRE_RELOAD && !m->sharing && recycle_in_progress(m))
-            continue;
-        if (memory_pressure_high(m, now))
-            continue;
-        /* The successor starts while the old worker still serves; the old one is told
-         * to drain only when the successor is accepting (below). */
-        log_info("Replacing worker (pid:%d): %s", (int)cur->pid, reason_names[cur->retire]);
-        if (spawn(m, k))
-            cur->has_successor = true;
-    }
+    for (unsigned k = 0; k < MAX_SLOTS; k++)
+        supervise_slot(m, k, now);
     /* an old worker whose successor is accepting now drains; so does a scaled-away one
      * once connections have stopped coming its way */
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        proc_t *p = &m->procs[i];
-        if (p->pid > 0 && p->term_at_ms && now >= p->term_at_ms) {
+    for (unsigned i = 0; i < m->churn.nprocs; i++) {
+        churn_proc_t *p = &m->churn.procs[i];
+        switch (churn_handover(&m->churn, p, now)) {
+        case CHURN_TERM_SETTLED:
             p->term_at_ms = 0;
             retire_now(m, p, SIGTERM, graceful_ms(m));
-        }
-        if (p->pid <= 0 || !p->has_successor || p->draining)
-            continue;
-        proc_t *succ = current_of(m, p->slot);
-        if (succ && succ != p && is_ready(m, succ))
+            break;
+        case CHURN_TERM_REPLACED:
             retire_now(m, p, SIGTERM, graceful_ms(m));
-        else if (!succ || succ == p)
+            break;
+        case CHURN_SUCCESSOR_LOST:
             p->has_successor = false;   /* the successor died; try again */
+            break;
+        case CHURN_HOLD:
+            break;
+        }
     }
 }
 
@@ -888,8 +614,8 @@ static void reload(master_t *m)
     m->generation++;
     log_info("Handling signal: hup; reloading (generation %u)", m->generation);
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
-        if (m->procs[i].pid > 0 && !m->procs[i].draining)
-            m->procs[i].retire = RETIRE_RELOAD;
+        if (m->churn.procs[i].pid > 0 && !m->churn.procs[i].draining)
+            m->churn.procs[i].retire = CHURN_RELOAD;
     apply_target(m);
 }
 
@@ -903,7 +629,7 @@ static void handle_signal(master_t *m, int sig)
     case SIGINT:
     case SIGQUIT:
         log_info("Handling signal: %s", sig == SIGINT ? "int" : "quit");
-        begin_stop(m, SIGQUIT, FAST_STOP_MS);
+        begin_stop(m, SIGQUIT, CHURN_FAST_STOP_MS);
         break;
     case SIGHUP:
         if (!m->stopping)
@@ -913,8 +639,8 @@ static void handle_signal(master_t *m, int sig)
         log_reopen();
         log_info("Handling signal: usr1; log files reopened");
         for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
-            if (m->procs[i].pid > 0)
-                kill(m->procs[i].pid, SIGUSR1);
+            if (m->churn.procs[i].pid > 0)
+                kill(m->churn.procs[i].pid, SIGUSR1);
         break;
     case SIGTTIN:
         if (m->target < MAX_SLOTS)
@@ -1012,7 +738,7 @@ static void fill_view(void *ctx, metrics_view_t *v)
                                                .leaving = !s->active};
     }
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        const proc_t *p = &m->procs[i];
+        const churn_proc_t *p = &m->churn.procs[i];
         if (p->pid <= 0)
             continue;
         /* fresh, not the last 250 ms sample: a scrape is rare and may follow a boot */
@@ -1049,7 +775,7 @@ static void statsd_push(master_t *m, uint64_t now)
     if (!m->out.statsd_on || now < m->next_statsd_ms)
         return;
     m->next_statsd_ms = now + 1000;
-    stats_outputs_statsd(&m->out, "gunicorn.workers:%u|g", count_live(m));
+    stats_outputs_statsd(&m->out, "gunicorn.workers:%u|g", churn_live(&m->churn));
     if (m->cfg->enable_backlog_metric) {
         uint64_t waiting = 0;
         for (unsigned k = 0; k < MAX_SLOTS; k++)
@@ -1138,7 +864,7 @@ static void banner(master_t *m)
                  "shared queue; idle workers accept for booting or dying ones); new connections "
                  "go to %s",
                  cfg->cpu_pin          ? "the worker on the receiving CPU"
-                 : m->steer.active     ? "idle workers first (reuseport eBPF)"
+                 : m->ls.steer.active     ? "idle workers first (reuseport eBPF)"
                                        : "the listener the kernel's hash picks");
     else
         log_info("Work sharing: off (each worker serves only its own connections)");
@@ -1201,10 +927,7 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     char desc[256];
     ring_features_describe(&features, desc, sizeof(desc));
     log_info("io_uring features: %s", desc);
-    if (read_sysctl("/proc/sys/net/ipv4/tcp_migrate_req") == 0)
-        log_info("net.ipv4.tcp_migrate_req is 0: a scale-down (TTOU) may reset connections "
-                 "queued on the listener it closes; enable it with: sysctl -w "
-                 "net.ipv4.tcp_migrate_req=1");
+    listeners_check_migrate();
 
     if (tun_host_read("/", &m.host) < 0)
         memset(&m.host, 0, sizeof(m.host));
@@ -1234,29 +957,12 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     }
 
     /* listeners of the first slot: they decide the port when the bind asked for port 0 */
-    for (unsigned b = 0; b < m.nbinds; b++) {
-        if (check_address_free(&cfg->binds[b], err, sizeof(err)) < 0) {
-            log_critical("%s", err);
-            return 1;
-        }
-    }
     m.sharing = cfg->work_sharing;
-    m.steer.table_map = -1;
-    if (m.sharing && !cfg->cpu_pin &&
-        steer_open(&m.steer, sizeof(share_table_t), m.nbinds, offsetof(share_table_t, nslots),
-                   offsetof(share_table_t, free), SHARE_MAX_SLOTS, err, sizeof(err)) < 0)
-        log_info("Steering to idle workers is off (%s): new connections are spread by the "
-                 "kernel's hash and passed on by busy workers", err);
+    if (listeners_init(&m.ls, cfg, m.sharing ? &m.share : NULL, err, sizeof(err)) < 0) {
+        log_critical("%s", err);
+        return 1;
+    }
     if (m.sharing) {
-        int rc = share_create(&m.share, m.nbinds, m.steer.table);
-        if (rc < 0) {
-            log_critical("work sharing: cannot map the share table: %s", strerror(-rc));
-            return 1;
-        }
-        if (share_open_inbox(&m.share, SHARE_QUEUE, err, sizeof(err)) < 0) {
-            log_critical("%s", err);
-            return 1;
-        }
         /* a worker forked before its handler is installed must not die of it */
         sigset_t topo;
         sigemptyset(&topo);
@@ -1266,22 +972,21 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     m.slots = uf_calloc(MAX_SLOTS, sizeof(slot_t));
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         m.slots[k].cpu = -1;
-    m.procs = uf_calloc(2 * MAX_SLOTS, sizeof(proc_t));
+    m.churn = (churn_t){.procs = uf_calloc(2 * MAX_SLOTS, sizeof(churn_proc_t)),
+                        .nprocs = 2 * MAX_SLOTS,
+                        .cfg = cfg,
+                        .sharing = m.sharing};
     if (open_slot(&m, 0, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }
     m.nslots = 1;
-    for (unsigned b = 0; b < m.nbinds; b++) {
-        const worker_listener_t *l = &m.slots[0].listeners[b];
-        bool v6 = cfg->binds[b].addr.ss_family == AF_INET6;
-        log_info("Listening at: http://%s%s%s:%d (%d)", v6 ? "[" : "", l->host, v6 ? "]" : "",
-                 l->port, (int)getpid());
-    }
+    listeners_log(&m.ls, m.slots[0].listeners);
     if (sb_create(&m.sb, 2 * MAX_SLOTS) < 0) {
         log_critical("cannot map the scoreboard: %s", strerror(errno));
         return 1;
     }
+    m.churn.sb = m.sb.slots;
     if (cfg->preload && preload_app(cfg) < 0)
         return 4;
     check_memlock(&m);
@@ -1296,7 +1001,7 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
         reap(&m);
         uint64_t now = sb_now_ms();
         if (m.stopping) {
-            if (count_live(&m) == 0)
+            if (churn_live(&m.churn) == 0)
                 break;
         } else {
             sample_memory(&m, now);
@@ -1306,12 +1011,12 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
         }
         publish_sharing(&m);
         for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-            proc_t *p = &m.procs[i];
+            churn_proc_t *p = &m.churn.procs[i];
             if (p->pid <= 0)
                 continue;
             if (!m.stopping)
                 check_hung(&m, p, now);
-            if (p->kill_at_ms && now >= p->kill_at_ms) {
+            if (churn_kill_due(p, now)) {
                 log_warning("Worker (pid:%d) did not stop in time; sending SIGKILL", (int)p->pid);
                 kill(p->pid, SIGKILL);
                 p->kill_at_ms = 0;
@@ -1346,8 +1051,8 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     sb_destroy(&m.sb);
     if (m.sharing)
         share_destroy(&m.share);
-    steer_close(&m.steer);
-    uf_free(m.procs);
+    steer_close(&m.ls.steer);
+    uf_free(m.churn.procs);
     uf_free(m.slots);
     return m.exit_code;
 }
