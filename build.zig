@@ -221,6 +221,7 @@ const layers = [_]Layer{
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
         "src/churn.c",
+        "src/preflight.c",
         "src/listeners.c",
         "src/budget.c",
         "src/scoreboard.c",

@@ -1,45 +1,34 @@
-/* Master: listeners, fork, supervise, churn, signals. */
+/* The master: the process table in action (fork, reap, signal), the churn policy's
+ * decisions carried out, the signals, reload, and the loop that ties them together. */
 #include "src/master.h"
 
-#include <arpa/inet.h>
-#include <linux/filter.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "src/budget.h"
-#include "src/churn.h"
-#include "tunables/host.h"
 #include "common/log.h"
 #include "common/mem.h"
-#include "common/net.h"
-#include "src/scoreboard.h"
-#include "src/share.h"
+#include "python_bridge/interp.h"
+#include "src/budget.h"
+#include "src/churn.h"
 #include "src/listeners.h"
 #include "src/metrics.h"
+#include "src/preflight.h"
+#include "src/scoreboard.h"
 #include "src/scrape.h"
+#include "src/share.h"
 #include "src/stats.h"
 #include "src/steer.h"
-#include "python_bridge/interp.h"
 #include "src/worker.h"
-#include "uring/ring.h"
+#include "tunables/host.h"
 
-/* capability number of CAP_IPC_LOCK (linux/capability.h), which lifts RLIMIT_MEMLOCK */
-#define CAP_IPC_LOCK_BIT 14
 #define MAX_SLOTS LISTENERS_MAX_SLOTS
 
 typedef struct slot {
@@ -95,6 +84,7 @@ static const char *const recycle_labels[METRICS_RECYCLE_REASONS] = {
     "", "reload", "max_requests", "max_worker_lifetime", "reload_on_rss", "memory_budget",
     "scale_down", "timeout", "died",
 };
+_Static_assert(CHURN_DIED + 1 == METRICS_RECYCLE_REASONS, "a recycle label per churn reason");
 
 static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
                                       SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE};
@@ -553,23 +543,6 @@ static void supervise(master_t *m, uint64_t now)
 
 /* ---- signals ------------------------------------------------------------------------ */
 
-/* A relative --access-logfile is taken from the directory the server was started in, as
- * the error log is, however --chdir (or --preload's import) moves the workers later; USR1
- * then reopens the same file too. */
-static void absolute_accesslog(tun_config_t *cfg)
-{
-    if (!cfg->accesslog || cfg->accesslog[0] == '/' || strcmp(cfg->accesslog, "-") == 0)
-        return;
-    char cwd[4096];
-    if (!getcwd(cwd, sizeof(cwd)))
-        return;
-    size_t n = strlen(cwd) + strlen(cfg->accesslog) + 2;
-    char *abs = uf_malloc(n);
-    snprintf(abs, n, "%s/%s", cwd, cfg->accesslog);
-    uf_free(cfg->accesslog);
-    cfg->accesslog = abs;
-}
-
 /* HUP: re-read the settings and replace every worker, each one only after its successor
  * accepts. Settings that need a restart keep their old value, with a warning. */
 static void reload(master_t *m)
@@ -583,7 +556,7 @@ static void reload(master_t *m)
         r = TUN_ERROR;
     }
     if (r == TUN_OK)
-        absolute_accesslog(&fresh);
+        preflight_accesslog_path(&fresh);
     if (r != TUN_OK) {
         log_error("Reload: the new configuration is invalid, keeping the old one: %s",
                   r == TUN_ERROR ? err : "nothing to run");
@@ -657,62 +630,6 @@ static void handle_signal(master_t *m, int sig)
     default:
         break;   /* CHLD: reaped at the top of the loop; PIPE, USR2: nothing to do */
     }
-}
-
-/* Registered send buffers are locked memory, charged to RLIMIT_MEMLOCK of the user
- * unless the process holds CAP_IPC_LOCK. Says exactly what to raise when the workers'
- * arenas do not fit; the workers then send without zero-copy. */
-static void check_memlock(const master_t *m)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-        return;
-    FILE *f = fopen("/proc/self/status", "r");
-    unsigned long long cap_eff = 0;
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof(line), f))
-            if (sscanf(line, "CapEff: %llx", &cap_eff) == 1)
-                break;
-        fclose(f);
-    }
-    if (cap_eff & (1ULL << CAP_IPC_LOCK_BIT))
-        return;
-    unsigned long long need =
-        (unsigned long long)m->target * ring_arena_bytes(WORKER_ZC_BLOCKS, WORKER_ZC_BLOCK_SIZE);
-    if (need <= rl.rlim_cur)
-        return;
-    log_warning("RLIMIT_MEMLOCK is %llu KiB but %u workers need %llu KiB of registered send "
-                "buffers; zero-copy sends are off. Raise it: ulimit -l %llu (shell), "
-                "LimitMEMLOCK=%lluK (systemd), or --ulimit memlock=%llu (docker)",
-                (unsigned long long)rl.rlim_cur >> 10, m->target, need >> 10, (need >> 10) + 1024,
-                (need >> 10) + 1024, need + (1ULL << 20));
-}
-
-static void write_pidfile(const char *path)
-{
-    if (!path)
-        return;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        log_error("cannot write the pid file %s: %s", path, strerror(errno));
-        return;
-    }
-    fprintf(f, "%d\n", (int)getpid());
-    fclose(f);
-}
-
-/* --preload: the application is imported here, once, and the workers inherit it. An
- * import error has printed its traceback; the master stops before forking anything. */
-static int preload_app(const tun_config_t *cfg)
-{
-    char err[512];
-    py_interp_options_t opts = worker_python_options(cfg);
-    if (py_preload(&opts, cfg->app, err, sizeof(err)) < 0) {
-        log_error("App failed to load: %s", err);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- observability ------------------------------------------------------------------ */
@@ -889,59 +806,37 @@ static void banner(master_t *m)
     }
 }
 
-int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
+/* The error log, the observability outputs and the settings only the master checks.
+ * Returns 0, or the exit code: 2 for a wrong setting (as a bad flag), 1 otherwise. */
+static int start_logging(master_t *m)
 {
-    static master_t m;   /* the one master context */
+    tun_config_t *cfg = m->cfg;
     char err[600];
-    m.cfg = cfg;
-    m.argc = argc;
-    m.argv = argv;
-    m.envp = envp;
-    m.nbinds = (unsigned)cfg->bind_count;
-    m.target = (unsigned)cfg->workers;
-
     /* settings the table cannot check (formats, addresses): wrong is exit 2, as a bad flag */
     const char *warning;
     if (stats_check_config(cfg, &warning, err, sizeof(err)) < 0) {
         fprintf(stderr, "uwsgi-fast: %s\n", err);
         return 2;
     }
-    absolute_accesslog(cfg);
+    preflight_accesslog_path(cfg);
     if (log_init(cfg->error_logfile, cfg->log_level, err, sizeof(err)) < 0) {
         fprintf(stderr, "uwsgi-fast: %s\n", err);
         return 1;
     }
-    if (start_observability(&m, err, sizeof(err)) < 0) {
+    if (start_observability(m, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }
     log_info("Starting uwsgi-fast %s", UF_VERSION);
     if (warning)
         log_warning("%s", warning);
+    return 0;
+}
 
-    ring_features_t features;
-    if (ring_probe(&features, err, sizeof(err)) < 0) {
-        log_critical("%s", err);
-        return 1;
-    }
-    char desc[256];
-    ring_features_describe(&features, desc, sizeof(desc));
-    log_info("io_uring features: %s", desc);
-    listeners_check_migrate();
-
-    if (tun_host_read("/", &m.host) < 0)
-        memset(&m.host, 0, sizeof(m.host));
-    uint64_t limit = m.host.mem_limit && (!m.host.mem_total || m.host.mem_limit < m.host.mem_total)
-                         ? m.host.mem_limit
-                         : m.host.mem_total;
-    uint64_t reserve = (uint64_t)cfg->memory_reserve_mb << 20;
-    m.budget_bytes = limit > reserve ? limit - reserve : 0;
-    log_info("Memory budget: %llu MB (%s: %llu MB, minus a %d MB reserve)",
-             (unsigned long long)(m.budget_bytes >> 20),
-             limit == m.host.mem_limit && limit ? m.host.mem_limit_from : "MemTotal",
-             (unsigned long long)(limit >> 20), cfg->memory_reserve_mb);
-    m.pinning = cfg->cpu_pin || cfg->numa_pin;
-
+/* Blocks the signals the master handles and opens the signalfd it reads them from.
+ * Returns 0 or -1 (logged). */
+static int open_signals(master_t *m)
+{
     sigset_t set;
     sigemptyset(&set);
     for (size_t i = 0; i < UF_ARRAY_LEN(handled_signals); i++)
@@ -950,109 +845,166 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     /* Still no handler: the blocked signals are read from a descriptor, so the loop can
      * wait for them and for the stats port and log sockets in one poll, and none is lost
      * between two waits (a pending signal keeps the descriptor readable). */
-    m.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (m.sigfd < 0) {
+    m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m->sigfd < 0) {
         log_critical("signalfd failed: %s", strerror(errno));
-        return 1;
+        return -1;
     }
+    return 0;
+}
 
-    /* listeners of the first slot: they decide the port when the bind asked for port 0 */
-    m.sharing = cfg->work_sharing;
-    if (listeners_init(&m.ls, cfg, m.sharing ? &m.share : NULL, err, sizeof(err)) < 0) {
+/* The listeners of the first slot (they decide the port when a bind asked for port 0),
+ * work sharing's table, the slot and process tables, the scoreboard. Returns 0 or -1
+ * (logged). */
+static int open_slots(master_t *m)
+{
+    char err[600];
+    m->sharing = m->cfg->work_sharing;
+    if (listeners_init(&m->ls, m->cfg, m->sharing ? &m->share : NULL, err, sizeof(err)) < 0) {
         log_critical("%s", err);
-        return 1;
+        return -1;
     }
-    if (m.sharing) {
+    if (m->sharing) {
         /* a worker forked before its handler is installed must not die of it */
         sigset_t topo;
         sigemptyset(&topo);
         sigaddset(&topo, WORKER_SIG_TOPOLOGY);
         sigprocmask(SIG_BLOCK, &topo, NULL);
     }
-    m.slots = uf_calloc(MAX_SLOTS, sizeof(slot_t));
+    m->slots = uf_calloc(MAX_SLOTS, sizeof(slot_t));
     for (unsigned k = 0; k < MAX_SLOTS; k++)
-        m.slots[k].cpu = -1;
-    m.churn = (churn_t){.procs = uf_calloc(2 * MAX_SLOTS, sizeof(churn_proc_t)),
-                        .nprocs = 2 * MAX_SLOTS,
-                        .cfg = cfg,
-                        .sharing = m.sharing};
-    if (open_slot(&m, 0, err, sizeof(err)) < 0) {
+        m->slots[k].cpu = -1;
+    m->churn = (churn_t){.procs = uf_calloc(2 * MAX_SLOTS, sizeof(churn_proc_t)),
+                         .nprocs = 2 * MAX_SLOTS,
+                         .cfg = m->cfg,
+                         .sharing = m->sharing};
+    if (open_slot(m, 0, err, sizeof(err)) < 0) {
+        log_critical("%s", err);
+        return -1;
+    }
+    m->nslots = 1;
+    listeners_log(&m->ls, m->slots[0].listeners);
+    if (sb_create(&m->sb, 2 * MAX_SLOTS) < 0) {
+        log_critical("cannot map the scoreboard: %s", strerror(errno));
+        return -1;
+    }
+    m->churn.sb = m->sb.slots;
+    return 0;
+}
+
+/* Everything before the loop, up to the first workers. Returns 0 or the exit code. */
+static int start(master_t *m)
+{
+    tun_config_t *cfg = m->cfg;
+    char err[600];
+    int rc = start_logging(m);
+    if (rc)
+        return rc;
+    if (preflight_ring(err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }
-    m.nslots = 1;
-    listeners_log(&m.ls, m.slots[0].listeners);
-    if (sb_create(&m.sb, 2 * MAX_SLOTS) < 0) {
-        log_critical("cannot map the scoreboard: %s", strerror(errno));
+    listeners_check_migrate();
+    if (tun_host_read("/", &m->host) < 0)
+        memset(&m->host, 0, sizeof(m->host));
+    m->budget_bytes = preflight_memory_budget(&m->host, cfg->memory_reserve_mb);
+    m->pinning = cfg->cpu_pin || cfg->numa_pin;
+    if (open_signals(m) < 0 || open_slots(m) < 0)
         return 1;
-    }
-    m.churn.sb = m.sb.slots;
-    if (cfg->preload && preload_app(cfg) < 0)
+    if (cfg->preload && preflight_preload(cfg) < 0)
         return 4;
-    check_memlock(&m);
-    write_pidfile(cfg->pidfile);
+    preflight_memlock(m->target);
+    preflight_pidfile(cfg->pidfile);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
-    log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m.target,
-             m.target == 1 ? "" : "s");
-    apply_target(&m);
-    banner(&m);
+    log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m->target,
+             m->target == 1 ? "" : "s");
+    apply_target(m);
+    banner(m);
+    return 0;
+}
 
+/* Each round: reap, decide and act on churn, publish the sharing state, enforce kill
+ * deadlines, ship logs and statsd, then wait (50 ms at most) for a signal, a scraper or
+ * a log socket. Returns once stopping and every worker is gone. */
+static void run(master_t *m)
+{
     for (;;) {
-        reap(&m);
+        reap(m);
         uint64_t now = sb_now_ms();
-        if (m.stopping) {
-            if (churn_live(&m.churn) == 0)
+        if (m->stopping) {
+            if (churn_live(&m->churn) == 0)
                 break;
         } else {
-            sample_memory(&m, now);
-            if (m.footprint_bytes && m.nslots < m.target)
-                apply_target(&m);
-            supervise(&m, now);
+            sample_memory(m, now);
+            if (m->footprint_bytes && m->nslots < m->target)
+                apply_target(m);
+            supervise(m, now);
         }
-        publish_sharing(&m);
-        for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-            churn_proc_t *p = &m.churn.procs[i];
+        publish_sharing(m);
+        for (unsigned i = 0; i < m->churn.nprocs; i++) {
+            churn_proc_t *p = &m->churn.procs[i];
             if (p->pid <= 0)
                 continue;
-            if (!m.stopping)
-                check_hung(&m, p, now);
+            if (!m->stopping)
+                check_hung(m, p, now);
             if (churn_kill_due(p, now)) {
                 log_warning("Worker (pid:%d) did not stop in time; sending SIGKILL", (int)p->pid);
                 kill(p->pid, SIGKILL);
                 p->kill_at_ms = 0;
             }
         }
-        ship_master(&m, now);
-        statsd_push(&m, now);
-        wait_events(&m, 50);
+        ship_master(m, now);
+        statsd_push(m, now);
+        wait_events(m, 50);
         struct signalfd_siginfo si;
-        while (read(m.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-            handle_signal(&m, (int)si.ssi_signo);
-        scrape_run(&m.stats, sb_now_ms());
+        while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            handle_signal(m, (int)si.ssi_signo);
+        scrape_run(&m->stats, sb_now_ms());
     }
+}
+
+/* After the last worker: the last log lines, then everything the master holds. */
+static void shut_down(master_t *m)
+{
     log_info("Shutting down: Master");
     /* the master's last lines reach the log target if it takes them within a second */
-    for (uint64_t end = sb_now_ms() + 1000; m.out.shipping && sb_now_ms() < end;) {
-        ship_master(&m, sb_now_ms());
-        if (!m.out.ship.fill.len && !m.out.ship.busy.len)
+    for (uint64_t end = sb_now_ms() + 1000; m->out.shipping && sb_now_ms() < end;) {
+        ship_master(m, sb_now_ms());
+        if (!m->out.ship.fill.len && !m->out.ship.busy.len)
             break;
-        wait_events(&m, 20);
+        wait_events(m, 20);
     }
     log_set_sink(NULL, NULL);
-    scrape_close(&m.stats);
-    logship_free(&m.out.ship);
-    logship_free(&m.out.statsd);
-    close(m.sigfd);
+    scrape_close(&m->stats);
+    logship_free(&m->out.ship);
+    logship_free(&m->out.statsd);
+    close(m->sigfd);
     for (unsigned k = 0; k < MAX_SLOTS; k++)
-        if (m.slots[k].listeners)
-            close_slot(&m, k);
-    if (cfg->pidfile)
-        unlink(cfg->pidfile);
-    sb_destroy(&m.sb);
-    if (m.sharing)
-        share_destroy(&m.share);
-    steer_close(&m.ls.steer);
-    uf_free(m.churn.procs);
-    uf_free(m.slots);
+        if (m->slots[k].listeners)
+            close_slot(m, k);
+    if (m->cfg->pidfile)
+        unlink(m->cfg->pidfile);
+    sb_destroy(&m->sb);
+    if (m->sharing)
+        share_destroy(&m->share);
+    steer_close(&m->ls.steer);
+    uf_free(m->churn.procs);
+    uf_free(m->slots);
+}
+
+int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
+{
+    static master_t m;   /* the one master context */
+    m.cfg = cfg;
+    m.argc = argc;
+    m.argv = argv;
+    m.envp = envp;
+    m.nbinds = (unsigned)cfg->bind_count;
+    m.target = (unsigned)cfg->workers;
+    int rc = start(&m);
+    if (rc)
+        return rc;
+    run(&m);
+    shut_down(&m);
     return m.exit_code;
 }

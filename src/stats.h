@@ -27,7 +27,6 @@
 
 struct worker;
 struct conn;
-struct worker_listener;
 
 /* ---- configuration ------------------------------------------------------------------- */
 
