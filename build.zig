@@ -237,6 +237,9 @@ const layers = [_]Layer{
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
+        "src/churn.c",
+        "src/preflight.c",
+        "src/listeners.c",
         "src/budget.c",
         "src/scoreboard.c",
         "src/worker.c",
@@ -249,5 +252,7 @@ const layers = [_]Layer{
         "src/accesslog.c",
         "src/logship.c",
         "src/stats.c",
+        "src/metrics.c",
+        "src/scrape.c",
     } },
 };
