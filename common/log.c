@@ -1,6 +1,8 @@
 /* Error log lines on fd 2, one write each. */
 #include "common/log.h"
 
+#include "common/mem.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,7 +15,7 @@
 
 static struct {
     int level;
-    int worker;           /* -1 in the master */
+    int worker; /* -1 in the master */
     log_sink_fn *sink;
     void *sink_ctx;
     bool in_sink;         /* the sink logged: do not feed it its own message */
@@ -28,7 +30,7 @@ static struct {
 static struct {
     pthread_mutex_t lock;
     size_t len;
-    char data[FOREIGN_BYTES];   /* records: level byte, 2-byte length, text */
+    char data[FOREIGN_BYTES]; /* records: level byte, 2-byte length, text */
 } foreign = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void queue_foreign(int level, const char *msg, size_t len)
@@ -109,21 +111,63 @@ int log_reopen(void)
     return log_state.path[0] ? open_onto_stderr(log_state.path) : 0;
 }
 
-void log_msg(int level, const char *fmt, ...)
+/* Writes n bytes to fd 2, the whole of them: one write(2) unless the kernel takes less
+ * (a traceback larger than a pipe's buffer), so lines never interleave mid-line. */
+static void write_out(const char *p, size_t n)
 {
-    if (level < log_state.level)
-        return;
-    if (!log_level_name(level))
-        level = LOG_LEVEL_CRITICAL;
-    char line[2048];
+    while (n) {
+        ssize_t w = write(STDERR_FILENO, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* "[time] [pid] [LEVEL] " and, in a worker, "[worker N] " into line; returns the length.
+ * level must have a name. */
+static size_t put_head(char *line, size_t size, int level)
+{
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
-    size_t n = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S +0000] ", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "[%d] [%s] ", (int)getpid(),
-                          level_names[level]);
+    size_t n = strftime(line, size, "[%Y-%m-%d %H:%M:%S +0000] ", &tm);
+    n += (size_t)snprintf(line + n, size - n, "[%d] [%s] ", (int)getpid(), level_names[level]);
     if (log_state.worker >= 0)
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "[worker %d] ", log_state.worker);
+        n += (size_t)snprintf(line + n, size - n, "[worker %d] ", log_state.worker);
+    return n;
+}
+
+/* Hands the message line[msg_at, n) to the sink (or queues it for the sink's thread),
+ * then writes line[0, n] to the log; line[n] must be the closing newline. */
+static void emit(int level, const char *line, size_t n, size_t msg_at)
+{
+    if (log_state.sink && !pthread_equal(pthread_self(), log_state.sink_owner)) {
+        queue_foreign(level, line + msg_at, n - msg_at);
+    } else if (log_state.sink && !log_state.in_sink) {
+        log_state.in_sink = true;
+        log_state.sink(log_state.sink_ctx, level, line + msg_at, n - msg_at);
+        log_state.in_sink = false;
+    }
+    write_out(line, n + 1);
+}
+
+/* Returns the level to log at, or -1 when the level filter drops the message. */
+static int admit(int level)
+{
+    if (level < log_state.level)
+        return -1;
+    return log_level_name(level) ? level : LOG_LEVEL_CRITICAL;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+    if ((level = admit(level)) < 0)
+        return;
+    char line[2048];
+    size_t n = put_head(line, sizeof(line), level);
     size_t msg_at = n;
     va_list ap;
     va_start(ap, fmt);
@@ -132,22 +176,77 @@ void log_msg(int level, const char *fmt, ...)
     n = m < 0 ? n : n + (size_t)m;
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
-    if (log_state.sink && !pthread_equal(pthread_self(), log_state.sink_owner)) {
-        queue_foreign(level, line + msg_at, n - msg_at);
-    } else if (log_state.sink && !log_state.in_sink) {
-        log_state.in_sink = true;
-        log_state.sink(log_state.sink_ctx, level, line + msg_at, n - msg_at);
-        log_state.in_sink = false;
-    }
-    line[n++] = '\n';
-    /* one write: lines from several processes never interleave mid-line */
-    ssize_t w;
-    do {
-        w = write(STDERR_FILENO, line, n);
-    } while (w < 0 && errno == EINTR);
+    line[n] = '\n';
+    emit(level, line, n, msg_at);
 }
 
-void log_set_worker(int id) { log_state.worker = id; }
+/* Appends s[0, len) to b with the bytes that could break or forge log lines written as
+ * \xNN: in a one-line message every control character, DEL, every byte above it and the
+ * backslash itself (so that "\x0a" in the output always means an escape); in detail lines
+ * (multiline) the control characters but newline and tab, and DEL: UTF-8 text and
+ * backslashes stay readable, as Python printed them. A one-line message is cut after
+ * TEXT_MAX bytes of output, with "..." at the end. */
+#define TEXT_MAX 2000
+static void put_escaped(buf_t *b, const char *s, size_t len, bool multiline)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = b->len;
+    size_t room = 4 * len; /* every byte escaped */
+    if (!multiline && room > TEXT_MAX + 3)
+        room = TEXT_MAX + 3;
+    char *out = buf_reserve(b, room);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool esc = multiline ? (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f
+                             : c < 0x20 || c >= 0x7f || c == '\\';
+        if (!multiline && o + 4 > TEXT_MAX) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (esc) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    b->len = start + o;
+}
+
+void log_text(int level, const char *msg, size_t len)
+{
+    log_text_detail(level, msg, len, NULL, 0);
+}
+
+void log_text_detail(int level, const char *msg, size_t len, const char *detail, size_t dlen)
+{
+    if ((level = admit(level)) < 0)
+        return;
+    char head[160];
+    buf_t b = {0};
+    size_t msg_at = put_head(head, sizeof(head), level);
+    buf_append(&b, head, msg_at);
+    put_escaped(&b, msg, len, false);
+    while (dlen && detail[dlen - 1] == '\n')
+        dlen--; /* the line's own newline ends the record */
+    if (dlen) {
+        buf_append(&b, "\n", 1);
+        put_escaped(&b, detail, dlen, true);
+    }
+    size_t n = b.len;
+    buf_append(&b, "\n", 1);
+    emit(level, b.data, n, msg_at);
+    buf_free(&b);
+}
+
+void log_set_worker(int id)
+{
+    log_state.worker = id;
+}
 
 void log_set_sink(log_sink_fn *fn, void *ctx)
 {

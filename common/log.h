@@ -1,6 +1,10 @@
 /* The error log: gunicorn-style lines "[time] [pid] [LEVEL] message" on file descriptor 2;
  * a worker's lines carry its id as well: "[time] [pid] [LEVEL] [worker 3] message".
  *
+ * log_text and log_text_detail take a message of known length with any bytes in it,
+ * escaped; the detail of the latter (a traceback) follows the line unprefixed, the only
+ * multi-line records in the log.
+ *
  * log_init opens --error-logfile and makes it fd 2, so that everything written to stderr
  * (Python tracebacks included) lands in the same file. Each line goes out in one
  * write(2), so lines from the master and the workers never interleave mid-line. The
@@ -35,7 +39,21 @@ typedef enum log_level {
 /* "DEBUG", "INFO", ...; NULL for a value outside the enum. */
 const char *log_level_name(int level);
 
+/* Logs one line at `level` (below the --log-level: nothing; outside the enum: CRITICAL).
+ * The message is cut at about 2 KiB. */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logs msg[0, len), which may hold any bytes (a request target, text from Python), as one
+ * line: control characters, DEL, bytes above it and the backslash are written as \xNN, so
+ * the message can neither break its line nor forge another. The escaped text is cut at
+ * about 2,000 bytes, ending in "...". The sink gets the escaped text. */
+void log_text(int level, const char *msg, size_t len);
+
+/* log_text, then `detail` (dlen bytes, may be 0): lines that belong to the message, such
+ * as a Python traceback, written below its line as they are (gunicorn's layout), in the
+ * same write(2). Control characters other than newline and tab are escaped as \xNN;
+ * trailing newlines are dropped. The sink gets the message, a newline and the detail. */
+void log_text_detail(int level, const char *msg, size_t len, const char *detail, size_t dlen);
 
 /* In a worker: the id its lines carry (-1, the default, for the master). */
 void log_set_worker(int id);
@@ -47,10 +65,10 @@ void log_set_sink(log_sink_fn *fn, void *ctx);
 /* In the thread that set the sink: hands it what other threads logged meanwhile. */
 void log_pass_on(void);
 
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_debug(...)    log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)     log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warning(...)  log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_error(...)    log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_critical(...) log_msg(LOG_LEVEL_CRITICAL, __VA_ARGS__)
 
 #endif

@@ -1,8 +1,8 @@
 /* The one place python_bridge includes Python.h: CPython version differences, written
  * once as small helpers named after what they do, so that interp.c and wsgi.c read the
  * same against every supported CPython (3.8, the first with PyConfig, and newer). Also
- * the two definitions interp.c and wsgi.c share (the loaded application, the error-log
- * helper), which must not leak into the public headers because those stay free of
+ * the two definitions interp.c and wsgi.c share (the loaded application, the cache
+ * release), which must not leak into the public headers because those stay free of
  * Python.h.
  */
 #ifndef UF_PY_COMPAT_H
@@ -144,19 +144,9 @@ struct py_app {
     PyObject *callable;
 };
 
-/* Writes one error-log line "[time] [pid] [ERROR] <msg>" to fd 2 in a single write(2),
- * after flushing sys.stderr so that earlier Python output stays in order; then, when
- * `exc` (borrowed) is not NULL, prints its traceback to sys.stderr. `msg` may hold any
- * bytes: control characters are escaped so a request target cannot forge log lines.
- * Must not be called with an exception pending. Defined in interp.c. */
-void py_log_error(const char *msg, size_t len, PyObject *exc);
-
-/* Returns "ExcType: message" of the exception `exc` as UTF-8 into buf (NUL-terminated,
- * truncated to buflen). Never raises. Defined in interp.c. */
-void py_exc_summary(PyObject *exc, char *buf, size_t buflen);
-
-/* Drops wsgi.c's cached objects (interned keys, constants, free lists); called by
- * py_interp_finalize before Py_FinalizeEx. Defined in wsgi.c. */
+/* Drops the objects wsgi.c and its modules made (interned keys, constants, types, the
+ * free list of replies); called by py_interp_finalize before Py_FinalizeEx. Defined in
+ * wsgi.c. */
 void py_wsgi_release_cache(void);
 
 #endif

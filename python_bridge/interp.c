@@ -2,6 +2,7 @@
 #include "python_bridge/interp.h"
 
 #include "python_bridge/compat.h"
+#include "python_bridge/errors.h"
 #include "common/mem.h"
 
 #include <errno.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* The thread state parked by py_interp_release; NULL while the GIL is held. There is one
@@ -351,121 +351,6 @@ out:
     return rc;
 }
 
-void py_exc_summary(PyObject *exc, char *buf, size_t buflen)
-{
-    if (!buflen)
-        return;
-    buf[0] = 0;
-    if (!exc) {
-        snprintf(buf, buflen, "unknown error");
-        return;
-    }
-    const char *name = Py_TYPE(exc)->tp_name;
-    const char *dot = strrchr(name, '.');
-    if (dot)
-        name = dot + 1;
-    PyObject *s = PyObject_Str(exc);
-    const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
-    if (!text)
-        PyErr_Clear();
-    if (text && text[0])
-        snprintf(buf, buflen, "%s: %s", name, text);
-    else
-        snprintf(buf, buflen, "%s", name);
-    Py_XDECREF(s);
-    for (char *p = buf; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
-/* The traceback of `exc` as Python prints it, as UTF-8 bytes (new reference), or NULL
- * (no exception left set) when it cannot be formatted. */
-static PyObject *format_traceback(PyObject *exc)
-{
-    PyObject *mod = PyImport_ImportModule("traceback");
-    PyObject *tb = PyException_GetTraceback(exc);
-    PyObject *lines = mod ? PyObject_CallMethod(mod, "format_exception", "OOO", Py_TYPE(exc), exc,
-                                                tb ? tb : Py_None)
-                          : NULL;
-    PyObject *sep = lines ? PyUnicode_FromStringAndSize("", 0) : NULL;
-    PyObject *text = sep ? PyUnicode_Join(sep, lines) : NULL;
-    PyObject *out = text ? PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace") : NULL;
-    if (!out)
-        PyErr_Clear();
-    Py_XDECREF(text);
-    Py_XDECREF(sep);
-    Py_XDECREF(lines);
-    Py_XDECREF(tb);
-    Py_XDECREF(mod);
-    return out;
-}
-
-void py_log_error(const char *msg, size_t len, PyObject *exc)
-{
-    char line[2048];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    size_t n = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S +0000] ", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, "[%d] [ERROR] ", (int)getpid());
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)msg[i];
-        if (n + 8 >= sizeof(line)) {
-            memcpy(line + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '\\') {
-            line[n++] = '\\';
-            line[n++] = 'x';
-            line[n++] = hex[c >> 4];
-            line[n++] = hex[c & 15];
-        } else {
-            line[n++] = (char)c;
-        }
-    }
-    line[n++] = '\n';
-
-    /* Whatever the application printed to sys.stderr without a newline goes out before
-     * our line, not in the middle of it. */
-    PyObject *f = PySys_GetObject("stderr"); /* borrowed */
-    if (f && f != Py_None) {
-        PyObject *r = PyObject_CallMethod(f, "flush", NULL);
-        if (!r)
-            PyErr_Clear();
-        Py_XDECREF(r);
-    }
-    PyObject *tb = exc ? format_traceback(exc) : NULL;
-    if (tb) {
-        /* line and traceback in one write(2): the master and the other workers write to
-         * the same file, and a traceback printed piecemeal gets their lines in between */
-        buf_t b = {0};
-        buf_append(&b, line, n);
-        buf_append(&b, PyBytes_AS_STRING(tb), (size_t)PyBytes_GET_SIZE(tb));
-        write_all(2, b.data, b.len);
-        buf_free(&b);
-        Py_DECREF(tb);
-        return;
-    }
-    write_all(2, line, n);
-    if (exc)
-        compat_err_display(exc); /* formatting failed: Python prints it its own way */
-}
-
 /* Splits the callable part of a spec ("app", "create_app()", "make(1, debug=True)",
  * "pkg.obj.app") with Python's own parser, like gunicorn: only a dotted name, optionally
  * called with literal arguments, so a spec can never run arbitrary code. */
@@ -661,10 +546,9 @@ struct py_thread {
 
 /* threading.current_thread() of a thread Python did not start is a "Dummy-N"; the name
  * is what logging's %(threadName)s prints, so give it one an operator can place. */
-static const char name_thread_src[] =
-    "import threading\n"
-    "def name(n):\n"
-    "    threading.current_thread().name = n\n";
+static const char name_thread_src[] = "import threading\n"
+                                      "def name(n):\n"
+                                      "    threading.current_thread().name = n\n";
 
 py_thread_t *py_thread_attach(const char *name)
 {
@@ -672,7 +556,7 @@ py_thread_t *py_thread_attach(const char *name)
     t->gil_state = PyGILState_Ensure(); /* creates the thread state, takes the GIL */
     PyObject *r = run_snippet(name_thread_src, "name", name);
     if (!r)
-        PyErr_Clear();   /* a nameless thread serves as well */
+        PyErr_Clear(); /* a nameless thread serves as well */
     Py_XDECREF(r);
     t->parked = PyEval_SaveThread();
     return t;
@@ -685,7 +569,10 @@ void py_thread_enter(py_thread_t *t)
     PyEval_RestoreThread(ts);
 }
 
-void py_thread_leave(py_thread_t *t) { t->parked = PyEval_SaveThread(); }
+void py_thread_leave(py_thread_t *t)
+{
+    t->parked = PyEval_SaveThread();
+}
 
 void py_thread_detach(py_thread_t *t)
 {
@@ -698,7 +585,7 @@ const char *py_version(void)
 {
     static char version[32];
     if (!version[0]) {
-        const char *full = Py_GetVersion();   /* "3.11.7 (main, Nov 1 2026, ...) [GCC ...]" */
+        const char *full = Py_GetVersion(); /* "3.11.7 (main, Nov 1 2026, ...) [GCC ...]" */
         snprintf(version, sizeof(version), "%.*s", (int)strcspn(full, " "), full);
     }
     return version;

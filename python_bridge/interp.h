@@ -24,13 +24,13 @@
 typedef struct py_app py_app_t;
 
 typedef struct py_interp_options {
-    const char *chdir;            /* NULL = stay; applied before sys.path is built */
-    const char *virtualenv;       /* NULL = none; its site-packages become importable */
-    const char *const *pythonpath;/* extra sys.path entries, first has priority */
+    const char *chdir;             /* NULL = stay; applied before sys.path is built */
+    const char *virtualenv;        /* NULL = none; its site-packages become importable */
+    const char *const *pythonpath; /* extra sys.path entries, first has priority */
     size_t pythonpath_count;
-    const char *program_name;     /* argv[0] for sys.argv / sys.executable hints */
-    const char *const *env;       /* "KEY=VALUE" entries put into the process environment
-                                     before Python starts (--env): os.environ has them */
+    const char *program_name; /* argv[0] for sys.argv / sys.executable hints */
+    const char *const *env;   /* "KEY=VALUE" entries put into the process environment
+                                 before Python starts (--env): os.environ has them */
     size_t env_count;
 } py_interp_options_t;
 
@@ -69,7 +69,7 @@ void py_interp_acquire(void);
  * otherwise. py_thread_attach is its first call (the GIL must be obtainable: the loop
  * thread has released it), py_thread_detach its last. */
 typedef struct py_thread py_thread_t;
-py_thread_t *py_thread_attach(const char *name);   /* threading's name for the thread */
+py_thread_t *py_thread_attach(const char *name); /* threading's name for the thread */
 void py_thread_enter(py_thread_t *t);
 void py_thread_leave(py_thread_t *t);
 void py_thread_detach(py_thread_t *t);

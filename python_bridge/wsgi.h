@@ -21,6 +21,12 @@
  * except while it waits for completions, or (--threads) by the application thread working
  * on the request; one reply is only ever used by one thread at a time. Nothing here knows
  * about io_uring or sockets.
+ *
+ * wsgi.c implements these calls and pulls the body; the pieces it uses live beside it,
+ * each with its own internal header: wsgi_environ (the environ and the objects every
+ * request shares), wsgi_input (wsgi.input), wsgi_filewrapper (wsgi.file_wrapper),
+ * wsgi_headers (start_response's status and headers), wsgi_reply (start_response, write
+ * and the reply object's life); errors.h logs the application's failures.
  */
 #ifndef UF_PY_WSGI_H
 #define UF_PY_WSGI_H
@@ -42,42 +48,42 @@ typedef struct py_header {
 } py_header_t;
 
 typedef struct py_request {
-    py_slice_t method;        /* "GET" */
-    py_slice_t target;        /* raw request-target: "/a%20b?x=1" (RAW_URI) */
-    int version_minor;        /* HTTP/1.<minor>: 0 or 1 */
-    const py_header_t *headers;  /* as received; duplicates possible, names any case */
+    py_slice_t method;          /* "GET" */
+    py_slice_t target;          /* raw request-target: "/a%20b?x=1" (RAW_URI) */
+    int version_minor;          /* HTTP/1.<minor>: 0 or 1 */
+    const py_header_t *headers; /* as received; duplicates possible, names any case */
     size_t header_count;
-    const char *body;         /* the whole de-chunked body, in memory; or NULL with... */
+    const char *body; /* the whole de-chunked body, in memory; or NULL with... */
     size_t body_len;
-    int body_fd;              /* ...body_len > 0: the body is bytes [0, body_len) of this
-                                 file (spooled); read with pread, never closed here */
-    py_slice_t script_name;   /* SCRIPT_NAME (--root-path or a trusted proxy's header);
-                                 stripped from the front of PATH_INFO when it is there */
-    bool https;               /* wsgi.url_scheme is "https" (a trusted proxy said so) */
-    const char *remote_addr;  /* numeric text, NUL-terminated */
+    int body_fd;             /* ...body_len > 0: the body is bytes [0, body_len) of this
+                                file (spooled); read with pread, never closed here */
+    py_slice_t script_name;  /* SCRIPT_NAME (--root-path or a trusted proxy's header);
+                                stripped from the front of PATH_INFO when it is there */
+    bool https;              /* wsgi.url_scheme is "https" (a trusted proxy said so) */
+    const char *remote_addr; /* numeric text, NUL-terminated */
     int remote_port;
-    const char *server_name;  /* listening address text, NUL-terminated */
+    const char *server_name; /* listening address text, NUL-terminated */
     int server_port;
 } py_request_t;
 
 typedef struct py_reply {
-    py_slice_t status;        /* "200 OK" */
-    int status_code;          /* 200 */
-    const py_header_t *headers;  /* as given to start_response, validated */
+    py_slice_t status;          /* "200 OK" */
+    int status_code;            /* 200 */
+    const py_header_t *headers; /* as given to start_response, validated */
     size_t header_count;
-    int64_t content_length;   /* from the app's Content-Length header, else -1 */
-    int64_t body_length;      /* known total when the iterable is a list/tuple (or a file,
-                                 file_length), else -1 */
-    py_slice_t chunk;         /* current body chunk; len 0 when there is none */
-    bool done;                /* true when the iterable is exhausted (chunk may be last) */
-    bool next_ready;          /* the next chunk comes without running application code (a
-                                 list's next item, bytes queued by write()); otherwise
-                                 py_wsgi_next may block in the application, so PEP 3333
-                                 wants what the C side holds sent first */
-    int file_fd;              /* >= 0: the body is file_length bytes of this file from
-                                 file_offset (wsgi.file_wrapper); no chunks follow. The fd
-                                 is the application's: valid until py_wsgi_finish, which
-                                 may close it, so the C side sends from a dup of it */
+    int64_t content_length; /* from the app's Content-Length header, else -1 */
+    int64_t body_length;    /* known total when the iterable is a list/tuple (or a file,
+                               file_length), else -1 */
+    py_slice_t chunk;       /* current body chunk; len 0 when there is none */
+    bool done;              /* true when the iterable is exhausted (chunk may be last) */
+    bool next_ready;        /* the next chunk comes without running application code (a
+                               list's next item, bytes queued by write()); otherwise
+                               py_wsgi_next may block in the application, so PEP 3333
+                               wants what the C side holds sent first */
+    int file_fd;            /* >= 0: the body is file_length bytes of this file from
+                               file_offset (wsgi.file_wrapper); no chunks follow. The fd
+                               is the application's: valid until py_wsgi_finish, which
+                               may close it, so the C side sends from a dup of it */
     int64_t file_offset;
     int64_t file_length;
 } py_reply_t;

@@ -130,6 +130,20 @@ static void set_key(alog_fmt_t *f, op_t *op, const char *prefix, const char *p, 
     op->key_len = (uint32_t)(strlen(prefix) + n);
 }
 
+/* An atom name as a message quotes it back: control bytes become '?', so that a message
+ * about a format holding a newline is still one line. Returns out. */
+static const char *printable(char *out, size_t cap, const char *name, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[n] = 0;
+    return out;
+}
+
 /* One atom name (what is between the parentheses). */
 static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t errlen)
 {
@@ -150,8 +164,9 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
                 /* names are matched ignoring case, as gunicorn lowercases both sides */
                 char lower[256];
                 if (alen >= sizeof(lower)) {
-                    snprintf(err, errlen, "access-logformat: the name in %%(%.*s)s is too long",
-                             (int)n, name);
+                    char shown[64];
+                    snprintf(err, errlen, "access-logformat: the name in %%(%s...)s is too long",
+                             printable(shown, sizeof(shown), name, n));
                     return -1;
                 }
                 for (size_t i = 0; i < alen; i++)
@@ -176,8 +191,10 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
             return 0;
         }
     }
-    if (!f->unknown[0])
-        snprintf(f->unknown, sizeof(f->unknown), "%%(%.*s)s", (int)(n > 40 ? 40 : n), name);
+    if (!f->unknown[0]) {
+        char shown[41];
+        snprintf(f->unknown, sizeof(f->unknown), "%%(%s)s", printable(shown, sizeof(shown), name, n));
+    }
     op_t *op = op_add(f, A_UNKNOWN);
     set_key(f, op, "", name, n);
     return 0;
@@ -224,9 +241,10 @@ int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen)
         }
         char conv = q[1];
         if (conv != 's' && conv != 'd' && conv != 'i') {
-            snprintf(err, errlen,
-                     "access-logformat: %%(%.*s) must be followed by s (or d), e.g. %%(%.*s)s",
-                     (int)(q - name), name, (int)(q - name), name);
+            char shown[64];
+            printable(shown, sizeof(shown), name, (size_t)(q - name));
+            snprintf(err, errlen, "access-logformat: %%(%s) must be followed by s (or d), e.g. %%(%s)s",
+                     shown, shown);
             goto fail;
         }
         if (atom_add(f, name, (size_t)(q - name), err, errlen) < 0)

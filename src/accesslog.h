@@ -14,7 +14,7 @@
  * latin-1, as in the WSGI environ), so a JSON line is always ASCII and always parses.
  *
  * The writer (alog_writer_t) owns the file and two buffers: lines are appended to one
- * while the kernel writes the other (IORING_OP_WRITE, appending). A batch goes out when
+ * while the kernel writes the other (ring_write_at, appending). A batch goes out when
  * it passes ALOG_FLUSH_BYTES or ALOG_FLUSH_MS after its first line, whichever is first,
  * and at drain. Lines are whole in every write, so workers appending to one O_APPEND file
  * never interleave mid-line; towards a pipe, writes are cut at PIPE_BUF on line

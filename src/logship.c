@@ -331,7 +331,7 @@ static int open_socket(logship_t *s, bool nonblock)
 
 /* ---- through the ring ---------------------------------------------------------------- */
 
-static void ring_connect(logship_t *s, uint64_t now_ms)
+static void connect_by_ring(logship_t *s, uint64_t now_ms)
 {
     int rc = open_socket(s, false);
     if (rc < 0) {
@@ -342,9 +342,8 @@ static void ring_connect(logship_t *s, uint64_t now_ms)
         connected(s);
         return;
     }
-    struct io_uring_sqe *sqe = ring_sqe(s->ring);
-    io_uring_prep_connect(sqe, s->fd, (struct sockaddr *)&s->target.addr, s->target.addrlen);
-    io_uring_sqe_set_data64(sqe, ring_ud(s->op_connect, 0, 0));
+    ring_connect(s->ring, s->fd, (struct sockaddr *)&s->target.addr, s->target.addrlen,
+                 ring_ud(s->op_connect, 0, 0));
     s->connecting = true;
 }
 
@@ -355,7 +354,7 @@ void logship_ring_start(logship_t *s, ring_t *ring, unsigned op_send, unsigned o
     s->ring = ring;
     s->op_send = op_send;
     s->op_connect = op_connect;
-    ring_connect(s, now_ms);
+    connect_by_ring(s, now_ms);
     /* A unix datagram socket whose reader is behind (its queue holds only
      * net.unix.max_dgram_qlen messages, 10 by default) makes a ring send wait for a
      * wake-up that did not come in our tests once the reader caught up; such a target is
@@ -375,7 +374,7 @@ void logship_ring_flush(logship_t *s, uint64_t now_ms)
         return;
     if (s->fd < 0) {
         if (now_ms >= s->retry_at_ms)
-            ring_connect(s, now_ms);
+            connect_by_ring(s, now_ms);
         return;
     }
     if (!s->fill.len)

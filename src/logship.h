@@ -1,8 +1,8 @@
 /* Log shipping (--log-target): access and error lines sent to a collector over UDP, TCP
  * or a unix socket, as JSON objects or RFC 5424 syslog messages.
  *
- * Each process ships its own lines: a worker from its ring (IORING_OP_SEND, connect by
- * IORING_OP_CONNECT), the master with non-blocking sends from its poll loop. A unix
+ * Each process ships its own lines: a worker from its ring (ring_send, connecting with
+ * ring_connect), the master with non-blocking sends from its poll loop. A unix
  * datagram target (/dev/log) is served the master's way in a worker too, at the end of
  * each loop round (see logship_ring_start). Lines are
  * queued in a bounded buffer (two of SHIP_MAX_BYTES: one gathering, one being sent) and

@@ -16,6 +16,12 @@
  * one worker more/less, USR1 reopen logs, CHLD reap. The master
  * blocks them all and reads them from a signalfd in its poll loop, so no handler runs
  * at all and none can be missed; it reaps any child, so it is safe as PID 1.
+ *
+ * The parts: src/master.c is the loop, the signals, reload and the acting side (fork,
+ * reap, signal, log); src/churn.c decides (when to replace, drain, kill, respawn, how
+ * many workers fit) without a system call; src/listeners.c owns the listening sockets and
+ * steering; src/preflight.c the start-up checks; src/metrics.c and src/scrape.c what the
+ * stats port serves.
  */
 #ifndef UF_MASTER_H
 #define UF_MASTER_H

@@ -1,4 +1,6 @@
-/* Metrics, health, and the per-request bookkeeping behind them and the access log. */
+/* A worker's per-request bookkeeping (scoreboard counters, access log, statsd, health
+ * probes), the observability settings' checks, and the log target and statsd setup
+ * shared by the master and the workers. */
 #include "src/stats.h"
 
 #include <arpa/inet.h>
@@ -26,24 +28,14 @@
 #define STATSD_PACKET 1432
 /* At drain, a log target that cannot take the last lines gets this long. */
 #define SHIP_DRAIN_MS 2000
-/* A request to the stats port must arrive and be answered within this. */
-#define CLIENT_TIMEOUT_MS 2000
-
-static const char *const class_names[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-
 struct stats_worker {
     alog_fmt_t *fmt;           /* NULL when neither an access log nor a log target */
     bool json;                 /* --access-log-json */
     bool file;                 /* the access log file is open */
     alog_writer_t alog;
     alog_resp_t *resp;         /* per connection slot, when the format has o-atoms */
-    logship_t ship;
-    bool shipping;
+    stats_outputs_t out;       /* --log-target and --statsd-host */
     buf_t line;                /* a line rendered for shipping only */
-    logship_t statsd;
-    bool statsd_on;
-    char prefix[128];
-    buf_t packet;              /* statsd lines gathering */
     uint32_t inflight;
     uint64_t conn_seq;
     uint64_t drain_ms;         /* when the final flush started */
@@ -94,6 +86,11 @@ int stats_statsd_target(const char *spec, logship_target_t *t, char *err, size_t
     return parse_hostport(spec, "statsd-host", 8125, false, t, err, errlen);
 }
 
+int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t errlen)
+{
+    return parse_hostport(spec, "stats-bind", -1, true, t, err, errlen);
+}
+
 static int check_path(const char *setting, const char *p, char *err, size_t errlen)
 {
     if (p[0] != '/' || strpbrk(p, " ?#\t\r\n")) {
@@ -135,8 +132,7 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
         snprintf(err, errlen, "--log-target-format: \"%s\" is not json or rfc5424", ltf);
         return -1;
     }
-    if (cfg->stats_bind &&
-        parse_hostport(cfg->stats_bind, "stats-bind", -1, true, &t, err, errlen) < 0)
+    if (cfg->stats_bind && stats_bind_target(cfg->stats_bind, &t, err, errlen) < 0)
         return -1;
     if (cfg->statsd_host && stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
         return -1;
@@ -152,22 +148,64 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
     return 0;
 }
 
-/* ---- in a worker --------------------------------------------------------------------- */
+/* ---- the log target and statsd, in the master and in each worker ------------------ */
 
-/* Error-log lines of the worker: shipped, and counted for statsd as gunicorn does. */
-static void on_log(void *ctx, int level, const char *msg, size_t len)
+int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, char *err,
+                       size_t errlen)
 {
-    stats_worker_t *st = ctx;
-    if (st->shipping)
-        logship_error(&st->ship, level, msg, len);
-    if (st->statsd_on && level >= 2) {
-        static const char *const names[] = {"", "", "warning", "error", "critical"};
-        char line[192];
-        int n = snprintf(line, sizeof(line), "%sgunicorn.log.%s:1|c|@1.0\n", st->prefix,
-                         names[level > 4 ? 4 : level]);
-        buf_append(&st->packet, line, (size_t)n);
+    o->ship.fd = o->statsd.fd = -1;
+    logship_target_t t;
+    if (cfg->log_target) {
+        if (logship_parse(cfg->log_target, &t, err, errlen) < 0)
+            return -1;
+        bool rfc = cfg->log_target_format && strcmp(cfg->log_target_format, "rfc5424") == 0;
+        logship_init(&o->ship, &t, rfc, worker);
+        o->shipping = true;
+    }
+    if (cfg->statsd_host) {
+        if (stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
+            return -1;
+        logship_init(&o->statsd, &t, false, worker);
+        /* gunicorn's prefix: "app", "app." and "app.." all mean "app." */
+        const char *p = cfg->statsd_prefix ? cfg->statsd_prefix : "";
+        size_t n = strlen(p);
+        while (n && p[n - 1] == '.')
+            n--;
+        snprintf(o->prefix, sizeof(o->prefix), "%.*s%s", (int)n, p, n ? "." : "");
+        o->statsd_on = true;
+    }
+    return 0;
+}
+
+void stats_outputs_statsd(stats_outputs_t *o, const char *fmt, ...)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "%s", o->prefix);
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (n <= 0 || (size_t)n >= sizeof(line) - 1)
+        return;
+    if (o->gather) {
+        line[n++] = '\n';
+        buf_append(&o->packet, line, (size_t)n);
+    } else {
+        logship_raw(&o->statsd, line, (size_t)n);
     }
 }
+
+void stats_outputs_log(void *ctx, int level, const char *msg, size_t len)
+{
+    stats_outputs_t *o = ctx;
+    if (o->shipping)
+        logship_error(&o->ship, level, msg, len);
+    if (o->statsd_on && level >= 2)
+        stats_outputs_statsd(o, "gunicorn.log.%s:1|c|@1.0",
+                             level == 2 ? "warning" : level == 3 ? "error" : "critical");
+}
+
+/* ---- in a worker --------------------------------------------------------------------- */
 
 int stats_worker_init(worker_t *w, char *err, size_t errlen)
 {
@@ -192,34 +230,22 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
         st->alog.dropped_out = &w->sb->alog_dropped;
         st->file = true;
     }
-    uint64_t now = w->now_ms;
-    if (cfg->log_target) {
-        logship_target_t t;
-        if (logship_parse(cfg->log_target, &t, err, errlen) < 0)
-            return -1;
-        bool rfc = cfg->log_target_format && strcmp(cfg->log_target_format, "rfc5424") == 0;
-        logship_init(&st->ship, &t, rfc, (int)w->index);
-        st->ship.sent_out = &w->sb->ship_sent;
-        st->ship.dropped_out = &w->sb->ship_dropped;
-        logship_ring_start(&st->ship, &w->ring, OP_SHIP_SEND, OP_SHIP_CONNECT, now);
-        st->shipping = true;
+    stats_outputs_t *o = &st->out;
+    if (stats_outputs_open(o, cfg, (int)w->index, err, errlen) < 0)
+        return -1;
+    /* the worker's statsd lines gather into one packet per loop round (stats_tick) */
+    o->gather = true;
+    if (o->shipping) {
+        o->ship.sent_out = &w->sb->ship_sent;
+        o->ship.dropped_out = &w->sb->ship_dropped;
+        logship_ring_start(&o->ship, &w->ring, OP_SHIP_SEND, OP_SHIP_CONNECT, w->now_ms);
     }
-    if (cfg->statsd_host) {
-        logship_target_t t;
-        if (stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
-            return -1;
-        logship_init(&st->statsd, &t, false, (int)w->index);
-        st->statsd.dropped_out = &w->sb->statsd_dropped;
-        logship_ring_start(&st->statsd, &w->ring, OP_STATSD_SEND, OP_STATSD_SEND, now);
-        const char *p = cfg->statsd_prefix ? cfg->statsd_prefix : "";
-        size_t n = strlen(p);
-        while (n && p[n - 1] == '.')
-            n--;
-        snprintf(st->prefix, sizeof(st->prefix), "%.*s%s", (int)n, p, n ? "." : "");
-        st->statsd_on = true;
+    if (o->statsd_on) {
+        o->statsd.dropped_out = &w->sb->statsd_dropped;
+        logship_ring_start(&o->statsd, &w->ring, OP_STATSD_SEND, OP_STATSD_SEND, w->now_ms);
     }
-    if (st->shipping || st->statsd_on)
-        log_set_sink(on_log, st);
+    if (o->shipping || o->statsd_on)
+        log_set_sink(stats_outputs_log, o);
     return 0;
 }
 
@@ -426,9 +452,9 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
                 text = b->data + at, tlen = b->len - at - 1;
         }
     }
-    if (!st->shipping)
+    if (!st->out.shipping)
         return;
-    bool want_json = logship_wants_json(&st->ship);
+    bool want_json = logship_wants_json(&st->out.ship);
     if (want_json ? !json : !text) {
         st->line.len = 0;
         alog_render(st->fmt, want_json, &rec, &st->line);
@@ -437,7 +463,7 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
         else
             text = st->line.data, tlen = st->line.len - 1;
     }
-    logship_access(&st->ship, json, jlen, text, tlen);
+    logship_access(&st->out.ship, json, jlen, text, tlen);
 }
 
 static void statsd_request(stats_worker_t *st, int status, uint64_t us)
@@ -445,16 +471,16 @@ static void statsd_request(stats_worker_t *st, int status, uint64_t us)
     char lines[512];
     int n = snprintf(lines, sizeof(lines),
                      "%sgunicorn.requests:1|c|@1.0\n%sgunicorn.request.duration:%llu.%03llu|ms\n",
-                     st->prefix, st->prefix, (unsigned long long)(us / 1000),
+                     st->out.prefix, st->out.prefix, (unsigned long long)(us / 1000),
                      (unsigned long long)(us % 1000));
     if (status)
         n += snprintf(lines + n, sizeof(lines) - (size_t)n,
-                      "%sgunicorn.request.status.%d:1|c|@1.0\n", st->prefix, status);
-    if (st->packet.len + (size_t)n > STATSD_PACKET) {
-        logship_raw(&st->statsd, st->packet.data, st->packet.len - 1);
-        st->packet.len = 0;
+                      "%sgunicorn.request.status.%d:1|c|@1.0\n", st->out.prefix, status);
+    if (st->out.packet.len + (size_t)n > STATSD_PACKET) {
+        logship_raw(&st->out.statsd, st->out.packet.data, st->out.packet.len - 1);
+        st->out.packet.len = 0;
     }
-    buf_append(&st->packet, lines, (size_t)n);
+    buf_append(&st->out.packet, lines, (size_t)n);
 }
 
 void stats_request_done(worker_t *w, conn_t *c)
@@ -475,7 +501,7 @@ void stats_request_done(worker_t *w, conn_t *c)
     sb_add64(&sb->bytes_out, c->bytes_out);
     if (st->fmt)
         write_line(w, c, us);
-    if (st->statsd_on)
+    if (st->out.statsd_on)
         statsd_request(st, status, us);
     c->t_start_ns = 0;
     c->status_code = 0;
@@ -491,10 +517,10 @@ void stats_complete(worker_t *w, unsigned op, int res)
         break;
     case OP_SHIP_SEND:
     case OP_SHIP_CONNECT:
-        logship_ring_complete(&st->ship, op, res, w->now_ms);
+        logship_ring_complete(&st->out.ship, op, res, w->now_ms);
         break;
     case OP_STATSD_SEND:
-        logship_ring_complete(&st->statsd, op, res, w->now_ms);
+        logship_ring_complete(&st->out.statsd, op, res, w->now_ms);
         break;
     default:
         break;
@@ -504,16 +530,16 @@ void stats_complete(worker_t *w, unsigned op, int res)
 int stats_timeout_ms(worker_t *w)
 {
     stats_worker_t *st = w->stats;
+    const logship_t *ship = &st->out.ship;
     int t = INT32_MAX;
     if (st->file)
         t = alog_writer_timeout_ms(&st->alog, w->now_ms);
     /* a unix datagram target that said EAGAIN: try again soon */
-    if (st->shipping && !st->ship.ring_mode && (st->ship.fill.len || st->ship.busy.len) &&
-        t > 20)
+    if (st->out.shipping && !ship->ring_mode && (ship->fill.len || ship->busy.len) && t > 20)
         t = 20;
     /* a log target waiting to reconnect */
-    if (st->shipping && st->ship.fd < 0 && !st->ship.connecting && st->ship.fill.len) {
-        int64_t left = (int64_t)st->ship.retry_at_ms - (int64_t)w->now_ms;
+    if (st->out.shipping && ship->fd < 0 && !ship->connecting && ship->fill.len) {
+        int64_t left = (int64_t)ship->retry_at_ms - (int64_t)w->now_ms;
         int r = left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
         if (r < t)
             t = r;
@@ -529,16 +555,16 @@ void stats_tick(worker_t *w)
     uint64_t now = w->now_ms;
     if (st->file)
         alog_writer_flush(&st->alog, now, false);
-    if (st->shipping) {
-        logship_ring_flush(&st->ship, now);
-        logship_report_drops(&st->ship, now);
+    if (st->out.shipping) {
+        logship_ring_flush(&st->out.ship, now);
+        logship_report_drops(&st->out.ship, now);
     }
-    if (st->statsd_on) {
-        if (st->packet.len) {
-            logship_raw(&st->statsd, st->packet.data, st->packet.len - 1);
-            st->packet.len = 0;
+    if (st->out.statsd_on) {
+        if (st->out.packet.len) {
+            logship_raw(&st->out.statsd, st->out.packet.data, st->out.packet.len - 1);
+            st->out.packet.len = 0;
         }
-        logship_ring_flush(&st->statsd, now);
+        logship_ring_flush(&st->out.statsd, now);
     }
     sb_set(&w->sb->connections, w->active);
 }
@@ -558,9 +584,9 @@ bool stats_drained(worker_t *w)
         done = alog_writer_idle(&st->alog);
     }
     bool late = now >= st->drain_ms + SHIP_DRAIN_MS;
-    if (st->shipping && !late && !logship_ring_idle(&st->ship))
+    if (st->out.shipping && !late && !logship_ring_idle(&st->out.ship))
         done = false;
-    if (st->statsd_on && !late && !logship_ring_idle(&st->statsd))
+    if (st->out.statsd_on && !late && !logship_ring_idle(&st->out.statsd))
         done = false;
     return done;
 }
@@ -579,30 +605,12 @@ void stats_worker_exit(worker_t *w)
     log_set_sink(NULL, NULL);
     if (st->file)
         alog_writer_close(&st->alog);
-    if (st->shipping) {
-        uint64_t lost = st->ship.fill.len ? st->ship.fill_count : 0;
-        if (st->ship.inflight)
-            lost += st->ship.busy_count;
-        sb_add64(st->ship.dropped_out, lost);
+    if (st->out.shipping) {
+        uint64_t lost = st->out.ship.fill.len ? st->out.ship.fill_count : 0;
+        if (st->out.ship.inflight)
+            lost += st->out.ship.busy_count;
+        sb_add64(st->out.ship.dropped_out, lost);
     }
-}
-
-/* ---- in the master: reading the scoreboard ------------------------------------------- */
-
-void stats_fold(stats_totals_t *t, const sb_slot_t *s)
-{
-    for (int i = 0; i < 6; i++)
-        t->responses[i] += sb_get64(&s->responses[i]);
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++)
-        t->latency[i] += sb_get64(&s->latency[i]);
-    t->latency_us_sum += sb_get64(&s->latency_us_sum);
-    t->bytes_in += sb_get64(&s->bytes_in);
-    t->bytes_out += sb_get64(&s->bytes_out);
-    t->alog_lines += sb_get64(&s->alog_lines);
-    t->alog_dropped += sb_get64(&s->alog_dropped);
-    t->ship_sent += sb_get64(&s->ship_sent);
-    t->ship_dropped += sb_get64(&s->ship_dropped);
-    t->statsd_dropped += sb_get64(&s->statsd_dropped);
 }
 
 void stats_accept_queue(int fd, uint32_t *length, uint32_t *limit)
@@ -615,522 +623,4 @@ void stats_accept_queue(int fd, uint32_t *length, uint32_t *limit)
         *length = ti.tcpi_unacked;
         *limit = ti.tcpi_sacked;
     }
-}
-
-/* Everything counted so far: the retired totals plus every live worker. */
-static stats_totals_t sum_all(const stats_view_t *v)
-{
-    stats_totals_t t = *v->retired;
-    for (unsigned i = 0; i < v->nworkers; i++)
-        stats_fold(&t, v->workers[i].sb);
-    return t;
-}
-
-static const char *state_name(uint32_t s)
-{
-    switch (s) {
-    case SB_BOOTING: return "booting";
-    case SB_READY: return "ready";
-    case SB_DRAINING: return "draining";
-    default: return "exited";
-    }
-}
-
-static void put_fmt(buf_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(buf_t *out, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-static void family(buf_t *out, const char *name, const char *type, const char *help)
-{
-    put_fmt(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void listener_label(const worker_listener_t *l, char *out, size_t n)
-{
-    bool v6 = strchr(l->host, ':') != NULL;
-    snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
-}
-
-/* A family with one sample per worker: the scoreboard field at `field`, a uint32_t, or a
- * uint64_t when `wide`. */
-static void worker_series(buf_t *out, const stats_view_t *v, const char *name, const char *type,
-                          const char *help, size_t field, bool wide)
-{
-    family(out, name, type, help);
-    for (unsigned i = 0; i < v->nworkers; i++) {
-        const char *at = (const char *)v->workers[i].sb + field;
-        unsigned long long value =
-            wide ? sb_get64((const uint64_t *)at) : sb_get((const uint32_t *)at);
-        put_fmt(out, "%s{worker=\"%u\",pid=\"%d\"} %llu\n", name, v->workers[i].slot,
-                v->workers[i].pid, value);
-    }
-}
-
-static void worker_gauge(buf_t *out, const stats_view_t *v, const char *name, const char *help,
-                         size_t field)
-{
-    worker_series(out, v, name, "gauge", help, field, false);
-}
-
-/* The accept queues' lengths, or their limits, one sample per listener. */
-static void accept_queue_family(buf_t *out, const stats_view_t *v, bool limits)
-{
-    const char *name = limits ? "uwsgi_fast_accept_queue_limit" : "uwsgi_fast_accept_queue_length";
-    family(out, name, "gauge",
-           limits ? "Length at which a listener's accept queue is full (the backlog)."
-                  : "Connections waiting in a listener's accept queue.");
-    for (unsigned s = 0; s < v->nslots; s++)
-        for (unsigned b = 0; b < v->slots[s].nlisteners; b++) {
-            char label[96];
-            uint32_t len, limit;
-            listener_label(&v->slots[s].listeners[b], label, sizeof(label));
-            stats_accept_queue(v->slots[s].listeners[b].fd, &len, &limit);
-            put_fmt(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index,
-                    label, limits ? limit : len);
-        }
-}
-
-void stats_render_prometheus(const stats_view_t *v, buf_t *out)
-{
-    stats_totals_t t = sum_all(v);
-    uint64_t count = 0;
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++)
-        count += t.latency[i];
-
-    family(out, "uwsgi_fast_info", "gauge", "Version of the running server.");
-    put_fmt(out, "uwsgi_fast_info{version=\"%s\"} 1\n", UF_VERSION);
-    family(out, "uwsgi_fast_start_time_seconds", "gauge",
-           "When the master started, in seconds since the epoch.");
-    put_fmt(out, "uwsgi_fast_start_time_seconds %.3f\n", v->start_time);
-
-    family(out, "uwsgi_fast_requests_total", "counter",
-           "Requests answered, including responses cut off by the client going away.");
-    put_fmt(out, "uwsgi_fast_requests_total %llu\n", (unsigned long long)count);
-    family(out, "uwsgi_fast_responses_total", "counter",
-           "Responses by status class; none: the connection closed before a status was sent.");
-    for (int i = 1; i < 6; i++)
-        put_fmt(out, "uwsgi_fast_responses_total{code=\"%s\"} %llu\n", class_names[i],
-                (unsigned long long)t.responses[i]);
-    put_fmt(out, "uwsgi_fast_responses_total{code=\"none\"} %llu\n",
-            (unsigned long long)t.responses[0]);
-
-    family(out, "uwsgi_fast_request_duration_seconds", "histogram",
-           "Time from handing the request to the application to the last byte sent.");
-    uint64_t cum = 0;
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
-        cum += t.latency[i];
-        if (i < SB_LATENCY_BUCKETS - 1)
-            put_fmt(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                    sb_latency_le_us[i] / 1e6, (unsigned long long)cum);
-        else
-            put_fmt(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                    (unsigned long long)cum);
-    }
-    put_fmt(out, "uwsgi_fast_request_duration_seconds_sum %.6f\n", t.latency_us_sum / 1e6);
-    put_fmt(out, "uwsgi_fast_request_duration_seconds_count %llu\n", (unsigned long long)count);
-
-    family(out, "uwsgi_fast_received_bytes_total", "counter", "Bytes received from clients.");
-    put_fmt(out, "uwsgi_fast_received_bytes_total %llu\n", (unsigned long long)t.bytes_in);
-    family(out, "uwsgi_fast_sent_bytes_total", "counter", "Bytes sent to clients.");
-    put_fmt(out, "uwsgi_fast_sent_bytes_total %llu\n", (unsigned long long)t.bytes_out);
-
-    unsigned states[4] = {0};
-    for (unsigned i = 0; i < v->nworkers; i++)
-        states[sb_get(&v->workers[i].sb->state) & 3]++;
-    family(out, "uwsgi_fast_workers", "gauge", "Worker processes by state.");
-    for (unsigned s = SB_BOOTING; s <= SB_DRAINING; s++)
-        put_fmt(out, "uwsgi_fast_workers{state=\"%s\"} %u\n", state_name(s), states[s]);
-
-    worker_gauge(out, v, "uwsgi_fast_worker_connections", "Client connections a worker holds open.",
-                 offsetof(sb_slot_t, connections));
-    worker_gauge(out, v, "uwsgi_fast_worker_requests_in_flight",
-                 "Requests a worker has handed to the application and not finished answering.",
-                 offsetof(sb_slot_t, in_flight));
-    worker_gauge(out, v, "uwsgi_fast_worker_threads",
-                 "Application threads of a worker (--threads; 0 when its loop calls the "
-                 "application).",
-                 offsetof(sb_slot_t, threads));
-    worker_gauge(out, v, "uwsgi_fast_worker_threads_busy",
-                 "Application threads working on a request now.", offsetof(sb_slot_t, threads_busy));
-    worker_gauge(out, v, "uwsgi_fast_worker_app_queue",
-                 "Complete requests waiting for a free application thread.",
-                 offsetof(sb_slot_t, app_queue));
-    family(out, "uwsgi_fast_shared_queue", "gauge",
-           "Complete requests waiting for whichever worker has an application thread free first "
-           "(work sharing: they waited behind long requests, or their worker is leaving).");
-    put_fmt(out, "uwsgi_fast_shared_queue %d\n", v->shared_queue > 0 ? (int)v->shared_queue : 0);
-    worker_series(out, v, "uwsgi_fast_worker_handed_off_total", "counter",
-                  "Requests a worker passed, with their connection, to a sibling or the shared "
-                  "queue because it could not start them soon (work sharing).",
-                  offsetof(sb_slot_t, handed_off), true);
-    worker_series(out, v, "uwsgi_fast_worker_taken_over_total", "counter",
-                  "Requests a worker took over from a sibling or the shared queue.",
-                  offsetof(sb_slot_t, taken_over), true);
-    worker_series(out, v, "uwsgi_fast_worker_requests_total", "counter",
-                  "Requests served by each worker process since it started.",
-                  offsetof(sb_slot_t, requests), true);
-    worker_series(out, v, "uwsgi_fast_worker_rss_bytes", "gauge", "Resident memory of each worker.",
-                  offsetof(sb_slot_t, rss_bytes), true);
-
-    accept_queue_family(out, v, false);
-    accept_queue_family(out, v, true);
-
-    family(out, "uwsgi_fast_worker_recycles_total", "counter",
-           "Workers that left, by why: replaced (reload, limits, memory), scaled down, killed "
-           "for a timeout, or died.");
-    for (unsigned r = 1; r < STATS_RECYCLE_REASONS; r++)
-        put_fmt(out, "uwsgi_fast_worker_recycles_total{reason=\"%s\"} %llu\n",
-                v->recycle_names[r], (unsigned long long)v->recycles[r]);
-
-    family(out, "uwsgi_fast_access_log_lines_total", "counter", "Access log lines written.");
-    put_fmt(out, "uwsgi_fast_access_log_lines_total %llu\n", (unsigned long long)t.alog_lines);
-    family(out, "uwsgi_fast_access_log_dropped_total", "counter",
-           "Access log lines dropped because the file could not keep up.");
-    put_fmt(out, "uwsgi_fast_access_log_dropped_total %llu\n", (unsigned long long)t.alog_dropped);
-    family(out, "uwsgi_fast_log_target_sent_total", "counter", "Lines sent to --log-target.");
-    put_fmt(out, "uwsgi_fast_log_target_sent_total %llu\n",
-            (unsigned long long)(t.ship_sent + v->master_ship_sent));
-    family(out, "uwsgi_fast_log_target_dropped_total", "counter",
-           "Lines --log-target did not take in time (slow, stalled or unreachable collector).");
-    put_fmt(out, "uwsgi_fast_log_target_dropped_total %llu\n",
-            (unsigned long long)(t.ship_dropped + v->master_ship_dropped));
-    family(out, "uwsgi_fast_statsd_dropped_total", "counter", "statsd packets dropped.");
-    put_fmt(out, "uwsgi_fast_statsd_dropped_total %llu\n",
-            (unsigned long long)(t.statsd_dropped + v->master_statsd_dropped));
-
-    family(out, "uwsgi_fast_memory_budget_bytes", "gauge",
-           "Memory the workers may use together (cgroup limit or MemTotal, minus the reserve).");
-    put_fmt(out, "uwsgi_fast_memory_budget_bytes %llu\n", (unsigned long long)v->budget_bytes);
-    family(out, "uwsgi_fast_worker_footprint_bytes", "gauge",
-           "Measured memory (PSS) of a freshly booted worker; 0 until measured.");
-    put_fmt(out, "uwsgi_fast_worker_footprint_bytes %llu\n", (unsigned long long)v->footprint_bytes);
-}
-
-void stats_render_json(const stats_view_t *v, buf_t *out)
-{
-    stats_totals_t t = sum_all(v);
-    uint64_t count = 0;
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++)
-        count += t.latency[i];
-    char why[128];
-    bool ready = stats_ready(v, why, sizeof(why));
-    put_fmt(out, "{\"version\":\"%s\",\"pid\":%d,\"start_time\":%.3f,\"stopping\":%s,"
-                 "\"ready\":%s,",
-            UF_VERSION, v->pid, v->start_time, v->stopping ? "true" : "false",
-            ready ? "true" : "false");
-    put_fmt(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{", (unsigned long long)count,
-            v->shared_queue > 0 ? (int)v->shared_queue : 0);
-    for (int i = 1; i < 6; i++)
-        put_fmt(out, "\"%s\":%llu,", class_names[i], (unsigned long long)t.responses[i]);
-    put_fmt(out, "\"none\":%llu},", (unsigned long long)t.responses[0]);
-    buf_append_str(out, "\"latency\":{\"buckets\":[");
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
-        if (i < SB_LATENCY_BUCKETS - 1)
-            put_fmt(out, "%s{\"le\":%g,\"count\":%llu}", i ? "," : "", sb_latency_le_us[i] / 1e6,
-                    (unsigned long long)t.latency[i]);
-        else
-            put_fmt(out, ",{\"le\":null,\"count\":%llu}", (unsigned long long)t.latency[i]);
-    }
-    put_fmt(out, "],\"sum_seconds\":%.6f},", t.latency_us_sum / 1e6);
-    put_fmt(out, "\"bytes_in\":%llu,\"bytes_out\":%llu,", (unsigned long long)t.bytes_in,
-            (unsigned long long)t.bytes_out);
-    put_fmt(out, "\"access_log\":{\"lines\":%llu,\"dropped\":%llu},",
-            (unsigned long long)t.alog_lines, (unsigned long long)t.alog_dropped);
-    put_fmt(out, "\"log_target\":{\"sent\":%llu,\"dropped\":%llu},",
-            (unsigned long long)(t.ship_sent + v->master_ship_sent),
-            (unsigned long long)(t.ship_dropped + v->master_ship_dropped));
-    buf_append_str(out, "\"recycles\":{");
-    for (unsigned r = 1; r < STATS_RECYCLE_REASONS; r++)
-        put_fmt(out, "%s\"%s\":%llu", r > 1 ? "," : "", v->recycle_names[r],
-                (unsigned long long)v->recycles[r]);
-    put_fmt(out, "},\"memory\":{\"budget_bytes\":%llu,\"footprint_bytes\":%llu},",
-            (unsigned long long)v->budget_bytes, (unsigned long long)v->footprint_bytes);
-    buf_append_str(out, "\"workers\":[");
-    for (unsigned i = 0; i < v->nworkers; i++) {
-        const stats_worker_view_t *wv = &v->workers[i];
-        const sb_slot_t *s = wv->sb;
-        put_fmt(out, "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
-                     "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
-                     "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
-                     "\"accept_queue\":[",
-                i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
-                state_name(sb_get(&s->state)), (unsigned long long)sb_get64(&s->requests),
-                sb_get(&s->in_flight), sb_get(&s->connections),
-                (unsigned long long)sb_get64(&s->rss_bytes), sb_get(&s->threads),
-                sb_get(&s->threads_busy), sb_get(&s->app_queue));
-        for (unsigned k = 0; k < v->nslots; k++) {
-            if (v->slots[k].index != wv->slot)
-                continue;
-            for (unsigned b = 0; b < v->slots[k].nlisteners; b++) {
-                char name[96];
-                uint32_t len, limit;
-                listener_label(&v->slots[k].listeners[b], name, sizeof(name));
-                stats_accept_queue(v->slots[k].listeners[b].fd, &len, &limit);
-                put_fmt(out, "%s{\"listener\":\"%s\",\"length\":%u,\"limit\":%u}", b ? "," : "",
-                        name, len, limit);
-            }
-            put_fmt(out, "],\"cpu\":%d}", v->slots[k].cpu);
-            break;
-        }
-        if (out->len && out->data[out->len - 1] == '[')
-            buf_append_str(out, "],\"cpu\":-1}");
-    }
-    buf_append_str(out, "]}\n");
-}
-
-bool stats_ready(const stats_view_t *v, char *why, size_t whylen)
-{
-    if (v->stopping) {
-        snprintf(why, whylen, "stopping");
-        return false;
-    }
-    unsigned ready = 0;
-    int thr = v->cfg->ready_saturation;
-    for (unsigned i = 0; i < v->nworkers; i++) {
-        const sb_slot_t *s = v->workers[i].sb;
-        if (sb_get(&s->state) != SB_READY)
-            continue;
-        ready++;
-        if (thr > 0 && sb_get(&s->in_flight) > (uint32_t)thr) {
-            snprintf(why, whylen, "saturated: worker %u has %u requests in flight",
-                     v->workers[i].slot, sb_get(&s->in_flight));
-            return false;
-        }
-    }
-    if (!ready) {
-        snprintf(why, whylen, "no worker has loaded the application yet");
-        return false;
-    }
-    /* every listener needs a worker accepting from it: its own, or (work sharing) any
-     * ready sibling, which steals from the listeners of booting, dead or leaving workers */
-    for (unsigned k = 0; !v->sharing && k < v->nslots; k++) {
-        if (v->slots[k].leaving)
-            continue;
-        bool served = false;
-        for (unsigned i = 0; i < v->nworkers && !served; i++)
-            served = v->workers[i].slot == v->slots[k].index &&
-                     sb_get(&v->workers[i].sb->state) == SB_READY;
-        if (!served) {
-            snprintf(why, whylen, "worker %u's listener has no worker accepting from it",
-                     v->slots[k].index);
-            return false;
-        }
-    }
-    for (unsigned k = 0; thr > 0 && k < v->nslots; k++)
-        for (unsigned b = 0; b < v->slots[k].nlisteners; b++) {
-            uint32_t len, limit;
-            stats_accept_queue(v->slots[k].listeners[b].fd, &len, &limit);
-            if (len > (uint32_t)thr) {
-                snprintf(why, whylen, "saturated: %u connections wait in worker %u's accept queue",
-                         len, v->slots[k].index);
-                return false;
-            }
-        }
-    snprintf(why, whylen, "ready");
-    return true;
-}
-
-/* ---- the stats server (master) ------------------------------------------------------- */
-
-int stats_server_open(stats_server_t *srv, const char *spec, stats_view_fn *fill, void *ctx,
-                      char *err, size_t errlen)
-{
-    memset(srv, 0, sizeof(*srv));
-    srv->fd = -1;
-    for (int i = 0; i < STATS_MAX_CLIENTS; i++)
-        srv->clients[i].fd = -1;
-    srv->fill = fill;
-    srv->ctx = ctx;
-    logship_target_t t;
-    if (parse_hostport(spec, "stats-bind", -1, true, &t, err, errlen) < 0)
-        return -1;
-    int fd = socket(t.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (fd < 0 || bind(fd, (struct sockaddr *)&t.addr, t.addrlen) < 0 || listen(fd, 64) < 0) {
-        snprintf(err, errlen, "--stats-bind: cannot listen on %s: %s", spec, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    srv->fd = fd;
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        net_addr_text((const struct sockaddr *)&ss, srv->addr, sizeof(srv->addr));
-    return 0;
-}
-
-unsigned stats_server_pollfds(const stats_server_t *srv, struct pollfd *pfd, unsigned max)
-{
-    unsigned n = 0;
-    if (srv->fd < 0)
-        return 0;
-    if (n < max)
-        pfd[n++] = (struct pollfd){.fd = srv->fd, .events = POLLIN};
-    for (int i = 0; i < STATS_MAX_CLIENTS && n < max; i++) {
-        const stats_client_t *cl = &srv->clients[i];
-        if (cl->fd >= 0)
-            pfd[n++] = (struct pollfd){.fd = cl->fd, .events = cl->out.len ? POLLOUT : POLLIN};
-    }
-    return n;
-}
-
-static void client_close(stats_client_t *cl)
-{
-    if (cl->fd >= 0)
-        close(cl->fd);
-    cl->fd = -1;
-    cl->in_len = 0;
-    buf_free(&cl->out);
-    cl->out_off = 0;
-}
-
-static void respond(stats_server_t *srv, stats_client_t *cl, int status, const char *type,
-                    const buf_t *body, bool head)
-{
-    char h[256];
-    int n = snprintf(h, sizeof(h),
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, status == 200 ? "OK" : status == 404 ? "Not Found"
-                                                  : status == 405 ? "Method Not Allowed"
-                                                  : status == 503 ? "Service Unavailable"
-                                                                  : "Bad Request",
-                     type, body->len);
-    buf_append(&cl->out, h, (size_t)n);
-    if (!head)
-        buf_append(&cl->out, body->data, body->len);
-}
-
-static void answer(stats_server_t *srv, stats_client_t *cl)
-{
-    buf_t body = {0};
-    char *sp = memchr(cl->in, ' ', cl->in_len);
-    char *sp2 = sp ? memchr(sp + 1, ' ', cl->in_len - (size_t)(sp + 1 - cl->in)) : NULL;
-    if (!sp || !sp2) {
-        buf_append_str(&body, "bad request\n");
-        respond(srv, cl, 400, "text/plain; charset=utf-8", &body, false);
-        buf_free(&body);
-        return;
-    }
-    size_t mlen = (size_t)(sp - cl->in);
-    bool head = mlen == 4 && memcmp(cl->in, "HEAD", 4) == 0;
-    bool get = mlen == 3 && memcmp(cl->in, "GET", 3) == 0;
-    char *path = sp + 1;
-    size_t plen = (size_t)(sp2 - path);
-    char *q = memchr(path, '?', plen);
-    if (q)
-        plen = (size_t)(q - path);
-#define PATH_IS(s) (plen == strlen(s) && memcmp(path, s, plen) == 0)
-    if (!get && !head) {
-        buf_append_str(&body, "use GET\n");
-        respond(srv, cl, 405, "text/plain; charset=utf-8", &body, false);
-        buf_free(&body);
-        return;
-    }
-    stats_view_t v;
-    memset(&v, 0, sizeof(v));
-    srv->fill(srv->ctx, &v);
-    const tun_config_t *cfg = v.cfg;
-    if (PATH_IS("/metrics")) {
-        stats_render_prometheus(&v, &body);
-        respond(srv, cl, 200, "text/plain; version=0.0.4; charset=utf-8", &body, head);
-    } else if (PATH_IS("/stats")) {
-        stats_render_json(&v, &body);
-        respond(srv, cl, 200, "application/json", &body, head);
-    } else if (PATH_IS("/health") || (cfg->health_path && PATH_IS(cfg->health_path))) {
-        buf_append_str(&body, "ok\n");
-        respond(srv, cl, 200, "text/plain; charset=utf-8", &body, head);
-    } else if (PATH_IS("/ready") || (cfg->ready_path && PATH_IS(cfg->ready_path))) {
-        char why[160];
-        bool ok = stats_ready(&v, why, sizeof(why));
-        buf_append_str(&body, why);
-        buf_append(&body, "\n", 1);
-        respond(srv, cl, ok ? 200 : 503, "text/plain; charset=utf-8", &body, head);
-    } else {
-        buf_append_str(&body, "not found: try /metrics, /stats, /health or /ready\n");
-        respond(srv, cl, 404, "text/plain; charset=utf-8", &body, head);
-    }
-#undef PATH_IS
-    buf_free(&body);
-}
-
-void stats_server_run(stats_server_t *srv, uint64_t now_ms)
-{
-    if (srv->fd < 0)
-        return;
-    for (;;) {
-        int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0)
-            break;
-        stats_client_t *cl = NULL;
-        for (int i = 0; i < STATS_MAX_CLIENTS && !cl; i++)
-            if (srv->clients[i].fd < 0)
-                cl = &srv->clients[i];
-        if (!cl) {
-            close(fd);   /* more scrapers at once than anyone needs */
-            continue;
-        }
-        cl->fd = fd;
-        cl->in_len = 0;
-        cl->out_off = 0;
-        cl->deadline_ms = now_ms + CLIENT_TIMEOUT_MS;
-    }
-    for (int i = 0; i < STATS_MAX_CLIENTS; i++) {
-        stats_client_t *cl = &srv->clients[i];
-        if (cl->fd < 0)
-            continue;
-        if (now_ms > cl->deadline_ms) {
-            client_close(cl);
-            continue;
-        }
-        if (!cl->out.len) {
-            ssize_t n = recv(cl->fd, cl->in + cl->in_len, sizeof(cl->in) - 1 - cl->in_len, 0);
-            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-                client_close(cl);
-                continue;
-            }
-            if (n > 0)
-                cl->in_len += (size_t)n;
-            cl->in[cl->in_len] = 0;
-            if (!strstr(cl->in, "\r\n\r\n") && !strstr(cl->in, "\n\n")) {
-                if (cl->in_len >= sizeof(cl->in) - 1)
-                    client_close(cl);   /* a request head this large is not a scrape */
-                continue;
-            }
-            answer(srv, cl);
-        }
-        while (cl->out_off < cl->out.len) {
-            ssize_t n = send(cl->fd, cl->out.data + cl->out_off, cl->out.len - cl->out_off,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno != EAGAIN && errno != EINTR)
-                    client_close(cl);
-                break;
-            }
-            cl->out_off += (size_t)n;
-        }
-        if (cl->fd >= 0 && cl->out.len && cl->out_off >= cl->out.len)
-            client_close(cl);
-    }
-}
-
-void stats_server_close(stats_server_t *srv)
-{
-    for (int i = 0; i < STATS_MAX_CLIENTS; i++)
-        if (srv->clients[i].fd >= 0)
-            client_close(&srv->clients[i]);
-    if (srv->fd >= 0)
-        close(srv->fd);
-    srv->fd = -1;
 }

@@ -1,4 +1,4 @@
-/* Metrics, health and the per-request bookkeeping that feeds them and the access log.
+/* Per-request bookkeeping in a worker, and the observability outputs of every process.
  *
  * In a worker (stats_worker_*, stats_request_*): every response ends in
  * stats_request_done, which counts it in the worker's scoreboard slot (status class,
@@ -8,18 +8,14 @@
  * (stats_tick, at the end of each loop iteration, and on their deadlines). The health and
  * readiness paths are answered here from C, before the application is called.
  *
- * In the master (stats_server_*, stats_render_*): the scoreboard is read and rendered as
- * Prometheus text (format 0.0.4) on /metrics and as JSON on /stats, on a socket of its
- * own (--stats-bind) served from the master's poll loop with non-blocking I/O. Counters
- * of workers that have exited are folded into stats_totals_t first, so a counter never
- * goes backwards when a worker is recycled. The accept-queue depth comes from TCP_INFO on
- * each listener: for a listening socket tcpi_unacked is the queue's length and
- * tcpi_sacked its limit.
+ * In every process (stats_outputs_*): --log-target and --statsd-host are set up by one
+ * function, and one error-log sink ships the process's own lines and counts them for
+ * statsd, so the master and the workers say the same things the same way. The master
+ * reads the scoreboard through src/metrics.h and serves it through src/scrape.h.
  */
 #ifndef UF_STATS_H
 #define UF_STATS_H
 
-#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -31,7 +27,6 @@
 
 struct worker;
 struct conn;
-struct worker_listener;
 
 /* ---- configuration ------------------------------------------------------------------- */
 
@@ -43,6 +38,33 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
 
 /* --statsd-host: HOST:PORT, HOST (port 8125) or unix:/PATH. Returns 0 or -1 with err. */
 int stats_statsd_target(const char *spec, logship_target_t *t, char *err, size_t errlen);
+
+/* --stats-bind: HOST:PORT. Returns 0 or -1 with err. */
+int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t errlen);
+
+/* ---- the log target and statsd, in the master and in each worker --------------------- */
+
+typedef struct stats_outputs {
+    logship_t ship;            /* --log-target: the process's own lines */
+    bool shipping;
+    logship_t statsd;          /* --statsd-host */
+    bool statsd_on;
+    char prefix[128];          /* --statsd-prefix, ending in "." unless empty */
+    bool gather;               /* statsd lines gather in `packet` (a worker sends it once per
+                                  loop round); otherwise each line is its own datagram */
+    buf_t packet;
+} stats_outputs_t;
+
+/* Parses and prepares --log-target and --statsd-host for the master (worker -1) or a
+ * worker; opens no socket. Returns 0, or -1 with err filled. */
+int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, char *err,
+                       size_t errlen);
+/* One statsd line, o->prefix in front of the formatted text (no newline). */
+void stats_outputs_statsd(stats_outputs_t *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The error-log sink (common/log.h's log_set_sink, ctx the stats_outputs_t): ships the
+ * line and counts warnings and worse for statsd as gunicorn does. */
+void stats_outputs_log(void *ctx, int level, const char *msg, size_t len);
 
 /* ---- in a worker --------------------------------------------------------------------- */
 
@@ -86,94 +108,8 @@ void stats_reopen(struct worker *w);
 /* Last words before _exit: writes what is left of the access log with plain write(2). */
 void stats_worker_exit(struct worker *w);
 
-/* ---- in the master ------------------------------------------------------------------- */
-
-/* Counters of workers that have exited. */
-typedef struct stats_totals {
-    uint64_t responses[6];
-    uint64_t latency[SB_LATENCY_BUCKETS];
-    uint64_t latency_us_sum;
-    uint64_t bytes_in, bytes_out;
-    uint64_t alog_lines, alog_dropped;
-    uint64_t ship_sent, ship_dropped;
-    uint64_t statsd_dropped;
-} stats_totals_t;
-
-/* Adds the final counters of an exited worker's slot. */
-void stats_fold(stats_totals_t *t, const sb_slot_t *s);
-
-typedef struct stats_slot_view {
-    unsigned index;
-    const struct worker_listener *listeners;
-    unsigned nlisteners;
-    int cpu;                           /* -1: not pinned */
-    bool leaving;                      /* scaled away: its listener closes once its worker is gone */
-} stats_slot_view_t;
-
-typedef struct stats_worker_view {
-    unsigned slot;
-    int pid;
-    const sb_slot_t *sb;
-} stats_worker_view_t;
-
-enum { STATS_RECYCLE_REASONS = 9 };
-
-/* What the master knows, gathered when a request for it arrives. */
-typedef struct stats_view {
-    const tun_config_t *cfg;
-    int pid;
-    double start_time;                 /* seconds since the epoch */
-    bool stopping;
-    const stats_totals_t *retired;
-    const stats_slot_view_t *slots;
-    unsigned nslots;
-    const stats_worker_view_t *workers;
-    unsigned nworkers;
-    const uint64_t *recycles;          /* STATS_RECYCLE_REASONS counters... */
-    const char *const *recycle_names;  /* ...and their label values */
-    uint64_t master_ship_sent, master_ship_dropped, master_statsd_dropped;
-    uint64_t budget_bytes, footprint_bytes;
-    bool sharing;                      /* --work-sharing: idle workers steal orphaned listeners */
-    int32_t shared_queue;              /* requests in the shared queue (work sharing) */
-} stats_view_t;
-
-/* Accept-queue length and limit of a listening socket (0/0 when unknown). */
+/* Accept-queue length and limit of a listening socket (0/0 when unknown): for a listening
+ * socket TCP_INFO's tcpi_unacked is the queue's length and tcpi_sacked its limit. */
 void stats_accept_queue(int fd, uint32_t *length, uint32_t *limit);
-
-void stats_render_prometheus(const stats_view_t *v, buf_t *out);
-void stats_render_json(const stats_view_t *v, buf_t *out);
-/* Whether the server as a whole takes traffic; when not, why, in `why`. */
-bool stats_ready(const stats_view_t *v, char *why, size_t whylen);
-
-#define STATS_MAX_CLIENTS 16
-
-typedef struct stats_client {
-    int fd;                            /* -1: free */
-    char in[2048];
-    size_t in_len;
-    buf_t out;
-    size_t out_off;
-    uint64_t deadline_ms;
-} stats_client_t;
-
-typedef void stats_view_fn(void *ctx, stats_view_t *v);
-
-typedef struct stats_server {
-    int fd;                            /* the listener, -1 when off */
-    char addr[128];                    /* as bound, for the banner */
-    stats_client_t clients[STATS_MAX_CLIENTS];
-    stats_view_fn *fill;
-    void *ctx;
-} stats_server_t;
-
-/* Binds --stats-bind. Returns 0, or -1 with err filled. */
-int stats_server_open(stats_server_t *srv, const char *spec, stats_view_fn *fill, void *ctx,
-                      char *err, size_t errlen);
-/* Adds the descriptors to poll; returns how many were added (at most `max`). */
-unsigned stats_server_pollfds(const stats_server_t *srv, struct pollfd *pfd, unsigned max);
-/* Accepts, reads, answers and writes whatever is ready, without blocking. */
-void stats_server_run(stats_server_t *srv, uint64_t now_ms);
-/* Closes everything (also in a freshly forked worker, which must not hold them). */
-void stats_server_close(stats_server_t *srv);
 
 #endif

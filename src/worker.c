@@ -282,9 +282,9 @@ static void sweep_listener(worker_t *w, int fd, unsigned bind)
     }
 }
 
-static void on_accept(worker_t *w, unsigned listener, int res, unsigned flags)
+static void on_accept(worker_t *w, unsigned listener, int res, bool more)
 {
-    if (!(flags & IORING_CQE_F_MORE))
+    if (!more)
         w->accepts_live--;
     if (res >= 0)
         take_connection(w, res, listener);
@@ -292,7 +292,7 @@ static void on_accept(worker_t *w, unsigned listener, int res, unsigned flags)
         sweep_listener(w, w->listeners[listener].fd, listener);
     else if (res != -ECANCELED)
         log_error("accept failed: %s", strerror(-res));
-    if (!(flags & IORING_CQE_F_MORE) && !w->draining && res != -ECANCELED)
+    if (!more && !w->draining && res != -ECANCELED)
         arm_accept(w, listener);
 }
 
@@ -338,10 +338,10 @@ static void update_steals(worker_t *w)
     }
 }
 
-static void on_steal(worker_t *w, unsigned index, int res, unsigned flags)
+static void on_steal(worker_t *w, unsigned index, int res, bool more)
 {
     unsigned slot = index / w->share->nbinds, bind = index % w->share->nbinds;
-    if (!(flags & IORING_CQE_F_MORE))
+    if (!more)
         w->accepts_live--;
     if (res >= 0)
         take_connection(w, res, bind);
@@ -349,7 +349,7 @@ static void on_steal(worker_t *w, unsigned index, int res, unsigned flags)
         sweep_listener(w, w->share->listen_fds[index], bind);
     else if (res != -EBADF && res != -EINVAL)
         log_error("accept from worker slot %u's listener failed: %s", slot, strerror(-res));
-    if (!(flags & IORING_CQE_F_MORE) && res != -ECANCELED && w->stealing[slot] && !w->draining)
+    if (!more && res != -ECANCELED && w->stealing[slot] && !w->draining)
         arm_steal(w, slot, bind);
 }
 
@@ -397,9 +397,9 @@ static void arm_queue(worker_t *w)
 
 /* Something was put in the shared queue: a worker with a free thread takes it (a busy
  * one looks again when a thread frees). */
-static void on_queue(worker_t *w, int res, unsigned flags)
+static void on_queue(worker_t *w, int res, bool more)
 {
-    if (!(flags & IORING_CQE_F_MORE)) {
+    if (!more) {
         w->queue_armed = false;
         if (res != -ECANCELED && !w->draining)
             arm_queue(w);
@@ -410,9 +410,9 @@ static void on_queue(worker_t *w, int res, unsigned flags)
 }
 
 /* Connections siblings handed over: each is served as if its bytes had just arrived. */
-static void on_inbox(worker_t *w, int res, unsigned flags)
+static void on_inbox(worker_t *w, int res, bool more)
 {
-    if (!(flags & IORING_CQE_F_MORE)) {
+    if (!more) {
         w->inbox_armed = false;
         if (res != -ECANCELED && !w->draining)
             arm_inbox(w);
@@ -540,13 +540,11 @@ static void publish_pool(worker_t *w)
     w->oldest_ms = oldest;
 }
 
-static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
+static void dispatch(worker_t *w, const ring_event_t *ev)
 {
-    uint64_t ud = cqe->user_data;
-    unsigned op = ring_ud_op(ud);
-    switch (op) {
+    switch (ev->op) {
     case OP_ACCEPT:
-        on_accept(w, ring_ud_slot(ud), cqe->res, cqe->flags);
+        on_accept(w, ev->slot, ev->res, ev->more);
         return;
     case OP_WAKE:
         if (!w->stop_now)
@@ -557,13 +555,13 @@ static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
     case OP_INBOX_CANCEL:
         return;
     case OP_STEAL:
-        on_steal(w, ring_ud_slot(ud), cqe->res, cqe->flags);
+        on_steal(w, ev->slot, ev->res, ev->more);
         return;
     case OP_INBOX:
-        on_inbox(w, cqe->res, cqe->flags);
+        on_inbox(w, ev->res, ev->more);
         return;
     case OP_QUEUE:
-        on_queue(w, cqe->res, cqe->flags);
+        on_queue(w, ev->res, ev->more);
         return;
     case OP_QUEUE_CANCEL:
         return;
@@ -576,22 +574,21 @@ static void dispatch(worker_t *w, const struct io_uring_cqe *cqe)
     case OP_SHIP_SEND:
     case OP_SHIP_CONNECT:
     case OP_STATSD_SEND:
-        stats_complete(w, op, cqe->res);
+        stats_complete(w, ev->op, ev->res);
         return;
     default:
         break;
     }
-    uint32_t slot = ring_ud_slot(ud);
-    UF_ASSERT(slot < (uint32_t)w->cfg->worker_connections);
-    conn_t *c = &w->conns[slot];
-    if (c->state == CONN_FREE || c->gen != ring_ud_gen(ud)) {
+    UF_ASSERT(ev->slot < (uint32_t)w->cfg->worker_connections);
+    conn_t *c = &w->conns[ev->slot];
+    if (c->state == CONN_FREE || c->gen != ev->gen) {
         /* cannot happen while ops are counted right; keep the buffer in any case */
-        if (cqe->flags & IORING_CQE_F_BUFFER)
-            ring_buffer_recycle(&w->ring, ring_buffer_id(cqe->flags));
-        log_debug("stale completion op=%u slot=%u", op, slot);
+        if (ev->buffer)
+            ring_buffer_recycle(&w->ring, ev->bid);
+        log_debug("stale completion op=%u slot=%u", ev->op, ev->slot);
         return;
     }
-    conn_complete(w, c, op, cqe->res, cqe->flags);
+    conn_complete(w, c, ev->op, ev->res, ev->flags);
 }
 
 static void setup_pool(worker_t *w)
@@ -737,20 +734,17 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
         if (!w.pool)
             py_interp_acquire();
         if (ret < 0 && ret != -ETIME && ret != -EINTR) {
-            log_error("io_uring wait failed: %s", strerror(-ret));
+            log_error("waiting for completions failed: %s", strerror(-ret));
             break;
         }
         w.now_ms = sb_now_ms();
         sb_set64(&sb->heartbeat_ms, w.now_ms);
 
-        unsigned head, seen = 0;
-        struct io_uring_cqe *cqe;
-        io_uring_for_each_cqe(&w.ring.uring, head, cqe)
-        {
-            dispatch(&w, cqe);
-            seen++;
-        }
-        io_uring_cq_advance(&w.ring.uring, seen);
+        ring_event_t ev;
+        ring_iter_t it = ring_events_begin(&w.ring);
+        while (ring_events_next(&w.ring, &it, &ev))
+            dispatch(&w, &ev);
+        ring_events_end(&w.ring, &it);
         if (w.pool) {
             reap_pool(&w);   /* steps that finished after their poke was read */
             publish_pool(&w);

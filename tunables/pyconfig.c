@@ -7,13 +7,15 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tunables/text.h"
+#include "tunables/tunables.h"
 
 /* Exit status of the script when the config file raised (its traceback is on stderr). */
 #define CONFIG_RAISED  3
@@ -83,26 +85,14 @@ static const char script[] =
     "out.write('\\n'.join(lines) + '\\n')\n"
     "out.flush()\n";
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-int tun_pyconfig_read(const char *python, const char *path, char **envp, buf_t *out, char *err,
-                      size_t errlen)
+/* Starts `python -c script path` with its stdout on a pipe; *fd is the read end. Returns
+ * 0, or TUN_ERROR with err filled. */
+static int spawn(const char *python, const char *path, char **envp, int *fd, pid_t *pid,
+                 char *err, size_t errlen)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return fail(err, errlen, "cannot read %s: pipe: %s", path, strerror(errno));
+        return tun_fail(err, errlen, "cannot read %s: pipe: %s", path, strerror(errno));
 
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -121,49 +111,70 @@ int tun_pyconfig_read(const char *python, const char *path, char **envp, buf_t *
 
     char *const argv[] = {(char *)python, "-c", (char *)script, (char *)path, NULL};
     static char *no_env[] = {NULL};
-    pid_t pid;
-    int rc = posix_spawnp(&pid, python, &fa, &attr, argv, envp ? envp : no_env);
+    int rc = posix_spawnp(pid, python, &fa, &attr, argv, envp ? envp : no_env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     close(pipefd[1]);
     if (rc != 0) {
         close(pipefd[0]);
-        return fail(err, errlen, "cannot run %s to read the gunicorn config %s: %s", python, path,
-                    strerror(rc));
+        return tun_fail(err, errlen, "cannot run %s to read the gunicorn config %s: %s", python,
+                        path, strerror(rc));
     }
+    *fd = pipefd[0];
+    return 0;
+}
 
-    /* A config that never finishes must not hang a start, or a reload in the master:
-     * the child gets CONFIG_TIMEOUT seconds, then SIGKILL. */
+/* Appends what the child writes on fd to out until it closes its end. A config that never
+ * finishes must not hang a start, or a reload in the master: the child gets
+ * CONFIG_TIMEOUT seconds, then SIGKILL. Output past OUTPUT_MAX is dropped (*too_big).
+ * Returns 0, -ETIMEDOUT, or -errno of a failed read (the child is then killed too). */
+static int collect(int fd, pid_t pid, buf_t *out, bool *too_big)
+{
     size_t start = out->len;
-    bool too_big = false, timed_out = false;
     struct timespec t0, now;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         long left_ms = CONFIG_TIMEOUT * 1000L -
                        ((now.tv_sec - t0.tv_sec) * 1000L + (now.tv_nsec - t0.tv_nsec) / 1000000L);
-        struct pollfd pfd = {.fd = pipefd[0], .events = POLLIN};
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
         int ready = left_ms > 0 ? poll(&pfd, 1, (int)left_ms) : 0;
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready == 0) {
-            timed_out = true;
             kill(pid, SIGKILL);
-            break;
+            return -ETIMEDOUT;
         }
         char *p = buf_reserve(out, 8192);
-        ssize_t n = read(pipefd[0], p, 8192);
+        ssize_t n = read(fd, p, 8192);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            break;
+        if (n < 0) {
+            int e = -errno; /* before kill can overwrite it */
+            kill(pid, SIGKILL);
+            return e;
+        }
+        if (n == 0)
+            return 0;
         out->len += (size_t)n;
         if (out->len - start > OUTPUT_MAX) {
-            too_big = true;
+            *too_big = true;
             out->len = start;
         }
     }
-    close(pipefd[0]);
+}
+
+int tun_pyconfig_read(const char *python, const char *path, char **envp, buf_t *out, char *err,
+                      size_t errlen)
+{
+    int fd;
+    pid_t pid;
+    if (spawn(python, path, envp, &fd, &pid, err, errlen) < 0)
+        return TUN_ERROR;
+    size_t start = out->len;
+    bool too_big = false;
+    int rc = collect(fd, pid, out, &too_big);
+    close(fd);
 
     int status;
     while (waitpid(pid, &status, 0) < 0) {
@@ -174,26 +185,31 @@ int tun_pyconfig_read(const char *python, const char *path, char **envp, buf_t *
             break;
         }
         if (errno != EINTR)
-            return fail(err, errlen, "cannot read %s: waitpid: %s", path, strerror(errno));
+            return tun_fail(err, errlen, "cannot read %s: waitpid: %s", path, strerror(errno));
     }
-    if (timed_out) {
+    if (rc == -ETIMEDOUT) {
         out->len = start;
-        return fail(err, errlen, "the gunicorn config %s did not finish within %d seconds", path,
-                    CONFIG_TIMEOUT);
+        return tun_fail(err, errlen, "the gunicorn config %s did not finish within %d seconds",
+                        path, CONFIG_TIMEOUT);
+    }
+    if (rc < 0) {
+        out->len = start;
+        return tun_fail(err, errlen, "cannot read %s: read: %s", path, strerror(-rc));
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == CONFIG_RAISED)
-        return fail(err, errlen, "the gunicorn config %s raised an exception (traceback above)",
-                    path);
+        return tun_fail(err, errlen, "the gunicorn config %s raised an exception (traceback above)",
+                        path);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         out->len = start;
         if (WIFSIGNALED(status))
-            return fail(err, errlen, "%s reading the gunicorn config %s was killed by signal %d",
-                        python, path, WTERMSIG(status));
-        return fail(err, errlen, "%s reading the gunicorn config %s exited with status %d", python,
-                    path, WEXITSTATUS(status));
+            return tun_fail(err, errlen,
+                            "%s reading the gunicorn config %s was killed by signal %d", python,
+                            path, WTERMSIG(status));
+        return tun_fail(err, errlen, "%s reading the gunicorn config %s exited with status %d",
+                        python, path, WEXITSTATUS(status));
     }
     if (too_big)
-        return fail(err, errlen, "the gunicorn config %s defines more than %u MiB of settings",
-                    path, OUTPUT_MAX >> 20);
+        return tun_fail(err, errlen, "the gunicorn config %s defines more than %u MiB of settings",
+                        path, OUTPUT_MAX >> 20);
     return 0;
 }

@@ -1,6 +1,6 @@
 /* Reading a gunicorn.conf.py: the file is executed by a Python interpreter in a child
  * process, exactly as gunicorn executes it (a module named __config__ with __file__
- * set), and its module-level names come back as TOML text that tunables.c reads with
+ * set), and its module-level names come back as TOML text that config_file.c reads with
  * the same code as a native uwsgi-fast.toml.
  *
  * Why a child process rather than the interpreter embedded in this binary: the master

@@ -1,9 +1,9 @@
 /* The settings table: every setting uwsgi-fast has, declared exactly once, and every
  * gunicorn setting it does not have, with the reason.
  *
- * tunables.c expands TUN_SETTINGS into the descriptor array that drives everything else:
- * the command line, UWSGI_FAST_CMD_ARGS, the environment, config files, validation,
- * --help, --print-config and docs/settings.md. Adding a setting is one row here plus its
+ * tunables/settings.c expands TUN_SETTINGS into the descriptor array that drives
+ * everything else: the command line, UWSGI_FAST_CMD_ARGS, the environment, config files,
+ * validation, --help, --print-config and docs/settings.md. Adding a setting is one row here plus its
  * field in tun_config_t; the build checks that the field exists and that its C type
  * matches the row's type. Rows are listed in --help and the docs in table order within
  * their section.

@@ -35,6 +35,11 @@ static int perr(parser_t *ps, const char *fmt, ...)
             va_start(ap, fmt);
             vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
             va_end(ap);
+            /* A quoted key or table name may hold escaped control characters ("a\nb");
+             * quoted back raw, they would break the one-line message in two. */
+            for (char *c = ps->err + n; *c; c++)
+                if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                    *c = '?';
         }
     }
     return -1;
@@ -390,6 +395,35 @@ static bool digits_ok(const char *tok, size_t n, int base, buf_t *b)
     return true;
 }
 
+/* The message for a token that is no value at all (cut at 40 bytes). */
+static int not_a_value(parser_t *ps, const char *tok, size_t n)
+{
+    return perr(ps, "\"%.*s\" is not a valid value (strings need quotes)", (int)(n > 40 ? 40 : n),
+                tok);
+}
+
+/* An integer written 0x, 0o or 0b (s[0, len), _ separators allowed), as plain decimal. */
+static int based_int(parser_t *ps, const char *s, size_t len, toml_value_t *v)
+{
+    buf_t b = {0};
+    int base = s[1] == 'x' ? 16 : s[1] == 'o' ? 8 : 2;
+    if (!digits_ok(s + 2, len - 2, base, &b)) {
+        buf_free(&b);
+        return not_a_value(ps, s, len);
+    }
+    char *digits = take_cstr(&b);
+    errno = 0;
+    unsigned long long u = strtoull(digits, NULL, base);
+    uf_free(digits);
+    if (errno == ERANGE || u > (unsigned long long)INT64_MAX)
+        return perr(ps, "integer %.*s does not fit in 64 bits", (int)len, s);
+    char text[32];
+    snprintf(text, sizeof(text), "%llu", u);
+    v->type = TOML_INT;
+    v->text = uf_strdup(text);
+    return 0;
+}
+
 static int number(parser_t *ps, toml_value_t *v)
 {
     const char *tok = ps->p;
@@ -416,22 +450,8 @@ static int number(parser_t *ps, toml_value_t *v)
                   (len > 2 && s[2] == ':' && strspn(s, "0123456789") == 2)))
         goto date;
 
-    if (!sign && len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o' || s[1] == 'b')) {
-        int base = s[1] == 'x' ? 16 : s[1] == 'o' ? 8 : 2;
-        if (!digits_ok(s + 2, len - 2, base, &b))
-            goto bad;
-        char *digits = take_cstr(&b);
-        errno = 0;
-        unsigned long long u = strtoull(digits, NULL, base);
-        uf_free(digits);
-        if (errno == ERANGE || u > (unsigned long long)INT64_MAX)
-            return perr(ps, "integer %.*s does not fit in 64 bits", (int)len, s);
-        char text[32];
-        snprintf(text, sizeof(text), "%llu", u);
-        v->type = TOML_INT;
-        v->text = uf_strdup(text);
-        return 0;
-    }
+    if (!sign && len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o' || s[1] == 'b'))
+        return based_int(ps, s, len, v);
 
     /* decimal: [sign] int [. frac] [e [sign] exp] */
     size_t i = sign;
@@ -493,8 +513,7 @@ date:
     return perr(ps, "dates and times are not supported; quote the value if it is text");
 bad:
     buf_free(&b);
-    return perr(ps, "\"%.*s\" is not a valid value (strings need quotes)", (int)(n > 40 ? 40 : n),
-                tok);
+    return not_a_value(ps, tok, n);
 }
 
 /* ---- values -------------------------------------------------------------------------- */

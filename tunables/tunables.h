@@ -10,6 +10,12 @@
  * The result is one tun_config_t, filled in by the master before it forks and read-only
  * everywhere else. Strings and arrays in it are owned by the config and freed by
  * tun_config_free().
+ *
+ * Implemented by one file per job, each with its private header: settings.c (the table as
+ * C data and the words that describe a row), values.c and bind.c (a value's text into its
+ * field), cli.c (the argument layers), config_file.c, refuse.c and suggest.c (refused
+ * gunicorn settings, "did you mean"), layers.c (tun_parse and the config's life cycle),
+ * print.c (--print-config), help.c (--help) and markdown.c (docs/settings.md).
  */
 #ifndef UF_TUNABLES_H
 #define UF_TUNABLES_H
@@ -29,7 +35,7 @@ typedef struct tun_bind {
     socklen_t addrlen;
 } tun_bind_t;
 
-struct tun_sources; /* where each value came from; private to tunables.c */
+struct tun_sources; /* where each value came from; private to tunables/ (layers.h) */
 
 typedef struct tun_config {
     /* config file */

@@ -17,6 +17,13 @@
 
 #include "uring/compat.h"
 
+/* The usage report of a zero-copy notification, in the neutral name (uring/event.h). */
+_Static_assert(RING_ZC_COPIED == IORING_NOTIF_USAGE_ZC_COPIED, "RING_ZC_COPIED");
+/* ring_timeout_t is handed to the kernel as a struct __kernel_timespec. */
+_Static_assert(sizeof(ring_timeout_t) == sizeof(struct __kernel_timespec) &&
+                   offsetof(ring_timeout_t, tv_nsec) == offsetof(struct __kernel_timespec, tv_nsec),
+               "ring_timeout_t");
+
 /* The setup flags we would like, best first. DEFER_TASKRUN runs completions only when we
  * wait, in our own thread, which is what a one-thread-per-ring loop wants; COOP_TASKRUN
  * is the next best (no IPI to interrupt us); SUBMIT_ALL keeps a batch going past one bad
@@ -355,9 +362,20 @@ void ring_arena_put(ring_t *r, int index)
     r->arena_free[r->arena_free_count++] = (uint32_t)index;
 }
 
+/* A free SQE, submitting what is queued first when the queue is full; never NULL. */
+static struct io_uring_sqe *get_sqe(ring_t *r)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+    while (!sqe) {
+        io_uring_submit(&r->uring);
+        sqe = io_uring_get_sqe(&r->uring);
+    }
+    return sqe;
+}
+
 void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send_zc_fixed(sqe, fd, ring_arena_block(r, index) + offset, len, MSG_NOSIGNAL,
                                 IORING_SEND_ZC_REPORT_USAGE, (unsigned)index);
     io_uring_sqe_set_data64(sqe, ud);
@@ -365,7 +383,7 @@ void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len,
 
 void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send_zc(sqe, fd, data, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
     io_uring_sqe_set_data64(sqe, ud);
 }
@@ -405,26 +423,16 @@ void ring_forget_after_fork(ring_t *r)
     r->initialised = false;
 }
 
-struct io_uring_sqe *ring_sqe(ring_t *r)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
-    while (!sqe) {
-        io_uring_submit(&r->uring);
-        sqe = io_uring_get_sqe(&r->uring);
-    }
-    return sqe;
-}
-
 void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, ud);
 }
 
 void ring_recv_multishot(ring_t *r, int fd, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = RING_RECV_GROUP;
@@ -433,28 +441,28 @@ void ring_recv_multishot(ring_t *r, int fd, uint64_t ud)
 
 void ring_poll_in_multishot(ring_t *r, int fd, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_poll_multishot(sqe, fd, POLLIN);
     io_uring_sqe_set_data64(sqe, ud);
 }
 
 void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud);
 }
 
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_read(sqe, fd, data, (unsigned)len, (uint64_t)-1);
     io_uring_sqe_set_data64(sqe, ud);
 }
 
 void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_read(sqe, fd, data, (unsigned)len, offset);
     io_uring_sqe_set_data64(sqe, ud);
 }
@@ -462,21 +470,37 @@ void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, ui
 void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset,
                    uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_write(sqe, fd, data, (unsigned)len, offset);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t ud)
+{
+    struct io_uring_sqe *sqe = get_sqe(r);
+    io_uring_prep_connect(sqe, fd, addr, addrlen);
+    io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_timeout(ring_t *r, ring_timeout_t *t, unsigned ms, uint64_t ud)
+{
+    t->tv_sec = ms / 1000;
+    t->tv_nsec = (long long)(ms % 1000) * 1000000;
+    struct io_uring_sqe *sqe = get_sqe(r);
+    io_uring_prep_timeout(sqe, (struct __kernel_timespec *)t, 0, 0);
     io_uring_sqe_set_data64(sqe, ud);
 }
 
 void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_cancel64(sqe, target_ud, 0);
     io_uring_sqe_set_data64(sqe, ud);
 }
 
 void ring_close(ring_t *r, int fd, uint64_t ud)
 {
-    struct io_uring_sqe *sqe = ring_sqe(r);
+    struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, ud);
 }

@@ -1,15 +1,41 @@
-/* The io_uring engine: one ring per worker, its provided-buffer ring for receives, the
- * operations the worker loop needs (accept, recv, send, read, cancel, close), and the
- * encoding of user_data.
+/* The engine seam: everything the worker loop and the connection code do with the kernel
+ * goes through this header (and uring/event.h, which it includes). Today one engine
+ * implements it, io_uring: one ring per worker, its provided-buffer ring for receives,
+ * registered send buffers for zero-copy. A readiness engine (epoll) for hosts where
+ * io_uring is blocked implements the same calls with the same promises; nothing above
+ * uring/ names an io_uring type, constant or function.
+ *
+ * The loop is: queue operations (ring_accept_multishot ... ring_close) -> ring_wait()
+ * (submits what is queued, waits) -> drain completions with ring_events_begin / _next /
+ * _end, dispatching each decoded ring_event_t by its op -> ring_buffers_publish().
+ *
+ * What every engine promises:
+ *   - Queuing never fails and never blocks: a call may submit what is already queued to
+ *     make room, but an operation reaches the kernel at the latest in the next
+ *     ring_wait(). Results, errors included, arrive only as completions.
+ *   - Each operation completes at least once, with the user_data it was queued with.
+ *     Completions of different operations come in no promised order; the caller keeps
+ *     at most one send in flight per stream socket (so bytes stay in order).
+ *   - Multishot operations (accept, recv, poll) complete once per event with `more` set.
+ *     They end on their own (an error, EOF for recv (res 0), -ENOBUFS when no receive
+ *     buffer was free, -ECANCELED after ring_cancel): the first completion without
+ *     `more` is the last, and the caller re-arms if it still wants events.
+ *   - ring_cancel(target): the target's last completion (-ECANCELED, or its own result
+ *     if it finished first) and the cancel's own completion (0, -ENOENT if nothing was
+ *     found, -EALREADY) come in either order.
+ *   - Memory handed to an operation (send and write data, read destinations, the
+ *     connect address, the timeout's storage) stays valid and unchanged until its
+ *     completion; for send_zc until its notification (a completion with `notif`).
+ *   - Receive buffers: a recv completion with `buffer` lends buffer `bid` to the caller,
+ *     who hands it back once with ring_buffer_recycle(); recycled buffers become
+ *     receivable again at ring_buffers_publish() (once a loop round).
  *
  * Invariants: single-threaded; the ring is created by the worker that uses it (never
- * inherited across fork); every submission queue entry comes from ring_sqe(), which
- * flushes a full queue rather than failing; the loop calls ring_wait() (the only place
- * that enters the kernel to wait) and then consumes CQEs with ring_for_each_cqe.
- *
- * user_data layout (64 bits):  op (8) | generation (24) | slot (32)
- * The generation lets the owner of a slot ignore completions of a previous tenant.
- * Nothing here knows about HTTP or Python.
+ * inherited across fork); ring_wait() is the only call that waits; completions are read
+ * only through the ring_events iterator. user_data is encoded in uring/event.h. Above
+ * uring/, ring_t is read only through `features` and the inline helpers here; its other
+ * members are the engine's own (an epoll engine will have different ones). Nothing here
+ * knows about HTTP or Python.
  */
 #ifndef UF_URING_RING_H
 #define UF_URING_RING_H
@@ -21,6 +47,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "uring/event.h"
+
+/* The neutral flags word is the kernel's: decoding a CQE copies it. */
+_Static_assert(RING_F_BUFFER == IORING_CQE_F_BUFFER, "RING_F_BUFFER");
+_Static_assert(RING_F_MORE == IORING_CQE_F_MORE, "RING_F_MORE");
+_Static_assert(RING_F_NOTIF == IORING_CQE_F_NOTIF, "RING_F_NOTIF");
+_Static_assert(RING_F_BUFFER_SHIFT == IORING_CQE_BUFFER_SHIFT, "RING_F_BUFFER_SHIFT");
 
 typedef struct ring_features {
     unsigned setup_flags;      /* the IORING_SETUP_* set the ring was created with */
@@ -55,15 +89,6 @@ typedef struct ring {
 } ring_t;
 
 enum { RING_RECV_GROUP = 0 };
-
-/* Encodes/decodes user_data. */
-static inline uint64_t ring_ud(unsigned op, uint32_t gen, uint32_t slot)
-{
-    return ((uint64_t)(op & 0xff) << 56) | ((uint64_t)(gen & 0xffffff) << 32) | slot;
-}
-static inline unsigned ring_ud_op(uint64_t ud) { return (unsigned)(ud >> 56); }
-static inline uint32_t ring_ud_gen(uint64_t ud) { return (uint32_t)(ud >> 32) & 0xffffff; }
-static inline uint32_t ring_ud_slot(uint64_t ud) { return (uint32_t)ud; }
 
 /* Checks, before forking, that this process may use io_uring at all: reads
  * kernel.io_uring_disabled and creates a throw-away ring in a short-lived child (so a
@@ -101,53 +126,123 @@ static inline char *ring_arena_block(const ring_t *r, int index)
 {
     return r->arena + (size_t)index * r->arena_block;
 }
+/* Whether ring_arena_init has succeeded on this ring, and the size of each block. */
+static inline bool ring_arena_ready(const ring_t *r)
+{
+    return r->arena != NULL;
+}
+static inline size_t ring_arena_block_size(const ring_t *r)
+{
+    return r->arena_block;
+}
 /* The bytes all workers' arenas pin together, for the master's RLIMIT_MEMLOCK check. */
 static inline size_t ring_arena_bytes(unsigned blocks, size_t block_size)
 {
     return (size_t)blocks * block_size;
 }
 
-/* SEND_ZC from registered block `index`: a first completion carries the result (with
- * IORING_CQE_F_MORE when a notification follows), the second (IORING_CQE_F_NOTIF) says
- * the kernel is done with the memory; with usage reporting its res has
- * RING_ZC_COPIED set when the kernel copied after all. */
-void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud);
-#define RING_ZC_COPIED (1U << 31)   /* IORING_NOTIF_USAGE_ZC_COPIED, see compat.h */
-/* The same from ordinary memory, which the kernel pins for the send: the caller keeps it
- * unchanged until the notification. */
-void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
+/* ---- operations -----------------------------------------------------------------------
+ * Each queues one operation whose completions carry `ud` (see the promises above). They
+ * stay out of line: the connection fuzzer (tests/fuzz/conn_fuzz.c) replaces them at link
+ * time with a fake kernel, and queuing an SQE costs far more than the call. */
 
-/* Returns a free SQE, submitting first if the queue is full; never NULL. */
-struct io_uring_sqe *ring_sqe(ring_t *r);
-
+/* Multishot accept on a listening socket: res is a new descriptor (SOCK_CLOEXEC, blocking
+ * mode as the listener's) per connection, `more` while it stays armed. */
 void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud);
+/* Multishot receive into the provided buffers: res > 0 bytes in buffer `bid` (`buffer`
+ * set), res 0 at EOF, -errno; -ENOBUFS (no free buffer) ends it like any error. */
 void ring_recv_multishot(ring_t *r, int fd, uint64_t ud);
-/* Multishot readiness (POLLIN) on fd: a completion with IORING_CQE_F_MORE per wake-up;
- * the caller then reads the descriptor itself until it would block. */
+/* Multishot readiness (POLLIN) on fd: a completion with `more` per wake-up, res the
+ * poll events; the caller then reads the descriptor itself until it would block. */
 void ring_poll_in_multishot(ring_t *r, int fd, uint64_t ud);
+/* One send (MSG_NOSIGNAL): res is the bytes sent, possibly short, or -errno. */
 void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
+/* Zero-copy send from ordinary memory, which the kernel pins for the send: a result
+ * completion (bytes or -errno, with `more` when a notification follows), then a
+ * completion with `notif` (res 0, or RING_ZC_COPIED set when the kernel copied after
+ * all). The memory stays unchanged until the notification. */
+void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
+/* The same from registered block `index` of the arena (ring_arena_get), at `offset`. */
+void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud);
+/* Reads at the file position (eventfds, pipes): res is the bytes read or -errno. */
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
-/* Positional file I/O (IORING_OP_READ/WRITE at `offset`; the file position is neither
- * used nor moved). The memory must stay put until the completion; the result is the
- * byte count, which may be short, or -errno. */
+/* Positional file I/O at `offset` (the file position is neither used nor moved; with
+ * offset (uint64_t)-1 it is, which appends to an O_APPEND file). The result is the byte
+ * count, which may be short, or -errno. */
 void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, uint64_t ud);
 void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset,
                    uint64_t ud);
+/* Connects a socket: res 0 or -errno (a non-blocking socket completes when connected).
+ * `addr` stays valid until the completion. */
+void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t ud);
+/* A one-shot timer: completes with -ETIME after `ms`, or -ECANCELED when ring_cancel
+ * finds it first. `t` is the caller's storage for the duration, kept until completion. */
+typedef struct ring_timeout {
+    long long tv_sec;
+    long long tv_nsec;
+} ring_timeout_t;
+void ring_timeout(ring_t *r, ring_timeout_t *t, unsigned ms, uint64_t ud);
+/* Cancels the operation queued with `target_ud` (any kind, multishot included). */
 void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud);
+/* Closes fd: res 0 or -errno. The caller forgets the descriptor at once. */
 void ring_close(ring_t *r, int fd, uint64_t ud);
 
-/* Provided buffers: the data of a recv CQE lives in buffer `bid` until it is recycled. */
-static inline unsigned ring_buffer_id(unsigned cqe_flags)
-{
-    return cqe_flags >> IORING_CQE_BUFFER_SHIFT;
-}
+/* ---- receive buffers ------------------------------------------------------------------ */
+
+/* The data of a recv completion with `buffer`: buffer `bid`, valid until recycled. */
 static inline const char *ring_buffer(const ring_t *r, unsigned bid)
 {
     return r->buf_base + (size_t)bid * r->buf_size;
 }
-/* Hands buffer `bid` back to the kernel; visible after ring_buffers_publish(). */
+/* Hands buffer `bid` back to the engine; receivable again after ring_buffers_publish(). */
 void ring_buffer_recycle(ring_t *r, unsigned bid);
 void ring_buffers_publish(ring_t *r);
+
+/* ---- completions -----------------------------------------------------------------------
+ * After ring_wait():
+ *
+ *     ring_event_t ev;
+ *     ring_iter_t it = ring_events_begin(r);
+ *     while (ring_events_next(r, &it, &ev))
+ *         dispatch(&ev);
+ *     ring_events_end(r, &it);
+ *
+ * Completions posted while dispatching (a full queue submitted to make room) are drained
+ * in the same pass. Nothing is handed back to the kernel before ring_events_end(), so a
+ * dispatch may queue operations freely; it must not wait (ring_wait) inside the pass. */
+typedef struct ring_iter {
+    unsigned head;  /* next CQ index to read */
+    unsigned tail;  /* CQ tail as last read: re-read only when head catches up */
+    unsigned start; /* head at begin: end() releases head - start entries */
+} ring_iter_t;
+
+static inline ring_iter_t ring_events_begin(ring_t *r)
+{
+    unsigned head = *r->uring.cq.khead;
+    /* acquire: the CQEs below the tail are written before we read them */
+    return (ring_iter_t){head, io_uring_smp_load_acquire(r->uring.cq.ktail), head};
+}
+
+/* Decodes the next completion into *ev; false when none is left. */
+static inline bool ring_events_next(ring_t *r, ring_iter_t *it, ring_event_t *ev)
+{
+    if (it->head == it->tail) {
+        it->tail = io_uring_smp_load_acquire(r->uring.cq.ktail);
+        if (it->head == it->tail)
+            return false;
+    }
+    const struct io_uring_cqe *cqe =
+        &r->uring.cq.cqes[io_uring_cqe_index(&r->uring, it->head, r->uring.cq.ring_mask)];
+    ring_event_decode(ev, cqe->user_data, cqe->res, cqe->flags);
+    it->head++;
+    return true;
+}
+
+/* Releases the completions read, so the kernel may reuse their entries. */
+static inline void ring_events_end(ring_t *r, ring_iter_t *it)
+{
+    io_uring_cq_advance(&r->uring, it->head - it->start);
+}
 
 /* Submits pending SQEs and waits for at least one completion or until timeout_ms
  * (negative: no limit). Returns 0, -ETIME on timeout, -EINTR on a signal, or -errno. */

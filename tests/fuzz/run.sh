@@ -6,7 +6,10 @@
 #
 # Targets: http (src/http.c on llhttp), conn (src/conn.c driven by fake completions),
 # chunk (chunk-size lines, extensions and trailers in src/http.c; its seeds are kept in
-# tests/fuzz/seeds/chunk/).
+# tests/fuzz/seeds/chunk/), toml (the TOML reader, tunables/toml.c), cli (tun_parse on a
+# command line, and the UWSGI_FAST_CMD_ARGS splitter and scanner; it runs no config file
+# and resolves no name, see cli_fuzz.c), alog (the --access-logformat compiler and renderer,
+# src/accesslog.c). The seeds of toml, cli and alog are kept in tests/fuzz/seeds/<target>/.
 # Everything it makes lives in tests/fuzz/work/ (gitignored; $UF_FUZZ_WORK overrides):
 # bin/ the binaries, seeds/ the seed corpora built from ../shared/conformance, corpus/
 # what each target grew (kept between runs), artifacts/ crash reproducers. A finding is
@@ -20,7 +23,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk)
+[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk toml cli alog)
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${UF_FUZZ_WORK:-$root/tests/fuzz/work}
@@ -83,6 +86,25 @@ build() {
                           src/http.c src/response.c common/mem.c common/net.c)
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
             "${conn_files[@]/#/$root/}" "${llhttp[@]}" -o "$work/bin/conn" ;;
+    toml)
+        "$cc" "${cflags[@]}" "$root/tests/fuzz/toml_fuzz.c" "$root/tunables/toml.c" \
+            "$root/common/mem.c" -o "$work/bin/toml" ;;
+    cli)
+        # every tunables module but pyconfig.c (cli_fuzz.c stubs it: no Python is started)
+        # and doctor.c (not reached from tun_parse)
+        local m tun=()
+        for m in text settings values bind suggest refuse cli config_file layers print help \
+            markdown toml host; do
+            tun+=("$root/tunables/$m.c")
+        done
+        "$cc" "${cflags[@]}" "$root/tests/fuzz/cli_fuzz.c" "${tun[@]}" "$root/common/mem.c" \
+            "$root/common/net.c" -o "$work/bin/cli" ;;
+    alog)
+        # src/accesslog.h reaches Python's headers through python_bridge/wsgi.h (types only)
+        local pyinc
+        pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+        "$cc" "${cflags[@]}" -w -I"$pyinc" -DUF_VERSION='"0.0.0-fuzz"' "$root/tests/fuzz/alog_fuzz.c" \
+            "$root/src/accesslog.c" "$root/common/mem.c" "$root/common/log.c" -o "$work/bin/alog" ;;
     *)
         echo "run.sh: unknown target $t" >&2; return 2 ;;
     esac

@@ -1,4 +1,6 @@
 """An application that fails gets a 500 and a traceback in the log; the worker lives on."""
+import re
+
 from conftest import ConnectionClosed, build_request, read_response, wait_until
 
 
@@ -63,3 +65,19 @@ def test_wsgi_errors_and_stderr_reach_the_log(basic):
     assert basic.request("GET", "/log").body == b"logged"
     assert wait_until(lambda: "wsgi-errors-sentinel" in basic.log(), 5), basic.log()
     assert wait_until(lambda: "stderr-print-sentinel" in basic.log(), 5), basic.log()
+
+
+def test_traceback_follows_a_tagged_error_line(server):
+    """The failure's line carries the worker tag like the server's own lines, and the
+    traceback follows it unprefixed, as gunicorn prints it, up to the exception."""
+    srv = server("basic:app")
+    assert srv.request("GET", "/error").status == 500
+    assert wait_until(lambda: "boom-integration-sentinel" in srv.log(), 5), srv.log()
+    log = srv.log()
+    m = re.search(r"^\[[^]]+\] \[\d+\] \[ERROR\] \[worker \d+\] Error handling request GET /error\n"
+                  r"Traceback \(most recent call last\):\n", log, re.M)
+    assert m, log
+    tail = log[m.end():]
+    following = re.search(r"^\[\d{4}-", tail, re.M)  # the next log line, if any
+    traceback = tail[:following.start()] if following else tail
+    assert "RuntimeError: boom-integration-sentinel" in traceback, log

@@ -144,6 +144,33 @@ def test_udp_collector_rfc5424(server):
         col.close()
 
 
+def test_application_error_is_shipped_with_its_traceback(server):
+    """The application's failure reaches the collector as one error record from its
+    worker: the request line and the whole traceback in the message."""
+    col = UdpCollector()
+    try:
+        srv = server("basic:app", args=["--log-target", f"udp://127.0.0.1:{col.port}"])
+        assert srv.request("GET", "/error").status == 500
+        found = []
+
+        def shipped():
+            for m in col.drain():
+                rec = json.loads(m) if m else {}
+                if rec.get("type") == "error" and "Error handling request" in rec["message"]:
+                    found.append(rec)
+            col.messages.clear()
+            return found
+
+        assert wait_until(shipped, 5), srv.log()
+        rec = found[0]
+        assert rec["level"] == "ERROR" and rec["pid"] in srv.worker_pids() and rec["worker"] == 0
+        msg = rec["message"]
+        assert msg.startswith("Error handling request GET /error\nTraceback (most recent call last):\n")
+        assert "basic.py" in msg and "RuntimeError: boom-integration-sentinel" in msg, msg
+    finally:
+        col.close()
+
+
 def test_tcp_collector_receives_every_line(server):
     col = TcpCollector()
     try:

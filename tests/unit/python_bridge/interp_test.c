@@ -1,8 +1,14 @@
 /* python_bridge/interp: interpreter setup (chdir, sys.path order, virtualenv, signals),
  * application loading, the GIL boundary and finalisation. Every interpreter
  * configuration runs in its own forked child. */
+#include "python_bridge/errors.c"
 #include "python_bridge/interp.c"
 #include "python_bridge/wsgi.c"
+#include "python_bridge/wsgi_environ.c"
+#include "python_bridge/wsgi_filewrapper.c"
+#include "python_bridge/wsgi_headers.c"
+#include "python_bridge/wsgi_input.c"
+#include "python_bridge/wsgi_reply.c"
 
 #include "check.h"
 #include "py_helpers.h"
@@ -125,10 +131,12 @@ static void child_venv(void)
         fprintf(stderr, "init: %s\n", err);
         return;
     }
-    py_exec("import sys");
+    py_exec("import os, sys");
     char real[4096];
     CHECK(realpath(venv_path, real) != NULL);
-    CHECK_EQ_STR(py_eval("sys.prefix"), real);
+    /* resolved on both sides: the venv may be a symlink (a git worktree's .venv), and
+     * getpath keeps the spelling it was given */
+    CHECK_EQ_STR(py_eval("os.path.realpath(sys.prefix)"), real);
     CHECK(strcmp(py_eval("sys.base_prefix"), real) != 0);
     char exe[4200];
     snprintf(exe, sizeof(exe), "%s/bin/python", venv_path);

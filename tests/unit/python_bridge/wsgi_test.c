@@ -3,8 +3,14 @@
  * and Django from the repository's .venv (in a forked child, since that needs its own
  * interpreter); then a 10000-request loop that must leave no Python objects and no
  * memory behind. */
+#include "python_bridge/errors.c"
 #include "python_bridge/interp.c"
 #include "python_bridge/wsgi.c"
+#include "python_bridge/wsgi_environ.c"
+#include "python_bridge/wsgi_filewrapper.c"
+#include "python_bridge/wsgi_headers.c"
+#include "python_bridge/wsgi_input.c"
+#include "python_bridge/wsgi_reply.c"
 
 #include "check.h"
 #include "py_helpers.h"
@@ -548,8 +554,7 @@ static void test_environ(void)
 
 /* Runs bridge_apps:input_ops with the operations `ops` over `body` (in memory, or from
  * a file when in_file) and returns repr(input_log). */
-static const char *input_run_app(const char *spec, const char *ops, const char *body,
-                                 bool in_file)
+static const char *input_run_app(const char *spec, const char *ops, const char *body, bool in_file)
 {
     char target[512];
     snprintf(target, sizeof(target), "/in?%s", ops);
@@ -586,7 +591,8 @@ static void test_input(void)
         const char *ops, *want;
     } cases[] = {
         {"read", "[b'line one\\nline two\\n\\nlast, no newline']"},
-        {"read:4,read:0,read:6,read:-1", "[b'line', b'', b' one\\nl', b'ine two\\n\\nlast, no newline']"},
+        {"read:4,read:0,read:6,read:-1",
+         "[b'line', b'', b' one\\nl', b'ine two\\n\\nlast, no newline']"},
         {"read:none,read", "[b'line one\\nline two\\n\\nlast, no newline', b'']"},
         {"read:1000", "[b'line one\\nline two\\n\\nlast, no newline']"},
         {"readline,readline:3,readline,readline,readline,readline,readline",
@@ -604,8 +610,8 @@ static void test_input(void)
             bool ok = strcmp(got, cases[i].want) == 0;
             CHECK(ok);
             if (!ok)
-                fprintf(stderr, "  %s (%s): got %s, want %s\n", cases[i].ops,
-                        f ? "file" : "memory", got, cases[i].want);
+                fprintf(stderr, "  %s (%s): got %s, want %s\n", cases[i].ops, f ? "file" : "memory",
+                        got, cases[i].want);
         }
     }
     /* a line longer than the file reader's block, and an empty body */
@@ -642,8 +648,8 @@ static void test_input(void)
 
     /* through wsgiref.validate, which checks the stream's interface */
     capture_begin();
-    const char *got = input_run_app("bridge_apps:validated_input", "read:4,readline,readlines:1,iter",
-                                    body, true);
+    const char *got = input_run_app("bridge_apps:validated_input",
+                                    "read:4,readline,readlines:1,iter", body, true);
     py_exec("import gc; gc.collect()");
     char *log = capture_end();
     CHECK_EQ_STR(got, "[b'line', b' one\\n', [b'line two\\n'], [b'\\n', b'last, no newline']]");
@@ -747,7 +753,7 @@ static void test_file_wrapper(void)
 
     /* made by the application itself: iteration, seek/tell/seekable forwarded */
     PyObject *main_dict = PyModule_GetDict(PyImport_AddModule("__main__"));
-    PyDict_SetItemString(main_dict, "FW", (PyObject *)cache.filewrapper_type);
+    PyDict_SetItemString(main_dict, "FW", wsgi_filewrapper_type());
     py_exec("import io\nfw = FW(io.BytesIO(b'0123456789'), block_size=4)");
     CHECK_EQ_STR(py_eval("(fw.seekable(), fw.seek(3), fw.tell(), list(fw), fw.tell())"),
                  "(True, 3, 3, [b'3456', b'789'], 10)");

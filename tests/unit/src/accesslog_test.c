@@ -167,6 +167,9 @@ static void test_compile_errors(void)
     CHECK(strstr(err, "must be followed by s") != NULL);
     CHECK_EQ_INT(alog_compile("50% off", &f, err, sizeof(err)), -1);
     CHECK(strstr(err, "starts no atom") != NULL);
+    /* a name quoted back never breaks the message's line */
+    CHECK_EQ_INT(alog_compile("%(a\nb)x", &f, err, sizeof(err)), -1);
+    CHECK_EQ_STR(err, "access-logformat: %(a?b) must be followed by s (or d), e.g. %(a?b)s");
     CHECK_EQ_INT(alog_compile("%({a}o)s%({b}o)s%({c}o)s%({d}o)s%({e}o)s%({f}o)s%({g}o)s%({h}o)s"
                               "%({i}o)s",
                               &f, err, sizeof(err)),

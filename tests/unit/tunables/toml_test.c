@@ -196,6 +196,8 @@ static void test_structure(void)
     EXPECT_FAIL("k = {a = 1}", "line 1: inline tables are not supported");
     EXPECT_FAIL("k 1", "line 1: expected = after the key k");
     EXPECT_FAIL("k", "line 1: expected = after the key k");
+    /* a quoted key with an escaped newline is quoted back on one line (found by toml_fuzz) */
+    EXPECT_FAIL("\"a\\nb\" 1", "line 1: expected = after the key a?b");
     EXPECT_FAIL("= 1", "line 1: expected a key before =");
     EXPECT_FAIL("$ = 1", "line 1: expected a key (letters, digits, _ and -, or a quoted string)");
     EXPECT_FAIL("k =", "line 1: expected a value after =");

@@ -1,24 +1,28 @@
-/* Unit tests for uring/ring.c: user_data encoding, probing, and a real loopback round
- * trip through multishot accept, multishot recv into provided buffers, send, cancel and
- * close. Skips (77) where the kernel has no usable io_uring. */
+/* Unit tests for uring/ring.c: probing, a real loopback round trip through multishot
+ * accept, multishot recv into provided buffers, send, cancel and close read raw, and the
+ * same operations (with connect, timeouts, poll, reads and writes, zero-copy sends) read
+ * through the decoded-completion iterator the worker loop uses. Skips (77) where the
+ * kernel has no usable io_uring. */
 #include "uring/ring.c"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
 
 #include "check.h"
 
-static void test_user_data(void)
+/* A listening loopback TCP socket on a free port; *sin gets its address. */
+static int loopback_listener(struct sockaddr_in *sin)
 {
-    uint64_t ud = ring_ud(7, 0xabcdef, 123456);
-    CHECK_EQ_INT(ring_ud_op(ud), 7);
-    CHECK_EQ_INT(ring_ud_gen(ud), 0xabcdef);
-    CHECK_EQ_INT(ring_ud_slot(ud), 123456);
-    /* the generation is 24 bits: higher bits must not leak into the op */
-    ud = ring_ud(1, 0x1ffffff, 0xffffffff);
-    CHECK_EQ_INT(ring_ud_op(ud), 1);
-    CHECK_EQ_INT(ring_ud_gen(ud), 0xffffff);
-    CHECK_EQ_INT(ring_ud_slot(ud), 0xffffffffu);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof(*sin);
+    *sin = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)) == 0);
+    CHECK(listen(lfd, 16) == 0);
+    CHECK(getsockname(lfd, (struct sockaddr *)sin, &len) == 0);
+    return lfd;
 }
 
 /* Waits for the next completion with the given op, returning its res and flags. */
@@ -49,12 +53,8 @@ static void test_round_trip(void)
     CHECK_EQ_INT(ring_init(&r, 64, 8, 4096, err, sizeof(err)), 0);
     CHECK(r.features.buf_ring);
 
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    CHECK(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
-    CHECK(listen(lfd, 16) == 0);
-    getsockname(lfd, (struct sockaddr *)&sin, &len);
+    struct sockaddr_in sin;
+    int lfd = loopback_listener(&sin);
 
     ring_accept_multishot(&r, lfd, ring_ud(1, 0, 0));
     io_uring_submit(&r.uring);
@@ -147,9 +147,275 @@ static void test_wait_timeout(void)
     ring_exit(&r);
 }
 
+/* ---- through the iterator ------------------------------------------------------------ */
+
+/* Events read by a pass of the iterator but not yet asked for. */
+static ring_event_t backlog[64];
+static unsigned backlog_len;
+
+/* The next event with op `op`, waiting up to ~2 s; events of other ops are kept for
+ * later calls. Returns 0, or -ETIME. */
+static int wait_event(ring_t *r, unsigned op, ring_event_t *out)
+{
+    for (int round = 0; round < 20; round++) {
+        for (unsigned i = 0; i < backlog_len; i++) {
+            if (backlog[i].op != op)
+                continue;
+            *out = backlog[i];
+            memmove(&backlog[i], &backlog[i + 1], (backlog_len - i - 1) * sizeof(*backlog));
+            backlog_len--;
+            return 0;
+        }
+        int ret = ring_wait(r, 100);
+        if (ret < 0 && ret != -ETIME && ret != -EINTR)
+            return ret;
+        ring_event_t ev;
+        ring_iter_t it = ring_events_begin(r);
+        while (ring_events_next(r, &it, &ev))
+            if (backlog_len < sizeof(backlog) / sizeof(backlog[0]))
+                backlog[backlog_len++] = ev;
+        ring_events_end(r, &it);
+        CHECK_EQ_INT(io_uring_cq_ready(&r->uring), 0); /* end() released the pass */
+    }
+    return -ETIME;
+}
+
+enum {
+    T_RECV = 1,
+    T_SEND,
+    T_CANCEL,
+    T_CLOSE,
+    T_TIMER,
+    T_ACCEPT,
+    T_CONNECT,
+    T_POLL,
+    T_READ,
+    T_WRITE,
+    T_ZC
+};
+
+/* multishot recv and send over a socketpair, the decoded fields of each, and the end of
+ * the recv at EOF */
+static void test_events_socketpair(ring_t *r)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    ring_event_t ev;
+    ring_recv_multishot(r, sv[0], ring_ud(T_RECV, 0x123456, 42));
+    CHECK(write(sv[1], "ping", 4) == 4);
+    CHECK_EQ_INT(wait_event(r, T_RECV, &ev), 0);
+    CHECK_EQ_INT(ev.res, 4);
+    CHECK_EQ_INT(ev.gen, 0x123456);
+    CHECK_EQ_INT(ev.slot, 42);
+    CHECK(ev.more);
+    CHECK(ev.buffer);
+    CHECK(!ev.notif);
+    CHECK_EQ_INT(ev.bid, ring_buffer_id(ev.flags));
+    CHECK(memcmp(ring_buffer(r, ev.bid), "ping", 4) == 0);
+    ring_buffer_recycle(r, ev.bid);
+    ring_buffers_publish(r);
+
+    /* three sends queued at once: each completes with its own user_data */
+    ring_send(r, sv[0], "a", 1, ring_ud(T_SEND, 1, 1));
+    ring_send(r, sv[0], "bb", 2, ring_ud(T_SEND, 1, 2));
+    ring_send(r, sv[0], "ccc", 3, ring_ud(T_SEND, 1, 3));
+    unsigned seen = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(wait_event(r, T_SEND, &ev), 0);
+        CHECK_EQ_INT(ev.res, (int)ev.slot);
+        CHECK(!ev.more);
+        seen |= 1u << ev.slot;
+    }
+    CHECK_EQ_INT(seen, 0xe);
+    char back[8];
+    CHECK(read(sv[1], back, sizeof(back)) == 6);
+
+    /* the peer goes: the receive ends with res 0 and no more */
+    close(sv[1]);
+    CHECK_EQ_INT(wait_event(r, T_RECV, &ev), 0);
+    CHECK_EQ_INT(ev.res, 0);
+    CHECK(!ev.more);
+    CHECK(!ev.buffer);
+
+    ring_close(r, sv[0], ring_ud(T_CLOSE, 0, 0));
+    CHECK_EQ_INT(wait_event(r, T_CLOSE, &ev), 0);
+    CHECK_EQ_INT(ev.res, 0);
+}
+
+/* a timer that fires, one that is cancelled, and a cancel that finds nothing */
+static void test_events_timeout_cancel(ring_t *r)
+{
+    ring_event_t ev;
+    ring_timeout_t t1, t2;
+    ring_timeout(r, &t1, 5, ring_ud(T_TIMER, 0, 1));
+    CHECK_EQ_INT(wait_event(r, T_TIMER, &ev), 0);
+    CHECK_EQ_INT(ev.slot, 1);
+    CHECK_EQ_INT(ev.res, -ETIME);
+    CHECK(!ev.more);
+
+    ring_timeout(r, &t2, 60000, ring_ud(T_TIMER, 0, 2));
+    ring_cancel(r, ring_ud(T_TIMER, 0, 2), ring_ud(T_CANCEL, 0, 2));
+    CHECK_EQ_INT(wait_event(r, T_TIMER, &ev), 0);
+    CHECK_EQ_INT(ev.slot, 2);
+    CHECK_EQ_INT(ev.res, -ECANCELED);
+    CHECK_EQ_INT(wait_event(r, T_CANCEL, &ev), 0);
+    CHECK_EQ_INT(ev.res, 0);
+
+    ring_cancel(r, ring_ud(T_TIMER, 0, 99), ring_ud(T_CANCEL, 0, 3));
+    CHECK_EQ_INT(wait_event(r, T_CANCEL, &ev), 0);
+    CHECK_EQ_INT(ev.res, -ENOENT);
+}
+
+/* connect through the ring to a listener whose multishot accept is armed; cancelling the
+ * accept ends it */
+static void test_events_connect_accept(ring_t *r)
+{
+    struct sockaddr_in sin;
+    int lfd = loopback_listener(&sin);
+    ring_event_t ev;
+    ring_accept_multishot(r, lfd, ring_ud(T_ACCEPT, 0, 7));
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ring_connect(r, cfd, (struct sockaddr *)&sin, sizeof(sin), ring_ud(T_CONNECT, 0, 0));
+    CHECK_EQ_INT(wait_event(r, T_CONNECT, &ev), 0);
+    CHECK_EQ_INT(ev.res, 0);
+    CHECK_EQ_INT(wait_event(r, T_ACCEPT, &ev), 0);
+    CHECK(ev.res >= 0);
+    CHECK(ev.more);
+    CHECK_EQ_INT(ev.slot, 7);
+    if (ev.res >= 0)
+        close(ev.res);
+
+    ring_cancel(r, ring_ud(T_ACCEPT, 0, 7), ring_ud(T_CANCEL, 0, 7));
+    CHECK_EQ_INT(wait_event(r, T_ACCEPT, &ev), 0);
+    CHECK_EQ_INT(ev.res, -ECANCELED);
+    CHECK(!ev.more);
+    CHECK_EQ_INT(wait_event(r, T_CANCEL, &ev), 0);
+    CHECK_EQ_INT(ev.res, 0);
+
+    /* a refused connect reports -errno as its result */
+    int dead = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    close(lfd);
+    ring_connect(r, dead, (struct sockaddr *)&sin, sizeof(sin), ring_ud(T_CONNECT, 0, 1));
+    CHECK_EQ_INT(wait_event(r, T_CONNECT, &ev), 0);
+    CHECK_EQ_INT(ev.res, -ECONNREFUSED);
+    close(dead);
+    close(cfd);
+}
+
+/* multishot poll on an eventfd, then a read of it through the ring */
+static void test_events_poll_read(ring_t *r)
+{
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    CHECK(efd >= 0);
+    ring_event_t ev;
+    ring_poll_in_multishot(r, efd, ring_ud(T_POLL, 0, 0));
+    uint64_t one = 1, got = 0;
+    CHECK(write(efd, &one, sizeof(one)) == sizeof(one));
+    CHECK_EQ_INT(wait_event(r, T_POLL, &ev), 0);
+    CHECK(ev.res & POLLIN);
+    CHECK(ev.more);
+    ring_read(r, efd, &got, sizeof(got), ring_ud(T_READ, 0, 0));
+    CHECK_EQ_INT(wait_event(r, T_READ, &ev), 0);
+    CHECK_EQ_INT(ev.res, sizeof(got));
+    CHECK_EQ_INT(got, 1);
+    ring_cancel(r, ring_ud(T_POLL, 0, 0), ring_ud(T_CANCEL, 0, 0));
+    CHECK_EQ_INT(wait_event(r, T_POLL, &ev), 0);
+    CHECK_EQ_INT(ev.res, -ECANCELED);
+    CHECK(!ev.more);
+    CHECK_EQ_INT(wait_event(r, T_CANCEL, &ev), 0);
+    close(efd);
+}
+
+/* positional write and read of a temporary file */
+static void test_events_file(ring_t *r)
+{
+    char path[] = "/tmp/uf-ring-test-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    ring_event_t ev;
+    ring_write_at(r, fd, "hello world", 11, 0, ring_ud(T_WRITE, 0, 0));
+    CHECK_EQ_INT(wait_event(r, T_WRITE, &ev), 0);
+    CHECK_EQ_INT(ev.res, 11);
+    char back[8] = {0};
+    ring_read_at(r, fd, back, 5, 6, ring_ud(T_READ, 0, 1));
+    CHECK_EQ_INT(wait_event(r, T_READ, &ev), 0);
+    CHECK_EQ_INT(ev.res, 5);
+    CHECK(memcmp(back, "world", 5) == 0);
+    close(fd);
+}
+
+/* The two completions of a zero-copy send of `len` bytes queued with ring_ud(T_ZC, 3,
+ * slot): the result with more, then the notification (loopback: copied); the peer on
+ * cfd reads the bytes. */
+static void expect_zc(ring_t *r, int cfd, uint32_t slot, const char *data, size_t len)
+{
+    ring_event_t ev;
+    CHECK_EQ_INT(wait_event(r, T_ZC, &ev), 0);
+    CHECK_EQ_INT(ev.res, len);
+    CHECK(ev.more);
+    CHECK(!ev.notif);
+    CHECK_EQ_INT(wait_event(r, T_ZC, &ev), 0);
+    CHECK(ev.notif);
+    CHECK(!ev.more);
+    CHECK_EQ_INT(ev.gen, 3);
+    CHECK_EQ_INT(ev.slot, slot);
+    CHECK(ev.res == 0 || ((unsigned)ev.res & RING_ZC_COPIED));
+    char back[16] = {0};
+    CHECK(read(cfd, back, sizeof(back)) == (ssize_t)len);
+    CHECK(memcmp(back, data, len) == 0);
+}
+
+/* zero-copy sends from ordinary memory and from a registered block */
+static void test_events_send_zc(ring_t *r)
+{
+    if (!r->features.send_zc)
+        return;
+    struct sockaddr_in sin;
+    int lfd = loopback_listener(&sin);
+    int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) == 0);
+    int sfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    CHECK(sfd >= 0);
+    static const char data[] = "zero-copy";
+    ring_send_zc(r, sfd, data, 9, ring_ud(T_ZC, 3, 4));
+    expect_zc(r, cfd, 4, data, 9);
+
+    char err[256];
+    CHECK(!ring_arena_ready(r));
+    /* pinned memory: a small RLIMIT_MEMLOCK may refuse even two pages */
+    if (ring_arena_init(r, 2, 4096, err, sizeof(err)) == 0) {
+        CHECK(ring_arena_ready(r));
+        CHECK_EQ_INT(ring_arena_block_size(r), 4096);
+        int block = ring_arena_get(r);
+        CHECK(block >= 0);
+        memcpy(ring_arena_block(r, block), "..fixed", 7);
+        ring_send_zc_fixed(r, sfd, block, 2, 5, ring_ud(T_ZC, 3, 5));
+        expect_zc(r, cfd, 5, "fixed", 5);
+        ring_arena_put(r, block);
+    }
+    close(sfd);
+    close(cfd);
+    close(lfd);
+}
+
+static void test_events(void)
+{
+    ring_t r;
+    char err[256];
+    CHECK_EQ_INT(ring_init(&r, 16, 8, 1024, err, sizeof(err)), 0);
+    test_events_socketpair(&r);
+    test_events_timeout_cancel(&r);
+    test_events_connect_accept(&r);
+    test_events_poll_read(&r);
+    test_events_file(&r);
+    test_events_send_zc(&r);
+    CHECK_EQ_INT(backlog_len, 0); /* no completion nobody asked for */
+    ring_exit(&r);
+}
+
 int main(void)
 {
-    test_user_data();
     ring_features_t f;
     char err[512];
     if (ring_probe(&f, err, sizeof(err)) < 0) {
@@ -162,5 +428,6 @@ int main(void)
     CHECK(strstr(desc, "multishot_recv") != NULL);
     test_round_trip();
     test_wait_timeout();
+    test_events();
     return check_done();
 }
