@@ -175,7 +175,7 @@ static void linger(worker_t *w, conn_t *c)
         return;
     }
     c->state = CONN_LINGERING;
-    /* A plain syscall, not IORING_OP_SHUTDOWN: the kernel punts that op to a worker
+    /* A plain syscall, not the ring's shutdown operation: the kernel punts that op to a worker
      * thread which resolves the fd number only when it runs, by which time our close
      * may have freed the number and an accept reused it, shutting down a stranger's
      * connection (seen under Connection: close load). Fixed files will lift this. */
@@ -621,7 +621,7 @@ static void send_output(worker_t *w, conn_t *c)
 
 static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
 {
-    if (!(flags & IORING_CQE_F_MORE))
+    if (!(flags & RING_F_MORE))
         c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
         sb_add64(&w->sb->bytes_in, (uint64_t)res);
@@ -790,7 +790,7 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 {
     /* Every op's completion ends it, except a multishot recv that says more will come
      * and a zero-copy send, whose notification may follow (filesend_on_send_zc counts those). */
-    if (op == OP_RECV ? !(flags & IORING_CQE_F_MORE) : op != OP_SEND_ZC)
+    if (op == OP_RECV ? !(flags & RING_F_MORE) : op != OP_SEND_ZC)
         c->ops--;
     switch (op) {
     case OP_RECV:

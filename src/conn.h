@@ -6,10 +6,10 @@
  *   WRITING  --all sent, close-->  LINGERING (FIN sent, input discarded)  -->  closed
  *
  * A request body stays in memory up to --body-spool-threshold; a larger one is written,
- * as it arrives, to an unlinked temporary file through the ring (IORING_OP_WRITE at an
- * offset) and the application reads it from there. A wsgi.file_wrapper response is read
- * from the application's file through the ring into the output buffer and sent from
- * there, block by block, never passing through Python.
+ * as it arrives, to an unlinked temporary file through the ring (ring_write_at) and the
+ * application reads it from there. A wsgi.file_wrapper response is read from the
+ * application's file through the ring into the output buffer and sent from there, block
+ * by block, never passing through Python.
  *
  * Invariants: at most one send in flight per connection, so responses leave in request
  * order; a slot is reused only after every operation submitted for it has completed

@@ -17,7 +17,7 @@ static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c-
 
 /* ---- wsgi.file_wrapper bodies ---------------------------------------------------------
  *
- * The file is read through the ring (IORING_OP_READ at an offset) into `out`, right
+ * The file is read through the ring (ring_read_at) into `out`, right
  * behind the response head for the first block, and sent from there; the next read
  * starts when the send has completed, so a connection holds one FILE_BLOCK at most and
  * a slow client slows only its own transfer. We read from a duplicate of the
@@ -72,7 +72,7 @@ static void finish_file(worker_t *w, conn_t *c)
  * ordinary way, and the master has said at start what to raise. */
 static bool arena_ready(worker_t *w)
 {
-    if (w->ring.arena)
+    if (ring_arena_ready(&w->ring))
         return true;
     if (w->zc_unavailable || !w->ring.features.send_zc)
         return false;
@@ -97,8 +97,8 @@ static bool want_zero_copy(worker_t *w, conn_t *c, int64_t length)
 
 static void zc_read(worker_t *w, conn_t *c)
 {
-    size_t want = c->file_left < (int64_t)w->ring.arena_block ? (size_t)c->file_left
-                                                              : w->ring.arena_block;
+    size_t block = ring_arena_block_size(&w->ring);
+    size_t want = c->file_left < (int64_t)block ? (size_t)c->file_left : block;
     ring_read_at(&w->ring, c->file_fd, ring_arena_block(&w->ring, c->zc_block), want,
                  (uint64_t)c->file_off, ud(c, OP_ZC_READ));
     c->file_busy = true;
@@ -192,7 +192,7 @@ static void finish_after_zc(worker_t *w, conn_t *c)
 
 void filesend_on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
 {
-    if (flags & IORING_CQE_F_NOTIF) {
+    if (flags & RING_F_NOTIF) {
         c->ops--;
         c->zc_pending--;
         if ((unsigned)res & RING_ZC_COPIED) {
@@ -200,7 +200,7 @@ void filesend_on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
             c->zc_off = true;
         }
     } else {
-        if (flags & IORING_CQE_F_MORE)
+        if (flags & RING_F_MORE)
             c->zc_pending++;
         else
             c->ops--;

@@ -39,7 +39,7 @@ void filesend_chunk(struct worker *w, conn_t *c);
 bool filesend_chunk_busy(const conn_t *c);
 
 /* Completions of OP_FILE_READ, OP_ZC_READ and OP_SEND_ZC (a result, or with
- * IORING_CQE_F_NOTIF a notification; the caller has not counted SEND_ZC in c->ops). */
+ * RING_F_NOTIF a notification; the caller has not counted SEND_ZC in c->ops). */
 void filesend_on_read(struct worker *w, conn_t *c, int res);
 void filesend_on_zc_read(struct worker *w, conn_t *c, int res);
 void filesend_on_send_zc(struct worker *w, conn_t *c, int res, unsigned flags);

@@ -353,7 +353,7 @@ static void deliver(unsigned op, int res, unsigned flags)
     conn_t *c = the_conn();
     if (trace)
         fprintf(stderr, "  deliver op=%u res=%d more=%d | state=%d ops=%u timer=%d recv=%d\n", op,
-                res, !!(flags & IORING_CQE_F_MORE), c->state, c->ops, c->timer, c->recv_armed);
+                res, !!(flags & RING_F_MORE), c->state, c->ops, c->timer, c->recv_armed);
     if (c->state == CONN_FREE)
         FAIL("completion (op %u) for a released slot", op);
     conn_complete(&W, c, op, res, flags);
@@ -367,7 +367,7 @@ static void recv_data(const uint8_t *p, size_t n)
     memcpy(recv_bufs + bid * RECV_BUF_SIZE, p, n);
     F.buf_out[bid] = true;
     deliver(OP_RECV, (int)n,
-            IORING_CQE_F_BUFFER | IORING_CQE_F_MORE | (bid << IORING_CQE_BUFFER_SHIFT));
+            RING_F_BUFFER | RING_F_MORE | (bid << RING_F_BUFFER_SHIFT));
 }
 
 static void recv_end(int res)
@@ -404,7 +404,7 @@ static void complete_op(unsigned i, int how)
         if (op.target == NOTIF_MARK) {
             F.zc_live--;
             res = how == 1 ? (int)RING_ZC_COPIED : 0;
-            flags = IORING_CQE_F_NOTIF;
+            flags = RING_F_NOTIF;
             break;
         }
         F.sends_in_flight--;
@@ -412,7 +412,7 @@ static void complete_op(unsigned i, int how)
         if (res > 0) {
             buf_append(&F.sent, op.data, (size_t)res);
             push(op.ud, NULL, 0, NOTIF_MARK);   /* the kernel lets go of the memory later */
-            flags = IORING_CQE_F_MORE;
+            flags = RING_F_MORE;
         } else {
             F.zc_live--;
         }
