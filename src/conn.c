@@ -1,5 +1,5 @@
 /* The connection state machine and its dispatch: receive, parse, answer, send, close
- * (loop thread; conn_app_step in an application thread). */
+ * (loop thread). */
 #include "src/conn.h"
 
 #include <errno.h>
@@ -483,11 +483,6 @@ static void start_request(worker_t *w, conn_t *c)
     start_response(w, c, reply_call(w, c, pr));
 }
 
-void conn_app_step(worker_t *w, conn_t *c)
-{
-    reply_step(w, c);
-}
-
 /* A step came back from its thread: the response is the loop's again. */
 static void on_step_done(worker_t *w, conn_t *c)
 {
@@ -753,16 +748,6 @@ void conn_adopt(worker_t *w, const share_msg_t *m)
 }
 
 
-
-void conn_unpark_all(worker_t *w)
-{
-    handoff_unpark_all(w);
-}
-
-void conn_share_parked(worker_t *w)
-{
-    handoff_share_parked(w);
-}
 
 void conn_answer_timeout(worker_t *w, conn_t *c)
 {

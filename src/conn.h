@@ -23,8 +23,8 @@
  * completions; src/spool.c request bodies in files; src/reply.c the application side of a
  * response (with the GIL); src/filesend.c file bodies and zero-copy sends; src/handoff.c
  * work sharing; src/proxy.c proxy trust (pure). Threads: everything declared here runs on
- * the worker's loop thread, except conn_app_step (an application thread holding the GIL)
- * and conn_peer_is_loopback (any thread).
+ * the worker's loop thread, except conn_peer_is_loopback (any thread); an application
+ * thread holding the GIL runs reply_step (src/reply.h).
  */
 #ifndef UF_CONN_H
 #define UF_CONN_H
@@ -204,15 +204,6 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope);
 /* Takes ownership of an accepted socket and starts receiving. */
 void conn_open(struct worker *w, int fd, unsigned listener);
 
-/* Work sharing: requests queued for this worker's busy threads move, while no thread has
- * taken them yet, to a sibling that is free once they have waited SHARE_PARK_MS, or to
- * the shared queue at once when this worker's threads are all in long requests (or it is
- * leaving). Called by the loop once a round (src/handoff.h does the work). */
-void conn_share_parked(struct worker *w);
-
-/* Parked requests stay with this worker's threads (it drains: nobody takes them). */
-void conn_unpark_all(struct worker *w);
-
 /* Takes a connection a sibling handed over, with the bytes it had read, and serves it
  * as if they had just arrived. */
 struct share_msg;
@@ -231,10 +222,6 @@ void conn_expire(struct worker *w, conn_t *c, int timer);
 
 /* Begins a graceful stop: idle connections close now, busy ones after their response. */
 void conn_drain(struct worker *w, conn_t *c);
-
-/* Runs c->app->step (src/reply.h: reply_step); called by an application thread holding
- * the GIL (src/pool.c). */
-void conn_app_step(struct worker *w, conn_t *c);
 
 /* Whether c's peer (looked up when its first request was built) is on loopback, where the
  * kernel always copies a zero-copy send: there is nothing to gain from one. Reads only the

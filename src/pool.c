@@ -13,6 +13,7 @@
 
 #include "python_bridge/interp.h"
 #include "common/log.h"
+#include "src/reply.h"
 #include "src/scoreboard.h"
 
 typedef struct pool_thread {
@@ -111,7 +112,7 @@ static void *thread_main(void *arg)
             a->started_ms = sb_now_ms();
         publish(t, a);
         py_thread_enter(py);
-        conn_app_step(p->w, c);
+        reply_step(p->w, c);
         py_thread_leave(py);
         __atomic_store_n(&t->since_ms, 0, __ATOMIC_RELEASE);
         /* the request is over once its reply is gone (or never came: the call failed) */

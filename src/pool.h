@@ -1,7 +1,7 @@
 /* The application threads of a worker (--threads N, N > 1).
  *
  * The worker's loop thread keeps the ring and every connection, and never holds the GIL.
- * What needs Python is a step of a response (src/conn.c, conn_app_step): calling the
+ * What needs Python is a step of a response (src/reply.c, reply_step): calling the
  * application and producing the first output, producing the next batch of a streamed
  * body, or closing the iterable. The loop hands the connection to the pool with the step
  * to run (pool_submit); a thread runs it with the GIL and puts the connection on the

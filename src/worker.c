@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "src/handoff.h"
 #include "src/pool.h"
 
 /* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */
@@ -492,7 +493,7 @@ static void start_drain(worker_t *w)
          * its inbox, whose datagrams are its successor's */
         w->leaving = true;
         update_steals(w);
-        conn_unpark_all(w);
+        handoff_unpark_all(w);
         if (w->inbox_armed)
             ring_cancel(&w->ring, ring_ud(OP_INBOX, 0, 0), ring_ud(OP_INBOX_CANCEL, 0, 0));
         if (w->queue_armed)
@@ -752,7 +753,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
             log_pass_on();
         }
         if (w.share && !w.draining) {
-            conn_share_parked(&w);
+            handoff_share_parked(&w);
             publish_share(&w);
             pending.topology = 0;
             update_steals(&w);

@@ -441,7 +441,7 @@ static void complete_op(unsigned i, int how)
     case OP_APP:
         if (!live(op.ud))
             FAIL("a step queued for a previous tenant");
-        conn_app_step(&W, the_conn());   /* what the thread does, then hands it back */
+        reply_step(&W, the_conn());   /* what the thread does, then hands it back */
         res = 0;
         break;
     default:

@@ -1,5 +1,5 @@
-/* Unit tests for src/pool.c, the application threads of a worker. conn_app_step (the
- * connection's side of a step, src/conn.c) is replaced by a probe, so what is checked is
+/* Unit tests for src/pool.c, the application threads of a worker. reply_step (the
+ * connection's side of a step, src/reply.c) is replaced by a probe, so what is checked is
  * the pool's own promise: every step runs in a pool thread holding the GIL, with the
  * loop's signals blocked and a thread name Python's logging can show; at most N steps
  * run at once and N do run together when the application waits; every connection comes
@@ -28,7 +28,7 @@ static py_reply_t a_reply;
 static pthread_t served_by[64];
 static atomic_int owned, most_owned, wrong_thread;
 
-void conn_app_step(struct worker *w, conn_t *c)
+void reply_step(struct worker *w, conn_t *c)
 {
     if (!PyGILState_Check())
         bad_gil++;
