@@ -218,6 +218,7 @@ const layers = [_]Layer{
         "tunables/help.c",
         "tunables/markdown.c",
         "tunables/toml.c",
+        "tunables/lists.c",
         "tunables/pyconfig.c",
         "tunables/host.c",
         "tunables/doctor.c",

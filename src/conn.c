@@ -39,9 +39,7 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
     const tun_config_t *cfg = w->cfg;
     conn_shared_t *sh = &w->conn_shared;
     memset(sh, 0, sizeof(*sh));
-    if (proxy_setup(&sh->proxy, cfg->forwarded_allow_ips, cfg->secure_scheme_headers, err,
-                    errlen) < 0)
-        return -1;
+    proxy_setup(&sh->proxy, &cfg->forwarded_allow, &cfg->secure_scheme);
     sh->root_path = cfg->root_path ? cfg->root_path : "";
     sh->root_path_len = strlen(sh->root_path);
     sh->spool_threshold = (uint64_t)cfg->body_spool_threshold;

@@ -1,4 +1,4 @@
-/* Proxy trust: parsing the trusted networks and scheme headers, and reading them. */
+/* Proxy trust: the trusted networks and scheme headers, and reading them. */
 #include "src/proxy.h"
 
 #include <stdio.h>
@@ -7,76 +7,31 @@
 
 #include "common/mem.h"
 
-typedef struct setup_ctx {
-    proxy_t *p;
-    char *err;
-    size_t errlen;
-} setup_ctx_t;
+/* A pair's parts fit the fixed arrays: tunables refuses longer ones. */
+_Static_assert(TUN_PAIR_PART_MAX < sizeof(((proxy_scheme_header_t *)0)->name) &&
+                   TUN_PAIR_PART_MAX < sizeof(((proxy_scheme_header_t *)0)->value),
+               "a pair's parts fit proxy_scheme_header_t");
 
-/* "*", an address, or an address/prefix network (gunicorn accepts the same). */
-static int add_trusted(void *arg, const char *item, size_t len)
-{
-    setup_ctx_t *x = arg;
-    proxy_t *p = x->p;
-    if (len == 1 && item[0] == '*') {
-        p->trust_all = true;
-        return 0;
-    }
-    net_cidr_t net;
-    if (net_cidr_parse(item, len, &net) < 0) {
-        snprintf(x->err, x->errlen,
-                 "--forwarded-allow-ips: \"%.*s\" is not '*', an IP address or a network "
-                 "(ADDRESS/BITS)",
-                 (int)len, item);
-        return -1;
-    }
-    p->trusted = uf_realloc(p->trusted, (p->trusted_count + 1) * sizeof(*p->trusted));
-    p->trusted[p->trusted_count++] = net;
-    return 0;
-}
-
-/* "NAME=VALUE", blanks around the '=' ignored: one secure scheme header. */
-static int add_scheme(void *arg, const char *item, size_t len)
-{
-    setup_ctx_t *x = arg;
-    const char *eq = memchr(item, '=', len);
-    proxy_scheme_header_t h = {{0}, {0}, 0, 0};
-    size_t nl = eq ? (size_t)(eq - item) : 0, vl = eq ? len - nl - 1 : 0;
-    while (nl && item[nl - 1] == ' ')
-        nl--;
-    const char *v = eq ? eq + 1 : NULL;
-    while (vl && *v == ' ') {
-        v++;
-        vl--;
-    }
-    if (!eq || !nl || !vl || nl >= sizeof(h.name) || vl >= sizeof(h.value)) {
-        snprintf(x->err, x->errlen,
-                 "--secure-scheme-headers: \"%.*s\" is not HEADER=VALUE (e.g. "
-                 "X-Forwarded-Proto=https)",
-                 (int)len, item);
-        return -1;
-    }
-    memcpy(h.name, item, nl);
-    memcpy(h.value, v, vl);
-    h.name_len = (uint8_t)nl;
-    h.value_len = (uint8_t)vl;
-    proxy_t *p = x->p;
-    p->schemes = uf_realloc(p->schemes, (p->scheme_count + 1) * sizeof(*p->schemes));
-    p->schemes[p->scheme_count++] = h;
-    return 0;
-}
-
-int proxy_setup(proxy_t *p, const char *allow_ips, const char *scheme_headers, char *err,
-                size_t errlen)
+void proxy_setup(proxy_t *p, const tun_netlist_t *trusted, const tun_pairs_t *schemes)
 {
     memset(p, 0, sizeof(*p));
-    setup_ctx_t x = {p, err, errlen};
-    if (net_for_each_item(allow_ips, add_trusted, &x) ||
-        net_for_each_item(scheme_headers, add_scheme, &x)) {
-        proxy_free(p);
-        return -1;
+    p->trust_all = trusted->all;
+    if (trusted->count) {
+        p->trusted = uf_malloc(trusted->count * sizeof(*p->trusted));
+        memcpy(p->trusted, trusted->nets, trusted->count * sizeof(*p->trusted));
+        p->trusted_count = trusted->count;
     }
-    return 0;
+    if (schemes->count)
+        p->schemes = uf_calloc(schemes->count, sizeof(*p->schemes));
+    for (size_t i = 0; i < schemes->count; i++) {
+        proxy_scheme_header_t *h = &p->schemes[p->scheme_count++];
+        size_t nl = strlen(schemes->items[i].name), vl = strlen(schemes->items[i].value);
+        UF_ASSERT(nl <= TUN_PAIR_PART_MAX && vl <= TUN_PAIR_PART_MAX);
+        memcpy(h->name, schemes->items[i].name, nl);
+        memcpy(h->value, schemes->items[i].value, vl);
+        h->name_len = (uint8_t)nl;
+        h->value_len = (uint8_t)vl;
+    }
 }
 
 void proxy_free(proxy_t *p)

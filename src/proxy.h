@@ -2,9 +2,8 @@
  * a peer say (gunicorn's forwarded_allow_ips and secure_scheme_headers).
  *
  * Pure: no I/O, no worker, no Python; a proxy_t is built once at worker setup and read
- * from then on, so any thread may call the readers. proxy_t is plain typed data: the
- * configuration strings go through proxy_setup, and a caller that already holds typed
- * lists may fill the struct itself (arrays from uf_malloc, freed by proxy_free).
+ * from then on, so any thread may call the readers. Its input is typed: the lists that
+ * tunables parsed and validated (tunables/lists.h), so nothing here can be malformed.
  */
 #ifndef UF_PROXY_H
 #define UF_PROXY_H
@@ -16,6 +15,7 @@
 
 #include "common/net.h"
 #include "python_bridge/wsgi.h"
+#include "tunables/lists.h"
 
 /* A request header that, from a trusted peer, says https when it holds `value`. */
 typedef struct proxy_scheme_header {
@@ -40,11 +40,9 @@ typedef enum proxy_scheme {
     PROXY_SCHEME_CONFLICT,    /* some say https, some do not: answer 400 (as gunicorn) */
 } proxy_scheme_t;
 
-/* Fills p from the comma lists of --forwarded-allow-ips ('*', addresses, ADDRESS/BITS
- * networks) and --secure-scheme-headers (NAME=VALUE pairs); either may be NULL. Returns 0,
- * or -1 with one line naming the setting and the bad item in err (p is then empty). */
-int proxy_setup(proxy_t *p, const char *allow_ips, const char *scheme_headers, char *err,
-                size_t errlen);
+/* Fills p with copies of the trusted networks (--forwarded-allow-ips) and the secure
+ * scheme headers (--secure-scheme-headers) as tunables parsed them. */
+void proxy_setup(proxy_t *p, const tun_netlist_t *trusted, const tun_pairs_t *schemes);
 
 /* Frees what p holds and empties it. */
 void proxy_free(proxy_t *p);

@@ -321,6 +321,10 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
     rc = check_binds(cfg, err, errlen);
     if (rc < 0)
         goto out;
+    /* the text was validated when it was set: parsing it again cannot fail */
+    if (tun_netlist_parse(cfg->forwarded_allow_ips, &cfg->forwarded_allow) < 0 ||
+        tun_pairs_parse(cfg->secure_scheme_headers, &cfg->secure_scheme) < 0)
+        UF_ASSERT(!"validated lists parse");
     late_warnings(&ps);
     if (action & (TUN_ACT_PRINT | TUN_ACT_CHECK)) {
         answer_late(action, cfg, out);
@@ -362,6 +366,8 @@ void tun_config_free(tun_config_t *cfg)
             break;
         }
     }
+    tun_netlist_free(&cfg->forwarded_allow);
+    tun_pairs_free(&cfg->secure_scheme);
     for (size_t i = 0; i < cfg->warning_count; i++)
         uf_free(cfg->warnings[i]);
     uf_free(cfg->warnings);

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h" /* log_level holds a log_level_t */
+#include "tunables/lists.h"
 
 /* One address to listen on, as parsed from -b/--bind. */
 typedef struct tun_bind {
@@ -64,6 +65,8 @@ typedef struct tun_config {
     char *secure_scheme_headers; /* --secure-scheme-headers "NAME=VALUE,...", validated;
                                     default gunicorn's three; NULL when set to "" */
     char *root_path;             /* --root-path (SCRIPT_NAME), NULL = none */
+    tun_netlist_t forwarded_allow; /* --forwarded-allow-ips, parsed */
+    tun_pairs_t secure_scheme;   /* --secure-scheme-headers, parsed */
 
     /* workers */
     int workers;                 /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;

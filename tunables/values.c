@@ -117,24 +117,25 @@ static int parse_log_level(const tun_setting_t *s, const char *v, int *out, cons
     return tun_fail_value(s, who, v, "is not a log level", err, errlen);
 }
 
-static int for_each_element(const char *v, int (*fn)(void *ctx, const char *elem), void *ctx);
 
-/* One item of an IPLIST: "*", an IPv4 or IPv6 address, or one with /BITS. */
-static int check_ip_item(void *ctx, const char *item)
+/* An IPLIST: items "*", an IPv4 or IPv6 address, or one with /BITS. */
+static bool valid_netlist(const char *v)
 {
-    net_cidr_t net;
-    (void)ctx;
-    return strcmp(item, "*") == 0 || net_cidr_parse(item, strlen(item), &net) == 0 ? 0 : TUN_ERROR;
+    tun_netlist_t l;
+    if (tun_netlist_parse(v, &l) < 0)
+        return false;
+    tun_netlist_free(&l);
+    return true;
 }
 
-/* One item of a PAIRS list: NAME=VALUE, both non-empty. */
-static int check_pair_item(void *ctx, const char *item)
+/* A PAIRS list: items NAME=VALUE, both non-empty and short. */
+static bool valid_pairs(const char *v)
 {
-    (void)ctx;
-    const char *eq = strchr(item, '=');
-    if (!eq || eq == item || !eq[1] || strspn(item, " ") == (size_t)(eq - item))
-        return TUN_ERROR;
-    return 0;
+    tun_pairs_t l;
+    if (tun_pairs_parse(v, &l) < 0)
+        return false;
+    tun_pairs_free(&l);
+    return true;
 }
 
 static int parse_string(const tun_setting_t *s, const char *v, char **out, const char *who,
@@ -177,15 +178,11 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
     } else {
         /* Lists the workers read are checked here, so a typo stops the master at start
          * rather than every worker at boot. */
-        int (*check)(void *, const char *) = (s->flags & TUN_F_IPLIST)  ? check_ip_item
-                                             : (s->flags & TUN_F_PAIRS) ? check_pair_item
-                                                                        : NULL;
-        if (check && for_each_element(v, check, NULL) < 0)
-            return tun_fail_value(s, who, v,
-                                  (s->flags & TUN_F_IPLIST)
-                                      ? "has an item that is not *, an address or a network"
-                                      : "has an item that is not HEADER=VALUE",
+        if ((s->flags & TUN_F_IPLIST) && !valid_netlist(v))
+            return tun_fail_value(s, who, v, "has an item that is not *, an address or a network",
                                   err, errlen);
+        if ((s->flags & TUN_F_PAIRS) && !valid_pairs(v))
+            return tun_fail_value(s, who, v, "has an item that is not HEADER=VALUE", err, errlen);
         copy = uf_strdup(v);
     }
     uf_free(*out);

@@ -520,6 +520,22 @@ static void test_other_settings(void)
     EXPECT_ERR("--secure-scheme-headers: \"=https\" has an item that is not HEADER=VALUE "
                "(accepted: HEADER=VALUE pairs, comma separated)",
                "--secure-scheme-headers", "=https", "a:b");
+    /* a name longer than the proxy code keeps is refused here, at start */
+    char long_pair[TUN_PAIR_PART_MAX + 8], long_msg[256];
+    memset(long_pair, 'X', TUN_PAIR_PART_MAX + 1);
+    strcpy(long_pair + TUN_PAIR_PART_MAX + 1, "=1");
+    snprintf(long_msg, sizeof(long_msg),
+             "--secure-scheme-headers: \"%s\" has an item that is not HEADER=VALUE "
+             "(accepted: HEADER=VALUE pairs, comma separated)",
+             long_pair);
+    EXPECT_ERR(long_msg, "--secure-scheme-headers", long_pair, "a:b");
+    /* the typed forms the workers read */
+    EXPECT_OK("--forwarded-allow-ips", "10.0.0.0/8, *", "--secure-scheme-headers", "X-P=https",
+              "a:b");
+    CHECK(cfg.forwarded_allow.all);
+    CHECK_EQ_INT(cfg.forwarded_allow.count, 1);
+    CHECK_EQ_INT(cfg.secure_scheme.count, 1);
+    CHECK_EQ_STR(cfg.secure_scheme.items[0].value, "https");
     EXPECT_OK("--root-path", "/api", "--tmp-upload-dir", tmpdir, "a:b");
     CHECK_EQ_STR(cfg.root_path, "/api");
     CHECK_EQ_STR(cfg.tmp_upload_dir, tmpdir_real);
