@@ -93,7 +93,7 @@ build() {
         # every tunables module but pyconfig.c (cli_fuzz.c stubs it: no Python is started)
         # and doctor.c (not reached from tun_parse)
         local m tun=()
-        for m in text settings values bind suggest refuse cli config_file layers print help \
+        for m in text settings values lists bind suggest refuse cli config_file layers print help \
             markdown toml host; do
             tun+=("$root/tunables/$m.c")
         done
