@@ -43,9 +43,9 @@ pub fn build(b: *std.Build) void {
     // a gunicorn.conf.py is run by the same interpreter whose libpython we embed
     const pyflag = b.fmt("-DUF_PYTHON=\"{s}\"", .{py.executable});
     const our_flags: []const []const u8 = &.{
-        "-std=gnu11",         "-Wall",                   "-Wextra",
+        "-std=gnu11",            "-Wall",                           "-Wextra",
         "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
-        "-D_GNU_SOURCE",      cflags, pyflag,
+        "-D_GNU_SOURCE",         cflags,                            pyflag,
     };
 
     // ---- one library per folder, in dependency order -------------------------

@@ -43,7 +43,10 @@ char *mem_strdup(const char *s, const char *file, int line)
     return p;
 }
 
-void uf_free(void *p) { mi_free(p); }
+void uf_free(void *p)
+{
+    mi_free(p);
+}
 
 void mem_assert_fail(const char *expr, const char *file, int line)
 {

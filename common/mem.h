@@ -12,10 +12,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#define uf_malloc(n) mem_alloc((n), __FILE__, __LINE__)
+#define uf_malloc(n)     mem_alloc((n), __FILE__, __LINE__)
 #define uf_calloc(n, sz) mem_calloc((n), (sz), __FILE__, __LINE__)
 #define uf_realloc(p, n) mem_realloc((p), (n), __FILE__, __LINE__)
-#define uf_strdup(s) mem_strdup((s), __FILE__, __LINE__)
+#define uf_strdup(s)     mem_strdup((s), __FILE__, __LINE__)
 void uf_free(void *p);
 
 void *mem_alloc(size_t n, const char *file, int line);
@@ -27,8 +27,8 @@ char *mem_strdup(const char *s, const char *file, int line);
 _Noreturn void mem_assert_fail(const char *expr, const char *file, int line);
 #define UF_ASSERT(expr) ((expr) ? (void)0 : mem_assert_fail(#expr, __FILE__, __LINE__))
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
-#define UF_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define UF_ARRAY_LEN(a)                 (sizeof(a) / sizeof((a)[0]))
 
 /* A growable byte buffer: data[0, len) is content, capacity is cap. A zeroed buf_t is a
  * valid empty buffer. */
@@ -41,7 +41,10 @@ typedef struct buf {
 /* Ensures room for `extra` more bytes; returns a pointer to data + len. */
 char *buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *p, size_t n);
-static inline void buf_append_str(buf_t *b, const char *s) { buf_append(b, s, strlen(s)); }
+static inline void buf_append_str(buf_t *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
 /* Appends the decimal form of v. */
 void buf_append_u64(buf_t *b, uint64_t v);
 /* Drops the first n bytes, moving the rest to the front. */

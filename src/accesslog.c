@@ -14,48 +14,48 @@
 #include "src/scoreboard.h"
 
 enum atom {
-    A_LIT,       /* literal text from the format */
-    A_HOST,      /* h remote address */
-    A_IDENT,     /* l always "-" */
-    A_USER,      /* u user of Basic authentication */
-    A_TIME,      /* t [10/Oct/2000:13:55:36 -0700] */
-    A_REQUEST,   /* r "GET /path HTTP/1.1" */
-    A_STATUS,    /* s */
-    A_METHOD,    /* m */
-    A_PATH,      /* U PATH_INFO (decoded, without SCRIPT_NAME) */
-    A_QUERY,     /* q */
-    A_PROTO,     /* H */
-    A_BYTES,     /* b */
-    A_BODY,      /* B */
-    A_REFERER,   /* f */
-    A_AGENT,     /* a */
-    A_SECS,      /* T whole seconds */
-    A_MICROS,    /* D microseconds */
-    A_MILLIS,    /* M milliseconds */
-    A_DECIMAL,   /* L seconds with six decimals */
-    A_PID,       /* p <pid> */
-    A_WORKER,    /* w worker id (ours) */
-    A_CONN,      /* c connection id within the worker (ours) */
-    A_REQ_HDR,   /* {name}i */
-    A_RESP_HDR,  /* {name}o */
-    A_ENV,       /* {name}e */
-    A_UNKNOWN,   /* anything else: "-" */
+    A_LIT,      /* literal text from the format */
+    A_HOST,     /* h remote address */
+    A_IDENT,    /* l always "-" */
+    A_USER,     /* u user of Basic authentication */
+    A_TIME,     /* t [10/Oct/2000:13:55:36 -0700] */
+    A_REQUEST,  /* r "GET /path HTTP/1.1" */
+    A_STATUS,   /* s */
+    A_METHOD,   /* m */
+    A_PATH,     /* U PATH_INFO (decoded, without SCRIPT_NAME) */
+    A_QUERY,    /* q */
+    A_PROTO,    /* H */
+    A_BYTES,    /* b */
+    A_BODY,     /* B */
+    A_REFERER,  /* f */
+    A_AGENT,    /* a */
+    A_SECS,     /* T whole seconds */
+    A_MICROS,   /* D microseconds */
+    A_MILLIS,   /* M milliseconds */
+    A_DECIMAL,  /* L seconds with six decimals */
+    A_PID,      /* p <pid> */
+    A_WORKER,   /* w worker id (ours) */
+    A_CONN,     /* c connection id within the worker (ours) */
+    A_REQ_HDR,  /* {name}i */
+    A_RESP_HDR, /* {name}o */
+    A_ENV,      /* {name}e */
+    A_UNKNOWN,  /* anything else: "-" */
 };
 
 typedef struct op {
     uint8_t atom;
-    uint8_t out_index;        /* A_RESP_HDR: which captured value */
-    uint32_t off, len;        /* A_LIT: bytes of f->text; others: the argument in f->text */
-    uint32_t key_off, key_len;/* JSON key in f->text */
+    uint8_t out_index;         /* A_RESP_HDR: which captured value */
+    uint32_t off, len;         /* A_LIT: bytes of f->text; others: the argument in f->text */
+    uint32_t key_off, key_len; /* JSON key in f->text */
 } op_t;
 
 struct alog_fmt {
-    char *text;               /* literal pieces, arguments and JSON keys */
+    char *text; /* literal pieces, arguments and JSON keys */
     size_t text_len, text_cap;
     op_t *ops;
     size_t nops;
-    uint32_t *json_ops;       /* indices into ops: one per distinct key */
-    uint32_t *json_keys;      /* per json op: `,"key":` ready in text (escaped once) */
+    uint32_t *json_ops;  /* indices into ops: one per distinct key */
+    uint32_t *json_keys; /* per json op: `,"key":` ready in text (escaped once) */
     size_t njson;
     unsigned nout;
     char unknown[64];
@@ -65,21 +65,41 @@ struct alog_fmt {
     size_t text_time_len, json_time_len;
 };
 
-static char tolower_ascii(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
-static char toupper_ascii(char c) { return c >= 'a' && c <= 'z' ? (char)(c - 32) : c; }
+static char tolower_ascii(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
+static char toupper_ascii(char c)
+{
+    return c >= 'a' && c <= 'z' ? (char)(c - 32) : c;
+}
 
 static const struct {
     char name;
     uint8_t atom;
     const char *key;
 } simple_atoms[] = {
-    {'h', A_HOST, "remote_addr"}, {'l', A_IDENT, "ident"},       {'u', A_USER, "user"},
-    {'t', A_TIME, "time"},        {'r', A_REQUEST, "request"},   {'s', A_STATUS, "status"},
-    {'m', A_METHOD, "method"},    {'U', A_PATH, "path"},         {'q', A_QUERY, "query"},
-    {'H', A_PROTO, "protocol"},   {'b', A_BYTES, "bytes"},       {'B', A_BODY, "body_bytes"},
-    {'f', A_REFERER, "referer"},  {'a', A_AGENT, "user_agent"},  {'T', A_SECS, "duration_s"},
-    {'D', A_MICROS, "duration_us"}, {'M', A_MILLIS, "duration_ms"}, {'L', A_DECIMAL, "duration"},
-    {'p', A_PID, "pid"},          {'w', A_WORKER, "worker"},     {'c', A_CONN, "connection"},
+    {'h', A_HOST, "remote_addr"},
+    {'l', A_IDENT, "ident"},
+    {'u', A_USER, "user"},
+    {'t', A_TIME, "time"},
+    {'r', A_REQUEST, "request"},
+    {'s', A_STATUS, "status"},
+    {'m', A_METHOD, "method"},
+    {'U', A_PATH, "path"},
+    {'q', A_QUERY, "query"},
+    {'H', A_PROTO, "protocol"},
+    {'b', A_BYTES, "bytes"},
+    {'B', A_BODY, "body_bytes"},
+    {'f', A_REFERER, "referer"},
+    {'a', A_AGENT, "user_agent"},
+    {'T', A_SECS, "duration_s"},
+    {'D', A_MICROS, "duration_us"},
+    {'M', A_MILLIS, "duration_ms"},
+    {'L', A_DECIMAL, "duration"},
+    {'p', A_PID, "pid"},
+    {'w', A_WORKER, "worker"},
+    {'c', A_CONN, "connection"},
 };
 
 static void put_json(buf_t *out, const char *p, size_t n);
@@ -153,8 +173,10 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
             char kind = name[n - 1];
             const char *arg = name + 1;
             size_t alen = (size_t)(close - arg);
-            uint8_t atom = kind == 'i' ? A_REQ_HDR : kind == 'o' ? A_RESP_HDR
-                                     : kind == 'e' ? A_ENV : A_UNKNOWN;
+            uint8_t atom = kind == 'i'   ? A_REQ_HDR
+                           : kind == 'o' ? A_RESP_HDR
+                           : kind == 'e' ? A_ENV
+                                         : A_UNKNOWN;
             if (atom != A_UNKNOWN) {
                 if (atom == A_RESP_HDR && f->nout >= ALOG_MAX_OUT) {
                     snprintf(err, errlen, "access-logformat: at most %d %%({header}o)s atoms",
@@ -170,14 +192,17 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
                     return -1;
                 }
                 for (size_t i = 0; i < alen; i++)
-                    lower[i] = (char)(atom == A_ENV ? toupper_ascii(arg[i]) : tolower_ascii(arg[i]));
+                    lower[i] =
+                        (char)(atom == A_ENV ? toupper_ascii(arg[i]) : tolower_ascii(arg[i]));
                 op_t *op = op_add(f, atom);
                 op->off = text_add(f, lower, alen);
                 op->len = (uint32_t)alen;
                 if (atom == A_RESP_HDR)
                     op->out_index = (uint8_t)f->nout++;
-                set_key(f, op, atom == A_REQ_HDR ? "req_header." : atom == A_RESP_HDR ? "resp_header."
-                                                                                   : "env.",
+                set_key(f, op,
+                        atom == A_REQ_HDR    ? "req_header."
+                        : atom == A_RESP_HDR ? "resp_header."
+                                             : "env.",
                         lower, alen);
                 return 0;
             }
@@ -193,7 +218,8 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
     }
     if (!f->unknown[0]) {
         char shown[41];
-        snprintf(f->unknown, sizeof(f->unknown), "%%(%s)s", printable(shown, sizeof(shown), name, n));
+        snprintf(f->unknown, sizeof(f->unknown), "%%(%s)s",
+                 printable(shown, sizeof(shown), name, n));
     }
     op_t *op = op_add(f, A_UNKNOWN);
     set_key(f, op, "", name, n);
@@ -243,8 +269,9 @@ int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen)
         if (conv != 's' && conv != 'd' && conv != 'i') {
             char shown[64];
             printable(shown, sizeof(shown), name, (size_t)(q - name));
-            snprintf(err, errlen, "access-logformat: %%(%s) must be followed by s (or d), e.g. %%(%s)s",
-                     shown, shown);
+            snprintf(err, errlen,
+                     "access-logformat: %%(%s) must be followed by s (or d), e.g. %%(%s)s", shown,
+                     shown);
             goto fail;
         }
         if (atom_add(f, name, (size_t)(q - name), err, errlen) < 0)
@@ -277,7 +304,7 @@ int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen)
         /* offset and length packed: keys are short */
         f->json_keys[j] = text_add(f, key.data, key.len) << 8 | (uint32_t)(key.len & 0xff);
         if (key.len > 0xff)
-            f->json_keys[j] = 0;   /* absurdly long: written the slow way */
+            f->json_keys[j] = 0; /* absurdly long: written the slow way */
     }
     buf_free(&key);
     *out = f;
@@ -298,9 +325,15 @@ void alog_fmt_free(alog_fmt_t *f)
     uf_free(f);
 }
 
-const char *alog_fmt_unknown(const alog_fmt_t *f) { return f->unknown[0] ? f->unknown : NULL; }
+const char *alog_fmt_unknown(const alog_fmt_t *f)
+{
+    return f->unknown[0] ? f->unknown : NULL;
+}
 
-unsigned alog_fmt_out_count(const alog_fmt_t *f) { return f->nout; }
+unsigned alog_fmt_out_count(const alog_fmt_t *f)
+{
+    return f->nout;
+}
 
 void alog_capture(const alog_fmt_t *f, alog_resp_t *r, const py_header_t *headers, size_t n)
 {
@@ -363,11 +396,18 @@ static void put_json(buf_t *out, const char *p, size_t n)
         char esc[6] = {'\\', (char)ch};
         size_t elen = 2;
         switch (ch) {
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         case '"':
-        case '\\': break;
+        case '\\':
+            break;
         default:
             memcpy(esc + 1, "u00", 3);
             esc[4] = hexdigits[ch >> 4];
@@ -380,7 +420,10 @@ static void put_json(buf_t *out, const char *p, size_t n)
     buf_append(out, p + start, n - start);
 }
 
-void alog_json_escape(buf_t *out, const char *p, size_t n) { put_json(out, p, n); }
+void alog_json_escape(buf_t *out, const char *p, size_t n)
+{
+    put_json(out, p, n);
+}
 
 /* A value, as text or as a JSON string; NULL is "-" or null. */
 static void put_value(buf_t *out, bool json, const char *p, size_t n)
@@ -458,7 +501,7 @@ static size_t basic_user(const alog_rec_t *r, char *dst, size_t cap)
             dst[len++] = ch;
         }
     }
-    return 0;   /* no colon: not a user:password pair */
+    return 0; /* no colon: not a user:password pair */
 }
 
 /* The path of the request-target (origin form, or the path of an absolute form). */
@@ -534,7 +577,8 @@ static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec
         if (ts->tv_sec != f->json_sec) {
             struct tm tm;
             localtime_r(&ts->tv_sec, &tm);
-            f->json_time_len = strftime(f->json_time, sizeof(f->json_time), "%Y-%m-%dT%H:%M:%S", &tm);
+            f->json_time_len =
+                strftime(f->json_time, sizeof(f->json_time), "%Y-%m-%dT%H:%M:%S", &tm);
             char z[8];
             if (strftime(z, sizeof(z), "%z", &tm) == 5)
                 snprintf(f->json_zone, sizeof(f->json_zone), "%.3s:%.2s", z, z + 3);
@@ -555,7 +599,8 @@ static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec
     if (ts->tv_sec != f->text_sec) {
         struct tm tm;
         localtime_r(&ts->tv_sec, &tm);
-        f->text_time_len = strftime(f->text_time, sizeof(f->text_time), "[%d/%b/%Y:%H:%M:%S %z]", &tm);
+        f->text_time_len =
+            strftime(f->text_time, sizeof(f->text_time), "[%d/%b/%Y:%H:%M:%S %z]", &tm);
         f->text_sec = ts->tv_sec;
     }
     buf_append(out, f->text_time, f->text_time_len);
@@ -593,10 +638,12 @@ static void put_env(buf_t *out, bool json, const alog_rec_t *r, const char *name
         put_value(out, json, r->script_name ? r->script_name : "", r->script_name_len);
     } else if (IS("SERVER_SOFTWARE")) {
         put_value(out, json, "uwsgi-fast/" UF_VERSION, strlen("uwsgi-fast/" UF_VERSION));
-    } else if (IS("CONTENT_TYPE") || IS("CONTENT_LENGTH") || (n > 5 && memcmp(name, "HTTP_", 5) == 0)) {
+    } else if (IS("CONTENT_TYPE") || IS("CONTENT_LENGTH") ||
+               (n > 5 && memcmp(name, "HTTP_", 5) == 0)) {
         /* a request header by its CGI name: HTTP_X_FOO is x-foo */
-        const char *h = IS("CONTENT_TYPE") ? "CONTENT_TYPE" : IS("CONTENT_LENGTH") ? "CONTENT_LENGTH"
-                                                                                  : name + 5;
+        const char *h = IS("CONTENT_TYPE")     ? "CONTENT_TYPE"
+                        : IS("CONTENT_LENGTH") ? "CONTENT_LENGTH"
+                                               : name + 5;
         size_t hn = h == name + 5 ? n - 5 : strlen(h);
         char lower[256];
         if (hn >= sizeof(lower)) {
@@ -703,7 +750,7 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
     case A_DECIMAL:
         n = (size_t)snprintf(tmp, sizeof(tmp), "%llu.%06llu", (unsigned long long)(us / 1000000),
                              (unsigned long long)(us % 1000000));
-        buf_append(out, tmp, n);   /* in JSON too: a number */
+        buf_append(out, tmp, n); /* in JSON too: a number */
         break;
     case A_PID:
         if (json) {
@@ -720,7 +767,8 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
         put_u64(out, json, r->conn_id);
         break;
     case A_REQ_HDR:
-        v = line || (req && req->header_count) ? req_header(r, f->text + op->off, op->len, &n) : NULL;
+        v = line || (req && req->header_count) ? req_header(r, f->text + op->off, op->len, &n)
+                                               : NULL;
         put_value(out, json, v, v ? n : 0);
         break;
     case A_RESP_HDR:
@@ -811,7 +859,10 @@ buf_t *alog_writer_line(alog_writer_t *wr, uint64_t now_ms)
     return &wr->fill;
 }
 
-void alog_writer_commit(alog_writer_t *wr) { wr->fill_lines++; }
+void alog_writer_commit(alog_writer_t *wr)
+{
+    wr->fill_lines++;
+}
 
 /* The next piece of busy to write: all of it to a file; to a pipe, whole lines up to
  * PIPE_BUF (a single longer line goes whole: it could not be kept whole anyway). */
@@ -875,7 +926,7 @@ void alog_writer_complete(alog_writer_t *wr, int res, uint64_t now_ms)
     if (res > 0) {
         wr->busy_off += (size_t)res;
         if (wr->busy_off < wr->busy.len) {
-            submit(wr);   /* a short write, or the next piece towards a pipe */
+            submit(wr); /* a short write, or the next piece towards a pipe */
             return;
         }
         if (wr->lines_out)
@@ -904,7 +955,10 @@ int alog_writer_timeout_ms(const alog_writer_t *wr, uint64_t now_ms)
     return due <= now_ms ? 0 : (int)(due - now_ms);
 }
 
-bool alog_writer_idle(const alog_writer_t *wr) { return !wr->inflight && !wr->fill.len; }
+bool alog_writer_idle(const alog_writer_t *wr)
+{
+    return !wr->inflight && !wr->fill.len;
+}
 
 void alog_writer_reopen(alog_writer_t *wr)
 {

@@ -38,19 +38,19 @@
 /* gunicorn's default format (its access_log_format). */
 #define ALOG_DEFAULT_FORMAT "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""
 
-#define ALOG_MAX_OUT 8                 /* %({name}o)s atoms one format may hold */
-#define ALOG_FLUSH_BYTES (64 * 1024)   /* a batch this large is written at once */
-#define ALOG_FLUSH_MS 100              /* the longest a line waits in memory */
-#define ALOG_MAX_BYTES (4 * 1024 * 1024) /* lines waiting beyond this are dropped */
+#define ALOG_MAX_OUT     8                 /* %({name}o)s atoms one format may hold */
+#define ALOG_FLUSH_BYTES (64 * 1024)       /* a batch this large is written at once */
+#define ALOG_FLUSH_MS    100               /* the longest a line waits in memory */
+#define ALOG_MAX_BYTES   (4 * 1024 * 1024) /* lines waiting beyond this are dropped */
 
 typedef struct alog_fmt alog_fmt_t;
 
 /* The response header values a format asks for (%({name}o)s), copied when the response
  * head is built: the application's header list is gone by the time the line is written. */
 typedef struct alog_resp {
-    buf_t text;                        /* the values, back to back */
+    buf_t text; /* the values, back to back */
     uint32_t off[ALOG_MAX_OUT];
-    int32_t len[ALOG_MAX_OUT];         /* -1: the response had no such header */
+    int32_t len[ALOG_MAX_OUT]; /* -1: the response had no such header */
 } alog_resp_t;
 
 /* Everything one line is made of. The spans of `req` are offsets into base[0, base_len);
@@ -59,20 +59,20 @@ typedef struct alog_rec {
     const char *base;
     size_t base_len;
     const http_req_t *req;
-    const char *remote_addr;           /* numeric text; "" = unknown */
+    const char *remote_addr; /* numeric text; "" = unknown */
     int remote_port;
     const char *server_name;
     int server_port;
-    const char *script_name;           /* --root-path, taken off PATH_INFO; may be NULL */
+    const char *script_name; /* --root-path, taken off PATH_INFO; may be NULL */
     size_t script_name_len;
-    int status;                        /* 0: none was sent */
-    uint64_t body_bytes;               /* response body bytes (%(b)s) */
+    int status;          /* 0: none was sent */
+    uint64_t body_bytes; /* response body bytes (%(b)s) */
     uint64_t duration_us;
-    struct timespec wall;              /* CLOCK_REALTIME at the end of the response */
+    struct timespec wall; /* CLOCK_REALTIME at the end of the response */
     int pid;
     unsigned worker;
     uint64_t conn_id;
-    const alog_resp_t *resp;           /* may be NULL when the format has no o-atoms */
+    const alog_resp_t *resp; /* may be NULL when the format has no o-atoms */
 } alog_rec_t;
 
 /* Compiles `format`. Returns 0, or -1 with one line in err (an unterminated "%(", a
@@ -97,28 +97,28 @@ void alog_render(alog_fmt_t *f, bool json, const alog_rec_t *rec, buf_t *out);
 /* ---- the writer ---------------------------------------------------------------------- */
 
 typedef struct alog_writer {
-    int fd;                   /* -1: closed */
-    bool own_fd;              /* we opened it (not stdout) */
-    bool pipe;                /* cut writes at PIPE_BUF */
-    bool inflight;            /* the kernel is writing busy[busy_off, len) */
-    bool reopen;              /* USR1 arrived: reopen before the next write */
-    char *path;               /* NULL for stdout */
+    int fd;        /* -1: closed */
+    bool own_fd;   /* we opened it (not stdout) */
+    bool pipe;     /* cut writes at PIPE_BUF */
+    bool inflight; /* the kernel is writing busy[busy_off, len) */
+    bool reopen;   /* USR1 arrived: reopen before the next write */
+    char *path;    /* NULL for stdout */
     ring_t *ring;
     uint64_t ud;
-    buf_t fill;               /* lines gathered */
-    buf_t busy;               /* lines being written */
+    buf_t fill; /* lines gathered */
+    buf_t busy; /* lines being written */
     size_t busy_off;
-    size_t chunk;             /* bytes of the write in flight */
+    size_t chunk; /* bytes of the write in flight */
     uint32_t fill_lines, busy_lines;
-    uint64_t first_ms;        /* when fill got its first line; 0 when empty */
-    uint64_t *lines_out;      /* counters to add to (the worker's scoreboard slot) */
+    uint64_t first_ms;   /* when fill got its first line; 0 when empty */
+    uint64_t *lines_out; /* counters to add to (the worker's scoreboard slot) */
     uint64_t *dropped_out;
     uint64_t error_logged_ms;
 } alog_writer_t;
 
 /* Opens `path` for appending ("-" = stdout). Returns 0, or -errno with err filled. */
-int alog_writer_open(alog_writer_t *wr, const char *path, ring_t *ring, uint64_t ud,
-                     char *err, size_t errlen);
+int alog_writer_open(alog_writer_t *wr, const char *path, ring_t *ring, uint64_t ud, char *err,
+                     size_t errlen);
 
 /* Where the next line goes, or NULL when too much is waiting (the caller drops the line;
  * it has been counted). Call alog_writer_commit after appending the line. */

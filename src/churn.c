@@ -4,8 +4,15 @@
 #include <stddef.h>
 
 static const char *const reason_names[] = {
-    "", "reload", "max-requests", "max-worker-lifetime", "reload-on-rss", "memory budget",
-    "scale-down", "timeout", "died",
+    "",
+    "reload",
+    "max-requests",
+    "max-worker-lifetime",
+    "reload-on-rss",
+    "memory budget",
+    "scale-down",
+    "timeout",
+    "died",
 };
 
 const char *churn_reason_name(unsigned reason)
@@ -79,9 +86,8 @@ uint64_t churn_request_limit(const tun_config_t *cfg, unsigned long rnd)
 {
     if (cfg->max_requests <= 0)
         return 0;
-    uint64_t jitter = cfg->max_requests_jitter > 0
-                          ? (uint64_t)rnd % ((uint64_t)cfg->max_requests_jitter + 1)
-                          : 0;
+    uint64_t jitter =
+        cfg->max_requests_jitter > 0 ? (uint64_t)rnd % ((uint64_t)cfg->max_requests_jitter + 1) : 0;
     return (uint64_t)cfg->max_requests + jitter;
 }
 
@@ -103,8 +109,8 @@ static bool recycle_in_progress(const churn_t *c)
 {
     for (unsigned i = 0; i < c->nprocs; i++) {
         const churn_proc_t *p = &c->procs[i];
-        if (p->pid > 0 && p->retire && p->retire != CHURN_RELOAD &&
-            p->retire != CHURN_SCALE_DOWN && (p->has_successor || p->draining))
+        if (p->pid > 0 && p->retire && p->retire != CHURN_RELOAD && p->retire != CHURN_SCALE_DOWN &&
+            (p->has_successor || p->draining))
             return true;
     }
     return false;

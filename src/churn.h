@@ -37,7 +37,7 @@
  * and gives up after this many failures in a row, so a broken deploy cannot fork-bomb
  * the host. */
 #define CHURN_RESPAWN_BACKOFF_MS 100
-#define CHURN_MAX_BOOT_FAILURES 5
+#define CHURN_MAX_BOOT_FAILURES  5
 /* After INT/QUIT, or after the timeout notice (SIGABRT), SIGKILL follows this late. */
 #define CHURN_FAST_STOP_MS 1000
 /* A worker scaled away keeps serving this long after new connections stop being steered
@@ -58,14 +58,14 @@
 /* Why a worker is replaced; also the index of its recycle counter. */
 enum churn_reason {
     CHURN_NONE = 0,
-    CHURN_RELOAD,         /* HUP */
+    CHURN_RELOAD, /* HUP */
     CHURN_MAX_REQUESTS,
     CHURN_LIFETIME,
     CHURN_RSS,
-    CHURN_BUDGET,         /* the workers together exceed the memory budget */
-    CHURN_SCALE_DOWN,     /* TTOU, or a smaller --workers after HUP */
-    CHURN_TIMEOUT,        /* hung: killed, not drained */
-    CHURN_DIED,           /* not a reason to replace: it exited without being asked */
+    CHURN_BUDGET,     /* the workers together exceed the memory budget */
+    CHURN_SCALE_DOWN, /* TTOU, or a smaller --workers after HUP */
+    CHURN_TIMEOUT,    /* hung: killed, not drained */
+    CHURN_DIED,       /* not a reason to replace: it exited without being asked */
 };
 
 /* The reason as the log says it ("max-requests"); "" for CHURN_NONE. */
@@ -74,16 +74,16 @@ const char *churn_reason_name(unsigned reason);
 /* A worker process. A slot normally has one; while it is being replaced it has two: the
  * old one keeps serving until its successor is accepting, then drains. */
 typedef struct churn_proc {
-    pid_t pid;                  /* 0: entry unused */
+    pid_t pid; /* 0: entry unused */
     unsigned slot;
-    unsigned sb_index;          /* its scoreboard slot */
+    unsigned sb_index; /* its scoreboard slot */
     unsigned generation;
     uint64_t started_ms;
-    uint64_t request_limit;     /* --max-requests with this worker's jitter; 0 = none */
-    uint64_t kill_at_ms;        /* SIGKILL deadline once told to stop; 0 = none */
-    uint64_t term_at_ms;        /* scaled away: SIGTERM due then (CHURN_STEER_SETTLE_MS) */
-    uint8_t retire;             /* enum churn_reason: a successor is wanted */
-    bool draining;              /* sent TERM (or SIGABRT): it is on its way out */
+    uint64_t request_limit; /* --max-requests with this worker's jitter; 0 = none */
+    uint64_t kill_at_ms;    /* SIGKILL deadline once told to stop; 0 = none */
+    uint64_t term_at_ms;    /* scaled away: SIGTERM due then (CHURN_STEER_SETTLE_MS) */
+    uint8_t retire;         /* enum churn_reason: a successor is wanted */
+    bool draining;          /* sent TERM (or SIGABRT): it is on its way out */
     bool has_successor;
 } churn_proc_t;
 
@@ -95,11 +95,11 @@ typedef struct churn_boot {
 
 /* What the policy looks at. */
 typedef struct churn {
-    churn_proc_t *procs;        /* nprocs entries (two per slot), pid 0 = unused */
+    churn_proc_t *procs; /* nprocs entries (two per slot), pid 0 = unused */
     unsigned nprocs;
-    const sb_slot_t *sb;        /* the scoreboard (nprocs slots), by churn_proc_t.sb_index */
+    const sb_slot_t *sb; /* the scoreboard (nprocs slots), by churn_proc_t.sb_index */
     const tun_config_t *cfg;
-    bool sharing;               /* --work-sharing */
+    bool sharing; /* --work-sharing */
 } churn_t;
 
 /* ---- the process table ------------------------------------------------------------- */
@@ -139,17 +139,17 @@ bool churn_may_respawn(const churn_boot_t *b, uint64_t now);
 
 enum churn_hang {
     CHURN_HANG_NONE = 0,
-    CHURN_HANG_REQUEST,         /* a request outlived --timeout */
-    CHURN_HANG_SILENT,          /* idle, but its loop stopped beating */
+    CHURN_HANG_REQUEST, /* a request outlived --timeout */
+    CHURN_HANG_SILENT,  /* idle, but its loop stopped beating */
 };
 /* Whether p is hung (--timeout). Only ready workers that are not draining are judged. */
 enum churn_hang churn_hung(const churn_t *c, const churn_proc_t *p, uint64_t now);
 
 enum churn_handover {
-    CHURN_HOLD = 0,             /* nothing to do */
-    CHURN_TERM_SETTLED,         /* scaled away and new connections have stopped coming */
-    CHURN_TERM_REPLACED,        /* its successor accepts: it drains now */
-    CHURN_SUCCESSOR_LOST,       /* the successor died: a new one is to be tried */
+    CHURN_HOLD = 0,       /* nothing to do */
+    CHURN_TERM_SETTLED,   /* scaled away and new connections have stopped coming */
+    CHURN_TERM_REPLACED,  /* its successor accepts: it drains now */
+    CHURN_SUCCESSOR_LOST, /* the successor died: a new one is to be tried */
 };
 /* The next step for a live worker on its way out (or not). */
 enum churn_handover churn_handover(const churn_t *c, const churn_proc_t *p, uint64_t now);
@@ -158,10 +158,10 @@ enum churn_handover churn_handover(const churn_t *c, const churn_proc_t *p, uint
 bool churn_kill_due(const churn_proc_t *p, uint64_t now);
 
 enum churn_exit {
-    CHURN_EXIT_SERVED = 0,      /* it had booted (or was asked to go): failures reset */
-    CHURN_EXIT_RETRY,           /* died booting: retry after the back-off */
-    CHURN_EXIT_GIVE_UP,         /* CHURN_MAX_BOOT_FAILURES in a row: stop, exit code 3 */
-    CHURN_EXIT_APP_FAILED,      /* the application cannot be imported: stop, exit code 4 */
+    CHURN_EXIT_SERVED = 0, /* it had booted (or was asked to go): failures reset */
+    CHURN_EXIT_RETRY,      /* died booting: retry after the back-off */
+    CHURN_EXIT_GIVE_UP,    /* CHURN_MAX_BOOT_FAILURES in a row: stop, exit code 3 */
+    CHURN_EXIT_APP_FAILED, /* the application cannot be imported: stop, exit code 4 */
 };
 /* A worker of the slot with boot record b exited (the master is not stopping): updates b
  * and says what follows; for CHURN_EXIT_RETRY the back-off is in *delay_ms. */

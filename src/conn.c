@@ -26,7 +26,10 @@
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c->slot); }
+static uint64_t ud(const conn_t *c, unsigned op)
+{
+    return ring_ud(op, c->gen, c->slot);
+}
 
 static void handle_request(worker_t *w, conn_t *c);
 static void start_request(worker_t *w, conn_t *c);
@@ -73,7 +76,7 @@ static void run_step(worker_t *w, conn_t *c, int step)
     c->app->step = (uint8_t)step;
     c->app_busy = true;
     if (step == CONN_STEP_CALL)
-        w->in_app++;   /* until its thread lets go of it (on_step_done) */
+        w->in_app++; /* until its thread lets go of it (on_step_done) */
     c->ops++;
     pool_submit(w->pool, c);
 }
@@ -130,14 +133,14 @@ void conn_close_now(worker_t *w, conn_t *c)
         return;
     }
     if (c->state == CONN_WRITING)
-        stats_request_done(w, c);   /* a response cut off: logged with what was sent */
+        stats_request_done(w, c); /* a response cut off: logged with what was sent */
     c->state = CONN_CLOSING;
     worker_timer_disarm(w, c);
     /* a chunk the kernel may still be sending from keeps its reply until the
      * notification (filesend_on_send_zc finishes it then) */
     if (c->reply && !filesend_chunk_busy(c)) {
         c->zc_chunk = NULL;
-        conn_reply_release(w, c);   /* with threads, the slot waits for it (ops) */
+        conn_reply_release(w, c); /* with threads, the slot waits for it (ops) */
     }
     if (c->recv_armed) {
         ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
@@ -211,11 +214,11 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
         send_error(w, c, 500);
     if (r <= 0)
         return;
-    conn_process_input(w, c);     /* what arrived meanwhile, or the request itself */
+    conn_process_input(w, c); /* what arrived meanwhile, or the request itself */
     if (c->state != CONN_READING || c->spool_busy)
         return;
     if (c->peer_closed) {
-        conn_close_now(w, c);     /* cut off mid-request: nothing more will complete it */
+        conn_close_now(w, c); /* cut off mid-request: nothing more will complete it */
         return;
     }
     if (!input_full(c))
@@ -253,9 +256,9 @@ static void on_continue(worker_t *w, conn_t *c, int res)
         return;
     }
     if (c->state == CONN_READING && c->req.complete)
-        conn_process_input(w, c);   /* the body arrived meanwhile: answer it now */
+        conn_process_input(w, c); /* the body arrived meanwhile: answer it now */
     else if (c->state == CONN_READING && c->peer_closed)
-        conn_close_now(w, c);       /* half-closed: the body it announced will never come */
+        conn_close_now(w, c); /* half-closed: the body it announced will never come */
 }
 
 /* Once per request, when its headers are complete: a declared body above the threshold
@@ -278,7 +281,7 @@ static bool headers_ready(worker_t *w, conn_t *c)
             .target = {c->in.data + req->target.off, req->target.len},
         };
         if (stats_probe_refuses(w, &probe)) {
-            handle_request(w, c);   /* not complete, so the connection closes after it */
+            handle_request(w, c); /* not complete, so the connection closes after it */
             return false;
         }
         c->continue_sent = 0;
@@ -301,7 +304,7 @@ static void arm_body_timer(worker_t *w, conn_t *c)
 void conn_process_input(worker_t *w, conn_t *c)
 {
     if (c->state != CONN_READING || c->spool_busy || c->handing_off || c->parked)
-        return;   /* (a parked request is complete: what follows it waits its turn) */
+        return; /* (a parked request is complete: what follows it waits its turn) */
     http_req_t *req = &c->req;
     /* a new request on a worker that cannot start it now: a sibling may, before we even
      * parse it */
@@ -437,7 +440,7 @@ static void handle_request(worker_t *w, conn_t *c)
     bool may_move = w->share && !worker_can_start(w) && handoff_can_travel(c);
     start_request(w, c);
     if (may_move && c->app_busy)
-        handoff_park(w, c);   /* queued behind busy threads: it may still move */
+        handoff_park(w, c); /* queued behind busy threads: it may still move */
 }
 
 /* Calls the application for c's complete request (or answers it from C). */
@@ -462,7 +465,7 @@ static void start_request(worker_t *w, conn_t *c)
     c->state = CONN_WRITING;
     buf_reset(&c->out, CONN_KEEP_BUF_CAP);
     c->sent = 0;
-    if (stats_probe(w, c, pr)) {   /* --health-path, --ready-path: answered without Python */
+    if (stats_probe(w, c, pr)) { /* --health-path, --ready-path: answered without Python */
         conn_send_start(w, c);
         return;
     }
@@ -470,8 +473,7 @@ static void start_request(worker_t *w, conn_t *c)
     c->plan = (resp_plan_t){
         .version_minor = c->req.version_minor,
         .head_request = pr->method.len == 4 && memcmp(pr->method.ptr, "HEAD", 4) == 0,
-        .keep_alive = c->req.keep_alive && !w->draining && !c->peer_closed &&
-                      w->cfg->keepalive > 0,
+        .keep_alive = c->req.keep_alive && !w->draining && !c->peer_closed && w->cfg->keepalive > 0,
     };
     if (w->pool) {
         c->app->started_ms = 0;
@@ -486,9 +488,9 @@ static void on_step_done(worker_t *w, conn_t *c)
 {
     conn_app_t *a = c->app;
     c->app_busy = false;
-    handoff_unpark(w, c);   /* a thread took it: it stays */
+    handoff_unpark(w, c); /* a thread took it: it stays */
     if (a->thread < 0) {
-        w->in_app--;   /* the request is over for its thread: it may take another */
+        w->in_app--; /* the request is over for its thread: it may take another */
         worker_take_queued(w);
     }
     if (a->stash.len) {
@@ -496,7 +498,7 @@ static void on_step_done(worker_t *w, conn_t *c)
         buf_reset(&a->stash, CONN_KEEP_BUF_CAP);
     }
     if (c->state == CONN_CLOSING)
-        return;   /* the reply of a closed connection, finished */
+        return; /* the reply of a closed connection, finished */
     if (a->close_when_back) {
         a->close_when_back = false;
         conn_close_now(w, c);
@@ -508,7 +510,7 @@ static void on_step_done(worker_t *w, conn_t *c)
         break;
     case CONN_STEP_NEXT:
         if (a->result < 0)
-            conn_close_now(w, c);   /* headers are out; only the close can tell the client */
+            conn_close_now(w, c); /* headers are out; only the close can tell the client */
         else
             send_output(w, c);
         break;
@@ -517,7 +519,7 @@ static void on_step_done(worker_t *w, conn_t *c)
         break;
     }
     if (c->state != CONN_CLOSING && !c->recv_armed && !input_full(c))
-        conn_recv_start(w, c);   /* paused while the stash filled up */
+        conn_recv_start(w, c); /* paused while the stash filled up */
 }
 
 /* The whole response is out: close, or get ready for the next request on the
@@ -528,12 +530,12 @@ void conn_response_done(worker_t *w, conn_t *c)
      * code), and the finished step comes back here */
     if (c->reply && conn_reply_release(w, c))
         return;
-    stats_request_done(w, c);   /* metrics and the access log line, while c->in holds it */
+    stats_request_done(w, c); /* metrics and the access log line, while c->in holds it */
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
     if (!w->pool)
         sb_set64(&w->sb->request_start_ms, 0);
     if (!c->spool_busy)
-        spool_close(c);   /* the application is done with the body */
+        spool_close(c); /* the application is done with the body */
     if (c->close_after) {
         linger(w, c);
         return;
@@ -571,12 +573,12 @@ static void on_send(worker_t *w, conn_t *c, int res)
     c->sent += (size_t)res;
     c->bytes_out += (uint64_t)res;
     if (c->sent < c->out.len) {
-        conn_send_start(w, c);    /* partial send: the socket buffer was full */
+        conn_send_start(w, c); /* partial send: the socket buffer was full */
         return;
     }
     c->out.len = c->sent = 0;
     if (c->zc_chunk) {
-        filesend_chunk(w, c);   /* the large chunk that follows what `out` held */
+        filesend_chunk(w, c); /* the large chunk that follows what `out` held */
         return;
     }
     conn_send_more(w, c);
@@ -593,7 +595,7 @@ void conn_send_more(worker_t *w, conn_t *c)
             return;
         }
         if (reply_fill(w, c) < 0) {
-            conn_close_now(w, c);     /* headers are out; only the close can tell the client */
+            conn_close_now(w, c); /* headers are out; only the close can tell the client */
             return;
         }
     }
@@ -626,12 +628,12 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     } else if (res == 0) {
         c->peer_closed = true;
     } else if (res != -ENOBUFS && res != -ECANCELED) {
-        c->peer_closed = true;   /* reset or other error: nothing more will come */
+        c->peer_closed = true; /* reset or other error: nothing more will come */
     }
 
     if (c->handing_off) {
         if (!c->recv_armed)
-            handoff_finish(w, c);   /* every byte the receive took is in c->in */
+            handoff_finish(w, c); /* every byte the receive took is in c->in */
         return;
     }
     switch (c->state) {
@@ -668,9 +670,9 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
 
 void conn_reset(conn_t *c, conn_reset_scope_t scope)
 {
-    c->hops = 0;   /* the next request may travel again */
+    c->hops = 0; /* the next request may travel again */
     if (scope == CONN_RESET_REQUEST)
-        buf_consume(&c->in, c->parsed);   /* pipelined bytes stay for the next request */
+        buf_consume(&c->in, c->parsed); /* pipelined bytes stay for the next request */
     else
         c->in.len = 0;
     c->parsed = 0;
@@ -745,8 +747,6 @@ void conn_adopt(worker_t *w, const share_msg_t *m)
     conn_process_input(w, c);
 }
 
-
-
 void conn_answer_timeout(worker_t *w, conn_t *c)
 {
     static const char head[] = "HTTP/1.1 500 Internal Server Error\r\n"
@@ -766,8 +766,6 @@ void conn_answer_timeout(worker_t *w, conn_t *c)
     }
     shutdown(c->fd, SHUT_WR);
 }
-
-
 
 void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 {

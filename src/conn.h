@@ -48,8 +48,8 @@ struct worker;
 /* What every connection of a worker shares: the proxy-trust and body settings, parsed
  * once by conn_setup. */
 typedef struct conn_shared {
-    proxy_t proxy;            /* --forwarded-allow-ips, --secure-scheme-headers */
-    const char *root_path;    /* --root-path, "" = none */
+    proxy_t proxy;         /* --forwarded-allow-ips, --secure-scheme-headers */
+    const char *root_path; /* --root-path, "" = none */
     size_t root_path_len;
     uint64_t spool_threshold; /* bodies larger than this go to a file */
     char spool_dir[256];      /* where the files are made */
@@ -65,103 +65,103 @@ enum conn_state {
 
 enum conn_timer {
     CONN_TIMER_NONE = -1,
-    CONN_TIMER_HEADER = 0,    /* from the first byte (or the accept) to complete headers */
-    CONN_TIMER_BODY,          /* the longest gap between two pieces of a request body */
-    CONN_TIMER_IDLE,          /* keep-alive idle between requests */
-    CONN_TIMER_LINGER,        /* after our FIN, waiting for the peer's */
-    CONN_TIMER_DRAIN,         /* idle at drain: a request already on its way may land */
+    CONN_TIMER_HEADER = 0, /* from the first byte (or the accept) to complete headers */
+    CONN_TIMER_BODY,       /* the longest gap between two pieces of a request body */
+    CONN_TIMER_IDLE,       /* keep-alive idle between requests */
+    CONN_TIMER_LINGER,     /* after our FIN, waiting for the peer's */
+    CONN_TIMER_DRAIN,      /* idle at drain: a request already on its way may land */
     CONN_TIMER_COUNT,
 };
 
 /* A step of a response that runs in an application thread (--threads; src/pool.h). */
 enum conn_step {
-    CONN_STEP_CALL = 1,       /* call the application, produce the head and first output */
-    CONN_STEP_NEXT,           /* produce the next batch of the body */
-    CONN_STEP_FINISH,         /* close() the iterable and release the reply */
+    CONN_STEP_CALL = 1, /* call the application, produce the head and first output */
+    CONN_STEP_NEXT,     /* produce the next batch of the body */
+    CONN_STEP_FINISH,   /* close() the iterable and release the reply */
 };
 
 /* What a connection needs for its steps in application threads; made on its first
  * request in a worker with threads and kept by the slot for its later tenants. */
 typedef struct conn_app {
-    uint8_t step;             /* enum conn_step queued or running */
-    int8_t result;            /* how it went: 0, or -1 (CALL: answer 500; NEXT: the
-                                 iterable raised, close the connection) */
-    bool close_when_back;     /* the connection had to close while the step ran */
-    int16_t thread;           /* the pool thread that owns this request (its later steps
-                                 run there), -1 when none */
-    py_request_t req;         /* the request as the application sees it */
-    py_header_t *headers;     /* req.headers: this connection's own, not the worker's */
+    uint8_t step;         /* enum conn_step queued or running */
+    int8_t result;        /* how it went: 0, or -1 (CALL: answer 500; NEXT: the
+                             iterable raised, close the connection) */
+    bool close_when_back; /* the connection had to close while the step ran */
+    int16_t thread;       /* the pool thread that owns this request (its later steps
+                             run there), -1 when none */
+    py_request_t req;     /* the request as the application sees it */
+    py_header_t *headers; /* req.headers: this connection's own, not the worker's */
     size_t headers_cap;
-    buf_t stash;              /* bytes received while a step runs (c->in is the thread's) */
-    uint64_t started_ms;      /* when a thread first called the application for it */
-    struct conn *next;        /* in the pool's queue or its finished list */
+    buf_t stash;         /* bytes received while a step runs (c->in is the thread's) */
+    uint64_t started_ms; /* when a thread first called the application for it */
+    struct conn *next;   /* in the pool's queue or its finished list */
 } conn_app_t;
 
 typedef struct conn {
     int fd;
     uint32_t slot;
     uint32_t gen;
-    uint8_t state;            /* enum conn_state */
-    int8_t timer;             /* enum conn_timer the conn is queued on */
+    uint8_t state; /* enum conn_state */
+    int8_t timer;  /* enum conn_timer the conn is queued on */
     bool recv_armed;
     bool send_inflight;
     bool peer_closed;
-    bool close_after;         /* close once the current response is out */
-    bool have_peer;           /* peer address looked up */
-    bool trusted;             /* the peer is in --forwarded-allow-ips (with have_peer) */
-    bool spool_busy;          /* a write of req.body to spool_fd is in flight */
-    bool file_busy;           /* a read from file_fd into out is in flight */
-    bool recv_cancelling;     /* paused: a cancel of the receive is on its way */
-    bool app_busy;            /* a step is queued or running in an application thread */
-    bool reply_ended;         /* the body is complete, the reply still to be finished (a
-                                 CONN_STEP_FINISH runs before the response is done) */
-    bool handing_off;         /* going to a sibling once the receive has stopped */
-    bool parked;              /* its request waits in the threads' queue and may still move */
-    bool to_queue;            /* the hand-off may go to the shared queue */
-    uint8_t hops;             /* times a worker has passed it on (src/share.h) */
-    uint16_t listener;        /* index of the bind it came from */
-    uint16_t ops;             /* submitted operations not yet completed */
+    bool close_after;     /* close once the current response is out */
+    bool have_peer;       /* peer address looked up */
+    bool trusted;         /* the peer is in --forwarded-allow-ips (with have_peer) */
+    bool spool_busy;      /* a write of req.body to spool_fd is in flight */
+    bool file_busy;       /* a read from file_fd into out is in flight */
+    bool recv_cancelling; /* paused: a cancel of the receive is on its way */
+    bool app_busy;        /* a step is queued or running in an application thread */
+    bool reply_ended;     /* the body is complete, the reply still to be finished (a
+                             CONN_STEP_FINISH runs before the response is done) */
+    bool handing_off;     /* going to a sibling once the receive has stopped */
+    bool parked;          /* its request waits in the threads' queue and may still move */
+    bool to_queue;        /* the hand-off may go to the shared queue */
+    uint8_t hops;         /* times a worker has passed it on (src/share.h) */
+    uint16_t listener;    /* index of the bind it came from */
+    uint16_t ops;         /* submitted operations not yet completed */
 
-    buf_t in;                 /* received, not yet answered bytes */
-    size_t parsed;            /* in.data[0, parsed) has been fed to the parser */
+    buf_t in;      /* received, not yet answered bytes */
+    size_t parsed; /* in.data[0, parsed) has been fed to the parser */
     http_req_t req;
-    int spool_fd;             /* the request body's file, -1 while it is in memory */
-    uint64_t spool_len;       /* bytes written to it */
+    int spool_fd;       /* the request body's file, -1 while it is in memory */
+    uint64_t spool_len; /* bytes written to it */
 
-    buf_t out;                /* response bytes being sent */
+    buf_t out; /* response bytes being sent */
     size_t sent;
-    py_reply_t *reply;        /* application iterable still producing, or NULL */
-    conn_app_t *app;          /* with --threads: the steps' state, else NULL */
+    py_reply_t *reply; /* application iterable still producing, or NULL */
+    conn_app_t *app;   /* with --threads: the steps' state, else NULL */
     resp_plan_t plan;
-    int64_t remaining;        /* with RESP_LENGTH: body bytes still allowed */
-    int zc_block;             /* registered send buffer held for a zero-copy file, or -1 */
-    uint32_t zc_len;          /* bytes of the file in zc_block */
-    uint32_t zc_sent;         /* of which sent */
-    uint16_t zc_pending;      /* zero-copy notifications still to come */
-    const char *zc_chunk;     /* a large application chunk going out by SEND_ZC from its
-                                 own memory (zc_len bytes, zc_sent of them sent), after
-                                 `out`; the reply keeps it alive until the notification */
-    bool zc_off;              /* the kernel copied our zero-copy sends: stop asking */
-    uint8_t continue_sent;    /* bytes of "100 Continue" already sent */
-    uint16_t pending_error;   /* an error answer waiting for that interim line to be out */
-    int file_fd;              /* our duplicate of a wsgi.file_wrapper file, or -1 */
-    int64_t file_off;         /* where the next read starts */
-    int64_t file_left;        /* bytes still to read and send */
+    int64_t remaining;      /* with RESP_LENGTH: body bytes still allowed */
+    int zc_block;           /* registered send buffer held for a zero-copy file, or -1 */
+    uint32_t zc_len;        /* bytes of the file in zc_block */
+    uint32_t zc_sent;       /* of which sent */
+    uint16_t zc_pending;    /* zero-copy notifications still to come */
+    const char *zc_chunk;   /* a large application chunk going out by SEND_ZC from its
+                               own memory (zc_len bytes, zc_sent of them sent), after
+                               `out`; the reply keeps it alive until the notification */
+    bool zc_off;            /* the kernel copied our zero-copy sends: stop asking */
+    uint8_t continue_sent;  /* bytes of "100 Continue" already sent */
+    uint16_t pending_error; /* an error answer waiting for that interim line to be out */
+    int file_fd;            /* our duplicate of a wsgi.file_wrapper file, or -1 */
+    int64_t file_off;       /* where the next read starts */
+    int64_t file_left;      /* bytes still to read and send */
 
     uint64_t deadline_ms;
     struct conn *timer_prev, *timer_next;
-    uint64_t parked_ms;       /* when it was parked */
+    uint64_t parked_ms; /* when it was parked */
     struct conn *park_prev, *park_next;
 
     char peer_host[INET6_ADDRSTRLEN];
     int peer_port;
 
     /* for the access log and the metrics (src/stats.c), per response */
-    uint64_t conn_id;         /* within the worker, from 1 */
-    uint64_t t_start_ns;      /* CLOCK_MONOTONIC when it went to the application; 0: never */
-    uint64_t body_out;        /* body bytes of the response (%(b)s) */
-    uint64_t bytes_out;       /* bytes of it sent: head, framing, body */
-    int status_code;          /* 0 until a status is decided */
+    uint64_t conn_id;    /* within the worker, from 1 */
+    uint64_t t_start_ns; /* CLOCK_MONOTONIC when it went to the application; 0: never */
+    uint64_t body_out;   /* body bytes of the response (%(b)s) */
+    uint64_t bytes_out;  /* bytes of it sent: head, framing, body */
+    int status_code;     /* 0 until a status is decided */
 } conn_t;
 
 /* Parses the settings conn_shared_t holds into w->conn_shared. Returns 0, or -1 with one
@@ -170,8 +170,8 @@ int conn_setup(struct worker *w, char *err, size_t errlen);
 
 /* How much of a connection conn_reset makes fresh. */
 typedef enum conn_reset_scope {
-    CONN_RESET_REQUEST,       /* between two requests of one connection (keep-alive) */
-    CONN_RESET_CONNECTION,    /* the slot changes tenant (given back, or taken again) */
+    CONN_RESET_REQUEST,    /* between two requests of one connection (keep-alive) */
+    CONN_RESET_CONNECTION, /* the slot changes tenant (given back, or taken again) */
 } conn_reset_scope_t;
 
 /* The one place where a connection's state is made fresh. Sets no `state` (the state

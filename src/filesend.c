@@ -13,7 +13,10 @@
 /* A wsgi.file_wrapper file is read (and then sent) in blocks of this size. */
 #define FILE_BLOCK (256 * 1024)
 
-static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c->slot); }
+static uint64_t ud(const conn_t *c, unsigned op)
+{
+    return ring_ud(op, c->gen, c->slot);
+}
 
 /* ---- wsgi.file_wrapper bodies ---------------------------------------------------------
  *
@@ -114,7 +117,7 @@ static void zc_send(worker_t *w, conn_t *c)
         ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
                            ud(c, OP_SEND_ZC));
     c->send_inflight = true;
-    c->ops++;   /* covers the result and, when F_MORE says one follows, the notification */
+    c->ops++; /* covers the result and, when F_MORE says one follows, the notification */
     w->zc_sends++;
 }
 
@@ -219,7 +222,7 @@ void filesend_on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
         c->zc_sent += (uint32_t)res;
         c->bytes_out += (uint64_t)res;
         if (c->zc_sent < c->zc_len) {
-            zc_send(w, c);   /* partial: the rest from where it stopped */
+            zc_send(w, c); /* partial: the rest from where it stopped */
             return;
         }
     }
@@ -256,7 +259,7 @@ void filesend_start(worker_t *w, conn_t *c)
     if (fd < 0) {
         log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
                   strerror(errno));
-        end_file_body(w, c);   /* the body falls short: the connection closes after the head */
+        end_file_body(w, c); /* the body falls short: the connection closes after the head */
         conn_send_start(w, c);
         return;
     }
@@ -265,7 +268,7 @@ void filesend_start(worker_t *w, conn_t *c)
     c->file_left = n;
     if (want_zero_copy(w, c, n) && (c->zc_block = ring_arena_get(&w->ring)) >= 0) {
         c->zc_len = c->zc_sent = 0;
-        conn_send_start(w, c);   /* the head first, from `out`; on_send then starts the blocks */
+        conn_send_start(w, c); /* the head first, from `out`; on_send then starts the blocks */
         return;
     }
     read_file(w, c);

@@ -107,7 +107,7 @@ void handoff_finish(worker_t *w, conn_t *c)
         .len = c->in.len,
     };
     if (to_queue)
-        m.hops = SHARE_MAX_HOPS;   /* whoever takes it from the queue has a thread free */
+        m.hops = SHARE_MAX_HOPS; /* whoever takes it from the queue has a thread free */
     /* the queue's count goes up before the datagram is there, never after: a reader woken
      * by the datagram must not find the count still at 0 and leave it waiting */
     int32_t *queued = &w->share->table->queued;
@@ -122,7 +122,7 @@ void handoff_finish(worker_t *w, conn_t *c)
     }
     if (to_queue)
         __atomic_sub_fetch(queued, 1, __ATOMIC_RELAXED);
-    c->hops = SHARE_MAX_HOPS;   /* served here, and not offered again */
+    c->hops = SHARE_MAX_HOPS; /* served here, and not offered again */
     conn_recv_start(w, c);
     conn_process_input(w, c);
 }
@@ -156,7 +156,7 @@ static bool reclaim(worker_t *w, conn_t *c)
     stats_request_cancel(w, c);
     c->state = CONN_READING;
     buf_reset(&c->out, CONN_KEEP_BUF_CAP);
-    if (c->app->stash.len) {   /* what arrived meanwhile travels too */
+    if (c->app->stash.len) { /* what arrived meanwhile travels too */
         buf_append(&c->in, c->app->stash.data, c->app->stash.len);
         buf_reset(&c->app->stash, CONN_KEEP_BUF_CAP);
     }
@@ -167,14 +167,14 @@ void handoff_share_parked(worker_t *w)
 {
     /* While the shared queue holds requests, requests waiting here join it too: threads
      * that free up take from it, oldest first, as from one queue for all workers */
-    bool pass_on = worth_passing_on(w) ||
-                   __atomic_load_n(&w->share->table->queued, __ATOMIC_RELAXED) > 0;
+    bool pass_on =
+        worth_passing_on(w) || __atomic_load_n(&w->share->table->queued, __ATOMIC_RELAXED) > 0;
     conn_t *c = w->park_head;
     while (c) {
         conn_t *next = c->park_next;
         bool move = pass_on || (w->now_ms >= c->parked_ms + SHARE_PARK_MS && sibling_for(w) >= 0);
         if (!move)
-            break;   /* the rest are younger, or no sibling is free */
+            break; /* the rest are younger, or no sibling is free */
         handoff_unpark(w, c);
         if (reclaim(w, c))
             handoff_start(w, c, pass_on);
@@ -185,5 +185,5 @@ void handoff_share_parked(worker_t *w)
 void handoff_unpark_all(worker_t *w)
 {
     while (w->park_head)
-        handoff_unpark(w, w->park_head);   /* they stay in the threads' queue */
+        handoff_unpark(w, w->park_head); /* they stay in the threads' queue */
 }

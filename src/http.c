@@ -30,17 +30,20 @@
 #include <strings.h>
 
 enum phase {
-    PH_REQUEST_LINE,  /* empty lines, then the request line */
-    PH_FIELDS,        /* field lines of the head, up to the empty line */
-    PH_BODY,          /* body_left bytes of a Content-Length body */
-    PH_CHUNK_SIZE,    /* chunk-size [ chunk-ext ] CRLF */
-    PH_CHUNK_DATA,    /* body_left bytes of the current chunk */
-    PH_CHUNK_END,     /* the CRLF after a chunk's data */
-    PH_TRAILERS,      /* trailer field lines, up to the empty line */
+    PH_REQUEST_LINE, /* empty lines, then the request line */
+    PH_FIELDS,       /* field lines of the head, up to the empty line */
+    PH_BODY,         /* body_left bytes of a Content-Length body */
+    PH_CHUNK_SIZE,   /* chunk-size [ chunk-ext ] CRLF */
+    PH_CHUNK_DATA,   /* body_left bytes of the current chunk */
+    PH_CHUNK_END,    /* the CRLF after a chunk's data */
+    PH_TRAILERS,     /* trailer field lines, up to the empty line */
     PH_DONE,
 };
 
-static http_req_t *req_of(llhttp_t *p) { return container_of(p, http_req_t, parser); }
+static http_req_t *req_of(llhttp_t *p)
+{
+    return container_of(p, http_req_t, parser);
+}
 
 static int fail(http_req_t *req, int status)
 {
@@ -63,9 +66,15 @@ static size_t token_end(const char *s, size_t i, size_t n)
     return i;
 }
 
-static bool is_alpha(char ch) { return (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z'; }
+static bool is_alpha(char ch)
+{
+    return (ch | 0x20) >= 'a' && (ch | 0x20) <= 'z';
+}
 
-static bool is_ows(char ch) { return ch == ' ' || ch == '\t'; }
+static bool is_ows(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
 
 static size_t ows_end(const char *s, size_t i, size_t n)
 {
@@ -76,7 +85,10 @@ static size_t ows_end(const char *s, size_t i, size_t n)
 
 /* Control bytes: never part of a target, a value or an extension (HTAB aside where the
  * grammar names it). */
-static bool is_ctl(unsigned char ch) { return ch < 0x20 || ch == 0x7f; }
+static bool is_ctl(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f;
+}
 
 static int hex_value(char ch)
 {
@@ -107,8 +119,7 @@ static bool host_is_valid(const char *s, size_t n, bool authority_form)
     if (n && s[0] == '[') {
         /* IPv6address or IPvFuture: their characters, checked loosely */
         for (i = 1; i < n && s[i] != ']'; i++)
-            if (!(hex_value(s[i]) >= 0 || s[i] == ':' || s[i] == '.' || s[i] == 'v' ||
-                  s[i] == 'V'))
+            if (!(hex_value(s[i]) >= 0 || s[i] == ':' || s[i] == '.' || s[i] == 'v' || s[i] == 'V'))
                 return false;
         if (i == n || i == 1)
             return false;
@@ -154,8 +165,8 @@ static int check_target_form(const http_req_t *req)
     if (!is_alpha(t[0]))
         return 400;
     size_t i = 1;
-    while (i < n && (is_alpha(t[i]) || (t[i] >= '0' && t[i] <= '9') || t[i] == '+' ||
-                     t[i] == '-' || t[i] == '.'))
+    while (i < n && (is_alpha(t[i]) || (t[i] >= '0' && t[i] <= '9') || t[i] == '+' || t[i] == '-' ||
+                     t[i] == '.'))
         i++;
     return n - i > 3 && memcmp(t + i, "://", 3) == 0 ? 0 : 400;
 }
@@ -270,7 +281,7 @@ static int note_field(http_req_t *req, const http_header_t *h)
                strncasecmp(v, "100-continue", 12) == 0) {
         req->expect_continue = true;
     } else if (name_is(req, h, "connection") && list_has(v, h->value.len, "close")) {
-        req->conn_close = true;   /* llhttp 8 misses "close" within some lists */
+        req->conn_close = true; /* llhttp 8 misses "close" within some lists */
     } else if (name_is(req, h, "content-length")) {
         req->has_cl = true;
     } else if (name_is(req, h, "transfer-encoding")) {
@@ -361,7 +372,7 @@ static int head_done(http_req_t *req, uint32_t body_off)
     if (req->has_te && (req->has_cl || !req->te_chunked_last || req->version_minor == 0))
         return fail(req, 400);
     req->headers_done = true;
-    req->header_bytes = 0;   /* the trailers, if any, get a budget of their own */
+    req->header_bytes = 0; /* the trailers, if any, get a budget of their own */
     if (req->has_te) {
         req->body_start = body_off;
         req->phase = PH_CHUNK_SIZE;
@@ -390,7 +401,7 @@ static int parse_chunk_line(const char *s, size_t n, uint64_t *size)
     uint64_t v = 0;
     for (int d; i < n && (d = hex_value(s[i])) >= 0; i++) {
         if (v >> 60)
-            return -1;   /* more than 2^64 - 1 */
+            return -1; /* more than 2^64 - 1 */
         v = v << 4 | (uint64_t)d;
     }
     if (i == 0)
@@ -493,7 +504,7 @@ static int check_partial_line(http_req_t *req, const char *s, size_t seen, size_
     switch (req->phase) {
     case PH_REQUEST_LINE:
         if (have == 1 && s[0] == '\r')
-            return 0;   /* perhaps an empty line */
+            return 0; /* perhaps an empty line */
         req->started = true;
         if (!is_token_char((unsigned char)s[0]) || req->line_spaces > 2)
             return fail(req, 400);
@@ -502,7 +513,7 @@ static int check_partial_line(http_req_t *req, const char *s, size_t seen, size_
             static const char version[] = " HTTP/1.";
             size_t end = s[have - 1] == '\r' ? have - 1 : have;
             const char *sp = memrchr(s, ' ', end);
-            size_t got = (size_t)(s + end - sp);   /* of " HTTP/1.x" */
+            size_t got = (size_t)(s + end - sp); /* of " HTTP/1.x" */
             if (got > 9 || memcmp(sp, version, got < 8 ? got : 8) != 0 ||
                 (got == 9 && sp[8] != '0' && sp[8] != '1'))
                 return fail(req, 400);
@@ -514,7 +525,7 @@ static int check_partial_line(http_req_t *req, const char *s, size_t seen, size_
     case PH_FIELDS:
     case PH_TRAILERS:
         if (is_ows(s[0]))
-            return fail(req, 400);   /* obs-fold, see take_field_line */
+            return fail(req, 400); /* obs-fold, see take_field_line */
         return req->header_bytes + have + 1 > l->header_bytes ? fail(req, 431) : 0;
     case PH_CHUNK_SIZE:
         return have + 1 > HTTP_CHUNK_LINE_MAX ? fail(req, 400) : 0;
@@ -577,7 +588,7 @@ long http_parse(http_req_t *req, const char *data, size_t from, size_t len)
         }
         size_t n = (size_t)(lf - line);
         if (n == 0 || lf[-1] != '\r')
-            return fail(req, 400);   /* a bare LF */
+            return fail(req, 400); /* a bare LF */
         req->line_seen = req->line_spaces = 0;
         if (take_line(req, (uint32_t)pos, (uint32_t)(n - 1)) < 0)
             return -1;
@@ -602,7 +613,7 @@ void http_limits_from_config(http_limits_t *limits, const tun_config_t *cfg)
      * field may be larger than 32 KiB */
     limits->header_bytes = cfg->limit_request_head > 0 ? (uint32_t)cfg->limit_request_head
                            : field_size > 0 && field_size <= 32 * 1024 ? 64 * 1024
-                                                                      : 1024 * 1024;
+                                                                       : 1024 * 1024;
 }
 
 void http_req_init(http_req_t *req, const http_limits_t *limits)
@@ -640,7 +651,10 @@ void http_req_next(http_req_t *req)
     req->error_status = 0;
 }
 
-void http_req_reset(http_req_t *req) { http_req_next(req); }
+void http_req_reset(http_req_t *req)
+{
+    http_req_next(req);
+}
 
 int http_finish(http_req_t *req, const char *data)
 {
@@ -658,4 +672,7 @@ size_t http_compact(http_req_t *req, char *data, size_t len, size_t *consumed)
     return len - drop;
 }
 
-bool http_idle(const http_req_t *req) { return !req->started; }
+bool http_idle(const http_req_t *req)
+{
+    return !req->started;
+}

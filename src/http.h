@@ -52,51 +52,51 @@ typedef struct http_header {
 } http_header_t;
 
 typedef struct http_limits {
-    uint32_t request_line;     /* bytes of the request line without CRLF; 0 = unlimited */
-    uint32_t fields;           /* fields in the head, and in the trailers; 0 = unlimited */
-    uint32_t field_size;       /* name + value bytes of one field; 0 = unlimited */
-    uint32_t header_bytes;     /* bytes of the whole head (empty lines before it, request
-                                  line, field lines, line ends), and of the trailers */
-    uint64_t body;             /* bytes of the de-chunked body; 0 = unlimited */
-    bool require_host;         /* HTTP/1.1 without Host gets 400 */
+    uint32_t request_line; /* bytes of the request line without CRLF; 0 = unlimited */
+    uint32_t fields;       /* fields in the head, and in the trailers; 0 = unlimited */
+    uint32_t field_size;   /* name + value bytes of one field; 0 = unlimited */
+    uint32_t header_bytes; /* bytes of the whole head (empty lines before it, request
+                              line, field lines, line ends), and of the trailers */
+    uint64_t body;         /* bytes of the de-chunked body; 0 = unlimited */
+    bool require_host;     /* HTTP/1.1 without Host gets 400 */
 } http_limits_t;
 
 typedef struct http_req {
-    llhttp_t parser;           /* reads the field lines of the head, nothing else */
+    llhttp_t parser; /* reads the field lines of the head, nothing else */
     const http_limits_t *limits;
-    const char *base;          /* input buffer during http_parse; spans are relative to it */
-    uint8_t phase;             /* what the next byte is (enum in http.c) */
-    uint32_t line_seen;        /* bytes of the unfinished line at `from` already checked */
-    uint32_t line_spaces;      /* ... and the spaces among them */
+    const char *base;     /* input buffer during http_parse; spans are relative to it */
+    uint8_t phase;        /* what the next byte is (enum in http.c) */
+    uint32_t line_seen;   /* bytes of the unfinished line at `from` already checked */
+    uint32_t line_spaces; /* ... and the spaces among them */
 
     http_span_t method;
     http_span_t target;
-    http_header_t *headers;    /* grows on demand, kept across requests */
+    http_header_t *headers; /* grows on demand, kept across requests */
     uint32_t header_count;
     uint32_t header_cap;
-    uint32_t header_bytes;     /* bytes of the head (or of the trailers) so far */
+    uint32_t header_bytes; /* bytes of the head (or of the trailers) so far */
     uint32_t trailer_count;
     uint8_t empty_lines;
     uint8_t host_count;
 
-    buf_t body;                /* body bytes not yet taken away by the owner */
-    uint64_t body_total;       /* body bytes seen in the current message */
-    uint64_t body_left;        /* of the Content-Length body, or of the current chunk */
-    int64_t content_length;    /* declared Content-Length when headers_done, else -1 */
-    uint32_t body_start;       /* offset where the body (framing included) begins, 0 = none */
+    buf_t body;             /* body bytes not yet taken away by the owner */
+    uint64_t body_total;    /* body bytes seen in the current message */
+    uint64_t body_left;     /* of the Content-Length body, or of the current chunk */
+    int64_t content_length; /* declared Content-Length when headers_done, else -1 */
+    uint32_t body_start;    /* offset where the body (framing included) begins, 0 = none */
 
-    bool started;              /* a byte of the current request line has arrived */
+    bool started; /* a byte of the current request line has arrived */
     bool headers_done;
-    bool complete;             /* a whole message has been parsed */
-    bool keep_alive;           /* valid when complete */
+    bool complete;   /* a whole message has been parsed */
+    bool keep_alive; /* valid when complete */
     bool expect_continue;
-    bool conn_close;           /* a Connection header lists "close" (our own reading) */
-    bool has_te;               /* a Transfer-Encoding field was present, even empty */
-    bool te_chunked_last;      /* ... and its last coding is "chunked" */
-    bool has_cl;               /* a Content-Length field was present */
-    bool llhttp_keep_alive;    /* what llhttp read from the version and Connection */
+    bool conn_close;        /* a Connection header lists "close" (our own reading) */
+    bool has_te;            /* a Transfer-Encoding field was present, even empty */
+    bool te_chunked_last;   /* ... and its last coding is "chunked" */
+    bool has_cl;            /* a Content-Length field was present */
+    bool llhttp_keep_alive; /* what llhttp read from the version and Connection */
     int version_minor;
-    int error_status;          /* 4xx chosen when parsing failed */
+    int error_status; /* 4xx chosen when parsing failed */
 } http_req_t;
 
 /* Fills limits from the settings (the rule for the head cap when it is left at 0). */
@@ -132,6 +132,9 @@ size_t http_compact(http_req_t *req, char *data, size_t len, size_t *consumed);
 /* True when the parser has not seen a byte of the current request line. */
 bool http_idle(const http_req_t *req);
 
-static inline const char *http_span_ptr(const char *base, http_span_t s) { return base + s.off; }
+static inline const char *http_span_ptr(const char *base, http_span_t s)
+{
+    return base + s.off;
+}
 
 #endif

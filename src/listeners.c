@@ -73,7 +73,6 @@ static int read_sysctl(const char *path)
     return v;
 }
 
-
 int listeners_init(listeners_t *ls, const tun_config_t *cfg, share_t *share, char *err,
                    size_t errlen)
 {
@@ -90,7 +89,8 @@ int listeners_init(listeners_t *ls, const tun_config_t *cfg, share_t *share, cha
         steer_open(&ls->steer, sizeof(share_table_t), ls->nbinds, offsetof(share_table_t, nslots),
                    offsetof(share_table_t, free), SHARE_MAX_SLOTS, err, errlen) < 0)
         log_info("Steering to idle workers is off (%s): new connections are spread by the "
-                 "kernel's hash and passed on by busy workers", err);
+                 "kernel's hash and passed on by busy workers",
+                 err);
     int rc = share_create(share, ls->nbinds, ls->steer.table);
     if (rc < 0) {
         snprintf(err, errlen, "work sharing: cannot map the share table: %s", strerror(-rc));
@@ -169,7 +169,7 @@ void listeners_steer(listeners_t *ls, const worker_listener_t *slot0, const int 
     if (nslots == 0 || (!cpu_pin && !shrinking && !ls->cbpf))
         return;
     if (ls->steer.active)
-        return;   /* the eBPF program steers only to slots in use (share_table_t.nslots) */
+        return; /* the eBPF program steers only to slots in use (share_table_t.nslots) */
     struct sock_filter code[2 * LISTENERS_MAX_SLOTS + 3];
     unsigned n = 0;
     if (cpu_pin) {
@@ -178,8 +178,8 @@ void listeners_steer(listeners_t *ls, const worker_listener_t *slot0, const int 
         for (unsigned k = 0; k < nslots; k++) {
             if (cpu[k] < 0)
                 continue;
-            code[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cpu[k],
-                                                     0, 1);
+            code[n++] =
+                (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)cpu[k], 0, 1);
             code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, k);
         }
     } else {

@@ -30,12 +30,12 @@
 #define LISTENERS_MAX_SLOTS 1024
 
 typedef struct listeners {
-    const tun_config_t *cfg;   /* binds, backlog, --cpu-pin (the master's, kept current) */
+    const tun_config_t *cfg; /* binds, backlog, --cpu-pin (the master's, kept current) */
     unsigned nbinds;
-    share_t *share;            /* work sharing: every listener and inbox; NULL when off */
-    steer_t steer;             /* eBPF steering to idle workers; .active when attached */
+    share_t *share; /* work sharing: every listener and inbox; NULL when off */
+    steer_t steer;  /* eBPF steering to idle workers; .active when attached */
     bool steer_warned;
-    bool cbpf;                 /* a classic-BPF program is attached (see listeners_steer) */
+    bool cbpf; /* a classic-BPF program is attached (see listeners_steer) */
 } listeners_t;
 
 /* Checks that nobody else holds a bind address; with work sharing (share not NULL) tries

@@ -19,8 +19,8 @@
 #include "src/scoreboard.h"
 
 #define BACKOFF_FIRST_MS 1000
-#define BACKOFF_MAX_MS 30000
-#define REPORT_EVERY_MS 10000
+#define BACKOFF_MAX_MS   30000
+#define REPORT_EVERY_MS  10000
 
 /* RFC 5424 severities of our levels (debug, info, warning, error, critical); facility
  * user (1). */
@@ -37,8 +37,10 @@ int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errle
         const char *path = spec + 5;
         struct sockaddr_un *sun = (struct sockaddr_un *)&t->addr;
         if (!*path || strlen(path) >= sizeof(sun->sun_path)) {
-            snprintf(err, errlen, "--log-target: \"%s\" needs a socket path of 1 to %zu bytes "
-                     "after unix:", spec, sizeof(sun->sun_path) - 1);
+            snprintf(err, errlen,
+                     "--log-target: \"%s\" needs a socket path of 1 to %zu bytes "
+                     "after unix:",
+                     spec, sizeof(sun->sun_path) - 1);
             return -1;
         }
         sun->sun_family = AF_UNIX;
@@ -55,8 +57,10 @@ int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errle
         t->transport = SHIP_TCP;
         rest = spec + 6;
     } else {
-        snprintf(err, errlen, "--log-target: \"%s\" is not udp://HOST:PORT, tcp://HOST:PORT or "
-                 "unix:/PATH", spec);
+        snprintf(err, errlen,
+                 "--log-target: \"%s\" is not udp://HOST:PORT, tcp://HOST:PORT or "
+                 "unix:/PATH",
+                 spec);
         return -1;
     }
     char host[256];
@@ -90,8 +94,7 @@ int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errle
     freeaddrinfo(res);
     return 0;
 bad_port:
-    snprintf(err, errlen, "--log-target: \"%s\" needs HOST:PORT with a port from 1 to 65535",
-             spec);
+    snprintf(err, errlen, "--log-target: \"%s\" needs HOST:PORT with a port from 1 to 65535", spec);
     return -1;
 }
 
@@ -152,7 +155,8 @@ static void syslog_head(logship_t *s, buf_t *out, int sev, const char *msgid)
     put_time(out);
     buf_append(out, " ", 1);
     buf_append_str(out, s->host);
-    buf_append(out, head, (size_t)snprintf(head, sizeof(head), " uwsgi-fast %d %s - ", s->pid, msgid));
+    buf_append(out, head,
+               (size_t)snprintf(head, sizeof(head), " uwsgi-fast %d %s - ", s->pid, msgid));
 }
 
 static void json_head(logship_t *s, buf_t *out, const char *type)
@@ -235,7 +239,7 @@ void logship_access(logship_t *s, const char *json, size_t jlen, const char *tex
         /* {"type":"access","host":...,"pid":...,"worker":..., + the line's own fields */
         json_head(s, m, "access");
         if (jlen == 2)
-            m->len--;   /* an empty object: drop the trailing comma */
+            m->len--; /* an empty object: drop the trailing comma */
         buf_append(m, json + 1, jlen - 1);
     }
     enqueue(s);
@@ -396,7 +400,7 @@ void logship_ring_flush(logship_t *s, uint64_t now_ms)
 
 void logship_ring_complete(logship_t *s, unsigned op, int res, uint64_t now_ms)
 {
-    if (s->connecting && op == s->op_connect) {   /* (statsd has no connect op of its own) */
+    if (s->connecting && op == s->op_connect) { /* (statsd has no connect op of its own) */
         s->connecting = false;
         if (res < 0)
             failed(s, -res, now_ms);

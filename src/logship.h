@@ -27,16 +27,16 @@
 #include "common/mem.h"
 #include "uring/ring.h"
 
-#define SHIP_MAX_BYTES (1024 * 1024)   /* per buffer; lines beyond are dropped */
-#define SHIP_MAX_MSG 8192              /* longer messages are cut */
+#define SHIP_MAX_BYTES (1024 * 1024) /* per buffer; lines beyond are dropped */
+#define SHIP_MAX_MSG   8192          /* longer messages are cut */
 
 enum ship_transport { SHIP_UDP, SHIP_TCP, SHIP_UNIX };
 
 typedef struct logship_target {
-    int transport;                     /* enum ship_transport */
+    int transport; /* enum ship_transport */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char spec[300];                    /* as given, for messages */
+    char spec[300]; /* as given, for messages */
 } logship_target_t;
 
 /* Parses udp://HOST:PORT, tcp://HOST:PORT or unix:/PATH (host names resolved now).
@@ -46,12 +46,12 @@ int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errle
 typedef struct logship {
     logship_target_t target;
     bool rfc5424;
-    bool stream;                       /* TCP or a unix stream socket */
-    int fd;                            /* -1: not connected */
+    bool stream; /* TCP or a unix stream socket */
+    int fd;      /* -1: not connected */
     bool connecting;
-    bool inflight;                     /* busy is being sent */
+    bool inflight; /* busy is being sent */
     bool ring_mode;
-    int worker;                        /* -1 for the master */
+    int worker; /* -1 for the master */
     int pid;
     char host[128];
     ring_t *ring;
@@ -59,16 +59,16 @@ typedef struct logship {
     uint64_t retry_at_ms;
     uint64_t backoff_ms;
 
-    buf_t fill, busy;                  /* framed messages */
-    uint32_t *fill_ends, *busy_ends;   /* datagrams: end offset of each message */
+    buf_t fill, busy;                /* framed messages */
+    uint32_t *fill_ends, *busy_ends; /* datagrams: end offset of each message */
     uint32_t fill_count, busy_count, ends_cap;
-    size_t busy_off;                   /* stream: bytes of busy sent */
-    uint32_t dgram_pending;            /* datagrams of busy still in flight */
+    size_t busy_off;        /* stream: bytes of busy sent */
+    uint32_t dgram_pending; /* datagrams of busy still in flight */
     uint32_t dgram_failed;
-    int dgram_err;                     /* errno of the last failed datagram */
+    int dgram_err; /* errno of the last failed datagram */
     buf_t scratch;
 
-    uint64_t *sent_out, *dropped_out;  /* counters to add to; may point at the locals */
+    uint64_t *sent_out, *dropped_out; /* counters to add to; may point at the locals */
     uint64_t sent_local, dropped_local;
     uint64_t dropped_reported, report_ms;
     bool failing_logged;
@@ -88,7 +88,10 @@ void logship_access(logship_t *s, const char *json, size_t jlen, const char *tex
 void logship_raw(logship_t *s, const char *msg, size_t len);
 
 /* Whether access lines are wanted as JSON (else as text). */
-static inline bool logship_wants_json(const logship_t *s) { return !s->rfc5424; }
+static inline bool logship_wants_json(const logship_t *s)
+{
+    return !s->rfc5424;
+}
 
 /* ---- in a worker: through the ring ----------------------------------------------------
  * user_data of the sends is op_send with the slot holding the message index, of the

@@ -32,11 +32,11 @@
 #define MAX_SLOTS LISTENERS_MAX_SLOTS
 
 typedef struct slot {
-    bool active;                /* false once scaled away */
-    worker_listener_t *listeners;   /* nbinds sockets, kept for the master's life */
-    churn_boot_t boot;          /* boot failures in a row, back-off */
-    worker_placement_t place;   /* where its workers run (--cpu-pin / --numa-pin) */
-    int cpu;                    /* the CPU it is pinned to, -1 if none */
+    bool active;                  /* false once scaled away */
+    worker_listener_t *listeners; /* nbinds sockets, kept for the master's life */
+    churn_boot_t boot;            /* boot failures in a row, back-off */
+    worker_placement_t place;     /* where its workers run (--cpu-pin / --numa-pin) */
+    int cpu;                      /* the CPU it is pinned to, -1 if none */
 } slot_t;
 
 typedef struct master {
@@ -46,43 +46,50 @@ typedef struct master {
     char **envp;
     scoreboard_t sb;
     unsigned nbinds;
-    slot_t *slots;              /* MAX_SLOTS entries, nslots in use */
+    slot_t *slots; /* MAX_SLOTS entries, nslots in use */
     unsigned nslots;
-    unsigned target;            /* workers wanted (after the memory cap) */
-    churn_t churn;              /* the workers (2 * MAX_SLOTS entries) and the policy's view */
+    unsigned target; /* workers wanted (after the memory cap) */
+    churn_t churn;   /* the workers (2 * MAX_SLOTS entries) and the policy's view */
     unsigned generation;
-    uint64_t footprint_bytes;   /* measured PSS of a booted worker, 0 until known */
-    uint64_t budget_bytes;      /* memory the workers may use together */
+    uint64_t footprint_bytes; /* measured PSS of a booted worker, 0 until known */
+    uint64_t budget_bytes;    /* memory the workers may use together */
     uint64_t next_sample_ms;
-    tun_host_t host;            /* CPUs and NUMA nodes, read once for placement */
-    bool pinning;               /* --cpu-pin or --numa-pin */
+    tun_host_t host; /* CPUs and NUMA nodes, read once for placement */
+    bool pinning;    /* --cpu-pin or --numa-pin */
     bool stopping;
     bool budget_warned;
-    share_t share;             /* --work-sharing: the table, every listener, the inboxes */
+    share_t share; /* --work-sharing: the table, every listener, the inboxes */
     bool sharing;
-    listeners_t ls;            /* every listening socket, and steering among them */
+    listeners_t ls; /* every listening socket, and steering among them */
     uint64_t pressure_logged_ms;
     int exit_code;
 
     /* observability (src/stats.h, src/metrics.h, src/scrape.h) */
-    int sigfd;                  /* signalfd over the blocked signals: read, never handled */
+    int sigfd; /* signalfd over the blocked signals: read, never handled */
     double start_time;
-    scrape_server_t stats;      /* --stats-bind */
-    metrics_totals_t retired;   /* counters of the workers that have exited */
+    scrape_server_t stats;    /* --stats-bind */
+    metrics_totals_t retired; /* counters of the workers that have exited */
     uint64_t recycles[METRICS_RECYCLE_REASONS];
     metrics_slot_t *view_slots;
     metrics_worker_t *view_workers;
-    metrics_queue_t *view_queues;   /* per slot and bind: sampled for each view */
-    stats_outputs_t out;        /* --log-target (the master's own lines), --statsd-host
-                                   (gunicorn.workers, gunicorn.backlog) */
+    metrics_queue_t *view_queues; /* per slot and bind: sampled for each view */
+    stats_outputs_t out;          /* --log-target (the master's own lines), --statsd-host
+                                     (gunicorn.workers, gunicorn.backlog) */
     uint64_t next_statsd_ms;
 } master_t;
 
 /* Label values of uwsgi_fast_worker_recycles_total, indexed by enum churn_reason; the
  * last one (CHURN_DIED) is a worker that exited without being asked to. */
 static const char *const recycle_labels[METRICS_RECYCLE_REASONS] = {
-    "", "reload", "max_requests", "max_worker_lifetime", "reload_on_rss", "memory_budget",
-    "scale_down", "timeout", "died",
+    "",
+    "reload",
+    "max_requests",
+    "max_worker_lifetime",
+    "reload_on_rss",
+    "memory_budget",
+    "scale_down",
+    "timeout",
+    "died",
 };
 _Static_assert(CHURN_DIED + 1 == METRICS_RECYCLE_REASONS, "a recycle label per churn reason");
 
@@ -198,7 +205,7 @@ static void begin_stop(master_t *m, int sig, uint64_t grace_ms)
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
         churn_proc_t *p = &m->churn.procs[i];
         if (p->pid > 0) {
-            p->draining = false;    /* re-signal even those already draining */
+            p->draining = false; /* re-signal even those already draining */
             retire_now(m, p, sig, grace_ms);
         }
     }
@@ -298,8 +305,8 @@ static void check_hung(master_t *m, churn_proc_t *p, uint64_t now)
         log_critical("WORKER TIMEOUT (pid:%d): request \"%s\" ran longer than %gs; killing it",
                      (int)p->pid, line, m->cfg->timeout);
     else
-        log_critical("WORKER TIMEOUT (pid:%d): no heartbeat for %llu ms; killing it",
-                     (int)p->pid, (unsigned long long)(now - sb_get64(&sb->heartbeat_ms)));
+        log_critical("WORKER TIMEOUT (pid:%d): no heartbeat for %llu ms; killing it", (int)p->pid,
+                     (unsigned long long)(now - sb_get64(&sb->heartbeat_ms)));
     p->retire = CHURN_TIMEOUT;
     retire_now(m, p, SIGABRT, CHURN_FAST_STOP_MS);
 }
@@ -436,7 +443,7 @@ static void apply_target(master_t *m)
                 p->term_at_ms = sb_now_ms() + CHURN_STEER_SETTLE_MS;
             }
         }
-        m->slots[k].active = false;   /* listeners close once its worker is gone */
+        m->slots[k].active = false; /* listeners close once its worker is gone */
         m->slots[k].cpu = -1;
     }
     if (m->nslots != before)
@@ -533,7 +540,7 @@ static void supervise(master_t *m, uint64_t now)
             retire_now(m, p, SIGTERM, graceful_ms(m));
             break;
         case CHURN_SUCCESSOR_LOST:
-            p->has_successor = false;   /* the successor died; try again */
+            p->has_successor = false; /* the successor died; try again */
             break;
         case CHURN_HOLD:
             break;
@@ -628,7 +635,7 @@ static void handle_signal(master_t *m, int sig)
         apply_target(m);
         break;
     default:
-        break;   /* CHLD: reaped at the top of the loop; PIPE, USR2: nothing to do */
+        break; /* CHLD: reaped at the top of the loop; PIPE, USR2: nothing to do */
     }
 }
 
@@ -660,8 +667,8 @@ static void fill_view(void *ctx, metrics_view_t *v)
             continue;
         /* fresh, not the last 250 ms sample: a scrape is rare and may follow a boot */
         sb_set64(&m->sb.slots[p->sb_index].rss_bytes, budget_rss_bytes(p->pid));
-        m->view_workers[nw++] = (metrics_worker_t){
-            .slot = p->slot, .pid = p->pid, .sb = &m->sb.slots[p->sb_index]};
+        m->view_workers[nw++] =
+            (metrics_worker_t){.slot = p->slot, .pid = p->pid, .sb = &m->sb.slots[p->sb_index]};
     }
     *v = (metrics_view_t){
         .cfg = m->cfg,
@@ -744,7 +751,8 @@ static void wait_events(master_t *m, int ms)
     unsigned n = 0;
     pfd[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
     n += scrape_pollfds(&m->stats, pfd + n, SCRAPE_MAX_CLIENTS + 1);
-    logship_t *ships[2] = {m->out.shipping ? &m->out.ship : NULL, m->out.statsd_on ? &m->out.statsd : NULL};
+    logship_t *ships[2] = {m->out.shipping ? &m->out.ship : NULL,
+                           m->out.statsd_on ? &m->out.statsd : NULL};
     for (int i = 0; i < 2; i++) {
         short ev;
         int fd = ships[i] ? logship_direct_fd(ships[i], &ev) : -1;
@@ -766,8 +774,7 @@ static void banner(master_t *m)
     for (unsigned k = 0; k < m->nslots && n < sizeof(line) - 40; k++) {
         const slot_t *s = &m->slots[k];
         int node = s->place.mem_node;
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%u: cpu %d", k ? ", " : "", k,
-                              s->cpu);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%u: cpu %d", k ? ", " : "", k, s->cpu);
         if (node >= 0)
             n += (size_t)snprintf(line + n, sizeof(line) - n, " node %d", node);
     }
@@ -780,17 +787,16 @@ static void banner(master_t *m)
         log_info("Work sharing: on (a request that would wait goes to an idle worker or the "
                  "shared queue; idle workers accept for booting or dying ones); new connections "
                  "go to %s",
-                 cfg->cpu_pin          ? "the worker on the receiving CPU"
-                 : m->ls.steer.active     ? "idle workers first (reuseport eBPF)"
-                                       : "the listener the kernel's hash picks");
+                 cfg->cpu_pin         ? "the worker on the receiving CPU"
+                 : m->ls.steer.active ? "idle workers first (reuseport eBPF)"
+                                      : "the listener the kernel's hash picks");
     else
         log_info("Work sharing: off (each worker serves only its own connections)");
     if (cfg->accesslog)
         log_info("Access log: %s (%s)", strcmp(cfg->accesslog, "-") ? cfg->accesslog : "stdout",
                  cfg->access_log_json ? "JSON" : "text");
     if (m->out.shipping)
-        log_info("Log target: %s (%s)", cfg->log_target,
-                 m->out.ship.rfc5424 ? "RFC 5424" : "JSON");
+        log_info("Log target: %s (%s)", cfg->log_target, m->out.ship.rfc5424 ? "RFC 5424" : "JSON");
     if (m->stats.fd >= 0)
         log_info("Stats: http://%s/metrics (Prometheus), /stats (JSON), /health, /ready",
                  m->stats.addr);
@@ -994,7 +1000,7 @@ static void shut_down(master_t *m)
 
 int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
 {
-    static master_t m;   /* the one master context */
+    static master_t m; /* the one master context */
     m.cfg = cfg;
     m.argc = argc;
     m.argv = argv;

@@ -38,10 +38,14 @@ static metrics_totals_t sum_all(const metrics_view_t *v)
 static const char *state_name(uint32_t s)
 {
     switch (s) {
-    case SB_BOOTING: return "booting";
-    case SB_READY: return "ready";
-    case SB_DRAINING: return "draining";
-    default: return "exited";
+    case SB_BOOTING:
+        return "booting";
+    case SB_READY:
+        return "ready";
+    case SB_DRAINING:
+        return "draining";
+    default:
+        return "exited";
     }
 }
 
@@ -101,8 +105,8 @@ static void accept_queue_family(buf_t *out, const metrics_view_t *v, bool limits
             char label[96];
             const metrics_queue_t *q = &v->slots[s].queues[b];
             listener_label(&v->slots[s].listeners[b], label, sizeof(label));
-            put_fmt(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index,
-                    label, limits ? q->limit : q->length);
+            put_fmt(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index, label,
+                    limits ? q->limit : q->length);
         }
 }
 
@@ -178,7 +182,8 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
                  "application).",
                  offsetof(sb_slot_t, threads));
     worker_gauge(out, v, "uwsgi_fast_worker_threads_busy",
-                 "Application threads working on a request now.", offsetof(sb_slot_t, threads_busy));
+                 "Application threads working on a request now.",
+                 offsetof(sb_slot_t, threads_busy));
     worker_gauge(out, v, "uwsgi_fast_worker_app_queue",
                  "Complete requests waiting for a free application thread.",
                  offsetof(sb_slot_t, app_queue));
@@ -211,8 +216,8 @@ static void prom_churn_outputs(buf_t *out, const metrics_view_t *v, const metric
            "Workers that left, by why: replaced (reload, limits, memory), scaled down, killed "
            "for a timeout, or died.");
     for (unsigned r = 1; r < METRICS_RECYCLE_REASONS; r++)
-        put_fmt(out, "uwsgi_fast_worker_recycles_total{reason=\"%s\"} %llu\n",
-                v->recycle_names[r], (unsigned long long)v->recycles[r]);
+        put_fmt(out, "uwsgi_fast_worker_recycles_total{reason=\"%s\"} %llu\n", v->recycle_names[r],
+                (unsigned long long)v->recycles[r]);
 
     family(out, "uwsgi_fast_access_log_lines_total", "counter", "Access log lines written.");
     put_fmt(out, "uwsgi_fast_access_log_lines_total %llu\n", (unsigned long long)t.alog_lines);
@@ -235,7 +240,8 @@ static void prom_churn_outputs(buf_t *out, const metrics_view_t *v, const metric
     put_fmt(out, "uwsgi_fast_memory_budget_bytes %llu\n", (unsigned long long)v->budget_bytes);
     family(out, "uwsgi_fast_worker_footprint_bytes", "gauge",
            "Measured memory (PSS) of a freshly booted worker; 0 until measured.");
-    put_fmt(out, "uwsgi_fast_worker_footprint_bytes %llu\n", (unsigned long long)v->footprint_bytes);
+    put_fmt(out, "uwsgi_fast_worker_footprint_bytes %llu\n",
+            (unsigned long long)v->footprint_bytes);
 }
 
 void metrics_prometheus(const metrics_view_t *v, buf_t *out)
@@ -253,10 +259,11 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
     for (unsigned i = 0; i < v->nworkers; i++) {
         const metrics_worker_t *wv = &v->workers[i];
         const sb_slot_t *s = wv->sb;
-        put_fmt(out, "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
-                     "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
-                     "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
-                     "\"accept_queue\":[",
+        put_fmt(out,
+                "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
+                "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
+                "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
+                "\"accept_queue\":[",
                 i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
                 state_name(sb_get(&s->state)), (unsigned long long)sb_get64(&s->requests),
                 sb_get(&s->in_flight), sb_get(&s->connections),
@@ -286,8 +293,9 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     uint64_t count = request_count(&t);
     char why[128];
     bool ready = metrics_ready(v, why, sizeof(why));
-    put_fmt(out, "{\"version\":\"%s\",\"pid\":%d,\"start_time\":%.3f,\"stopping\":%s,"
-                 "\"ready\":%s,",
+    put_fmt(out,
+            "{\"version\":\"%s\",\"pid\":%d,\"start_time\":%.3f,\"stopping\":%s,"
+            "\"ready\":%s,",
             UF_VERSION, v->pid, v->start_time, v->stopping ? "true" : "false",
             ready ? "true" : "false");
     put_fmt(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{", (unsigned long long)count,

@@ -44,10 +44,10 @@ typedef struct metrics_queue {
 typedef struct metrics_slot {
     unsigned index;
     const struct worker_listener *listeners;
-    const metrics_queue_t *queues;     /* per listener, sampled when the view was made */
+    const metrics_queue_t *queues; /* per listener, sampled when the view was made */
     unsigned nlisteners;
-    int cpu;                           /* -1: not pinned */
-    bool leaving;                      /* scaled away: its listener closes once its worker is gone */
+    int cpu;      /* -1: not pinned */
+    bool leaving; /* scaled away: its listener closes once its worker is gone */
 } metrics_slot_t;
 
 typedef struct metrics_worker {
@@ -62,19 +62,19 @@ enum { METRICS_RECYCLE_REASONS = 9 };
 typedef struct metrics_view {
     const tun_config_t *cfg;
     int pid;
-    double start_time;                 /* seconds since the epoch */
+    double start_time; /* seconds since the epoch */
     bool stopping;
     const metrics_totals_t *retired;
     const metrics_slot_t *slots;
     unsigned nslots;
     const metrics_worker_t *workers;
     unsigned nworkers;
-    const uint64_t *recycles;          /* METRICS_RECYCLE_REASONS counters... */
-    const char *const *recycle_names;  /* ...and their label values */
+    const uint64_t *recycles;         /* METRICS_RECYCLE_REASONS counters... */
+    const char *const *recycle_names; /* ...and their label values */
     uint64_t master_ship_sent, master_ship_dropped, master_statsd_dropped;
     uint64_t budget_bytes, footprint_bytes;
-    bool sharing;                      /* --work-sharing: idle workers steal orphaned listeners */
-    int32_t shared_queue;              /* requests in the shared queue (work sharing) */
+    bool sharing;         /* --work-sharing: idle workers steal orphaned listeners */
+    int32_t shared_queue; /* requests in the shared queue (work sharing) */
 } metrics_view_t;
 
 /* Appends the Prometheus exposition of v to out. */

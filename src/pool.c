@@ -21,22 +21,22 @@ typedef struct pool_thread {
     pthread_t tid;
     unsigned index;
     bool started;
-    conn_t *owner;         /* the request this thread serves until its reply is finished */
-    conn_t *pinned;        /* the next step of that request, handed to this thread */
-    pthread_cond_t mine;   /* a pinned step arrived, or stopping */
-    uint64_t since_ms;     /* atomic: start of the request being worked on, 0 = idle */
-    char line[128];        /* its request line, written before since_ms is published */
+    conn_t *owner;       /* the request this thread serves until its reply is finished */
+    conn_t *pinned;      /* the next step of that request, handed to this thread */
+    pthread_cond_t mine; /* a pinned step arrived, or stopping */
+    uint64_t since_ms;   /* atomic: start of the request being worked on, 0 = idle */
+    char line[128];      /* its request line, written before since_ms is published */
 } pool_thread_t;
 
 struct pool {
     struct worker *w;
     pthread_mutex_t lock;
-    pthread_cond_t work;   /* a new request queued, or stopping (for threads that own none) */
+    pthread_cond_t work; /* a new request queued, or stopping (for threads that own none) */
     conn_t *queue_head, *queue_tail;
     conn_t *done_head, *done_tail;
     bool stopping;
-    uint32_t queued;       /* in the queue */
-    uint32_t busy;         /* atomic: threads that own a request */
+    uint32_t queued; /* in the queue */
+    uint32_t busy;   /* atomic: threads that own a request */
     int event_fd;
     unsigned count;
     pool_thread_t *threads;
@@ -68,7 +68,7 @@ static void *thread_main(void *arg)
     /* Signals are the loop thread's: delivered there, they interrupt its wait. */
     sigset_t block;
     sigfillset(&block);
-    sigdelset(&block, SIGABRT);   /* the master's --timeout kill dumps every stack */
+    sigdelset(&block, SIGABRT); /* the master's --timeout kill dumps every stack */
     sigdelset(&block, SIGSEGV);
     sigdelset(&block, SIGBUS);
     sigdelset(&block, SIGFPE);
@@ -211,7 +211,10 @@ bool pool_reclaim(pool_t *p, conn_t *c)
     return found;
 }
 
-int pool_event_fd(const pool_t *p) { return p->event_fd; }
+int pool_event_fd(const pool_t *p)
+{
+    return p->event_fd;
+}
 
 conn_t *pool_take_done(pool_t *p)
 {
@@ -254,7 +257,7 @@ uint64_t pool_youngest(pool_t *p)
 conn_t *pool_late(pool_t *p, uint64_t before_ms)
 {
     conn_t *late = NULL;
-    pthread_mutex_lock(&p->lock);   /* owner is written under it */
+    pthread_mutex_lock(&p->lock); /* owner is written under it */
     for (unsigned i = 0; i < p->count && !late; i++) {
         uint64_t since = __atomic_load_n(&p->threads[i].since_ms, __ATOMIC_ACQUIRE);
         if (since && since <= before_ms)
@@ -267,7 +270,7 @@ conn_t *pool_late(pool_t *p, uint64_t before_ms)
 void pool_load(pool_t *p, uint32_t *busy, uint32_t *queued)
 {
     *busy = __atomic_load_n(&p->busy, __ATOMIC_RELAXED);
-    *queued = __atomic_load_n(&p->queued, __ATOMIC_RELAXED);   /* a gauge: no lock needed */
+    *queued = __atomic_load_n(&p->queued, __ATOMIC_RELAXED); /* a gauge: no lock needed */
 }
 
 void pool_stop(pool_t *p)

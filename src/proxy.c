@@ -59,7 +59,7 @@ static bool text_is(py_slice_t s, const char *text, size_t len)
 proxy_scheme_t proxy_scheme(const proxy_t *p, bool trusted, const py_header_t *headers,
                             size_t count)
 {
-    int scheme = -1;   /* 0 http, 1 https; -1 not said yet */
+    int scheme = -1; /* 0 http, 1 https; -1 not said yet */
     for (size_t i = 0; trusted && i < count; i++) {
         const py_header_t *h = &headers[i];
         if (text_is(h->name, "script_name", 11))

@@ -19,14 +19,14 @@
 
 /* A request header that, from a trusted peer, says https when it holds `value`. */
 typedef struct proxy_scheme_header {
-    char name[64];            /* compared ignoring case */
-    char value[64];           /* the value that means https, compared ignoring case */
+    char name[64];  /* compared ignoring case */
+    char value[64]; /* the value that means https, compared ignoring case */
     uint8_t name_len, value_len;
 } proxy_scheme_header_t;
 
 typedef struct proxy {
-    bool trust_all;           /* '*': every peer is trusted */
-    net_cidr_t *trusted;      /* the trusted networks */
+    bool trust_all;      /* '*': every peer is trusted */
+    net_cidr_t *trusted; /* the trusted networks */
     size_t trusted_count;
     proxy_scheme_header_t *schemes;
     size_t scheme_count;
@@ -34,10 +34,10 @@ typedef struct proxy {
 
 /* What a trusted peer's scheme headers say. */
 typedef enum proxy_scheme {
-    PROXY_SCHEME_UNSAID = 0,  /* none present (or the peer is not trusted) */
-    PROXY_SCHEME_HTTP,        /* present, none with its https value */
-    PROXY_SCHEME_HTTPS,       /* present, every one with its https value */
-    PROXY_SCHEME_CONFLICT,    /* some say https, some do not: answer 400 (as gunicorn) */
+    PROXY_SCHEME_UNSAID = 0, /* none present (or the peer is not trusted) */
+    PROXY_SCHEME_HTTP,       /* present, none with its https value */
+    PROXY_SCHEME_HTTPS,      /* present, every one with its https value */
+    PROXY_SCHEME_CONFLICT,   /* some say https, some do not: answer 400 (as gunicorn) */
 } proxy_scheme_t;
 
 /* Fills p with copies of the trusted networks (--forwarded-allow-ips) and the secure

@@ -33,7 +33,7 @@ static size_t take_body(conn_t *c, size_t len)
         c->remaining -= (int64_t)len;
     }
     if (c->plan.body_allowed)
-        c->body_out += len;   /* %(b)s */
+        c->body_out += len; /* %(b)s */
     return len;
 }
 
@@ -81,7 +81,7 @@ void reply_write_end(conn_t *c)
 
 void reply_finish(conn_t *c)
 {
-    py_wsgi_finish(c->reply);   /* close() on the iterable, exactly once */
+    py_wsgi_finish(c->reply); /* close() on the iterable, exactly once */
     c->reply = NULL;
     c->reply_ended = false;
 }
@@ -131,16 +131,15 @@ int reply_call(worker_t *w, conn_t *c, const py_request_t *pr)
     if (!c->plan.keep_alive)
         c->close_after = true;
     if (reply->file_fd >= 0)
-        return 0;   /* the loop sends the file (filesend_start) */
+        return 0; /* the loop sends the file (filesend_start) */
     if (reply->chunk.len && add_chunk(w, c, reply->chunk.ptr, reply->chunk.len))
-        return 0;   /* the chunk goes first; the end (done) is found after it (reply_fill) */
+        return 0; /* the chunk goes first; the end (done) is found after it (reply_fill) */
     if (reply->done)
         end_body(c);
     else if (reply_fill(w, c) < 0)
-        c->close_after = true;   /* headers are final; send what we have, then close */
+        c->close_after = true; /* headers are final; send what we have, then close */
     return 0;
 }
-
 
 void reply_step(worker_t *w, conn_t *c)
 {

@@ -17,20 +17,20 @@
 #include "common/mem.h"
 
 typedef enum resp_framing {
-    RESP_LENGTH,      /* Content-Length: `length` */
-    RESP_CHUNKED,     /* Transfer-Encoding: chunked */
-    RESP_CLOSE,       /* body ends when the connection closes (HTTP/1.0, unknown length) */
+    RESP_LENGTH,  /* Content-Length: `length` */
+    RESP_CHUNKED, /* Transfer-Encoding: chunked */
+    RESP_CLOSE,   /* body ends when the connection closes (HTTP/1.0, unknown length) */
 } resp_framing_t;
 
 typedef struct resp_plan {
     /* inputs */
     int version_minor;
     bool head_request;
-    bool keep_alive;          /* in: what the request allows; out: what we will do */
+    bool keep_alive; /* in: what the request allows; out: what we will do */
     /* outputs */
     resp_framing_t framing;
     bool body_allowed;
-    int64_t length;           /* with RESP_LENGTH: bytes the body must have */
+    int64_t length; /* with RESP_LENGTH: bytes the body must have */
 } resp_plan_t;
 
 /* Appends the status line and headers for `reply` and fills in the plan. */

@@ -13,64 +13,64 @@
 #define SB_LATENCY_BUCKETS 15
 
 enum sb_state {
-    SB_EMPTY = 0,    /* no process */
-    SB_BOOTING,      /* forked, loading the application */
-    SB_READY,        /* accepting */
-    SB_DRAINING,     /* stopped accepting, finishing in-flight requests */
+    SB_EMPTY = 0, /* no process */
+    SB_BOOTING,   /* forked, loading the application */
+    SB_READY,     /* accepting */
+    SB_DRAINING,  /* stopped accepting, finishing in-flight requests */
 };
 
 typedef struct sb_slot {
     int32_t pid;
     uint32_t generation;
-    uint32_t state;              /* enum sb_state */
+    uint32_t state; /* enum sb_state */
     uint32_t _pad;
-    uint64_t heartbeat_ms;       /* CLOCK_MONOTONIC, updated by the worker loop */
-    uint64_t requests;           /* served since this worker booted */
-    uint64_t request_start_ms;   /* 0 when idle */
-    uint64_t rss_bytes;          /* sampled by the master */
-    uint64_t request_limit;      /* --max-requests with jitter (master), 0 = none: the
-                                    worker stops taking work once it has started this many */
-    uint32_t retire_asked;       /* master: replace this worker; it stops taking work
-                                    (handing it to siblings) while its successor boots */
-    uint32_t timed_out;          /* worker: a request outlived --timeout and its client was
-                                    answered 500; the master may kill it now */
-    uint32_t limit_reached;      /* worker: it has started request_limit requests and takes
-                                    no more (some may never complete: the master must not
-                                    wait for the count of answered ones) */
-    char request_line[128];      /* "GET /path" of the current request (with --timeout) */
-    char boot_error[312];        /* why the worker could not boot, for the master's message */
+    uint64_t heartbeat_ms;     /* CLOCK_MONOTONIC, updated by the worker loop */
+    uint64_t requests;         /* served since this worker booted */
+    uint64_t request_start_ms; /* 0 when idle */
+    uint64_t rss_bytes;        /* sampled by the master */
+    uint64_t request_limit;    /* --max-requests with jitter (master), 0 = none: the
+                                  worker stops taking work once it has started this many */
+    uint32_t retire_asked;     /* master: replace this worker; it stops taking work
+                                  (handing it to siblings) while its successor boots */
+    uint32_t timed_out;        /* worker: a request outlived --timeout and its client was
+                                  answered 500; the master may kill it now */
+    uint32_t limit_reached;    /* worker: it has started request_limit requests and takes
+                                  no more (some may never complete: the master must not
+                                  wait for the count of answered ones) */
+    char request_line[128];    /* "GET /path" of the current request (with --timeout) */
+    char boot_error[312];      /* why the worker could not boot, for the master's message */
 
     /* Observability (src/stats.c). Counters count from the worker's boot; when it exits
      * the master folds them into its own totals before the slot is reused, so what it
      * reports never goes backwards. Written only by the worker, with plain relaxed
      * stores: a reader may see a response counted in one field and not yet in the next,
      * which no exposition format promises against. */
-    uint64_t responses[6];       /* by status class: [0] cut off before a status, [k] kxx */
-    uint64_t latency[SB_LATENCY_BUCKETS];  /* per bucket, not cumulative */
-    uint64_t latency_us_sum;     /* request durations added up, microseconds */
-    uint64_t bytes_in;           /* received on client connections */
-    uint64_t bytes_out;          /* sent on client connections */
-    uint64_t alog_lines;         /* access log lines written */
-    uint64_t alog_dropped;       /* lines dropped because the log file could not keep up */
-    uint64_t ship_sent;          /* lines handed to --log-target */
-    uint64_t ship_dropped;       /* lines dropped: the collector was slow, gone or refused */
-    uint64_t statsd_dropped;     /* statsd packets dropped */
-    uint64_t handed_off;         /* requests (with their connections) passed to siblings or
-                                    the shared queue (work sharing) */
-    uint64_t taken_over;         /* ... and taken from them */
-    uint32_t connections;        /* client connections open now */
-    uint32_t in_flight;          /* requests handed to the application, not yet answered */
-    uint32_t threads;            /* --threads: application threads (0: the loop calls it) */
-    uint32_t threads_busy;       /* of which working on a request */
-    uint32_t app_queue;          /* requests waiting for a free application thread */
+    uint64_t responses[6]; /* by status class: [0] cut off before a status, [k] kxx */
+    uint64_t latency[SB_LATENCY_BUCKETS]; /* per bucket, not cumulative */
+    uint64_t latency_us_sum;              /* request durations added up, microseconds */
+    uint64_t bytes_in;                    /* received on client connections */
+    uint64_t bytes_out;                   /* sent on client connections */
+    uint64_t alog_lines;                  /* access log lines written */
+    uint64_t alog_dropped;                /* lines dropped because the log file could not keep up */
+    uint64_t ship_sent;                   /* lines handed to --log-target */
+    uint64_t ship_dropped;   /* lines dropped: the collector was slow, gone or refused */
+    uint64_t statsd_dropped; /* statsd packets dropped */
+    uint64_t handed_off;     /* requests (with their connections) passed to siblings or
+                                the shared queue (work sharing) */
+    uint64_t taken_over;     /* ... and taken from them */
+    uint32_t connections;    /* client connections open now */
+    uint32_t in_flight;      /* requests handed to the application, not yet answered */
+    uint32_t threads;        /* --threads: application threads (0: the loop calls it) */
+    uint32_t threads_busy;   /* of which working on a request */
+    uint32_t app_queue;      /* requests waiting for a free application thread */
 } __attribute__((aligned(64))) sb_slot_t;
 
 /* Upper bounds of the request latency buckets, microseconds; the last bucket is +Inf.
  * Prometheus' default buckets with two finer ones in front, because a WSGI hello world
  * answers in well under a millisecond. */
 static const uint32_t sb_latency_le_us[SB_LATENCY_BUCKETS - 1] = {
-    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 5000000, 10000000,
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000,
 };
 
 static inline unsigned sb_latency_bucket(uint64_t us)
@@ -92,11 +92,26 @@ void sb_destroy(scoreboard_t *sb);
 
 uint64_t sb_now_ms(void);
 
-static inline void sb_set(uint32_t *field, uint32_t v) { __atomic_store_n(field, v, __ATOMIC_RELAXED); }
-static inline uint32_t sb_get(const uint32_t *field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }
-static inline void sb_set64(uint64_t *field, uint64_t v) { __atomic_store_n(field, v, __ATOMIC_RELAXED); }
-static inline uint64_t sb_get64(const uint64_t *field) { return __atomic_load_n(field, __ATOMIC_RELAXED); }
+static inline void sb_set(uint32_t *field, uint32_t v)
+{
+    __atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+static inline uint32_t sb_get(const uint32_t *field)
+{
+    return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
+static inline void sb_set64(uint64_t *field, uint64_t v)
+{
+    __atomic_store_n(field, v, __ATOMIC_RELAXED);
+}
+static inline uint64_t sb_get64(const uint64_t *field)
+{
+    return __atomic_load_n(field, __ATOMIC_RELAXED);
+}
 /* For counters of the one writer: no read-modify-write atomics needed. */
-static inline void sb_add64(uint64_t *field, uint64_t v) { sb_set64(field, sb_get64(field) + v); }
+static inline void sb_add64(uint64_t *field, uint64_t v)
+{
+    sb_set64(field, sb_get64(field) + v);
+}
 
 #endif

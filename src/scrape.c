@@ -14,8 +14,8 @@
 /* A request to the stats port must arrive and be answered within this. */
 #define CLIENT_TIMEOUT_MS 2000
 
-int scrape_open(scrape_server_t *srv, const char *spec, scrape_view_fn *fill, void *ctx,
-                      char *err, size_t errlen)
+int scrape_open(scrape_server_t *srv, const char *spec, scrape_view_fn *fill, void *ctx, char *err,
+                size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->fd = -1;
@@ -76,10 +76,12 @@ static void respond(scrape_server_t *srv, scrape_client_t *cl, int status, const
     int n = snprintf(h, sizeof(h),
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, status == 200 ? "OK" : status == 404 ? "Not Found"
-                                                  : status == 405 ? "Method Not Allowed"
-                                                  : status == 503 ? "Service Unavailable"
-                                                                  : "Bad Request",
+                     status,
+                     status == 200   ? "OK"
+                     : status == 404 ? "Not Found"
+                     : status == 405 ? "Method Not Allowed"
+                     : status == 503 ? "Service Unavailable"
+                                     : "Bad Request",
                      type, body->len);
     buf_append(&cl->out, h, (size_t)n);
     if (!head)
@@ -152,7 +154,7 @@ void scrape_run(scrape_server_t *srv, uint64_t now_ms)
             if (srv->clients[i].fd < 0)
                 cl = &srv->clients[i];
         if (!cl) {
-            close(fd);   /* more scrapers at once than anyone needs */
+            close(fd); /* more scrapers at once than anyone needs */
             continue;
         }
         cl->fd = fd;
@@ -179,7 +181,7 @@ void scrape_run(scrape_server_t *srv, uint64_t now_ms)
             cl->in[cl->in_len] = 0;
             if (!strstr(cl->in, "\r\n\r\n") && !strstr(cl->in, "\n\n")) {
                 if (cl->in_len >= sizeof(cl->in) - 1)
-                    client_close(cl);   /* a request head this large is not a scrape */
+                    client_close(cl); /* a request head this large is not a scrape */
                 continue;
             }
             answer(srv, cl);

@@ -20,7 +20,7 @@
 #define SCRAPE_MAX_CLIENTS 16
 
 typedef struct scrape_client {
-    int fd;                            /* -1: free */
+    int fd; /* -1: free */
     char in[2048];
     size_t in_len;
     buf_t out;
@@ -32,16 +32,16 @@ typedef struct scrape_client {
 typedef void scrape_view_fn(void *ctx, metrics_view_t *v);
 
 typedef struct scrape_server {
-    int fd;                            /* the listener, -1 when off */
-    char addr[128];                    /* as bound, for the banner */
+    int fd;         /* the listener, -1 when off */
+    char addr[128]; /* as bound, for the banner */
     scrape_client_t clients[SCRAPE_MAX_CLIENTS];
     scrape_view_fn *fill;
     void *ctx;
 } scrape_server_t;
 
 /* Binds --stats-bind (HOST:PORT). Returns 0, or -1 with err filled. */
-int scrape_open(scrape_server_t *srv, const char *spec, scrape_view_fn *fill, void *ctx,
-                char *err, size_t errlen);
+int scrape_open(scrape_server_t *srv, const char *spec, scrape_view_fn *fill, void *ctx, char *err,
+                size_t errlen);
 /* Adds the descriptors to poll; returns how many were added (at most `max`). */
 unsigned scrape_pollfds(const scrape_server_t *srv, struct pollfd *pfd, unsigned max);
 /* Accepts, reads, answers and writes whatever is ready, without blocking. */

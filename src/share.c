@@ -13,7 +13,7 @@
 
 /* What precedes the bytes in a hand-off datagram. The magic keeps a stray datagram
  * from being read as a connection. */
-#define HANDOFF_MAGIC 0x75666831u   /* "ufh1" */
+#define HANDOFF_MAGIC 0x75666831u /* "ufh1" */
 
 typedef struct handoff_head {
     uint32_t magic;
@@ -100,7 +100,7 @@ int share_send(const share_t *s, unsigned k, const share_msg_t *m)
         return -EMSGSIZE;
     int tx = k == SHARE_QUEUE ? s->queue_tx : k < SHARE_MAX_SLOTS ? s->inbox_tx[k] : -1;
     if (tx < 0)
-        return -ENOENT;   /* a slot opened after this process was forked */
+        return -ENOENT; /* a slot opened after this process was forked */
     handoff_head_t head = {.magic = HANDOFF_MAGIC, .bind = m->bind, .hops = m->hops};
     struct iovec iov[2] = {
         {.iov_base = &head, .iov_len = sizeof(head)},
@@ -164,7 +164,7 @@ int share_recv(int inbox_fd, char *buf, size_t buflen, share_msg_t *m)
             return 1;
         }
         if (fd >= 0)
-            close(fd);   /* cannot happen between our own processes; drop it if it does */
+            close(fd); /* cannot happen between our own processes; drop it if it does */
     }
 }
 

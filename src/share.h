@@ -55,37 +55,37 @@
 #define SHARE_QUEUE ((unsigned)-1)
 
 typedef struct __attribute__((aligned(64))) share_table {
-    uint32_t nslots;                    /* slots in use, [0, nslots) (master) */
-    uint32_t epoch;                     /* bumped by the master when `orphan` changes */
-    int32_t queued;                     /* requests in the shared queue (atomic; may lag
-                                           the queue by one in either direction) */
+    uint32_t nslots; /* slots in use, [0, nslots) (master) */
+    uint32_t epoch;  /* bumped by the master when `orphan` changes */
+    int32_t queued;  /* requests in the shared queue (atomic; may lag
+                        the queue by one in either direction) */
     /* application threads free to start a request now; 0 when busy or not taking work
      * (worker). Slot k's count is free[k * SHARE_FREE_STRIDE]: one cache line each, as
      * every worker rewrites its own at nearly every request */
     uint32_t free[SHARE_MAX_SLOTS * SHARE_FREE_STRIDE] __attribute__((aligned(64)));
-    uint8_t taking[SHARE_MAX_SLOTS];    /* 1: the slot's worker takes new work, even if
-                                           it must queue it; 0: it is leaving (worker) */
-    uint8_t orphan[SHARE_MAX_SLOTS];    /* 1: no worker accepts from the slot's listeners:
-                                           the others steal from them (master) */
+    uint8_t taking[SHARE_MAX_SLOTS]; /* 1: the slot's worker takes new work, even if
+                                        it must queue it; 0: it is leaving (worker) */
+    uint8_t orphan[SHARE_MAX_SLOTS]; /* 1: no worker accepts from the slot's listeners:
+                                        the others steal from them (master) */
 } share_table_t;
 
 /* What the master sets up for sharing and every worker inherits. */
 typedef struct share {
     share_table_t *table;
     unsigned nbinds;
-    int *listen_fds;             /* [slot * nbinds + bind]: every slot's listeners, -1 = none */
-    int *inbox_fds;              /* [slot]: the end of the slot's inbox its worker reads */
-    int *inbox_tx;               /* [slot]: the end the others send to; -1 = none (a slot
-                                    opened after this process was forked) */
-    int queue_fd, queue_tx;      /* the shared queue's two ends */
+    int *listen_fds;        /* [slot * nbinds + bind]: every slot's listeners, -1 = none */
+    int *inbox_fds;         /* [slot]: the end of the slot's inbox its worker reads */
+    int *inbox_tx;          /* [slot]: the end the others send to; -1 = none (a slot
+                               opened after this process was forked) */
+    int queue_fd, queue_tx; /* the shared queue's two ends */
 } share_t;
 
 /* A connection as it travels between workers. */
 typedef struct share_msg {
-    int fd;                      /* the client socket, owned by the caller after recv */
-    uint16_t bind;               /* which bind address it came in on */
-    uint16_t hops;               /* times it has been passed on */
-    const char *data;            /* bytes already read, not yet parsed */
+    int fd;           /* the client socket, owned by the caller after recv */
+    uint16_t bind;    /* which bind address it came in on */
+    uint16_t hops;    /* times it has been passed on */
+    const char *data; /* bytes already read, not yet parsed */
     size_t len;
 } share_msg_t;
 
@@ -100,8 +100,8 @@ void share_destroy(share_t *s);
 int share_open_inbox(share_t *s, unsigned k, char *err, size_t errlen);
 void share_close_inbox(share_t *s, unsigned k);
 
-/* Sends `m` to slot k's inbox (or the shared queue: k = SHARE_QUEUE) without blocking. Returns 0 (the caller may close its copy
- * of m->fd) or -errno (the connection stays with the caller). */
+/* Sends `m` to slot k's inbox (or the shared queue: k = SHARE_QUEUE) without blocking. Returns 0
+ * (the caller may close its copy of m->fd) or -errno (the connection stays with the caller). */
 int share_send(const share_t *s, unsigned k, const share_msg_t *m);
 
 /* Receives one hand-off from an inbox into buf (SHARE_MAX_BYTES at least). Returns 1

@@ -15,7 +15,10 @@
  * few enough completions per megabyte, little enough memory per uploading connection. */
 #define SPOOL_WRITE_BYTES (256 * 1024)
 
-static uint64_t ud(const conn_t *c, unsigned op) { return ring_ud(op, c->gen, c->slot); }
+static uint64_t ud(const conn_t *c, unsigned op)
+{
+    return ring_ud(op, c->gen, c->slot);
+}
 
 /* O_TMPFILE: the file has no name, so nothing is left behind whatever happens to us. A
  * file system without it gets a named file unlinked at once. Returns 0 or -errno. */
@@ -76,7 +79,7 @@ int spool_on_write(worker_t *w, conn_t *c, int res)
 {
     c->spool_busy = false;
     if (c->state != CONN_READING)
-        return 0;   /* failing or closing already; the slot's release closes the file */
+        return 0; /* failing or closing already; the slot's release closes the file */
     if (res <= 0) {
         log_error("writing a request body to its spool file failed: %s",
                   res ? strerror(-res) : "nothing written");
@@ -85,7 +88,7 @@ int spool_on_write(worker_t *w, conn_t *c, int res)
     c->spool_len += (uint64_t)res;
     buf_consume(&c->req.body, (size_t)res);
     if (c->req.body.len) {
-        write_body(w, c);   /* a short write: the rest now */
+        write_body(w, c); /* a short write: the rest now */
         return 0;
     }
     return 1;

@@ -29,16 +29,16 @@
 /* At drain, a log target that cannot take the last lines gets this long. */
 #define SHIP_DRAIN_MS 2000
 struct stats_worker {
-    alog_fmt_t *fmt;           /* NULL when neither an access log nor a log target */
-    bool json;                 /* --access-log-json */
-    bool file;                 /* the access log file is open */
+    alog_fmt_t *fmt; /* NULL when neither an access log nor a log target */
+    bool json;       /* --access-log-json */
+    bool file;       /* the access log file is open */
     alog_writer_t alog;
-    alog_resp_t *resp;         /* per connection slot, when the format has o-atoms */
-    stats_outputs_t out;       /* --log-target and --statsd-host */
-    buf_t line;                /* a line rendered for shipping only */
+    alog_resp_t *resp;   /* per connection slot, when the format has o-atoms */
+    stats_outputs_t out; /* --log-target and --statsd-host */
+    buf_t line;          /* a line rendered for shipping only */
     uint32_t inflight;
     uint64_t conn_seq;
-    uint64_t drain_ms;         /* when the final flush started */
+    uint64_t drain_ms; /* when the final flush started */
     int pid;
 };
 
@@ -52,8 +52,8 @@ static uint64_t now_ns(void)
 /* ---- configuration ------------------------------------------------------------------- */
 
 /* HOST:PORT (HOST may be [v6]), or HOST alone with default_port. */
-static int parse_hostport(const char *spec, const char *setting, int default_port,
-                          bool tcp, logship_target_t *t, char *err, size_t errlen)
+static int parse_hostport(const char *spec, const char *setting, int default_port, bool tcp,
+                          logship_target_t *t, char *err, size_t errlen)
 {
     char url[400];
     const char *colon = strrchr(spec, ':');
@@ -202,7 +202,9 @@ void stats_outputs_log(void *ctx, int level, const char *msg, size_t len)
         logship_error(&o->ship, level, msg, len);
     if (o->statsd_on && level >= 2)
         stats_outputs_statsd(o, "gunicorn.log.%s:1|c|@1.0",
-                             level == 2 ? "warning" : level == 3 ? "error" : "critical");
+                             level == 2   ? "warning"
+                             : level == 3 ? "error"
+                                          : "critical");
 }
 
 /* ---- in a worker --------------------------------------------------------------------- */
@@ -223,8 +225,8 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
         st->json = cfg->access_log_json;
     }
     if (cfg->accesslog) {
-        if (alog_writer_open(&st->alog, cfg->accesslog, &w->ring, ring_ud(OP_ALOG_WRITE, 0, 0),
-                             err, errlen) < 0)
+        if (alog_writer_open(&st->alog, cfg->accesslog, &w->ring, ring_ud(OP_ALOG_WRITE, 0, 0), err,
+                             errlen) < 0)
             return -1;
         st->alog.lines_out = &w->sb->alog_lines;
         st->alog.dropped_out = &w->sb->alog_dropped;
@@ -345,7 +347,7 @@ bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
         status = 405;
         snprintf(body, sizeof(body), "use GET\n");
     } else if (ready) {
-        uint32_t inflight = w->stats->inflight ? w->stats->inflight - 1 : 0;   /* not us */
+        uint32_t inflight = w->stats->inflight ? w->stats->inflight - 1 : 0; /* not us */
         int thr = cfg->ready_saturation;
         uint32_t depth = thr > 0 ? queue_depth(w) : 0;
         if (w->draining) {
@@ -373,11 +375,13 @@ bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
                      "HTTP/1.%d %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
                      c->req.version_minor ? 1 : 0, status,
-                     status == 200 ? "OK" : status == 405 ? "Method Not Allowed"
-                                                          : "Service Unavailable",
+                     status == 200   ? "OK"
+                     : status == 405 ? "Method Not Allowed"
+                                     : "Service Unavailable",
                      blen, status == 405 ? "Allow: GET, HEAD\r\n" : "",
-                     !keep ? "Connection: close\r\n"
-                           : c->req.version_minor == 0 ? "Connection: keep-alive\r\n" : "");
+                     !keep                       ? "Connection: close\r\n"
+                     : c->req.version_minor == 0 ? "Connection: keep-alive\r\n"
+                                                 : "");
     buf_append(&c->out, head_text, (size_t)n);
     if (!head) {
         buf_append(&c->out, body, blen);

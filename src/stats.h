@@ -45,13 +45,13 @@ int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t e
 /* ---- the log target and statsd, in the master and in each worker --------------------- */
 
 typedef struct stats_outputs {
-    logship_t ship;            /* --log-target: the process's own lines */
+    logship_t ship; /* --log-target: the process's own lines */
     bool shipping;
-    logship_t statsd;          /* --statsd-host */
+    logship_t statsd; /* --statsd-host */
     bool statsd_on;
-    char prefix[128];          /* --statsd-prefix, ending in "." unless empty */
-    bool gather;               /* statsd lines gather in `packet` (a worker sends it once per
-                                  loop round); otherwise each line is its own datagram */
+    char prefix[128]; /* --statsd-prefix, ending in "." unless empty */
+    bool gather;      /* statsd lines gather in `packet` (a worker sends it once per
+                         loop round); otherwise each line is its own datagram */
     buf_t packet;
 } stats_outputs_t;
 

@@ -18,20 +18,21 @@ static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off,
     return (struct bpf_insn){.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm};
 }
 
-#define MOV_REG(d, s) insn(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
-#define MOV_IMM(d, i) insn(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
-#define ALU_IMM(op, d, i) insn(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
-#define ALU_REG(op, d, s) insn(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
-#define LOAD_W(d, s, off) insn(BPF_LDX | BPF_MEM | BPF_W, d, s, off, 0)
-#define STORE_W_IMM(d, off, i) insn(BPF_ST | BPF_MEM | BPF_W, d, 0, off, i)
-#define STORE_W_REG(d, off, s) insn(BPF_STX | BPF_MEM | BPF_W, d, s, off, 0)
+#define MOV_REG(d, s)           insn(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define MOV_IMM(d, i)           insn(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define ALU_IMM(op, d, i)       insn(BPF_ALU64 | (op) | BPF_K, d, 0, 0, i)
+#define ALU_REG(op, d, s)       insn(BPF_ALU64 | (op) | BPF_X, d, s, 0, 0)
+#define LOAD_W(d, s, off)       insn(BPF_LDX | BPF_MEM | BPF_W, d, s, off, 0)
+#define STORE_W_IMM(d, off, i)  insn(BPF_ST | BPF_MEM | BPF_W, d, 0, off, i)
+#define STORE_W_REG(d, off, s)  insn(BPF_STX | BPF_MEM | BPF_W, d, s, off, 0)
 #define JUMP_IMM(op, d, i, off) insn(BPF_JMP | (op) | BPF_K, d, 0, off, i)
 #define JUMP_REG(op, d, s, off) insn(BPF_JMP | (op) | BPF_X, d, s, off, 0)
-#define JUMP(off) insn(BPF_JMP | BPF_JA, 0, 0, off, 0)
-#define CALL(fn) insn(BPF_JMP | BPF_CALL, 0, 0, 0, fn)
-#define EXIT() insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+#define JUMP(off)               insn(BPF_JMP | BPF_JA, 0, 0, off, 0)
+#define CALL(fn)                insn(BPF_JMP | BPF_CALL, 0, 0, 0, fn)
+#define EXIT()                  insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
 /* a map's descriptor as a 64-bit immediate: two instructions */
-#define MAP_FD(d, fd) insn(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), insn(0, 0, 0, 0, 0)
+#define MAP_FD(d, fd)                                                                              \
+    insn(BPF_LD | BPF_DW | BPF_IMM, d, BPF_PSEUDO_MAP_FD, 0, fd), insn(0, 0, 0, 0, 0)
 
 static long sys_bpf(int cmd, union bpf_attr *attr)
 {
@@ -97,7 +98,7 @@ static int load_program(int table_map, int sockets, size_t off_nslots, size_t of
         /* 22 */ ALU_REG(BPF_SUB, BPF_REG_4, BPF_REG_8),
         /* 23 */ ALU_IMM(BPF_AND, BPF_REG_4, (int32_t)(max_slots - 1)),
         /* 24 */ MOV_REG(BPF_REG_3, BPF_REG_4),
-        /* 25 */ ALU_IMM(BPF_LSH, BPF_REG_3, 6),   /* 64 bytes a slot (share.h) */
+        /* 25 */ ALU_IMM(BPF_LSH, BPF_REG_3, 6), /* 64 bytes a slot (share.h) */
         /* 26 */ ALU_REG(BPF_ADD, BPF_REG_3, BPF_REG_7),
         /* 27 */ LOAD_W(BPF_REG_3, BPF_REG_3, (int16_t)off_free),
         /* 28 */ JUMP_IMM(BPF_JNE, BPF_REG_3, 0, FOUND - 29),
@@ -141,12 +142,11 @@ static void fail(char *err, size_t errlen, const char *what)
 {
     int e = errno;
     snprintf(err, errlen, "%s: %s%s", what, strerror(e),
-             e == EPERM ? " (needs CAP_BPF, or root, and no seccomp profile blocking bpf(2))"
-                        : "");
+             e == EPERM ? " (needs CAP_BPF, or root, and no seccomp profile blocking bpf(2))" : "");
 }
 
-int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslots,
-               size_t off_free, unsigned max_slots, char *err, size_t errlen)
+int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslots, size_t off_free,
+               unsigned max_slots, char *err, size_t errlen)
 {
     memset(st, 0, sizeof(*st));
     st->table_map = -1;
@@ -177,8 +177,8 @@ int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslot
             goto out;
         }
         char log[4096] = "";
-        st->progs[b] = load_program(st->table_map, st->sockets[b], off_nslots, off_free,
-                                    max_slots, log, sizeof(log));
+        st->progs[b] = load_program(st->table_map, st->sockets[b], off_nslots, off_free, max_slots,
+                                    log, sizeof(log));
         if (st->progs[b] < 0) {
             fail(err, errlen, "the kernel refused the steering program");
             size_t n = strlen(err);

@@ -25,20 +25,20 @@
 #define STEER_MAX_BINDS 16
 
 typedef struct steer {
-    bool active;                 /* the programs are attached */
-    int table_map;               /* the share table's map, -1 = none */
-    void *table;                 /* ... mapped here (table_size bytes) */
+    bool active;   /* the programs are attached */
+    int table_map; /* the share table's map, -1 = none */
+    void *table;   /* ... mapped here (table_size bytes) */
     size_t table_size;
     unsigned nbinds;
-    int sockets[STEER_MAX_BINDS];   /* per bind: its REUSEPORT_SOCKARRAY map */
-    int progs[STEER_MAX_BINDS];     /* per bind: its program, attached to the group */
+    int sockets[STEER_MAX_BINDS]; /* per bind: its REUSEPORT_SOCKARRAY map */
+    int progs[STEER_MAX_BINDS];   /* per bind: its program, attached to the group */
 } steer_t;
 
 /* Makes the table's map (table_size bytes, zeroed, mapped shared), the socket arrays and
  * the programs for `nbinds` binds. Returns 0, or -1 with why in err (nothing is left
  * open); the caller then makes the table itself. */
-int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslots,
-               size_t off_free, unsigned max_slots, char *err, size_t errlen);
+int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslots, size_t off_free,
+               unsigned max_slots, char *err, size_t errlen);
 
 /* Slot k's listener of bind b has been opened: enters it into the bind's array and, for
  * the first listener of a bind, attaches the program to its group. Returns 0, or -1 with

@@ -32,7 +32,7 @@ static struct {
     volatile sig_atomic_t term;
     volatile sig_atomic_t quit;
     volatile sig_atomic_t reopen;
-    volatile sig_atomic_t topology;   /* the master changed which listeners are orphaned */
+    volatile sig_atomic_t topology; /* the master changed which listeners are orphaned */
     int wake_fd;
 } pending = {.wake_fd = -1};
 
@@ -88,7 +88,7 @@ static void forget_after_fork(void)
     ring_forget_after_fork(&current_worker->ring);
     close(current_worker->wake_fd);
     if (current_worker->pool)
-        close(pool_event_fd(current_worker->pool));   /* its threads are not in the child */
+        close(pool_event_fd(current_worker->pool)); /* its threads are not in the child */
     current_worker = NULL;
 }
 
@@ -134,7 +134,7 @@ void worker_timer_arm(worker_t *w, conn_t *c, int timer)
 static int next_timeout_ms(worker_t *w)
 {
     int timeout = MAX_WAIT_MS;
-    int flush = stats_timeout_ms(w);   /* a batch of log lines falling due */
+    int flush = stats_timeout_ms(w); /* a batch of log lines falling due */
     if (flush < timeout)
         timeout = flush;
     for (int i = 0; i < CONN_TIMER_COUNT; i++) {
@@ -149,13 +149,13 @@ static int next_timeout_ms(worker_t *w)
         /* a parked request may go to a sibling once it has waited SHARE_PARK_MS; after
          * that, look for a free one every millisecond */
         int64_t left = (int64_t)(w->park_head->parked_ms + SHARE_PARK_MS) - (int64_t)w->now_ms;
-        int wait = left > 1 ? (int)left : 1;   /* a request that cannot travel: 1 ms */
+        int wait = left > 1 ? (int)left : 1; /* a request that cannot travel: 1 ms */
         if (wait < timeout)
             timeout = wait;
     }
     if (w->pool && w->oldest_ms && w->cfg->timeout > 0 && !w->timed_out) {
-        int64_t left = (int64_t)(w->oldest_ms + (uint64_t)(w->cfg->timeout * 1000)) -
-                       (int64_t)w->now_ms;
+        int64_t left =
+            (int64_t)(w->oldest_ms + (uint64_t)(w->cfg->timeout * 1000)) - (int64_t)w->now_ms;
         if (left < timeout)
             timeout = left < 0 ? 0 : (int)left;
     }
@@ -177,7 +177,7 @@ void worker_conn_release(worker_t *w, conn_t *c)
 {
     UF_ASSERT(c->ops == 0 && c->state == CONN_CLOSING);
     worker_timer_disarm(w, c);
-    c->state = CONN_FREE;   /* conn.c resets the rest (conn_reset) */
+    c->state = CONN_FREE; /* conn.c resets the rest (conn_reset) */
     w->free_slots[w->free_count++] = c->slot;
     w->active--;
 }
@@ -190,8 +190,7 @@ static void arm_accept(worker_t *w, unsigned i)
 
 static void arm_wake(worker_t *w)
 {
-    ring_read(&w->ring, w->wake_fd, &w->wake_value, sizeof(w->wake_value),
-              ring_ud(OP_WAKE, 0, 0));
+    ring_read(&w->ring, w->wake_fd, &w->wake_value, sizeof(w->wake_value), ring_ud(OP_WAKE, 0, 0));
 }
 
 #define REFUSED_LINGER_MS 1000
@@ -200,7 +199,7 @@ static void defer_close(worker_t *w, int fd)
 {
     unsigned cap = UF_ARRAY_LEN(w->refused);
     if (w->refused_count == cap) {
-        close(w->refused[w->refused_head].fd);   /* the oldest goes now */
+        close(w->refused[w->refused_head].fd); /* the oldest goes now */
         w->refused_head = (w->refused_head + 1) % cap;
         w->refused_count--;
     }
@@ -213,8 +212,7 @@ static void defer_close(worker_t *w, int fd)
 static void close_refused(worker_t *w, bool all)
 {
     unsigned cap = UF_ARRAY_LEN(w->refused);
-    while (w->refused_count &&
-           (all || w->refused[w->refused_head].close_at_ms <= w->now_ms)) {
+    while (w->refused_count && (all || w->refused[w->refused_head].close_at_ms <= w->now_ms)) {
         close(w->refused[w->refused_head].fd);
         w->refused_head = (w->refused_head + 1) % cap;
         w->refused_count--;
@@ -273,7 +271,7 @@ static void sweep_listener(worker_t *w, int fd, unsigned bind)
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) != 1)
             return;
-        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);   /* SO_RCVTIMEO bounds a lost race */
+        int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC); /* SO_RCVTIMEO bounds a lost race */
         if (c < 0)
             return;
         if (w->draining)
@@ -334,7 +332,8 @@ static void update_steals(worker_t *w)
             if (want)
                 arm_steal(w, k, b);
             else
-                ring_cancel(&w->ring, steal_ud(w, k, b, OP_STEAL), steal_ud(w, k, b, OP_STEAL_CANCEL));
+                ring_cancel(&w->ring, steal_ud(w, k, b, OP_STEAL),
+                            steal_ud(w, k, b, OP_STEAL_CANCEL));
         }
     }
 }
@@ -472,7 +471,7 @@ static void check_timeout(worker_t *w)
     if (w->timed_out || w->cfg->timeout <= 0 || !w->oldest_ms)
         return;
     uint64_t limit = (uint64_t)(w->cfg->timeout * 1000);
-    if (w->now_ms <= w->oldest_ms + limit)   /* (start times are whole milliseconds) */
+    if (w->now_ms <= w->oldest_ms + limit) /* (start times are whole milliseconds) */
         return;
     conn_t *c = pool_late(w->pool, w->now_ms - limit);
     if (c)
@@ -517,7 +516,7 @@ static void reap_pool(worker_t *w)
 {
     conn_t *c = pool_take_done(w->pool);
     while (c) {
-        conn_t *next = c->app->next;   /* going on may queue c again */
+        conn_t *next = c->app->next; /* going on may queue c again */
         conn_complete(w, c, OP_APP, 0, 0);
         c = next;
     }
@@ -601,12 +600,15 @@ static void setup_pool(worker_t *w)
         w->conns[i].slot = i;
         w->conns[i].timer = CONN_TIMER_NONE;
         http_req_init(&w->conns[i].req, &w->limits);
-        w->free_slots[i] = n - 1 - i;   /* low slots first: warmer cache lines */
+        w->free_slots[i] = n - 1 - i; /* low slots first: warmer cache lines */
     }
     w->free_count = n;
 }
 
-static void setup_limits(worker_t *w) { http_limits_from_config(&w->limits, w->cfg); }
+static void setup_limits(worker_t *w)
+{
+    http_limits_from_config(&w->limits, w->cfg);
+}
 
 /* Pins the process and binds its memory before anything is allocated. Failures are
  * logged, not fatal: an unpinned worker still serves correctly. */
@@ -619,7 +621,8 @@ static void apply_placement(const worker_placement_t *place)
     if (place->mem_node >= 0) {
         unsigned long mask[16] = {0};
         if (place->mem_node < (int)(sizeof(mask) * 8)) {
-            mask[place->mem_node / (8 * sizeof(long))] |= 1UL << (place->mem_node % (8 * sizeof(long)));
+            mask[place->mem_node / (8 * sizeof(long))] |= 1UL
+                                                          << (place->mem_node % (8 * sizeof(long)));
             if (syscall(SYS_set_mempolicy, MPOL_BIND, mask, sizeof(mask) * 8 + 1) < 0)
                 log_warning("cannot bind the worker's memory to node %d: %s", place->mem_node,
                             strerror(errno));
@@ -639,9 +642,9 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
                            const worker_placement_t *place, const share_t *share)
 {
     log_set_worker((int)index);
-    log_set_sink(NULL, NULL);   /* the master's, inherited: its lines are its own */
+    log_set_sink(NULL, NULL); /* the master's, inherited: its lines are its own */
     apply_placement(place);
-    static worker_t w;   /* the one worker context; static so its address is stable */
+    static worker_t w; /* the one worker context; static so its address is stable */
     char err[512];
     w.cfg = cfg;
     w.sb = sb;
@@ -655,9 +658,9 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     w.timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
     w.timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
     w.timers[CONN_TIMER_BODY].duration_ms = seconds_ms(cfg->body_timeout);
-    w.timers[CONN_TIMER_DRAIN].duration_ms =
-        w.timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS ? w.timers[CONN_TIMER_IDLE].duration_ms
-                                                               : DRAIN_GRACE_MS;
+    w.timers[CONN_TIMER_DRAIN].duration_ms = w.timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS
+                                                 ? w.timers[CONN_TIMER_IDLE].duration_ms
+                                                 : DRAIN_GRACE_MS;
 
     w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w.wake_fd < 0)
@@ -747,7 +750,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
             dispatch(&w, &ev);
         ring_events_end(&w.ring, &it);
         if (w.pool) {
-            reap_pool(&w);   /* steps that finished after their poke was read */
+            reap_pool(&w); /* steps that finished after their poke was read */
             publish_pool(&w);
             check_timeout(&w);
             log_pass_on();
@@ -771,15 +774,15 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
             start_drain(&w);
         expire_timers(&w);
         close_refused(&w, false);
-        stats_tick(&w);   /* log lines and statsd packets gathered in this round */
+        stats_tick(&w); /* log lines and statsd packets gathered in this round */
     }
     if (w.zc_sends)
         log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);
     if (w.pool && !w.stop_now)
-        pool_stop(w.pool);      /* idle: every connection, and so every step, is done */
+        pool_stop(w.pool); /* idle: every connection, and so every step, is done */
     if (!w.stop_now)
-        py_interp_finalize();   /* atexit handlers run on a graceful exit */
+        py_interp_finalize(); /* atexit handlers run on a graceful exit */
     stats_worker_exit(&w);
     ring_exit(&w.ring);
     fflush(NULL);

@@ -28,11 +28,11 @@
 
 /* user_data ops */
 enum worker_op {
-    OP_ACCEPT = 1,    /* slot = listener index */
-    OP_WAKE,          /* eventfd read: a signal arrived */
-    OP_RECV,          /* slot = connection */
+    OP_ACCEPT = 1, /* slot = listener index */
+    OP_WAKE,       /* eventfd read: a signal arrived */
+    OP_RECV,       /* slot = connection */
     OP_SEND,
-    OP_CONTINUE,      /* "100 Continue" interim response */
+    OP_CONTINUE, /* "100 Continue" interim response */
     OP_CANCEL,
     OP_CLOSE,
     OP_ACCEPT_CANCEL, /* stopping the accepts at drain */
@@ -48,15 +48,15 @@ enum worker_op {
     OP_APP,           /* slot = connection whose step came back (not a ring op) */
     OP_STEAL,         /* accept from a sibling's listener: slot = sibling * nbinds + bind */
     OP_STEAL_CANCEL,
-    OP_INBOX,         /* poll of this slot's inbox: connections handed over (src/share.h) */
+    OP_INBOX, /* poll of this slot's inbox: connections handed over (src/share.h) */
     OP_INBOX_CANCEL,
-    OP_QUEUE,         /* poll of the shared queue (src/share.h) */
+    OP_QUEUE, /* poll of the shared queue (src/share.h) */
     OP_QUEUE_CANCEL,
 };
 
 /* Registered send buffers per worker: enough for this many zero-copy file transfers in
  * flight at once, each block one read and one SEND_ZC. */
-#define WORKER_ZC_BLOCKS TUN_SEND_ARENA_BLOCKS
+#define WORKER_ZC_BLOCKS     TUN_SEND_ARENA_BLOCKS
 #define WORKER_ZC_BLOCK_SIZE TUN_SEND_ARENA_BLOCK_SIZE
 
 /* The master's signal that share_table_t.orphan changed (look at the steals again). */
@@ -65,14 +65,14 @@ enum worker_op {
 /* Exit codes a worker uses so the master can tell boot failures apart. */
 enum worker_exit {
     WORKER_EXIT_OK = 0,
-    WORKER_EXIT_BOOT = 3,      /* could not set up (ring, interpreter) */
-    WORKER_EXIT_APP_LOAD = 4,  /* the application could not be imported */
+    WORKER_EXIT_BOOT = 3,     /* could not set up (ring, interpreter) */
+    WORKER_EXIT_APP_LOAD = 4, /* the application could not be imported */
 };
 
 typedef struct worker_listener {
     int fd;
-    char host[64];             /* SERVER_NAME */
-    int port;                  /* SERVER_PORT */
+    char host[64]; /* SERVER_NAME */
+    int port;      /* SERVER_PORT */
 } worker_listener_t;
 
 typedef struct timer_queue {
@@ -86,30 +86,30 @@ typedef struct worker {
     unsigned index;
     ring_t ring;
     py_app_t *app;
-    struct pool *pool;         /* --threads > 1: the application threads, else NULL */
-    uint64_t pool_value;       /* the pool eventfd's counter, read by the ring */
-    uint64_t oldest_ms;        /* the oldest request in a thread, as last published */
+    struct pool *pool;   /* --threads > 1: the application threads, else NULL */
+    uint64_t pool_value; /* the pool eventfd's counter, read by the ring */
+    uint64_t oldest_ms;  /* the oldest request in a thread, as last published */
     http_limits_t limits;
 
     worker_listener_t *listeners;
     unsigned listener_count;
 
-    conn_t *conns;             /* pool of cfg->worker_connections */
-    uint32_t *free_slots;      /* stack of free pool indices */
+    conn_t *conns;        /* pool of cfg->worker_connections */
+    uint32_t *free_slots; /* stack of free pool indices */
     uint32_t free_count;
     uint32_t active;
 
-    py_header_t *scratch_headers;  /* request headers handed to Python, reused */
+    py_header_t *scratch_headers; /* request headers handed to Python, reused */
     size_t scratch_cap;
-    conn_shared_t conn_shared;     /* proxy trust and body settings (conn_setup) */
+    conn_shared_t conn_shared; /* proxy trust and body settings (conn_setup) */
 
     timer_queue_t timers[CONN_TIMER_COUNT];
     uint64_t now_ms;
 
     int wake_fd;
     uint64_t wake_value;
-    stats_worker_t *stats;     /* access log, log target, statsd, probes (src/stats.c) */
-    bool zc_unavailable;       /* registering the send buffers failed: never try again */
+    stats_worker_t *stats; /* access log, log target, statsd, probes (src/stats.c) */
+    bool zc_unavailable;   /* registering the send buffers failed: never try again */
     /* connections refused over --worker-connections: answered with 503 and shut down
      * for writing, closed a little later so that the client's request, arriving after
      * our answer, does not meet a closed socket and reset the 503 before it is read */
@@ -120,20 +120,20 @@ typedef struct worker {
     unsigned refused_head, refused_count;
     /* work sharing (src/share.h), NULL share when --work-sharing is off */
     const share_t *share;
-    uint32_t threads;          /* application threads (the pool's size) */
-    uint32_t in_app;           /* requests owned by a thread or queued for one */
-    struct conn *park_head, *park_tail;   /* parked requests, oldest first (src/conn.c) */
-    uint32_t steal_epoch;      /* the table's epoch the steals below were armed for */
-    uint8_t *stealing;         /* [slot]: accepts are armed on that sibling's listeners */
-    unsigned pick_next;        /* where the next search for an idle sibling starts */
-    uint64_t requests_started; /* for an exact --max-requests */
-    unsigned accepts_live;     /* accepts armed (own listeners and steals), not yet ended */
+    uint32_t threads;                   /* application threads (the pool's size) */
+    uint32_t in_app;                    /* requests owned by a thread or queued for one */
+    struct conn *park_head, *park_tail; /* parked requests, oldest first (src/conn.c) */
+    uint32_t steal_epoch;               /* the table's epoch the steals below were armed for */
+    uint8_t *stealing;                  /* [slot]: accepts are armed on that sibling's listeners */
+    unsigned pick_next;                 /* where the next search for an idle sibling starts */
+    uint64_t requests_started;          /* for an exact --max-requests */
+    unsigned accepts_live; /* accepts armed (own listeners and steals), not yet ended */
     bool inbox_armed;
     bool queue_armed;
-    bool leaving;              /* not taking new work: retiring, timed out or draining */
-    bool timed_out;            /* a request outlived --timeout; answered 500 */
-    char *inbox_buf;           /* SHARE_MAX_BYTES: one hand-off as it is received */
-    uint64_t zc_sends;         /* zero-copy sends, and how many the kernel copied anyway */
+    bool leaving;      /* not taking new work: retiring, timed out or draining */
+    bool timed_out;    /* a request outlived --timeout; answered 500 */
+    char *inbox_buf;   /* SHARE_MAX_BYTES: one hand-off as it is received */
+    uint64_t zc_sends; /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
     bool draining;
     bool stop_now;
@@ -156,9 +156,9 @@ static inline py_interp_options_t worker_python_options(const tun_config_t *cfg)
 
 /* Where a worker runs (--cpu-pin, --numa-pin), decided by the master. */
 typedef struct worker_placement {
-    bool pin_cpus;             /* apply `cpus` as the affinity */
+    bool pin_cpus; /* apply `cpus` as the affinity */
     cpu_set_t cpus;
-    int mem_node;              /* bind memory to this NUMA node; -1 = leave the policy */
+    int mem_node; /* bind memory to this NUMA node; -1 = leave the policy */
 } worker_placement_t;
 
 /* Runs worker `index` on the given listener sockets; never returns (exits the process

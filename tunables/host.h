@@ -32,29 +32,29 @@ typedef struct tun_node {
 } tun_node_t;
 
 typedef struct tun_host {
-    int *cpus;                  /* CPUs we may run on (affinity, online only), ascending */
+    int *cpus; /* CPUs we may run on (affinity, online only), ascending */
     int ncpus;
-    int cpus_online;            /* CPUs the kernel has online, 0 if unknown */
-    double cpu_quota;           /* cgroup CPU limit in CPUs (2.5 = 250ms per 100ms), 0 = none */
-    char cpu_quota_from[256];   /* the file the quota came from, "" if none */
-    uint64_t mem_total;         /* MemTotal in bytes, 0 if unknown */
-    uint64_t mem_limit;         /* tightest cgroup memory limit in bytes, 0 = none */
-    char mem_limit_from[256];   /* the file the limit came from, "" if none */
-    int cgroup_version;         /* 2, 1, or 0 when no cgroup files were found */
-    tun_node_t *nodes;          /* NUMA nodes in id order; none on a host without NUMA info */
+    int cpus_online;          /* CPUs the kernel has online, 0 if unknown */
+    double cpu_quota;         /* cgroup CPU limit in CPUs (2.5 = 250ms per 100ms), 0 = none */
+    char cpu_quota_from[256]; /* the file the quota came from, "" if none */
+    uint64_t mem_total;       /* MemTotal in bytes, 0 if unknown */
+    uint64_t mem_limit;       /* tightest cgroup memory limit in bytes, 0 = none */
+    char mem_limit_from[256]; /* the file the limit came from, "" if none */
+    int cgroup_version;       /* 2, 1, or 0 when no cgroup files were found */
+    tun_node_t *nodes;        /* NUMA nodes in id order; none on a host without NUMA info */
     int nnodes;
 } tun_host_t;
 
 typedef struct tun_plan {
-    int cpus;             /* usable CPUs: allowed, capped by the cgroup quota */
-    uint64_t budget;      /* memory budget in bytes (cgroup limit or MemTotal), 0 unknown */
-    uint64_t reserve;     /* bytes kept free for the OS */
-    uint64_t footprint;   /* bytes assumed per worker */
-    long fit;             /* workers that fit in budget - reserve; -1 when the budget is unknown */
-    int workers;          /* the plan: min(bound, cpus, fit), at least 1 */
+    int cpus;           /* usable CPUs: allowed, capped by the cgroup quota */
+    uint64_t budget;    /* memory budget in bytes (cgroup limit or MemTotal), 0 unknown */
+    uint64_t reserve;   /* bytes kept free for the OS */
+    uint64_t footprint; /* bytes assumed per worker */
+    long fit;           /* workers that fit in budget - reserve; -1 when the budget is unknown */
+    int workers;        /* the plan: min(bound, cpus, fit), at least 1 */
     const char *limited_by; /* what decided it: "CPUs", "memory" or "--workers" */
-    int *cpu;             /* [workers]: the CPU worker k runs on, ascending; -1 if unknown */
-    int *node;            /* [workers]: its NUMA node, -1 if unknown */
+    int *cpu;               /* [workers]: the CPU worker k runs on, ascending; -1 if unknown */
+    int *node;              /* [workers]: its NUMA node, -1 if unknown */
 } tun_plan_t;
 
 /* Reads the host under root. Missing files leave their fields unknown (0 / empty); only

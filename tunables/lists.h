@@ -24,7 +24,7 @@ typedef struct tun_netlist {
 #define TUN_PAIR_PART_MAX 63
 
 typedef struct tun_pair {
-    char *name;  /* blanks around the '=' trimmed */
+    char *name; /* blanks around the '=' trimmed */
     char *value;
 } tun_pair_t;
 

@@ -87,8 +87,8 @@ static const char script[] =
 
 /* Starts `python -c script path` with its stdout on a pipe; *fd is the read end. Returns
  * 0, or TUN_ERROR with err filled. */
-static int spawn(const char *python, const char *path, char **envp, int *fd, pid_t *pid,
-                 char *err, size_t errlen)
+static int spawn(const char *python, const char *path, char **envp, int *fd, pid_t *pid, char *err,
+                 size_t errlen)
 {
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)

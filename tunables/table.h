@@ -3,10 +3,9 @@
  *
  * tunables/settings.c expands TUN_SETTINGS into the descriptor array that drives
  * everything else: the command line, UWSGI_FAST_CMD_ARGS, the environment, config files,
- * validation, --help, --print-config and docs/settings.md. Adding a setting is one row here plus its
- * field in tun_config_t; the build checks that the field exists and that its C type
- * matches the row's type. Rows are listed in --help and the docs in table order within
- * their section.
+ * validation, --help, --print-config and docs/settings.md. Adding a setting is one row here plus
+ * its field in tun_config_t; the build checks that the field exists and that its C type matches the
+ * row's type. Rows are listed in --help and the docs in table order within their section.
  *
  * Columns of X(...):
  *   name     the tun_config_t field; also the setting's name in messages and the docs
@@ -62,15 +61,15 @@ enum tun_flag {
 };
 
 /* X(id, title), in the order --help and the docs list them. */
-#define TUN_SECTIONS(X)                                                                      \
-    X(CONFIG, "Config file")                                                                 \
-    X(APPLICATION, "Application")                                                            \
-    X(SOCKET, "Server socket")                                                               \
-    X(PROXY, "Behind a proxy")                                                               \
-    X(WORKERS, "Workers")                                                                    \
-    X(URING, "io_uring")                                                                     \
-    X(LIMITS, "HTTP limits")                                                                 \
-    X(LOGGING, "Logging")                                                                    \
+#define TUN_SECTIONS(X)                                                                            \
+    X(CONFIG, "Config file")                                                                       \
+    X(APPLICATION, "Application")                                                                  \
+    X(SOCKET, "Server socket")                                                                     \
+    X(PROXY, "Behind a proxy")                                                                     \
+    X(WORKERS, "Workers")                                                                          \
+    X(URING, "io_uring")                                                                           \
+    X(LIMITS, "HTTP limits")                                                                       \
+    X(LOGGING, "Logging")                                                                          \
     X(METRICS, "Metrics and health")
 
 /* clang-format off */
@@ -321,12 +320,17 @@ enum tun_flag {
  */
 enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
 
-#define TUN_TLS_REASON "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
-#define TUN_SYSLOG_REASON "the error log goes to a file or stderr; let journald or the container runtime forward it"
-#define TUN_LOGGER_REASON "the error log is written by the C core, not by Python's logging; use --error-logfile and --log-level"
-#define TUN_PARSER_REASON "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
+#define TUN_TLS_REASON                                                                             \
+    "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
+#define TUN_SYSLOG_REASON                                                                          \
+    "the error log goes to a file or stderr; let journald or the container runtime forward it"
+#define TUN_LOGGER_REASON                                                                          \
+    "the error log is written by the C core, not by Python's logging; use --error-logfile and "    \
+    "--log-level"
+#define TUN_PARSER_REASON                                                                          \
+    "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
 #define TUN_STATSD_REASON "DogStatsD tags are not sent; statsd metrics go out untagged"
-#define TUN_H2_REASON "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
+#define TUN_H2_REASON     "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
 
 /* clang-format off */
 #define TUN_REFUSED(R)                                                                       \
@@ -417,9 +421,24 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
 
 /* gunicorn's server hooks: callables a gunicorn.conf.py may define. None is called yet;
  * each one defined gets a warning at start naming it. */
-#define TUN_HOOKS(H)                                                                         \
-    H(on_starting) H(on_reload) H(when_ready) H(pre_fork) H(post_fork) H(post_worker_init)   \
-    H(worker_int) H(worker_abort) H(pre_exec) H(pre_request) H(post_request) H(child_exit)   \
-    H(worker_exit) H(nworkers_changed) H(on_exit) H(ssl_context)
+/* clang-format off */
+#define TUN_HOOKS(H) \
+    H(on_starting) \
+    H(on_reload) \
+    H(when_ready) \
+    H(pre_fork) \
+    H(post_fork) \
+    H(post_worker_init) \
+    H(worker_int) \
+    H(worker_abort) \
+    H(pre_exec) \
+    H(pre_request) \
+    H(post_request) \
+    H(child_exit) \
+    H(worker_exit) \
+    H(nworkers_changed) \
+    H(on_exit) \
+    H(ssl_context)
+/* clang-format on */
 
 #endif

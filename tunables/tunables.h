@@ -31,8 +31,8 @@
 
 /* One address to listen on, as parsed from -b/--bind. */
 typedef struct tun_bind {
-    char spec[300];                /* as the user wrote it, for messages */
-    struct sockaddr_storage addr;  /* AF_INET or AF_INET6, port in network order */
+    char spec[300];               /* as the user wrote it, for messages */
+    struct sockaddr_storage addr; /* AF_INET or AF_INET6, port in network order */
     socklen_t addrlen;
 } tun_bind_t;
 
@@ -40,114 +40,114 @@ struct tun_sources; /* where each value came from; private to tunables/ (layers.
 
 typedef struct tun_config {
     /* config file */
-    char *config;                /* -c/--config: the file that was read, NULL = none */
+    char *config; /* -c/--config: the file that was read, NULL = none */
 
     /* application */
-    char *app;                   /* MODULE:CALLABLE (positional, $UWSGI_FAST_APP, wsgi_app) */
-    char *chdir;                 /* --chdir, absolute, an existing dir at parse; NULL = stay */
-    char **pythonpath;           /* --pythonpath, comma separated, may repeat */
+    char *app;         /* MODULE:CALLABLE (positional, $UWSGI_FAST_APP, wsgi_app) */
+    char *chdir;       /* --chdir, absolute, an existing dir at parse; NULL = stay */
+    char **pythonpath; /* --pythonpath, comma separated, may repeat */
     size_t pythonpath_count;
-    char *virtualenv;            /* --virtualenv, default $VIRTUAL_ENV, absolute; NULL = none */
-    char **raw_env;              /* -e/--env NAME=VALUE, may repeat; commas are kept */
+    char *virtualenv; /* --virtualenv, default $VIRTUAL_ENV, absolute; NULL = none */
+    char **raw_env;   /* -e/--env NAME=VALUE, may repeat; commas are kept */
     size_t raw_env_count;
-    bool preload;                /* --preload: the master imports the application */
+    bool preload; /* --preload: the master imports the application */
 
     /* server socket */
-    tun_bind_t *binds;           /* -b/--bind, repeatable, never two equal addresses;
-                                    default 127.0.0.1:8000, or 0.0.0.0:$PORT */
+    tun_bind_t *binds; /* -b/--bind, repeatable, never two equal addresses;
+                          default 127.0.0.1:8000, or 0.0.0.0:$PORT */
     size_t bind_count;
-    int backlog;                 /* --backlog, default 2048 */
+    int backlog; /* --backlog, default 2048 */
 
     /* behind a proxy */
-    char *forwarded_allow_ips;   /* --forwarded-allow-ips, validated: "*", ADDRESS or
-                                    ADDRESS/BITS, comma separated; default "127.0.0.1,::1"
-                                    or $FORWARDED_ALLOW_IPS; NULL when set to "" */
-    char *secure_scheme_headers; /* --secure-scheme-headers "NAME=VALUE,...", validated;
-                                    default gunicorn's three; NULL when set to "" */
-    char *root_path;             /* --root-path (SCRIPT_NAME), NULL = none */
+    char *forwarded_allow_ips;     /* --forwarded-allow-ips, validated: "*", ADDRESS or
+                                      ADDRESS/BITS, comma separated; default "127.0.0.1,::1"
+                                      or $FORWARDED_ALLOW_IPS; NULL when set to "" */
+    char *secure_scheme_headers;   /* --secure-scheme-headers "NAME=VALUE,...", validated;
+                                      default gunicorn's three; NULL when set to "" */
+    char *root_path;               /* --root-path (SCRIPT_NAME), NULL = none */
     tun_netlist_t forwarded_allow; /* --forwarded-allow-ips, parsed */
-    tun_pairs_t secure_scheme;   /* --secure-scheme-headers, parsed */
+    tun_pairs_t secure_scheme;     /* --secure-scheme-headers, parsed */
 
     /* workers */
-    int workers;                 /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;
-                                    with `auto`, the usable CPUs as an upper bound... */
-    bool workers_auto;           /* ...that the master lowers to what fits in memory
-                                    (tun_plan_workers in tunables/host.h) */
-    int worker_connections;      /* --worker-connections, default 1000 */
-    int threads;                 /* --threads: application threads per worker, default 1 */
-    bool work_sharing;           /* --work-sharing, default true */
-    double timeout;              /* -t/--timeout seconds a request may run before its worker
-                                    is killed and replaced; default 30, 0 = no limit */
-    double graceful_timeout;     /* --graceful-timeout seconds, default 30 */
-    double keepalive;            /* --keep-alive seconds idle, default 2 */
-    double header_timeout;       /* --header-timeout: request line + headers, default 10,
-                                    0 = no limit; 408 when exceeded */
-    double body_timeout;         /* --body-timeout: longest gap between two reads of a body,
-                                    default 30, 0 = no limit; 408 when exceeded */
-    int max_requests;            /* --max-requests, default 0 = never recycle */
-    int max_requests_jitter;     /* --max-requests-jitter, default 0: add random [0, J] */
-    double max_worker_lifetime;  /* --max-worker-lifetime seconds, default 0 = forever */
-    int reload_on_rss;           /* --reload-on-rss MB, default 0 = off */
-    int memory_reserve_mb;       /* --memory-reserve MB kept free when planning, default 256 */
-    bool cpu_pin;                /* --cpu-pin, default false */
-    bool numa_pin;               /* --numa-pin, default false */
-    char *pidfile;               /* -p/--pid, NULL = none; as given (relative = start dir) */
+    int workers;                /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;
+                                   with `auto`, the usable CPUs as an upper bound... */
+    bool workers_auto;          /* ...that the master lowers to what fits in memory
+                                   (tun_plan_workers in tunables/host.h) */
+    int worker_connections;     /* --worker-connections, default 1000 */
+    int threads;                /* --threads: application threads per worker, default 1 */
+    bool work_sharing;          /* --work-sharing, default true */
+    double timeout;             /* -t/--timeout seconds a request may run before its worker
+                                   is killed and replaced; default 30, 0 = no limit */
+    double graceful_timeout;    /* --graceful-timeout seconds, default 30 */
+    double keepalive;           /* --keep-alive seconds idle, default 2 */
+    double header_timeout;      /* --header-timeout: request line + headers, default 10,
+                                   0 = no limit; 408 when exceeded */
+    double body_timeout;        /* --body-timeout: longest gap between two reads of a body,
+                                   default 30, 0 = no limit; 408 when exceeded */
+    int max_requests;           /* --max-requests, default 0 = never recycle */
+    int max_requests_jitter;    /* --max-requests-jitter, default 0: add random [0, J] */
+    double max_worker_lifetime; /* --max-worker-lifetime seconds, default 0 = forever */
+    int reload_on_rss;          /* --reload-on-rss MB, default 0 = off */
+    int memory_reserve_mb;      /* --memory-reserve MB kept free when planning, default 256 */
+    bool cpu_pin;               /* --cpu-pin, default false */
+    bool numa_pin;              /* --numa-pin, default false */
+    char *pidfile;              /* -p/--pid, NULL = none; as given (relative = start dir) */
 
     /* io_uring */
-    int ring_entries;            /* --ring-entries, default 1024 */
-    int recv_buffers;            /* --recv-buffers, default 256 (power of two) */
-    int recv_buffer_size;        /* --recv-buffer-size bytes, default 16384 */
-    int zerocopy_threshold;      /* --zerocopy-threshold bytes, default 65536; 0 = always */
+    int ring_entries;       /* --ring-entries, default 1024 */
+    int recv_buffers;       /* --recv-buffers, default 256 (power of two) */
+    int recv_buffer_size;   /* --recv-buffer-size bytes, default 16384 */
+    int zerocopy_threshold; /* --zerocopy-threshold bytes, default 65536; 0 = always */
 
     /* HTTP limits */
-    int limit_request_line;      /* --limit-request-line, default 4094, 0 = unlimited */
-    int limit_request_fields;    /* --limit-request-fields, default 100, 0 = 32768 (gunicorn) */
-    int limit_request_field_size;/* --limit-request-field_size, default 8190, 0 = unlimited */
-    int limit_request_head;      /* --limit-request-head bytes, default 0 = 64 KiB (1 MiB with
-                                    a field size above 32 KiB or unlimited) */
-    bool require_host;           /* --require-host: HTTP/1.1 without Host gets 400 */
-    long long limit_request_body;/* --limit-request-body bytes, default 1 GiB, 0 = unlimited */
+    int limit_request_line;         /* --limit-request-line, default 4094, 0 = unlimited */
+    int limit_request_fields;       /* --limit-request-fields, default 100, 0 = 32768 (gunicorn) */
+    int limit_request_field_size;   /* --limit-request-field_size, default 8190, 0 = unlimited */
+    int limit_request_head;         /* --limit-request-head bytes, default 0 = 64 KiB (1 MiB with
+                                       a field size above 32 KiB or unlimited) */
+    bool require_host;              /* --require-host: HTTP/1.1 without Host gets 400 */
+    long long limit_request_body;   /* --limit-request-body bytes, default 1 GiB, 0 = unlimited */
     long long body_spool_threshold; /* --body-spool-threshold bytes: larger bodies go to a
                                        temporary file; default 1 MiB */
-    char *tmp_upload_dir;        /* --tmp-upload-dir, an existing dir, absolute; NULL = $TMPDIR
-                                    or /tmp */
+    char *tmp_upload_dir;           /* --tmp-upload-dir, an existing dir, absolute; NULL = $TMPDIR
+                                       or /tmp */
 
     /* logging */
-    char *error_logfile;         /* --error-logfile, "-" = stderr (default) */
-    int log_level;               /* --log-level debug|info|warning|error|critical -> 0..4 */
-    char *accesslog;             /* --access-logfile, NULL = none, "-" = stdout */
-    char *access_log_format;     /* --access-logformat, gunicorn's atoms (src/accesslog.h) */
-    bool access_log_json;        /* --access-log-json */
-    char *log_target;            /* --log-target udp://|tcp://|unix:, NULL = none; checked by
-                                    the master at start (src/logship.h) */
-    char *log_target_format;     /* --log-target-format "json" or "rfc5424" */
+    char *error_logfile;     /* --error-logfile, "-" = stderr (default) */
+    int log_level;           /* --log-level debug|info|warning|error|critical -> 0..4 */
+    char *accesslog;         /* --access-logfile, NULL = none, "-" = stdout */
+    char *access_log_format; /* --access-logformat, gunicorn's atoms (src/accesslog.h) */
+    bool access_log_json;    /* --access-log-json */
+    char *log_target;        /* --log-target udp://|tcp://|unix:, NULL = none; checked by
+                                the master at start (src/logship.h) */
+    char *log_target_format; /* --log-target-format "json" or "rfc5424" */
 
     /* metrics and health (checked by the master at start: src/stats.h) */
-    char *stats_bind;            /* --stats-bind HOST:PORT, NULL = off */
-    char *statsd_host;           /* --statsd-host HOST:PORT, NULL = off */
-    char *statsd_prefix;         /* --statsd-prefix, NULL = none */
-    bool enable_backlog_metric;  /* --enable-backlog-metric: gunicorn.backlog to statsd */
-    char *health_path;           /* --health-path, NULL = off */
-    char *ready_path;            /* --ready-path, NULL = off */
-    int ready_saturation;        /* --ready-saturation, 0 = never saturated */
+    char *stats_bind;           /* --stats-bind HOST:PORT, NULL = off */
+    char *statsd_host;          /* --statsd-host HOST:PORT, NULL = off */
+    char *statsd_prefix;        /* --statsd-prefix, NULL = none */
+    bool enable_backlog_metric; /* --enable-backlog-metric: gunicorn.backlog to statsd */
+    char *health_path;          /* --health-path, NULL = off */
+    char *ready_path;           /* --ready-path, NULL = off */
+    int ready_saturation;       /* --ready-saturation, 0 = never saturated */
 
     /* not settings: filled in by tun_parse */
-    char **warnings;             /* one line each, e.g. a gunicorn hook that is not called */
+    char **warnings; /* one line each, e.g. a gunicorn hook that is not called */
     size_t warning_count;
     struct tun_sources *sources; /* for tun_write_config */
 } tun_config_t;
 
 /* Registered send buffers of a worker for zero-copy file bodies: blocks x block size.
  * Pinned memory (RLIMIT_MEMLOCK), so doctor and the master account for it. */
-#define TUN_SEND_ARENA_BLOCKS 16
+#define TUN_SEND_ARENA_BLOCKS     16
 #define TUN_SEND_ARENA_BLOCK_SIZE (256 * 1024)
-#define TUN_SEND_ARENA_BYTES ((unsigned long long)TUN_SEND_ARENA_BLOCKS * TUN_SEND_ARENA_BLOCK_SIZE)
+#define TUN_SEND_ARENA_BYTES      ((unsigned long long)TUN_SEND_ARENA_BLOCKS * TUN_SEND_ARENA_BLOCK_SIZE)
 
 enum tun_parse_result {
-    TUN_OK = 0,       /* cfg is ready to use */
-    TUN_EXIT = 1,     /* --help, --version, --print-config or --check-config printed its
-                         answer to `out`; exit 0 */
-    TUN_ERROR = -1,   /* err holds one line naming the setting and what is accepted; exit 2 */
+    TUN_OK = 0,     /* cfg is ready to use */
+    TUN_EXIT = 1,   /* --help, --version, --print-config or --check-config printed its
+                       answer to `out`; exit 0 */
+    TUN_ERROR = -1, /* err holds one line naming the setting and what is accepted; exit 2 */
 };
 
 /* Options of tun_parse_ex. */
@@ -167,8 +167,8 @@ enum {
  * getaddrinfo; a .py config file runs a Python child process (tunables/pyconfig.h). */
 int tun_parse(tun_config_t *cfg, int argc, char **argv, char **envp, FILE *out, char *err,
               size_t errlen);
-int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned opts,
-                 FILE *out, char *err, size_t errlen);
+int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned opts, FILE *out,
+                 char *err, size_t errlen);
 
 /* Releases everything cfg owns and zeroes it; safe on a zeroed or already freed cfg. */
 void tun_config_free(tun_config_t *cfg);

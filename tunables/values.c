@@ -117,7 +117,6 @@ static int parse_log_level(const tun_setting_t *s, const char *v, int *out, cons
     return tun_fail_value(s, who, v, "is not a log level", err, errlen);
 }
 
-
 /* An IPLIST: items "*", an IPv4 or IPv6 address, or one with /BITS. */
 static bool valid_netlist(const char *v)
 {

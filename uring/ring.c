@@ -96,7 +96,8 @@ static void trial_features(struct io_uring *ring, ring_features_t *f)
     socklen_t len = sizeof(sin);
     if (lfd < 0 || cfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
         listen(lfd, 1) < 0 || getsockname(lfd, (struct sockaddr *)&sin, &len) < 0 ||
-        connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || (sfd = accept(lfd, NULL, NULL)) < 0)
+        connect(cfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+        (sfd = accept(lfd, NULL, NULL)) < 0)
         goto out;
     f->trial_done = true;
     int ret, res;
@@ -115,7 +116,8 @@ static void trial_features(struct io_uring *ring, ring_features_t *f)
         sqe->user_data = 1;
         io_uring_submit(ring);
         if (write(cfd, "x", 1) == 1 && trial_wait(ring, 1, &res, &flags) == 0)
-            f->recv_multishot = res == 1 && (flags & IORING_CQE_F_MORE) && (flags & IORING_CQE_F_BUFFER);
+            f->recv_multishot =
+                res == 1 && (flags & IORING_CQE_F_MORE) && (flags & IORING_CQE_F_BUFFER);
         else
             f->recv_multishot = false;
     } else {
@@ -129,8 +131,8 @@ static void trial_features(struct io_uring *ring, ring_features_t *f)
         f->send_zc = trial_wait(ring, 2, &res, &flags) == 0 && res == 2;
         /* the notification follows; with usage reporting its res may carry the flag */
         if (f->send_zc && (flags & IORING_CQE_F_MORE) && trial_wait(ring, 2, &res, &flags) == 0)
-            f->send_zc_usage = (flags & IORING_CQE_F_NOTIF) &&
-                               ((unsigned)res & IORING_NOTIF_USAGE_ZC_COPIED);
+            f->send_zc_usage =
+                (flags & IORING_CQE_F_NOTIF) && ((unsigned)res & IORING_NOTIF_USAGE_ZC_COPIED);
     }
 out:
     if (sfd >= 0)
@@ -467,8 +469,7 @@ void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, ui
     io_uring_sqe_set_data64(sqe, ud);
 }
 
-void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset,
-                   uint64_t ud)
+void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset, uint64_t ud)
 {
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_write(sqe, fd, data, (unsigned)len, offset);
@@ -539,10 +540,10 @@ int ring_wait(ring_t *r, int timeout_ms)
 
 void ring_features_describe(const ring_features_t *f, char *out, size_t outlen)
 {
-    snprintf(out, outlen, "%s%s%s%s%s%s%s%s%s%s",
-             f->single_issuer ? "single_issuer " : "", f->defer_taskrun ? "defer_taskrun " : "",
-             f->coop_taskrun ? "coop_taskrun " : "", f->submit_all ? "submit_all " : "",
-             f->ext_arg ? "ext_arg " : "", f->accept_multishot ? "multishot_accept " : "",
+    snprintf(out, outlen, "%s%s%s%s%s%s%s%s%s%s", f->single_issuer ? "single_issuer " : "",
+             f->defer_taskrun ? "defer_taskrun " : "", f->coop_taskrun ? "coop_taskrun " : "",
+             f->submit_all ? "submit_all " : "", f->ext_arg ? "ext_arg " : "",
+             f->accept_multishot ? "multishot_accept " : "",
              f->recv_multishot ? "multishot_recv " : "", f->send_zc ? "send_zc " : "",
              f->send_zc_usage ? "send_zc_report_usage " : "",
              f->trial_done ? "(recv and send_zc proven by trial)" : "(from the opcode table)");

@@ -57,34 +57,34 @@ _Static_assert(RING_F_NOTIF == IORING_CQE_F_NOTIF, "RING_F_NOTIF");
 _Static_assert(RING_F_BUFFER_SHIFT == IORING_CQE_BUFFER_SHIFT, "RING_F_BUFFER_SHIFT");
 
 typedef struct ring_features {
-    unsigned setup_flags;      /* the IORING_SETUP_* set the ring was created with */
+    unsigned setup_flags; /* the IORING_SETUP_* set the ring was created with */
     bool single_issuer;
     bool defer_taskrun;
     bool coop_taskrun;
     bool submit_all;
-    bool ext_arg;              /* wait with a timeout needs no SQE */
-    bool buf_ring;             /* provided-buffer rings */
+    bool ext_arg;  /* wait with a timeout needs no SQE */
+    bool buf_ring; /* provided-buffer rings */
     bool recv_multishot;
     bool accept_multishot;
     bool send_zc;
-    bool send_zc_usage;        /* the notification reports whether the kernel copied */
-    bool trial_done;           /* recv_multishot / send_zc were proven by trial submits */
+    bool send_zc_usage; /* the notification reports whether the kernel copied */
+    bool trial_done;    /* recv_multishot / send_zc were proven by trial submits */
 } ring_features_t;
 
 typedef struct ring {
     struct io_uring uring;
     ring_features_t features;
-    struct io_uring_buf_ring *bufs;   /* provided buffers for recv, group RING_RECV_GROUP */
+    struct io_uring_buf_ring *bufs; /* provided buffers for recv, group RING_RECV_GROUP */
     char *buf_base;
     unsigned buf_count;
     unsigned buf_size;
-    unsigned buf_pending;             /* recycled but not yet published */
+    unsigned buf_pending; /* recycled but not yet published */
     bool initialised;
     /* registered send buffers (io_uring_register_buffers): zero-copy sends come from here */
     char *arena;
     size_t arena_block;
     unsigned arena_blocks;
-    uint32_t *arena_free;             /* stack of free block indices */
+    uint32_t *arena_free; /* stack of free block indices */
     unsigned arena_free_count;
 } ring_t;
 
@@ -170,8 +170,7 @@ void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
  * offset (uint64_t)-1 it is, which appends to an O_APPEND file). The result is the byte
  * count, which may be short, or -errno. */
 void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, uint64_t ud);
-void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset,
-                   uint64_t ud);
+void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset, uint64_t ud);
 /* Connects a socket: res 0 or -errno (a non-blocking socket completes when connected).
  * `addr` stays valid until the completion. */
 void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t ud);

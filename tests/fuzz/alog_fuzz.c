@@ -44,8 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     alog_fmt_t *f = NULL;
     char err[256] = "";
     if (alog_compile(format, &f, err, sizeof(err)) < 0) {
-        if (strncmp(err, "access-logformat: ", 18) != 0 ||
-            strchr(err, '\n'))
+        if (strncmp(err, "access-logformat: ", 18) != 0 || strchr(err, '\n'))
             FAIL("a refusal is not one \"access-logformat: \" line: \"%s\"", err);
         free(format);
         return 0;

@@ -51,12 +51,12 @@ static void pick_limits(http_limits_t *l, uint8_t sel)
     l->fields = fields[(sel >> 1) & 3];
     l->field_size = sizes[(sel >> 3) & 3];
     l->body = bodies[(sel >> 5) & 3];
-    l->header_bytes = (sel & 0x80) ? 80 : 64 * 1024;   /* the head alone is 59 bytes */
+    l->header_bytes = (sel & 0x80) ? 80 : 64 * 1024; /* the head alone is 59 bytes */
 }
 
 typedef struct outcome {
-    int status;          /* 200 complete, 0 unfinished, else the error */
-    size_t consumed;     /* of the stream after the head, when complete */
+    int status;      /* 200 complete, 0 unfinished, else the error */
+    size_t consumed; /* of the stream after the head, when complete */
     buf_t body;
 } outcome_t;
 

@@ -366,8 +366,7 @@ static void recv_data(const uint8_t *p, size_t n)
         return; /* the kernel would have no buffer: nothing arrives */
     memcpy(recv_bufs + bid * RECV_BUF_SIZE, p, n);
     F.buf_out[bid] = true;
-    deliver(OP_RECV, (int)n,
-            RING_F_BUFFER | RING_F_MORE | (bid << RING_F_BUFFER_SHIFT));
+    deliver(OP_RECV, (int)n, RING_F_BUFFER | RING_F_MORE | (bid << RING_F_BUFFER_SHIFT));
 }
 
 static void recv_end(int res)
@@ -379,7 +378,8 @@ static void recv_end(int res)
 static bool is_send(const fake_op_t *op)
 {
     unsigned kind = ring_ud_op(op->ud);
-    return kind == OP_SEND || kind == OP_CONTINUE || (kind == OP_SEND_ZC && op->target != NOTIF_MARK);
+    return kind == OP_SEND || kind == OP_CONTINUE ||
+           (kind == OP_SEND_ZC && op->target != NOTIF_MARK);
 }
 
 /* Completes queued operation i: how = 0 fully, 1 short, 2 with an error. Sends on the
@@ -411,7 +411,7 @@ static void complete_op(unsigned i, int how)
         res = how == 2 ? -EPIPE : how == 1 && op.len > 1 ? (int)(op.len / 2) : (int)op.len;
         if (res > 0) {
             buf_append(&F.sent, op.data, (size_t)res);
-            push(op.ud, NULL, 0, NOTIF_MARK);   /* the kernel lets go of the memory later */
+            push(op.ud, NULL, 0, NOTIF_MARK); /* the kernel lets go of the memory later */
             flags = RING_F_MORE;
         } else {
             F.zc_live--;
@@ -441,7 +441,7 @@ static void complete_op(unsigned i, int how)
     case OP_APP:
         if (!live(op.ud))
             FAIL("a step queued for a previous tenant");
-        reply_step(&W, the_conn());   /* what the thread does, then hands it back */
+        reply_step(&W, the_conn()); /* what the thread does, then hands it back */
         res = 0;
         break;
     default:
@@ -506,7 +506,9 @@ static void check_sent(void)
                     return;
                 long n = 0;
                 for (const char *q = p; q < nl && isxdigit((unsigned char)*q); q++)
-                    n = n * 16 + (isdigit((unsigned char)*q) ? *q - '0' : (tolower((unsigned char)*q) - 'a' + 10));
+                    n = n * 16 + (isdigit((unsigned char)*q)
+                                      ? *q - '0'
+                                      : (tolower((unsigned char)*q) - 'a' + 10));
                 p = nl + 2 + n + 2;
                 if (p > end)
                     return;
@@ -563,7 +565,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     F.app_mode = data[0] % 6;
     CFG.keepalive = (data[1] & 1) ? 2 : 0;
     W.conn_shared.spool_threshold = (data[1] & 2) ? 16 : 1 << 20;
-    W.pool = (data[1] & 4) ? (pool_t *)&W : NULL;   /* never dereferenced: pool_submit above */
+    W.pool = (data[1] & 4) ? (pool_t *)&W : NULL; /* never dereferenced: pool_submit above */
     W.ring.features.send_zc = (data[1] & 8) != 0;
     CFG.zerocopy_threshold = (data[1] & 16) ? 0 : 4;
     W.draining = false;

@@ -151,7 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     FAIL("%zu bytes of one unfinished line kept", in.len - parsed);
             }
             if (!req.complete) {
-                    in.len = http_compact(&req, in.data, in.len, &parsed);
+                in.len = http_compact(&req, in.data, in.len, &parsed);
                 if (parsed > in.len)
                     FAIL("compaction left consumed %zu past length %zu", parsed, in.len);
                 check_spans(&req, in.len);

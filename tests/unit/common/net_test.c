@@ -102,7 +102,7 @@ static void test_cidr_match(void)
 {
     CHECK(in("10.0.0.0/8", v4("10.200.3.4", 1)));
     CHECK(!in("10.0.0.0/8", v4("11.0.0.1", 1)));
-    CHECK(in("192.168.4.0/22", v4("192.168.7.255", 1)));  /* prefix ends inside a byte */
+    CHECK(in("192.168.4.0/22", v4("192.168.7.255", 1))); /* prefix ends inside a byte */
     CHECK(!in("192.168.4.0/22", v4("192.168.8.0", 1)));
     CHECK(in("0.0.0.0/0", v4("203.0.113.9", 1)));
     CHECK(in("127.0.0.1", v4("127.0.0.1", 1)));
@@ -112,7 +112,7 @@ static void test_cidr_match(void)
     CHECK(in("::ffff:127.0.0.0/104", v6("::ffff:127.0.0.1", 1)) == false); /* matched as IPv4 */
     CHECK(in("2001:db8::/32", v6("2001:db8:ffff::1", 1)));
     CHECK(!in("2001:db8::/33", v6("2001:db8:8000::1", 1)));
-    CHECK(!in("::1", v4("127.0.0.1", 1)));                 /* other family */
+    CHECK(!in("::1", v4("127.0.0.1", 1))); /* other family */
     CHECK(!in("127.0.0.1", v6("::1", 1)));
     struct sockaddr_un u = {.sun_family = AF_UNIX};
     net_cidr_t any;

@@ -150,8 +150,9 @@ static void test_cut_short(void)
     memset(&fx, 0, sizeof(fx));
     http_req_init(&fx.req, &limits);
     fx.rec = (alog_rec_t){.req = &fx.req, .remote_addr = "", .status = 400};
-    CHECK_EQ_STR(render("%(h)s \"%(r)s\" %(s)s %(m)s %(U)s %({host}i)s %({PATH_INFO}e)s", false, &fx),
-                 "- \"-\" 400 - - - -");
+    CHECK_EQ_STR(
+        render("%(h)s \"%(r)s\" %(s)s %(m)s %(U)s %({host}i)s %({PATH_INFO}e)s", false, &fx),
+        "- \"-\" 400 - - - -");
     fx.rec.status = 0;
     CHECK_EQ_STR(render("%(s)s", true, &fx), "{\"status\":null}");
     teardown(&fx);
@@ -224,7 +225,7 @@ static void test_writer(void)
     alog_writer_flush(&wr, 1050, false);
     CHECK(!wr.inflight);
     CHECK_EQ_INT(alog_writer_timeout_ms(&wr, 1050), 50);
-    alog_writer_flush(&wr, 1100, false);   /* ALOG_FLUSH_MS after the first line */
+    alog_writer_flush(&wr, 1100, false); /* ALOG_FLUSH_MS after the first line */
     CHECK(wr.inflight);
     /* a line while the write is in flight goes to the other buffer */
     buf_t *b = alog_writer_line(&wr, 1101);
@@ -233,9 +234,9 @@ static void test_writer(void)
     int res = reap(&r);
     CHECK_EQ_INT(res, 13);
     alog_writer_complete(&wr, res, 1102);
-    CHECK(!wr.inflight);   /* third is not due yet */
+    CHECK(!wr.inflight); /* third is not due yet */
     CHECK_EQ_INT((int)lines, 2);
-    alog_writer_flush(&wr, 1102, true);   /* drain: whatever is there */
+    alog_writer_flush(&wr, 1102, true); /* drain: whatever is there */
     res = reap(&r);
     alog_writer_complete(&wr, res, 1103);
     CHECK(alog_writer_idle(&wr));
@@ -248,7 +249,7 @@ static void test_writer(void)
     b = alog_writer_line(&wr, 2000);
     buf_append_str(b, "fourth\n");
     alog_writer_commit(&wr);
-    alog_writer_close(&wr);   /* written synchronously */
+    alog_writer_close(&wr); /* written synchronously */
     char text[128] = {0};
     FILE *f = fopen(moved, "r");
     CHECK(f && fread(text, 1, sizeof(text) - 1, f) > 0);

@@ -16,7 +16,7 @@ static void test_rss(void)
     size_t size = 32u << 20;
     char *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(p != MAP_FAILED);
-    memset(p, 1, size);                           /* resident now */
+    memset(p, 1, size); /* resident now */
     uint64_t after = budget_rss_bytes(getpid());
     CHECK(after >= before + size - (size >> 3));
     uint64_t pss = budget_pss_bytes(getpid());

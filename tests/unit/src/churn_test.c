@@ -47,16 +47,16 @@ static void test_table(void)
     churn_proc_t *old = add(0, 10, 0, 1, SB_READY);
     churn_proc_t *succ = add(1, 11, 0, 2, SB_BOOTING);
     add(2, 12, 1, 1, SB_READY);
-    CHECK(churn_current(&c, 0) == succ);          /* the newest generation */
+    CHECK(churn_current(&c, 0) == succ); /* the newest generation */
     CHECK(churn_ready(&c, old));
     CHECK(!churn_ready(&c, succ));
     succ->draining = true;
-    CHECK(churn_current(&c, 0) == old);           /* one on its way out is not current */
+    CHECK(churn_current(&c, 0) == old); /* one on its way out is not current */
     CHECK(churn_of_pid(&c, 12) == &procs[2]);
     CHECK(churn_of_pid(&c, 99) == NULL);
     CHECK(churn_free_proc(&c) == &procs[3]);
     CHECK_EQ_INT(churn_free_sb(&c), 3);
-    procs[1].sb_index = 3;                        /* scoreboard slots follow sb_index */
+    procs[1].sb_index = 3; /* scoreboard slots follow sb_index */
     CHECK_EQ_INT(churn_free_sb(&c), 1);
     CHECK_EQ_INT(churn_live(&c), 3);
     CHECK(!churn_slot_empty(&c, 1));
@@ -70,16 +70,16 @@ static void test_table(void)
 static void test_request_limit(void)
 {
     table();
-    CHECK_EQ_INT(churn_request_limit(&cfg, 7), 0);             /* --max-requests off */
+    CHECK_EQ_INT(churn_request_limit(&cfg, 7), 0); /* --max-requests off */
     cfg.max_requests = 100;
-    CHECK_EQ_INT(churn_request_limit(&cfg, 7), 100);           /* no jitter */
+    CHECK_EQ_INT(churn_request_limit(&cfg, 7), 100); /* no jitter */
     cfg.max_requests_jitter = 10;
     CHECK_EQ_INT(churn_request_limit(&cfg, 0), 100);
-    CHECK_EQ_INT(churn_request_limit(&cfg, 10), 110);          /* the jitter is inclusive */
-    CHECK_EQ_INT(churn_request_limit(&cfg, 11), 100);          /* ...and wraps */
+    CHECK_EQ_INT(churn_request_limit(&cfg, 10), 110); /* the jitter is inclusive */
+    CHECK_EQ_INT(churn_request_limit(&cfg, 11), 100); /* ...and wraps */
     CHECK_EQ_INT(churn_request_limit(&cfg, 25), 103);
     CHECK_EQ_INT(churn_request_limit(&cfg, (unsigned long)-1), 100 + (unsigned long)-1 % 11);
-    cfg.max_requests_jitter = -5;                              /* a negative jitter is none */
+    cfg.max_requests_jitter = -5; /* a negative jitter is none */
     CHECK_EQ_INT(churn_request_limit(&cfg, 3), 100);
 }
 
@@ -88,22 +88,22 @@ static void test_limits(void)
     churn_t c = table();
     churn_proc_t *p = add(0, 10, 0, 1, SB_READY);
     p->started_ms = 1000;
-    CHECK_EQ_INT(churn_limit_reached(&c, p, 1000000), CHURN_NONE);   /* no limits set */
+    CHECK_EQ_INT(churn_limit_reached(&c, p, 1000000), CHURN_NONE); /* no limits set */
     p->request_limit = 50;
     sb[0].requests = 49;
     CHECK_EQ_INT(churn_limit_reached(&c, p, 2000), CHURN_NONE);
     sb[0].requests = 50;
     CHECK_EQ_INT(churn_limit_reached(&c, p, 2000), CHURN_MAX_REQUESTS);
     sb[0].requests = 10;
-    sb[0].limit_reached = 1;                      /* started its last, some not answered */
+    sb[0].limit_reached = 1; /* started its last, some not answered */
     CHECK_EQ_INT(churn_limit_reached(&c, p, 2000), CHURN_MAX_REQUESTS);
     sb[0].limit_reached = 0;
     cfg.max_worker_lifetime = 2;
-    CHECK_EQ_INT(churn_limit_reached(&c, p, 3000), CHURN_NONE);      /* not yet over */
+    CHECK_EQ_INT(churn_limit_reached(&c, p, 3000), CHURN_NONE); /* not yet over */
     CHECK_EQ_INT(churn_limit_reached(&c, p, 3001), CHURN_LIFETIME);
-    sb[0].requests = 50;                          /* both: max-requests is said */
+    sb[0].requests = 50; /* both: max-requests is said */
     CHECK_EQ_INT(churn_limit_reached(&c, p, 3001), CHURN_MAX_REQUESTS);
-    p->request_limit = 0;                         /* no limit: the count never matters */
+    p->request_limit = 0; /* no limit: the count never matters */
     sb[0].requests = 1000000;
     CHECK_EQ_INT(churn_limit_reached(&c, p, 2000), CHURN_NONE);
 }
@@ -113,27 +113,27 @@ static void test_successor(void)
     churn_t c = table();
     churn_proc_t *a = add(0, 10, 0, 1, SB_READY);
     churn_proc_t *b = add(1, 11, 1, 1, SB_READY);
-    CHECK(!churn_wants_successor(&c, a));         /* nothing to replace */
+    CHECK(!churn_wants_successor(&c, a)); /* nothing to replace */
     a->retire = CHURN_MAX_REQUESTS;
     CHECK(churn_wants_successor(&c, a));
     b->retire = CHURN_RSS;
-    CHECK(churn_wants_successor(&c, a));          /* b waits for its successor: not yet */
-    b->has_successor = true;                      /* b's replacement is under way */
-    CHECK(!churn_wants_successor(&c, a));         /* one at a time */
+    CHECK(churn_wants_successor(&c, a));  /* b waits for its successor: not yet */
+    b->has_successor = true;              /* b's replacement is under way */
+    CHECK(!churn_wants_successor(&c, a)); /* one at a time */
     c.sharing = true;
-    CHECK(churn_wants_successor(&c, a));          /* ...unless work sharing */
+    CHECK(churn_wants_successor(&c, a)); /* ...unless work sharing */
     c.sharing = false;
     a->retire = CHURN_RELOAD;
-    CHECK(churn_wants_successor(&c, a));          /* HUP replaces every worker at once */
+    CHECK(churn_wants_successor(&c, a)); /* HUP replaces every worker at once */
     a->retire = CHURN_LIFETIME;
-    b->retire = CHURN_SCALE_DOWN;                 /* a scale-down is not a recycle */
+    b->retire = CHURN_SCALE_DOWN; /* a scale-down is not a recycle */
     CHECK(churn_wants_successor(&c, a));
     b->retire = CHURN_BUDGET;
     b->has_successor = false;
-    b->draining = true;                           /* draining counts as in progress */
+    b->draining = true; /* draining counts as in progress */
     CHECK(!churn_wants_successor(&c, a));
     b->draining = false;
-    a->has_successor = true;                      /* it has one already */
+    a->has_successor = true; /* it has one already */
     CHECK(!churn_wants_successor(&c, a));
 
     churn_boot_t boot = {.respawn_at_ms = 500};
@@ -146,11 +146,11 @@ static void test_hung(void)
     churn_t c = table();
     churn_proc_t *p = add(0, 10, 0, 1, SB_READY);
     sb[0].request_start_ms = 1000;
-    CHECK_EQ_INT(churn_hung(&c, p, 1000000), CHURN_HANG_NONE);       /* --timeout off */
+    CHECK_EQ_INT(churn_hung(&c, p, 1000000), CHURN_HANG_NONE); /* --timeout off */
     cfg.timeout = 5;
     CHECK_EQ_INT(churn_hung(&c, p, 6000), CHURN_HANG_NONE);
     CHECK_EQ_INT(churn_hung(&c, p, 6001), CHURN_HANG_REQUEST);
-    sb[0].state = SB_BOOTING;                     /* only ready workers are judged */
+    sb[0].state = SB_BOOTING; /* only ready workers are judged */
     CHECK_EQ_INT(churn_hung(&c, p, 60000), CHURN_HANG_NONE);
     sb[0].state = SB_READY;
 
@@ -158,9 +158,9 @@ static void test_hung(void)
     sb[0].threads = 4;
     CHECK_EQ_INT(churn_hung(&c, p, 6001), CHURN_HANG_NONE);
     CHECK_EQ_INT(churn_hung(&c, p, 7000), CHURN_HANG_NONE);
-    CHECK_EQ_INT(churn_hung(&c, p, 7001), CHURN_HANG_REQUEST);       /* the grace is over */
+    CHECK_EQ_INT(churn_hung(&c, p, 7001), CHURN_HANG_REQUEST); /* the grace is over */
     sb[0].timed_out = 1;
-    CHECK_EQ_INT(churn_hung(&c, p, 6001), CHURN_HANG_REQUEST);       /* answered: at once */
+    CHECK_EQ_INT(churn_hung(&c, p, 6001), CHURN_HANG_REQUEST); /* answered: at once */
 
     /* fractional --timeout */
     sb[0].threads = 0;
@@ -171,7 +171,7 @@ static void test_hung(void)
     /* idle, but the loop stopped beating */
     cfg.timeout = 5;
     sb[0].request_start_ms = 0;
-    CHECK_EQ_INT(churn_hung(&c, p, 100000), CHURN_HANG_NONE);        /* never beat yet */
+    CHECK_EQ_INT(churn_hung(&c, p, 100000), CHURN_HANG_NONE); /* never beat yet */
     sb[0].heartbeat_ms = 1000;
     CHECK_EQ_INT(churn_hung(&c, p, 8000), CHURN_HANG_NONE);
     CHECK_EQ_INT(churn_hung(&c, p, 8001), CHURN_HANG_SILENT);
@@ -199,7 +199,7 @@ static void test_timeout_while_draining(void)
     p->has_successor = true;
     add(1, 11, 0, 2, SB_BOOTING);
     CHECK_EQ_INT(churn_hung(&c, p, 6001), CHURN_HANG_REQUEST);
-    CHECK(!churn_kill_due(p, 1000000));           /* no deadline until it is told */
+    CHECK(!churn_kill_due(p, 1000000)); /* no deadline until it is told */
 }
 
 static void test_handover(void)
@@ -210,14 +210,14 @@ static void test_handover(void)
     old->retire = CHURN_RELOAD;
     old->has_successor = true;
     churn_proc_t *succ = add(1, 11, 0, 2, SB_BOOTING);
-    CHECK_EQ_INT(churn_handover(&c, old, 5000), CHURN_HOLD);        /* successor booting */
+    CHECK_EQ_INT(churn_handover(&c, old, 5000), CHURN_HOLD); /* successor booting */
     CHECK_EQ_INT(churn_handover(&c, succ, 5000), CHURN_HOLD);
     sb[1].state = SB_READY;
     CHECK_EQ_INT(churn_handover(&c, old, 5000), CHURN_TERM_REPLACED);
     old->draining = true;
-    CHECK_EQ_INT(churn_handover(&c, old, 5000), CHURN_HOLD);        /* told already */
+    CHECK_EQ_INT(churn_handover(&c, old, 5000), CHURN_HOLD); /* told already */
     old->draining = false;
-    succ->pid = 0;                                /* the successor died */
+    succ->pid = 0; /* the successor died */
     CHECK_EQ_INT(churn_handover(&c, old, 5000), CHURN_SUCCESSOR_LOST);
 
     /* scaled away: TERM once connections have stopped coming its way */
@@ -226,7 +226,7 @@ static void test_handover(void)
     old->term_at_ms = 6000;
     CHECK_EQ_INT(churn_handover(&c, old, 5999), CHURN_HOLD);
     CHECK_EQ_INT(churn_handover(&c, old, 6000), CHURN_TERM_SETTLED);
-    old->pid = 0;                                 /* an unused entry: nothing */
+    old->pid = 0; /* an unused entry: nothing */
     CHECK_EQ_INT(churn_handover(&c, old, 6000), CHURN_HOLD);
 }
 
@@ -238,7 +238,7 @@ static void test_exit(void)
     CHECK_EQ_INT(b.failures, 0);
     b.failures = 2;
     CHECK_EQ_INT(churn_on_exit(&b, false, true, false, 1000, &delay), CHURN_EXIT_SERVED);
-    CHECK_EQ_INT(b.failures, 0);                  /* asked to go while booting: no failure */
+    CHECK_EQ_INT(b.failures, 0); /* asked to go while booting: no failure */
     CHECK_EQ_INT(churn_on_exit(&b, false, false, true, 1000, &delay), CHURN_EXIT_APP_FAILED);
     CHECK_EQ_INT(b.failures, 0);
 
@@ -255,9 +255,9 @@ static void test_exit(void)
 
     churn_proc_t p = {.pid = 5};
     CHECK_EQ_INT(churn_recycle_kind(&p, false), CHURN_DIED);
-    CHECK_EQ_INT(churn_recycle_kind(&p, true), CHURN_NONE);          /* stopping */
+    CHECK_EQ_INT(churn_recycle_kind(&p, true), CHURN_NONE); /* stopping */
     p.draining = true;
-    CHECK_EQ_INT(churn_recycle_kind(&p, false), CHURN_NONE);         /* told to go */
+    CHECK_EQ_INT(churn_recycle_kind(&p, false), CHURN_NONE); /* told to go */
     p.retire = CHURN_RSS;
     CHECK_EQ_INT(churn_recycle_kind(&p, true), CHURN_RSS);
     p.retire = CHURN_TIMEOUT;
@@ -267,7 +267,7 @@ static void test_exit(void)
 static void test_memory(void)
 {
     churn_t c = table();
-    CHECK(!churn_over_rss(&cfg, 1ull << 40));     /* --reload-on-rss off */
+    CHECK(!churn_over_rss(&cfg, 1ull << 40)); /* --reload-on-rss off */
     cfg.reload_on_rss = 100;
     CHECK(!churn_over_rss(&cfg, 100ull << 20));
     CHECK(churn_over_rss(&cfg, (100ull << 20) + 1));
@@ -279,30 +279,30 @@ static void test_memory(void)
     sb[0].rss_bytes = 300;
     sb[1].rss_bytes = 500;
     sb[2].rss_bytes = 900;
-    sb[3].rss_bytes = 5000;                       /* not ready: not counted */
-    d->draining = true;                           /* counted, never chosen */
+    sb[3].rss_bytes = 5000; /* not ready: not counted */
+    d->draining = true;     /* counted, never chosen */
     uint64_t total = 0;
-    CHECK(churn_budget_victim(&c, 0, &total) == NULL);           /* no budget */
+    CHECK(churn_budget_victim(&c, 0, &total) == NULL); /* no budget */
     CHECK_EQ_INT(total, 1700);
-    CHECK(churn_budget_victim(&c, 1700, &total) == NULL);        /* at the budget is fine */
-    CHECK(churn_budget_victim(&c, 1699, &total) == b);           /* the largest not draining */
+    CHECK(churn_budget_victim(&c, 1700, &total) == NULL); /* at the budget is fine */
+    CHECK(churn_budget_victim(&c, 1699, &total) == b);    /* the largest not draining */
     b->retire = CHURN_RSS;
-    CHECK(churn_budget_victim(&c, 1699, &total) == NULL);        /* already being replaced */
+    CHECK(churn_budget_victim(&c, 1699, &total) == NULL); /* already being replaced */
     b->retire = 0;
-    sb[0].rss_bytes = 500;                        /* a tie: the first one found */
+    sb[0].rss_bytes = 500; /* a tie: the first one found */
     CHECK(churn_budget_victim(&c, 10, &total) == a);
 
     CHECK_EQ_INT(churn_memory_cap(0, 100, 64), 64);
     CHECK_EQ_INT(churn_memory_cap(1000, 0, 64), 64);
     CHECK_EQ_INT(churn_memory_cap(1000, 300, 64), 3);
-    CHECK_EQ_INT(churn_memory_cap(100, 300, 64), 1);             /* at least one */
+    CHECK_EQ_INT(churn_memory_cap(100, 300, 64), 1); /* at least one */
     CHECK_EQ_INT(churn_memory_cap(1ull << 40, 1, 64), 64);
 
-    CHECK_EQ_INT(churn_slot_goal(4, 0, false), 1);   /* one until its footprint is known */
+    CHECK_EQ_INT(churn_slot_goal(4, 0, false), 1); /* one until its footprint is known */
     CHECK_EQ_INT(churn_slot_goal(4, 1, false), 1);
     CHECK_EQ_INT(churn_slot_goal(4, 1, true), 4);
-    CHECK_EQ_INT(churn_slot_goal(4, 6, false), 4);   /* shrinking needs no measurement */
-    CHECK_EQ_INT(churn_slot_goal(0, 3, true), 1);    /* never below one */
+    CHECK_EQ_INT(churn_slot_goal(4, 6, false), 4); /* shrinking needs no measurement */
+    CHECK_EQ_INT(churn_slot_goal(0, 3, true), 1);  /* never below one */
     CHECK_EQ_INT(churn_slot_goal(2, 2, true), 2);
 }
 

@@ -165,8 +165,8 @@ static void test_errors_and_limits(void)
                               &default_limits),
                  400);
 
-    http_limits_t tight = {21, 2, 20, 64 * 1024};   /* "GET /0123456 HTTP/1.1" is 21 */
-    CHECK_EQ_INT(parse_status("GET /0123456 HTTP/1.1\r\n\r\n", &tight), 200);   /* 8 bytes */
+    http_limits_t tight = {21, 2, 20, 64 * 1024}; /* "GET /0123456 HTTP/1.1" is 21 */
+    CHECK_EQ_INT(parse_status("GET /0123456 HTTP/1.1\r\n\r\n", &tight), 200); /* 8 bytes */
     CHECK_EQ_INT(parse_status("GET /0123456789 HTTP/1.1\r\n\r\n", &tight), 414);
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n", &tight), 200);
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &tight), 431);
@@ -174,7 +174,7 @@ static void test_errors_and_limits(void)
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nName: 0123456789abcdef\r\n\r\n", &tight), 200);
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nName: 0123456789abcdefg\r\n\r\n", &tight), 431);
 
-    http_limits_t small_total = {0, 0, 0, 27};  /* the two fields need 28 */
+    http_limits_t small_total = {0, 0, 0, 27}; /* the two fields need 28 */
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nAAAA: 0123456789\r\nBBBB: 0123456789\r\n\r\n",
                               &small_total),
                  431);
@@ -187,8 +187,7 @@ static void test_body_limit(void)
     CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", &lim),
                  200);
     CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", &lim), 413);
-    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 99999999999999\r\n\r\n",
-                              &lim),
+    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 99999999999999\r\n\r\n", &lim),
                  413);
     /* chunked: as soon as a chunk size would carry the total past the limit, before
      * any byte of that chunk */
@@ -225,7 +224,8 @@ static void test_body_limit(void)
     http_req_next(&req);
     CHECK_EQ_INT(req.content_length, -1);
     CHECK_EQ_INT(req.body_total, 0);
-    const char chunked[] = "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+    const char chunked[] =
+        "PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
     feed(&req, &in, &parsed, chunked, sizeof(chunked) - 1, sizeof(chunked) - 1);
     CHECK(req.complete);
     CHECK_EQ_INT(req.content_length, -1);
@@ -239,19 +239,26 @@ static void test_framing_rules(void)
     /* obs-fold, framing conflicts, chunked on 1.0, foreign protocols: 400 */
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nA: 1\r\n folded\r\n\r\n", &default_limits), 400);
     CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: "
-                              "chunked\r\n\r\n0\r\n\r\n", &default_limits), 400);
-    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding:\r\n\r\nabc",
-                              &default_limits), 400);
-    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &default_limits),
+                              "chunked\r\n\r\n0\r\n\r\n",
+                              &default_limits),
                  400);
+    CHECK_EQ_INT(
+        parse_status("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding:\r\n\r\nabc",
+                     &default_limits),
+        400);
+    CHECK_EQ_INT(
+        parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &default_limits), 400);
     CHECK_EQ_INT(parse_status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-                              &default_limits), 400);
+                              &default_limits),
+                 400);
     CHECK_EQ_INT(parse_status("GET / RTSP/1.0\r\n\r\n", &default_limits), 400);
     CHECK_EQ_INT(parse_status("GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", &default_limits), 400);
     CHECK_EQ_INT(parse_status("GET /\x80 HTTP/1.1\r\n\r\n", &default_limits), 200);
     CHECK_EQ_INT(parse_status("GET /\x7f HTTP/1.1\r\n\r\n", &default_limits), 400);
-    CHECK_EQ_INT(parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-                              &default_limits), 200);
+    CHECK_EQ_INT(
+        parse_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                     &default_limits),
+        200);
 
     /* our own reading of Connection: close, whitespace and lists included */
     http_req_t req;
@@ -303,7 +310,7 @@ static void test_finish(void)
 {
     http_req_t req;
     http_req_init(&req, &default_limits);
-    CHECK_EQ_INT(http_finish(&req, ""), 0);   /* idle connection closed: clean */
+    CHECK_EQ_INT(http_finish(&req, ""), 0); /* idle connection closed: clean */
     buf_t in = {0};
     size_t parsed = 0;
     feed(&req, &in, &parsed, "GET / HT", 8, 8);
@@ -334,7 +341,7 @@ static int status_every_split(const char *raw, size_t len, const http_limits_t *
 }
 
 #define STATUS_L(lit, limits) status_every_split(lit, sizeof(lit) - 1, limits)
-#define STATUS(lit) STATUS_L(lit, &default_limits)
+#define STATUS(lit)           STATUS_L(lit, &default_limits)
 
 /* Issue 15, items 1-4: nothing a client sends is held beyond a bounded line. Feeds the
  * attack in pieces and records the most input the connection would have kept. */
@@ -366,8 +373,8 @@ static void test_exhaustion_is_bounded(void)
                              'a', 1 << 20, &status);
     CHECK_EQ_INT(status, 400);
     CHECK(peak < 128 + HTTP_CHUNK_LINE_MAX + 4096);
-    peak = peak_input("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"",
-                      'a', 1 << 20, &status);
+    peak = peak_input("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"", 'a',
+                      1 << 20, &status);
     CHECK_EQ_INT(status, 400);
     CHECK(peak < 128 + HTTP_CHUNK_LINE_MAX + 4096);
     /* leading zeros are part of the same line */
@@ -377,7 +384,7 @@ static void test_exhaustion_is_bounded(void)
     CHECK(peak < 128 + HTTP_CHUNK_LINE_MAX + 4096);
     /* 2: empty lines before the request line: a handful, counted in the head */
     peak = peak_input("", '\n', 1 << 20, &status);
-    CHECK_EQ_INT(status, 400);   /* a bare LF */
+    CHECK_EQ_INT(status, 400); /* a bare LF */
     {
         char crlf[4096];
         for (size_t i = 0; i < sizeof(crlf); i += 2)
@@ -389,12 +396,12 @@ static void test_exhaustion_is_bounded(void)
             memcpy(ok + n, "\r\n", 2);
         memcpy(ok + n, "GET / HTTP/1.1\r\n\r\n", 18);
         CHECK_EQ_INT(status_every_split(ok, n + 18, &default_limits), 200);
-        CHECK_EQ_INT(status_every_split(crlf, 2 * HTTP_EMPTY_LINES_MAX + 2, &default_limits),
-                     400);
+        CHECK_EQ_INT(status_every_split(crlf, 2 * HTTP_EMPTY_LINES_MAX + 2, &default_limits), 400);
     }
     /* 3: trailers under the head's limits: count, field size, total */
-    peak = peak_input("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ",
-                      'a', 1 << 20, &status);
+    peak =
+        peak_input("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: ", 'a',
+                   1 << 20, &status);
     CHECK_EQ_INT(status, 431);
     CHECK(peak < 128 + default_limits.header_bytes + 4096);
     {
@@ -412,34 +419,41 @@ static void test_exhaustion_is_bounded(void)
         /* "Transfer-Encoding" + "chunked" is 24: the field size limit */
         http_limits_t tight = {0, 0, 24, 64 * 1024};
         CHECK_EQ_INT(STATUS_L("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "0\r\nTrailer: 0123456789abcdefgh\r\n\r\n", &tight),
+                              "0\r\nTrailer: 0123456789abcdefgh\r\n\r\n",
+                              &tight),
                      431);
         CHECK_EQ_INT(STATUS_L("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                              "0\r\nTrailer: 0123456789abcdefg\r\n\r\n", &tight),
+                              "0\r\nTrailer: 0123456789abcdefg\r\n\r\n",
+                              &tight),
                      200);
         /* and the trailer section (field lines and the empty line) has a cap of its
          * own, the head's: 60 + 2 + 2 bytes fit in 64 */
         http_limits_t small = {0, 0, 0, 64};
         CHECK_EQ_INT(STATUS_L("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "0\r\nT: 012345678901234567890123456789012345678901234567890123456"
-                              "\r\n\r\n", &small),
+                              "\r\n\r\n",
+                              &small),
                      200);
         CHECK_EQ_INT(STATUS_L("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                               "0\r\nT: 0123456789012345678901234567890123456789012345678901234567"
-                              "\r\n\r\n", &small),
+                              "\r\n\r\n",
+                              &small),
                      431);
     }
     /* 4: a chunk size over the body limit is refused at its line (1 GiB + 1 here) */
     http_limits_t gib = {0, 0, 0, 64 * 1024, 1 << 30};
     CHECK_EQ_INT(status_every_split("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                    "40000001\r\n", 58, &gib),
+                                    "40000001\r\n",
+                                    58, &gib),
                  413);
     CHECK_EQ_INT(status_every_split("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                    "40000000\r\n", 58, &gib),
+                                    "40000000\r\n",
+                                    58, &gib),
                  0);
     /* a size beyond 64 bits is malformed, not a large chunk */
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "10000000000000000\r\n"), 400);
+                        "10000000000000000\r\n"),
+                 400);
 }
 
 static void test_obs_fold_and_host(void)
@@ -462,7 +476,7 @@ static void test_obs_fold_and_host(void)
     CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n"), 200);
     CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n"), 200);
     CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
-    CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 200);   /* empty: allowed */
+    CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 200); /* empty: allowed */
     /* missing Host: served unless required */
     CHECK_EQ_INT(STATUS("GET / HTTP/1.1\r\n\r\n"), 200);
     http_limits_t strict = default_limits;
@@ -481,16 +495,17 @@ static void test_request_line_forms(void)
     CHECK_EQ_INT(STATUS("CONNECT * HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     CHECK_EQ_INT(STATUS("CONNECT http://x/ HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     CHECK_EQ_INT(STATUS("CONNECT example.com HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
-    CHECK_EQ_INT(STATUS("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
-                 200);
+    CHECK_EQ_INT(STATUS("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"), 200);
     CHECK_EQ_INT(STATUS("GET example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n"), 400);
     CHECK_EQ_INT(STATUS("GET http://example.com/a?b HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
     /* 9: any token is a method, and its body is framed as usual */
     const char *methods[] = {"PURGE", "MKCALENDAR", "QUERY", "FOO", "-BLARGH", "M-SEARCH", "x"};
     for (size_t i = 0; i < UF_ARRAY_LEN(methods); i++) {
         char raw[128];
-        int n = snprintf(raw, sizeof(raw), "%s / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
-                                           "hiGET / HTTP/1.1\r\n\r\n", methods[i]);
+        int n = snprintf(raw, sizeof(raw),
+                         "%s / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n"
+                         "hiGET / HTTP/1.1\r\n\r\n",
+                         methods[i]);
         http_req_t req;
         buf_t in = {0};
         size_t parsed = 0;
@@ -499,7 +514,7 @@ static void test_request_line_forms(void)
         CHECK(req.complete);
         CHECK_EQ_MEM(in.data + req.method.off, req.method.len, methods[i]);
         CHECK_EQ_MEM(req.body.data, req.body.len, "hi");
-        CHECK_EQ_INT(r, n - 18);   /* the pipelined GET is left for next time */
+        CHECK_EQ_INT(r, n - 18); /* the pipelined GET is left for next time */
         http_req_free(&req);
         buf_free(&in);
     }
@@ -555,28 +570,39 @@ static void test_upgrade_and_values(void)
     buf_free(&in);
     /* 10: chunk extensions, BWS and quoted strings; CR, LF and NUL stay out */
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5;foo=\"a\\\"b\"\r\nhello\r\n0\r\n\r\n"), 200);
+                        "5;foo=\"a\\\"b\"\r\nhello\r\n0\r\n\r\n"),
+                 200);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5;a=b;c\r\nhello\r\n0\r\n\r\n"), 200);
+                        "5;a=b;c\r\nhello\r\n0\r\n\r\n"),
+                 200);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5 ; a = b\r\nhello\r\n0;x\r\n\r\n"), 200);
+                        "5 ; a = b\r\nhello\r\n0;x\r\n\r\n"),
+                 200);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5;a=\"x\ry\"\r\nhello\r\n0\r\n\r\n"), 400);
-    CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5;a=\"x\ny\"\r\nhello\r\n0\r\n\r\n"), 400);
-    CHECK_EQ_INT(status_every_split("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                    "5;a=x\0y\r\nhello\r\n0\r\n\r\n", 68, &default_limits),
+                        "5;a=\"x\ry\"\r\nhello\r\n0\r\n\r\n"),
                  400);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5 \r\nhello\r\n0\r\n\r\n"), 400);
+                        "5;a=\"x\ny\"\r\nhello\r\n0\r\n\r\n"),
+                 400);
+    CHECK_EQ_INT(status_every_split("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    "5;a=x\0y\r\nhello\r\n0\r\n\r\n",
+                                    68, &default_limits),
+                 400);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5;\r\nhello\r\n0\r\n\r\n"), 400);
+                        "5 \r\nhello\r\n0\r\n\r\n"),
+                 400);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5;a=\r\nhello\r\n0\r\n\r\n"), 400);
+                        "5;\r\nhello\r\n0\r\n\r\n"),
+                 400);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5\r\nhelloX\r\n0\r\n\r\n"), 400);
+                        "5;a=\r\nhello\r\n0\r\n\r\n"),
+                 400);
     CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                        "5\r\nhello\n0\r\n\r\n"), 400);
+                        "5\r\nhelloX\r\n0\r\n\r\n"),
+                 400);
+    CHECK_EQ_INT(STATUS("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        "5\r\nhello\n0\r\n\r\n"),
+                 400);
     /* 11: OWS around a value is not part of it */
     http_req_init(&req, &default_limits);
     in = (buf_t){0};

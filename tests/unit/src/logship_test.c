@@ -46,7 +46,8 @@ static void test_json_datagrams(void)
     CHECK_EQ_INT((int)s.fill_count, 2);
     char first[512];
     snprintf(first, sizeof(first), "%.*s", (int)s.fill_ends[0], s.fill.data);
-    CHECK(strncmp(first, "{\"type\":\"error\",\"host\":\"h\",\"pid\":7,\"worker\":2,\"time\":\"", 54) == 0);
+    CHECK(strncmp(first, "{\"type\":\"error\",\"host\":\"h\",\"pid\":7,\"worker\":2,\"time\":\"",
+                  54) == 0);
     CHECK(strstr(first, "\"level\":\"ERROR\",\"message\":\"boom \\\"x\\\"\\n\"}") != NULL);
     char second[512];
     snprintf(second, sizeof(second), "%.*s", (int)(s.fill_ends[1] - s.fill_ends[0]),
@@ -61,7 +62,7 @@ static void test_syslog_stream(void)
     logship_t s = make(SHIP_TCP, true, true);
     logship_access(&s, NULL, 0, "127.0.0.1 - - \"GET /\" 200", 25);
     logship_error(&s, 2, "careful", 7);
-    buf_append(&s.fill, "", 1);   /* NUL for the string functions below */
+    buf_append(&s.fill, "", 1); /* NUL for the string functions below */
     s.fill.len--;
     /* octet counting: "LEN <14>1 TIME HOST APP PID MSGID - MSG" */
     char *sp = strchr(s.fill.data, ' ');
@@ -119,8 +120,8 @@ static void test_direct_delivery(void)
     }
     short ev;
     CHECK_EQ_INT(logship_direct_fd(&s, &ev), sv[0]);
-    CHECK_EQ_INT(ev, 0);   /* nothing left to send */
-    logship_free(&s);      /* closes sv[0] */
+    CHECK_EQ_INT(ev, 0); /* nothing left to send */
+    logship_free(&s);    /* closes sv[0] */
     close(sv[1]);
 }
 

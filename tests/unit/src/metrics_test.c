@@ -19,8 +19,15 @@ static metrics_slot_t slots[2];
 static metrics_worker_t workers[2];
 static uint64_t recycles[METRICS_RECYCLE_REASONS];
 static const char *const recycle_names[METRICS_RECYCLE_REASONS] = {
-    "", "reload", "max_requests", "max_worker_lifetime", "reload_on_rss", "memory_budget",
-    "scale_down", "timeout", "died",
+    "",
+    "reload",
+    "max_requests",
+    "max_worker_lifetime",
+    "reload_on_rss",
+    "memory_budget",
+    "scale_down",
+    "timeout",
+    "died",
 };
 
 static metrics_view_t snapshot(void)
@@ -31,9 +38,12 @@ static metrics_view_t snapshot(void)
         .responses = {1, 0, 10, 2, 3, 1},
         .latency = {5, 4, 3, 2, 1},
         .latency_us_sum = 1234567,
-        .bytes_in = 1000, .bytes_out = 5000,
-        .alog_lines = 17, .alog_dropped = 1,
-        .ship_sent = 20, .ship_dropped = 2,
+        .bytes_in = 1000,
+        .bytes_out = 5000,
+        .alog_lines = 17,
+        .alog_dropped = 1,
+        .ship_sent = 20,
+        .ship_dropped = 2,
         .statsd_dropped = 3,
     };
     for (unsigned i = 0; i < 2; i++) {
@@ -63,8 +73,12 @@ static metrics_view_t snapshot(void)
                      b ? "::1" : "127.0.0.1");
             queues[i][b] = (metrics_queue_t){.length = i + b, .limit = 128};
         }
-        slots[i] = (metrics_slot_t){.index = i, .listeners = listeners[i], .queues = queues[i],
-                                    .nlisteners = 2, .cpu = i ? -1 : 3, .leaving = i == 1};
+        slots[i] = (metrics_slot_t){.index = i,
+                                    .listeners = listeners[i],
+                                    .queues = queues[i],
+                                    .nlisteners = 2,
+                                    .cpu = i ? -1 : 3,
+                                    .leaving = i == 1};
         workers[i] = (metrics_worker_t){.slot = i, .pid = 100 + (int)i, .sb = &sb[i]};
     }
     for (unsigned r = 0; r < METRICS_RECYCLE_REASONS; r++)
@@ -124,7 +138,7 @@ static void check_golden(const buf_t *got, const char *name)
     size_t i = 0;
     while (i < n && i < got->len && want[i] == got->data[i])
         i++;
-    while (i > 0 && want[i - 1] != '\n')   /* from the start of that line */
+    while (i > 0 && want[i - 1] != '\n') /* from the start of that line */
         i--;
     fprintf(stderr, "%s differs at byte %zu:\n  want: %.120s\n  got:  %.*s\n", name, i, want + i,
             (int)(got->len - i < 120 ? got->len - i : 120), got->data + i);
@@ -187,14 +201,14 @@ static void test_ready(void)
     check_ready(&v, true, "ready");
     slots[1].leaving = false;
     check_ready(&v, false, "worker 1's listener has no worker accepting from it");
-    v.sharing = true;                             /* ...unless a sibling steals from it */
+    v.sharing = true; /* ...unless a sibling steals from it */
     check_ready(&v, true, "ready");
     cfg.ready_saturation = 1;
     check_ready(&v, false, "saturated: worker 0 has 2 requests in flight");
     cfg.ready_saturation = 2;
-    queues[1][1].length = 3;                      /* a queue over the threshold */
+    queues[1][1].length = 3; /* a queue over the threshold */
     check_ready(&v, false, "saturated: 3 connections wait in worker 1's accept queue");
-    cfg.ready_saturation = 0;                     /* no threshold: queues do not matter */
+    cfg.ready_saturation = 0; /* no threshold: queues do not matter */
     check_ready(&v, true, "ready");
     sb[0].state = SB_DRAINING;
     check_ready(&v, false, "no worker has loaded the application yet");

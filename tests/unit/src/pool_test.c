@@ -17,7 +17,7 @@
 #include <stdatomic.h>
 
 #define THREADS 4
-#define CONNS 64
+#define CONNS   64
 
 static atomic_int running, most, steps, bad_gil, bad_mask, bad_name;
 static int wait_ms = 20;
@@ -34,8 +34,7 @@ void reply_step(struct worker *w, conn_t *c)
         bad_gil++;
     sigset_t mask;
     pthread_sigmask(SIG_BLOCK, NULL, &mask);
-    if (!sigismember(&mask, SIGTERM) || !sigismember(&mask, SIGINT) ||
-        sigismember(&mask, SIGABRT))
+    if (!sigismember(&mask, SIGTERM) || !sigismember(&mask, SIGINT) || sigismember(&mask, SIGABRT))
         bad_mask++;
     PyObject *threading = PyImport_ImportModule("threading");
     PyObject *me = threading ? PyObject_CallMethod(threading, "current_thread", NULL) : NULL;
@@ -52,10 +51,8 @@ void reply_step(struct worker *w, conn_t *c)
     for (int seen = most; now > seen && !atomic_compare_exchange_weak(&most, &seen, now);)
         ;
     /* an application waiting on I/O gives the GIL back: the other threads run meanwhile */
-    Py_BEGIN_ALLOW_THREADS
-    usleep((useconds_t)wait_ms * 1000);
-    Py_END_ALLOW_THREADS
-    running--;
+    Py_BEGIN_ALLOW_THREADS usleep((useconds_t)wait_ms * 1000);
+    Py_END_ALLOW_THREADS running--;
     steps++;
     c->app->result = 1;
     if (!streaming)
@@ -65,7 +62,8 @@ void reply_step(struct worker *w, conn_t *c)
         served_by[c->slot] = pthread_self();
         c->reply = &a_reply;
         int now = ++owned;
-        for (int seen = most_owned; now > seen && !atomic_compare_exchange_weak(&most_owned, &seen, now);)
+        for (int seen = most_owned;
+             now > seen && !atomic_compare_exchange_weak(&most_owned, &seen, now);)
             ;
         break;
     }
@@ -114,7 +112,7 @@ int main(void)
 {
     char err[256];
     CHECK_EQ_INT(py_interp_init(NULL, err, sizeof(err)), 0);
-    py_interp_release();   /* as the worker loop does before starting the threads */
+    py_interp_release(); /* as the worker loop does before starting the threads */
 
     static worker_t w;
     pool_t *p = pool_start(&w, THREADS, err, sizeof(err));
@@ -148,14 +146,14 @@ int main(void)
     for (int i = 0; i < CONNS; i++) {
         CHECK_EQ_INT(came_back[i], 1);
         CHECK_EQ_INT(apps[i].result, 1);
-        CHECK(apps[i].started_ms != 0);   /* a CALL step's start, for --timeout */
+        CHECK(apps[i].started_ms != 0); /* a CALL step's start, for --timeout */
     }
-    CHECK_EQ_INT(most, THREADS);         /* never more, and all of them when it waits */
+    CHECK_EQ_INT(most, THREADS); /* never more, and all of them when it waits */
     CHECK_EQ_INT(bad_gil, 0);
     CHECK_EQ_INT(bad_mask, 0);
     CHECK_EQ_INT(bad_name, 0);
     CHECK(saw_oldest);
-    CHECK_EQ_INT(pool_oldest(p, line, sizeof(line)), 0);   /* all idle again */
+    CHECK_EQ_INT(pool_oldest(p, line, sizeof(line)), 0); /* all idle again */
     CHECK_EQ_STR(line, "");
 
     /* a NEXT step keeps the request's start: the clock runs from the application call */
@@ -183,12 +181,12 @@ int main(void)
         back += n;
     }
     CHECK_EQ_INT(back, 16 * 3);
-    CHECK_EQ_INT(wrong_thread, 0);          /* every step where its call ran */
-    CHECK_EQ_INT(most_owned, THREADS);      /* a thread serves one request at a time */
+    CHECK_EQ_INT(wrong_thread, 0);     /* every step where its call ran */
+    CHECK_EQ_INT(most_owned, THREADS); /* a thread serves one request at a time */
     CHECK_EQ_INT(owned, 0);
     for (int i = 0; i < 16; i++) {
         CHECK_EQ_INT(came_back[i], 3);
-        CHECK_EQ_INT(apps[i].thread, -1);   /* over: owned by no thread */
+        CHECK_EQ_INT(apps[i].thread, -1); /* over: owned by no thread */
     }
     uint32_t busy, queued;
     pool_load(p, &busy, &queued);

@@ -105,7 +105,13 @@ static void test_scheme_pairs_copied(void)
     CHECK(p.schemes == NULL && p.scheme_count == 0);
 }
 
-#define H(n, v) {{n, sizeof(n) - 1}, {v, sizeof(v) - 1}}
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        {n, sizeof(n) - 1},                                                                        \
+        {                                                                                          \
+            v, sizeof(v) - 1                                                                       \
+        }                                                                                          \
+    }
 
 static void test_scheme(void)
 {

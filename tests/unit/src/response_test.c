@@ -3,9 +3,9 @@
 
 #include "check.h"
 
-static py_reply_t reply_with(const char *status, int code, const py_header_t *headers,
-                             size_t count, int64_t content_length, int64_t body_length,
-                             const char *chunk, bool done)
+static py_reply_t reply_with(const char *status, int code, const py_header_t *headers, size_t count,
+                             int64_t content_length, int64_t body_length, const char *chunk,
+                             bool done)
 {
     return (py_reply_t){
         .status = {status, strlen(status)},
@@ -19,7 +19,13 @@ static py_reply_t reply_with(const char *status, int code, const py_header_t *he
     };
 }
 
-#define H(n, v) {{n, sizeof(n) - 1}, {v, sizeof(v) - 1}}
+#define H(n, v)                                                                                    \
+    {                                                                                              \
+        {n, sizeof(n) - 1},                                                                        \
+        {                                                                                          \
+            v, sizeof(v) - 1                                                                       \
+        }                                                                                          \
+    }
 
 static bool has_line(const buf_t *out, const char *line)
 {
@@ -85,12 +91,12 @@ static void test_app_headers_win(void)
     resp_write_head(&out, &plan, &r);
     CHECK_EQ_INT(plan.framing, RESP_LENGTH);
     CHECK_EQ_INT(plan.length, 5);
-    CHECK(!plan.keep_alive);   /* the application asked to close */
+    CHECK(!plan.keep_alive); /* the application asked to close */
     CHECK(has_line(&out, "content-length: 5\r\n"));
     CHECK(!has_line(&out, "Content-Length"));
     CHECK(has_line(&out, "Server: mine\r\n"));
     CHECK(!has_line(&out, "uwsgi-fast"));
-    CHECK(!has_line(&out, "gzip"));   /* framing is ours */
+    CHECK(!has_line(&out, "gzip")); /* framing is ours */
     CHECK(has_line(&out, "Connection: close\r\n"));
     buf_free(&out);
 }

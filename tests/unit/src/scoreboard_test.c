@@ -39,24 +39,24 @@ static void test_shared(void)
     CHECK_EQ_INT(sb_get(&sb.slots[1].state), SB_READY);
     CHECK_EQ_INT(sb_get64(&sb.slots[1].requests), 7);
     CHECK_EQ_INT(sb_get64(&sb.slots[1].heartbeat_ms), 1234);
-    CHECK_EQ_INT(sb_get(&sb.slots[0].state), SB_EMPTY);   /* its neighbours untouched */
+    CHECK_EQ_INT(sb_get(&sb.slots[0].state), SB_EMPTY); /* its neighbours untouched */
     CHECK_EQ_INT(sb_get(&sb.slots[2].state), SB_EMPTY);
 
     sb_destroy(&sb);
     CHECK(sb.slots == NULL);
     CHECK_EQ_INT(sb.count, 0);
-    sb_destroy(&sb);                              /* twice is harmless */
+    sb_destroy(&sb); /* twice is harmless */
 }
 
 static void test_buckets(void)
 {
     CHECK_EQ_INT(sb_latency_bucket(0), 0);
-    CHECK_EQ_INT(sb_latency_bucket(500), 0);      /* le="0.0005" holds 500 us */
+    CHECK_EQ_INT(sb_latency_bucket(500), 0); /* le="0.0005" holds 500 us */
     CHECK_EQ_INT(sb_latency_bucket(501), 1);
     CHECK_EQ_INT(sb_latency_bucket(1000), 1);
     CHECK_EQ_INT(sb_latency_bucket(250000), 8);
     CHECK_EQ_INT(sb_latency_bucket(10000000), SB_LATENCY_BUCKETS - 2);
-    CHECK_EQ_INT(sb_latency_bucket(10000001), SB_LATENCY_BUCKETS - 1);   /* +Inf */
+    CHECK_EQ_INT(sb_latency_bucket(10000001), SB_LATENCY_BUCKETS - 1); /* +Inf */
     CHECK_EQ_INT(sb_latency_bucket(UINT64_MAX), SB_LATENCY_BUCKETS - 1);
     for (unsigned i = 1; i < SB_LATENCY_BUCKETS - 1; i++)
         CHECK(sb_latency_le_us[i] > sb_latency_le_us[i - 1]);

@@ -20,25 +20,25 @@ static void test_pick(void)
     share_table_t *t = s.table;
     t->nslots = 4;
 
-    CHECK_EQ_INT(share_pick(&s, 0, 0, false), -1);   /* nobody free */
-    CHECK_EQ_INT(share_pick(&s, 0, 0, true), -1);    /* nobody takes work */
+    CHECK_EQ_INT(share_pick(&s, 0, 0, false), -1); /* nobody free */
+    CHECK_EQ_INT(share_pick(&s, 0, 0, true), -1);  /* nobody takes work */
     share_set_taking(t, 2, true);
-    CHECK_EQ_INT(share_pick(&s, 0, 0, true), 2);     /* any that takes work, if asked */
+    CHECK_EQ_INT(share_pick(&s, 0, 0, true), 2); /* any that takes work, if asked */
     CHECK_EQ_INT(share_pick(&s, 0, 0, false), -1);
 
     share_set_free(t, 1, 1);
     share_set_free(t, 3, 2);
-    CHECK_EQ_INT(share_pick(&s, 0, 0, false), 1);    /* the first free from start */
+    CHECK_EQ_INT(share_pick(&s, 0, 0, false), 1); /* the first free from start */
     CHECK_EQ_INT(share_pick(&s, 0, 2, false), 3);
-    CHECK_EQ_INT(share_pick(&s, 0, 2, true), 3);     /* free beats merely taking */
-    CHECK_EQ_INT(share_pick(&s, 1, 1, false), 3);    /* never itself */
-    CHECK_EQ_INT(share_pick(&s, (unsigned)-1, 1, false), 1);   /* a draining worker's own slot */
+    CHECK_EQ_INT(share_pick(&s, 0, 2, true), 3);             /* free beats merely taking */
+    CHECK_EQ_INT(share_pick(&s, 1, 1, false), 3);            /* never itself */
+    CHECK_EQ_INT(share_pick(&s, (unsigned)-1, 1, false), 1); /* a draining worker's own slot */
 
-    t->orphan[3] = 1;                                 /* no worker there after all */
+    t->orphan[3] = 1; /* no worker there after all */
     CHECK_EQ_INT(share_pick(&s, 0, 2, false), 1);
-    share_close_inbox(&s, 1);                         /* a slot this process cannot reach */
+    share_close_inbox(&s, 1); /* a slot this process cannot reach */
     CHECK_EQ_INT(share_pick(&s, 0, 0, false), -1);
-    t->nslots = 2;                                    /* slots beyond nslots are never chosen */
+    t->nslots = 2; /* slots beyond nslots are never chosen */
     t->orphan[3] = 0;
     CHECK_EQ_INT(share_pick(&s, 0, 0, false), -1);
     share_destroy(&s);
@@ -52,7 +52,7 @@ static void travel(share_t *s, unsigned k, int rx)
     static const char bytes[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     share_msg_t m = {.fd = pair[0], .bind = 3, .hops = 1, .data = bytes, .len = sizeof(bytes) - 1};
     CHECK_EQ_INT(share_send(s, k, &m), 0);
-    close(pair[0]);   /* the sender forgets it: the message holds the socket now */
+    close(pair[0]); /* the sender forgets it: the message holds the socket now */
 
     static char buf[SHARE_MAX_BYTES];
     share_msg_t got;
@@ -70,7 +70,7 @@ static void travel(share_t *s, unsigned k, int rx)
     CHECK_EQ_INT(c, 'z');
     close(got.fd);
     close(pair[1]);
-    CHECK_EQ_INT(share_recv(rx, buf, sizeof(buf), &got), 0);   /* empty now */
+    CHECK_EQ_INT(share_recv(rx, buf, sizeof(buf), &got), 0); /* empty now */
 }
 
 static void test_travel(void)
@@ -100,10 +100,10 @@ static void test_travel(void)
     }
     CHECK_EQ_INT(received, 100);
 
-    m.len = SHARE_MAX_BYTES + 1;   /* too much to carry: the caller keeps the connection */
+    m.len = SHARE_MAX_BYTES + 1; /* too much to carry: the caller keeps the connection */
     CHECK_EQ_INT(share_send(&s, 5, &m), -EMSGSIZE);
     m.len = 1;
-    CHECK_EQ_INT(share_send(&s, 6, &m), -ENOENT);   /* no inbox for that slot here */
+    CHECK_EQ_INT(share_send(&s, 6, &m), -ENOENT); /* no inbox for that slot here */
     close(pair[0]);
     close(pair[1]);
     share_destroy(&s);

@@ -13,9 +13,9 @@ static void test_targets(void)
     CHECK_EQ_INT(stats_bind_target("127.0.0.1:9100", &t, err, sizeof(err)), 0);
     CHECK_EQ_INT(t.transport, SHIP_TCP);
     CHECK_EQ_STR(t.spec, "127.0.0.1:9100");
-    CHECK_EQ_INT(stats_bind_target("127.0.0.1", &t, err, sizeof(err)), -1);   /* no default */
+    CHECK_EQ_INT(stats_bind_target("127.0.0.1", &t, err, sizeof(err)), -1); /* no default */
     CHECK(strstr(err, "--stats-bind") != NULL);
-    CHECK_EQ_INT(stats_statsd_target("127.0.0.1", &t, err, sizeof(err)), 0);  /* port 8125 */
+    CHECK_EQ_INT(stats_statsd_target("127.0.0.1", &t, err, sizeof(err)), 0); /* port 8125 */
     CHECK_EQ_INT(t.transport, SHIP_UDP);
     CHECK_EQ_INT(ntohs(((struct sockaddr_in *)&t.addr)->sin_port), 8125);
     CHECK_EQ_INT(stats_statsd_target("[::1]:9125", &t, err, sizeof(err)), 0);
@@ -43,20 +43,20 @@ static void test_outputs(void)
     CHECK(w.statsd_on);
     CHECK_EQ_STR(w.prefix, "app.");
     CHECK_EQ_INT(w.statsd.worker, 2);
-    w.gather = true;                              /* a worker: one packet per loop round */
-    stats_outputs_log(&w, 1, "info", 4);          /* info is not counted */
+    w.gather = true;                     /* a worker: one packet per loop round */
+    stats_outputs_log(&w, 1, "info", 4); /* info is not counted */
     CHECK_EQ_INT(w.packet.len, 0);
     stats_outputs_log(&w, 2, "careful", 7);
     stats_outputs_log(&w, 4, "down", 4);
     CHECK_EQ_MEM(w.packet.data, w.packet.len,
                  "app.gunicorn.log.warning:1|c|@1.0\napp.gunicorn.log.critical:1|c|@1.0\n");
-    CHECK_EQ_INT(w.statsd.fill_count, 0);         /* nothing sent yet */
+    CHECK_EQ_INT(w.statsd.fill_count, 0); /* nothing sent yet */
 
     cfg.statsd_prefix = NULL;
     stats_outputs_t m = {0};
     CHECK_EQ_INT(stats_outputs_open(&m, &cfg, -1, err, sizeof(err)), 0);
     CHECK_EQ_STR(m.prefix, "");
-    stats_outputs_log(&m, 3, "oops", 4);          /* the master: a datagram per line */
+    stats_outputs_log(&m, 3, "oops", 4); /* the master: a datagram per line */
     stats_outputs_statsd(&m, "gunicorn.workers:%u|g", 4u);
     CHECK_EQ_INT(m.statsd.fill_count, 2);
     CHECK_EQ_INT(m.packet.len, 0);

@@ -283,7 +283,7 @@ static void test_main(void)
     CHECK_EQ_INT(
         doctor((char *[]){"doctor", "--root", root, "-c", "", "--zerocopy-threshold", "0", NULL}),
         0);
-    CHECK_EQ_STR(errtext, "");   /* a real setting: nothing to warn about */
+    CHECK_EQ_STR(errtext, ""); /* a real setting: nothing to warn about */
 }
 
 static void test_estimates(void)

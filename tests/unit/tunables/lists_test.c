@@ -61,8 +61,8 @@ static void test_pairs(void)
     char too_long[TUN_PAIR_PART_MAX + 8];
     memset(too_long, 'a', TUN_PAIR_PART_MAX + 1);
     strcpy(too_long + TUN_PAIR_PART_MAX + 1, "=1");
-    const char *bad[] = {"X-Forwarded-Proto", "=https", "X-Forwarded-Proto=", "X-A = ",
-                         "ok=1, =x", too_long};
+    const char *bad[] = {
+        "X-Forwarded-Proto", "=https", "X-Forwarded-Proto=", "X-A = ", "ok=1, =x", too_long};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_EQ_INT(tun_pairs_parse(bad[i], &l), -1);
         CHECK(l.items == NULL && l.count == 0);

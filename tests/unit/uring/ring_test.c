@@ -65,7 +65,7 @@ static void test_round_trip(void)
     CHECK_EQ_INT(next_cqe(&r, 1, &res, &flags), 0);
     int fd = res;
     CHECK(fd >= 0);
-    CHECK(flags & IORING_CQE_F_MORE);   /* multishot: the accept stays armed */
+    CHECK(flags & IORING_CQE_F_MORE); /* multishot: the accept stays armed */
 
     /* a second connection arrives on the same armed accept */
     int client2 = socket(AF_INET, SOCK_STREAM, 0);
@@ -131,7 +131,7 @@ static void test_round_trip(void)
     ring_close(&r, fd, ring_ud(5, 0, 0));
     CHECK_EQ_INT(next_cqe(&r, 5, &res, &flags), 0);
     CHECK_EQ_INT(res, 0);
-    CHECK(read(client, back, sizeof(back)) == 0);   /* the peer sees EOF */
+    CHECK(read(client, back, sizeof(back)) == 0); /* the peer sees EOF */
 
     close(client);
     close(lfd);
