@@ -256,6 +256,7 @@ const layers = [_]Layer{
         "src/http.c",
         "src/response.c",
         "src/accesslog.c",
+        "src/accesslog_writer.c",
         "src/logship.c",
         "src/stats.c",
         "src/metrics.c",

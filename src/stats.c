@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/accesslog_writer.h"
 #include "src/conn.h"
 #include "common/log.h"
 #include "common/net.h"
