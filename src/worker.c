@@ -637,6 +637,150 @@ static uint64_t seconds_ms(double seconds)
     return seconds > 0 ? (uint64_t)(seconds * 1000) : (uint64_t)1 << 62;
 }
 
+/* Everything a worker sets up before it serves: its context, signals, the application,
+ * the ring, the connection pool, the application threads and the first accepts. A
+ * failure ends the process (boot_failed) with the exit code the master reads. */
+static void boot(worker_t *w, const worker_placement_t *place)
+{
+    const tun_config_t *cfg = w->cfg;
+    char err[512];
+    w->now_ms = sb_now_ms();
+    w->timers[CONN_TIMER_HEADER].duration_ms = seconds_ms(cfg->header_timeout);
+    w->timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
+    w->timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
+    w->timers[CONN_TIMER_BODY].duration_ms = seconds_ms(cfg->body_timeout);
+    w->timers[CONN_TIMER_DRAIN].duration_ms =
+        w->timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS
+            ? w->timers[CONN_TIMER_IDLE].duration_ms
+            : DRAIN_GRACE_MS;
+
+    w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->wake_fd < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, "eventfd failed");
+    pending.wake_fd = w->wake_fd;
+    install_signals();
+
+    py_interp_options_t popts = worker_python_options(cfg);
+    w->app = py_app_preloaded(); /* --preload: imported by the master before the fork */
+    if (!w->app) {
+        if (py_interp_init(&popts, err, sizeof(err)) < 0)
+            boot_failed(w, WORKER_EXIT_BOOT, err);
+        w->app = py_app_load(cfg->app, err, sizeof(err));
+        if (!w->app)
+            boot_failed(w, WORKER_EXIT_APP_LOAD, err);
+    }
+    if (conn_setup(w, err, sizeof(err)) < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, err);
+
+    if (ring_init(&w->ring, (unsigned)cfg->ring_entries, (unsigned)cfg->recv_buffers,
+                  (unsigned)cfg->recv_buffer_size, err, sizeof(err)) < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, err);
+    current_worker = w;
+    pthread_atfork(NULL, NULL, forget_after_fork);
+    /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a
+     * few are enough: they must not outnumber the CPUs they share */
+    ring_limit_iowq(&w->ring, place && place->pin_cpus ? &place->cpus : NULL, 2, 4);
+    setup_limits(w);
+    setup_pool(w);
+    if (stats_worker_init(w, err, sizeof(err)) < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, err);
+    /* wsgi.multiprocess as gunicorn has it: more than one worker configured */
+    if (py_wsgi_prepare(cfg->threads > 1, cfg->workers > 1) < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge");
+    if (w->share) {
+        w->stealing = uf_calloc(SHARE_MAX_SLOTS, 1);
+        w->inbox_buf = uf_malloc(SHARE_MAX_BYTES);
+    }
+    /* With work sharing the loop never runs the application, even with one thread: it
+     * must stay free to pass on what this worker cannot start. */
+    if (cfg->threads > 1 || w->share) {
+        /* From here on the loop thread never holds the GIL: the application threads
+         * take it for their steps, and a loop waiting for it would stall every
+         * connection. The shared objects were made above, so the threads need not race
+         * to make them. */
+        py_interp_release();
+        w->pool = pool_start(w, (unsigned)cfg->threads, err, sizeof(err));
+        if (!w->pool)
+            boot_failed(w, WORKER_EXIT_BOOT, err);
+        arm_pool(w);
+        sb_set(&w->sb->threads, (uint32_t)cfg->threads);
+    }
+    for (unsigned i = 0; i < w->listener_count; i++)
+        arm_accept(w, i);
+    arm_wake(w);
+    if (w->share) {
+        arm_inbox(w);
+        arm_queue(w);
+        publish_share(w);
+        update_steals(w);
+    }
+}
+
+/* What the loop does once a round, after the completions: the pool's finished steps, the
+ * work shared with siblings, signals, deadlines and the observability outputs. */
+static void end_round(worker_t *w)
+{
+    if (w->pool) {
+        reap_pool(w); /* steps that finished after their poke was read */
+        publish_pool(w);
+        check_timeout(w);
+        log_pass_on();
+    }
+    if (w->share && !w->draining) {
+        handoff_share_parked(w);
+        publish_share(w);
+        pending.topology = 0;
+        update_steals(w);
+    }
+    ring_buffers_publish(&w->ring);
+
+    if (pending.reopen) {
+        pending.reopen = 0;
+        log_reopen();
+        stats_reopen(w);
+    }
+    if (pending.quit)
+        w->stop_now = true;
+    else if (pending.term)
+        start_drain(w);
+    expire_timers(w);
+    close_refused(w, false);
+    stats_tick(w); /* log lines and statsd packets gathered in this round */
+}
+
+/* The loop: wait, dispatch every completion, end the round; until a fast stop, or a
+ * drain that has nothing left. */
+static void serve(worker_t *w)
+{
+    while (!w->stop_now) {
+        /* the last access log lines are written before the worker goes, and its accepts
+         * are gone first: an accept still armed while the process winds down would take
+         * the kernel's wake-up for a new connection (one waiter is woken per connection)
+         * and leave that connection unseen in the queue */
+        if (w->draining && w->active == 0 && w->accepts_live == 0 && stats_drained(w))
+            break;
+        int timeout = next_timeout_ms(w);
+        if (!w->pool)
+            py_interp_release();
+        int ret = ring_wait(&w->ring, timeout);
+        if (!w->pool)
+            py_interp_acquire();
+        if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+            log_error("waiting for completions failed: %s", strerror(-ret));
+            break;
+        }
+        w->now_ms = sb_now_ms();
+        sb_set64(&w->sb->heartbeat_ms, w->now_ms);
+
+        ring_event_t ev;
+        ring_iter_t it = ring_events_begin(&w->ring);
+        while (ring_events_next(&w->ring, &it, &ev))
+            dispatch(w, &ev);
+        ring_events_end(&w->ring, &it);
+        end_round(w);
+    }
+}
+
 _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned index,
                            worker_listener_t *listeners, unsigned listener_count,
                            const worker_placement_t *place, const share_t *share)
@@ -645,7 +789,6 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     log_set_sink(NULL, NULL); /* the master's, inherited: its lines are its own */
     apply_placement(place);
     static worker_t w; /* the one worker context; static so its address is stable */
-    char err[512];
     w.cfg = cfg;
     w.sb = sb;
     w.index = index;
@@ -653,129 +796,9 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
     w.listener_count = listener_count;
     w.share = share;
     w.threads = (uint32_t)cfg->threads;
-    w.now_ms = sb_now_ms();
-    w.timers[CONN_TIMER_HEADER].duration_ms = seconds_ms(cfg->header_timeout);
-    w.timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
-    w.timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
-    w.timers[CONN_TIMER_BODY].duration_ms = seconds_ms(cfg->body_timeout);
-    w.timers[CONN_TIMER_DRAIN].duration_ms = w.timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS
-                                                 ? w.timers[CONN_TIMER_IDLE].duration_ms
-                                                 : DRAIN_GRACE_MS;
-
-    w.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (w.wake_fd < 0)
-        boot_failed(&w, WORKER_EXIT_BOOT, "eventfd failed");
-    pending.wake_fd = w.wake_fd;
-    install_signals();
-
-    py_interp_options_t popts = worker_python_options(cfg);
-    w.app = py_app_preloaded(); /* --preload: imported by the master before the fork */
-    if (!w.app) {
-        if (py_interp_init(&popts, err, sizeof(err)) < 0)
-            boot_failed(&w, WORKER_EXIT_BOOT, err);
-        w.app = py_app_load(cfg->app, err, sizeof(err));
-        if (!w.app)
-            boot_failed(&w, WORKER_EXIT_APP_LOAD, err);
-    }
-    if (conn_setup(&w, err, sizeof(err)) < 0)
-        boot_failed(&w, WORKER_EXIT_BOOT, err);
-
-    if (ring_init(&w.ring, (unsigned)cfg->ring_entries, (unsigned)cfg->recv_buffers,
-                  (unsigned)cfg->recv_buffer_size, err, sizeof(err)) < 0)
-        boot_failed(&w, WORKER_EXIT_BOOT, err);
-    current_worker = &w;
-    pthread_atfork(NULL, NULL, forget_after_fork);
-    /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a
-     * few are enough: they must not outnumber the CPUs they share */
-    ring_limit_iowq(&w.ring, place && place->pin_cpus ? &place->cpus : NULL, 2, 4);
-    setup_limits(&w);
-    setup_pool(&w);
-    if (stats_worker_init(&w, err, sizeof(err)) < 0)
-        boot_failed(&w, WORKER_EXIT_BOOT, err);
-    /* wsgi.multiprocess as gunicorn has it: more than one worker configured */
-    if (py_wsgi_prepare(cfg->threads > 1, cfg->workers > 1) < 0)
-        boot_failed(&w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge");
-    if (share) {
-        w.stealing = uf_calloc(SHARE_MAX_SLOTS, 1);
-        w.inbox_buf = uf_malloc(SHARE_MAX_BYTES);
-    }
-    /* With work sharing the loop never runs the application, even with one thread: it
-     * must stay free to pass on what this worker cannot start. */
-    if (cfg->threads > 1 || share) {
-        /* From here on the loop thread never holds the GIL: the application threads
-         * take it for their steps, and a loop waiting for it would stall every
-         * connection. The shared objects were made above, so the threads need not race
-         * to make them. */
-        py_interp_release();
-        w.pool = pool_start(&w, (unsigned)cfg->threads, err, sizeof(err));
-        if (!w.pool)
-            boot_failed(&w, WORKER_EXIT_BOOT, err);
-        arm_pool(&w);
-        sb_set(&sb->threads, (uint32_t)cfg->threads);
-    }
-    for (unsigned i = 0; i < listener_count; i++)
-        arm_accept(&w, i);
-    arm_wake(&w);
-    if (share) {
-        arm_inbox(&w);
-        arm_queue(&w);
-        publish_share(&w);
-        update_steals(&w);
-    }
+    boot(&w, place);
     sb_set(&sb->state, SB_READY);
-
-    while (!w.stop_now) {
-        /* the last access log lines are written before the worker goes, and its accepts
-         * are gone first: an accept still armed while the process winds down would take
-         * the kernel's wake-up for a new connection (one waiter is woken per connection)
-         * and leave that connection unseen in the queue */
-        if (w.draining && w.active == 0 && w.accepts_live == 0 && stats_drained(&w))
-            break;
-        int timeout = next_timeout_ms(&w);
-        if (!w.pool)
-            py_interp_release();
-        int ret = ring_wait(&w.ring, timeout);
-        if (!w.pool)
-            py_interp_acquire();
-        if (ret < 0 && ret != -ETIME && ret != -EINTR) {
-            log_error("waiting for completions failed: %s", strerror(-ret));
-            break;
-        }
-        w.now_ms = sb_now_ms();
-        sb_set64(&sb->heartbeat_ms, w.now_ms);
-
-        ring_event_t ev;
-        ring_iter_t it = ring_events_begin(&w.ring);
-        while (ring_events_next(&w.ring, &it, &ev))
-            dispatch(&w, &ev);
-        ring_events_end(&w.ring, &it);
-        if (w.pool) {
-            reap_pool(&w); /* steps that finished after their poke was read */
-            publish_pool(&w);
-            check_timeout(&w);
-            log_pass_on();
-        }
-        if (w.share && !w.draining) {
-            handoff_share_parked(&w);
-            publish_share(&w);
-            pending.topology = 0;
-            update_steals(&w);
-        }
-        ring_buffers_publish(&w.ring);
-
-        if (pending.reopen) {
-            pending.reopen = 0;
-            log_reopen();
-            stats_reopen(&w);
-        }
-        if (pending.quit)
-            w.stop_now = true;
-        else if (pending.term)
-            start_drain(&w);
-        expire_timers(&w);
-        close_refused(&w, false);
-        stats_tick(&w); /* log lines and statsd packets gathered in this round */
-    }
+    serve(&w);
     if (w.zc_sends)
         log_info("Worker exiting: %llu zero-copy sends, %llu of them copied by the kernel",
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);
