@@ -218,6 +218,35 @@ static void halt(master_t *m, int code, const char *why)
     begin_stop(m, SIGQUIT, CHURN_FAST_STOP_MS);
 }
 
+/* How a worker ended, in words that say who did it: a signal the master sent keeps
+ * gunicorn's "was sent", a fault is a crash, any other signal came from outside (the OOM
+ * killer's SIGKILL, an operator); a non-zero exit status is an error, as in gunicorn. */
+static void log_exit(pid_t pid, int status, bool expected)
+{
+    if (WIFEXITED(status)) {
+        if (WEXITSTATUS(status) != 0)
+            log_error("Worker (pid:%d) exited with code %d", (int)pid, WEXITSTATUS(status));
+        else if (!expected)
+            log_info("Worker (pid:%d) exited with code 0", (int)pid);
+        return;
+    }
+    int sig = WTERMSIG(status);
+    const char *name = sigabbrev_np(sig);
+    if (!name)
+        name = "?";
+    bool sent = expected && (sig == SIGTERM || sig == SIGABRT || sig == SIGKILL);
+    bool fault = sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE ||
+                 sig == SIGSYS || sig == SIGABRT;
+    if (sent)
+        log_error("Worker (pid:%d) was sent SIG%s!", (int)pid, name);
+    else if (fault)
+        log_error("Worker (pid:%d) crashed: SIG%s%s", (int)pid, name,
+                  WCOREDUMP(status) ? " (core dumped)" : "");
+    else
+        log_error("Worker (pid:%d) was killed by SIG%s from outside uwsgi-fast%s", (int)pid, name,
+                  sig == SIGKILL ? " (the kernel's OOM killer, or an operator)" : "");
+}
+
 /* A worker exited: account for boot failures; its slot is refilled by supervise(). */
 static void on_exit_of(master_t *m, churn_proc_t *p, int status)
 {
@@ -234,12 +263,7 @@ static void on_exit_of(master_t *m, churn_proc_t *p, int status)
     p->pid = 0;
     if (m->stopping)
         return;
-    if (WIFSIGNALED(status)) {
-        const char *name = sigabbrev_np(WTERMSIG(status));
-        log_error("Worker (pid:%d) was sent SIG%s!", (int)pid, name ? name : "?");
-    } else if (!expected || WEXITSTATUS(status) != 0) {
-        log_info("Worker (pid:%d) exited with code %d", (int)pid, WEXITSTATUS(status));
-    }
+    log_exit(pid, status, expected);
     bool app_failed = WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_APP_LOAD;
     uint64_t delay = 0;
     char why[600];

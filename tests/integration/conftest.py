@@ -39,7 +39,7 @@ IO_TIMEOUT = 10.0      # any single socket operation
 # are not in it: the master sends them itself to hung workers (whose Python stack the
 # fault handler then prints as "Fatal Python error: Aborted"), and tests send SIGKILL.
 CRASH_MARKERS = re.compile(
-    r"was sent SIG(SEGV|BUS|FPE|ILL)|Segmentation fault|Fatal Python error: (?!Aborted)"
+    r"crashed: SIG(SEGV|BUS|FPE|ILL|SYS)|Segmentation fault|Fatal Python error: (?!Aborted)"
     r"|AddressSanitizer|runtime error:|assertion failed|out of memory|double free"
     r"|free\(\): invalid|malloc\(\): |corrupted (size|double-linked)|stack smashing")
 

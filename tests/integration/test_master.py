@@ -337,3 +337,30 @@ def test_ttin_ttou_under_load_drop_nothing(server):
     assert errors == []
     assert ok > 500
     assert srv.log().count("Handling signal: ttou") == 4
+
+
+def test_worker_deaths_are_named_for_what_happened(server):
+    """A fault is a crash, not "was sent"; a non-zero exit is an error; a SIGKILL from
+    outside says it came from outside. Each worker is replaced."""
+    srv = server("master_apps:app", workers=1)
+    srv.allow_crash_markers = True  # the SIGSEGV is on purpose
+
+    def die(path, line):
+        (pid,) = srv.worker_pids()
+        try:
+            srv.request("GET", path)
+        except (OSError, Exception):
+            pass  # the connection dies with the worker
+        srv.wait_workers(1, timeout=10, exclude=[pid])
+        assert wait_until(lambda: line % pid in srv.log(), 5), srv.log()
+        return pid
+
+    pid = die("/segv", "[ERROR] Worker (pid:%d) crashed: SIGSEGV")
+    assert "Worker (pid:%d) was sent" % pid not in srv.log()
+    die("/exit1", "[ERROR] Worker (pid:%d) exited with code 1")
+    (pid,) = srv.worker_pids()
+    os.kill(pid, signal.SIGKILL)
+    srv.wait_workers(1, timeout=10, exclude=[pid])
+    assert wait_until(lambda: "[ERROR] Worker (pid:%d) was killed by SIGKILL from outside" % pid
+                      in srv.log(), 5), srv.log()
+    assert srv.request("GET", "/").status == 200

@@ -37,7 +37,8 @@ MiB = 1 << 20
 # What wsgiref.validate (or a WSGIWarning made an error) leaves in the log when unhappy.
 VALIDATOR_COMPLAINTS = ("AssertionError", "WSGIWarning", "garbage collected without being")
 # What the master logs when a worker went away other than by a planned replacement.
-WORKER_DEATHS = re.compile(r"Worker \(pid:\d+\) (exited with code|was sent SIG)|WORKER TIMEOUT")
+WORKER_DEATHS = re.compile(
+    r"Worker \(pid:\d+\) (exited with code|was sent SIG|crashed|was killed by)|WORKER TIMEOUT")
 
 
 def threads(n):

@@ -21,6 +21,11 @@ def app(environ, start_response):
         for i in range(0, len(chunk), 4096):
             chunk[i] = 1
         _leaked.append(chunk)
+    if path == "/segv":      # a fault in native code
+        import ctypes
+        ctypes.string_at(0)
+    if path == "/exit1":     # an application that ends its process itself
+        os._exit(1)
     if path == "/slow":
         time.sleep(float(environ.get("QUERY_STRING") or "1"))
     body = str(os.getpid()).encode()
