@@ -219,6 +219,8 @@ static void close_refused(worker_t *w, bool all)
     }
 }
 
+#define REFUSE_LOG_EVERY_MS 1000
+
 void worker_refuse(worker_t *w, int fd)
 {
     /* Over --worker-connections: refuse politely rather than queue without bound. The
@@ -232,8 +234,21 @@ void worker_refuse(worker_t *w, int fd)
     }
     shutdown(fd, SHUT_WR);
     defer_close(w, fd);
-    log_warning("worker connection limit (%d) reached; connection refused with 503",
-                w->cfg->worker_connections);
+    /* a connection storm refuses thousands a second: one line a second says it, with
+     * the count of the refusals since the last one */
+    if (w->refuse_logged_ms && w->now_ms < w->refuse_logged_ms + REFUSE_LOG_EVERY_MS) {
+        w->refuse_unlogged++;
+        return;
+    }
+    if (w->refuse_unlogged)
+        log_warning("worker connection limit (%d) reached; connection refused with 503 "
+                    "(%llu more refused since the last such line)",
+                    w->cfg->worker_connections, (unsigned long long)w->refuse_unlogged);
+    else
+        log_warning("worker connection limit (%d) reached; connection refused with 503",
+                    w->cfg->worker_connections);
+    w->refuse_logged_ms = w->now_ms ? w->now_ms : 1;
+    w->refuse_unlogged = 0;
 }
 
 static void take_connection(worker_t *w, int fd, unsigned bind)

@@ -118,6 +118,8 @@ typedef struct worker {
         uint64_t close_at_ms;
     } refused[64];
     unsigned refused_head, refused_count;
+    uint64_t refuse_logged_ms; /* when the last "connection limit" line was written */
+    uint64_t refuse_unlogged;  /* refusals since then, said in the next line */
     /* work sharing (src/share.h), NULL share when --work-sharing is off */
     const share_t *share;
     uint32_t threads;                   /* application threads (the pool's size) */

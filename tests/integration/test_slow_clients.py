@@ -13,6 +13,7 @@ smaller counts). A one-off spike passes; a server that slows down under the load
 not, since both loaded measurements show it.
 """
 import os
+import re
 import socket
 import threading
 import time
@@ -392,3 +393,38 @@ def test_half_closed_client_with_partial_pipelined_request_is_closed(server):
         assert expect_eof(sock, 6), "connection never closed after the client's FIN"
     finally:
         sock.close()
+
+
+def test_connection_storm_logs_one_line_a_second(server):
+    """Refusals over --worker-connections are logged at most once a second; the next line
+    says how many were refused meanwhile, so a storm cannot fill the disk."""
+    cap = 2
+    srv = server("basic:app", workers=1, args=["--worker-connections", str(cap),
+                                               "--header-timeout", "30"])
+    held = []
+    refused = 0
+    try:
+        for _ in range(cap):
+            s = srv.connect()
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")  # unfinished: holds a slot
+            held.append(s)
+        time.sleep(0.3)
+        storm_ends = time.monotonic() + 2.5
+        while time.monotonic() < storm_ends:
+            s = srv.connect()
+            s.settimeout(2)
+            try:
+                if s.recv(64).startswith(b"HTTP/1.1 503"):
+                    refused += 1
+            except OSError:
+                pass
+            s.close()
+    finally:
+        for s in held:
+            s.close()
+    assert refused >= 20, f"only {refused} refusals: the storm did not happen"
+    lines = [ln for ln in srv.log().splitlines() if "connection limit" in ln]
+    assert 2 <= len(lines) <= 4, "\n".join(lines)
+    more = [int(re.search(r"\((\d+) more refused since the last such line\)", ln).group(1))
+            for ln in lines[1:]]
+    assert sum(more) >= refused // 2, (more, refused, lines)
