@@ -61,7 +61,7 @@ struct alog_fmt {
     char unknown[64];
     /* %(t)s changes once a second: formatted once a second */
     time_t text_sec, json_sec;
-    char text_time[40], json_time[40], json_zone[8];
+    char text_time[40], json_time[40];
     size_t text_time_len, json_time_len;
 };
 
@@ -325,6 +325,17 @@ void alog_fmt_free(alog_fmt_t *f)
     uf_free(f);
 }
 
+bool alog_fmt_has_json_key(const alog_fmt_t *f, const char *key)
+{
+    size_t n = strlen(key);
+    for (size_t j = 0; j < f->njson; j++) {
+        const op_t *op = &f->ops[f->json_ops[j]];
+        if (op->key_len == n && memcmp(f->text + op->key_off, key, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 const char *alog_fmt_unknown(const alog_fmt_t *f)
 {
     return f->unknown[0] ? f->unknown : NULL;
@@ -573,17 +584,13 @@ static void put_u64(buf_t *out, bool json, uint64_t v)
 static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec *ts)
 {
     if (json) {
-        /* ISO 8601, local time with its offset and milliseconds, for machines */
+        /* RFC 3339 in UTC with milliseconds and "Z", the one time format of every JSON line
+         * we write or ship (logship.c's put_time writes the same) */
         if (ts->tv_sec != f->json_sec) {
             struct tm tm;
-            localtime_r(&ts->tv_sec, &tm);
+            gmtime_r(&ts->tv_sec, &tm);
             f->json_time_len =
                 strftime(f->json_time, sizeof(f->json_time), "%Y-%m-%dT%H:%M:%S", &tm);
-            char z[8];
-            if (strftime(z, sizeof(z), "%z", &tm) == 5)
-                snprintf(f->json_zone, sizeof(f->json_zone), "%.3s:%.2s", z, z + 3);
-            else
-                snprintf(f->json_zone, sizeof(f->json_zone), "Z");
             f->json_sec = ts->tv_sec;
         }
         int msec = (int)(ts->tv_nsec / 1000000) % 1000;
@@ -592,8 +599,7 @@ static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec
         buf_append(out, "\"", 1);
         buf_append(out, f->json_time, f->json_time_len);
         buf_append(out, ms, 4);
-        buf_append_str(out, f->json_zone);
-        buf_append(out, "\"", 1);
+        buf_append(out, "Z\"", 2);
         return;
     }
     if (ts->tv_sec != f->text_sec) {

@@ -79,6 +79,10 @@ void alog_capture(const alog_fmt_t *f, alog_resp_t *r, const py_header_t *header
 void alog_json_escape(buf_t *out, const char *p, size_t n);
 
 /* Appends one line, with its newline, for rec: text, or a JSON object when `json`. */
+/* Whether the format's JSON object has `key` (e.g. "pid" from %(p)s), so that a shipper
+ * adding keys of its own can leave that one to the line. */
+bool alog_fmt_has_json_key(const alog_fmt_t *f, const char *key);
+
 void alog_render(alog_fmt_t *f, bool json, const alog_rec_t *rec, buf_t *out);
 
 #endif

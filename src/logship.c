@@ -144,7 +144,7 @@ static void put_time(buf_t *out)
     gmtime_r(&ts.tv_sec, &tm);
     char text[48];
     size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(text + n, sizeof(text) - n, ".%06ldZ", (long)(ts.tv_nsec / 1000));
+    n += (size_t)snprintf(text + n, sizeof(text) - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
     buf_append(out, text, n);
 }
 
@@ -159,15 +159,18 @@ static void syslog_head(logship_t *s, buf_t *out, int sev, const char *msgid)
                (size_t)snprintf(head, sizeof(head), " uwsgi-fast %d %s - ", s->pid, msgid));
 }
 
-static void json_head(logship_t *s, buf_t *out, const char *type)
+/* `{"type":...,"host":...,"pid":...,"worker":...,` without the keys in `line_keys`. */
+static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_keys)
 {
     char tail[64];
     buf_append_str(out, "{\"type\":\"");
     buf_append_str(out, type);
     buf_append_str(out, "\",\"host\":\"");
     alog_json_escape(out, s->host, strlen(s->host));
-    buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\",\"pid\":%d,", s->pid));
-    if (s->worker >= 0)
+    buf_append_str(out, "\",");
+    if (!(line_keys & LOGSHIP_LINE_HAS_PID))
+        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"pid\":%d,", s->pid));
+    if (s->worker >= 0 && !(line_keys & LOGSHIP_LINE_HAS_WORKER))
         buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"worker\":%d,", s->worker));
 }
 
@@ -212,7 +215,7 @@ void logship_error(logship_t *s, int level, const char *msg, size_t len)
         syslog_head(s, m, severity[level], "error");
         buf_append(m, msg, len);
     } else {
-        json_head(s, m, "error");
+        json_head(s, m, "error", 0);
         buf_append_str(m, "\"time\":\"");
         put_time(m);
         buf_append_str(m, "\",\"level\":\"");
@@ -224,7 +227,8 @@ void logship_error(logship_t *s, int level, const char *msg, size_t len)
     enqueue(s);
 }
 
-void logship_access(logship_t *s, const char *json, size_t jlen, const char *text, size_t tlen)
+void logship_access(logship_t *s, const char *json, size_t jlen, const char *text, size_t tlen,
+                    unsigned line_keys)
 {
     buf_t *m = &s->scratch;
     m->len = 0;
@@ -237,7 +241,7 @@ void logship_access(logship_t *s, const char *json, size_t jlen, const char *tex
         if (!json || jlen < 2 || json[0] != '{')
             return;
         /* {"type":"access","host":...,"pid":...,"worker":..., + the line's own fields */
-        json_head(s, m, "access");
+        json_head(s, m, "access", line_keys);
         if (jlen == 2)
             m->len--; /* an empty object: drop the trailing comma */
         buf_append(m, json + 1, jlen - 1);

@@ -80,9 +80,16 @@ void logship_free(logship_t *s);
 
 /* Queues an error-log line (a log_level_t of common/log.h). */
 void logship_error(logship_t *s, int level, const char *msg, size_t len);
+/* Keys of a shipped JSON line's head that an access line may carry itself: the head
+ * leaves them to the line, so that every key appears once. */
+#define LOGSHIP_LINE_HAS_PID    1u
+#define LOGSHIP_LINE_HAS_WORKER 2u
+
 /* Queues an access line: `json` is the line as a JSON object, `text` as text (either
- * without its newline; only the one the format needs is used, the other may be NULL). */
-void logship_access(logship_t *s, const char *json, size_t jlen, const char *text, size_t tlen);
+ * without its newline; only the one the format needs is used, the other may be NULL).
+ * `line_keys`: LOGSHIP_LINE_HAS_* for the keys the JSON line has of its own. */
+void logship_access(logship_t *s, const char *json, size_t jlen, const char *text, size_t tlen,
+                    unsigned line_keys);
 
 /* Queues a message as it is (statsd packets). */
 void logship_raw(logship_t *s, const char *msg, size_t len);

@@ -30,9 +30,10 @@
 /* At drain, a log target that cannot take the last lines gets this long. */
 #define SHIP_DRAIN_MS 2000
 struct stats_worker {
-    alog_fmt_t *fmt; /* NULL when neither an access log nor a log target */
-    bool json;       /* --access-log-json */
-    bool file;       /* the access log file is open */
+    alog_fmt_t *fmt;         /* NULL when neither an access log nor a log target */
+    bool json;               /* --access-log-json */
+    unsigned ship_line_keys; /* LOGSHIP_LINE_HAS_*: head keys the access JSON has itself */
+    bool file;               /* the access log file is open */
     alog_writer_t alog;
     alog_resp_t *resp;   /* per connection slot, when the format has o-atoms */
     stats_outputs_t out; /* --log-target and --statsd-host */
@@ -224,6 +225,9 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
         if (alog_fmt_out_count(st->fmt))
             st->resp = uf_calloc((size_t)cfg->worker_connections, sizeof(alog_resp_t));
         st->json = cfg->access_log_json;
+        st->ship_line_keys =
+            (alog_fmt_has_json_key(st->fmt, "pid") ? LOGSHIP_LINE_HAS_PID : 0) |
+            (alog_fmt_has_json_key(st->fmt, "worker") ? LOGSHIP_LINE_HAS_WORKER : 0);
     }
     if (cfg->accesslog) {
         if (alog_writer_open(&st->alog, cfg->accesslog, &w->ring, ring_ud(OP_ALOG_WRITE, 0, 0), err,
@@ -468,7 +472,7 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
         else
             text = st->line.data, tlen = st->line.len - 1;
     }
-    logship_access(&st->out.ship, json, jlen, text, tlen);
+    logship_access(&st->out.ship, json, jlen, text, tlen, st->ship_line_keys);
 }
 
 static void statsd_request(stats_worker_t *st, int status, uint64_t us)

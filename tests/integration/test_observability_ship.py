@@ -122,6 +122,44 @@ def test_udp_collector_receives_every_line_as_json(server):
         col.close()
 
 
+def strict_json(text):
+    """json.loads that refuses a repeated key, as Elasticsearch does."""
+    def pairs(items):
+        keys = [k for k, _ in items]
+        assert len(keys) == len(set(keys)), f"repeated key in {text}"
+        return dict(items)
+    return json.loads(text, object_pairs_hook=pairs)
+
+
+def test_shipped_lines_have_each_key_once_and_one_time_format(server):
+    """An access format that names pid and worker (%(p)s %(w)s) does not make the shipped
+    line repeat them; access and error lines carry RFC 3339 UTC times with milliseconds."""
+    col = UdpCollector()
+    try:
+        srv = server("observe:app", workers=1, args=[
+            "--log-target", f"udp://127.0.0.1:{col.port}",
+            "--access-logformat", "%(t)s %(p)s %(w)s %(r)s %(s)s"])
+        (pid,) = srv.worker_pids()
+        for i in range(3):
+            srv.request("GET", f"/?i={i}")
+        recs = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and len(recs) < 3:
+            recs += [r for r in (strict_json(m) for m in col.drain() if m and b'"access"' in m)
+                     if "?i=" in r["request"]]  # not the fixture's start-up probe
+        assert len(recs) == 3, recs
+        for rec in recs:
+            assert rec["pid"] == pid and rec["worker"] == 0
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rec["time"]), rec
+        srv.stop()
+        errors = [strict_json(m) for m in col.drain() if m and b'"type":"error"' in m]
+        assert errors
+        for e in errors:
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", e["time"]), e
+    finally:
+        col.close()
+
+
 def test_udp_collector_rfc5424(server):
     col = UdpCollector()
     try:
@@ -138,7 +176,7 @@ def test_udp_collector_rfc5424(server):
             assert g, m
             pri, ts, host, pid, kind, msg = g.groups()
             assert pri == "14" and kind == "access" and int(pid) == srv.worker_pids()[0]
-            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts)
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", ts)
             assert f'"GET /status/404?i={i} HTTP/1.1" 404 6' in msg
     finally:
         col.close()

@@ -85,7 +85,7 @@ static void test_default_format(void)
                  "1234 \"http://r/\" \"curl/8\"");
     CHECK_EQ_STR(render(ALOG_DEFAULT_FORMAT, true, &fx),
                  "{\"remote_addr\":\"192.0.2.7\",\"ident\":null,\"user\":null,"
-                 "\"time\":\"1970-01-01T00:00:00.123+00:00\",\"request\":\"GET /a%20b?x=1&y=2 "
+                 "\"time\":\"1970-01-01T00:00:00.123Z\",\"request\":\"GET /a%20b?x=1&y=2 "
                  "HTTP/1.1\",\"status\":200,\"bytes\":1234,\"referer\":\"http://r/\","
                  "\"user_agent\":\"curl/8\"}");
     teardown(&fx);

@@ -42,8 +42,14 @@ static void test_json_datagrams(void)
     logship_t s = make(SHIP_UDP, false, false);
     logship_error(&s, 3, "boom \"x\"\n", 9);
     const char line[] = "{\"status\":200,\"request\":\"GET / HTTP/1.1\"}";
-    logship_access(&s, line, sizeof(line) - 1, NULL, 0);
-    CHECK_EQ_INT((int)s.fill_count, 2);
+    logship_access(&s, line, sizeof(line) - 1, NULL, 0, 0);
+    /* a line with pid and worker of its own: the head leaves them out, each key once */
+    const char own[] = "{\"pid\":9,\"worker\":2,\"status\":200}";
+    logship_access(&s, own, sizeof(own) - 1, NULL, 0,
+                   LOGSHIP_LINE_HAS_PID | LOGSHIP_LINE_HAS_WORKER);
+    const char own_pid[] = "{\"pid\":9}";
+    logship_access(&s, own_pid, sizeof(own_pid) - 1, NULL, 0, LOGSHIP_LINE_HAS_PID);
+    CHECK_EQ_INT((int)s.fill_count, 4);
     char first[512];
     snprintf(first, sizeof(first), "%.*s", (int)s.fill_ends[0], s.fill.data);
     CHECK(strncmp(first, "{\"type\":\"error\",\"host\":\"h\",\"pid\":7,\"worker\":2,\"time\":\"",
@@ -54,13 +60,26 @@ static void test_json_datagrams(void)
              s.fill.data + s.fill_ends[0]);
     CHECK_EQ_STR(second, "{\"type\":\"access\",\"host\":\"h\",\"pid\":7,\"worker\":2,"
                          "\"status\":200,\"request\":\"GET / HTTP/1.1\"}");
+    char third[512];
+    snprintf(third, sizeof(third), "%.*s", (int)(s.fill_ends[2] - s.fill_ends[1]),
+             s.fill.data + s.fill_ends[1]);
+    CHECK_EQ_STR(third, "{\"type\":\"access\",\"host\":\"h\",\"pid\":9,\"worker\":2,"
+                        "\"status\":200}");
+    char fourth[512];
+    snprintf(fourth, sizeof(fourth), "%.*s", (int)(s.fill_ends[3] - s.fill_ends[2]),
+             s.fill.data + s.fill_ends[2]);
+    CHECK_EQ_STR(fourth, "{\"type\":\"access\",\"host\":\"h\",\"worker\":2,\"pid\":9}");
+    /* RFC 3339, UTC, milliseconds, "Z": the time format of every JSON line */
+    const char *t = strstr(first, "\"time\":\"") + 8;
+    CHECK(strlen(t) > 25 && t[4] == '-' && t[10] == 'T' && t[19] == '.' && t[23] == 'Z' &&
+          t[24] == '"');
     logship_free(&s);
 }
 
 static void test_syslog_stream(void)
 {
     logship_t s = make(SHIP_TCP, true, true);
-    logship_access(&s, NULL, 0, "127.0.0.1 - - \"GET /\" 200", 25);
+    logship_access(&s, NULL, 0, "127.0.0.1 - - \"GET /\" 200", 25, 0);
     logship_error(&s, 2, "careful", 7);
     buf_append(&s.fill, "", 1); /* NUL for the string functions below */
     s.fill.len--;
