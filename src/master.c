@@ -167,8 +167,11 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
         m->slots[k].boot.respawn_at_ms = sb_now_ms() + CHURN_RESPAWN_BACKOFF_MS;
         return NULL;
     }
-    if (pid == 0)
+    if (pid == 0) {
+        /* written by the worker itself, so the line's [pid] is the worker's, as in gunicorn */
+        log_info("Booting worker with pid: %d", (int)getpid());
         become_worker(m, k, sb);
+    }
     *p = (churn_proc_t){
         .pid = pid,
         .slot = k,
@@ -178,7 +181,6 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
         .request_limit = request_limit,
     };
     sb->pid = (int32_t)pid;
-    log_info("Booting worker with pid: %d", (int)pid);
     return p;
 }
 

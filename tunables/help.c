@@ -151,8 +151,9 @@ void tun_write_help(FILE *out)
                        "shown beside it,\n"
                        "and from " TUN_CMD_ARGS_ENV ". Precedence: command line > " TUN_CMD_ARGS_ENV
                        " > environment\n"
-                       "> config file > default. Values are given as --flag VALUE or --flag=VALUE, "
-                       "and -w 4 or -w4.\n");
+                       "> config file > gunicorn's WEB_CONCURRENCY, PORT, VIRTUAL_ENV and "
+                       "FORWARDED_ALLOW_IPS > default.\n"
+                       "Values are given as --flag VALUE or --flag=VALUE, and -w 4 or -w4.\n");
     help_settings(&b);
     buf_append_str(&b, "\nOther options:\n");
     help_entry(&b, "-h, --help", "show this help and exit", NULL, NULL);

@@ -1,4 +1,9 @@
 """The command line and application loading: --help, --version, bad flags, bad apps."""
+import os
+import signal
+import subprocess
+import time
+
 import pytest
 
 from conftest import ROOT, free_port, run_binary
@@ -84,3 +89,27 @@ def test_error_logfile_receives_import_traceback(tmp_path):
     text = log.read_text() if log.exists() else ""
     assert "broken-import-sentinel" in text, (
         f"traceback not in --error-logfile; file: {text!r}; stderr: {res.stderr!r}")
+
+
+def test_serve_example_takes_a_bind_instead_of_its_own(tmp_path):
+    """scripts/serve-example's 127.0.0.1:8000 gives way to a -b of the user's: one
+    listener, on the user's address."""
+    port = free_port()
+    proc = subprocess.Popen([str(ROOT / "scripts" / "serve-example"), "-b", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 120  # it may build first
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode()
+            if not line:
+                break
+            lines.append(line)
+            if "Using " in line:  # after every "Listening at" line
+                break
+        listening = [ln for ln in lines if "Listening at:" in ln]
+        assert len(listening) == 1 and f"127.0.0.1:{port}" in listening[0], "".join(lines)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
