@@ -72,18 +72,36 @@ static void listener_label(const worker_listener_t *l, char *out, size_t n)
     snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
 }
 
-/* A family with one sample per worker: the scoreboard field at `field`, a uint32_t, or a
- * uint64_t when `wide`. */
+/* Whether workers[i] is the first process of its slot in the view: a slot holds two
+ * while a successor boots beside the worker it replaces. */
+static bool first_of_slot(const metrics_view_t *v, unsigned i)
+{
+    for (unsigned j = 0; j < i; j++)
+        if (v->workers[j].slot == v->workers[i].slot)
+            return false;
+    return true;
+}
+
+/* A family with one sample per worker slot: the scoreboard field at `field`, a uint32_t,
+ * or a uint64_t when `wide`, summed over the slot's processes. Labelled by slot, not by
+ * pid, so that a recycled worker continues its series instead of starting a new one (a
+ * counter falls back when a process leaves, which rate() reads as a reset); the pids are
+ * in uwsgi_fast_worker_info. */
 static void worker_series(buf_t *out, const metrics_view_t *v, const char *name, const char *type,
                           const char *help, size_t field, bool wide)
 {
     family(out, name, type, help);
     for (unsigned i = 0; i < v->nworkers; i++) {
-        const char *at = (const char *)v->workers[i].sb + field;
-        unsigned long long value =
-            wide ? sb_get64((const uint64_t *)at) : sb_get((const uint32_t *)at);
-        put_fmt(out, "%s{worker=\"%u\",pid=\"%d\"} %llu\n", name, v->workers[i].slot,
-                v->workers[i].pid, value);
+        if (!first_of_slot(v, i))
+            continue;
+        unsigned long long value = 0;
+        for (unsigned j = i; j < v->nworkers; j++) {
+            if (v->workers[j].slot != v->workers[i].slot)
+                continue;
+            const char *at = (const char *)v->workers[j].sb + field;
+            value += wide ? sb_get64((const uint64_t *)at) : sb_get((const uint32_t *)at);
+        }
+        put_fmt(out, "%s{worker=\"%u\"} %llu\n", name, v->workers[i].slot, value);
     }
 }
 
@@ -172,6 +190,11 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
     for (unsigned s = SB_BOOTING; s <= SB_DRAINING; s++)
         put_fmt(out, "uwsgi_fast_workers{state=\"%s\"} %u\n", state_name(s), states[s]);
 
+    family(out, "uwsgi_fast_worker_info", "gauge",
+           "The processes serving each worker slot (two while a successor boots), by pid.");
+    for (unsigned i = 0; i < v->nworkers; i++)
+        put_fmt(out, "uwsgi_fast_worker_info{worker=\"%u\",pid=\"%d\"} 1\n", v->workers[i].slot,
+                v->workers[i].pid);
     worker_gauge(out, v, "uwsgi_fast_worker_connections", "Client connections a worker holds open.",
                  offsetof(sb_slot_t, connections));
     worker_gauge(out, v, "uwsgi_fast_worker_requests_in_flight",

@@ -379,6 +379,14 @@ def test_metrics_survive_recycling(server):
     fams = wait_until(settled, 10)
     assert fams, scrape(port)[2]
     assert value(fams, "uwsgi_fast_requests", "uwsgi_fast_requests_total") == 13
+    # per-worker series are labelled by slot, so a recycle continues them: the pids are
+    # in uwsgi_fast_worker_info, the new worker's among them
+    for name in ("uwsgi_fast_worker_requests", "uwsgi_fast_worker_connections",
+                 "uwsgi_fast_worker_rss_bytes"):
+        assert all(set(s.labels) == {"worker"} for s in fams[name].samples), fams[name]
+    info = fams["uwsgi_fast_worker_info"].samples
+    assert {int(s.labels["pid"]) for s in info} & set(srv.worker_pids()), (info, srv.worker_pids())
+    assert all(s.labels["worker"] == "0" and s.value == 1 for s in info)
 
 
 # ---- health and readiness ---------------------------------------------------------------

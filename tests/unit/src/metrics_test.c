@@ -233,9 +233,28 @@ static void test_fold(void)
     CHECK_EQ_INT(t.ship_sent, 8);
 }
 
+/* A successor booting beside the worker it replaces: one sample per slot (the sum), and
+ * both pids in uwsgi_fast_worker_info, so a recycle starts no new series. */
+static void test_slot_with_two_processes(void)
+{
+    metrics_view_t v = snapshot();
+    workers[1].slot = 0; /* pid 101 now shares slot 0 with pid 100 */
+    buf_t out = {0};
+    const char *text = render(metrics_prometheus, &v, &out);
+    CHECK(strstr(text, "uwsgi_fast_worker_connections{worker=\"0\"} 7\n") != NULL); /* 3 + 4 */
+    CHECK(strstr(text, "uwsgi_fast_worker_connections{worker=\"1\"}") == NULL);
+    CHECK(strstr(text, "uwsgi_fast_worker_requests_total{worker=\"0\"} 81\n") != NULL);
+    CHECK(strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"100\"} 1\n") != NULL);
+    CHECK(strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"101\"} 1\n") != NULL);
+    const char *series = strstr(text, "uwsgi_fast_worker_threads_busy{");
+    CHECK(series && strstr(series + 1, "uwsgi_fast_worker_threads_busy{worker=\"0\"}") == NULL);
+    buf_free(&out);
+}
+
 int main(void)
 {
     test_prometheus();
+    test_slot_with_two_processes();
     test_json();
     test_ready();
     test_fold();
