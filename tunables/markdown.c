@@ -108,9 +108,11 @@ static void md_setting_row(buf_t *b, const tun_setting_t *s)
 /* One row of the refused gunicorn settings' table. */
 static void md_refused_row(buf_t *b, const tun_refusal_t *r)
 {
-    static const char *const status[] = {[TUN_R_PLANNED] = "planned",
-                                         [TUN_R_NEVER] = "not supported",
-                                         [TUN_R_NOOP] = "accepted, no effect"};
+    static const char *const status[] = {
+        [TUN_R_PLANNED] = "planned",
+        [TUN_R_NEVER] = "not supported",
+        [TUN_R_NOOP] = "accepted, no effect",
+        [TUN_R_LATER] = "planned (a config file's entry is ignored with a warning)"};
     buf_append_str(b, "| ");
     md_code(b, r->key);
     buf_append_str(b, " | ");
@@ -197,6 +199,11 @@ void tun_write_markdown(FILE *out)
             "defaults).\n"
             "*Accepted, no effect* settings are taken as they are because uwsgi-fast already "
             "behaves so.\n"
+            "The settings of gunicorn 24-27 for features not here yet (HTTP/2, ASGI, WebSockets, "
+            "dirty workers,\n"
+            "the control socket) stop it as flags, but in a config file written for that "
+            "gunicorn each is\n"
+            "ignored with a warning that names it.\n"
             "\n"
             "| gunicorn setting | flags | status | harmless | reason |\n"
             "|---|---|---|---|---|\n");

@@ -58,12 +58,18 @@ int tun_refuse(tun_parse_state_t *ps, const tun_refusal_t *r, const char *value,
     }
     if (harmless(r, value))
         return 0;
+    if (r->kind == TUN_R_LATER && !as_flag) {
+        /* a config file written for a newer gunicorn: it still starts, and says so */
+        tun_add_warning(ps->cfg, "%s%s is not supported yet and is ignored: %s", prefix, name,
+                        r->reason);
+        return 0;
+    }
     char tail[160] = "";
     if (r->harmless && strcmp(r->harmless, "false") != 0) {
         size_t len = strcspn(r->harmless, "|");
         snprintf(tail, sizeof(tail), " or set it to %.*s", (int)len, r->harmless);
     }
-    if (r->kind == TUN_R_PLANNED)
+    if (r->kind == TUN_R_PLANNED || r->kind == TUN_R_LATER)
         return tun_fail(ps->err, ps->errlen, "%s%s is not supported yet (planned): %s; remove it%s",
                         prefix, name, r->reason, tail);
     return tun_fail(ps->err, ps->errlen, "%s%s is not supported: %s; remove it%s", prefix, name,

@@ -305,7 +305,8 @@ enum tun_flag {
 /* gunicorn settings uwsgi-fast does not have. None is ignored silently: given on the
  * command line, in UWSGI_FAST_CMD_ARGS or in a config file, each stops uwsgi-fast with
  * its reason, unless its value is one that asks for nothing (`--reload false`,
- * `worker_class = "sync"`, `preload_app = False`).
+ * `worker_class = "sync"`, `preload_app = False`); a LATER one in a config file is
+ * ignored with a warning instead.
  *
  * Columns of R(...):
  *   key       gunicorn's setting name, as written in a gunicorn.conf.py
@@ -314,11 +315,13 @@ enum tun_flag {
  *   alias     a second long flag, NULL for none
  *   arg       how its value is shown; NULL for an on/off switch
  *   harmless  values that ask for nothing, '|' separated, NULL for none
- *   kind      PLANNED (not supported yet), NEVER (not the job of this server, and why), or
- *             NOOP (accepted and without effect, because uwsgi-fast already behaves so)
+ *   kind      PLANNED (not supported yet), NEVER (not the job of this server, and why),
+ *             NOOP (accepted and without effect, because uwsgi-fast already behaves so), or
+ *             LATER (a gunicorn 24-27 feature not here yet: refused as a flag; in a config
+ *             file, written for that gunicorn, a warning names it and it is ignored)
  *   reason    one line, lower case, no final period
  */
-enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
+enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
 
 #define TUN_TLS_REASON                                                                             \
     "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
@@ -331,6 +334,11 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
 #define TUN_STATSD_REASON "DogStatsD tags are not sent; statsd metrics go out untagged"
 #define TUN_H2_REASON     "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
+#define TUN_UWSGI_REASON  "the uwsgi protocol is not spoken yet"
+#define TUN_ASGI_REASON   "ASGI applications are not served yet"
+#define TUN_DIRTY_REASON  "gunicorn's dirty workers (a second pool for long tasks) are not here"
+#define TUN_CONTROL_REASON                                                                         \
+    "there is no control socket; use signals (HUP, TTIN, TTOU) and the stats port"
 
 /* clang-format off */
 #define TUN_REFUSED(R)                                                                       \
@@ -416,11 +424,55 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
     R(sendfile, 0, "no-sendfile", NULL, NULL, NULL, NOOP,                                   \
       "uwsgi-fast does not use sendfile(2)")                                                \
     R(worker_tmp_dir, 0, "worker-tmp-dir", NULL, "DIR", NULL, NOOP,                         \
-      "workers report that they are alive through shared memory, not files")
+      "workers report that they are alive through shared memory, not files")              \
+    R(uwsgi_allow_ips, 0, "uwsgi-allow-from", NULL, "IPS", "127.0.0.1,::1", LATER,      \
+      TUN_UWSGI_REASON)                                                                 \
+    R(http2_cleartext, 0, "http2-cleartext", NULL, "STRING", "off", LATER,              \
+      TUN_H2_REASON)                                                                    \
+    R(http2_max_concurrent_streams, 0, "http2-max-concurrent-streams", NULL, "INT",     \
+      "100", LATER,                                                                     \
+      TUN_H2_REASON)                                                                    \
+    R(http2_initial_window_size, 0, "http2-initial-window-size", NULL, "INT",           \
+      "65535", LATER,                                                                   \
+      TUN_H2_REASON)                                                                    \
+    R(http2_max_frame_size, 0, "http2-max-frame-size", NULL, "INT", "16384", LATER,     \
+      TUN_H2_REASON)                                                                    \
+    R(http2_max_header_list_size, 0, "http2-max-header-list-size", NULL, "INT",         \
+      "65536", LATER,                                                                   \
+      TUN_H2_REASON)                                                                    \
+    R(asgi_loop, 0, "asgi-loop", NULL, "STRING", "auto", LATER,                         \
+      TUN_ASGI_REASON)                                                                  \
+    R(asgi_lifespan, 0, "asgi-lifespan", NULL, "STRING", "auto", LATER,                 \
+      TUN_ASGI_REASON)                                                                  \
+    R(asgi_disconnect_grace_period, 0, "asgi-disconnect-grace-period", NULL, "INT",     \
+      "3", LATER,                                                                       \
+      TUN_ASGI_REASON)                                                                  \
+    R(websocket_max_message_size, 0, "websocket-max-message-size", NULL, "INT",         \
+      "16777216", LATER,                                                                \
+      "WebSockets are not served yet")                                                  \
+    R(http_parser, 0, "http-parser", NULL, "STRING", "auto", LATER,                     \
+      TUN_PARSER_REASON)                                                                \
+    R(dirty_apps, 0, "dirty-app", NULL, "STRING", NULL, LATER,                          \
+      TUN_DIRTY_REASON)                                                                 \
+    R(dirty_workers, 0, "dirty-workers", NULL, "INT", "0", LATER,                       \
+      TUN_DIRTY_REASON)                                                                 \
+    R(dirty_timeout, 0, "dirty-timeout", NULL, "INT", "300", LATER,                     \
+      TUN_DIRTY_REASON)                                                                 \
+    R(dirty_threads, 0, "dirty-threads", NULL, "INT", "1", LATER,                       \
+      TUN_DIRTY_REASON)                                                                 \
+    R(dirty_graceful_timeout, 0, "dirty-graceful-timeout", NULL, "INT", "30", LATER,    \
+      TUN_DIRTY_REASON)                                                                 \
+    R(control_socket, 0, "control-socket", NULL, "PATH", NULL, LATER,                   \
+      TUN_CONTROL_REASON)                                                               \
+    R(control_socket_mode, 0, "control-socket-mode", NULL, "INT", "384", LATER,         \
+      TUN_CONTROL_REASON)                                                               \
+    R(control_socket_disable, 0, "no-control-socket", NULL, NULL, "false", LATER,       \
+      TUN_CONTROL_REASON)
 /* clang-format on */
 
-/* gunicorn's server hooks: callables a gunicorn.conf.py may define. None is called yet;
- * each one defined gets a warning at start naming it. */
+/* gunicorn's server hooks: callables a gunicorn.conf.py may define (the dirty_* ones are
+ * gunicorn 27's, for its dirty workers). None is called yet; each one defined gets a
+ * warning at start naming it. */
 /* clang-format off */
 #define TUN_HOOKS(H) \
     H(on_starting) \
@@ -438,7 +490,11 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP };
     H(worker_exit) \
     H(nworkers_changed) \
     H(on_exit) \
-    H(ssl_context)
+    H(ssl_context) \
+    H(on_dirty_starting) \
+    H(dirty_post_fork) \
+    H(dirty_worker_init) \
+    H(dirty_worker_exit)
 /* clang-format on */
 
 #endif

@@ -241,3 +241,27 @@ def test_doctor_usage_errors():
     res = run_binary(["doctor", "--root", str(FIXTURES / "epyc-2s"), "-k", "gevent"])
     assert res.returncode == 2
     assert "-k/--worker-class is not supported yet" in res.stderr
+
+
+# gunicorn's own, not settings a user writes: its CLI actions (ours are options too) and
+# the process name gunicorn derives from the application
+NOT_USER_SETTINGS = {"check_config", "print_config", "default_proc_name"}
+
+
+def test_every_gunicorn_27_setting_is_known():
+    """Each of gunicorn 27's 120 settings is supported, refused with a reason, accepted
+    without effect, or a hook we name: none is an unknown option on the command line and
+    none is passed over without a word in docs/settings.md."""
+    rows = [ln.split() for ln in (ROOT / "tests" / "fixtures" / "gunicorn-27.0.1-settings.txt")
+            .read_text().splitlines() if ln and not ln.startswith("#")]
+    assert len(rows) == 120
+    settings_md = run_binary(["--print-settings-markdown"]).stdout
+    for name, *flags in rows:
+        if name in NOT_USER_SETTINGS:
+            continue
+        assert f"`{name}`" in settings_md, f"{name} is not in docs/settings.md"
+        for flag in flags:
+            if not flag.startswith("--"):
+                continue
+            r = run_binary([flag, "1", "--check-config", "x:app"])
+            assert "unknown option" not in r.stderr, (flag, r.stderr)

@@ -184,7 +184,7 @@ static void test_refused(void)
         if (r->harmless && strcmp(r->harmless, "false") != 0)
             snprintf(tail, sizeof(tail), " or set it to %.*s", (int)strcspn(r->harmless, "|"),
                      r->harmless);
-        if (r->kind == TUN_R_PLANNED)
+        if (r->kind == TUN_R_PLANNED || r->kind == TUN_R_LATER)
             snprintf(msg, sizeof(msg), "%s is not supported yet (planned): %s; remove it%s", name,
                      r->reason, tail);
         else

@@ -135,6 +135,19 @@ static void test_config_toml(void)
         CHECK_EQ_STR(cfg.sources->notes[0], "reuse_port (ok.toml): accepted, no effect: every "
                                             "worker always has its own SO_REUSEPORT listener");
 
+    /* a newer gunicorn's setting in a file: the server starts and names it; its default
+     * value asks for nothing; on the command line it is refused */
+    write_file("g27.toml", "dirty_workers = 2\nhttp_parser = \"auto\"\n");
+    EXPECT_OK("-c", "g27.toml", "a:b");
+    CHECK_EQ_INT(cfg.warning_count, 1);
+    if (cfg.warning_count == 1)
+        CHECK_EQ_STR(cfg.warnings[0],
+                     "g27.toml:1: dirty_workers is not supported yet and is ignored: gunicorn's "
+                     "dirty workers (a second pool for long tasks) are not here");
+    EXPECT_ERR("--dirty-workers is not supported yet (planned): gunicorn's dirty workers (a "
+               "second pool for long tasks) are not here; remove it or set it to 0",
+               "--dirty-workers", "2", "a:b");
+
     /* the file itself */
     EXPECT_ERR("--config: \"missing.toml\" does not exist (accepted: a .toml file or a gunicorn "
                ".py config file)",
