@@ -238,6 +238,7 @@ const layers = [_]Layer{
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
+        "src/proctitle.c",
         "src/churn.c",
         "src/preflight.c",
         "src/listeners.c",

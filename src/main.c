@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "src/master.h"
+#include "src/proctitle.h"
 #include "tunables/doctor.h"
 #include "tunables/tunables.h"
 #include "uring/ring.h"
@@ -24,6 +25,11 @@ int main(int argc, char **argv, char **envp)
     if (argc > 1 && strcmp(argv[1], "doctor") == 0)
         return tun_doctor_main(argc - 1, argv + 1, envp, stdout, stderr, probe_uring);
 
+    /* the title is written where argv and the environment were: the settings are read
+     * from the copies, on start and on every reload */
+    argv = proctitle_init(argc, argv);
+    extern char **environ;
+    envp = environ;
     tun_config_t cfg;
     char err[512];
     switch (tun_parse(&cfg, argc, argv, envp, stdout, err, sizeof(err))) {

@@ -21,6 +21,7 @@
 #include "src/listeners.h"
 #include "src/metrics.h"
 #include "src/preflight.h"
+#include "src/proctitle.h"
 #include "src/scoreboard.h"
 #include "src/scrape.h"
 #include "src/share.h"
@@ -122,6 +123,12 @@ static void close_slot(master_t *m, unsigned k)
 
 /* In the child of spawn(): drops what belongs to the master and becomes the worker of
  * slot k. Never returns. */
+/* The NAME of the process titles: --name, else the application, as gunicorn's default. */
+static const char *title_name(const tun_config_t *cfg)
+{
+    return cfg->proc_name ? cfg->proc_name : cfg->app;
+}
+
 static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
 {
     /* a worker holds only its own slot's listeners, unless it may steal from the
@@ -139,6 +146,9 @@ static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
     if (m->out.statsd.fd >= 0)
         close(m->out.statsd.fd);
     sb->pid = (int32_t)getpid();
+    char role[32];
+    snprintf(role, sizeof(role), "worker %u", k);
+    proctitle_set(role, title_name(m->cfg));
     worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
                 m->pinning ? &m->slots[k].place : NULL, m->sharing ? &m->share : NULL);
 }
@@ -619,6 +629,7 @@ static void reload(master_t *m)
     }
     m->generation++;
     log_info("Handling signal: hup; reloading (generation %u)", m->generation);
+    proctitle_set("master", title_name(m->cfg)); /* --name may have changed */
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
         if (m->churn.procs[i].pid > 0 && !m->churn.procs[i].draining)
             m->churn.procs[i].retire = CHURN_RELOAD;
@@ -860,6 +871,7 @@ static int start_logging(master_t *m)
         return 1;
     }
     log_info("Starting uwsgi-fast %s", UF_VERSION);
+    proctitle_set("master", title_name(m->cfg));
     if (warning)
         log_warning("%s", warning);
     return 0;

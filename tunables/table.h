@@ -185,6 +185,10 @@ enum tun_flag {
     X(numa_pin, BOOL, 0, "numa-pin", NULL, "BOOL", NUMA_PIN, "numa_pin",                    \
       "false", 0, 0, 0, NULL, NULL, true, WORKERS,                                          \
       "bind each worker's memory to the NUMA node of its CPU")                              \
+    X(proc_name, STRING, 'n', "name", NULL, "STRING", NAME, "proc_name",                    \
+      NULL, 0, 0, 0, NULL, NULL, false, WORKERS,                                            \
+      "name in the process titles ps and top show (uwsgi-fast: master [NAME], uwsgi-fast: "  \
+      "worker 3 [NAME]); default: the application")                                         \
     X(pidfile, STRING, 'p', "pid", NULL, "FILE", PID, "pidfile",                            \
       NULL, 0, 0, 0, NULL, NULL, false, WORKERS,                                            \
       "file the master writes its process id to, removed when it exits")                    \
@@ -370,8 +374,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
       NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
     R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \
-    R(proc_name, 'n', "name", NULL, "STRING", NULL, PLANNED,                                \
-      "process titles are not set yet")                                                     \
     R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \
       "run in the foreground under systemd, a container runtime or supervisord")            \
     R(user, 'u', "user", NULL, "USER", NULL, PLANNED,                                       \

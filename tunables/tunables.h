@@ -91,6 +91,7 @@ typedef struct tun_config {
     int memory_reserve_mb;      /* --memory-reserve MB kept free when planning, default 256 */
     bool cpu_pin;               /* --cpu-pin, default false */
     bool numa_pin;              /* --numa-pin, default false */
+    char *proc_name;            /* -n/--name, NULL = the application (MODULE:CALLABLE) */
     char *pidfile;              /* -p/--pid, NULL = none; as given (relative = start dir) */
 
     /* io_uring */

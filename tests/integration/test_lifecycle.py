@@ -3,6 +3,7 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -143,3 +144,31 @@ def test_two_workers_both_serve(server):
         asked += 1
     assert seen == pids, f"only {seen} of workers {pids} answered over {asked} connections"
 
+
+
+def test_process_titles(server):
+    """ps shows what each process is, with --name (gunicorn's proc_name) or else the
+    application, and the titles survive a reload (which reads the settings again)."""
+    def title(pid):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+
+    srv = server("basic:app", workers=2, args=["--name", "shop"])
+    workers = srv.wait_workers(2)
+    assert title(srv.pid) == "uwsgi-fast: master [shop]"
+    assert sorted(title(w) for w in workers) == ["uwsgi-fast: worker 0 [shop]",
+                                                 "uwsgi-fast: worker 1 [shop]"]
+    # the thread name stays the binary's, so pgrep/pkill find every process as before
+    assert Path(f"/proc/{workers[0]}/comm").read_text().strip() == "uwsgi-fast"
+    os.kill(srv.pid, signal.SIGHUP)
+    new = srv.wait_workers(2, timeout=10, exclude=workers)
+    assert sorted(title(w) for w in new) == ["uwsgi-fast: worker 0 [shop]",
+                                             "uwsgi-fast: worker 1 [shop]"]
+    assert title(srv.pid) == "uwsgi-fast: master [shop]"
+    assert srv.request("GET", "/").status == 200
+
+
+def test_process_title_defaults_to_the_application(server):
+    srv = server("basic:app")
+    (worker,) = srv.wait_workers(1)
+    assert Path(f"/proc/{worker}/cmdline").read_bytes().startswith(
+        b"uwsgi-fast: worker 0 [basic:app]")
