@@ -409,9 +409,10 @@ def test_health_and_ready_answered_without_python(server):
     conn.close()
 
 
-def slow_reader(srv, n=200):
-    """A request whose response (n x 64 KiB, streamed; more than the socket buffers hold)
-    the client does not read: it stays in flight without blocking the worker."""
+def slow_reader(srv, n=2000):
+    """A request whose response (n x 64 KiB, streamed; far more than loopback's socket
+    buffers hold even fully grown) the client does not read: it stays in flight without
+    blocking the worker."""
     sock = srv.connect(timeout=30)
     sock.sendall(build_request("GET", f"/stream?n={n}"))
     return sock
@@ -436,7 +437,7 @@ def test_ready_503_when_saturated(server):
     assert wait_until(in_flight, 5), scrape(port)[2]
     r = probe(srv)
     assert r.status == 503 and b"saturated" in r.body, r
-    assert scrape_status(port, "/ready") == 503
+    assert wait_until(lambda: scrape_status(port, "/ready") == 503, 2), scrape(port)[2]
     for s in slow:
         s.close()
     assert wait_until(lambda: probe(srv).status == 200, 5), "readiness did not come back"
@@ -495,7 +496,7 @@ def test_ready_503_during_drain(server):
     rfile = keep.makefile("rb")
     keep.sendall(build_request("GET", "/readyz"))
     assert read_response(rfile).status == 200
-    slow = slow_reader(srv)          # in flight: keeps the worker draining
+    slow = slow_reader(srv, n=200)   # in flight: keeps the worker draining
     time.sleep(0.3)
     srv.send_signal(signal.SIGTERM)
     time.sleep(0.3)
