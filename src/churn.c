@@ -15,6 +15,18 @@ static const char *const reason_names[] = {
     "died",
 };
 
+const char *const churn_reason_labels[CHURN_DIED + 1] = {
+    "",
+    "reload",
+    "max_requests",
+    "max_worker_lifetime",
+    "reload_on_rss",
+    "memory_budget",
+    "scale_down",
+    "timeout",
+    "died",
+};
+
 const char *churn_reason_name(unsigned reason)
 {
     return reason < sizeof(reason_names) / sizeof(reason_names[0]) ? reason_names[reason] : "";

@@ -68,6 +68,10 @@ enum churn_reason {
     CHURN_DIED,       /* not a reason to replace: it exited without being asked */
 };
 
+/* The reasons as metric label values ("max_requests"), indexed by enum churn_reason; ""
+ * for CHURN_NONE; CHURN_DIED is a worker that exited without being asked to. */
+extern const char *const churn_reason_labels[CHURN_DIED + 1];
+
 /* The reason as the log says it ("max-requests"); "" for CHURN_NONE. */
 const char *churn_reason_name(unsigned reason);
 

@@ -79,19 +79,6 @@ typedef struct master {
     uint64_t next_statsd_ms;
 } master_t;
 
-/* Label values of uwsgi_fast_worker_recycles_total, indexed by enum churn_reason; the
- * last one (CHURN_DIED) is a worker that exited without being asked to. */
-static const char *const recycle_labels[METRICS_RECYCLE_REASONS] = {
-    "",
-    "reload",
-    "max_requests",
-    "max_worker_lifetime",
-    "reload_on_rss",
-    "memory_budget",
-    "scale_down",
-    "timeout",
-    "died",
-};
 _Static_assert(CHURN_DIED + 1 == METRICS_RECYCLE_REASONS, "a recycle label per churn reason");
 
 static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
@@ -718,7 +705,7 @@ static void fill_view(void *ctx, metrics_view_t *v)
         .workers = m->view_workers,
         .nworkers = nw,
         .recycles = m->recycles,
-        .recycle_names = recycle_labels,
+        .recycle_names = churn_reason_labels,
         .master_ship_sent = m->out.ship.sent_local,
         .master_ship_dropped = m->out.ship.dropped_local,
         .master_statsd_dropped = m->out.statsd.dropped_local,

@@ -4,6 +4,7 @@
  * verdicts (stopping, nobody ready, saturated by requests or by an accept queue, a
  * listener nobody serves, served by stealing under work sharing). */
 #include "src/metrics.c"
+#include "src/churn.h"
 
 #include "check.h"
 
@@ -18,17 +19,7 @@ static metrics_queue_t queues[2][2];
 static metrics_slot_t slots[2];
 static metrics_worker_t workers[2];
 static uint64_t recycles[METRICS_RECYCLE_REASONS];
-static const char *const recycle_names[METRICS_RECYCLE_REASONS] = {
-    "",
-    "reload",
-    "max_requests",
-    "max_worker_lifetime",
-    "reload_on_rss",
-    "memory_budget",
-    "scale_down",
-    "timeout",
-    "died",
-};
+static const char *const *const recycle_names = churn_reason_labels;
 
 static metrics_view_t snapshot(void)
 {
