@@ -426,49 +426,49 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(sendfile, 0, "no-sendfile", NULL, NULL, NULL, NOOP,                                   \
       "uwsgi-fast does not use sendfile(2)")                                                \
     R(worker_tmp_dir, 0, "worker-tmp-dir", NULL, "DIR", NULL, NOOP,                         \
-      "workers report that they are alive through shared memory, not files")              \
-    R(uwsgi_allow_ips, 0, "uwsgi-allow-from", NULL, "IPS", "127.0.0.1,::1", LATER,      \
-      TUN_UWSGI_REASON)                                                                 \
-    R(http2_cleartext, 0, "http2-cleartext", NULL, "STRING", "off", LATER,              \
-      TUN_H2_REASON)                                                                    \
-    R(http2_max_concurrent_streams, 0, "http2-max-concurrent-streams", NULL, "INT",     \
-      "100", LATER,                                                                     \
-      TUN_H2_REASON)                                                                    \
-    R(http2_initial_window_size, 0, "http2-initial-window-size", NULL, "INT",           \
-      "65535", LATER,                                                                   \
-      TUN_H2_REASON)                                                                    \
-    R(http2_max_frame_size, 0, "http2-max-frame-size", NULL, "INT", "16384", LATER,     \
-      TUN_H2_REASON)                                                                    \
-    R(http2_max_header_list_size, 0, "http2-max-header-list-size", NULL, "INT",         \
-      "65536", LATER,                                                                   \
-      TUN_H2_REASON)                                                                    \
-    R(asgi_loop, 0, "asgi-loop", NULL, "STRING", "auto", LATER,                         \
-      TUN_ASGI_REASON)                                                                  \
-    R(asgi_lifespan, 0, "asgi-lifespan", NULL, "STRING", "auto", LATER,                 \
-      TUN_ASGI_REASON)                                                                  \
-    R(asgi_disconnect_grace_period, 0, "asgi-disconnect-grace-period", NULL, "INT",     \
-      "3", LATER,                                                                       \
-      TUN_ASGI_REASON)                                                                  \
-    R(websocket_max_message_size, 0, "websocket-max-message-size", NULL, "INT",         \
-      "16777216", LATER,                                                                \
-      "WebSockets are not served yet")                                                  \
-    R(http_parser, 0, "http-parser", NULL, "STRING", "auto", LATER,                     \
-      TUN_PARSER_REASON)                                                                \
-    R(dirty_apps, 0, "dirty-app", NULL, "STRING", NULL, LATER,                          \
-      TUN_DIRTY_REASON)                                                                 \
-    R(dirty_workers, 0, "dirty-workers", NULL, "INT", "0", LATER,                       \
-      TUN_DIRTY_REASON)                                                                 \
-    R(dirty_timeout, 0, "dirty-timeout", NULL, "INT", "300", LATER,                     \
-      TUN_DIRTY_REASON)                                                                 \
-    R(dirty_threads, 0, "dirty-threads", NULL, "INT", "1", LATER,                       \
-      TUN_DIRTY_REASON)                                                                 \
-    R(dirty_graceful_timeout, 0, "dirty-graceful-timeout", NULL, "INT", "30", LATER,    \
-      TUN_DIRTY_REASON)                                                                 \
-    R(control_socket, 0, "control-socket", NULL, "PATH", NULL, LATER,                   \
-      TUN_CONTROL_REASON)                                                               \
-    R(control_socket_mode, 0, "control-socket-mode", NULL, "INT", "384", LATER,         \
-      TUN_CONTROL_REASON)                                                               \
-    R(control_socket_disable, 0, "no-control-socket", NULL, NULL, "false", LATER,       \
+      "workers report that they are alive through shared memory, not files")                \
+    R(uwsgi_allow_ips, 0, "uwsgi-allow-from", NULL, "IPS", "127.0.0.1,::1", LATER,          \
+      TUN_UWSGI_REASON)                                                                     \
+    R(http2_cleartext, 0, "http2-cleartext", NULL, "STRING", "off", LATER,                  \
+      TUN_H2_REASON)                                                                        \
+    R(http2_max_concurrent_streams, 0, "http2-max-concurrent-streams", NULL, "INT",         \
+      "100", LATER,                                                                         \
+      TUN_H2_REASON)                                                                        \
+    R(http2_initial_window_size, 0, "http2-initial-window-size", NULL, "INT",               \
+      "65535", LATER,                                                                       \
+      TUN_H2_REASON)                                                                        \
+    R(http2_max_frame_size, 0, "http2-max-frame-size", NULL, "INT", "16384", LATER,         \
+      TUN_H2_REASON)                                                                        \
+    R(http2_max_header_list_size, 0, "http2-max-header-list-size", NULL, "INT",             \
+      "65536", LATER,                                                                       \
+      TUN_H2_REASON)                                                                        \
+    R(asgi_loop, 0, "asgi-loop", NULL, "STRING", "auto", LATER,                             \
+      TUN_ASGI_REASON)                                                                      \
+    R(asgi_lifespan, 0, "asgi-lifespan", NULL, "STRING", "auto", LATER,                     \
+      TUN_ASGI_REASON)                                                                      \
+    R(asgi_disconnect_grace_period, 0, "asgi-disconnect-grace-period", NULL, "INT",         \
+      "3", LATER,                                                                           \
+      TUN_ASGI_REASON)                                                                      \
+    R(websocket_max_message_size, 0, "websocket-max-message-size", NULL, "INT",             \
+      "16777216", LATER,                                                                    \
+      "WebSockets are not served yet")                                                      \
+    R(http_parser, 0, "http-parser", NULL, "STRING", "auto", LATER,                         \
+      TUN_PARSER_REASON)                                                                    \
+    R(dirty_apps, 0, "dirty-app", NULL, "STRING", NULL, LATER,                              \
+      TUN_DIRTY_REASON)                                                                     \
+    R(dirty_workers, 0, "dirty-workers", NULL, "INT", "0", LATER,                           \
+      TUN_DIRTY_REASON)                                                                     \
+    R(dirty_timeout, 0, "dirty-timeout", NULL, "INT", "300", LATER,                         \
+      TUN_DIRTY_REASON)                                                                     \
+    R(dirty_threads, 0, "dirty-threads", NULL, "INT", "1", LATER,                           \
+      TUN_DIRTY_REASON)                                                                     \
+    R(dirty_graceful_timeout, 0, "dirty-graceful-timeout", NULL, "INT", "30", LATER,        \
+      TUN_DIRTY_REASON)                                                                     \
+    R(control_socket, 0, "control-socket", NULL, "PATH", NULL, LATER,                       \
+      TUN_CONTROL_REASON)                                                                   \
+    R(control_socket_mode, 0, "control-socket-mode", NULL, "INT", "384", LATER,             \
+      TUN_CONTROL_REASON)                                                                   \
+    R(control_socket_disable, 0, "no-control-socket", NULL, NULL, "false", LATER,           \
       TUN_CONTROL_REASON)
 /* clang-format on */
 
