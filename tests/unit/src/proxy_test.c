@@ -105,13 +105,7 @@ static void test_scheme_pairs_copied(void)
     CHECK(p.schemes == NULL && p.scheme_count == 0);
 }
 
-#define H(n, v)                                                                                    \
-    {                                                                                              \
-        {n, sizeof(n) - 1},                                                                        \
-        {                                                                                          \
-            v, sizeof(v) - 1                                                                       \
-        }                                                                                          \
-    }
+#include "header_literal.h"
 
 static void test_scheme(void)
 {

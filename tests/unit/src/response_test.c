@@ -19,13 +19,7 @@ static py_reply_t reply_with(const char *status, int code, const py_header_t *he
     };
 }
 
-#define H(n, v)                                                                                    \
-    {                                                                                              \
-        {n, sizeof(n) - 1},                                                                        \
-        {                                                                                          \
-            v, sizeof(v) - 1                                                                       \
-        }                                                                                          \
-    }
+#include "header_literal.h"
 
 static bool has_line(const buf_t *out, const char *line)
 {
