@@ -43,6 +43,14 @@ char *mem_strdup(const char *s, const char *file, int line)
     return p;
 }
 
+char *mem_strndup(const char *s, size_t n, const char *file, int line)
+{
+    char *p = mem_alloc(n + 1, file, line);
+    memcpy(p, s, n);
+    p[n] = 0;
+    return p;
+}
+
 void uf_free(void *p)
 {
     mi_free(p);

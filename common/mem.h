@@ -16,12 +16,15 @@
 #define uf_calloc(n, sz) mem_calloc((n), (sz), __FILE__, __LINE__)
 #define uf_realloc(p, n) mem_realloc((p), (n), __FILE__, __LINE__)
 #define uf_strdup(s)     mem_strdup((s), __FILE__, __LINE__)
+/* The first n bytes of s (which need not be NUL-terminated), NUL-terminated. */
+#define uf_strndup(s, n) mem_strndup((s), (n), __FILE__, __LINE__)
 void uf_free(void *p);
 
 void *mem_alloc(size_t n, const char *file, int line);
 void *mem_calloc(size_t n, size_t size, const char *file, int line);
 void *mem_realloc(void *p, size_t n, const char *file, int line);
 char *mem_strdup(const char *s, const char *file, int line);
+char *mem_strndup(const char *s, size_t n, const char *file, int line);
 
 /* Prints "file:line: assertion failed: expr" and aborts. */
 _Noreturn void mem_assert_fail(const char *expr, const char *file, int line);

@@ -30,14 +30,6 @@ int tun_netlist_parse(const char *list, tun_netlist_t *out)
     return 0;
 }
 
-static char *copy_part(const char *p, size_t n)
-{
-    char *s = uf_malloc(n + 1);
-    memcpy(s, p, n);
-    s[n] = 0;
-    return s;
-}
-
 static int add_pair(void *arg, const char *item, size_t len)
 {
     tun_pairs_t *l = arg;
@@ -55,7 +47,7 @@ static int add_pair(void *arg, const char *item, size_t len)
     if (!nl || !vl || nl > TUN_PAIR_PART_MAX || vl > TUN_PAIR_PART_MAX)
         return -1;
     l->items = uf_realloc(l->items, (l->count + 1) * sizeof(*l->items));
-    l->items[l->count++] = (tun_pair_t){copy_part(item, nl), copy_part(v, vl)};
+    l->items[l->count++] = (tun_pair_t){uf_strndup(item, nl), uf_strndup(v, vl)};
     return 0;
 }
 

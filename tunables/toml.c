@@ -356,10 +356,7 @@ static int parse_simple_key(parser_t *ps, char **out)
         return perr(ps, "expected a key (letters, digits, _ and -, or a quoted string)");
     }
     size_t n = (size_t)(ps->p - start);
-    char *k = uf_malloc(n + 1);
-    memcpy(k, start, n);
-    k[n] = 0;
-    *out = k;
+    *out = uf_strndup(start, n);
     return 0;
 }
 

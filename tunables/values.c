@@ -198,9 +198,7 @@ typedef struct element_ctx {
 static int call_with_element(void *arg, const char *item, size_t len)
 {
     element_ctx_t *e = arg;
-    char *elem = uf_malloc(len + 1);
-    memcpy(elem, item, len);
-    elem[len] = 0;
+    char *elem = uf_strndup(item, len);
     int rc = e->fn(e->ctx, elem);
     uf_free(elem);
     if (rc < 0)
