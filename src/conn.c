@@ -26,11 +26,6 @@
 
 static const char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
 
-static uint64_t ud(const conn_t *c, unsigned op)
-{
-    return ring_ud(op, c->gen, c->slot);
-}
-
 static void handle_request(worker_t *w, conn_t *c);
 static void start_request(worker_t *w, conn_t *c);
 static void send_output(worker_t *w, conn_t *c);
@@ -98,7 +93,7 @@ void conn_recv_start(worker_t *w, conn_t *c)
 {
     if (c->recv_armed || c->peer_closed || c->state == CONN_CLOSING)
         return;
-    ring_recv_multishot(&w->ring, c->fd, ud(c, OP_RECV));
+    ring_recv_multishot(&w->ring, c->fd, conn_ud(c, OP_RECV));
     c->recv_armed = true;
     c->ops++;
 }
@@ -109,7 +104,7 @@ void conn_recv_pause(worker_t *w, conn_t *c)
 {
     if (!c->recv_armed || c->recv_cancelling)
         return;
-    ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
+    ring_cancel(&w->ring, conn_ud(c, OP_RECV), conn_ud(c, OP_CANCEL));
     c->recv_cancelling = true;
     c->ops++;
 }
@@ -117,7 +112,7 @@ void conn_recv_pause(worker_t *w, conn_t *c)
 void conn_send_start(worker_t *w, conn_t *c)
 {
     UF_ASSERT(!c->send_inflight && c->sent < c->out.len);
-    ring_send(&w->ring, c->fd, c->out.data + c->sent, c->out.len - c->sent, ud(c, OP_SEND));
+    ring_send(&w->ring, c->fd, c->out.data + c->sent, c->out.len - c->sent, conn_ud(c, OP_SEND));
     c->send_inflight = true;
     c->ops++;
 }
@@ -143,10 +138,10 @@ void conn_close_now(worker_t *w, conn_t *c)
         conn_reply_release(w, c); /* with threads, the slot waits for it (ops) */
     }
     if (c->recv_armed) {
-        ring_cancel(&w->ring, ud(c, OP_RECV), ud(c, OP_CANCEL));
+        ring_cancel(&w->ring, conn_ud(c, OP_RECV), conn_ud(c, OP_CANCEL));
         c->ops++;
     }
-    ring_close(&w->ring, c->fd, ud(c, OP_CLOSE));
+    ring_close(&w->ring, c->fd, conn_ud(c, OP_CLOSE));
     c->ops++;
 }
 
@@ -230,7 +225,7 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
 static void send_continue(worker_t *w, conn_t *c)
 {
     ring_send(&w->ring, c->fd, continue_line + c->continue_sent,
-              sizeof(continue_line) - 1 - c->continue_sent, ud(c, OP_CONTINUE));
+              sizeof(continue_line) - 1 - c->continue_sent, conn_ud(c, OP_CONTINUE));
     c->send_inflight = true;
     c->ops++;
 }

@@ -36,6 +36,7 @@
 #include "python_bridge/wsgi.h"
 #include "src/http.h"
 #include "src/proxy.h"
+#include "uring/event.h"
 #include "common/mem.h"
 #include "common/net.h"
 #include "src/response.h"
@@ -264,5 +265,11 @@ void conn_close_now(struct worker *w, conn_t *c);
  * CONN_STEP_FINISH in the thread that owns it, which counts as an operation in flight.
  * Returns true in the second case. */
 bool conn_reply_release(struct worker *w, conn_t *c);
+
+/* The user_data of an operation for c: its op, c's generation and slot (uring/event.h). */
+static inline uint64_t conn_ud(const conn_t *c, unsigned op)
+{
+    return ring_ud(op, c->gen, c->slot);
+}
 
 #endif

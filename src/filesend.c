@@ -13,11 +13,6 @@
 /* A wsgi.file_wrapper file is read (and then sent) in blocks of this size. */
 #define FILE_BLOCK (256 * 1024)
 
-static uint64_t ud(const conn_t *c, unsigned op)
-{
-    return ring_ud(op, c->gen, c->slot);
-}
-
 /* ---- wsgi.file_wrapper bodies ---------------------------------------------------------
  *
  * The file is read through the ring (ring_read_at) into `out`, right
@@ -34,7 +29,7 @@ static void read_file(worker_t *w, conn_t *c)
 {
     size_t want = c->file_left < FILE_BLOCK ? (size_t)c->file_left : FILE_BLOCK;
     char *dst = buf_reserve(&c->out, want);
-    ring_read_at(&w->ring, c->file_fd, dst, want, (uint64_t)c->file_off, ud(c, OP_FILE_READ));
+    ring_read_at(&w->ring, c->file_fd, dst, want, (uint64_t)c->file_off, conn_ud(c, OP_FILE_READ));
     c->file_busy = true;
     c->ops++;
 }
@@ -103,7 +98,7 @@ static void zc_read(worker_t *w, conn_t *c)
     size_t block = ring_arena_block_size(&w->ring);
     size_t want = c->file_left < (int64_t)block ? (size_t)c->file_left : block;
     ring_read_at(&w->ring, c->file_fd, ring_arena_block(&w->ring, c->zc_block), want,
-                 (uint64_t)c->file_off, ud(c, OP_ZC_READ));
+                 (uint64_t)c->file_off, conn_ud(c, OP_ZC_READ));
     c->file_busy = true;
     c->ops++;
 }
@@ -112,10 +107,10 @@ static void zc_send(worker_t *w, conn_t *c)
 {
     if (c->zc_chunk)
         ring_send_zc(&w->ring, c->fd, c->zc_chunk + c->zc_sent, c->zc_len - c->zc_sent,
-                     ud(c, OP_SEND_ZC));
+                     conn_ud(c, OP_SEND_ZC));
     else
         ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
-                           ud(c, OP_SEND_ZC));
+                           conn_ud(c, OP_SEND_ZC));
     c->send_inflight = true;
     c->ops++; /* covers the result and, when F_MORE says one follows, the notification */
     w->zc_sends++;

@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/net.h"
+#include "tunables/host.h"
 
 /* Every socket on a port must set SO_REUSEPORT to share it, so a second server started
  * by mistake on the same port would silently split our traffic. A plain socket bound
@@ -59,18 +60,6 @@ static int open_listener(const tun_bind_t *b, int backlog, char *err, size_t err
         return -1;
     }
     return fd;
-}
-
-static int read_sysctl(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    int v = -1;
-    if (f) {
-        if (fscanf(f, "%d", &v) != 1)
-            v = -1;
-        fclose(f);
-    }
-    return v;
 }
 
 int listeners_init(listeners_t *ls, const tun_config_t *cfg, share_t *share, char *err,
@@ -199,7 +188,9 @@ void listeners_steer(listeners_t *ls, const worker_listener_t *slot0, const int 
 
 void listeners_check_migrate(void)
 {
-    if (read_sysctl("/proc/sys/net/ipv4/tcp_migrate_req") == 0)
+    char v[16];
+    if (tun_host_read_text("/", "proc/sys/net/ipv4/tcp_migrate_req", v, sizeof(v)) >= 0 &&
+        strcmp(v, "0") == 0)
         log_info("net.ipv4.tcp_migrate_req is 0: a scale-down (TTOU) may reset connections "
                  "queued on the listener it closes; enable it with: sysctl -w "
                  "net.ipv4.tcp_migrate_req=1");

@@ -15,11 +15,6 @@
  * few enough completions per megabyte, little enough memory per uploading connection. */
 #define SPOOL_WRITE_BYTES (256 * 1024)
 
-static uint64_t ud(const conn_t *c, unsigned op)
-{
-    return ring_ud(op, c->gen, c->slot);
-}
-
 /* O_TMPFILE: the file has no name, so nothing is left behind whatever happens to us. A
  * file system without it gets a named file unlinked at once. Returns 0 or -errno. */
 static int open_file(worker_t *w, conn_t *c)
@@ -46,7 +41,7 @@ static int open_file(worker_t *w, conn_t *c)
 static void write_body(worker_t *w, conn_t *c)
 {
     ring_write_at(&w->ring, c->spool_fd, c->req.body.data, c->req.body.len, c->spool_len,
-                  ud(c, OP_SPOOL_WRITE));
+                  conn_ud(c, OP_SPOOL_WRITE));
     c->spool_busy = true;
     c->ops++;
 }
