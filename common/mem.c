@@ -2,6 +2,7 @@
 #include "common/mem.h"
 
 #include <mimalloc.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -113,4 +114,19 @@ void buf_free(buf_t *b)
     mi_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+}
+
+void buf_printf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    char *p = buf_reserve(b, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
 }

@@ -44,6 +44,9 @@ typedef struct buf {
 /* Ensures room for `extra` more bytes; returns a pointer to data + len. */
 char *buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *p, size_t n);
+/* Appends the formatted text to b (growing it; never fails, never cuts). */
+void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static inline void buf_append_str(buf_t *b, const char *s)
 {
     buf_append(b, s, strlen(s));

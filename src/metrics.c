@@ -1,7 +1,6 @@
 /* Metrics rendering: Prometheus text, JSON and readiness from a view, with no I/O. */
 #include "src/metrics.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,21 +48,9 @@ static const char *state_name(uint32_t s)
     }
 }
 
-static void put_fmt(buf_t *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put_fmt(buf_t *out, const char *fmt, ...)
-{
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        buf_append(out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
 static void family(buf_t *out, const char *name, const char *type, const char *help)
 {
-    put_fmt(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void listener_label(const worker_listener_t *l, char *out, size_t n)
@@ -101,7 +88,7 @@ static void worker_series(buf_t *out, const metrics_view_t *v, const char *name,
             const char *at = (const char *)v->workers[j].sb + field;
             value += wide ? sb_get64((const uint64_t *)at) : sb_get((const uint32_t *)at);
         }
-        put_fmt(out, "%s{worker=\"%u\"} %llu\n", name, v->workers[i].slot, value);
+        buf_printf(out, "%s{worker=\"%u\"} %llu\n", name, v->workers[i].slot, value);
     }
 }
 
@@ -123,8 +110,8 @@ static void accept_queue_family(buf_t *out, const metrics_view_t *v, bool limits
             char label[96];
             const metrics_queue_t *q = &v->slots[s].queues[b];
             listener_label(&v->slots[s].listeners[b], label, sizeof(label));
-            put_fmt(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index, label,
-                    limits ? q->limit : q->length);
+            buf_printf(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index,
+                       label, limits ? q->limit : q->length);
         }
 }
 
@@ -143,21 +130,21 @@ static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_tot
     uint64_t count = request_count(&t);
 
     family(out, "uwsgi_fast_info", "gauge", "Version of the running server.");
-    put_fmt(out, "uwsgi_fast_info{version=\"%s\"} 1\n", UF_VERSION);
+    buf_printf(out, "uwsgi_fast_info{version=\"%s\"} 1\n", UF_VERSION);
     family(out, "uwsgi_fast_start_time_seconds", "gauge",
            "When the master started, in seconds since the epoch.");
-    put_fmt(out, "uwsgi_fast_start_time_seconds %.3f\n", v->start_time);
+    buf_printf(out, "uwsgi_fast_start_time_seconds %.3f\n", v->start_time);
 
     family(out, "uwsgi_fast_requests_total", "counter",
            "Requests answered, including responses cut off by the client going away.");
-    put_fmt(out, "uwsgi_fast_requests_total %llu\n", (unsigned long long)count);
+    buf_printf(out, "uwsgi_fast_requests_total %llu\n", (unsigned long long)count);
     family(out, "uwsgi_fast_responses_total", "counter",
            "Responses by status class; none: the connection closed before a status was sent.");
     for (int i = 1; i < 6; i++)
-        put_fmt(out, "uwsgi_fast_responses_total{code=\"%s\"} %llu\n", class_names[i],
-                (unsigned long long)t.responses[i]);
-    put_fmt(out, "uwsgi_fast_responses_total{code=\"none\"} %llu\n",
-            (unsigned long long)t.responses[0]);
+        buf_printf(out, "uwsgi_fast_responses_total{code=\"%s\"} %llu\n", class_names[i],
+                   (unsigned long long)t.responses[i]);
+    buf_printf(out, "uwsgi_fast_responses_total{code=\"none\"} %llu\n",
+               (unsigned long long)t.responses[0]);
 
     family(out, "uwsgi_fast_request_duration_seconds", "histogram",
            "Time from handing the request to the application to the last byte sent.");
@@ -165,19 +152,19 @@ static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_tot
     for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
         cum += t.latency[i];
         if (i < SB_LATENCY_BUCKETS - 1)
-            put_fmt(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                    sb_latency_le_us[i] / 1e6, (unsigned long long)cum);
+            buf_printf(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                       sb_latency_le_us[i] / 1e6, (unsigned long long)cum);
         else
-            put_fmt(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                    (unsigned long long)cum);
+            buf_printf(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                       (unsigned long long)cum);
     }
-    put_fmt(out, "uwsgi_fast_request_duration_seconds_sum %.6f\n", t.latency_us_sum / 1e6);
-    put_fmt(out, "uwsgi_fast_request_duration_seconds_count %llu\n", (unsigned long long)count);
+    buf_printf(out, "uwsgi_fast_request_duration_seconds_sum %.6f\n", t.latency_us_sum / 1e6);
+    buf_printf(out, "uwsgi_fast_request_duration_seconds_count %llu\n", (unsigned long long)count);
 
     family(out, "uwsgi_fast_received_bytes_total", "counter", "Bytes received from clients.");
-    put_fmt(out, "uwsgi_fast_received_bytes_total %llu\n", (unsigned long long)t.bytes_in);
+    buf_printf(out, "uwsgi_fast_received_bytes_total %llu\n", (unsigned long long)t.bytes_in);
     family(out, "uwsgi_fast_sent_bytes_total", "counter", "Bytes sent to clients.");
-    put_fmt(out, "uwsgi_fast_sent_bytes_total %llu\n", (unsigned long long)t.bytes_out);
+    buf_printf(out, "uwsgi_fast_sent_bytes_total %llu\n", (unsigned long long)t.bytes_out);
 }
 
 /* Per worker and per listener: states, gauges, counters, accept queues. */
@@ -188,13 +175,13 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
         states[sb_get(&v->workers[i].sb->state) & 3]++;
     family(out, "uwsgi_fast_workers", "gauge", "Worker processes by state.");
     for (unsigned s = SB_BOOTING; s <= SB_DRAINING; s++)
-        put_fmt(out, "uwsgi_fast_workers{state=\"%s\"} %u\n", state_name(s), states[s]);
+        buf_printf(out, "uwsgi_fast_workers{state=\"%s\"} %u\n", state_name(s), states[s]);
 
     family(out, "uwsgi_fast_worker_info", "gauge",
            "The processes serving each worker slot (two while a successor boots), by pid.");
     for (unsigned i = 0; i < v->nworkers; i++)
-        put_fmt(out, "uwsgi_fast_worker_info{worker=\"%u\",pid=\"%d\"} 1\n", v->workers[i].slot,
-                v->workers[i].pid);
+        buf_printf(out, "uwsgi_fast_worker_info{worker=\"%u\",pid=\"%d\"} 1\n", v->workers[i].slot,
+                   v->workers[i].pid);
     worker_gauge(out, v, "uwsgi_fast_worker_connections", "Client connections a worker holds open.",
                  offsetof(sb_slot_t, connections));
     worker_gauge(out, v, "uwsgi_fast_worker_requests_in_flight",
@@ -213,7 +200,7 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
     family(out, "uwsgi_fast_shared_queue", "gauge",
            "Complete requests waiting for whichever worker has an application thread free first "
            "(work sharing: they waited behind long requests, or their worker is leaving).");
-    put_fmt(out, "uwsgi_fast_shared_queue %d\n", v->shared_queue > 0 ? (int)v->shared_queue : 0);
+    buf_printf(out, "uwsgi_fast_shared_queue %d\n", v->shared_queue > 0 ? (int)v->shared_queue : 0);
     worker_series(out, v, "uwsgi_fast_worker_handed_off_total", "counter",
                   "Requests a worker passed, with their connection, to a sibling or the shared "
                   "queue because it could not start them soon (work sharing).",
@@ -239,32 +226,33 @@ static void prom_churn_outputs(buf_t *out, const metrics_view_t *v, const metric
            "Workers that left, by why: replaced (reload, limits, memory), scaled down, killed "
            "for a timeout, or died.");
     for (unsigned r = 1; r < METRICS_RECYCLE_REASONS; r++)
-        put_fmt(out, "uwsgi_fast_worker_recycles_total{reason=\"%s\"} %llu\n", v->recycle_names[r],
-                (unsigned long long)v->recycles[r]);
+        buf_printf(out, "uwsgi_fast_worker_recycles_total{reason=\"%s\"} %llu\n",
+                   v->recycle_names[r], (unsigned long long)v->recycles[r]);
 
     family(out, "uwsgi_fast_access_log_lines_total", "counter", "Access log lines written.");
-    put_fmt(out, "uwsgi_fast_access_log_lines_total %llu\n", (unsigned long long)t.alog_lines);
+    buf_printf(out, "uwsgi_fast_access_log_lines_total %llu\n", (unsigned long long)t.alog_lines);
     family(out, "uwsgi_fast_access_log_dropped_total", "counter",
            "Access log lines dropped because the file could not keep up.");
-    put_fmt(out, "uwsgi_fast_access_log_dropped_total %llu\n", (unsigned long long)t.alog_dropped);
+    buf_printf(out, "uwsgi_fast_access_log_dropped_total %llu\n",
+               (unsigned long long)t.alog_dropped);
     family(out, "uwsgi_fast_log_target_sent_total", "counter", "Lines sent to --log-target.");
-    put_fmt(out, "uwsgi_fast_log_target_sent_total %llu\n",
-            (unsigned long long)(t.ship_sent + v->master_ship_sent));
+    buf_printf(out, "uwsgi_fast_log_target_sent_total %llu\n",
+               (unsigned long long)(t.ship_sent + v->master_ship_sent));
     family(out, "uwsgi_fast_log_target_dropped_total", "counter",
            "Lines --log-target did not take in time (slow, stalled or unreachable collector).");
-    put_fmt(out, "uwsgi_fast_log_target_dropped_total %llu\n",
-            (unsigned long long)(t.ship_dropped + v->master_ship_dropped));
+    buf_printf(out, "uwsgi_fast_log_target_dropped_total %llu\n",
+               (unsigned long long)(t.ship_dropped + v->master_ship_dropped));
     family(out, "uwsgi_fast_statsd_dropped_total", "counter", "statsd packets dropped.");
-    put_fmt(out, "uwsgi_fast_statsd_dropped_total %llu\n",
-            (unsigned long long)(t.statsd_dropped + v->master_statsd_dropped));
+    buf_printf(out, "uwsgi_fast_statsd_dropped_total %llu\n",
+               (unsigned long long)(t.statsd_dropped + v->master_statsd_dropped));
 
     family(out, "uwsgi_fast_memory_budget_bytes", "gauge",
            "Memory the workers may use together (cgroup limit or MemTotal, minus the reserve).");
-    put_fmt(out, "uwsgi_fast_memory_budget_bytes %llu\n", (unsigned long long)v->budget_bytes);
+    buf_printf(out, "uwsgi_fast_memory_budget_bytes %llu\n", (unsigned long long)v->budget_bytes);
     family(out, "uwsgi_fast_worker_footprint_bytes", "gauge",
            "Measured memory (PSS) of a freshly booted worker; 0 until measured.");
-    put_fmt(out, "uwsgi_fast_worker_footprint_bytes %llu\n",
-            (unsigned long long)v->footprint_bytes);
+    buf_printf(out, "uwsgi_fast_worker_footprint_bytes %llu\n",
+               (unsigned long long)v->footprint_bytes);
 }
 
 void metrics_prometheus(const metrics_view_t *v, buf_t *out)
@@ -282,16 +270,16 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
     for (unsigned i = 0; i < v->nworkers; i++) {
         const metrics_worker_t *wv = &v->workers[i];
         const sb_slot_t *s = wv->sb;
-        put_fmt(out,
-                "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
-                "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
-                "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
-                "\"accept_queue\":[",
-                i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
-                state_name(sb_get(&s->state)), (unsigned long long)sb_get64(&s->requests),
-                sb_get(&s->in_flight), sb_get(&s->connections),
-                (unsigned long long)sb_get64(&s->rss_bytes), sb_get(&s->threads),
-                sb_get(&s->threads_busy), sb_get(&s->app_queue));
+        buf_printf(out,
+                   "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
+                   "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
+                   "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
+                   "\"accept_queue\":[",
+                   i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
+                   state_name(sb_get(&s->state)), (unsigned long long)sb_get64(&s->requests),
+                   sb_get(&s->in_flight), sb_get(&s->connections),
+                   (unsigned long long)sb_get64(&s->rss_bytes), sb_get(&s->threads),
+                   sb_get(&s->threads_busy), sb_get(&s->app_queue));
         for (unsigned k = 0; k < v->nslots; k++) {
             if (v->slots[k].index != wv->slot)
                 continue;
@@ -299,10 +287,10 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
                 char name[96];
                 const metrics_queue_t *q = &v->slots[k].queues[b];
                 listener_label(&v->slots[k].listeners[b], name, sizeof(name));
-                put_fmt(out, "%s{\"listener\":\"%s\",\"length\":%u,\"limit\":%u}", b ? "," : "",
-                        name, q->length, q->limit);
+                buf_printf(out, "%s{\"listener\":\"%s\",\"length\":%u,\"limit\":%u}", b ? "," : "",
+                           name, q->length, q->limit);
             }
-            put_fmt(out, "],\"cpu\":%d}", v->slots[k].cpu);
+            buf_printf(out, "],\"cpu\":%d}", v->slots[k].cpu);
             break;
         }
         if (out->len && out->data[out->len - 1] == '[')
@@ -316,38 +304,38 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     uint64_t count = request_count(&t);
     char why[128];
     bool ready = metrics_ready(v, why, sizeof(why));
-    put_fmt(out,
-            "{\"version\":\"%s\",\"pid\":%d,\"start_time\":%.3f,\"stopping\":%s,"
-            "\"ready\":%s,",
-            UF_VERSION, v->pid, v->start_time, v->stopping ? "true" : "false",
-            ready ? "true" : "false");
-    put_fmt(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{", (unsigned long long)count,
-            v->shared_queue > 0 ? (int)v->shared_queue : 0);
+    buf_printf(out,
+               "{\"version\":\"%s\",\"pid\":%d,\"start_time\":%.3f,\"stopping\":%s,"
+               "\"ready\":%s,",
+               UF_VERSION, v->pid, v->start_time, v->stopping ? "true" : "false",
+               ready ? "true" : "false");
+    buf_printf(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{",
+               (unsigned long long)count, v->shared_queue > 0 ? (int)v->shared_queue : 0);
     for (int i = 1; i < 6; i++)
-        put_fmt(out, "\"%s\":%llu,", class_names[i], (unsigned long long)t.responses[i]);
-    put_fmt(out, "\"none\":%llu},", (unsigned long long)t.responses[0]);
+        buf_printf(out, "\"%s\":%llu,", class_names[i], (unsigned long long)t.responses[i]);
+    buf_printf(out, "\"none\":%llu},", (unsigned long long)t.responses[0]);
     buf_append_str(out, "\"latency\":{\"buckets\":[");
     for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
         if (i < SB_LATENCY_BUCKETS - 1)
-            put_fmt(out, "%s{\"le\":%g,\"count\":%llu}", i ? "," : "", sb_latency_le_us[i] / 1e6,
-                    (unsigned long long)t.latency[i]);
+            buf_printf(out, "%s{\"le\":%g,\"count\":%llu}", i ? "," : "", sb_latency_le_us[i] / 1e6,
+                       (unsigned long long)t.latency[i]);
         else
-            put_fmt(out, ",{\"le\":null,\"count\":%llu}", (unsigned long long)t.latency[i]);
+            buf_printf(out, ",{\"le\":null,\"count\":%llu}", (unsigned long long)t.latency[i]);
     }
-    put_fmt(out, "],\"sum_seconds\":%.6f},", t.latency_us_sum / 1e6);
-    put_fmt(out, "\"bytes_in\":%llu,\"bytes_out\":%llu,", (unsigned long long)t.bytes_in,
-            (unsigned long long)t.bytes_out);
-    put_fmt(out, "\"access_log\":{\"lines\":%llu,\"dropped\":%llu},",
-            (unsigned long long)t.alog_lines, (unsigned long long)t.alog_dropped);
-    put_fmt(out, "\"log_target\":{\"sent\":%llu,\"dropped\":%llu},",
-            (unsigned long long)(t.ship_sent + v->master_ship_sent),
-            (unsigned long long)(t.ship_dropped + v->master_ship_dropped));
+    buf_printf(out, "],\"sum_seconds\":%.6f},", t.latency_us_sum / 1e6);
+    buf_printf(out, "\"bytes_in\":%llu,\"bytes_out\":%llu,", (unsigned long long)t.bytes_in,
+               (unsigned long long)t.bytes_out);
+    buf_printf(out, "\"access_log\":{\"lines\":%llu,\"dropped\":%llu},",
+               (unsigned long long)t.alog_lines, (unsigned long long)t.alog_dropped);
+    buf_printf(out, "\"log_target\":{\"sent\":%llu,\"dropped\":%llu},",
+               (unsigned long long)(t.ship_sent + v->master_ship_sent),
+               (unsigned long long)(t.ship_dropped + v->master_ship_dropped));
     buf_append_str(out, "\"recycles\":{");
     for (unsigned r = 1; r < METRICS_RECYCLE_REASONS; r++)
-        put_fmt(out, "%s\"%s\":%llu", r > 1 ? "," : "", v->recycle_names[r],
-                (unsigned long long)v->recycles[r]);
-    put_fmt(out, "},\"memory\":{\"budget_bytes\":%llu,\"footprint_bytes\":%llu},",
-            (unsigned long long)v->budget_bytes, (unsigned long long)v->footprint_bytes);
+        buf_printf(out, "%s\"%s\":%llu", r > 1 ? "," : "", v->recycle_names[r],
+                   (unsigned long long)v->recycles[r]);
+    buf_printf(out, "},\"memory\":{\"budget_bytes\":%llu,\"footprint_bytes\":%llu},",
+               (unsigned long long)v->budget_bytes, (unsigned long long)v->footprint_bytes);
     json_workers(out, v);
     buf_append_str(out, "]}\n");
 }

@@ -201,7 +201,7 @@ static int map_refused(tun_parse_state_t *ps, const toml_entry_t *e, const tun_r
     buf_t joined = {0};
     if (e->value.type == TOML_ARRAY)
         for (size_t k = 0; k < e->value.count; k++)
-            tun_buf_printf(&joined, "%s%s", k ? "," : "", e->value.items[k]);
+            buf_printf(&joined, "%s%s", k ? "," : "", e->value.items[k]);
     else
         buf_append_str(&joined, e->value.text);
     int rc = tun_refuse(ps, r, tun_buf_cstr(&joined), prefix, false, ps->file_name);

@@ -25,7 +25,7 @@ static void wrap(buf_t *b, size_t *col, const char *text, bool atomic)
             break;
         size_t len = atomic ? strlen(p) : strcspn(p, " ");
         if (*col > HELP_INDENT && *col + 1 + len > HELP_WIDTH) {
-            tun_buf_printf(b, "\n%*s", HELP_INDENT, "");
+            buf_printf(b, "\n%*s", HELP_INDENT, "");
             *col = HELP_INDENT;
         } else if (*col > HELP_INDENT) {
             buf_append_str(b, " ");
@@ -41,11 +41,11 @@ static void help_entry(buf_t *b, const char *flags, const char *text, const char
                        const char *env)
 {
     size_t col = 2 + strlen(flags);
-    tun_buf_printf(b, "  %s", flags);
+    buf_printf(b, "  %s", flags);
     if (col + 2 > HELP_INDENT) {
-        tun_buf_printf(b, "\n%*s", HELP_INDENT, "");
+        buf_printf(b, "\n%*s", HELP_INDENT, "");
     } else {
-        tun_buf_printf(b, "%*s", (int)(HELP_INDENT - col), "");
+        buf_printf(b, "%*s", (int)(HELP_INDENT - col), "");
     }
     col = HELP_INDENT;
     wrap(b, &col, text, false);
@@ -63,21 +63,21 @@ static void help_flags(const tun_setting_t *s, buf_t *b)
         return;
     }
     if (s->short_flag)
-        tun_buf_printf(b, "-%c, ", s->short_flag);
+        buf_printf(b, "-%c, ", s->short_flag);
     else
         buf_append_str(b, "    ");
-    tun_buf_printf(b, "--%s", s->long_flag);
+    buf_printf(b, "--%s", s->long_flag);
     if (s->alias)
-        tun_buf_printf(b, ", --%s", s->alias);
+        buf_printf(b, ", --%s", s->alias);
     if (s->type != TUN_T_BOOL)
-        tun_buf_printf(b, " %s", s->metavar);
+        buf_printf(b, " %s", s->metavar);
 }
 
 /* Every setting, by section: flags, help, default and environment variable. */
 static void help_settings(buf_t *b)
 {
     for (int sec = 0; sec < TUN_SEC_COUNT; sec++) {
-        tun_buf_printf(b, "\n%s:\n", tun_section_titles[sec]);
+        buf_printf(b, "\n%s:\n", tun_section_titles[sec]);
         for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
             const tun_setting_t *s = &tun_settings[i];
             if ((int)s->section != sec)
@@ -92,7 +92,7 @@ static void help_settings(buf_t *b)
                 tun_describe_default(s, &deflt);
                 buf_append_str(&deflt, ")");
             }
-            tun_buf_printf(&env, "[env: %s]", s->env);
+            buf_printf(&env, "[env: %s]", s->env);
             help_entry(b, tun_buf_cstr(&flags), tun_buf_cstr(&text), tun_buf_cstr(&deflt),
                        tun_buf_cstr(&env));
             buf_free(&flags);
@@ -129,7 +129,7 @@ static void help_refused(buf_t *b)
     buf_append_str(b, "\nAccepted without effect:");
     for (size_t i = 0; i < TUN_N_REFUSED; i++)
         if (tun_refused[i].kind == TUN_R_NOOP && tun_refused[i].long_flag)
-            tun_buf_printf(b, " --%s", tun_refused[i].long_flag);
+            buf_printf(b, " --%s", tun_refused[i].long_flag);
     buf_append_str(b, "\n");
 }
 

@@ -34,16 +34,16 @@ static void md_refused_flags(buf_t *b, const tun_refusal_t *r)
         return;
     }
     if (r->short_flag) {
-        tun_buf_printf(&cell, "-%c", r->short_flag);
+        buf_printf(&cell, "-%c", r->short_flag);
         md_code(b, tun_buf_cstr(&cell));
         buf_append_str(b, ", ");
         cell.len = 0;
     }
-    tun_buf_printf(&cell, "--%s%s%s", r->long_flag, r->arg ? " " : "", r->arg ? r->arg : "");
+    buf_printf(&cell, "--%s%s%s", r->long_flag, r->arg ? " " : "", r->arg ? r->arg : "");
     md_code(b, tun_buf_cstr(&cell));
     if (r->alias) {
         cell.len = 0;
-        tun_buf_printf(&cell, "--%s%s%s", r->alias, r->arg ? " " : "", r->arg ? r->arg : "");
+        buf_printf(&cell, "--%s%s%s", r->alias, r->arg ? " " : "", r->arg ? r->arg : "");
         buf_append_str(b, ", ");
         md_code(b, tun_buf_cstr(&cell));
     }
@@ -63,17 +63,17 @@ static void md_setting_row(buf_t *b, const tun_setting_t *s)
         buf_append_str(b, " (positional)");
     } else {
         if (s->short_flag) {
-            tun_buf_printf(&cell, "-%c", s->short_flag);
+            buf_printf(&cell, "-%c", s->short_flag);
             md_code(b, tun_buf_cstr(&cell));
             buf_append_str(b, ", ");
             cell.len = 0;
         }
         const char *mv = s->type == TUN_T_BOOL ? "" : s->metavar;
-        tun_buf_printf(&cell, "--%s%s%s", s->long_flag, *mv ? " " : "", mv);
+        buf_printf(&cell, "--%s%s%s", s->long_flag, *mv ? " " : "", mv);
         md_code(b, tun_buf_cstr(&cell));
         if (s->alias) {
             cell.len = 0;
-            tun_buf_printf(&cell, "--%s%s%s", s->alias, *mv ? " " : "", mv);
+            buf_printf(&cell, "--%s%s%s", s->alias, *mv ? " " : "", mv);
             buf_append_str(b, ", ");
             md_code(b, tun_buf_cstr(&cell));
         }
@@ -117,7 +117,7 @@ static void md_refused_row(buf_t *b, const tun_refusal_t *r)
     md_code(b, r->key);
     buf_append_str(b, " | ");
     md_refused_flags(b, r);
-    tun_buf_printf(b, " | %s | ", status[r->kind]);
+    buf_printf(b, " | %s | ", status[r->kind]);
     if (r->harmless) {
         const char *p = r->harmless;
         while (*p) {
@@ -176,7 +176,7 @@ void tun_write_markdown(FILE *out)
         "master);\n"
         "the others need a restart.\n");
     for (int sec = 0; sec < TUN_SEC_COUNT; sec++) {
-        tun_buf_printf(&b, "\n## %s\n\n", tun_section_titles[sec]);
+        buf_printf(&b, "\n## %s\n\n", tun_section_titles[sec]);
         buf_append_str(&b, "| setting | flags | environment | config key | type | default | "
                            "accepted | reloadable | description |\n");
         buf_append_str(&b, "|---|---|---|---|---|---|---|---|---|\n");

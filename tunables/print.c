@@ -14,13 +14,13 @@ static void toml_quote(buf_t *b, const char *s)
     buf_append_str(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\')
-            tun_buf_printf(b, "\\%c", *p);
+            buf_printf(b, "\\%c", *p);
         else if (*p == '\n')
             buf_append_str(b, "\\n");
         else if (*p == '\t')
             buf_append_str(b, "\\t");
         else if (*p < 0x20 || *p == 0x7f)
-            tun_buf_printf(b, "\\u%04x", *p);
+            buf_printf(b, "\\u%04x", *p);
         else
             buf_append(b, p, 1);
     }
@@ -35,13 +35,13 @@ bool tun_format_value(const tun_setting_t *s, const tun_config_t *cfg, buf_t *b)
         if ((s->flags & TUN_F_AUTO) && *(const bool *)((const char *)f + sizeof(int)))
             buf_append_str(b, "\"auto\"");
         else
-            tun_buf_printf(b, "%d", *(const int *)f);
+            buf_printf(b, "%d", *(const int *)f);
         return true;
     case TUN_T_INT64:
-        tun_buf_printf(b, "%lld", *(const long long *)f);
+        buf_printf(b, "%lld", *(const long long *)f);
         return true;
     case TUN_T_DOUBLE:
-        tun_buf_printf(b, "%.15g", *(const double *)f);
+        buf_printf(b, "%.15g", *(const double *)f);
         return true;
     case TUN_T_BOOL:
         buf_append_str(b, *(const bool *)f ? "true" : "false");
@@ -90,14 +90,14 @@ static void describe_source(const tun_source_t *src, buf_t *b)
     case TUN_L_DEFAULT:
         buf_append_str(b, "default");
         if (src->where[0])
-            tun_buf_printf(b, " (%s)", src->where);
+            buf_printf(b, " (%s)", src->where);
         break;
     case TUN_L_COMPAT:
     case TUN_L_ENV:
-        tun_buf_printf(b, "environment %s", src->where);
+        buf_printf(b, "environment %s", src->where);
         break;
     case TUN_L_FILE:
-        tun_buf_printf(b, "config file %s", src->where);
+        buf_printf(b, "config file %s", src->where);
         break;
     case TUN_L_CMD_ARGS:
         buf_append_str(b, TUN_CMD_ARGS_ENV);
@@ -114,8 +114,8 @@ static void print_line(buf_t *b, const char *text, const char *comment)
     buf_append_str(b, text);
     size_t width = b->len - start;
     if (comment) {
-        tun_buf_printf(b, "%*s# %s", (int)(width + 2 > PRINT_COLUMN ? 2 : PRINT_COLUMN - width), "",
-                       comment);
+        buf_printf(b, "%*s# %s", (int)(width + 2 > PRINT_COLUMN ? 2 : PRINT_COLUMN - width), "",
+                   comment);
     }
     buf_append_str(b, "\n");
 }
@@ -123,13 +123,13 @@ static void print_line(buf_t *b, const char *text, const char *comment)
 void tun_write_config(FILE *out, const tun_config_t *cfg)
 {
     buf_t b = {0};
-    tun_buf_printf(&b,
-                   "# uwsgi-fast %s: every setting's effective value and where it came from.\n"
-                   "# Valid as a uwsgi-fast.toml; precedence: command line > " TUN_CMD_ARGS_ENV
-                   " >\n# UWSGI_FAST_<NAME> > config file > default.\n",
-                   UF_VERSION);
+    buf_printf(&b,
+               "# uwsgi-fast %s: every setting's effective value and where it came from.\n"
+               "# Valid as a uwsgi-fast.toml; precedence: command line > " TUN_CMD_ARGS_ENV
+               " >\n# UWSGI_FAST_<NAME> > config file > default.\n",
+               UF_VERSION);
     for (int sec = 0; sec < TUN_SEC_COUNT; sec++) {
-        tun_buf_printf(&b, "\n# ---- %s\n", tun_section_titles[sec]);
+        buf_printf(&b, "\n# ---- %s\n", tun_section_titles[sec]);
         for (size_t i = 0; i < TUN_N_SETTINGS; i++) {
             const tun_setting_t *s = &tun_settings[i];
             if ((int)s->section != sec)
@@ -140,18 +140,17 @@ void tun_write_config(FILE *out, const tun_config_t *cfg)
                 describe_source(src, &comment);
             if (s->flags & TUN_F_CONFIG) {
                 /* a config file cannot name a config file, so this line stays a comment */
-                tun_buf_printf(&line, "# %s = ", s->key);
+                buf_printf(&line, "# %s = ", s->key);
                 toml_quote(&line, cfg->config ? cfg->config : "");
             } else if (tun_format_value(s, cfg, &line)) {
                 buf_t kv = {0};
-                tun_buf_printf(&kv, "%s = %.*s", s->key, (int)line.len, line.data);
+                buf_printf(&kv, "%s = %.*s", s->key, (int)line.len, line.data);
                 buf_free(&line);
                 line = kv;
                 if (s->type == TUN_T_INT && (s->flags & TUN_F_AUTO) && cfg->workers_auto)
-                    tun_buf_printf(&comment, "; at most %d, fewer if memory is short",
-                                   cfg->workers);
+                    buf_printf(&comment, "; at most %d, fewer if memory is short", cfg->workers);
             } else {
-                tun_buf_printf(&line, "# %s is not set", s->key);
+                buf_printf(&line, "# %s is not set", s->key);
                 if (s->flags & TUN_F_REQUIRED)
                     buf_append_str(&line, " (required to start)");
             }
@@ -163,12 +162,12 @@ void tun_write_config(FILE *out, const tun_config_t *cfg)
     if (cfg->sources && cfg->sources->note_count) {
         buf_append_str(&b, "\n# ---- gunicorn settings accepted without effect\n");
         for (size_t i = 0; i < cfg->sources->note_count; i++)
-            tun_buf_printf(&b, "# %s\n", cfg->sources->notes[i]);
+            buf_printf(&b, "# %s\n", cfg->sources->notes[i]);
     }
     if (cfg->warning_count) {
         buf_append_str(&b, "\n# ---- warnings\n");
         for (size_t i = 0; i < cfg->warning_count; i++)
-            tun_buf_printf(&b, "# warning: %s\n", cfg->warnings[i]);
+            buf_printf(&b, "# warning: %s\n", cfg->warnings[i]);
     }
     fwrite(b.data, 1, b.len, out);
     buf_free(&b);

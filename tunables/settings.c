@@ -209,14 +209,14 @@ void tun_describe_accepted(const tun_setting_t *s, buf_t *b)
     case TUN_T_INT:
     case TUN_T_INT64:
         if (s->flags & TUN_F_POW2)
-            tun_buf_printf(b, "a power of two from %.0f to %.0f", s->min, s->max);
+            buf_printf(b, "a power of two from %.0f to %.0f", s->min, s->max);
         else
-            tun_buf_printf(b, "%.0f to %.0f", s->min, s->max);
+            buf_printf(b, "%.0f to %.0f", s->min, s->max);
         if (s->flags & TUN_F_AUTO)
             buf_append_str(b, ", or auto");
         break;
     case TUN_T_DOUBLE:
-        tun_buf_printf(b, "%g to %g", s->min, s->max);
+        buf_printf(b, "%g to %g", s->min, s->max);
         break;
     case TUN_T_STRING:
         if (s->flags & TUN_F_CONFIG)
@@ -249,7 +249,7 @@ void tun_describe_accepted(const tun_setting_t *s, buf_t *b)
         break;
     case TUN_T_LOGLEVEL:
         for (size_t i = 0; i < LOG_LEVEL_COUNT; i++)
-            tun_buf_printf(b, "%s%s", i ? ", " : "", tun_log_levels[i]);
+            buf_printf(b, "%s%s", i ? ", " : "", tun_log_levels[i]);
         break;
     }
 }
@@ -292,7 +292,7 @@ void tun_describe_default(const tun_setting_t *s, buf_t *b)
         if (strcmp(s->compat_fmt, "%s") == 0)
             buf_append_str(b, " when set");
         else
-            tun_buf_printf(b, " when %s is set", s->compat_env);
+            buf_printf(b, " when %s is set", s->compat_env);
     }
 }
 

@@ -1,4 +1,5 @@
-/* Text building shared by the tunables modules: printf into a buf_t, and the one-line
+/* Text building shared by the tunables modules (printf into a buf_t is common/mem.h's
+ * buf_printf): the one-line
  * error written into a caller's buffer (the "setup that reports to a person" convention:
  * return TUN_ERROR, the message in `err`).
  *
@@ -20,9 +21,6 @@
 /* Writes the message into err (errlen bytes, always terminated; nothing when err is NULL
  * or errlen is 0) and returns TUN_ERROR, so a failure site reads `return tun_fail(...)`. */
 int tun_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Appends the formatted text to b (growing it; never fails). */
-void tun_buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* b's content as a C string: buf_t is not NUL-terminated, so this writes a NUL after the
  * content without counting it. The pointer is valid until b next grows or is freed. */
