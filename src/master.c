@@ -748,7 +748,8 @@ static int start_observability(master_t *m, char *err, size_t errlen)
     m->view_queues = uf_calloc((size_t)MAX_SLOTS * m->nbinds, sizeof(metrics_queue_t));
     m->stats.fd = -1;
     m->out.ship.fd = m->out.statsd.fd = -1;
-    if (cfg->stats_bind && scrape_open(&m->stats, cfg->stats_bind, fill_view, m, err, errlen) < 0)
+    if (cfg->stats_bind &&
+        scrape_open(&m->stats, cfg->stats_bind, m->cfg, fill_view, m, err, errlen) < 0)
         return -1;
     if (stats_outputs_open(&m->out, cfg, -1, err, errlen) < 0)
         return -1;

@@ -14,13 +14,14 @@
 /* A request to the stats port must arrive and be answered within this. */
 #define CLIENT_TIMEOUT_MS 2000
 
-int scrape_open(scrape_server_t *srv, const char *spec, scrape_view_fn *fill, void *ctx, char *err,
-                size_t errlen)
+int scrape_open(scrape_server_t *srv, const char *spec, const tun_config_t *cfg,
+                scrape_view_fn *fill, void *ctx, char *err, size_t errlen)
 {
     memset(srv, 0, sizeof(*srv));
     srv->fd = -1;
     for (int i = 0; i < SCRAPE_MAX_CLIENTS; i++)
         srv->clients[i].fd = -1;
+    srv->cfg = cfg;
     srv->fill = fill;
     srv->ctx = ctx;
     logship_target_t t;
@@ -114,20 +115,25 @@ static void answer(scrape_server_t *srv, scrape_client_t *cl)
         buf_free(&body);
         return;
     }
+    const tun_config_t *cfg = srv->cfg;
+    bool metrics = PATH_IS("/metrics"), stats = PATH_IS("/stats");
+    bool ready = PATH_IS("/ready") || (cfg->ready_path && PATH_IS(cfg->ready_path));
+    /* the view costs a getsockopt per listener and a /proc read per worker: only the
+     * paths that show it pay for it (a liveness probe every second does not) */
     metrics_view_t v;
     memset(&v, 0, sizeof(v));
-    srv->fill(srv->ctx, &v);
-    const tun_config_t *cfg = v.cfg;
-    if (PATH_IS("/metrics")) {
+    if (metrics || stats || ready)
+        srv->fill(srv->ctx, &v);
+    if (metrics) {
         metrics_prometheus(&v, &body);
         respond(srv, cl, 200, "text/plain; version=0.0.4; charset=utf-8", &body, head);
-    } else if (PATH_IS("/stats")) {
+    } else if (stats) {
         metrics_json(&v, &body);
         respond(srv, cl, 200, "application/json", &body, head);
     } else if (PATH_IS("/health") || (cfg->health_path && PATH_IS(cfg->health_path))) {
         buf_append_str(&body, "ok\n");
         respond(srv, cl, 200, "text/plain; charset=utf-8", &body, head);
-    } else if (PATH_IS("/ready") || (cfg->ready_path && PATH_IS(cfg->ready_path))) {
+    } else if (ready) {
         char why[160];
         bool ok = metrics_ready(&v, why, sizeof(why));
         buf_append_str(&body, why);

@@ -35,13 +35,15 @@ typedef struct scrape_server {
     int fd;         /* the listener, -1 when off */
     char addr[128]; /* as bound, for the banner */
     scrape_client_t clients[SCRAPE_MAX_CLIENTS];
-    scrape_view_fn *fill;
+    const tun_config_t *cfg; /* the master's settings (--health-path, --ready-path) */
+    scrape_view_fn *fill;    /* called only for the paths that show the view */
     void *ctx;
 } scrape_server_t;
 
-/* Binds --stats-bind (HOST:PORT). Returns 0, or -1 with err filled. */
-int scrape_open(scrape_server_t *srv, const char *spec, scrape_view_fn *fill, void *ctx, char *err,
-                size_t errlen);
+/* Binds --stats-bind (HOST:PORT); cfg stays the master's for the server's life (a reload
+ * changes what it points to, not where). Returns 0, or -1 with err filled. */
+int scrape_open(scrape_server_t *srv, const char *spec, const tun_config_t *cfg,
+                scrape_view_fn *fill, void *ctx, char *err, size_t errlen);
 /* Adds the descriptors to poll; returns how many were added (at most `max`). */
 unsigned scrape_pollfds(const scrape_server_t *srv, struct pollfd *pfd, unsigned max);
 /* Accepts, reads, answers and writes whatever is ready, without blocking. */
