@@ -229,6 +229,7 @@ const layers = [_]Layer{
     .{ .folder = "python_bridge", .uses = &.{ "common", "tunables" }, .sources = &.{
         "python_bridge/interp.c",
         "python_bridge/errors.c",
+        "python_bridge/hooks.c",
         "python_bridge/wsgi.c",
         "python_bridge/wsgi_environ.c",
         "python_bridge/wsgi_filewrapper.c",

@@ -486,7 +486,7 @@ void py_app_free(py_app_t *app)
 
 int py_preload(const py_interp_options_t *opts, const char *spec, char *err, size_t errlen)
 {
-    if (py_interp_init(opts, err, errlen) < 0)
+    if (!Py_IsInitialized() && py_interp_init(opts, err, errlen) < 0)
         return -1;
     preloaded = py_app_load(spec, err, errlen);
     return preloaded ? 0 : -1;
@@ -537,6 +537,25 @@ void py_interp_acquire(void)
     PyThreadState *ts = parked;
     parked = NULL;
     PyEval_RestoreThread(ts);
+}
+
+bool py_interp_running(void)
+{
+    return Py_IsInitialized();
+}
+
+bool py_interp_enter(void)
+{
+    if (!parked)
+        return false;
+    py_interp_acquire();
+    return true;
+}
+
+void py_interp_leave(bool was_parked)
+{
+    if (was_parked)
+        py_interp_release();
 }
 
 struct py_thread {

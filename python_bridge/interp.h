@@ -19,6 +19,7 @@
 #ifndef UF_PY_INTERP_H
 #define UF_PY_INTERP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct py_app py_app_t;
@@ -63,6 +64,15 @@ void py_after_fork_child(void);
 /* Releases the GIL before the worker blocks in the kernel, takes it back afterwards. */
 void py_interp_release(void);
 void py_interp_acquire(void);
+
+/* Whether this process runs an interpreter (started here, or inherited across fork). */
+bool py_interp_running(void);
+
+/* For a call into Python from the thread that parks the GIL with py_interp_release,
+ * whichever state it is in: py_interp_enter takes the GIL back if it was parked and says
+ * so; py_interp_leave(that answer) parks it again. */
+bool py_interp_enter(void);
+void py_interp_leave(bool was_parked);
 
 /* An application thread of a worker (--threads): an OS thread the worker started, which
  * runs Python only between py_thread_enter and py_thread_leave and never holds the GIL

@@ -7,6 +7,7 @@
 #include "python_bridge/wsgi_filewrapper.h"
 #include "python_bridge/wsgi_input.h"
 #include "python_bridge/wsgi_reply.h"
+#include "python_bridge/hooks_request.h"
 #include "common/mem.h"
 
 #include <stdbool.h>
@@ -214,6 +215,20 @@ static py_reply_t *log_failure(const char *what)
     return NULL;
 }
 
+/* pre_request, with the request's `req` and environ kept for post_request. Returns -1
+ * with a Python exception set when the request must fail (pre_request raised). */
+static int start_hooks(wsgi_reply_t *r, PyObject *env)
+{
+    bool ok = false;
+    r->hook_req = hooks_request_started(env, &ok);
+    if (!r->hook_req)
+        return -1;
+    r->hook_environ = Py_NewRef(env);
+    if (!ok)
+        PyErr_SetString(PyExc_RuntimeError, "the pre_request hook raised (traceback above)");
+    return ok ? 0 : -1;
+}
+
 py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
 {
     if (ensure_ready() < 0)
@@ -226,6 +241,10 @@ py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
     Py_XDECREF(input); /* the environ and the reply hold their own references */
     if (!env)
         goto fail;
+    if (hooks_for_requests() && start_hooks(r, env) < 0) {
+        Py_DECREF(env);
+        goto fail;
+    }
     PyObject *argv[2] = {env, (PyObject *)r};
     r->result = PyObject_Vectorcall(app->callable, argv, 2, NULL); /* owned by r */
     Py_DECREF(env); /* the application keeps its own reference if it wants one */
@@ -256,6 +275,8 @@ py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
 fail:
     wsgi_reply_log_error(r);
     wsgi_reply_close(r);
+    if (r->hook_req)
+        hooks_request_finished(r->hook_req, r->hook_environ, NULL);
     wsgi_reply_release(r);
     return NULL;
 }
@@ -284,5 +305,7 @@ void py_wsgi_finish(py_reply_t *reply)
     wsgi_reply_t *r = container_of(reply, wsgi_reply_t, pub);
     UF_ASSERT(r->active);
     wsgi_reply_close(r);
+    if (r->hook_req)
+        hooks_request_finished(r->hook_req, r->hook_environ, &r->pub);
     wsgi_reply_release(r);
 }

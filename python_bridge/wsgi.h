@@ -86,6 +86,8 @@ typedef struct py_reply {
                                may close it, so the C side sends from a dup of it */
     int64_t file_offset;
     int64_t file_length;
+    int64_t body_sent; /* set by the C side before py_wsgi_finish: the body bytes it
+                          wrote (post_request's resp.sent) */
 } py_reply_t;
 
 /* Makes the objects every request shares, before the first request, and says whether the

@@ -245,6 +245,8 @@ void wsgi_reply_release(wsgi_reply_t *r)
     Py_CLEAR(r->pending);
     Py_CLEAR(r->iter);
     Py_CLEAR(r->result);
+    Py_CLEAR(r->hook_req);
+    Py_CLEAR(r->hook_environ);
     r->active = false;
     r->gen++; /* any write() still around now refuses */
     if (r->writer && Py_REFCNT(r->writer) > 1) {

@@ -41,6 +41,8 @@ typedef struct wsgi_reply {
     wsgi_input_t *input;    /* wsgi.input kept for reuse (owned), or NULL */
     wsgi_headers_t headers; /* status and headers as given to start_response; pub points in */
     buf_t reqline;          /* "METHOD TARGET" for error-log lines after the request is gone */
+    PyObject *hook_req;     /* pre_request's `req`, for post_request (owned), or NULL */
+    PyObject *hook_environ; /* the environ, for post_request (owned), or NULL */
     uint32_t gen;
     bool active;        /* between wsgi_reply_get and wsgi_reply_release */
     bool seq_mode;      /* result is an exact list/tuple of bytes: indexed, not iterated */

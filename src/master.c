@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "python_bridge/hooks.h"
 #include "python_bridge/interp.h"
 #include "src/budget.h"
 #include "src/churn.h"
@@ -59,7 +60,9 @@ typedef struct master {
     bool pinning;    /* --cpu-pin or --numa-pin */
     bool stopping;
     bool budget_warned;
-    share_t share; /* --work-sharing: the table, every listener, the inboxes */
+    bool hooks;       /* the master runs Python for its server hooks (python_bridge/hooks.h) */
+    unsigned spawned; /* workers started so far: the next one's age */
+    share_t share;    /* --work-sharing: the table, every listener, the inboxes */
     bool sharing;
     listeners_t ls; /* every listening socket, and steering among them */
     uint64_t pressure_logged_ms;
@@ -152,6 +155,8 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
     sb_set64(&sb->request_limit, request_limit);
     sb_set(&sb->generation, m->generation);
     sb_set(&sb->state, SB_BOOTING);
+    sb->age = ++m->spawned;
+    py_hooks_pre_fork(k, m->target);
     fflush(NULL);
     py_before_fork(); /* --preload: the interpreter's fork hooks, gc.freeze() */
     pid_t pid = fork();
@@ -178,6 +183,7 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
         .request_limit = request_limit,
     };
     sb->pid = (int32_t)pid;
+    py_hooks_forked(pid);
     return p;
 }
 
@@ -260,6 +266,7 @@ static void on_exit_of(master_t *m, churn_proc_t *p, int status)
     if (kind)
         m->recycles[kind]++;
     p->pid = 0;
+    py_hooks_child_exit(pid);
     if (m->stopping)
         return;
     log_exit(pid, status, expected);
@@ -573,10 +580,27 @@ static void supervise(master_t *m, uint64_t now)
 
 /* ---- signals ------------------------------------------------------------------------ */
 
+/* The hooks of a re-read config replace the old ones (an interpreter is started if the
+ * master now has hooks of its own); then nworkers_changed and on_reload, in gunicorn's
+ * order, before the new workers are started. */
+static void reload_hooks(master_t *m, unsigned old_target)
+{
+    if (m->hooks || py_hooks_need_master(m->cfg)) {
+        char err[600];
+        if (preflight_hooks(m->cfg, m->target, m->hooks, err, sizeof(err)) < 0)
+            log_error("Reload: %s; the server hooks are not called until a reload that works", err);
+        else
+            m->hooks = true;
+    }
+    py_hooks_nworkers_changed(m->target, (int)old_target);
+    py_hooks_server_event(TUN_HOOK_on_reload);
+}
+
 /* HUP: re-read the settings and replace every worker, each one only after its successor
  * accepts. Settings that need a restart keep their old value, with a warning. */
 static void reload(master_t *m)
 {
+    unsigned old_target = m->target;
     tun_config_t fresh;
     char err[512];
     int r = tun_parse(&fresh, m->argc, m->argv, m->envp, stdout, err, sizeof(err));
@@ -616,6 +640,7 @@ static void reload(master_t *m)
     }
     m->generation++;
     log_info("Handling signal: hup; reloading (generation %u)", m->generation);
+    reload_hooks(m, old_target);
     proctitle_set("master", title_name(m->cfg)); /* --name may have changed */
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
         if (m->churn.procs[i].pid > 0 && !m->churn.procs[i].draining)
@@ -647,14 +672,18 @@ static void handle_signal(master_t *m, int sig)
                 kill(m->churn.procs[i].pid, SIGUSR1);
         break;
     case SIGTTIN:
-        if (m->target < MAX_SLOTS)
+        if (m->target < MAX_SLOTS) {
             m->target++;
+            py_hooks_nworkers_changed(m->target, (int)m->target - 1);
+        }
         log_info("Handling signal: ttin; %u worker%s wanted", m->target, m->target == 1 ? "" : "s");
         apply_target(m);
         break;
     case SIGTTOU:
-        if (m->target > 1)
+        if (m->target > 1) {
             m->target--;
+            py_hooks_nworkers_changed(m->target, (int)m->target + 1);
+        }
         log_info("Handling signal: ttou; %u worker%s wanted", m->target, m->target == 1 ? "" : "s");
         apply_target(m);
         break;
@@ -941,10 +970,22 @@ static int start(master_t *m)
         memset(&m->host, 0, sizeof(m->host));
     m->budget_bytes = preflight_memory_budget(&m->host, cfg->memory_reserve_mb);
     m->pinning = cfg->cpu_pin || cfg->numa_pin;
+    if (py_hooks_need_master(cfg)) {
+        /* gunicorn's order: the worker count is set, then on_starting, then the
+         * listeners, then when_ready */
+        if (preflight_hooks(cfg, m->target, false, err, sizeof(err)) < 0) {
+            log_critical("%s", err);
+            return 4;
+        }
+        m->hooks = true;
+        py_hooks_nworkers_changed(m->target, -1);
+        py_hooks_server_event(TUN_HOOK_on_starting);
+    }
     if (open_signals(m) < 0 || open_slots(m) < 0)
         return 1;
     if (cfg->preload && preflight_preload(cfg) < 0)
         return 4;
+    py_hooks_server_event(TUN_HOOK_when_ready);
     preflight_memlock(m->target);
     preflight_pidfile(cfg->pidfile);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
@@ -987,7 +1028,11 @@ static void run(master_t *m)
         }
         ship_master(m, now);
         statsd_push(m, now);
+        if (m->hooks)
+            py_interp_release(); /* threads a hook started run meanwhile, as in gunicorn */
         wait_events(m, 50);
+        if (m->hooks)
+            py_interp_acquire();
         struct signalfd_siginfo si;
         while (read(m->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
             handle_signal(m, (int)si.ssi_signo);
@@ -998,6 +1043,7 @@ static void run(master_t *m)
 /* After the last worker: the last log lines, then everything the master holds. */
 static void shut_down(master_t *m)
 {
+    py_hooks_server_event(TUN_HOOK_on_exit);
     log_info("Shutting down: Master");
     /* the master's last lines reach the log target if it takes them within a second */
     for (uint64_t end = sb_now_ms() + 1000; m->out.shipping && sb_now_ms() < end;) {

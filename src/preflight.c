@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "python_bridge/hooks.h"
 #include "python_bridge/interp.h"
 #include "src/worker.h"
 #include "uring/ring.h"
@@ -107,4 +108,15 @@ int preflight_preload(const tun_config_t *cfg)
         return -1;
     }
     return 0;
+}
+
+int preflight_hooks(const tun_config_t *cfg, unsigned num_workers, bool running, char *err,
+                    size_t errlen)
+{
+    if (!running && !py_interp_running()) {
+        py_interp_options_t opts = worker_python_options(cfg);
+        if (py_interp_init(&opts, err, errlen) < 0)
+            return -1;
+    }
+    return py_hooks_load(cfg, (int)getpid(), num_workers, err, errlen);
 }

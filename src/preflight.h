@@ -1,12 +1,14 @@
 /* Start-up preparations of the master, before the first fork: each one reports to the
  * operator in the error log and none of them runs again, except the access log's path,
- * which a reload makes absolute too.
+ * which a reload makes absolute too, and the server hooks, which a reload loads again.
  *
- * Invariants: master only; called after log_init, before any worker exists.
+ * Invariants: master only; called after log_init, before any worker exists (but for
+ * those two).
  */
 #ifndef UF_PREFLIGHT_H
 #define UF_PREFLIGHT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tunables/host.h"
@@ -37,5 +39,11 @@ void preflight_pidfile(const char *path);
 /* --preload: imports the application once in the master, for the workers to inherit.
  * Returns 0, or -1 after logging "App failed to load" (the traceback is above it). */
 int preflight_preload(const tun_config_t *cfg);
+
+/* Server hooks that run in the master (python_bridge/hooks.h): starts the interpreter
+ * unless it runs already, then loads the hooks cfg defines (again on a reload). Returns 0,
+ * or -1 with one line in err (the traceback has been logged). */
+int preflight_hooks(const tun_config_t *cfg, unsigned num_workers, bool running, char *err,
+                    size_t errlen);
 
 #endif

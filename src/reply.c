@@ -81,6 +81,7 @@ void reply_write_end(conn_t *c)
 
 void reply_finish(conn_t *c)
 {
+    c->reply->body_sent = (int64_t)c->body_out;
     py_wsgi_finish(c->reply); /* close() on the iterable, exactly once */
     c->reply = NULL;
     c->reply_ended = false;

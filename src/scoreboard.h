@@ -22,10 +22,10 @@ enum sb_state {
 typedef struct sb_slot {
     int32_t pid;
     uint32_t generation;
-    uint32_t state; /* enum sb_state */
-    uint32_t _pad;
-    uint64_t heartbeat_ms;     /* CLOCK_MONOTONIC, updated by the worker loop */
-    uint64_t requests;         /* served since this worker booted */
+    uint32_t state;        /* enum sb_state */
+    uint32_t age;          /* master: workers started before this one, plus one (gunicorn's age) */
+    uint64_t heartbeat_ms; /* CLOCK_MONOTONIC, updated by the worker loop */
+    uint64_t requests;     /* served since this worker booted */
     uint64_t request_start_ms; /* 0 when idle */
     uint64_t rss_bytes;        /* sampled by the master */
     uint64_t request_limit;    /* --max-requests with jitter (master), 0 = none: the

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "python_bridge/hooks.h"
 #include "src/handoff.h"
 #include "src/pool.h"
 
@@ -33,13 +34,21 @@ static struct {
     volatile sig_atomic_t quit;
     volatile sig_atomic_t reopen;
     volatile sig_atomic_t topology; /* the master changed which listeners are orphaned */
+    volatile sig_atomic_t abort;    /* SIGABRT, with worker_abort defined: Python's handler
+                                       runs it once the main thread checks */
     int wake_fd;
 } pending = {.wake_fd = -1};
+
+/* Python's own SIGABRT handler (it only notes the signal), called from ours. */
+static struct sigaction python_abort;
 
 static void on_signal(int sig)
 {
     int saved = errno;
-    if (sig == SIGTERM)
+    if (sig == SIGABRT) {
+        pending.abort = 1;
+        python_abort.sa_handler(sig);
+    } else if (sig == SIGTERM)
         pending.term = 1;
     else if (sig == SIGUSR1)
         pending.reopen = 1;
@@ -52,6 +61,18 @@ static void on_signal(int sig)
         /* the counter cannot overflow in practice; nothing else is safe to do here */
     }
     errno = saved;
+}
+
+/* worker_abort is defined and Python handles SIGABRT now: ours goes in front, so that
+ * the loop wakes up and lets the main thread run Python's handler even when no
+ * application code is running on it. */
+static void chain_abort_signal(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGABRT, &sa, &python_abort);
 }
 
 static void install_signals(void)
@@ -96,6 +117,7 @@ static _Noreturn void boot_failed(worker_t *w, int code, const char *why)
 {
     snprintf(w->sb->boot_error, sizeof(w->sb->boot_error), "%s", why);
     log_error("Worker failed to boot: %s", why);
+    py_hooks_worker_exit(); /* gunicorn calls it on every way out */
     _exit(code);
 }
 
@@ -676,14 +698,24 @@ static void boot(worker_t *w, const worker_placement_t *place)
     install_signals();
 
     py_interp_options_t popts = worker_python_options(cfg);
+    /* the master's interpreter, when it runs one for --preload or its hooks */
+    if (!py_interp_running() && py_interp_init(&popts, err, sizeof(err)) < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, err);
+    int hooked = py_hooks_post_fork(cfg, w->index, w->sb->age, (int)getppid(), err, sizeof(err));
+    if (hooked == -1)
+        boot_failed(w, WORKER_EXIT_APP_LOAD, err);
+    if (hooked == -2)
+        boot_failed(w, WORKER_EXIT_BOOT, "the post_fork hook raised (traceback above)");
     w->app = py_app_preloaded(); /* --preload: imported by the master before the fork */
     if (!w->app) {
-        if (py_interp_init(&popts, err, sizeof(err)) < 0)
-            boot_failed(w, WORKER_EXIT_BOOT, err);
         w->app = py_app_load(cfg->app, err, sizeof(err));
         if (!w->app)
             boot_failed(w, WORKER_EXIT_APP_LOAD, err);
     }
+    if (py_hooks_post_worker_init(w->app) < 0)
+        boot_failed(w, WORKER_EXIT_BOOT, "the post_worker_init hook raised (traceback above)");
+    if (py_hooks_arm_abort())
+        chain_abort_signal();
     if (conn_setup(w, err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, err);
 
@@ -754,9 +786,12 @@ static void end_round(worker_t *w)
         log_reopen();
         stats_reopen(w);
     }
-    if (pending.quit)
+    if (pending.abort)
+        py_hooks_check_signals(); /* worker_abort: does not return */
+    if (pending.quit && !w->stop_now) {
+        py_hooks_worker_int();
         w->stop_now = true;
-    else if (pending.term)
+    } else if (pending.term)
         start_drain(w);
     expire_timers(w);
     close_refused(w, false);
@@ -819,6 +854,7 @@ _Noreturn void worker_main(const tun_config_t *cfg, sb_slot_t *sb, unsigned inde
                  (unsigned long long)w.zc_sends, (unsigned long long)w.zc_copied);
     if (w.pool && !w.stop_now)
         pool_stop(w.pool); /* idle: every connection, and so every step, is done */
+    py_hooks_worker_exit();
     if (!w.stop_now)
         py_interp_finalize(); /* atexit handlers run on a graceful exit */
     stats_worker_exit(&w);

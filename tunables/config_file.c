@@ -137,6 +137,15 @@ static void entry_who(const tun_parse_state_t *ps, const char *key, int line, ch
         snprintf(out, n, "%s: %s", ps->file_name, key);
 }
 
+/* A hook gunicorn knows and uwsgi-fast never calls. */
+static void warn_uncalled_hook(tun_parse_state_t *ps, const char *name)
+{
+    tun_add_warning(ps->cfg, "%s: the server hook %s is not called: %s", ps->file_name, name,
+                    strcmp(name, "ssl_context") == 0
+                        ? "uwsgi-fast has no TLS (terminate it at the proxy)"
+                        : "dirty workers are not supported yet");
+}
+
 /* A .py config's metadata table: callables (hooks) and values of other types. */
 static int map_py_meta(tun_parse_state_t *ps, const toml_entry_t *e)
 {
@@ -157,11 +166,11 @@ static int map_py_meta(tun_parse_state_t *ps, const toml_entry_t *e)
         int idx = tun_find_key(name);
         int r = tun_find_refused_key(name);
         entry_who(ps, name, 0, who, sizeof(who));
-        if (is_callable && tun_is_hook(name)) {
-            tun_add_warning(ps->cfg,
-                            "%s: the server hook %s is not supported yet; it will not be "
-                            "called",
-                            ps->file_name, name);
+        int hook = tun_hook_index(name);
+        if (is_callable && hook >= 0 && hook < TUN_N_CALLED_HOOKS) {
+            ps->cfg->hooks_defined |= 1u << hook;
+        } else if (is_callable && hook >= 0) {
+            warn_uncalled_hook(ps, name);
         } else if (idx >= 0) {
             buf_t acc = {0};
             tun_describe_accepted(&tun_settings[idx], &acc);
@@ -209,6 +218,32 @@ static int map_refused(tun_parse_state_t *ps, const toml_entry_t *e, const tun_r
     return rc;
 }
 
+/* A hook named in a TOML config: `post_fork = "myapp.hooks:post_fork"` (or the dotted
+ * "myapp.hooks.post_fork"); the module is imported where the hook runs. */
+static int map_toml_hook(tun_parse_state_t *ps, const toml_entry_t *e, const char *who)
+{
+    int hook = tun_hook_index(e->key);
+    const char *spec = e->value.text;
+    if (e->value.type != TOML_STRING || !spec || !*spec || strchr(spec, ' '))
+        return tun_fail(ps->err, ps->errlen,
+                        "%s: a server hook in a TOML config is a string naming a function, "
+                        "\"MODULE:FUNCTION\" or \"MODULE.FUNCTION\"",
+                        who);
+    if (hook >= TUN_N_CALLED_HOOKS) {
+        warn_uncalled_hook(ps, e->key);
+        return 0;
+    }
+    if (!strchr(spec, ':') && !strchr(spec, '.'))
+        return tun_fail(ps->err, ps->errlen,
+                        "%s: \"%s\" names no module; write \"MODULE:FUNCTION\" or "
+                        "\"MODULE.FUNCTION\"",
+                        who, spec);
+    uf_free(ps->cfg->hook_specs[hook]);
+    ps->cfg->hook_specs[hook] = uf_strdup(spec);
+    ps->cfg->hooks_defined |= 1u << hook;
+    return 0;
+}
+
 /* Maps the file's entries onto the table: a setting's key records its value for the file
  * layer; a refused gunicorn key is refused now. An unknown key is an error in TOML; in a
  * .py config it is any module-level variable, so only a near miss of a real key is
@@ -243,9 +278,14 @@ static int map_file(tun_parse_state_t *ps)
                 return TUN_ERROR;
             continue;
         }
+        if (!ps->file_is_py && tun_hook_index(e->key) >= 0) {
+            if (map_toml_hook(ps, e, who) < 0)
+                return TUN_ERROR;
+            continue;
+        }
         const char *near = tun_suggest_key(e->key);
         if (ps->file_is_py) {
-            if (near && !tun_is_hook(e->key))
+            if (near && tun_hook_index(e->key) < 0)
                 tun_add_warning(ps->cfg, "%s: %s is not a setting and is ignored; did you mean %s?",
                                 ps->file_name, e->key, near);
             continue;

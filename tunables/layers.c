@@ -366,6 +366,8 @@ void tun_config_free(tun_config_t *cfg)
             break;
         }
     }
+    for (size_t i = 0; i < TUN_N_CALLED_HOOKS; i++)
+        uf_free(cfg->hook_specs[i]);
     tun_netlist_free(&cfg->forwarded_allow);
     tun_pairs_free(&cfg->secure_scheme);
     for (size_t i = 0; i < cfg->warning_count; i++)

@@ -210,10 +210,18 @@ void tun_write_markdown(FILE *out)
     for (size_t i = 0; i < TUN_N_REFUSED; i++)
         md_refused_row(&b, &tun_refused[i]);
     buf_append_str(&b, "\n## gunicorn server hooks\n\n"
-                       "A gunicorn.conf.py may define these; none is called yet, and each one "
-                       "defined gets a\nwarning at start: ");
-    for (size_t i = 0; i < TUN_N_HOOKS; i++) {
+                       "A gunicorn.conf.py may define these, and a uwsgi-fast.toml may name "
+                       "them as\n`hook = \"MODULE:FUNCTION\"`; docs/configuration.md says "
+                       "where and when each runs: ");
+    for (size_t i = 0; i < TUN_N_CALLED_HOOKS; i++) {
         if (i)
+            buf_append_str(&b, ", ");
+        md_code(&b, tun_hooks[i]);
+    }
+    buf_append_str(&b, ".\n\nThese are recognised and never called, with a warning at start "
+                       "naming each one\ndefined (no TLS here; no dirty workers yet): ");
+    for (size_t i = TUN_N_CALLED_HOOKS; i < TUN_N_HOOKS; i++) {
+        if (i > TUN_N_CALLED_HOOKS)
             buf_append_str(&b, ", ");
         md_code(&b, tun_hooks[i]);
     }

@@ -163,12 +163,17 @@ int tun_find_refused_key(const char *key)
     return -1;
 }
 
-bool tun_is_hook(const char *name)
+const char *tun_hook_name(enum tun_hook h)
+{
+    return tun_hooks[h];
+}
+
+int tun_hook_index(const char *name)
 {
     for (size_t i = 0; i < TUN_N_HOOKS; i++)
         if (strcmp(tun_hooks[i], name) == 0)
-            return true;
-    return false;
+            return (int)i;
+    return -1;
 }
 
 /* The setting given as the bare argument (the application). */

@@ -102,8 +102,9 @@ int tun_find_refused_long(const char *name, size_t len);
 int tun_find_refused_short(char c);
 int tun_find_refused_key(const char *key);
 
-/* Whether name is one of gunicorn's server hooks (TUN_HOOKS). */
-bool tun_is_hook(const char *name);
+/* The index of gunicorn's server hook `name` in tun_hooks (the called ones first, as
+ * enum tun_hook), or -1. */
+int tun_hook_index(const char *name);
 
 /* The row of the positional argument (the application) and of the config file setting;
  * the table has exactly one of each (asserted). */

@@ -472,26 +472,12 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       TUN_CONTROL_REASON)
 /* clang-format on */
 
-/* gunicorn's server hooks: callables a gunicorn.conf.py may define (the dirty_* ones are
- * gunicorn 27's, for its dirty workers). None is called yet; each one defined gets a
- * warning at start naming it. */
+/* gunicorn's server hooks: callables a gunicorn.conf.py may define. The ones called are
+ * TUN_CALLED_HOOKS (tunables.h); ssl_context has no TLS to configure here, and the dirty_*
+ * ones are gunicorn 27's, for its dirty workers: defining one of these gets a warning. */
 /* clang-format off */
 #define TUN_HOOKS(H) \
-    H(on_starting) \
-    H(on_reload) \
-    H(when_ready) \
-    H(pre_fork) \
-    H(post_fork) \
-    H(post_worker_init) \
-    H(worker_int) \
-    H(worker_abort) \
-    H(pre_exec) \
-    H(pre_request) \
-    H(post_request) \
-    H(child_exit) \
-    H(worker_exit) \
-    H(nworkers_changed) \
-    H(on_exit) \
+    TUN_CALLED_HOOKS(H) \
     H(ssl_context) \
     H(on_dirty_starting) \
     H(dirty_post_fork) \

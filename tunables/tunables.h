@@ -38,6 +38,36 @@ typedef struct tun_bind {
 
 struct tun_sources; /* where each value came from; private to tunables/ (layers.h) */
 
+/* gunicorn's server hooks that uwsgi-fast calls, in gunicorn's order of appearance
+ * (python_bridge/hooks.h says where and when each one runs). */
+/* clang-format off */
+#define TUN_CALLED_HOOKS(H) \
+    H(on_starting) \
+    H(on_reload) \
+    H(when_ready) \
+    H(pre_fork) \
+    H(post_fork) \
+    H(post_worker_init) \
+    H(worker_int) \
+    H(worker_abort) \
+    H(pre_exec) \
+    H(pre_request) \
+    H(post_request) \
+    H(child_exit) \
+    H(worker_exit) \
+    H(nworkers_changed) \
+    H(on_exit)
+/* clang-format on */
+enum tun_hook {
+#define H(name_) TUN_HOOK_##name_,
+    TUN_CALLED_HOOKS(H)
+#undef H
+        TUN_N_CALLED_HOOKS
+};
+
+/* The hook's gunicorn name ("post_fork"). */
+const char *tun_hook_name(enum tun_hook h);
+
 typedef struct tun_config {
     /* config file */
     char *config; /* -c/--config: the file that was read, NULL = none */
@@ -133,6 +163,9 @@ typedef struct tun_config {
     int ready_saturation;       /* --ready-saturation, 0 = never saturated */
 
     /* not settings: filled in by tun_parse */
+    uint32_t hooks_defined; /* bit (1 << TUN_HOOK_x): the config file defines hook x */
+    char *hook_specs[TUN_N_CALLED_HOOKS]; /* "MODULE:NAME" of each hook a TOML config
+                                             names; NULL for a gunicorn.conf.py's own */
     char **warnings; /* one line each, e.g. a gunicorn hook that is not called */
     size_t warning_count;
     struct tun_sources *sources; /* for tun_write_config */

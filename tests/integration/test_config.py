@@ -42,6 +42,9 @@ GUNICORN_CONF = textwrap.dedent("""\
 
     def when_ready(server):
         pass
+
+    def ssl_context(config, default_ssl_context_factory):
+        return default_ssl_context_factory()
     """)
 
 
@@ -95,11 +98,11 @@ def test_print_config_gunicorn_conf_env_and_flags(conf_dir):
     assert value_line(out, "secure_scheme_headers") == ('"X-FORWARDED-PROTO=https"',
                                                         "config file gunicorn.conf.py")
     assert value_line(out, "ring_entries") == ("1024", "default")
-    # gunicorn's accepted-without-effect settings and unsupported hooks are said, not hidden
+    # gunicorn's accepted-without-effect settings and hooks never called are said, not hidden
     assert "# worker_tmp_dir (gunicorn.conf.py): accepted, no effect" in out
-    assert ("# warning: gunicorn.conf.py: the server hook on_starting is not supported yet; "
-            "it will not be called") in out
-    assert "the server hook when_ready is not supported yet" in out
+    assert ("# warning: gunicorn.conf.py: the server hook ssl_context is not called: "
+            "uwsgi-fast has no TLS (terminate it at the proxy)") in out
+    assert "the server hook on_starting" not in out  # called (tests/integration/test_hooks.py)
 
 
 def test_env_layers_without_flags(conf_dir):
@@ -211,11 +214,11 @@ def test_config_that_raises_stops_with_its_traceback(tmp_path):
 def test_server_runs_from_gunicorn_conf(server, tmp_path):
     conf = tmp_path / "gunicorn.conf.py"
     conf.write_text("workers = 2\ntimeout = 40\nkeepalive = 3\nloglevel = 'info'\n"
-                    "def on_starting(server):\n    pass\n")
+                    "def on_starting(server):\n    server.log.info('on_starting ran')\n")
     srv = server("basic:app", workers=2, args=["-c", str(conf)])
     resp = srv.request("GET", "/")
     assert resp.status == 200
-    assert "the server hook on_starting is not supported yet" in srv.log()
+    assert "on_starting ran" in srv.log()
 
 
 @pytest.mark.parametrize("case, status, lines", [

@@ -152,17 +152,21 @@ def test_process_titles(server):
     def title(pid):
         return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
 
+    def titles(pids):
+        # a child shows the master's title until it has set its own, just after fork
+        want = ["uwsgi-fast: worker 0 [shop]", "uwsgi-fast: worker 1 [shop]"]
+        wait_until(lambda: sorted(title(w) for w in pids) == want, 5)
+        return sorted(title(w) for w in pids)
+
     srv = server("basic:app", workers=2, args=["--name", "shop"])
     workers = srv.wait_workers(2)
     assert title(srv.pid) == "uwsgi-fast: master [shop]"
-    assert sorted(title(w) for w in workers) == ["uwsgi-fast: worker 0 [shop]",
-                                                 "uwsgi-fast: worker 1 [shop]"]
+    assert titles(workers) == ["uwsgi-fast: worker 0 [shop]", "uwsgi-fast: worker 1 [shop]"]
     # the thread name stays the binary's, so pgrep/pkill find every process as before
     assert Path(f"/proc/{workers[0]}/comm").read_text().strip() == "uwsgi-fast"
     os.kill(srv.pid, signal.SIGHUP)
     new = srv.wait_workers(2, timeout=10, exclude=workers)
-    assert sorted(title(w) for w in new) == ["uwsgi-fast: worker 0 [shop]",
-                                             "uwsgi-fast: worker 1 [shop]"]
+    assert titles(new) == ["uwsgi-fast: worker 0 [shop]", "uwsgi-fast: worker 1 [shop]"]
     assert title(srv.pid) == "uwsgi-fast: master [shop]"
     assert srv.request("GET", "/").status == 200
 

@@ -69,6 +69,19 @@ static void test_config_toml(void)
     EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=-c t2.toml"), "-w", "1");
     CHECK_EQ_STR(cfg.config, "t2.toml");
 
+    /* hooks by dotted path; the ones never called are warned about */
+    write_file("t3.toml", "wsgi_app = \"x:y\"\npost_fork = \"app.hooks:post_fork\"\n"
+                          "child_exit = \"app.hooks.child_exit\"\nssl_context = \"a:b\"\n");
+    EXPECT_OK("-c", "t3.toml");
+    CHECK_EQ_INT(cfg.hooks_defined, (1u << TUN_HOOK_post_fork) | (1u << TUN_HOOK_child_exit));
+    CHECK_EQ_STR(cfg.hook_specs[TUN_HOOK_post_fork], "app.hooks:post_fork");
+    CHECK_EQ_STR(cfg.hook_specs[TUN_HOOK_child_exit], "app.hooks.child_exit");
+    CHECK(cfg.hook_specs[TUN_HOOK_on_starting] == NULL);
+    CHECK_EQ_INT(cfg.warning_count, 1);
+    if (cfg.warning_count == 1)
+        CHECK_EQ_STR(cfg.warnings[0], "t3.toml: the server hook ssl_context is not called: "
+                                      "uwsgi-fast has no TLS (terminate it at the proxy)");
+
     /* a bad value in the file that a higher layer overrides is never looked at */
     write_file("bad.toml", "workers = \"many\"\n");
     EXPECT_OK("-c", "bad.toml", "-w", "2", "a:b");
@@ -81,8 +94,11 @@ static void test_config_toml(void)
         {"wrokers = 3\n", "bad.toml:1: wrokers is not a setting; did you mean workers?"},
         {"frobnicate = 3\n",
          "bad.toml:1: frobnicate is not a setting (see docs/settings.md for the keys)"},
-        {"on_starting = \"x\"\n",
-         "bad.toml:1: on_starting is not a setting (see docs/settings.md for the keys)"},
+        {"on_starting = \"x\"\n", "bad.toml:1: on_starting: \"x\" names no module; write "
+                                  "\"MODULE:FUNCTION\" or \"MODULE.FUNCTION\""},
+        {"on_starting = 3\n", "bad.toml:1: on_starting: a server hook in a TOML config is a "
+                              "string naming a function, \"MODULE:FUNCTION\" or "
+                              "\"MODULE.FUNCTION\""},
         {"workers = \"many\"\n", "bad.toml:1: workers (--workers): \"many\" is not a whole number "
                                  "(accepted: 1 to 4096, or auto)"},
         {"workers = 2.5\n", "bad.toml:1: workers (--workers): \"2.5\" is not a whole number "
@@ -237,15 +253,13 @@ static void test_config_py(void)
     CHECK_EQ_STR(cfg.secure_scheme_headers, "X-PROTO=https");
     CHECK_EQ_INT(cfg.pythonpath_count, 2);
     CHECK_EQ_STR(source_named("binds")->where, "gunicorn.conf.py"); /* no line for .py */
-    CHECK_EQ_INT(cfg.warning_count, 3);
-    if (cfg.warning_count == 3) {
+    CHECK_EQ_INT(cfg.warning_count, 1);
+    if (cfg.warning_count == 1)
         CHECK_EQ_STR(cfg.warnings[0], "gunicorn.conf.py: worker is not a setting and is ignored; "
                                       "did you mean workers?");
-        CHECK_EQ_STR(cfg.warnings[1], "gunicorn.conf.py: the server hook on_starting is not "
-                                      "supported yet; it will not be called");
-        CHECK_EQ_STR(cfg.warnings[2], "gunicorn.conf.py: the server hook post_fork is not "
-                                      "supported yet; it will not be called");
-    }
+    /* the hooks are the callables with a hook's name; helper() and Thing are not */
+    CHECK_EQ_INT(cfg.hooks_defined, (1u << TUN_HOOK_on_starting) | (1u << TUN_HOOK_post_fork));
+    CHECK(cfg.hook_specs[TUN_HOOK_on_starting] == NULL);
     CHECK_EQ_INT(cfg.sources->note_count, 1); /* reuse_port */
     unlink("gunicorn.conf.py");
 

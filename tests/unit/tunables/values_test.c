@@ -46,7 +46,7 @@ static void test_table_sanity(void)
             if (a->alias && f->long_flag)
                 CHECK(strcmp(a->alias, f->long_flag) != 0);
         }
-        CHECK(!tun_is_hook(a->key));
+        CHECK(tun_hook_index(a->key) < 0);
         /* a bool default must be a bool word, pending settings must be switchable off */
         if (a->type == TUN_T_BOOL)
             CHECK(a->def && tun_bool_word(a->def) >= 0);
@@ -56,7 +56,7 @@ static void test_table_sanity(void)
         const tun_refusal_t *f = &tun_refused[r];
         CHECK(f->reason && f->reason[0] && !strchr(f->reason, '\n'));
         CHECK(f->short_flag != 'h' && f->short_flag != 'v');
-        CHECK(!tun_is_hook(f->key));
+        CHECK(tun_hook_index(f->key) < 0);
         /* a NOOP accepts anything, so a harmless value would say nothing */
         CHECK(f->kind != TUN_R_NOOP || !f->harmless);
         for (size_t q = r + 1; q < TUN_N_REFUSED; q++) {
