@@ -26,8 +26,9 @@ static int plan(privileges_t *p, const tun_config_t *cfg, char *err, size_t errl
     p->initgroups = cfg->initgroups;
     if (!cfg->user && !cfg->group) {
         if (cfg->initgroups) {
-            snprintf(err, errlen, "--initgroups: needs --user, the user whose groups the workers "
-                                  "get");
+            snprintf(err, errlen,
+                     "--initgroups: needs --user, the user whose groups the workers "
+                     "get");
             return -1;
         }
         return 0;
@@ -50,13 +51,16 @@ static int plan(privileges_t *p, const tun_config_t *cfg, char *err, size_t errl
     } else if (u.known) {
         p->gid = u.gid;
     } else {
-        snprintf(err, errlen, "--user: uid %s is not in the user database, so it has no primary "
-                              "group: give --group too", cfg->user);
+        snprintf(err, errlen,
+                 "--user: uid %s is not in the user database, so it has no primary "
+                 "group: give --group too",
+                 cfg->user);
         return -1;
     }
     if (p->initgroups && !u.known) {
-        snprintf(err, errlen, "--initgroups: needs a --user the user database knows (getent "
-                              "passwd), whose groups the workers get");
+        snprintf(err, errlen,
+                 "--initgroups: needs a --user the user database knows (getent "
+                 "passwd), whose groups the workers get");
         return -1;
     }
     return 0;
@@ -91,8 +95,10 @@ static int verify(const privileges_t *p, bool groups_set, char *err, size_t errl
             return refused(err, errlen, "--group", "drop the supplementary groups", EPERM);
     }
     if (p->uid != KEEP_UID && p->uid != 0 && setuid(0) == 0) {
-        snprintf(err, errlen, "--user: the worker could become root again after switching to "
-                              "uid %u; refusing to serve", (unsigned)p->uid);
+        snprintf(err, errlen,
+                 "--user: the worker could become root again after switching to "
+                 "uid %u; refusing to serve",
+                 (unsigned)p->uid);
         return -1;
     }
     return 0;
@@ -152,7 +158,8 @@ static int rehearse(const privileges_t *p, const tun_config_t *cfg, char *err, s
                 snprintf(why, sizeof(why), "--user: the workers cannot enter --chdir %s: %s",
                          cfg->chdir, strerror(errno));
             else if (ring_probe(NULL, ring_why, sizeof(ring_why)) < 0)
-                snprintf(why, sizeof(why), "--user: the workers cannot set up their ring as uid %u: %s",
+                snprintf(why, sizeof(why),
+                         "--user: the workers cannot set up their ring as uid %u: %s",
                          (unsigned)getuid(), ring_why);
         }
         ssize_t unused = write(fds[1], why, strlen(why));

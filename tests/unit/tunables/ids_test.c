@@ -49,9 +49,9 @@ static void test_modes(void)
         const char *text;
         unsigned mode;
     } good[] = {
-        {"0o22", 022}, {"0O22", 022}, {"022", 022},    {"0022", 022}, {"0x12", 022},
-        {"0X12", 022}, {"0b10010", 022}, {"18", 022},  {"0", 0},      {"00", 0},
-        {"0o777", 0777}, {"511", 0777}, {"0o0", 0},  {"0o077", 077}, {"0xfF", 0377},
+        {"0o22", 022},   {"0O22", 022},    {"022", 022}, {"0022", 022},  {"0x12", 022},
+        {"0X12", 022},   {"0b10010", 022}, {"18", 022},  {"0", 0},       {"00", 0},
+        {"0o777", 0777}, {"511", 0777},    {"0o0", 0},   {"0o077", 077}, {"0xfF", 0377},
     };
     char why[128];
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
@@ -61,9 +61,9 @@ static void test_modes(void)
     }
     /* decimal 777 is above 0o777 (511); Python's int() would take the blanks, the sign
      * and the underscores, which no umask needs */
-    static const char *const bad[] = {"",    "0o",   "0x",  "08",    "0o8", "0o1000", "512",
-                                      "777", "-1",   "+18", " 18",   "18 ", "0x200",  "abc",
-                                      "1_8", "0o2_2", "0b2", "18.0"};
+    static const char *const bad[] = {"",      "0o",  "0x",  "08",    "0o8", "0o1000",
+                                      "512",   "777", "-1",  "+18",   " 18", "18 ",
+                                      "0x200", "abc", "1_8", "0o2_2", "0b2", "18.0"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         unsigned m;
         CHECK_EQ_INT(tun_mode_parse(bad[i], &m, why, sizeof(why)), -1);
