@@ -219,6 +219,7 @@ const layers = [_]Layer{
         "tunables/markdown.c",
         "tunables/toml.c",
         "tunables/lists.c",
+        "tunables/ids.c",
         "tunables/pyconfig.c",
         "tunables/host.c",
         "tunables/doctor.c",
@@ -239,6 +240,7 @@ const layers = [_]Layer{
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
+        "src/privileges.c",
         "src/proctitle.c",
         "src/churn.c",
         "src/preflight.c",

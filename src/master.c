@@ -22,6 +22,7 @@
 #include "src/listeners.h"
 #include "src/metrics.h"
 #include "src/preflight.h"
+#include "src/privileges.h"
 #include "src/proctitle.h"
 #include "src/scoreboard.h"
 #include "src/scrape.h"
@@ -64,7 +65,8 @@ typedef struct master {
     unsigned spawned; /* workers started so far: the next one's age */
     share_t share;    /* --work-sharing: the table, every listener, the inboxes */
     bool sharing;
-    listeners_t ls; /* every listening socket, and steering among them */
+    listeners_t ls;     /* every listening socket, and steering among them */
+    privileges_t privs; /* what the workers drop to (--user, --group) */
     uint64_t pressure_logged_ms;
     int exit_code;
 
@@ -139,6 +141,12 @@ static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
     char role[32];
     snprintf(role, sizeof(role), "worker %u", k);
     proctitle_set(role, title_name(m->cfg));
+    /* before the application is imported: no application code runs with the master's
+     * privileges (except with --preload, by the operator's choice) */
+    if (privileges_drop(&m->privs, sb->boot_error, sizeof(sb->boot_error)) < 0) {
+        log_error("Worker failed to boot: %s", sb->boot_error);
+        _exit(WORKER_EXIT_BOOT);
+    }
     worker_main(m->cfg, sb, k, m->slots[k].listeners, m->nbinds,
                 m->pinning ? &m->slots[k].place : NULL, m->sharing ? &m->share : NULL);
 }
@@ -663,9 +671,11 @@ static void handle_signal(master_t *m, int sig)
     case SIGHUP:
         if (!m->stopping)
             reload(m);
+        privileges_own_logs(&m->privs, m->cfg); /* the access log may have moved */
         break;
     case SIGUSR1:
         log_reopen();
+        privileges_own_logs(&m->privs, m->cfg); /* before the workers reopen them */
         log_info("Handling signal: usr1; log files reopened");
         for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
             if (m->churn.procs[i].pid > 0)
@@ -961,6 +971,10 @@ static int start(master_t *m)
     int rc = start_logging(m);
     if (rc)
         return rc;
+    if (privileges_setup(&m->privs, cfg, err, sizeof(err)) < 0) {
+        log_critical("%s", err);
+        return 2;
+    }
     if (preflight_ring(err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;

@@ -58,6 +58,9 @@ enum tun_flag {
     TUN_F_IPLIST = 1 << 8,   /* STRING: comma-separated '*', ADDRESS or ADDRESS/BITS */
     TUN_F_PAIRS = 1 << 9,    /* STRING: comma-separated NAME=VALUE; PATHS: each NAME=VALUE */
     TUN_F_NOSPLIT = 1 << 10, /* PATHS: each flag or variable is one element, commas and all */
+    TUN_F_USER = 1 << 11,    /* STRING: a user name or number (tunables/ids.h) */
+    TUN_F_GROUP = 1 << 12,   /* STRING: a group name or number */
+    TUN_F_MODE = 1 << 13,    /* STRING: a file mode mask in gunicorn's spellings (0o22, 022) */
 };
 
 /* X(id, title), in the order --help and the docs list them. */
@@ -67,6 +70,7 @@ enum tun_flag {
     X(SOCKET, "Server socket")                                                                     \
     X(PROXY, "Behind a proxy")                                                                     \
     X(WORKERS, "Workers")                                                                          \
+    X(PRIVILEGES, "Privileges")                                                                    \
     X(URING, "io_uring")                                                                           \
     X(LIMITS, "HTTP limits")                                                                       \
     X(LOGGING, "Logging")                                                                          \
@@ -192,6 +196,23 @@ enum tun_flag {
     X(pidfile, STRING, 'p', "pid", NULL, "FILE", PID, "pidfile",                            \
       NULL, 0, 0, 0, NULL, NULL, false, WORKERS,                                            \
       "file the master writes its process id to, removed when it exits")                    \
+    /* ---- Privileges ---- */                                                             \
+    X(user, STRING, 'u', "user", NULL, "USER", USER, "user",                                \
+      NULL, 0, 0, TUN_F_USER, NULL, NULL, false, PRIVILEGES,                                \
+      "workers switch to this user (a name or a numeric id) after the fork, before the "    \
+      "application is imported; the master keeps its own (root) to bind and respawn")      \
+    X(group, STRING, 'g', "group", NULL, "GROUP", GROUP, "group",                           \
+      NULL, 0, 0, TUN_F_GROUP, NULL, NULL, false, PRIVILEGES,                               \
+      "workers switch to this group (a name or a numeric id); none means the primary "      \
+      "group of --user")                                                                    \
+    X(initgroups, BOOL, 0, "initgroups", NULL, "BOOL", INITGROUPS, "initgroups",            \
+      "false", 0, 0, 0, NULL, NULL, false, PRIVILEGES,                                      \
+      "workers also get every supplementary group of --user (initgroups); without it "      \
+      "they keep --group alone")                                                            \
+    X(umask, STRING, 'm', "umask", NULL, "MODE", UMASK, "umask",                            \
+      NULL, 0, 0, TUN_F_MODE, NULL, NULL, false, PRIVILEGES,                                \
+      "file mode mask of the master and workers, set at start (0o22, 022, 0x12 and 18 are " \
+      "the same); none keeps the umask uwsgi-fast was started with")                        \
     /* ---- io_uring ---- */                                                               \
     X(ring_entries, INT, 0, "ring-entries", NULL, "INT", RING_ENTRIES, "ring_entries",      \
       "1024", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                \
@@ -376,13 +397,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \
     R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \
       "run in the foreground under systemd, a container runtime or supervisord")            \
-    R(user, 'u', "user", NULL, "USER", NULL, PLANNED,                                       \
-      "start uwsgi-fast as the user it should run as (systemd User=, docker --user)")      \
-    R(group, 'g', "group", NULL, "GROUP", NULL, PLANNED,                                    \
-      "start uwsgi-fast with the group it should run as (systemd Group=)")                  \
-    R(umask, 'm', "umask", NULL, "INT", "0", PLANNED,                                       \
-      "set the umask before starting uwsgi-fast (systemd UMask=, the shell's umask)")       \
-    R(initgroups, 0, "initgroups", NULL, NULL, "false", PLANNED, "comes with --user")       \
     R(forwarder_headers, 0, "forwarder-headers", NULL, "HEADERS", "SCRIPT_NAME,PATH_INFO",  \
       PLANNED, "choosing which proxy headers are honoured is not supported yet")            \
     R(proxy_protocol, 0, "proxy-protocol", NULL, NULL, "off|false", PLANNED,                \

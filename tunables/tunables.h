@@ -124,6 +124,12 @@ typedef struct tun_config {
     char *proc_name;            /* -n/--name, NULL = the application (MODULE:CALLABLE) */
     char *pidfile;              /* -p/--pid, NULL = none; as given (relative = start dir) */
 
+    /* privileges (validated at parse; src/privileges.h resolves and applies them) */
+    char *user;      /* -u/--user: a user name or number, NULL = workers stay as the master */
+    char *group;     /* -g/--group: a group name or number, NULL = the primary group of user */
+    bool initgroups; /* --initgroups: the user's supplementary groups too */
+    char *umask;     /* -m/--umask as written (0o22, 022, 18, ...), NULL = inherited */
+
     /* io_uring */
     int ring_entries;       /* --ring-entries, default 1024 */
     int recv_buffers;       /* --recv-buffers, default 256 (power of two) */

@@ -13,6 +13,7 @@
 #include "common/net.h"
 #include "tunables/bind.h"
 #include "tunables/host.h"
+#include "tunables/ids.h"
 #include "tunables/text.h"
 
 /* The default of --workers, and what `auto` starts from. */
@@ -182,6 +183,15 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
                                   err, errlen);
         if ((s->flags & TUN_F_PAIRS) && !valid_pairs(v))
             return tun_fail_value(s, who, v, "has an item that is not HEADER=VALUE", err, errlen);
+        /* an unknown user or group stops the master here, before it binds anything */
+        char why[128];
+        tun_user_t user;
+        gid_t gid;
+        unsigned mode;
+        if (((s->flags & TUN_F_USER) && tun_user_lookup(v, &user, why, sizeof(why)) < 0) ||
+            ((s->flags & TUN_F_GROUP) && tun_group_lookup(v, &gid, why, sizeof(why)) < 0) ||
+            ((s->flags & TUN_F_MODE) && tun_mode_parse(v, &mode, why, sizeof(why)) < 0))
+            return tun_fail_value(s, who, v, why, err, errlen);
         copy = uf_strdup(v);
     }
     uf_free(*out);

@@ -240,9 +240,6 @@ static void test_refused(void)
     EXPECT_ERR("--certfile is not supported: terminate TLS in a proxy in front of uwsgi-fast "
                "(nginx, haproxy, a load balancer); remove it",
                "--certfile", "/etc/cert.pem", "a:b");
-    EXPECT_ERR("-u/--user is not supported yet (planned): start uwsgi-fast as the user it should "
-               "run as (systemd User=, docker --user); remove it",
-               "-u", "www-data", "a:b");
     EXPECT_ERR("--paste is not supported: PasteDeploy is not read; name the WSGI callable as "
                "MODULE:CALLABLE; remove it",
                "--paster", "x.ini", "a:b");     /* named by its main flag */

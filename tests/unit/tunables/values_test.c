@@ -491,6 +491,43 @@ static void test_workers_auto(void)
     CHECK(!tun_from_default(&cfg, "no_such_setting"));
 }
 
+/* --user, --group, --initgroups and --umask through every layer, gunicorn's spellings,
+ * and the one-line refusals (exit 2) of names this system does not know. */
+static void test_privileges(void)
+{
+    EXPECT_OK("a:b");
+    CHECK(cfg.user == NULL && cfg.group == NULL && cfg.umask == NULL && !cfg.initgroups);
+    EXPECT_OK("-u", "root", "-g", "root", "-m", "0o22", "--initgroups", "a:b");
+    CHECK_EQ_STR(cfg.user, "root");
+    CHECK_EQ_STR(cfg.group, "root");
+    CHECK_EQ_STR(cfg.umask, "0o22");
+    CHECK(cfg.initgroups);
+    EXPECT_OK("--user=65534", "--group=65534", "--umask=022", "--initgroups=false", "a:b");
+    CHECK_EQ_STR(cfg.user, "65534");
+    CHECK_EQ_STR(cfg.umask, "022");
+    CHECK(!cfg.initgroups);
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_USER=root", "UWSGI_FAST_UMASK=18", "UWSGI_FAST_INITGROUPS=1"),
+                  "a:b");
+    CHECK_EQ_STR(cfg.user, "root");
+    CHECK_EQ_STR(cfg.umask, "18");
+    CHECK(cfg.initgroups);
+    EXPECT_OK_ENV(ENV("UWSGI_FAST_CMD_ARGS=-u 0 -g 0 -m 0x12"), "a:b");
+    CHECK_EQ_STR(cfg.group, "0");
+    CHECK_EQ_STR(cfg.umask, "0x12");
+    EXPECT_ERR("--user: \"no-such-user-here\" is not a user on this system (accepted: a user "
+               "name (getent passwd) or a numeric user id)",
+               "--user", "no-such-user-here", "a:b");
+    EXPECT_ERR("--group: \"no-such-group-here\" is not a group on this system (accepted: a "
+               "group name (getent group) or a numeric group id)",
+               "-g", "no-such-group-here", "a:b");
+    EXPECT_ERR("--umask: \"0o1000\" is not a mode from 0 to 0o777 (accepted: 0 to 0o777, in "
+               "octal (0o22 or 022), hex (0x12) or decimal (18))",
+               "--umask", "0o1000", "a:b");
+    EXPECT_ERR("--umask: \"08\" is not a mode from 0 to 0o777 (accepted: 0 to 0o777, in octal "
+               "(0o22 or 022), hex (0x12) or decimal (18))",
+               "--umask", "08", "a:b");
+}
+
 static void test_other_settings(void)
 {
     EXPECT_OK("--forwarded-allow-ips", "*", "a:b");
@@ -590,5 +627,6 @@ int main(void)
     test_binds();
     test_workers_auto();
     test_other_settings();
+    test_privileges();
     return harness_done();
 }
