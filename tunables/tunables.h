@@ -132,6 +132,12 @@ typedef struct tun_config {
     char *ready_path;           /* --ready-path, NULL = off */
     int ready_saturation;       /* --ready-saturation, 0 = never saturated */
 
+    /* development */
+    bool reload;               /* --reload: workers leave when a watched file changes */
+    char *reload_engine;       /* --reload-engine "auto", "inotify" or "poll" (checked) */
+    char **reload_extra_files; /* --reload-extra-file, may repeat; glob patterns kept */
+    size_t reload_extra_files_count;
+
     /* not settings: filled in by tun_parse */
     char **warnings; /* one line each, e.g. a gunicorn hook that is not called */
     size_t warning_count;
