@@ -244,6 +244,7 @@ const layers = [_]Layer{
         "src/listeners.c",
         "src/budget.c",
         "src/scoreboard.c",
+        "src/filewatch.c",
         "src/worker.c",
         "src/conn.c",
         "src/proxy.c",
