@@ -235,6 +235,7 @@ const layers = [_]Layer{
         "python_bridge/wsgi_headers.c",
         "python_bridge/wsgi_input.c",
         "python_bridge/wsgi_reply.c",
+        "python_bridge/reload.c",
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
