@@ -246,6 +246,7 @@ const layers = [_]Layer{
         "src/budget.c",
         "src/scoreboard.c",
         "src/filewatch.c",
+        "src/reloader.c",
         "src/worker.c",
         "src/conn.c",
         "src/proxy.c",

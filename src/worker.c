@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "src/handoff.h"
 #include "src/pool.h"
+#include "src/reloader.h"
 
 /* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */
 #define MAX_WAIT_MS 1000
@@ -580,6 +581,9 @@ static void dispatch(worker_t *w, const ring_event_t *ev)
         return;
     case OP_QUEUE_CANCEL:
         return;
+    case OP_RELOAD:
+        reloader_complete(w, ev->res);
+        return;
     case OP_POOL:
         if (!w->stop_now)
             arm_pool(w);
@@ -680,7 +684,10 @@ static void boot(worker_t *w, const worker_placement_t *place)
     if (!w->app) {
         if (py_interp_init(&popts, err, sizeof(err)) < 0)
             boot_failed(w, WORKER_EXIT_BOOT, err);
+        w->reloader = reloader_open(cfg);
         w->app = py_app_load(cfg->app, err, sizeof(err));
+        if (!w->app && w->reloader)
+            w->app = reloader_stand_in(w->reloader, cfg->app, err);
         if (!w->app)
             boot_failed(w, WORKER_EXIT_APP_LOAD, err);
     }
@@ -760,6 +767,8 @@ static void end_round(worker_t *w)
         start_drain(w);
     expire_timers(w);
     close_refused(w, false);
+    if (w->reloader)
+        reloader_tick(w);
     stats_tick(w); /* log lines and statsd packets gathered in this round */
 }
 

@@ -307,7 +307,7 @@ enum tun_flag {
       "connections in its accept queue; 0 means never")                                   \
     /* ---- Development ---- */                                                            \
     X(reload, BOOL, 0, "reload", NULL, "BOOL", RELOAD, "reload",                            \
-      "false", 0, 0, TUN_F_PENDING, NULL, NULL, true, DEVELOPMENT,                          \
+      "false", 0, 0, 0, NULL, NULL, true, DEVELOPMENT,                                      \
       "development only: replace the workers when a Python file they imported (or a "      \
       "--reload-extra-file) changes; an application that fails to import answers 500 "     \
       "with the error until the next change")                                             \

@@ -70,8 +70,7 @@ static void test_stand_in(void)
             "body = b''.join(stand_in({}, sr))\n");
     CHECK_EQ_STR(py_eval("got[0][0]"), "500 Internal Server Error");
     CHECK_EQ_STR(py_eval("dict(got[0][1])['Content-Length'] == str(len(body))"), "True");
-    CHECK_EQ_STR(py_eval("body"),
-                 "b'cannot import \"app\": SyntaxError: invalid syntax\\n'");
+    CHECK_EQ_STR(py_eval("body"), "b'cannot import \"app\": SyntaxError: invalid syntax\\n'");
     CHECK_EQ_STR(py_eval("dict(got[0][1])['Content-Type']"), "text/plain; charset=utf-8");
     py_exec("stand_in = None");
     uf_free(app);
