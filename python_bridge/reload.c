@@ -92,9 +92,10 @@ static PyObject *stand_in_call(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OO", &environ, &start_response))
         return NULL;
     PyObject *length = PyUnicode_FromFormat("%zd", PyBytes_GET_SIZE(self));
-    PyObject *headers = length ? Py_BuildValue("[(ss)(sN)]", "Content-Type",
-                                               "text/plain; charset=utf-8", "Content-Length", length)
-                               : NULL;
+    PyObject *headers = length
+                            ? Py_BuildValue("[(ss)(sN)]", "Content-Type",
+                                            "text/plain; charset=utf-8", "Content-Length", length)
+                            : NULL;
     if (!headers)
         return NULL;
     PyObject *r = PyObject_CallFunction(start_response, "sN", "500 Internal Server Error", headers);
