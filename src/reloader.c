@@ -19,12 +19,12 @@
 struct reloader {
     const tun_config_t *cfg;
     filewatch_t fw;
-    long modules;      /* size of sys.modules at the last listing; -1 before the first */
-    uint64_t next_ms;  /* the next listing */
-    bool read_armed;   /* an inotify read is in the ring */
-    bool reported;     /* the change was logged and flagged: nothing more to do */
-    bool warned;       /* a file could not be watched (said once) */
-    bool failed;       /* serving the stand-in: the application's sources count too */
+    long modules;        /* size of sys.modules at the last listing; -1 before the first */
+    uint64_t next_ms;    /* the next listing */
+    bool read_armed;     /* an inotify read is in the ring */
+    bool reported;       /* the change was logged and flagged: nothing more to do */
+    bool warned;         /* a file could not be watched (said once) */
+    bool failed;         /* serving the stand-in: the application's sources count too */
     char root[PATH_MAX]; /* with `failed`: the application's directory, "" if unknown */
     char events[4096] __attribute__((aligned(8)));
 };
