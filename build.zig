@@ -237,6 +237,7 @@ const layers = [_]Layer{
         "python_bridge/wsgi_headers.c",
         "python_bridge/wsgi_input.c",
         "python_bridge/wsgi_reply.c",
+        "python_bridge/reload.c",
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
@@ -247,6 +248,8 @@ const layers = [_]Layer{
         "src/listeners.c",
         "src/budget.c",
         "src/scoreboard.c",
+        "src/filewatch.c",
+        "src/reloader.c",
         "src/worker.c",
         "src/conn.c",
         "src/proxy.c",

@@ -20,10 +20,10 @@ static const char glue_src[] = {
     , 0};
 #pragma clang diagnostic pop
 
-#define MASTER_HOOKS                                                                           \
-    ((1u << TUN_HOOK_on_starting) | (1u << TUN_HOOK_on_reload) | (1u << TUN_HOOK_when_ready) | \
-     (1u << TUN_HOOK_pre_fork) | (1u << TUN_HOOK_child_exit) |                                 \
-     (1u << TUN_HOOK_nworkers_changed) | (1u << TUN_HOOK_on_exit))
+#define MASTER_HOOKS                                                                               \
+    ((1u << TUN_HOOK_on_starting) | (1u << TUN_HOOK_on_reload) | (1u << TUN_HOOK_when_ready) |     \
+     (1u << TUN_HOOK_pre_fork) | (1u << TUN_HOOK_child_exit) | (1u << TUN_HOOK_nworkers_changed) | \
+     (1u << TUN_HOOK_on_exit))
 
 static PyObject *glue;   /* the module, once loaded (owned; inherited across fork) */
 static uint32_t defined; /* bit (1 << TUN_HOOK_x): hook x is loaded */
@@ -121,9 +121,8 @@ int py_hooks_load(const tun_config_t *cfg, int master_pid, unsigned num_workers,
         Py_XDECREF(name);
     }
     if (ok)
-        r = PyObject_CallMethod(glue, "load", "zOOOizI",
-                                config_is_python(cfg) ? cfg->config : NULL, specs, names, text,
-                                master_pid, cfg->app, num_workers);
+        r = PyObject_CallMethod(glue, "load", "zOOOizI", config_is_python(cfg) ? cfg->config : NULL,
+                                specs, names, text, master_pid, cfg->app, num_workers);
     Py_XDECREF(names);
     Py_XDECREF(specs);
     Py_XDECREF(text);
@@ -271,8 +270,8 @@ void hooks_request_finished(PyObject *req, PyObject *environ, const py_reply_t *
     PyObject *headers = PyList_New(0);
     for (size_t i = 0; headers && reply && i < reply->header_count; i++) {
         const py_header_t *h = &reply->headers[i];
-        PyObject *pair = Py_BuildValue("(s#s#)", h->name.ptr, (Py_ssize_t)h->name.len,
-                                       h->value.ptr, (Py_ssize_t)h->value.len);
+        PyObject *pair = Py_BuildValue("(s#s#)", h->name.ptr, (Py_ssize_t)h->name.len, h->value.ptr,
+                                       (Py_ssize_t)h->value.len);
         if (!pair || PyList_Append(headers, pair) < 0)
             Py_CLEAR(headers);
         Py_XDECREF(pair);
@@ -281,8 +280,7 @@ void hooks_request_finished(PyObject *req, PyObject *environ, const py_reply_t *
     PyObject *r = NULL;
     if (headers)
         r = PyObject_CallMethod(glue, "request_finished", "OOs#OL", req,
-                                environ ? environ : Py_None,
-                                reply ? reply->status.ptr : failed,
+                                environ ? environ : Py_None, reply ? reply->status.ptr : failed,
                                 (Py_ssize_t)(reply ? reply->status.len : sizeof(failed) - 1),
                                 headers, (long long)(reply ? reply->body_sent : 0));
     if (!r) {

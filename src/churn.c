@@ -12,6 +12,7 @@ static const char *const reason_names[] = {
     "memory budget",
     "scale-down",
     "timeout",
+    "code change",
     "died",
 };
 
@@ -24,6 +25,7 @@ const char *const churn_reason_labels[CHURN_DIED + 1] = {
     "memory_budget",
     "scale_down",
     "timeout",
+    "code_change",
     "died",
 };
 
@@ -106,6 +108,8 @@ uint64_t churn_request_limit(const tun_config_t *cfg, unsigned long rnd)
 enum churn_reason churn_limit_reached(const churn_t *c, const churn_proc_t *cur, uint64_t now)
 {
     const sb_slot_t *sb = &c->sb[cur->sb_index];
+    if (sb_get(&sb->code_changed))
+        return CHURN_CODE_CHANGE;
     if (cur->request_limit &&
         (sb_get64(&sb->requests) >= cur->request_limit || sb_get(&sb->limit_reached)))
         return CHURN_MAX_REQUESTS;
@@ -115,13 +119,20 @@ enum churn_reason churn_limit_reached(const churn_t *c, const churn_proc_t *cur,
     return CHURN_NONE;
 }
 
+/* Whether every worker is replaced at once for this reason: HUP, and a code change under
+ * --reload (each worker sees it; one at a time, old code would answer for seconds). */
+static bool all_at_once(unsigned reason)
+{
+    return reason == CHURN_RELOAD || reason == CHURN_CODE_CHANGE;
+}
+
 /* Recycling for max-requests, lifetime, RSS and budget is one worker at a time, so that
  * the jitter is not the only thing keeping all workers from leaving together. */
 static bool recycle_in_progress(const churn_t *c)
 {
     for (unsigned i = 0; i < c->nprocs; i++) {
         const churn_proc_t *p = &c->procs[i];
-        if (p->pid > 0 && p->retire && p->retire != CHURN_RELOAD && p->retire != CHURN_SCALE_DOWN &&
+        if (p->pid > 0 && p->retire && !all_at_once(p->retire) && p->retire != CHURN_SCALE_DOWN &&
             (p->has_successor || p->draining))
             return true;
     }
@@ -134,7 +145,7 @@ bool churn_wants_successor(const churn_t *c, const churn_proc_t *cur)
         return false;
     /* With work sharing a worker being recycled has already stopped taking work:
      * holding its successor back would only leave its share undone. */
-    return cur->retire == CHURN_RELOAD || c->sharing || !recycle_in_progress(c);
+    return all_at_once(cur->retire) || c->sharing || !recycle_in_progress(c);
 }
 
 bool churn_may_respawn(const churn_boot_t *b, uint64_t now)

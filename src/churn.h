@@ -13,8 +13,9 @@
  *    retried with back-off (100 ms doubling), and after CHURN_MAX_BOOT_FAILURES in a row
  *    the master gives up; an application that cannot be imported stops it at once;
  *  - a worker to be replaced (max-requests with jitter, lifetime, RSS, the memory budget,
- *    HUP) keeps serving until its successor on the same slot is accepting, then drains;
- *    without work sharing, limit-driven recycling is one worker at a time;
+ *    HUP, a code change under --reload) keeps serving until its successor on the same slot
+ *    is accepting, then drains; without work sharing, limit-driven recycling is one worker
+ *    at a time (HUP and a code change replace them all at once);
  *  - a ready worker whose request outlived --timeout (a second more when its application
  *    threads answer the client themselves), or whose loop stopped beating, is killed; a
  *    draining worker is not timed out, its graceful deadline covers it;
@@ -62,10 +63,11 @@ enum churn_reason {
     CHURN_MAX_REQUESTS,
     CHURN_LIFETIME,
     CHURN_RSS,
-    CHURN_BUDGET,     /* the workers together exceed the memory budget */
-    CHURN_SCALE_DOWN, /* TTOU, or a smaller --workers after HUP */
-    CHURN_TIMEOUT,    /* hung: killed, not drained */
-    CHURN_DIED,       /* not a reason to replace: it exited without being asked */
+    CHURN_BUDGET,      /* the workers together exceed the memory budget */
+    CHURN_SCALE_DOWN,  /* TTOU, or a smaller --workers after HUP */
+    CHURN_TIMEOUT,     /* hung: killed, not drained */
+    CHURN_CODE_CHANGE, /* --reload: a file it watches changed */
+    CHURN_DIED,        /* not a reason to replace: it exited without being asked */
 };
 
 /* The reasons as metric label values ("max_requests"), indexed by enum churn_reason; ""
@@ -129,13 +131,14 @@ bool churn_ready(const churn_t *c, const churn_proc_t *p);
  * the workers do not all leave together; 0 when --max-requests is off. */
 uint64_t churn_request_limit(const tun_config_t *cfg, unsigned long rnd);
 
-/* A ready current worker's limit it has reached: CHURN_MAX_REQUESTS (the count of started
- * requests, or the worker saying it took its last), else CHURN_LIFETIME, else CHURN_NONE. */
+/* A ready current worker's limit it has reached: CHURN_CODE_CHANGE (the worker saw a file
+ * it watches change), else CHURN_MAX_REQUESTS (the count of started requests, or the
+ * worker saying it took its last), else CHURN_LIFETIME, else CHURN_NONE. */
 enum churn_reason churn_limit_reached(const churn_t *c, const churn_proc_t *cur, uint64_t now);
 
 /* Whether a successor for cur (ready, marked to retire) is to start now, memory pressure
  * aside: not when it has one; without work sharing, a limit-driven replacement waits
- * while another is in progress (HUP does not). */
+ * while another is in progress (HUP and a code change do not). */
 bool churn_wants_successor(const churn_t *c, const churn_proc_t *cur);
 
 /* Whether an empty slot may get a worker now (its boot back-off has passed). */

@@ -867,6 +867,10 @@ static void banner(master_t *m)
     if (m->out.statsd_on)
         log_info("statsd: %s%s%s", cfg->statsd_host, m->out.prefix[0] ? ", prefix " : "",
                  m->out.prefix);
+    if (cfg->reload)
+        log_warning("Reloader is on (--reload, engine %s): workers are replaced when a Python "
+                    "file they imported changes. Use in development only!",
+                    cfg->reload_engine);
     if (cfg->health_path || cfg->ready_path) {
         char sat[64] = "";
         if (cfg->ready_saturation > 0)

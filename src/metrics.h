@@ -56,7 +56,7 @@ typedef struct metrics_worker {
     const sb_slot_t *sb;
 } metrics_worker_t;
 
-enum { METRICS_RECYCLE_REASONS = 9 };
+enum { METRICS_RECYCLE_REASONS = 10 };
 
 /* What the master knows, gathered when a request for it arrives. */
 typedef struct metrics_view {

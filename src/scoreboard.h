@@ -37,6 +37,7 @@ typedef struct sb_slot {
     uint32_t limit_reached;    /* worker: it has started request_limit requests and takes
                                   no more (some may never complete: the master must not
                                   wait for the count of answered ones) */
+    uint32_t code_changed;     /* worker: a file --reload watches changed; replace it */
     char request_line[128];    /* "GET /path" of the current request (with --timeout) */
     char boot_error[312];      /* why the worker could not boot, for the master's message */
 

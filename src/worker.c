@@ -18,6 +18,7 @@
 #include "python_bridge/hooks.h"
 #include "src/handoff.h"
 #include "src/pool.h"
+#include "src/reloader.h"
 
 /* How long the loop sleeps at most, so the heartbeat the master watches stays fresh. */
 #define MAX_WAIT_MS 1000
@@ -602,6 +603,9 @@ static void dispatch(worker_t *w, const ring_event_t *ev)
         return;
     case OP_QUEUE_CANCEL:
         return;
+    case OP_RELOAD:
+        reloader_complete(w, ev->res);
+        return;
     case OP_POOL:
         if (!w->stop_now)
             arm_pool(w);
@@ -708,7 +712,10 @@ static void boot(worker_t *w, const worker_placement_t *place)
         boot_failed(w, WORKER_EXIT_BOOT, "the post_fork hook raised (traceback above)");
     w->app = py_app_preloaded(); /* --preload: imported by the master before the fork */
     if (!w->app) {
+        w->reloader = reloader_open(cfg);
         w->app = py_app_load(cfg->app, err, sizeof(err));
+        if (!w->app && w->reloader)
+            w->app = reloader_stand_in(w->reloader, cfg->app, err);
         if (!w->app)
             boot_failed(w, WORKER_EXIT_APP_LOAD, err);
     }
@@ -795,6 +802,8 @@ static void end_round(worker_t *w)
         start_drain(w);
     expire_timers(w);
     close_refused(w, false);
+    if (w->reloader)
+        reloader_tick(w);
     stats_tick(w); /* log lines and statsd packets gathered in this round */
 }
 

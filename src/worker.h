@@ -52,6 +52,7 @@ enum worker_op {
     OP_INBOX_CANCEL,
     OP_QUEUE, /* poll of the shared queue (src/share.h) */
     OP_QUEUE_CANCEL,
+    OP_RELOAD, /* read of the --reload inotify descriptor (src/reloader.h) */
 };
 
 /* Registered send buffers per worker: enough for this many zero-copy file transfers in
@@ -137,6 +138,7 @@ typedef struct worker {
     char *inbox_buf;   /* SHARE_MAX_BYTES: one hand-off as it is received */
     uint64_t zc_sends; /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
+    struct reloader *reloader; /* --reload, else NULL (src/reloader.h) */
     bool draining;
     bool stop_now;
 } worker_t;

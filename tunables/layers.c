@@ -161,6 +161,25 @@ static int check_binds(const tun_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* --reload-engine names one of gunicorn's engines; --reload with --preload is refused:
+ * the workers are forked from the master's one import, so a replaced worker would run
+ * the old code again (gunicorn calls the two incompatible and runs that loop silently). */
+static int check_reload(const tun_config_t *cfg, char *err, size_t errlen)
+{
+    const char *e = cfg->reload_engine ? cfg->reload_engine : "auto";
+    if (strcmp(e, "auto") != 0 && strcmp(e, "inotify") != 0 && strcmp(e, "poll") != 0)
+        return tun_fail(err, errlen,
+                        "--reload-engine: \"%.*s\" is not an engine (accepted: auto, inotify or "
+                        "poll)",
+                        TUN_SHOWN(e));
+    if (cfg->reload && cfg->preload)
+        return tun_fail(err, errlen,
+                        "--reload does not work with --preload: every worker is forked from the "
+                        "master's import and would run the old code again; drop --preload while "
+                        "developing");
+    return 0;
+}
+
 /* Whether a setting holds its default value, whichever layer gave it. */
 static bool is_default_value(const tun_setting_t *s, const tun_config_t *cfg)
 {
@@ -319,6 +338,9 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
             goto out;
     }
     rc = check_binds(cfg, err, errlen);
+    if (rc < 0)
+        goto out;
+    rc = check_reload(cfg, err, errlen);
     if (rc < 0)
         goto out;
     /* the text was validated when it was set: parsing it again cannot fail */

@@ -74,7 +74,8 @@ enum tun_flag {
     X(URING, "io_uring")                                                                           \
     X(LIMITS, "HTTP limits")                                                                       \
     X(LOGGING, "Logging")                                                                          \
-    X(METRICS, "Metrics and health")
+    X(METRICS, "Metrics and health")                                                               \
+    X(DEVELOPMENT, "Development")
 
 /* clang-format off */
 #define TUN_SETTINGS(X)                                                                      \
@@ -324,12 +325,28 @@ enum tun_flag {
       "ready_saturation",                                                                   \
       "0", 0, 1000000, 0, NULL, NULL, true, METRICS,                                        \
       "--ready-path answers 503 when a worker has more than INT requests in flight or "     \
-      "connections in its accept queue; 0 means never")
+      "connections in its accept queue; 0 means never")                                   \
+    /* ---- Development ---- */                                                            \
+    X(reload, BOOL, 0, "reload", NULL, "BOOL", RELOAD, "reload",                            \
+      "false", 0, 0, 0, NULL, NULL, true, DEVELOPMENT,                                      \
+      "development only: replace the workers when a Python file they imported (or a "      \
+      "--reload-extra-file) changes; an application that fails to import answers 500 "     \
+      "with the error until the next change")                                             \
+    X(reload_engine, STRING, 0, "reload-engine", NULL, "auto|inotify|poll", RELOAD_ENGINE,  \
+      "reload_engine",                                                                      \
+      "auto", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, DEVELOPMENT,                          \
+      "how --reload notices a change: inotify, poll (every watched file's mtime each "      \
+      "second), or auto (inotify, poll where inotify is unavailable)")                      \
+    X(reload_extra_files, PATHS, 0, "reload-extra-file", NULL, "FILE", RELOAD_EXTRA_FILE,   \
+      "reload_extra_files",                                                                 \
+      NULL, 0, 0, TUN_F_NOSPLIT, NULL, NULL, true, DEVELOPMENT,                             \
+      "with --reload, also replace the workers when FILE changes (templates, settings); "   \
+      "a glob pattern is expanded again at each check; may be repeated")
 /* clang-format on */
 
 /* gunicorn settings uwsgi-fast does not have. None is ignored silently: given on the
  * command line, in UWSGI_FAST_CMD_ARGS or in a config file, each stops uwsgi-fast with
- * its reason, unless its value is one that asks for nothing (`--reload false`,
+ * its reason, unless its value is one that asks for nothing (`--daemon false`,
  * `worker_class = "sync"`, `preload_app = False`); a LATER one in a config file is
  * ignored with a warning instead.
  *
@@ -371,12 +388,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "sync|gthread|gunicorn.workers.sync.SyncWorker|gunicorn.workers.gthread.ThreadWorker", \
       PLANNED,                                                                              \
       "workers are io_uring event loops calling the WSGI application; ASGI is planned")    \
-    R(reload, 0, "reload", NULL, NULL, "false", PLANNED,                                    \
-      "restarting on code changes is not written yet; send HUP to reload gracefully")      \
-    R(reload_engine, 0, "reload-engine", NULL, "STRING", "auto", PLANNED,                   \
-      "comes with --reload")                                                                \
-    R(reload_extra_files, 0, "reload-extra-file", NULL, "FILE", NULL, PLANNED,              \
-      "comes with --reload")                                                                \
     R(disable_redirect_access_to_syslog, 0, "disable-redirect-access-to-syslog", NULL,      \
       NULL, "false", NEVER, TUN_SYSLOG_REASON)                                              \
     R(capture_output, 0, "capture-output", NULL, NULL, "false", PLANNED,                    \

@@ -168,6 +168,12 @@ typedef struct tun_config {
     char *ready_path;           /* --ready-path, NULL = off */
     int ready_saturation;       /* --ready-saturation, 0 = never saturated */
 
+    /* development */
+    bool reload;               /* --reload: workers leave when a watched file changes */
+    char *reload_engine;       /* --reload-engine "auto", "inotify" or "poll" (checked) */
+    char **reload_extra_files; /* --reload-extra-file, may repeat; glob patterns kept */
+    size_t reload_extra_files_count;
+
     /* not settings: filled in by tun_parse */
     uint32_t hooks_defined; /* bit (1 << TUN_HOOK_x): the config file defines hook x */
     char *hook_specs[TUN_N_CALLED_HOOKS]; /* "MODULE:NAME" of each hook a TOML config

@@ -1,10 +1,10 @@
 /* Unit tests for src/churn.c, on a fake clock: the process table (current worker, free
  * entries and scoreboard slots), the request limit with its jitter, the limits that call
- * for a successor (max-requests before lifetime, the worker saying it took its last),
- * one limit-driven replacement at a time without work sharing (HUP and work sharing
- * exempt), the hang verdicts (a late request, a grace for threads that answer the client,
- * a silent loop; never a draining worker, whose kill deadline covers it), the hand-over
- * from an old worker to its successor, the boot back-off and the give-up, the recycle
+ * for a successor (a code change first, max-requests before lifetime, the worker saying it
+ * took its last), one limit-driven replacement at a time without work sharing (HUP, a code
+ * change and work sharing exempt), the hang verdicts (a late request, a grace for threads that
+ * answer the client, a silent loop; never a draining worker, whose kill deadline covers it), the
+ * hand-over from an old worker to its successor, the boot back-off and the give-up, the recycle
  * counters, and the memory decisions (RSS, the budget's victim, the cap, the slot goal). */
 #include "src/churn.c"
 
@@ -106,6 +106,11 @@ static void test_limits(void)
     p->request_limit = 0; /* no limit: the count never matters */
     sb[0].requests = 1000000;
     CHECK_EQ_INT(churn_limit_reached(&c, p, 2000), CHURN_NONE);
+    sb[0].code_changed = 1; /* --reload: a watched file changed; said before any limit */
+    CHECK_EQ_INT(churn_limit_reached(&c, p, 3001), CHURN_CODE_CHANGE);
+    CHECK_EQ_STR(churn_reason_name(CHURN_CODE_CHANGE), "code change");
+    CHECK_EQ_STR(churn_reason_labels[CHURN_CODE_CHANGE], "code_change");
+    sb[0].code_changed = 0;
 }
 
 static void test_successor(void)
@@ -125,6 +130,8 @@ static void test_successor(void)
     c.sharing = false;
     a->retire = CHURN_RELOAD;
     CHECK(churn_wants_successor(&c, a)); /* HUP replaces every worker at once */
+    a->retire = CHURN_CODE_CHANGE;
+    CHECK(churn_wants_successor(&c, a)); /* so does a code change under --reload */
     a->retire = CHURN_LIFETIME;
     b->retire = CHURN_SCALE_DOWN; /* a scale-down is not a recycle */
     CHECK(churn_wants_successor(&c, a));

@@ -156,6 +156,29 @@ static void test_errbuf_and_free(void)
     tun_config_free(&c);
 }
 
+/* --reload's settings: the engine is one of gunicorn's three, extra files repeat without
+ * splitting on commas, and --preload cannot come with --reload. */
+static void test_reload_settings(void)
+{
+    EXPECT_OK("a:b");
+    CHECK(!cfg.reload);
+    CHECK_EQ_STR(cfg.reload_engine, "auto");
+    CHECK_EQ_INT(cfg.reload_extra_files_count, 0);
+    EXPECT_OK("--reload", "--reload-engine", "poll", "--reload-extra-file", "t/a,b.html",
+              "--reload-extra-file", "conf/*.ini", "a:b");
+    CHECK(cfg.reload);
+    CHECK_EQ_STR(cfg.reload_engine, "poll");
+    CHECK_EQ_INT(cfg.reload_extra_files_count, 2);
+    if (cfg.reload_extra_files_count == 2)
+        CHECK_EQ_STR(cfg.reload_extra_files[0], "t/a,b.html");
+    EXPECT_ERR("--reload-engine: \"fsevents\" is not an engine (accepted: auto, inotify or poll)",
+               "--reload-engine", "fsevents", "a:b");
+    EXPECT_ERR("--reload does not work with --preload: every worker is forked from the master's "
+               "import and would run the old code again; drop --preload while developing",
+               "--reload", "--preload", "a:b");
+    EXPECT_OK("--reload=false", "--preload", "a:b");
+}
+
 int main(void)
 {
     if (harness_setup())
@@ -163,5 +186,6 @@ int main(void)
     test_env_precedence();
     test_gunicorn_env();
     test_errbuf_and_free();
+    test_reload_settings();
     return harness_done();
 }
