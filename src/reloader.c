@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "common/mem.h"
+#include "python_bridge/hooks.h"
 #include "python_bridge/reload.h"
 #include "src/filewatch.h"
 #include "src/worker.h"
@@ -110,21 +111,20 @@ static void add_extra_files(reloader_t *r)
  * loop thread holds no GIL and takes it here, once a second at most: development only. */
 static void list_modules(worker_t *w, reloader_t *r)
 {
-    if (w->pool)
-        py_interp_acquire();
+    bool parked = py_interp_enter();
     long count = py_reload_module_count();
     if (count != r->modules) {
         py_reload_module_files(add_module_file, r);
         r->modules = count;
     }
-    if (w->pool)
-        py_interp_release();
+    py_interp_leave(parked);
 }
 
 static void report(worker_t *w, reloader_t *r)
 {
     r->reported = true;
     log_info("Worker reloading: %s modified", r->fw.changed);
+    py_hooks_worker_int(); /* as gunicorn's reloader does */
     sb_set(&w->sb->code_changed, 1);
 }
 
