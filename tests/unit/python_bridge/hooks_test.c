@@ -14,15 +14,6 @@
 
 static char tmpdir[64];
 
-static void write_file(const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
-
 /* cfg from `uwsgi-fast -c tmpdir/FILE basic:app`, the interpreter with tmpdir on sys.path */
 static int setup(tun_config_t *cfg, const char *file)
 {
@@ -43,19 +34,20 @@ static int setup(tun_config_t *cfg, const char *file)
     return rc;
 }
 
-static const char recorder[] = "calls = []\n"
-                               "def rec(*a):\n"
-                               "    calls.append(' '.join(str(x) for x in a))\n"
-                               "def nworkers_changed(server, new, old):\n"
-                               "    rec('nworkers', new, old, server.num_workers, server.pid)\n"
-                               "def on_starting(server):\n"
-                               "    rec('starting', server.cfg.workers, server.app.app_uri)\n"
-                               "def pre_fork(server, worker):\n"
-                               "    rec('pre_fork', worker.age, worker.slot, worker.pid)\n"
-                               "def child_exit(server, worker):\n"
-                               "    rec('child_exit', worker.pid, worker.age, len(server.WORKERS))\n"
-                               "def post_fork(server, worker):\n"
-                               "    rec('post_fork', worker.age, worker.slot)\n";
+static const char recorder[] =
+    "calls = []\n"
+    "def rec(*a):\n"
+    "    calls.append(' '.join(str(x) for x in a))\n"
+    "def nworkers_changed(server, new, old):\n"
+    "    rec('nworkers', new, old, server.num_workers, server.pid)\n"
+    "def on_starting(server):\n"
+    "    rec('starting', server.cfg.workers, server.app.app_uri)\n"
+    "def pre_fork(server, worker):\n"
+    "    rec('pre_fork', worker.age, worker.slot, worker.pid)\n"
+    "def child_exit(server, worker):\n"
+    "    rec('child_exit', worker.pid, worker.age, len(server.WORKERS))\n"
+    "def post_fork(server, worker):\n"
+    "    rec('post_fork', worker.age, worker.slot)\n";
 
 static void child_toml_hooks(void)
 {
@@ -133,23 +125,22 @@ int main(void)
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/uf-hooks-test-XXXXXX");
     if (!mkdtemp(tmpdir))
         return 1;
-    write_file("rechooks.py", recorder);
-    write_file("hooks.toml", "workers = 2\n"
-                             "nworkers_changed = \"rechooks:nworkers_changed\"\n"
-                             "on_starting = \"rechooks.on_starting\"\n"
-                             "pre_fork = \"rechooks:pre_fork\"\n"
-                             "child_exit = \"rechooks:child_exit\"\n"
-                             "post_fork = \"rechooks:post_fork\"\n");
-    write_file("missing.toml", "on_exit = \"nosuchhooks:on_exit\"\n");
-    write_file("gunicorn_raises.conf.py", "def post_fork(server, worker):\n"
-                                          "    raise RuntimeError('post-fork-sentinel')\n");
+    write_file(tmpdir, "rechooks.py", recorder);
+    write_file(tmpdir, "hooks.toml",
+               "workers = 2\n"
+               "nworkers_changed = \"rechooks:nworkers_changed\"\n"
+               "on_starting = \"rechooks.on_starting\"\n"
+               "pre_fork = \"rechooks:pre_fork\"\n"
+               "child_exit = \"rechooks:child_exit\"\n"
+               "post_fork = \"rechooks:post_fork\"\n");
+    write_file(tmpdir, "missing.toml", "on_exit = \"nosuchhooks:on_exit\"\n");
+    write_file(tmpdir, "gunicorn_raises.conf.py",
+               "def post_fork(server, worker):\n"
+               "    raise RuntimeError('post-fork-sentinel')\n");
     run_in_child("toml_hooks", child_toml_hooks);
     run_in_child("worker_loads", child_worker_loads);
     run_in_child("post_fork_raises", child_post_fork_raises);
     run_in_child("missing_module", child_missing_module);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    remove_tree(tmpdir);
     return check_done();
 }

@@ -20,15 +20,6 @@
 static char tmpdir[64];
 static char venv_path[4096];
 
-static void write_file(const char *dir, const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
-
 static bool has_venv(void)
 {
     char exe[4200];
@@ -357,9 +348,6 @@ int main(void)
     run_in_child("specs", child_specs);
     run_in_child("gil", child_gil);
 
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", tmpdir);
+    remove_tree(tmpdir);
     return check_done();
 }

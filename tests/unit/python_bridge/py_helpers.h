@@ -87,6 +87,25 @@ static char *capture_end(void)
     return text;
 }
 
+/* Writes dir/name with text (test fixtures: modules, config files). */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Removes a test's temporary directory and everything in it. */
+static void remove_tree(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
 /* Runs fn in a forked child and adds the child's check counts to ours; a child that
  * crashes or exits without reporting counts as one failure. */
 static void run_in_child(const char *name, void (*fn)(void))
