@@ -169,3 +169,17 @@ def test_bad_engine_and_preload_exit_2():
     one_line_error(run_binary(["--reload", "--reload-engine", "fsevents", "basic:app"]),
                    "--reload-engine", "fsevents", "auto, inotify or poll")
     one_line_error(run_binary(["--reload", "--preload", "basic:app"]), "--reload", "--preload")
+
+
+def test_reload_calls_worker_int_as_gunicorn(server, tmp_path):
+    """gunicorn's reloader runs worker_int before the worker leaves; so does ours."""
+    d = project(tmp_path)
+    out = tmp_path / "hooks.txt"
+    (d / "gunicorn.conf.py").write_text(
+        "def worker_int(worker):\n"
+        f"    open({str(out)!r}, 'a').write('int %d\\n' % worker.pid)\n")
+    srv = start(server, d, "-c", str(d / "gunicorn.conf.py"), workers=1)
+    (old,) = srv.worker_pids()
+    write_app(d, "two")
+    assert wait_until(lambda: out.exists() and f"int {old}" in out.read_text(), CHANGE_WITHIN)
+    wait_body(srv, "two hello")
