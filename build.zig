@@ -259,6 +259,7 @@ const layers = [_]Layer{
         "src/accesslog.c",
         "src/accesslog_writer.c",
         "src/logship.c",
+        "src/syslogcfg.c",
         "src/stats.c",
         "src/metrics.c",
         "src/scrape.c",

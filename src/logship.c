@@ -22,8 +22,8 @@
 #define BACKOFF_MAX_MS   30000
 #define REPORT_EVERY_MS  10000
 
-/* RFC 5424 severities of our levels (debug, info, warning, error, critical); facility
- * user (1). */
+/* Syslog severities of our levels (debug, info, warning, error, critical), as Python's
+ * SysLogHandler maps them, so gunicorn's syslog readers see the same PRI. */
 static const int severity[LOG_LEVEL_COUNT] = {
     [LOG_LEVEL_DEBUG] = 7, [LOG_LEVEL_INFO] = 6,     [LOG_LEVEL_WARNING] = 4,
     [LOG_LEVEL_ERROR] = 3, [LOG_LEVEL_CRITICAL] = 2,
@@ -98,11 +98,12 @@ bad_port:
     return -1;
 }
 
-void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int worker)
+void logship_init(logship_t *s, const logship_target_t *t, bool syslog, int worker)
 {
     memset(s, 0, sizeof(*s));
     s->target = *t;
-    s->rfc5424 = rfc5424;
+    s->syslog = syslog;
+    s->facility = 1;
     s->stream = t->transport == SHIP_TCP;
     s->fd = -1;
     s->worker = worker;
@@ -112,6 +113,14 @@ void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int wor
     if (gethostname(s->host, sizeof(s->host)) < 0 || !s->host[0])
         snprintf(s->host, sizeof(s->host), "-");
     s->host[sizeof(s->host) - 1] = 0;
+}
+
+void logship_set_syslog(logship_t *s, bool rfc3164, int facility, const char *tag)
+{
+    s->syslog = true;
+    s->rfc3164 = rfc3164;
+    s->facility = facility;
+    snprintf(s->tag, sizeof(s->tag), "%s", tag ? tag : "");
 }
 
 static void close_fd(logship_t *s)
@@ -148,15 +157,31 @@ static void put_time(buf_t *out)
     buf_append(out, text, n);
 }
 
-static void syslog_head(logship_t *s, buf_t *out, int sev, const char *msgid)
+/* The syslog header up to the message. `kind` is "error" or "access": RFC 5424's MSGID,
+ * and the end of the tag when there is one (gunicorn's "gunicorn.app.error").
+ *   RFC 5424: <PRI>1 2026-11-25T22:45:28.123Z HOST APP-NAME PID KIND -
+ *   RFC 3164: <PRI>Nov 25 22:45:28 HOST TAG[PID]:   (local time, as the RFC has it) */
+static void syslog_head(logship_t *s, buf_t *out, int sev, const char *kind)
 {
-    char head[64];
-    buf_append(out, head, (size_t)snprintf(head, sizeof(head), "<%d>1 ", 8 + sev));
+    char app[SHIP_TAG_MAX + 16];
+    if (s->tag[0])
+        snprintf(app, sizeof(app), "%s.%s", s->tag, kind);
+    else
+        snprintf(app, sizeof(app), "uwsgi-fast");
+    int pri = s->facility * 8 + sev;
+    if (s->rfc3164) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        char stamp[32];
+        strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+        buf_printf(out, "<%d>%s %s %s[%d]: ", pri, stamp, s->host, app, s->pid);
+        return;
+    }
+    app[48] = 0; /* RFC 5424's longest APP-NAME */
+    buf_printf(out, "<%d>1 ", pri);
     put_time(out);
-    buf_append(out, " ", 1);
-    buf_append_str(out, s->host);
-    buf_append(out, head,
-               (size_t)snprintf(head, sizeof(head), " uwsgi-fast %d %s - ", s->pid, msgid));
+    buf_printf(out, " %s %s %d %s - ", s->host, app, s->pid, kind);
 }
 
 /* `{"type":...,"host":...,"pid":...,"worker":...,` without the keys in `line_keys`. */
@@ -185,7 +210,7 @@ static void enqueue(logship_t *s)
         return;
     }
     if (s->stream) {
-        if (s->rfc5424) {
+        if (s->syslog && !s->rfc3164) {
             char len[16];
             buf_append(&s->fill, len, (size_t)snprintf(len, sizeof(len), "%zu ", m->len));
             buf_append(&s->fill, m->data, m->len);
@@ -211,7 +236,7 @@ void logship_error(logship_t *s, int level, const char *msg, size_t len)
         level = LOG_LEVEL_CRITICAL;
     buf_t *m = &s->scratch;
     m->len = 0;
-    if (s->rfc5424) {
+    if (s->syslog) {
         syslog_head(s, m, severity[level], "error");
         buf_append(m, msg, len);
     } else {
@@ -232,7 +257,7 @@ void logship_access(logship_t *s, const char *json, size_t jlen, const char *tex
 {
     buf_t *m = &s->scratch;
     m->len = 0;
-    if (s->rfc5424) {
+    if (s->syslog) {
         if (!text)
             return;
         syslog_head(s, m, 6, "access");

@@ -130,6 +130,8 @@ static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
     scrape_close(&m->stats);
     if (m->out.ship.fd >= 0)
         close(m->out.ship.fd);
+    if (m->out.syslog.fd >= 0)
+        close(m->out.syslog.fd);
     if (m->out.statsd.fd >= 0)
         close(m->out.statsd.fd);
     sb->pid = (int32_t)getpid();
@@ -747,13 +749,13 @@ static int start_observability(master_t *m, char *err, size_t errlen)
     m->view_workers = uf_calloc(2 * MAX_SLOTS, sizeof(metrics_worker_t));
     m->view_queues = uf_calloc((size_t)MAX_SLOTS * m->nbinds, sizeof(metrics_queue_t));
     m->stats.fd = -1;
-    m->out.ship.fd = m->out.statsd.fd = -1;
+    m->out.ship.fd = m->out.syslog.fd = m->out.statsd.fd = -1;
     if (cfg->stats_bind &&
         scrape_open(&m->stats, cfg->stats_bind, m->cfg, fill_view, m, err, errlen) < 0)
         return -1;
     if (stats_outputs_open(&m->out, cfg, -1, err, errlen) < 0)
         return -1;
-    if (m->out.shipping || m->out.statsd_on)
+    if (m->out.shipping || m->out.syslog_on || m->out.statsd_on)
         log_set_sink(stats_outputs_log, &m->out);
     return 0;
 }
@@ -765,6 +767,10 @@ static void ship_master(master_t *m, uint64_t now)
         logship_direct_run(&m->out.ship, now);
         logship_report_drops(&m->out.ship, now);
     }
+    if (m->out.syslog_on) {
+        logship_direct_run(&m->out.syslog, now);
+        logship_report_drops(&m->out.syslog, now);
+    }
     if (m->out.statsd_on)
         logship_direct_run(&m->out.statsd, now);
 }
@@ -772,13 +778,14 @@ static void ship_master(master_t *m, uint64_t now)
 /* Waits (poll, at most `ms`) for a signal, a stats client or a log socket to be ready. */
 static void wait_events(master_t *m, int ms)
 {
-    struct pollfd pfd[4 + SCRAPE_MAX_CLIENTS];
+    struct pollfd pfd[5 + SCRAPE_MAX_CLIENTS];
     unsigned n = 0;
     pfd[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
     n += scrape_pollfds(&m->stats, pfd + n, SCRAPE_MAX_CLIENTS + 1);
-    logship_t *ships[2] = {m->out.shipping ? &m->out.ship : NULL,
+    logship_t *ships[3] = {m->out.shipping ? &m->out.ship : NULL,
+                           m->out.syslog_on ? &m->out.syslog : NULL,
                            m->out.statsd_on ? &m->out.statsd : NULL};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         short ev;
         int fd = ships[i] ? logship_direct_fd(ships[i], &ev) : -1;
         if (fd >= 0 && ev)
@@ -821,7 +828,11 @@ static void banner(master_t *m)
         log_info("Access log: %s (%s)", strcmp(cfg->accesslog, "-") ? cfg->accesslog : "stdout",
                  cfg->access_log_json ? "JSON" : "text");
     if (m->out.shipping)
-        log_info("Log target: %s (%s)", cfg->log_target, m->out.ship.rfc5424 ? "RFC 5424" : "JSON");
+        log_info("Log target: %s (%s)", cfg->log_target, m->out.ship.syslog ? "RFC 5424" : "JSON");
+    if (m->out.syslog_on)
+        log_info("Syslog: %s (%s, facility %d, tag %s.error%s)", m->out.syslog.target.spec,
+                 m->out.syslog.rfc3164 ? "RFC 3164" : "RFC 5424", m->out.syslog.facility,
+                 m->out.syslog.tag, m->out.syslog_access ? ", access lines too" : "");
     if (m->stats.fd >= 0)
         log_info("Stats: http://%s/metrics (Prometheus), /stats (JSON), /health, /ready",
                  m->stats.addr);
@@ -999,16 +1010,19 @@ static void run(master_t *m)
 static void shut_down(master_t *m)
 {
     log_info("Shutting down: Master");
-    /* the master's last lines reach the log target if it takes them within a second */
-    for (uint64_t end = sb_now_ms() + 1000; m->out.shipping && sb_now_ms() < end;) {
+    /* the master's last lines reach the log target and syslog if they take them within a
+     * second */
+    for (uint64_t end = sb_now_ms() + 1000; sb_now_ms() < end;) {
         ship_master(m, sb_now_ms());
-        if (!m->out.ship.fill.len && !m->out.ship.busy.len)
+        const logship_t *a = &m->out.ship, *b = &m->out.syslog;
+        if (!a->fill.len && !a->busy.len && !b->fill.len && !b->busy.len)
             break;
         wait_events(m, 20);
     }
     log_set_sink(NULL, NULL);
     scrape_close(&m->stats);
     logship_free(&m->out.ship);
+    logship_free(&m->out.syslog);
     logship_free(&m->out.statsd);
     close(m->sigfd);
     for (unsigned k = 0; k < MAX_SLOTS; k++)

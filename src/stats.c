@@ -22,6 +22,7 @@
 #include "src/conn.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "src/syslogcfg.h"
 #include "src/worker.h"
 
 /* A statsd packet stays below a common Ethernet MTU (what gunicorn's users' collectors
@@ -103,6 +104,28 @@ static int check_path(const char *setting, const char *p, char *err, size_t errl
     return 0;
 }
 
+/* --log-syslog-facility and --log-syslog-format always (a typo is a typo), the address
+ * only when --log-syslog is on: it may name a host that only exists where syslog is used. */
+static int syslog_check(const tun_config_t *cfg, logship_target_t *t, char *err, size_t errlen)
+{
+    const char *fac = cfg->syslog_facility ? cfg->syslog_facility : "user";
+    if (syslogcfg_facility(fac) < 0) {
+        snprintf(err, errlen,
+                 "--log-syslog-facility: \"%s\" is not a syslog facility (accepted: %s)", fac,
+                 syslogcfg_facility_names());
+        return -1;
+    }
+    const char *form = cfg->syslog_format ? cfg->syslog_format : "rfc3164";
+    if (strcmp(form, "rfc3164") != 0 && strcmp(form, "rfc5424") != 0) {
+        snprintf(err, errlen, "--log-syslog-format: \"%s\" is not rfc3164 or rfc5424", form);
+        return -1;
+    }
+    if (cfg->syslog &&
+        syslogcfg_address(cfg->syslog_addr ? cfg->syslog_addr : "", t, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
 int stats_check_config(const tun_config_t *cfg, const char **warning, char *err, size_t errlen)
 {
     static char unknown[128];
@@ -134,6 +157,8 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
         snprintf(err, errlen, "--log-target-format: \"%s\" is not json or rfc5424", ltf);
         return -1;
     }
+    if (syslog_check(cfg, &t, err, errlen) < 0)
+        return -1;
     if (cfg->stats_bind && stats_bind_target(cfg->stats_bind, &t, err, errlen) < 0)
         return -1;
     if (cfg->statsd_host && stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
@@ -155,7 +180,7 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
 int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, char *err,
                        size_t errlen)
 {
-    o->ship.fd = o->statsd.fd = -1;
+    o->ship.fd = o->syslog.fd = o->statsd.fd = -1;
     logship_target_t t;
     if (cfg->log_target) {
         if (logship_parse(cfg->log_target, &t, err, errlen) < 0)
@@ -163,6 +188,19 @@ int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, 
         bool rfc = cfg->log_target_format && strcmp(cfg->log_target_format, "rfc5424") == 0;
         logship_init(&o->ship, &t, rfc, worker);
         o->shipping = true;
+    }
+    if (cfg->syslog) {
+        if (syslogcfg_address(cfg->syslog_addr ? cfg->syslog_addr : "", &t, err, errlen) < 0)
+            return -1;
+        char tag[SHIP_TAG_MAX];
+        syslogcfg_tag(cfg->syslog_prefix, cfg->proc_name ? cfg->proc_name : cfg->app, tag,
+                      sizeof(tag));
+        logship_init(&o->syslog, &t, true, worker);
+        logship_set_syslog(
+            &o->syslog, !cfg->syslog_format || strcmp(cfg->syslog_format, "rfc5424") != 0,
+            syslogcfg_facility(cfg->syslog_facility ? cfg->syslog_facility : "user"), tag);
+        o->syslog_on = true;
+        o->syslog_access = !cfg->disable_redirect_access_to_syslog;
     }
     if (cfg->statsd_host) {
         if (stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
@@ -202,6 +240,8 @@ void stats_outputs_log(void *ctx, int level, const char *msg, size_t len)
     stats_outputs_t *o = ctx;
     if (o->shipping)
         logship_error(&o->ship, level, msg, len);
+    if (o->syslog_on)
+        logship_error(&o->syslog, level, msg, len);
     if (o->statsd_on && level >= 2)
         stats_outputs_statsd(o, "gunicorn.log.%s:1|c|@1.0",
                              level == 2   ? "warning"
@@ -218,7 +258,8 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
     w->stats = st;
     st->pid = (int)getpid();
     st->alog.fd = -1;
-    if (cfg->accesslog || cfg->log_target) {
+    if (cfg->accesslog || cfg->log_target ||
+        (cfg->syslog && !cfg->disable_redirect_access_to_syslog)) {
         const char *fmt = cfg->access_log_format ? cfg->access_log_format : ALOG_DEFAULT_FORMAT;
         if (alog_compile(fmt, &st->fmt, err, errlen) < 0)
             return -1;
@@ -251,7 +292,11 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
         o->statsd.dropped_out = &w->sb->statsd_dropped;
         logship_ring_start(&o->statsd, &w->ring, OP_STATSD_SEND, OP_STATSD_SEND, w->now_ms);
     }
-    if (o->shipping || o->statsd_on)
+    /* Syslog is served with non-blocking sends at the end of each loop round (as a unix
+     * datagram log target is, see logship_ring_start): its usual address is /dev/log,
+     * which needs that anyway, and it then needs no completion ops of its own in the
+     * worker's loop. Its counts stay its own (dropped lines are reported every 10 s). */
+    if (o->shipping || o->statsd_on || o->syslog_on)
         log_set_sink(stats_outputs_log, o);
     return 0;
 }
@@ -416,6 +461,19 @@ static void peer_text(const conn_t *c, char *host, size_t hostlen, int *port)
     net_addr_host((const struct sockaddr *)&ss, host, hostlen, port);
 }
 
+/* Renders the line for shipping only (into st->line), as JSON or text; *json or *text
+ * then points at it, valid until the next rendering. */
+static void render_line(stats_worker_t *st, const alog_rec_t *rec, bool as_json, const char **json,
+                        size_t *jlen, const char **text, size_t *tlen)
+{
+    st->line.len = 0;
+    alog_render(st->fmt, as_json, rec, &st->line);
+    if (as_json)
+        *json = st->line.data, *jlen = st->line.len - 1;
+    else
+        *text = st->line.data, *tlen = st->line.len - 1;
+}
+
 static void write_line(worker_t *w, conn_t *c, uint64_t us)
 {
     stats_worker_t *st = w->stats;
@@ -461,18 +519,17 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
                 text = b->data + at, tlen = b->len - at - 1;
         }
     }
-    if (!st->out.shipping)
-        return;
-    bool want_json = logship_wants_json(&st->out.ship);
-    if (want_json ? !json : !text) {
-        st->line.len = 0;
-        alog_render(st->fmt, want_json, &rec, &st->line);
-        if (want_json)
-            json = st->line.data, jlen = st->line.len - 1;
-        else
-            text = st->line.data, tlen = st->line.len - 1;
+    if (st->out.shipping) {
+        bool want_json = logship_wants_json(&st->out.ship);
+        if (want_json ? !json : !text)
+            render_line(st, &rec, want_json, &json, &jlen, &text, &tlen);
+        logship_access(&st->out.ship, json, jlen, text, tlen, st->ship_line_keys);
     }
-    logship_access(&st->out.ship, json, jlen, text, tlen, st->ship_line_keys);
+    if (st->out.syslog_on && st->out.syslog_access) {
+        if (!text)
+            render_line(st, &rec, false, &json, &jlen, &text, &tlen);
+        logship_access(&st->out.syslog, NULL, 0, text, tlen, 0);
+    }
 }
 
 static void statsd_request(stats_worker_t *st, int status, uint64_t us)
@@ -546,6 +603,10 @@ int stats_timeout_ms(worker_t *w)
     /* a unix datagram target that said EAGAIN: try again soon */
     if (st->out.shipping && !ship->ring_mode && (ship->fill.len || ship->busy.len) && t > 20)
         t = 20;
+    /* syslog (never through the ring): lines waiting, or a connection to finish */
+    const logship_t *sl = &st->out.syslog;
+    if (st->out.syslog_on && (sl->fill.len || sl->busy.len || sl->connecting) && t > 20)
+        t = 20;
     /* a log target waiting to reconnect */
     if (st->out.shipping && ship->fd < 0 && !ship->connecting && ship->fill.len) {
         int64_t left = (int64_t)ship->retry_at_ms - (int64_t)w->now_ms;
@@ -567,6 +628,10 @@ void stats_tick(worker_t *w)
     if (st->out.shipping) {
         logship_ring_flush(&st->out.ship, now);
         logship_report_drops(&st->out.ship, now);
+    }
+    if (st->out.syslog_on) {
+        logship_direct_run(&st->out.syslog, now);
+        logship_report_drops(&st->out.syslog, now);
     }
     if (st->out.statsd_on) {
         if (st->out.packet.len) {
@@ -597,6 +662,8 @@ bool stats_drained(worker_t *w)
         done = false;
     if (st->out.statsd_on && !late && !logship_ring_idle(&st->out.statsd))
         done = false;
+    if (st->out.syslog_on && !late && !logship_ring_idle(&st->out.syslog))
+        done = false;
     return done;
 }
 
@@ -620,6 +687,8 @@ void stats_worker_exit(worker_t *w)
             lost += st->out.ship.busy_count;
         sb_add64(st->out.ship.dropped_out, lost);
     }
+    if (st->out.syslog_on)
+        logship_free(&st->out.syslog);
 }
 
 void stats_accept_queue(int fd, uint32_t *length, uint32_t *limit)

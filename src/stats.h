@@ -47,7 +47,10 @@ int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t e
 typedef struct stats_outputs {
     logship_t ship; /* --log-target: the process's own lines */
     bool shipping;
-    logship_t statsd; /* --statsd-host */
+    logship_t syslog; /* --log-syslog: the same lines, to syslog */
+    bool syslog_on;
+    bool syslog_access; /* access lines too (not --disable-redirect-access-to-syslog) */
+    logship_t statsd;   /* --statsd-host */
     bool statsd_on;
     char prefix[128]; /* --statsd-prefix, ending in "." unless empty */
     bool gather;      /* statsd lines gather in `packet` (a worker sends it once per
@@ -55,8 +58,8 @@ typedef struct stats_outputs {
     buf_t packet;
 } stats_outputs_t;
 
-/* Parses and prepares --log-target and --statsd-host for the master (worker -1) or a
- * worker; opens no socket. Returns 0, or -1 with err filled. */
+/* Parses and prepares --log-target, --log-syslog and --statsd-host for the master
+ * (worker -1) or a worker; opens no socket. Returns 0, or -1 with err filled. */
 int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, char *err,
                        size_t errlen);
 /* One statsd line, o->prefix in front of the formatted text (no newline). */

@@ -274,6 +274,32 @@ enum tun_flag {
       LOG_TARGET_FORMAT, "log_target_format",                                               \
       "json", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                              \
       "what --log-target receives: JSON objects, or RFC 5424 syslog messages")              \
+    X(syslog, BOOL, 0, "log-syslog", NULL, "BOOL", LOG_SYSLOG, "syslog",                    \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "also send error and access lines to syslog (--log-syslog-to), beside the error log " \
+      "and any --log-target")                                                               \
+    X(syslog_addr, STRING, 0, "log-syslog-to", NULL, "ADDRESS", LOG_SYSLOG_TO, "syslog_addr", \
+      "udp://localhost:514", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,               \
+      "where syslog lines go: udp://HOST[:PORT], tcp://HOST[:PORT], unix://PATH or "        \
+      "unix:PATH (/dev/log)")                                                               \
+    X(syslog_prefix, STRING, 0, "log-syslog-prefix", NULL, "STRING", LOG_SYSLOG_PREFIX,     \
+      "syslog_prefix",                                                                      \
+      NULL, 0, 0, 0, NULL, NULL, true, LOGGING,                                             \
+      "syslog tag gunicorn.PREFIX.error / gunicorn.PREFIX.access; default: --name, else "   \
+      "the application with : written .")                                                   \
+    X(syslog_facility, STRING, 0, "log-syslog-facility", NULL, "NAME", LOG_SYSLOG_FACILITY, \
+      "syslog_facility",                                                                    \
+      "user", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                              \
+      "syslog facility: user, daemon, local0..local7, auth, authpriv, cron, ftp, kern, "    \
+      "lpr, mail, news, security, syslog or uucp")                                          \
+    X(syslog_format, STRING, 0, "log-syslog-format", NULL, "rfc3164|rfc5424",               \
+      LOG_SYSLOG_FORMAT, "syslog_format",                                                   \
+      "rfc3164", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                           \
+      "syslog message form: RFC 3164 (what syslog daemons expect on /dev/log) or RFC 5424")  \
+    X(disable_redirect_access_to_syslog, BOOL, 0, "disable-redirect-access-to-syslog", NULL, \
+      "BOOL", DISABLE_REDIRECT_ACCESS_TO_SYSLOG, "disable_redirect_access_to_syslog",       \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "with --log-syslog, send only error lines to syslog, not access lines")               \
     /* ---- Metrics and health ---- */                                                     \
     X(stats_bind, STRING, 0, "stats-bind", NULL, "HOST:PORT", STATS_BIND, "stats_bind",     \
       NULL, 0, 0, 0, NULL, NULL, false, METRICS,                                            \
@@ -329,8 +355,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
 
 #define TUN_TLS_REASON                                                                             \
     "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
-#define TUN_SYSLOG_REASON                                                                          \
-    "the error log goes to a file or stderr; let journald or the container runtime forward it"
 #define TUN_LOGGER_REASON                                                                          \
     "the error log is written by the C core, not by Python's logging; use --error-logfile and "    \
     "--log-level"
@@ -356,8 +380,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "comes with --reload")                                                                \
     R(reload_extra_files, 0, "reload-extra-file", NULL, "FILE", NULL, PLANNED,              \
       "comes with --reload")                                                                \
-    R(disable_redirect_access_to_syslog, 0, "disable-redirect-access-to-syslog", NULL,      \
-      NULL, "false", NEVER, TUN_SYSLOG_REASON)                                              \
     R(capture_output, 0, "capture-output", NULL, NULL, "false", PLANNED,                    \
       "the application's stdout and stderr go where the master's go")                      \
     R(logger_class, 0, "logger-class", NULL, "STRING", "gunicorn.glogging.Logger", NEVER,   \
@@ -365,12 +387,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)             \
     R(logconfig_dict, 0, NULL, NULL, "DICT", NULL, NEVER, TUN_LOGGER_REASON)                \
     R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)   \
-    R(syslog, 0, "log-syslog", NULL, NULL, "false", NEVER, TUN_SYSLOG_REASON)               \
-    R(syslog_addr, 0, "log-syslog-to", NULL, "ADDRESS", NULL, NEVER, TUN_SYSLOG_REASON)     \
-    R(syslog_prefix, 0, "log-syslog-prefix", NULL, "STRING", NULL, NEVER,                   \
-      TUN_SYSLOG_REASON)                                                                    \
-    R(syslog_facility, 0, "log-syslog-facility", NULL, "STRING", "user", NEVER,             \
-      TUN_SYSLOG_REASON)                                                                    \
     R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
       NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
     R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \

@@ -122,6 +122,12 @@ typedef struct tun_config {
     char *log_target;        /* --log-target udp://|tcp://|unix:, NULL = none; checked by
                                 the master at start (src/logship.h) */
     char *log_target_format; /* --log-target-format "json" or "rfc5424" */
+    bool syslog;             /* --log-syslog: error (and access) lines to syslog as well */
+    char *syslog_addr;       /* --log-syslog-to, gunicorn's spellings (src/syslogcfg.h) */
+    char *syslog_prefix;     /* --log-syslog-prefix: tag gunicorn.PREFIX.error; NULL = name */
+    char *syslog_facility;   /* --log-syslog-facility, a name gunicorn accepts */
+    char *syslog_format;     /* --log-syslog-format "rfc3164" or "rfc5424" */
+    bool disable_redirect_access_to_syslog; /* access lines stay out of syslog */
 
     /* metrics and health (checked by the master at start: src/stats.h) */
     char *stats_bind;           /* --stats-bind HOST:PORT, NULL = off */
