@@ -89,6 +89,42 @@ int stats_statsd_target(const char *spec, logship_target_t *t, char *err, size_t
     return parse_hostport(spec, "statsd-host", 8125, false, t, err, errlen);
 }
 
+int stats_dogstatsd_tags(const char *spec, char *out, size_t outlen, char *err, size_t errlen)
+{
+    size_t n = 0;
+    out[0] = 0;
+    if (!spec || !*spec)
+        return 0;
+    for (const char *p = spec;;) {
+        size_t len = strcspn(p, ",");
+        const char *t = p, *end = p + len;
+        while (t < end && *t == ' ')
+            t++;
+        while (end > t && end[-1] == ' ')
+            end--;
+        for (const char *c = t; c < end; c++)
+            if (*c == '|' || *c == '#' || *c == '@' || (unsigned char)*c < 0x20 || *c == 0x7f)
+                end = t; /* refused below */
+        if (end == t) {
+            snprintf(err, errlen,
+                     "--dogstatsd-tags: \"%s\" is not a comma-separated list of tags "
+                     "(accepted: NAME:VALUE or NAME, without |, #, @ or empty tags)",
+                     spec);
+            return -1;
+        }
+        int w = snprintf(out + n, outlen - n, "%s%.*s", n ? "," : "|#", (int)(end - t), t);
+        if (w < 0 || (size_t)w >= outlen - n) {
+            snprintf(err, errlen, "--dogstatsd-tags: longer than %zu bytes", outlen - 3);
+            out[0] = 0;
+            return -1;
+        }
+        n += (size_t)w;
+        if (!p[len])
+            return 0;
+        p += len + 1; /* a comma: a tag must follow */
+    }
+}
+
 int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t errlen)
 {
     return parse_hostport(spec, "stats-bind", -1, true, t, err, errlen);
@@ -163,6 +199,9 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
         return -1;
     if (cfg->statsd_host && stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
         return -1;
+    char tags[STATS_TAGS_MAX];
+    if (stats_dogstatsd_tags(cfg->dogstatsd_tags, tags, sizeof(tags), err, errlen) < 0)
+        return -1;
     if (cfg->health_path && check_path("health-path", cfg->health_path, err, errlen) < 0)
         return -1;
     if (cfg->ready_path && check_path("ready-path", cfg->ready_path, err, errlen) < 0)
@@ -212,6 +251,8 @@ int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, 
         while (n && p[n - 1] == '.')
             n--;
         snprintf(o->prefix, sizeof(o->prefix), "%.*s%s", (int)n, p, n ? "." : "");
+        if (stats_dogstatsd_tags(cfg->dogstatsd_tags, o->tags, sizeof(o->tags), err, errlen) < 0)
+            return -1;
         o->statsd_on = true;
     }
     return 0;
@@ -219,12 +260,14 @@ int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, 
 
 void stats_outputs_statsd(stats_outputs_t *o, const char *fmt, ...)
 {
-    char line[256];
+    char line[256 + STATS_TAGS_MAX];
     int n = snprintf(line, sizeof(line), "%s", o->prefix);
     va_list ap;
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     va_end(ap);
+    if (n > 0 && (size_t)n < sizeof(line))
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "%s", o->tags);
     if (n <= 0 || (size_t)n >= sizeof(line) - 1)
         return;
     if (o->gather) {
@@ -534,19 +577,21 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
 
 static void statsd_request(stats_worker_t *st, int status, uint64_t us)
 {
-    char lines[512];
-    int n = snprintf(lines, sizeof(lines),
-                     "%sgunicorn.requests:1|c|@1.0\n%sgunicorn.request.duration:%llu.%03llu|ms\n",
-                     st->out.prefix, st->out.prefix, (unsigned long long)(us / 1000),
-                     (unsigned long long)(us % 1000));
+    stats_outputs_t *o = &st->out;
+    const char *p = o->prefix, *tags = o->tags;
+    char lines[3 * (sizeof(o->prefix) + sizeof(o->tags) + 64)];
+    int n = snprintf(
+        lines, sizeof(lines),
+        "%sgunicorn.requests:1|c|@1.0%s\n%sgunicorn.request.duration:%llu.%03llu|ms%s\n", p, tags,
+        p, (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), tags);
     if (status)
         n += snprintf(lines + n, sizeof(lines) - (size_t)n,
-                      "%sgunicorn.request.status.%d:1|c|@1.0\n", st->out.prefix, status);
-    if (st->out.packet.len + (size_t)n > STATSD_PACKET) {
-        logship_raw(&st->out.statsd, st->out.packet.data, st->out.packet.len - 1);
-        st->out.packet.len = 0;
+                      "%sgunicorn.request.status.%d:1|c|@1.0%s\n", p, status, tags);
+    if (o->packet.len && o->packet.len + (size_t)n > STATSD_PACKET) {
+        logship_raw(&o->statsd, o->packet.data, o->packet.len - 1);
+        o->packet.len = 0;
     }
-    buf_append(&st->out.packet, lines, (size_t)n);
+    buf_append(&o->packet, lines, (size_t)n);
 }
 
 void stats_request_done(worker_t *w, conn_t *c)

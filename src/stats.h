@@ -39,6 +39,13 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
 /* --statsd-host: HOST:PORT, HOST (port 8125) or unix:/PATH. Returns 0 or -1 with err. */
 int stats_statsd_target(const char *spec, logship_target_t *t, char *err, size_t errlen);
 
+/* --dogstatsd-tags: "k:v,k2:v2" (a tag may also be a bare word) into `out` as DogStatsD's
+ * suffix "|#k:v,k2:v2" ("" for none). Spaces around a tag are dropped, as gunicorn users
+ * write "a:1, b:2"; an empty tag or one holding '|', '#', '@' or a control character is
+ * refused, since it would break the statsd line. Returns 0, or -1 with err. */
+#define STATS_TAGS_MAX 512
+int stats_dogstatsd_tags(const char *spec, char *out, size_t outlen, char *err, size_t errlen);
+
 /* --stats-bind: HOST:PORT. Returns 0 or -1 with err. */
 int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t errlen);
 
@@ -52,9 +59,10 @@ typedef struct stats_outputs {
     bool syslog_access; /* access lines too (not --disable-redirect-access-to-syslog) */
     logship_t statsd;   /* --statsd-host */
     bool statsd_on;
-    char prefix[128]; /* --statsd-prefix, ending in "." unless empty */
-    bool gather;      /* statsd lines gather in `packet` (a worker sends it once per
-                         loop round); otherwise each line is its own datagram */
+    char prefix[128];          /* --statsd-prefix, ending in "." unless empty */
+    char tags[STATS_TAGS_MAX]; /* --dogstatsd-tags as "|#k:v,k2:v2", or "" */
+    bool gather;               /* statsd lines gather in `packet` (a worker sends it once per
+                                  loop round); otherwise each line is its own datagram */
     buf_t packet;
 } stats_outputs_t;
 

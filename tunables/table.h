@@ -313,6 +313,11 @@ enum tun_flag {
       "statsd_prefix",                                                                      \
       NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
       "prefix of every statsd metric name (a dot is added)")                                \
+    X(dogstatsd_tags, STRING, 0, "dogstatsd-tags", NULL, "TAGS", DOGSTATSD_TAGS,            \
+      "dogstatsd_tags",                                                                     \
+      NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
+      "DogStatsD tags added to every statsd metric as |#TAGS: NAME:VALUE or NAME, comma "   \
+      "separated (env:prod,service:shop)")                                                  \
     X(enable_backlog_metric, BOOL, 0, "enable-backlog-metric", NULL, "BOOL",                \
       ENABLE_BACKLOG_METRIC, "enable_backlog_metric",                                       \
       "false", 0, 0, 0, NULL, NULL, true, METRICS,                                          \
@@ -360,11 +365,10 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     "--log-level"
 #define TUN_PARSER_REASON                                                                          \
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
-#define TUN_STATSD_REASON "DogStatsD tags are not sent; statsd metrics go out untagged"
-#define TUN_H2_REASON     "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
-#define TUN_UWSGI_REASON  "the uwsgi protocol is not spoken yet"
-#define TUN_ASGI_REASON   "ASGI applications are not served yet"
-#define TUN_DIRTY_REASON  "gunicorn's dirty workers (a second pool for long tasks) are not here"
+#define TUN_H2_REASON    "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
+#define TUN_UWSGI_REASON "the uwsgi protocol is not spoken yet"
+#define TUN_ASGI_REASON  "ASGI applications are not served yet"
+#define TUN_DIRTY_REASON "gunicorn's dirty workers (a second pool for long tasks) are not here"
 #define TUN_CONTROL_REASON                                                                         \
     "there is no control socket; use signals (HUP, TTIN, TTOU) and the stats port"
 
@@ -389,7 +393,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)   \
     R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
       NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
-    R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \
     R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \
       "run in the foreground under systemd, a container runtime or supervisord")            \
     R(user, 'u', "user", NULL, "USER", NULL, PLANNED,                                       \

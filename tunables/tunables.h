@@ -133,6 +133,7 @@ typedef struct tun_config {
     char *stats_bind;           /* --stats-bind HOST:PORT, NULL = off */
     char *statsd_host;          /* --statsd-host HOST:PORT, NULL = off */
     char *statsd_prefix;        /* --statsd-prefix, NULL = none */
+    char *dogstatsd_tags;       /* --dogstatsd-tags "k:v,k2:v2", NULL = none */
     bool enable_backlog_metric; /* --enable-backlog-metric: gunicorn.backlog to statsd */
     char *health_path;          /* --health-path, NULL = off */
     char *ready_path;           /* --ready-path, NULL = off */

@@ -158,3 +158,29 @@ def test_syslog_bad_values():
                    "--log-syslog-to", "port 1 to 65535")
     one_line_error(run_binary(["--log-syslog-format", "rfc9999", "basic:app"]),
                    "--log-syslog-format", "rfc3164 or rfc5424")
+
+
+# ---- DogStatsD tags ----------------------------------------------------------------------
+
+def test_dogstatsd_tags_on_every_statsd_line(server, collector):
+    col = collector()
+    srv = server("basic:app", args=["--statsd-host", f"127.0.0.1:{col.port}",
+                                    "--statsd-prefix", "shop", "--log-level", "warning",
+                                    "--dogstatsd-tags", "env:prod, canary"])
+    assert srv.request("GET", "/").status == 200
+    lines = lambda: [ln for m in col.messages for ln in m.splitlines()]  # noqa: E731
+    assert wait_until(lambda: any(ln.startswith("shop.gunicorn.workers:") for ln in lines()), 5)
+    assert wait_until(lambda: any("request.status.200" in ln for ln in lines()), 5)
+    got = lines()
+    # a worker's per-request lines and the master's gauge, each ends in gunicorn's |#TAGS
+    assert "shop.gunicorn.requests:1|c|@1.0|#env:prod,canary" in got
+    assert "shop.gunicorn.request.status.200:1|c|@1.0|#env:prod,canary" in got
+    assert "shop.gunicorn.workers:1|g|#env:prod,canary" in got
+    assert all(re.fullmatch(r"shop\.gunicorn\.[a-z0-9.]+:[\d.]+\|(c|ms|g)(\|@1\.0)?\|#env:prod,canary",
+                            ln) for ln in got), got
+
+
+def test_dogstatsd_tags_bad_value():
+    one_line_error(run_binary(["--statsd-host", "127.0.0.1:8125", "--dogstatsd-tags", "a:1,,b",
+                               "basic:app"]),
+                   "--dogstatsd-tags", '"a:1,,b"', "NAME:VALUE")

@@ -48,9 +48,8 @@ static void test_address(void)
     CHECK_EQ_STR(((struct sockaddr_un *)&t.addr)->sun_path, "/run/x.sock");
     CHECK_EQ_INT(syslogcfg_address("unix:///dev/log#stream", &t, err, sizeof(err)), 0);
     /* refused, each with the accepted forms */
-    const char *bad[] = {"http://x:1",       "udp://127.0.0.1:0", "udp://1.2.3.4:99999",
-                         "unix://",          "unix:/x#raw",       "udp://1.2.3.4:5#dgram",
-                         "localhost:514"};
+    const char *bad[] = {"http://x:1",  "udp://127.0.0.1:0",     "udp://1.2.3.4:99999", "unix://",
+                         "unix:/x#raw", "udp://1.2.3.4:5#dgram", "localhost:514"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         err[0] = 0;
         CHECK_EQ_INT(syslogcfg_address(bad[i], &t, err, sizeof(err)), -1);

@@ -255,9 +255,9 @@ static void test_config_py(void)
         {"worker_class = 'gevent'\n",
          "bad.py: worker_class is not supported yet (planned): workers are io_uring event loops "
          "calling the WSGI application; ASGI is planned; remove it or set it to sync"},
-        {"dogstatsd_tags = 'env:prod'\n",
-         "bad.py: dogstatsd_tags is not supported yet (planned): DogStatsD tags are not sent; "
-         "statsd metrics go out untagged; remove it"},
+        {"protocol = 'uwsgi'\n",
+         "bad.py: protocol is not supported yet (planned): only HTTP is served; the uwsgi "
+         "protocol is planned; remove it or set it to http"},
         {"workers = 'x'\n", "bad.py: workers (--workers): \"x\" is not a whole number (accepted: "
                             "1 to 4096, or auto)"},
         {"bind = {'127.0.0.1:1'}\n",
