@@ -260,6 +260,7 @@ const layers = [_]Layer{
         "src/accesslog_writer.c",
         "src/logship.c",
         "src/syslogcfg.c",
+        "src/capture.c",
         "src/stats.c",
         "src/metrics.c",
         "src/scrape.c",

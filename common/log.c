@@ -15,13 +15,15 @@
 
 static struct {
     int level;
+    int fd;     /* where lines go: 2, or a copy of the former 2 after log_capture_stdio */
+    int out_fd; /* the process's stdout for others (the access log's "-"): 1, or a copy */
     int worker; /* -1 in the master */
     log_sink_fn *sink;
     void *sink_ctx;
     bool in_sink;         /* the sink logged: do not feed it its own message */
     pthread_t sink_owner; /* the thread that set the sink: the only one that calls it */
     char path[4096];      /* empty = stderr as inherited */
-} log_state = {.level = LOG_LEVEL_INFO, .worker = -1};
+} log_state = {.level = LOG_LEVEL_INFO, .fd = STDERR_FILENO, .out_fd = STDOUT_FILENO, .worker = -1};
 
 /* Messages logged by other threads (a worker's application threads) for the sink, which
  * is not thread-safe: they wait here until the owner's log_pass_on. Bounded: beyond it
@@ -76,13 +78,17 @@ const char *log_level_name(int level)
     return level >= 0 && level < LOG_LEVEL_COUNT ? level_names[level] : NULL;
 }
 
+/* Opens path onto the log's descriptor: fd 2, or its copy once stdio is captured (the
+ * copy keeps O_CLOEXEC: it is the worker's own, not the application's children's). */
 static int open_onto_stderr(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    if (fd != STDERR_FILENO) {
-        if (dup2(fd, STDERR_FILENO) < 0) {
+    if (fd != log_state.fd) {
+        int rc = log_state.fd == STDERR_FILENO ? dup2(fd, log_state.fd)
+                                               : dup3(fd, log_state.fd, O_CLOEXEC);
+        if (rc < 0) {
             int e = -errno;
             close(fd);
             return e;
@@ -116,7 +122,7 @@ int log_reopen(void)
 static void write_out(const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = write(STDERR_FILENO, p, n);
+        ssize_t w = write(log_state.fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -126,18 +132,23 @@ static void write_out(const char *p, size_t n)
     }
 }
 
-/* "[time] [pid] [LEVEL] " and, in a worker, "[worker N] " into line; returns the length.
- * level must have a name. */
-static size_t put_head(char *line, size_t size, int level)
+/* "[time] [pid] [LEVEL] " and, for a worker (worker >= 0), "[worker N] " into line;
+ * returns the length. level must have a name. */
+static size_t put_head_of(char *line, size_t size, int level, int pid, int worker)
 {
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     size_t n = strftime(line, size, "[%Y-%m-%d %H:%M:%S +0000] ", &tm);
-    n += (size_t)snprintf(line + n, size - n, "[%d] [%s] ", (int)getpid(), level_names[level]);
-    if (log_state.worker >= 0)
-        n += (size_t)snprintf(line + n, size - n, "[worker %d] ", log_state.worker);
+    n += (size_t)snprintf(line + n, size - n, "[%d] [%s] ", pid, level_names[level]);
+    if (worker >= 0)
+        n += (size_t)snprintf(line + n, size - n, "[worker %d] ", worker);
     return n;
+}
+
+static size_t put_head(char *line, size_t size, int level)
+{
+    return put_head_of(line, size, level, (int)getpid(), log_state.worker);
 }
 
 /* Hands the message line[msg_at, n) to the sink (or queues it for the sink's thread),
@@ -241,6 +252,43 @@ void log_text_detail(int level, const char *msg, size_t len, const char *detail,
     buf_append(&b, "\n", 1);
     emit(level, b.data, n, msg_at);
     buf_free(&b);
+}
+
+void log_text_as(int pid, int worker, const char *msg, size_t len)
+{
+    char head[160];
+    buf_t b = {0};
+    buf_append(&b, head, put_head_of(head, sizeof(head), LOG_LEVEL_INFO, pid, worker));
+    put_escaped(&b, msg, len, false);
+    buf_append(&b, "\n", 1);
+    write_out(b.data, b.len);
+    buf_free(&b);
+}
+
+int log_capture_stdio(int wfd)
+{
+    int err_copy = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (err_copy < 0)
+        return -errno;
+    int out_copy = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (out_copy < 0 || dup2(wfd, STDOUT_FILENO) < 0 || dup2(wfd, STDERR_FILENO) < 0) {
+        int e = -errno;
+        if (out_copy >= 0) {
+            dup2(out_copy, STDOUT_FILENO);
+            close(out_copy);
+        }
+        dup2(err_copy, STDERR_FILENO);
+        close(err_copy);
+        return e;
+    }
+    log_state.fd = err_copy;
+    log_state.out_fd = out_copy;
+    return 0;
+}
+
+int log_stdout_fd(void)
+{
+    return log_state.out_fd;
 }
 
 void log_set_worker(int id)

@@ -6,7 +6,9 @@
  * multi-line records in the log.
  *
  * log_init opens --error-logfile and makes it fd 2, so that everything written to stderr
- * (Python tracebacks included) lands in the same file. Each line goes out in one
+ * (Python tracebacks included) lands in the same file. With --capture-output a worker's
+ * fd 1 and 2 become a pipe the master reads (src/capture.h), and its own lines go to a
+ * copy of the former fd 2 instead. Each line goes out in one
  * write(2), so lines from the master and the workers never interleave mid-line. The
  * level and path are set once in the master before forking and are read-only after.
  * A process may add a sink that receives every logged message as well (--log-target);
@@ -54,6 +56,22 @@ void log_text(int level, const char *msg, size_t len);
  * same write(2). Control characters other than newline and tab are escaped as \xNN;
  * trailing newlines are dropped. The sink gets the message, a newline and the detail. */
 void log_text_detail(int level, const char *msg, size_t len, const char *detail, size_t dlen);
+
+/* A line of a worker's captured output (--capture-output), written by the master that
+ * read it: the head names that worker's pid and id (worker -1: none), the level is INFO,
+ * and it is written whatever --log-level says, as gunicorn writes captured output.
+ * Escaped and cut as log_text does. Not passed to the sink: the caller ships it. */
+void log_text_as(int pid, int worker, const char *msg, size_t len);
+
+/* --capture-output, in a worker: makes fd 1 and fd 2 the write end wfd (the caller
+ * closes wfd), while the error log goes on to a copy of the former fd 2 and
+ * log_stdout_fd() returns a copy of the former fd 1 (the access log's "-"). Returns 0, or
+ * -errno with nothing changed. */
+int log_capture_stdio(int wfd);
+
+/* The process's stdout for lines meant for it (the access log's "-"): 1, or the copy
+ * log_capture_stdio kept. */
+int log_stdout_fd(void);
 
 /* In a worker: the id its lines carry (-1, the default, for the master). */
 void log_set_worker(int id);

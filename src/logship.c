@@ -161,7 +161,7 @@ static void put_time(buf_t *out)
  * and the end of the tag when there is one (gunicorn's "gunicorn.app.error").
  *   RFC 5424: <PRI>1 2026-11-25T22:45:28.123Z HOST APP-NAME PID KIND -
  *   RFC 3164: <PRI>Nov 25 22:45:28 HOST TAG[PID]:   (local time, as the RFC has it) */
-static void syslog_head(logship_t *s, buf_t *out, int sev, const char *kind)
+static void syslog_head(logship_t *s, buf_t *out, int sev, const char *kind, int pid)
 {
     char app[SHIP_TAG_MAX + 16];
     if (s->tag[0])
@@ -175,17 +175,19 @@ static void syslog_head(logship_t *s, buf_t *out, int sev, const char *kind)
         localtime_r(&now, &tm);
         char stamp[32];
         strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
-        buf_printf(out, "<%d>%s %s %s[%d]: ", pri, stamp, s->host, app, s->pid);
+        buf_printf(out, "<%d>%s %s %s[%d]: ", pri, stamp, s->host, app, pid);
         return;
     }
     app[48] = 0; /* RFC 5424's longest APP-NAME */
     buf_printf(out, "<%d>1 ", pri);
     put_time(out);
-    buf_printf(out, " %s %s %d %s - ", s->host, app, s->pid, kind);
+    buf_printf(out, " %s %s %d %s - ", s->host, app, pid, kind);
 }
 
-/* `{"type":...,"host":...,"pid":...,"worker":...,` without the keys in `line_keys`. */
-static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_keys)
+/* `{"type":...,"host":...,"pid":...,"worker":...,` without the keys in `line_keys`;
+ * pid and worker are those of the process the line is from. */
+static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_keys, int pid,
+                      int worker)
 {
     char tail[64];
     buf_append_str(out, "{\"type\":\"");
@@ -194,9 +196,9 @@ static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_
     alog_json_escape(out, s->host, strlen(s->host));
     buf_append_str(out, "\",");
     if (!(line_keys & LOGSHIP_LINE_HAS_PID))
-        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"pid\":%d,", s->pid));
-    if (s->worker >= 0 && !(line_keys & LOGSHIP_LINE_HAS_WORKER))
-        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"worker\":%d,", s->worker));
+        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"pid\":%d,", pid));
+    if (worker >= 0 && !(line_keys & LOGSHIP_LINE_HAS_WORKER))
+        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"worker\":%d,", worker));
 }
 
 /* Moves the message in s->scratch into the queue, framed; drops it when full. */
@@ -232,15 +234,20 @@ static void enqueue(logship_t *s)
 
 void logship_error(logship_t *s, int level, const char *msg, size_t len)
 {
+    logship_error_as(s, level, s->pid, s->worker, msg, len);
+}
+
+void logship_error_as(logship_t *s, int level, int pid, int worker, const char *msg, size_t len)
+{
     if (!log_level_name(level))
         level = LOG_LEVEL_CRITICAL;
     buf_t *m = &s->scratch;
     m->len = 0;
     if (s->syslog) {
-        syslog_head(s, m, severity[level], "error");
+        syslog_head(s, m, severity[level], "error", pid);
         buf_append(m, msg, len);
     } else {
-        json_head(s, m, "error", 0);
+        json_head(s, m, "error", 0, pid, worker);
         buf_append_str(m, "\"time\":\"");
         put_time(m);
         buf_append_str(m, "\",\"level\":\"");
@@ -260,13 +267,13 @@ void logship_access(logship_t *s, const char *json, size_t jlen, const char *tex
     if (s->syslog) {
         if (!text)
             return;
-        syslog_head(s, m, 6, "access");
+        syslog_head(s, m, 6, "access", s->pid);
         buf_append(m, text, tlen);
     } else {
         if (!json || jlen < 2 || json[0] != '{')
             return;
         /* {"type":"access","host":...,"pid":...,"worker":..., + the line's own fields */
-        json_head(s, m, "access", line_keys);
+        json_head(s, m, "access", line_keys, s->pid, s->worker);
         if (jlen == 2)
             m->len--; /* an empty object: drop the trailing comma */
         buf_append(m, json + 1, jlen - 1);

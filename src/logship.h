@@ -89,6 +89,9 @@ void logship_free(logship_t *s);
 
 /* Queues an error-log line (a log_level_t of common/log.h). */
 void logship_error(logship_t *s, int level, const char *msg, size_t len);
+/* The same for a line of another process: a worker's captured output, which the master
+ * ships (pid and worker name that worker; worker -1 for none). */
+void logship_error_as(logship_t *s, int level, int pid, int worker, const char *msg, size_t len);
 /* Keys of a shipped JSON line's head that an access line may carry itself: the head
  * leaves them to the line, so that every key appears once. */
 #define LOGSHIP_LINE_HAS_PID    1u

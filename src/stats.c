@@ -292,6 +292,14 @@ void stats_outputs_log(void *ctx, int level, const char *msg, size_t len)
                                           : "critical");
 }
 
+void stats_outputs_captured(stats_outputs_t *o, int pid, int worker, const char *msg, size_t len)
+{
+    if (o->shipping)
+        logship_error_as(&o->ship, LOG_LEVEL_INFO, pid, worker, msg, len);
+    if (o->syslog_on)
+        logship_error_as(&o->syslog, LOG_LEVEL_INFO, pid, worker, msg, len);
+}
+
 /* ---- in a worker --------------------------------------------------------------------- */
 
 int stats_worker_init(worker_t *w, char *err, size_t errlen)

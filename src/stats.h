@@ -77,6 +77,10 @@ void stats_outputs_statsd(stats_outputs_t *o, const char *fmt, ...)
  * line and counts warnings and worse for statsd as gunicorn does. */
 void stats_outputs_log(void *ctx, int level, const char *msg, size_t len);
 
+/* A worker's captured output line (--capture-output), read by the master: shipped to
+ * --log-target and syslog as that worker's INFO line (the error log has it already). */
+void stats_outputs_captured(stats_outputs_t *o, int pid, int worker, const char *msg, size_t len);
+
 /* ---- in a worker --------------------------------------------------------------------- */
 
 typedef struct stats_worker stats_worker_t;

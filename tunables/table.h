@@ -300,6 +300,11 @@ enum tun_flag {
       "BOOL", DISABLE_REDIRECT_ACCESS_TO_SYSLOG, "disable_redirect_access_to_syslog",       \
       "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
       "with --log-syslog, send only error lines to syslog, not access lines")               \
+    X(capture_output, BOOL, 0, "capture-output", NULL, "BOOL", CAPTURE_OUTPUT,              \
+      "capture_output",                                                                     \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "write what the application prints (stdout and stderr of the workers) into the error " \
+      "log line by line, tagged with the worker, and ship it like the worker's lines")      \
     /* ---- Metrics and health ---- */                                                     \
     X(stats_bind, STRING, 0, "stats-bind", NULL, "HOST:PORT", STATS_BIND, "stats_bind",     \
       NULL, 0, 0, 0, NULL, NULL, false, METRICS,                                            \
@@ -384,8 +389,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "comes with --reload")                                                                \
     R(reload_extra_files, 0, "reload-extra-file", NULL, "FILE", NULL, PLANNED,              \
       "comes with --reload")                                                                \
-    R(capture_output, 0, "capture-output", NULL, NULL, "false", PLANNED,                    \
-      "the application's stdout and stderr go where the master's go")                      \
     R(logger_class, 0, "logger-class", NULL, "STRING", "gunicorn.glogging.Logger", NEVER,   \
       TUN_LOGGER_REASON)                                                                    \
     R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)             \

@@ -128,6 +128,7 @@ typedef struct tun_config {
     char *syslog_facility;   /* --log-syslog-facility, a name gunicorn accepts */
     char *syslog_format;     /* --log-syslog-format "rfc3164" or "rfc5424" */
     bool disable_redirect_access_to_syslog; /* access lines stay out of syslog */
+    bool capture_output; /* --capture-output: workers' stdout/stderr into the error log */
 
     /* metrics and health (checked by the master at start: src/stats.h) */
     char *stats_bind;           /* --stats-bind HOST:PORT, NULL = off */

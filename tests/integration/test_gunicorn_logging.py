@@ -4,6 +4,7 @@ logconfig_dict, logger_class and --capture-output, against the real binary.
 Collectors are sockets the test binds (UDP on loopback, a unix datagram socket in the
 test's directory); each message is parsed, not searched for a substring.
 """
+import json
 import os
 import re
 import select
@@ -184,3 +185,51 @@ def test_dogstatsd_tags_bad_value():
     one_line_error(run_binary(["--statsd-host", "127.0.0.1:8125", "--dogstatsd-tags", "a:1,,b",
                                "basic:app"]),
                    "--dogstatsd-tags", '"a:1,,b"', "NAME:VALUE")
+
+
+# ---- capture_output ----------------------------------------------------------------------
+
+HEAD = r"\[[^\]]+\] \[(\d+)\] \[INFO\] \[worker (\d+)\] "
+
+
+def captured(srv, text):
+    """The error-log lines whose message is exactly `text`: (pid, worker) of each."""
+    return [(int(m.group(1)), int(m.group(2)))
+            for m in re.finditer("^" + HEAD + re.escape(text) + "$", srv.log(), re.M)]
+
+
+def test_capture_output_lines_carry_the_worker_tag(server, collector):
+    col = collector()
+    srv = server("capture_app:app", workers=1,
+                 args=["--capture-output", "--log-level", "warning", "--access-logfile", "-",
+                       "--log-target", f"udp://127.0.0.1:{col.port}"])
+    for path in ("/print", "/fd", "/libc", "/long"):
+        assert srv.request("GET", path).status == 200
+    pid = srv.worker_pids()[0]
+    want = ["hello from print()", "to stderr", "raw fd1 line", "second fd1 line",
+            "partial fd2 line", "from C write"]
+    assert wait_until(lambda: all(captured(srv, t) for t in want), 5), srv.log()
+    for t in want:
+        # each once, as worker 0 with the worker's pid, whatever --log-level says
+        assert captured(srv, t) == [(pid, 0)], (t, srv.log())
+    # a line longer than 1 KiB is written in pieces of 1 KiB, none lost (5000 = 4 * 1024 + 904)
+    assert captured(srv, "x" * 1024) == [(pid, 0)] * 4
+    assert captured(srv, "x" * 904) == [(pid, 0)]
+    # the access log "-" is still stdout, not captured as error-log lines
+    assert wait_until(lambda: re.search(r'^127\.0\.0\.1 - - \[.*\] "GET /long HTTP/1.1" 200',
+                                        srv.log(), re.M), 5), srv.log()
+    assert not re.search(HEAD + r"127\.0\.0\.1 - -", srv.log())
+    # shipped to --log-target like the worker's other lines
+    assert wait_until(lambda: [m for m in col.messages if "from C write" in m], 5)
+    line = json.loads([m for m in col.messages if "from C write" in m][0])
+    assert (line["type"], line["pid"], line["worker"], line["level"]) == ("error", pid, 0, "INFO")
+    assert line["message"] == "from C write"
+
+
+def test_without_capture_output_nothing_changes(server):
+    srv = server("capture_app:app", workers=1)
+    assert srv.request("GET", "/fd").status == 200
+    assert wait_until(lambda: "raw fd1 line" in srv.log(), 5)
+    # the bytes as the application wrote them, no head added
+    assert re.search(r"^raw fd1 line$", srv.log(), re.M)
+    assert not captured(srv, "raw fd1 line")
