@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Noreturn void out_of_memory(size_t n, const char *file, int line)
 {
@@ -129,4 +130,40 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+void buf_append_json(buf_t *out, const char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+            continue;
+        buf_append(out, p + start, i - start);
+        char esc[6] = {'\\', (char)ch};
+        size_t elen = 2;
+        switch (ch) {
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '"':
+        case '\\':
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[ch >> 4];
+            esc[5] = hex[ch & 15];
+            elen = 6;
+        }
+        buf_append(out, esc, elen);
+        start = i + 1;
+    }
+    buf_append(out, p + start, n - start);
 }

@@ -102,8 +102,6 @@ static const struct {
     {'c', A_CONN, "connection"},
 };
 
-static void put_json(buf_t *out, const char *p, size_t n);
-
 static uint32_t text_add(alog_fmt_t *f, const char *p, size_t n)
 {
     if (f->text_len + n + 1 > f->text_cap) {
@@ -299,7 +297,7 @@ int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen)
         const op_t *op = &f->ops[f->json_ops[j]];
         key.len = 0;
         buf_append(&key, ",\"", 2);
-        put_json(&key, f->text + op->key_off, op->key_len);
+        buf_append_json(&key, f->text + op->key_off, op->key_len);
         buf_append(&key, "\":", 2);
         /* offset and length packed: keys are short */
         f->json_keys[j] = text_add(f, key.data, key.len) << 8 | (uint32_t)(key.len & 0xff);
@@ -395,47 +393,6 @@ static void put_text(buf_t *out, const char *p, size_t n)
     buf_append(out, p + start, n - start);
 }
 
-/* JSON string contents: control and non-ASCII bytes as \u00HH (latin-1). */
-static void put_json(buf_t *out, const char *p, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-            continue;
-        buf_append(out, p + start, i - start);
-        char esc[6] = {'\\', (char)ch};
-        size_t elen = 2;
-        switch (ch) {
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '"':
-        case '\\':
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hexdigits[ch >> 4];
-            esc[5] = hexdigits[ch & 15];
-            elen = 6;
-        }
-        buf_append(out, esc, elen);
-        start = i + 1;
-    }
-    buf_append(out, p + start, n - start);
-}
-
-void alog_json_escape(buf_t *out, const char *p, size_t n)
-{
-    put_json(out, p, n);
-}
-
 /* A value, as text or as a JSON string; NULL is "-" or null. */
 static void put_value(buf_t *out, bool json, const char *p, size_t n)
 {
@@ -445,7 +402,7 @@ static void put_value(buf_t *out, bool json, const char *p, size_t n)
     }
     if (json) {
         buf_append(out, "\"", 1);
-        put_json(out, p, n);
+        buf_append_json(out, p, n);
         buf_append(out, "\"", 1);
     } else {
         put_text(out, p, n);
@@ -697,9 +654,9 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
         }
         if (json)
             buf_append(out, "\"", 1);
-        (json ? put_json : put_text)(out, r->base + req->method.off, req->method.len);
+        (json ? buf_append_json : put_text)(out, r->base + req->method.off, req->method.len);
         buf_append(out, " ", 1);
-        (json ? put_json : put_text)(out, r->base + req->target.off, req->target.len);
+        (json ? buf_append_json : put_text)(out, r->base + req->target.off, req->target.len);
         buf_append_str(out, req->version_minor ? " HTTP/1.1" : " HTTP/1.0");
         if (json)
             buf_append(out, "\"", 1);
@@ -817,7 +774,7 @@ void alog_render(alog_fmt_t *f, bool json, const alog_rec_t *r, buf_t *out)
             buf_append(out, f->text + (k >> 8) + (j ? 0 : 1), (k & 0xff) - (j ? 0 : 1));
         } else {
             buf_append_str(out, j ? ",\"" : "\"");
-            put_json(out, f->text + op->key_off, op->key_len);
+            buf_append_json(out, f->text + op->key_off, op->key_len);
             buf_append(out, "\":", 2);
         }
         put_atom(f, op, out, true, r);

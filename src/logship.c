@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "src/accesslog.h"
 #include "common/log.h"
 #include "src/scoreboard.h"
 
@@ -193,7 +192,7 @@ static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_
     buf_append_str(out, "{\"type\":\"");
     buf_append_str(out, type);
     buf_append_str(out, "\",\"host\":\"");
-    alog_json_escape(out, s->host, strlen(s->host));
+    buf_append_json(out, s->host, strlen(s->host));
     buf_append_str(out, "\",");
     if (!(line_keys & LOGSHIP_LINE_HAS_PID))
         buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"pid\":%d,", pid));
@@ -253,7 +252,7 @@ void logship_error_as(logship_t *s, int level, int pid, int worker, const char *
         buf_append_str(m, "\",\"level\":\"");
         buf_append_str(m, log_level_name(level));
         buf_append_str(m, "\",\"message\":\"");
-        alog_json_escape(m, msg, len > SHIP_MAX_MSG ? SHIP_MAX_MSG : len);
+        buf_append_json(m, msg, len > SHIP_MAX_MSG ? SHIP_MAX_MSG : len);
         buf_append_str(m, "\"}");
     }
     enqueue(s);
