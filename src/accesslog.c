@@ -368,29 +368,25 @@ void alog_capture(const alog_fmt_t *f, alog_resp_t *r, const py_header_t *header
 
 /* ---- rendering ----------------------------------------------------------------------- */
 
-static const char hexdigits[] = "0123456789abcdef";
-
 /* Text: `"` and `\` escaped, control and non-ASCII bytes as \xHH. */
+static size_t text_escape(unsigned char ch, char esc[8])
+{
+    static const char hexdigits[] = "0123456789abcdef";
+    if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+        return 0;
+    esc[0] = '\\';
+    esc[1] = (char)ch;
+    if (ch >= 0x20 && ch < 0x7f)
+        return 2;
+    esc[1] = 'x';
+    esc[2] = hexdigits[ch >> 4];
+    esc[3] = hexdigits[ch & 15];
+    return 4;
+}
+
 static void put_text(buf_t *out, const char *p, size_t n)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-            continue;
-        buf_append(out, p + start, i - start);
-        char esc[4] = {'\\', (char)ch, 0, 0};
-        size_t elen = 2;
-        if (ch < 0x20 || ch >= 0x7f) {
-            esc[1] = 'x';
-            esc[2] = hexdigits[ch >> 4];
-            esc[3] = hexdigits[ch & 15];
-            elen = 4;
-        }
-        buf_append(out, esc, elen);
-        start = i + 1;
-    }
-    buf_append(out, p + start, n - start);
+    buf_append_escaped(out, p, n, text_escape);
 }
 
 /* A value, as text or as a JSON string; NULL is "-" or null. */
@@ -542,7 +538,7 @@ static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec
 {
     if (json) {
         /* RFC 3339 in UTC with milliseconds and "Z", the one time format of every JSON line
-         * we write or ship (logship.c's put_time writes the same) */
+         * we write or ship (common/log.h's log_put_rfc3339 writes the same) */
         if (ts->tv_sec != f->json_sec) {
             struct tm tm;
             gmtime_r(&ts->tv_sec, &tm);
