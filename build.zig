@@ -220,6 +220,7 @@ const layers = [_]Layer{
         "tunables/toml.c",
         "tunables/lists.c",
         "tunables/pyconfig.c",
+        "tunables/logconfig.c",
         "tunables/host.c",
         "tunables/doctor.c",
     } },

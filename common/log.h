@@ -20,9 +20,11 @@
 #ifndef UF_LOG_H
 #define UF_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* path "-" (or NULL) keeps stderr. Returns 0, or -errno with err filled. */
+/* path "-" (or NULL, or /dev/stderr) keeps stderr; /dev/stdout makes fd 2 a copy of fd 1
+ * (the error log then goes where stdout goes). Returns 0, or -errno with err filled. */
 int log_init(const char *path, int level, char *err, size_t errlen);
 
 /* Reopens the log file (after logrotate moved it); a no-op for stderr. Returns 0/-errno. */
@@ -72,6 +74,17 @@ int log_capture_stdio(int wfd);
 /* The process's stdout for lines meant for it (the access log's "-"): 1, or the copy
  * log_capture_stdio kept. */
 int log_stdout_fd(void);
+
+/* --error-log-json: each record as one JSON object,
+ * {"time":"2026-11-25T22:45:28.123Z","level":"INFO","pid":9132,"worker":0,"message":"..."}
+ * ("worker" only in a worker's; the message as the text line has it, a traceback after a
+ * newline inside it). Set once in the master before forking. */
+void log_set_json(bool json);
+
+/* Appends the current time as RFC 3339 in UTC with milliseconds and "Z", the time format
+ * of every JSON line uwsgi-fast writes or ships. */
+struct buf;
+void log_put_rfc3339(struct buf *out);
 
 /* In a worker: the id its lines carry (-1, the default, for the master). */
 void log_set_worker(int id);

@@ -144,18 +144,6 @@ void logship_free(logship_t *s)
 
 /* ---- framing ------------------------------------------------------------------------- */
 
-static void put_time(buf_t *out)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char text[48];
-    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(text + n, sizeof(text) - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
-    buf_append(out, text, n);
-}
-
 /* The syslog header up to the message. `kind` is "error" or "access": RFC 5424's MSGID,
  * and the end of the tag when there is one (gunicorn's "gunicorn.app.error").
  *   RFC 5424: <PRI>1 2026-11-25T22:45:28.123Z HOST APP-NAME PID KIND -
@@ -179,7 +167,7 @@ static void syslog_head(logship_t *s, buf_t *out, int sev, const char *kind, int
     }
     app[48] = 0; /* RFC 5424's longest APP-NAME */
     buf_printf(out, "<%d>1 ", pri);
-    put_time(out);
+    log_put_rfc3339(out);
     buf_printf(out, " %s %s %d %s - ", s->host, app, pid, kind);
 }
 
@@ -248,7 +236,7 @@ void logship_error_as(logship_t *s, int level, int pid, int worker, const char *
     } else {
         json_head(s, m, "error", 0, pid, worker);
         buf_append_str(m, "\"time\":\"");
-        put_time(m);
+        log_put_rfc3339(m);
         buf_append_str(m, "\",\"level\":\"");
         buf_append_str(m, log_level_name(level));
         buf_append_str(m, "\",\"message\":\"");

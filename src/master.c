@@ -904,6 +904,7 @@ static int start_logging(master_t *m)
         return 2;
     }
     preflight_accesslog_path(cfg);
+    log_set_json(cfg->error_log_json);
     if (log_init(cfg->error_logfile, cfg->log_level, err, sizeof(err)) < 0) {
         fprintf(stderr, "uwsgi-fast: %s\n", err);
         return 1;

@@ -249,7 +249,11 @@ enum tun_flag {
     X(error_logfile, STRING, 0, "error-logfile", "log-file", "FILE", ERROR_LOGFILE,         \
       "errorlog",                                                                           \
       "-", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                                 \
-      "file the error log is appended to; - means stderr")                                  \
+      "file the error log is appended to; - means stderr, /dev/stdout stdout")              \
+    X(error_log_json, BOOL, 0, "error-log-json", NULL, "BOOL", ERROR_LOG_JSON,              \
+      "error_log_json",                                                                     \
+      "false", 0, 0, 0, NULL, NULL, false, LOGGING,                                         \
+      "write each error log record as a JSON object (time, level, pid, worker, message)")   \
     X(log_level, LOGLEVEL, 0, "log-level", NULL, "LEVEL", LOG_LEVEL, "loglevel",            \
       "info", 0, 0, 0, NULL, NULL, true, LOGGING,                                           \
       "least severe messages the error log records")                                        \
@@ -366,8 +370,13 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
 #define TUN_TLS_REASON                                                                             \
     "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
 #define TUN_LOGGER_REASON                                                                          \
-    "the error log is written by the C core, not by Python's logging; use --error-logfile and "    \
-    "--log-level"
+    "the error and access logs are written by the C core, not by Python's logging; use "           \
+    "logconfig_dict in a gunicorn.conf.py (its gunicorn.error and gunicorn.access handlers), "     \
+    "--error-logfile, --error-log-json, --log-syslog or --log-target"
+#define TUN_LOGCONFIG_REASON                                                                       \
+    "honoured only in a gunicorn.conf.py (the handlers of gunicorn.error and gunicorn.access); "   \
+    "here use --error-logfile, --error-log-json, --log-level, --access-logfile and "               \
+    "--access-log-json"
 #define TUN_PARSER_REASON                                                                          \
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
 #define TUN_H2_REASON    "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
@@ -389,11 +398,15 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "comes with --reload")                                                                \
     R(reload_extra_files, 0, "reload-extra-file", NULL, "FILE", NULL, PLANNED,              \
       "comes with --reload")                                                                \
-    R(logger_class, 0, "logger-class", NULL, "STRING", "gunicorn.glogging.Logger", NEVER,   \
+    R(logger_class, 0, "logger-class", NULL, "STRING",                                      \
+      "gunicorn.glogging.Logger|simple|gunicorn.instrument.statsd.Statsd", NEVER,           \
       TUN_LOGGER_REASON)                                                                    \
-    R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)             \
-    R(logconfig_dict, 0, NULL, NULL, "DICT", NULL, NEVER, TUN_LOGGER_REASON)                \
-    R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)   \
+    R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER,                                \
+      "the INI logging config is not read; write it as logconfig_dict in a gunicorn.conf.py " \
+      "(its gunicorn.error and gunicorn.access handlers are honoured), or use "            \
+      "--error-logfile, --error-log-json and --log-level")                                  \
+    R(logconfig_dict, 0, NULL, NULL, "DICT", NULL, NEVER, TUN_LOGCONFIG_REASON)             \
+    R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGCONFIG_REASON) \
     R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
       NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
     R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \

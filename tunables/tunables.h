@@ -114,7 +114,8 @@ typedef struct tun_config {
                                        or /tmp */
 
     /* logging */
-    char *error_logfile;     /* --error-logfile, "-" = stderr (default) */
+    char *error_logfile;     /* --error-logfile, "-" = stderr (default), /dev/stdout = stdout */
+    bool error_log_json;     /* --error-log-json: one JSON object per record */
     int log_level;           /* --log-level debug|info|warning|error|critical -> 0..4 */
     char *accesslog;         /* --access-logfile, NULL = none, "-" = stdout */
     char *access_log_format; /* --access-logformat, gunicorn's atoms (src/accesslog.h) */

@@ -208,7 +208,8 @@ def test_capture_output_lines_carry_the_worker_tag(server, collector):
     pid = srv.worker_pids()[0]
     want = ["hello from print()", "to stderr", "raw fd1 line", "second fd1 line",
             "partial fd2 line", "from C write"]
-    assert wait_until(lambda: all(captured(srv, t) for t in want), 5), srv.log()
+    assert wait_until(lambda: all(captured(srv, t) for t in want) and
+                      captured(srv, "x" * 904), 5), srv.log()
     for t in want:
         # each once, as worker 0 with the worker's pid, whatever --log-level says
         assert captured(srv, t) == [(pid, 0)], (t, srv.log())
@@ -233,3 +234,122 @@ def test_without_capture_output_nothing_changes(server):
     # the bytes as the application wrote them, no head added
     assert re.search(r"^raw fd1 line$", srv.log(), re.M)
     assert not captured(srv, "raw fd1 line")
+
+
+# ---- logconfig_dict, logconfig_json, logconfig, logger_class ------------------------------
+
+JSON_LOGCONFIG = """
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "pythonjsonlogger.jsonlogger.JsonFormatter",
+                 "format": "%(asctime)s %(levelname)s %(message)s"},
+    },
+    "handlers": {
+        "out": {"class": "logging.StreamHandler", "formatter": "json",
+                "stream": "ext://sys.stdout"},
+        "file": {"class": "logging.handlers.WatchedFileHandler", "formatter": "json",
+                 "filename": ACCESS},
+    },
+    "loggers": {
+        "gunicorn.error": {"level": "WARNING", "handlers": ["out"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["file"], "propagate": False},
+    },
+}
+"""
+
+
+def test_logconfig_dict_json_to_stdout_is_honoured(server, tmp_path):
+    access = tmp_path / "access.json"
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(f"ACCESS = {str(access)!r}\nerrorlog = '/nonexistent/ignored.log'\n"
+                    + JSON_LOGCONFIG)
+    srv = server("basic:app", args=["-c", str(conf)])
+    assert srv.request("GET", "/").status == 200
+    assert wait_until(lambda: access.exists() and access.read_text(), 5)
+    os.kill(srv.worker_pids()[0], signal.SIGKILL)   # an ERROR line of the master
+    assert wait_until(lambda: "from outside" in srv.log(), 5)
+    srv.stop()
+    records = [json.loads(ln) for ln in srv.log().splitlines() if ln.startswith("{")]
+    # the error log is JSON on stdout, at the logger's level (WARNING: no INFO lines)
+    assert records, srv.log()
+    assert all(set(r) >= {"time", "level", "pid", "message"} for r in records)
+    assert all(r["level"] in ("WARNING", "ERROR", "CRITICAL") for r in records)
+    assert [r for r in records if r["level"] == "ERROR" and "from outside" in r["message"]]
+    assert not [ln for ln in srv.log().splitlines() if "[INFO]" in ln], srv.log()
+    # and the access log went to the WatchedFileHandler's file, as JSON objects
+    lines = [json.loads(ln) for ln in access.read_text().splitlines()]
+    assert lines and lines[0]["request"] == "GET / HTTP/1.1" and lines[0]["status"] == 200
+
+
+def test_logconfig_dict_error_json_at_info_with_worker(server, tmp_path):
+    errfile = tmp_path / "error.log"
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(
+        "logconfig_dict = {'version': 1,\n"
+        "  'formatters': {'j': {'class': 'pythonjsonlogger.json.JsonFormatter'}},\n"
+        f"  'handlers': {{'f': {{'class': 'logging.FileHandler', 'filename': {str(errfile)!r},\n"
+        "                       'formatter': 'j'}},\n"
+        "  'loggers': {'gunicorn.error': {'level': 'info', 'handlers': ['f']}},\n"
+        "  'root': {'level': 'INFO', 'handlers': ['console']}}\n")
+    srv = server("capture_app:app", args=["-c", str(conf), "--capture-output"])
+    assert srv.request("GET", "/print").status == 200
+    srv.stop()
+    records = [json.loads(ln) for ln in errfile.read_text().splitlines()]
+    started = [r for r in records if r["message"].startswith("Starting uwsgi-fast")]
+    assert started and started[0]["pid"] == srv.pid and "worker" not in started[0]
+    printed = [r for r in records if r["message"] == "hello from print()"]
+    assert printed and printed[0]["worker"] == 0 and printed[0]["level"] == "INFO"
+    # root is not configured by uwsgi-fast: said at start, before the error log is open
+    assert re.search(r"^uwsgi-fast: warning: \S*gunicorn\.conf\.py: logconfig_dict: loggers other "
+                     r"than gunicorn\.error and gunicorn\.access \(root\) are not configured",
+                     srv.log(), re.M), srv.log()
+
+
+def write_conf(tmp_path, text):
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(text)
+    return ["--check-config", "-c", str(conf), "basic:app"]
+
+
+def test_logconfig_that_cannot_be_honoured_is_refused(tmp_path):
+    rot = ("logconfig_dict = {'version': 1, 'handlers': {'r': {'class': "
+           "'logging.handlers.RotatingFileHandler', 'filename': '/tmp/x.log'}},\n"
+           "  'loggers': {'gunicorn.error': {'handlers': ['r']}}}\n")
+    one_line_error(run_binary(write_conf(tmp_path, rot)), "gunicorn.conf.py: logconfig_dict",
+                   "RotatingFileHandler", "logrotate", "WatchedFileHandler")
+    http = ("logconfig_dict = {'version': 1, 'handlers': {'h': {'class': "
+            "'logging.handlers.HTTPHandler', 'host': 'x', 'url': '/'}},\n"
+            "  'loggers': {'gunicorn.error': {'handlers': ['h']}}}\n")
+    one_line_error(run_binary(write_conf(tmp_path, http)), "HTTPHandler", "--log-target")
+    two = ("logconfig_dict = {'version': 1,\n"
+           "  'loggers': {'gunicorn.error': {'handlers': ['console', 'error_console']}}}\n")
+    one_line_error(run_binary(write_conf(tmp_path, two)), "2 handlers", "one destination")
+    level = ("logconfig_dict = {'version': 1, 'loggers': {'gunicorn.error': {'level': 'LOUD'}}}\n")
+    one_line_error(run_binary(write_conf(tmp_path, level)), "'LOUD'", "DEBUG, INFO")
+    # logconfig_json: the same mapping, from the file it names
+    js = tmp_path / "log.json"
+    js.write_text('{"version": 1, "handlers": {"s": {"class": "logging.handlers.SysLogHandler"}},'
+                  ' "loggers": {"gunicorn.error": {"handlers": ["s"]}}}')
+    one_line_error(run_binary(write_conf(tmp_path, f"logconfig_json = {str(js)!r}\n")),
+                   "logconfig_json", "SysLogHandler", "syslog = True")
+    # what has no mapping at all, on the command line and in a native config
+    one_line_error(run_binary(["--log-config", "logging.ini", "basic:app"]), "--log-config",
+                   "logconfig_dict")
+    one_line_error(run_binary(["--log-config-json", "log.json", "basic:app"]),
+                   "--log-config-json", "gunicorn.conf.py", "--error-log-json")
+    toml = tmp_path / "u.toml"
+    toml.write_text('logconfig_dict = "x"\n')
+    one_line_error(run_binary(["-c", str(toml), "basic:app"]), "logconfig_dict",
+                   "--error-logfile")
+
+
+def test_logger_class(tmp_path):
+    for ok in ("gunicorn.glogging.Logger", "simple"):
+        res = run_binary(["--check-config", "-c", "", "--logger-class", ok, "basic:app"])
+        assert res.returncode == 0, res.stderr
+    one_line_error(run_binary(["--logger-class", "myapp.logging.JsonLogger", "basic:app"]),
+                   "--logger-class", "logconfig_dict", "--error-log-json", "--log-syslog")
+    res = run_binary(write_conf(tmp_path, "logger_class = 'gunicorn.glogging.Logger'\n"))
+    assert res.returncode == 0, res.stderr

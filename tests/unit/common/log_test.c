@@ -316,6 +316,40 @@ static void test_capture_stdio(void)
     log_state.fd = 2;
 }
 
+/* --error-log-json: one object per record, the text line's message inside it (a
+ * traceback after a newline), "worker" only for a worker; the sink still gets the text. */
+static void test_json(void)
+{
+    log_set_json(true);
+    capture_begin();
+    log_warning("disk \"%s\" full", "/var");
+    log_set_worker(2);
+    log_text_detail(LOG_LEVEL_ERROR, "Error handling request", 22, "Traceback:\n  boom\n", 18);
+    log_text_as(77, 1, "captured", 8);
+    log_set_worker(-1);
+    const char *text = capture_end();
+    log_set_json(false);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "\",\"level\":\"WARNING\",\"pid\":%d,\"message\":\"disk \\\"/var\\\" full\"}\n",
+             (int)getpid());
+    CHECK(strncmp(text, "{\"time\":\"", 9) == 0);
+    CHECK(strstr(text, want) != NULL);
+    CHECK(text[13] == '-' && text[19] == 'T' && text[28] == '.' && text[32] == 'Z');
+    snprintf(want, sizeof(want),
+             "\"level\":\"ERROR\",\"pid\":%d,\"worker\":2,\"message\":\"Error handling "
+             "request\\nTraceback:\\n  boom\"}\n",
+             (int)getpid());
+    CHECK(strstr(text, want) != NULL);
+    CHECK(strstr(text, "\"level\":\"INFO\",\"pid\":77,\"worker\":1,\"message\":\"captured\"}\n") !=
+          NULL);
+    /* one line per record */
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    CHECK_EQ_INT(lines, 3);
+}
+
 int main(void)
 {
     test_format();
@@ -324,6 +358,7 @@ int main(void)
     test_foreign_thread();
     test_text();
     test_logfile();
+    test_json();
     test_capture_stdio();
     return check_done();
 }
