@@ -148,6 +148,48 @@ def test_syslog_unix_colon_spelling_and_error_severity(server, collector, tmp_pa
     assert access[0].group(6) == "127.0.0.1 200"
 
 
+def test_syslog_tcp_from_gunicorn_conf(server, tmp_path):
+    """tcp://, set in a gunicorn.conf.py as gunicorn spells it: RFC 3164 messages, each
+    ending in a newline on the stream, from the master and the worker."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    data, conns, stop = bytearray(), [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            for s in select.select([listener] + conns, [], [], 0.05)[0]:
+                if s is listener:
+                    conns.append(listener.accept()[0])
+                else:
+                    data.extend(s.recv(65536))
+    reader = threading.Thread(target=serve, daemon=True)
+    reader.start()
+    conf = tmp_path / "gunicorn.conf.py"
+    conf.write_text(f"syslog = True\nsyslog_addr = 'tcp://127.0.0.1:{port}'\n"
+                    "syslog_facility = 'local0'\nsyslog_prefix = 'tcpapp'\n")
+    try:
+        srv = server("basic:app", args=["-c", str(conf)])
+        assert srv.request("GET", "/").status == 200
+        assert wait_until(lambda: b".access[" in data, 5), bytes(data)
+        srv.stop()
+        wait_until(lambda: b"Shutting down" in data, 3)
+    finally:
+        stop.set()
+        reader.join(2)
+        listener.close()
+        for c in conns:
+            c.close()
+    lines = bytes(data).decode().split("\n")
+    assert lines[-1] == ""   # every message ends in its newline
+    msgs = [RFC3164.match(ln) for ln in lines[:-1]]
+    assert msgs and all(msgs), lines
+    assert {m.group(4) for m in msgs} == {"gunicorn.tcpapp.error", "gunicorn.tcpapp.access"}
+    assert all(int(m.group(1)) // 8 == 16 for m in msgs)
+    assert {int(m.group(5)) for m in msgs} >= {srv.pid}
+
+
 def test_syslog_bad_values():
     # checked by the master at start, like --log-target (--check-config reads the table only)
     one_line_error(run_binary(["--log-syslog", "--log-syslog-facility", "local9", "basic:app"]),
