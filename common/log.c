@@ -15,13 +15,16 @@
 
 static struct {
     int level;
+    int fd;     /* where lines go: 2, or a copy of the former 2 after log_capture_stdio */
+    int out_fd; /* the process's stdout for others (the access log's "-"): 1, or a copy */
     int worker; /* -1 in the master */
+    bool json;  /* --error-log-json: one JSON object per record */
     log_sink_fn *sink;
     void *sink_ctx;
     bool in_sink;         /* the sink logged: do not feed it its own message */
     pthread_t sink_owner; /* the thread that set the sink: the only one that calls it */
     char path[4096];      /* empty = stderr as inherited */
-} log_state = {.level = LOG_LEVEL_INFO, .worker = -1};
+} log_state = {.level = LOG_LEVEL_INFO, .fd = STDERR_FILENO, .out_fd = STDOUT_FILENO, .worker = -1};
 
 /* Messages logged by other threads (a worker's application threads) for the sink, which
  * is not thread-safe: they wait here until the owner's log_pass_on. Bounded: beyond it
@@ -76,13 +79,17 @@ const char *log_level_name(int level)
     return level >= 0 && level < LOG_LEVEL_COUNT ? level_names[level] : NULL;
 }
 
+/* Opens path onto the log's descriptor: fd 2, or its copy once stdio is captured (the
+ * copy keeps O_CLOEXEC: it is the worker's own, not the application's children's). */
 static int open_onto_stderr(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
-    if (fd != STDERR_FILENO) {
-        if (dup2(fd, STDERR_FILENO) < 0) {
+    if (fd != log_state.fd) {
+        int rc = log_state.fd == STDERR_FILENO ? dup2(fd, log_state.fd)
+                                               : dup3(fd, log_state.fd, O_CLOEXEC);
+        if (rc < 0) {
             int e = -errno;
             close(fd);
             return e;
@@ -95,8 +102,19 @@ static int open_onto_stderr(const char *path)
 int log_init(const char *path, int level, char *err, size_t errlen)
 {
     log_state.level = level;
-    if (!path || strcmp(path, "-") == 0) {
+    if (!path || strcmp(path, "-") == 0 || strcmp(path, "/dev/stderr") == 0) {
         log_state.path[0] = 0;
+        return 0;
+    }
+    if (strcmp(path, "/dev/stdout") == 0) {
+        /* stdout itself, not a file opened by that name: under systemd or docker it is a
+         * socket or a pipe, which open(2) of /dev/stdout may refuse or reopen apart */
+        log_state.path[0] = 0;
+        if (dup2(STDOUT_FILENO, STDERR_FILENO) < 0) {
+            int e = -errno;
+            snprintf(err, errlen, "--error-logfile: cannot use stdout: %s", strerror(-e));
+            return e;
+        }
         return 0;
     }
     snprintf(log_state.path, sizeof(log_state.path), "%s", path);
@@ -116,7 +134,7 @@ int log_reopen(void)
 static void write_out(const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = write(STDERR_FILENO, p, n);
+        ssize_t w = write(log_state.fd, p, n);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -126,22 +144,66 @@ static void write_out(const char *p, size_t n)
     }
 }
 
-/* "[time] [pid] [LEVEL] " and, in a worker, "[worker N] " into line; returns the length.
- * level must have a name. */
-static size_t put_head(char *line, size_t size, int level)
+/* "[time] [pid] [LEVEL] " and, for a worker (worker >= 0), "[worker N] " into line;
+ * returns the length. level must have a name. */
+static size_t put_head_of(char *line, size_t size, int level, int pid, int worker)
 {
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     size_t n = strftime(line, size, "[%Y-%m-%d %H:%M:%S +0000] ", &tm);
-    n += (size_t)snprintf(line + n, size - n, "[%d] [%s] ", (int)getpid(), level_names[level]);
-    if (log_state.worker >= 0)
-        n += (size_t)snprintf(line + n, size - n, "[worker %d] ", log_state.worker);
+    n += (size_t)snprintf(line + n, size - n, "[%d] [%s] ", pid, level_names[level]);
+    if (worker >= 0)
+        n += (size_t)snprintf(line + n, size - n, "[worker %d] ", worker);
     return n;
 }
 
+static size_t put_head(char *line, size_t size, int level)
+{
+    return put_head_of(line, size, level, (int)getpid(), log_state.worker);
+}
+
+void log_put_rfc3339(buf_t *out)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char text[48];
+    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
+    buf_append(out, text, n);
+}
+
+/* The record as JSON instead of its text line: the message is the text line's message
+ * (escaped as there, a traceback after a newline), so both forms say the same. */
+static void write_json(int level, int pid, int worker, const char *msg, size_t len)
+{
+    buf_t b = {0};
+    buf_append_str(&b, "{\"time\":\"");
+    log_put_rfc3339(&b);
+    buf_printf(&b, "\",\"level\":\"%s\",\"pid\":%d,", level_names[level], pid);
+    if (worker >= 0)
+        buf_printf(&b, "\"worker\":%d,", worker);
+    buf_append_str(&b, "\"message\":\"");
+    buf_append_json(&b, msg, len);
+    buf_append_str(&b, "\"}\n");
+    write_out(b.data, b.len);
+    buf_free(&b);
+}
+
+/* Writes line[0, n] (line[n] must be the closing newline), or its JSON form, for the
+ * process `pid` and `worker`; the message is line[msg_at, n). */
+static void write_record(int level, int pid, int worker, const char *line, size_t n, size_t msg_at)
+{
+    if (log_state.json)
+        write_json(level, pid, worker, line + msg_at, n - msg_at);
+    else
+        write_out(line, n + 1);
+}
+
 /* Hands the message line[msg_at, n) to the sink (or queues it for the sink's thread),
- * then writes line[0, n] to the log; line[n] must be the closing newline. */
+ * then writes the record. */
 static void emit(int level, const char *line, size_t n, size_t msg_at)
 {
     if (log_state.sink && !pthread_equal(pthread_self(), log_state.sink_owner)) {
@@ -151,7 +213,7 @@ static void emit(int level, const char *line, size_t n, size_t msg_at)
         log_state.sink(log_state.sink_ctx, level, line + msg_at, n - msg_at);
         log_state.in_sink = false;
     }
-    write_out(line, n + 1);
+    write_record(level, (int)getpid(), log_state.worker, line, n, msg_at);
 }
 
 /* Returns the level to log at, or -1 when the level filter drops the message. */
@@ -241,6 +303,50 @@ void log_text_detail(int level, const char *msg, size_t len, const char *detail,
     buf_append(&b, "\n", 1);
     emit(level, b.data, n, msg_at);
     buf_free(&b);
+}
+
+void log_text_as(int pid, int worker, const char *msg, size_t len)
+{
+    char head[160];
+    buf_t b = {0};
+    size_t msg_at = put_head_of(head, sizeof(head), LOG_LEVEL_INFO, pid, worker);
+    buf_append(&b, head, msg_at);
+    put_escaped(&b, msg, len, false);
+    size_t n = b.len;
+    buf_append(&b, "\n", 1);
+    write_record(LOG_LEVEL_INFO, pid, worker, b.data, n, msg_at);
+    buf_free(&b);
+}
+
+int log_capture_stdio(int wfd)
+{
+    int err_copy = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (err_copy < 0)
+        return -errno;
+    int out_copy = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (out_copy < 0 || dup2(wfd, STDOUT_FILENO) < 0 || dup2(wfd, STDERR_FILENO) < 0) {
+        int e = -errno;
+        if (out_copy >= 0) {
+            dup2(out_copy, STDOUT_FILENO);
+            close(out_copy);
+        }
+        dup2(err_copy, STDERR_FILENO);
+        close(err_copy);
+        return e;
+    }
+    log_state.fd = err_copy;
+    log_state.out_fd = out_copy;
+    return 0;
+}
+
+int log_stdout_fd(void)
+{
+    return log_state.out_fd;
+}
+
+void log_set_json(bool json)
+{
+    log_state.json = json;
 }
 
 void log_set_worker(int id)

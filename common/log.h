@@ -6,7 +6,9 @@
  * multi-line records in the log.
  *
  * log_init opens --error-logfile and makes it fd 2, so that everything written to stderr
- * (Python tracebacks included) lands in the same file. Each line goes out in one
+ * (Python tracebacks included) lands in the same file. With --capture-output a worker's
+ * fd 1 and 2 become a pipe the master reads (src/capture.h), and its own lines go to a
+ * copy of the former fd 2 instead. Each line goes out in one
  * write(2), so lines from the master and the workers never interleave mid-line. The
  * level and path are set once in the master before forking and are read-only after.
  * A process may add a sink that receives every logged message as well (--log-target);
@@ -18,9 +20,11 @@
 #ifndef UF_LOG_H
 #define UF_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
-/* path "-" (or NULL) keeps stderr. Returns 0, or -errno with err filled. */
+/* path "-" (or NULL, or /dev/stderr) keeps stderr; /dev/stdout makes fd 2 a copy of fd 1
+ * (the error log then goes where stdout goes). Returns 0, or -errno with err filled. */
 int log_init(const char *path, int level, char *err, size_t errlen);
 
 /* Reopens the log file (after logrotate moved it); a no-op for stderr. Returns 0/-errno. */
@@ -54,6 +58,33 @@ void log_text(int level, const char *msg, size_t len);
  * same write(2). Control characters other than newline and tab are escaped as \xNN;
  * trailing newlines are dropped. The sink gets the message, a newline and the detail. */
 void log_text_detail(int level, const char *msg, size_t len, const char *detail, size_t dlen);
+
+/* A line of a worker's captured output (--capture-output), written by the master that
+ * read it: the head names that worker's pid and id (worker -1: none), the level is INFO,
+ * and it is written whatever --log-level says, as gunicorn writes captured output.
+ * Escaped and cut as log_text does. Not passed to the sink: the caller ships it. */
+void log_text_as(int pid, int worker, const char *msg, size_t len);
+
+/* --capture-output, in a worker: makes fd 1 and fd 2 the write end wfd (the caller
+ * closes wfd), while the error log goes on to a copy of the former fd 2 and
+ * log_stdout_fd() returns a copy of the former fd 1 (the access log's "-"). Returns 0, or
+ * -errno with nothing changed. */
+int log_capture_stdio(int wfd);
+
+/* The process's stdout for lines meant for it (the access log's "-"): 1, or the copy
+ * log_capture_stdio kept. */
+int log_stdout_fd(void);
+
+/* --error-log-json: each record as one JSON object,
+ * {"time":"2026-11-25T22:45:28.123Z","level":"INFO","pid":9132,"worker":0,"message":"..."}
+ * ("worker" only in a worker's; the message as the text line has it, a traceback after a
+ * newline inside it). Set once in the master before forking. */
+void log_set_json(bool json);
+
+/* Appends the current time as RFC 3339 in UTC with milliseconds and "Z", the time format
+ * of every JSON line uwsgi-fast writes or ships. */
+struct buf;
+void log_put_rfc3339(struct buf *out);
 
 /* In a worker: the id its lines carry (-1, the default, for the master). */
 void log_set_worker(int id);

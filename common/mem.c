@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static _Noreturn void out_of_memory(size_t n, const char *file, int line)
 {
@@ -129,4 +130,54 @@ void buf_printf(buf_t *b, const char *fmt, ...)
     vsnprintf(p, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
+}
+
+void buf_append_escaped(buf_t *out, const char *p, size_t n, buf_escape_fn *escape)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        char esc[8];
+        size_t elen = escape((unsigned char)p[i], esc);
+        if (!elen)
+            continue;
+        buf_append(out, p + start, i - start);
+        buf_append(out, esc, elen);
+        start = i + 1;
+    }
+    buf_append(out, p + start, n - start);
+}
+
+static const char hex[] = "0123456789abcdef";
+
+/* JSON's escapes; \u00HH for the other control and the non-ASCII bytes. */
+static size_t json_escape(unsigned char ch, char esc[8])
+{
+    if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+        return 0;
+    esc[0] = '\\';
+    switch (ch) {
+    case '\n':
+        esc[1] = 'n';
+        return 2;
+    case '\r':
+        esc[1] = 'r';
+        return 2;
+    case '\t':
+        esc[1] = 't';
+        return 2;
+    case '"':
+    case '\\':
+        esc[1] = (char)ch;
+        return 2;
+    default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[ch >> 4];
+        esc[5] = hex[ch & 15];
+        return 6;
+    }
+}
+
+void buf_append_json(buf_t *out, const char *p, size_t n)
+{
+    buf_append_escaped(out, p, n, json_escape);
 }

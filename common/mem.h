@@ -51,6 +51,13 @@ static inline void buf_append_str(buf_t *b, const char *s)
 {
     buf_append(b, s, strlen(s));
 }
+/* Appends p[0, n) with each byte for which escape() writes a replacement (returning its
+ * length, at most 8; 0 keeps the byte) replaced. */
+typedef size_t buf_escape_fn(unsigned char ch, char out[8]);
+void buf_append_escaped(buf_t *b, const char *p, size_t n, buf_escape_fn *escape);
+/* Appends p[0, n) escaped for the inside of a JSON string: the standard escapes, and
+ * control and non-ASCII bytes as \u00HH (read as latin-1), so the result is ASCII. */
+void buf_append_json(buf_t *b, const char *p, size_t n);
 /* Appends the decimal form of v. */
 void buf_append_u64(buf_t *b, uint64_t v);
 /* Drops the first n bytes, moving the rest to the front. */

@@ -102,8 +102,6 @@ static const struct {
     {'c', A_CONN, "connection"},
 };
 
-static void put_json(buf_t *out, const char *p, size_t n);
-
 static uint32_t text_add(alog_fmt_t *f, const char *p, size_t n)
 {
     if (f->text_len + n + 1 > f->text_cap) {
@@ -299,7 +297,7 @@ int alog_compile(const char *format, alog_fmt_t **out, char *err, size_t errlen)
         const op_t *op = &f->ops[f->json_ops[j]];
         key.len = 0;
         buf_append(&key, ",\"", 2);
-        put_json(&key, f->text + op->key_off, op->key_len);
+        buf_append_json(&key, f->text + op->key_off, op->key_len);
         buf_append(&key, "\":", 2);
         /* offset and length packed: keys are short */
         f->json_keys[j] = text_add(f, key.data, key.len) << 8 | (uint32_t)(key.len & 0xff);
@@ -370,70 +368,25 @@ void alog_capture(const alog_fmt_t *f, alog_resp_t *r, const py_header_t *header
 
 /* ---- rendering ----------------------------------------------------------------------- */
 
-static const char hexdigits[] = "0123456789abcdef";
-
 /* Text: `"` and `\` escaped, control and non-ASCII bytes as \xHH. */
+static size_t text_escape(unsigned char ch, char esc[8])
+{
+    static const char hexdigits[] = "0123456789abcdef";
+    if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+        return 0;
+    esc[0] = '\\';
+    esc[1] = (char)ch;
+    if (ch >= 0x20 && ch < 0x7f)
+        return 2;
+    esc[1] = 'x';
+    esc[2] = hexdigits[ch >> 4];
+    esc[3] = hexdigits[ch & 15];
+    return 4;
+}
+
 static void put_text(buf_t *out, const char *p, size_t n)
 {
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-            continue;
-        buf_append(out, p + start, i - start);
-        char esc[4] = {'\\', (char)ch, 0, 0};
-        size_t elen = 2;
-        if (ch < 0x20 || ch >= 0x7f) {
-            esc[1] = 'x';
-            esc[2] = hexdigits[ch >> 4];
-            esc[3] = hexdigits[ch & 15];
-            elen = 4;
-        }
-        buf_append(out, esc, elen);
-        start = i + 1;
-    }
-    buf_append(out, p + start, n - start);
-}
-
-/* JSON string contents: control and non-ASCII bytes as \u00HH (latin-1). */
-static void put_json(buf_t *out, const char *p, size_t n)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
-            continue;
-        buf_append(out, p + start, i - start);
-        char esc[6] = {'\\', (char)ch};
-        size_t elen = 2;
-        switch (ch) {
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '"':
-        case '\\':
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hexdigits[ch >> 4];
-            esc[5] = hexdigits[ch & 15];
-            elen = 6;
-        }
-        buf_append(out, esc, elen);
-        start = i + 1;
-    }
-    buf_append(out, p + start, n - start);
-}
-
-void alog_json_escape(buf_t *out, const char *p, size_t n)
-{
-    put_json(out, p, n);
+    buf_append_escaped(out, p, n, text_escape);
 }
 
 /* A value, as text or as a JSON string; NULL is "-" or null. */
@@ -445,7 +398,7 @@ static void put_value(buf_t *out, bool json, const char *p, size_t n)
     }
     if (json) {
         buf_append(out, "\"", 1);
-        put_json(out, p, n);
+        buf_append_json(out, p, n);
         buf_append(out, "\"", 1);
     } else {
         put_text(out, p, n);
@@ -585,7 +538,7 @@ static void put_time(alog_fmt_t *f, buf_t *out, bool json, const struct timespec
 {
     if (json) {
         /* RFC 3339 in UTC with milliseconds and "Z", the one time format of every JSON line
-         * we write or ship (logship.c's put_time writes the same) */
+         * we write or ship (common/log.h's log_put_rfc3339 writes the same) */
         if (ts->tv_sec != f->json_sec) {
             struct tm tm;
             gmtime_r(&ts->tv_sec, &tm);
@@ -697,9 +650,9 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
         }
         if (json)
             buf_append(out, "\"", 1);
-        (json ? put_json : put_text)(out, r->base + req->method.off, req->method.len);
+        (json ? buf_append_json : put_text)(out, r->base + req->method.off, req->method.len);
         buf_append(out, " ", 1);
-        (json ? put_json : put_text)(out, r->base + req->target.off, req->target.len);
+        (json ? buf_append_json : put_text)(out, r->base + req->target.off, req->target.len);
         buf_append_str(out, req->version_minor ? " HTTP/1.1" : " HTTP/1.0");
         if (json)
             buf_append(out, "\"", 1);
@@ -817,7 +770,7 @@ void alog_render(alog_fmt_t *f, bool json, const alog_rec_t *r, buf_t *out)
             buf_append(out, f->text + (k >> 8) + (j ? 0 : 1), (k & 0xff) - (j ? 0 : 1));
         } else {
             buf_append_str(out, j ? ",\"" : "\"");
-            put_json(out, f->text + op->key_off, op->key_len);
+            buf_append_json(out, f->text + op->key_off, op->key_len);
             buf_append(out, "\":", 2);
         }
         put_atom(f, op, out, true, r);

@@ -75,9 +75,6 @@ unsigned alog_fmt_out_count(const alog_fmt_t *f);
  * a repeated name wins, as in gunicorn's atom dictionary). */
 void alog_capture(const alog_fmt_t *f, alog_resp_t *r, const py_header_t *headers, size_t n);
 
-/* Appends p[0, n) escaped for the inside of a JSON string (see above). */
-void alog_json_escape(buf_t *out, const char *p, size_t n);
-
 /* Appends one line, with its newline, for rec: text, or a JSON object when `json`. */
 /* Whether the format's JSON object has `key` (e.g. "pid" from %(p)s), so that a shipper
  * adding keys of its own can leave that one to the line. */

@@ -20,7 +20,7 @@ int alog_writer_open(alog_writer_t *wr, const char *path, ring_t *ring, uint64_t
     wr->ring = ring;
     wr->ud = ud;
     if (!path || strcmp(path, "-") == 0) {
-        wr->fd = STDOUT_FILENO;
+        wr->fd = log_stdout_fd(); /* 1, unless --capture-output took it */
     } else {
         wr->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (wr->fd < 0) {

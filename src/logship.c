@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "src/accesslog.h"
 #include "common/log.h"
 #include "src/scoreboard.h"
 
@@ -22,8 +21,8 @@
 #define BACKOFF_MAX_MS   30000
 #define REPORT_EVERY_MS  10000
 
-/* RFC 5424 severities of our levels (debug, info, warning, error, critical); facility
- * user (1). */
+/* Syslog severities of our levels (debug, info, warning, error, critical), as Python's
+ * SysLogHandler maps them, so gunicorn's syslog readers see the same PRI. */
 static const int severity[LOG_LEVEL_COUNT] = {
     [LOG_LEVEL_DEBUG] = 7, [LOG_LEVEL_INFO] = 6,     [LOG_LEVEL_WARNING] = 4,
     [LOG_LEVEL_ERROR] = 3, [LOG_LEVEL_CRITICAL] = 2,
@@ -98,11 +97,12 @@ bad_port:
     return -1;
 }
 
-void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int worker)
+void logship_init(logship_t *s, const logship_target_t *t, bool syslog, int worker)
 {
     memset(s, 0, sizeof(*s));
     s->target = *t;
-    s->rfc5424 = rfc5424;
+    s->syslog = syslog;
+    s->facility = 1;
     s->stream = t->transport == SHIP_TCP;
     s->fd = -1;
     s->worker = worker;
@@ -112,6 +112,14 @@ void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int wor
     if (gethostname(s->host, sizeof(s->host)) < 0 || !s->host[0])
         snprintf(s->host, sizeof(s->host), "-");
     s->host[sizeof(s->host) - 1] = 0;
+}
+
+void logship_set_syslog(logship_t *s, bool rfc3164, int facility, const char *tag)
+{
+    s->syslog = true;
+    s->rfc3164 = rfc3164;
+    s->facility = facility;
+    snprintf(s->tag, sizeof(s->tag), "%s", tag ? tag : "");
 }
 
 static void close_fd(logship_t *s)
@@ -136,42 +144,48 @@ void logship_free(logship_t *s)
 
 /* ---- framing ------------------------------------------------------------------------- */
 
-static void put_time(buf_t *out)
+/* The syslog header up to the message. `kind` is "error" or "access": RFC 5424's MSGID,
+ * and the end of the tag when there is one (gunicorn's "gunicorn.app.error").
+ *   RFC 5424: <PRI>1 2026-11-25T22:45:28.123Z HOST APP-NAME PID KIND -
+ *   RFC 3164: <PRI>Nov 25 22:45:28 HOST TAG[PID]:   (local time, as the RFC has it) */
+static void syslog_head(logship_t *s, buf_t *out, int sev, const char *kind, int pid)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char text[48];
-    size_t n = strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(text + n, sizeof(text) - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
-    buf_append(out, text, n);
+    char app[SHIP_TAG_MAX + 16];
+    if (s->tag[0])
+        snprintf(app, sizeof(app), "%s.%s", s->tag, kind);
+    else
+        snprintf(app, sizeof(app), "uwsgi-fast");
+    int pri = s->facility * 8 + sev;
+    if (s->rfc3164) {
+        time_t now = time(NULL);
+        struct tm tm;
+        localtime_r(&now, &tm);
+        char stamp[32];
+        strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+        buf_printf(out, "<%d>%s %s %s[%d]: ", pri, stamp, s->host, app, pid);
+        return;
+    }
+    app[48] = 0; /* RFC 5424's longest APP-NAME */
+    buf_printf(out, "<%d>1 ", pri);
+    log_put_rfc3339(out);
+    buf_printf(out, " %s %s %d %s - ", s->host, app, pid, kind);
 }
 
-static void syslog_head(logship_t *s, buf_t *out, int sev, const char *msgid)
-{
-    char head[64];
-    buf_append(out, head, (size_t)snprintf(head, sizeof(head), "<%d>1 ", 8 + sev));
-    put_time(out);
-    buf_append(out, " ", 1);
-    buf_append_str(out, s->host);
-    buf_append(out, head,
-               (size_t)snprintf(head, sizeof(head), " uwsgi-fast %d %s - ", s->pid, msgid));
-}
-
-/* `{"type":...,"host":...,"pid":...,"worker":...,` without the keys in `line_keys`. */
-static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_keys)
+/* `{"type":...,"host":...,"pid":...,"worker":...,` without the keys in `line_keys`;
+ * pid and worker are those of the process the line is from. */
+static void json_head(logship_t *s, buf_t *out, const char *type, unsigned line_keys, int pid,
+                      int worker)
 {
     char tail[64];
     buf_append_str(out, "{\"type\":\"");
     buf_append_str(out, type);
     buf_append_str(out, "\",\"host\":\"");
-    alog_json_escape(out, s->host, strlen(s->host));
+    buf_append_json(out, s->host, strlen(s->host));
     buf_append_str(out, "\",");
     if (!(line_keys & LOGSHIP_LINE_HAS_PID))
-        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"pid\":%d,", s->pid));
-    if (s->worker >= 0 && !(line_keys & LOGSHIP_LINE_HAS_WORKER))
-        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"worker\":%d,", s->worker));
+        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"pid\":%d,", pid));
+    if (worker >= 0 && !(line_keys & LOGSHIP_LINE_HAS_WORKER))
+        buf_append(out, tail, (size_t)snprintf(tail, sizeof(tail), "\"worker\":%d,", worker));
 }
 
 /* Moves the message in s->scratch into the queue, framed; drops it when full. */
@@ -185,7 +199,7 @@ static void enqueue(logship_t *s)
         return;
     }
     if (s->stream) {
-        if (s->rfc5424) {
+        if (s->syslog && !s->rfc3164) {
             char len[16];
             buf_append(&s->fill, len, (size_t)snprintf(len, sizeof(len), "%zu ", m->len));
             buf_append(&s->fill, m->data, m->len);
@@ -207,21 +221,26 @@ static void enqueue(logship_t *s)
 
 void logship_error(logship_t *s, int level, const char *msg, size_t len)
 {
+    logship_error_as(s, level, s->pid, s->worker, msg, len);
+}
+
+void logship_error_as(logship_t *s, int level, int pid, int worker, const char *msg, size_t len)
+{
     if (!log_level_name(level))
         level = LOG_LEVEL_CRITICAL;
     buf_t *m = &s->scratch;
     m->len = 0;
-    if (s->rfc5424) {
-        syslog_head(s, m, severity[level], "error");
+    if (s->syslog) {
+        syslog_head(s, m, severity[level], "error", pid);
         buf_append(m, msg, len);
     } else {
-        json_head(s, m, "error", 0);
+        json_head(s, m, "error", 0, pid, worker);
         buf_append_str(m, "\"time\":\"");
-        put_time(m);
+        log_put_rfc3339(m);
         buf_append_str(m, "\",\"level\":\"");
         buf_append_str(m, log_level_name(level));
         buf_append_str(m, "\",\"message\":\"");
-        alog_json_escape(m, msg, len > SHIP_MAX_MSG ? SHIP_MAX_MSG : len);
+        buf_append_json(m, msg, len > SHIP_MAX_MSG ? SHIP_MAX_MSG : len);
         buf_append_str(m, "\"}");
     }
     enqueue(s);
@@ -232,16 +251,16 @@ void logship_access(logship_t *s, const char *json, size_t jlen, const char *tex
 {
     buf_t *m = &s->scratch;
     m->len = 0;
-    if (s->rfc5424) {
+    if (s->syslog) {
         if (!text)
             return;
-        syslog_head(s, m, 6, "access");
+        syslog_head(s, m, 6, "access", s->pid);
         buf_append(m, text, tlen);
     } else {
         if (!json || jlen < 2 || json[0] != '{')
             return;
         /* {"type":"access","host":...,"pid":...,"worker":..., + the line's own fields */
-        json_head(s, m, "access", line_keys);
+        json_head(s, m, "access", line_keys, s->pid, s->worker);
         if (jlen == 2)
             m->len--; /* an empty object: drop the trailing comma */
         buf_append(m, json + 1, jlen - 1);

@@ -1,5 +1,5 @@
-/* Log shipping (--log-target): access and error lines sent to a collector over UDP, TCP
- * or a unix socket, as JSON objects or RFC 5424 syslog messages.
+/* Log shipping (--log-target, --log-syslog): access and error lines sent to a collector
+ * over UDP, TCP or a unix socket, as JSON objects or RFC 5424 or RFC 3164 syslog messages.
  *
  * Each process ships its own lines: a worker from its ring (ring_send, connecting with
  * ring_connect), the master with non-blocking sends from its poll loop. A unix
@@ -11,10 +11,10 @@
  * every 10 s, the error log. A TCP connection that fails is retried with back-off (1 s
  * doubling to 30 s); what waited meanwhile goes out once it is back.
  *
- * Framing: a datagram carries one message; on a stream, JSON lines end in a newline and
- * syslog messages are octet-counted (RFC 6587). Sends are plain copies; zero-copy from
- * registered buffers is left to the send path's arena (issue 5) and would only pay for
- * collectors on another host.
+ * Framing: a datagram carries one message; on a stream, JSON lines and RFC 3164 messages
+ * end in a newline, RFC 5424 messages are octet-counted (RFC 6587). Sends are plain copies;
+ * zero-copy from registered buffers is left to the send path's arena (issue 5) and would only pay
+ * for collectors on another host.
  */
 #ifndef UF_LOGSHIP_H
 #define UF_LOGSHIP_H
@@ -43,11 +43,16 @@ typedef struct logship_target {
  * Returns 0, or -1 with one line in err. */
 int logship_parse(const char *spec, logship_target_t *t, char *err, size_t errlen);
 
+#define SHIP_TAG_MAX 40 /* a syslog tag base; RFC 5424 allows 48 bytes with ".access" */
+
 typedef struct logship {
     logship_target_t target;
-    bool rfc5424;
-    bool stream; /* TCP or a unix stream socket */
-    int fd;      /* -1: not connected */
+    bool syslog;            /* syslog messages (else JSON objects) */
+    bool rfc3164;           /* ...in RFC 3164's form (else RFC 5424's) */
+    int facility;           /* syslog facility code: 1 (user) unless logship_set_syslog said */
+    char tag[SHIP_TAG_MAX]; /* "" : APP-NAME uwsgi-fast; else TAG.error, TAG.access */
+    bool stream;            /* TCP or a unix stream socket */
+    int fd;                 /* -1: not connected */
     bool connecting;
     bool inflight; /* busy is being sent */
     bool ring_mode;
@@ -74,12 +79,19 @@ typedef struct logship {
     bool failing_logged;
 } logship_t;
 
-/* Prepares s for `t`. `worker` is the worker id, -1 for the master. No socket yet. */
-void logship_init(logship_t *s, const logship_target_t *t, bool rfc5424, int worker);
+/* Prepares s for `t`: syslog (RFC 5424, facility user, APP-NAME uwsgi-fast) or JSON
+ * messages. `worker` is the worker id, -1 for the master. No socket yet. */
+void logship_init(logship_t *s, const logship_target_t *t, bool syslog, int worker);
+/* Makes s send syslog messages in RFC 3164's form or RFC 5424's, with `facility` and the
+ * tag base `tag` (src/syslogcfg.h's syslogcfg_tag; ".error" or ".access" is added). */
+void logship_set_syslog(logship_t *s, bool rfc3164, int facility, const char *tag);
 void logship_free(logship_t *s);
 
 /* Queues an error-log line (a log_level_t of common/log.h). */
 void logship_error(logship_t *s, int level, const char *msg, size_t len);
+/* The same for a line of another process: a worker's captured output, which the master
+ * ships (pid and worker name that worker; worker -1 for none). */
+void logship_error_as(logship_t *s, int level, int pid, int worker, const char *msg, size_t len);
 /* Keys of a shipped JSON line's head that an access line may carry itself: the head
  * leaves them to the line, so that every key appears once. */
 #define LOGSHIP_LINE_HAS_PID    1u
@@ -97,7 +109,7 @@ void logship_raw(logship_t *s, const char *msg, size_t len);
 /* Whether access lines are wanted as JSON (else as text). */
 static inline bool logship_wants_json(const logship_t *s)
 {
-    return !s->rfc5424;
+    return !s->syslog;
 }
 
 /* ---- in a worker: through the ring ----------------------------------------------------

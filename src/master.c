@@ -18,6 +18,7 @@
 #include "python_bridge/hooks.h"
 #include "python_bridge/interp.h"
 #include "src/budget.h"
+#include "src/capture.h"
 #include "src/churn.h"
 #include "src/listeners.h"
 #include "src/metrics.h"
@@ -81,6 +82,9 @@ typedef struct master {
     metrics_queue_t *view_queues; /* per slot and bind: sampled for each view */
     stats_outputs_t out;          /* --log-target (the master's own lines), --statsd-host
                                      (gunicorn.workers, gunicorn.backlog) */
+    capture_t capture;            /* --capture-output: the workers' stdout and stderr */
+    struct pollfd *pfds;          /* wait_events' poll set, grown with the pipes */
+    unsigned pfds_cap;
     uint64_t next_statsd_ms;
 } master_t;
 
@@ -121,8 +125,17 @@ static const char *title_name(const tun_config_t *cfg)
     return cfg->proc_name ? cfg->proc_name : cfg->app;
 }
 
-static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
+static void become_worker(master_t *m, unsigned k, sb_slot_t *sb, int capture_fd)
 {
+    /* --capture-output: fd 1 and 2 become the pipe the master reads; a failure leaves
+     * them as they were, which only costs the tag */
+    capture_forget(&m->capture);
+    if (capture_fd >= 0) {
+        int rc = log_capture_stdio(capture_fd);
+        if (rc < 0)
+            log_warning("--capture-output: %s; the output stays uncaptured", strerror(-rc));
+        close(capture_fd);
+    }
     /* a worker holds only its own slot's listeners, unless it may steal from the
      * others' (work sharing) */
     for (unsigned j = 0; j < MAX_SLOTS && !m->sharing; j++)
@@ -135,6 +148,8 @@ static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
     scrape_close(&m->stats);
     if (m->out.ship.fd >= 0)
         close(m->out.ship.fd);
+    if (m->out.syslog.fd >= 0)
+        close(m->out.syslog.fd);
     if (m->out.statsd.fd >= 0)
         close(m->out.statsd.fd);
     sb->pid = (int32_t)getpid();
@@ -165,6 +180,11 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
     sb_set(&sb->state, SB_BOOTING);
     sb->age = ++m->spawned;
     py_hooks_pre_fork(k, m->target);
+    int cap[2] = {-1, -1};
+    int cap_rc = m->cfg->capture_output ? capture_pipe_open(cap) : 0;
+    if (cap_rc < 0)
+        log_warning("--capture-output: no pipe for worker %u: %s; its output stays uncaptured", k,
+                    strerror(-cap_rc));
     fflush(NULL);
     py_before_fork(); /* --preload: the interpreter's fork hooks, gc.freeze() */
     pid_t pid = fork();
@@ -172,16 +192,24 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
         py_after_fork_child();
     else
         py_after_fork_parent();
-    if (pid < 0) {
-        log_error("fork failed: %s; retrying", strerror(errno));
-        m->slots[k].boot.respawn_at_ms = sb_now_ms() + CHURN_RESPAWN_BACKOFF_MS;
-        return NULL;
-    }
     if (pid == 0) {
         /* written by the worker itself, so the line's [pid] is the worker's, as in gunicorn */
         log_info("Booting worker with pid: %d", (int)getpid());
-        become_worker(m, k, sb);
+        if (cap[0] >= 0)
+            close(cap[0]);
+        become_worker(m, k, sb, cap[1]);
     }
+    if (cap[1] >= 0)
+        close(cap[1]); /* the worker's alone: its exit is then the pipe's end of file */
+    if (pid < 0) {
+        log_error("fork failed: %s; retrying", strerror(errno));
+        if (cap[0] >= 0)
+            close(cap[0]);
+        m->slots[k].boot.respawn_at_ms = sb_now_ms() + CHURN_RESPAWN_BACKOFF_MS;
+        return NULL;
+    }
+    if (cap[0] >= 0)
+        capture_add(&m->capture, cap[0], pid, (int)k);
     *p = (churn_proc_t){
         .pid = pid,
         .slot = k,
@@ -775,6 +803,14 @@ static void statsd_push(master_t *m, uint64_t now)
     }
 }
 
+/* A line a worker wrote to its stdout or stderr (--capture-output). */
+static void captured_line(void *ctx, int pid, int worker, const char *line, size_t len)
+{
+    master_t *m = ctx;
+    log_text_as(pid, worker, line, len);
+    stats_outputs_captured(&m->out, pid, worker, line, len);
+}
+
 /* --stats-bind, --log-target and --statsd-host in the master. Returns 0, or -1 with err. */
 static int start_observability(master_t *m, char *err, size_t errlen)
 {
@@ -786,13 +822,15 @@ static int start_observability(master_t *m, char *err, size_t errlen)
     m->view_workers = uf_calloc(2 * MAX_SLOTS, sizeof(metrics_worker_t));
     m->view_queues = uf_calloc((size_t)MAX_SLOTS * m->nbinds, sizeof(metrics_queue_t));
     m->stats.fd = -1;
-    m->out.ship.fd = m->out.statsd.fd = -1;
+    m->out.ship.fd = m->out.syslog.fd = m->out.statsd.fd = -1;
+    m->capture.emit = captured_line;
+    m->capture.ctx = m;
     if (cfg->stats_bind &&
         scrape_open(&m->stats, cfg->stats_bind, m->cfg, fill_view, m, err, errlen) < 0)
         return -1;
     if (stats_outputs_open(&m->out, cfg, -1, err, errlen) < 0)
         return -1;
-    if (m->out.shipping || m->out.statsd_on)
+    if (m->out.shipping || m->out.syslog_on || m->out.statsd_on)
         log_set_sink(stats_outputs_log, &m->out);
     return 0;
 }
@@ -800,9 +838,14 @@ static int start_observability(master_t *m, char *err, size_t errlen)
 /* Sends what the master's log target and statsd hold, without blocking. */
 static void ship_master(master_t *m, uint64_t now)
 {
+    capture_run(&m->capture); /* the workers' output, before it is shipped */
     if (m->out.shipping) {
         logship_direct_run(&m->out.ship, now);
         logship_report_drops(&m->out.ship, now);
+    }
+    if (m->out.syslog_on) {
+        logship_direct_run(&m->out.syslog, now);
+        logship_report_drops(&m->out.syslog, now);
     }
     if (m->out.statsd_on)
         logship_direct_run(&m->out.statsd, now);
@@ -811,18 +854,25 @@ static void ship_master(master_t *m, uint64_t now)
 /* Waits (poll, at most `ms`) for a signal, a stats client or a log socket to be ready. */
 static void wait_events(master_t *m, int ms)
 {
-    struct pollfd pfd[4 + SCRAPE_MAX_CLIENTS];
+    unsigned want = 5 + SCRAPE_MAX_CLIENTS + capture_open_count(&m->capture);
+    if (want > m->pfds_cap) {
+        m->pfds_cap = want + 8;
+        m->pfds = uf_realloc(m->pfds, m->pfds_cap * sizeof(*m->pfds));
+    }
+    struct pollfd *pfd = m->pfds;
     unsigned n = 0;
     pfd[n++] = (struct pollfd){.fd = m->sigfd, .events = POLLIN};
     n += scrape_pollfds(&m->stats, pfd + n, SCRAPE_MAX_CLIENTS + 1);
-    logship_t *ships[2] = {m->out.shipping ? &m->out.ship : NULL,
+    logship_t *ships[3] = {m->out.shipping ? &m->out.ship : NULL,
+                           m->out.syslog_on ? &m->out.syslog : NULL,
                            m->out.statsd_on ? &m->out.statsd : NULL};
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         short ev;
         int fd = ships[i] ? logship_direct_fd(ships[i], &ev) : -1;
         if (fd >= 0 && ev)
             pfd[n++] = (struct pollfd){.fd = fd, .events = ev};
     }
+    n += capture_pollfds(&m->capture, pfd + n, m->pfds_cap - n);
     if (poll(pfd, n, ms) < 0 && errno != EINTR)
         log_error("poll failed: %s", strerror(errno));
 }
@@ -860,7 +910,11 @@ static void banner(master_t *m)
         log_info("Access log: %s (%s)", strcmp(cfg->accesslog, "-") ? cfg->accesslog : "stdout",
                  cfg->access_log_json ? "JSON" : "text");
     if (m->out.shipping)
-        log_info("Log target: %s (%s)", cfg->log_target, m->out.ship.rfc5424 ? "RFC 5424" : "JSON");
+        log_info("Log target: %s (%s)", cfg->log_target, m->out.ship.syslog ? "RFC 5424" : "JSON");
+    if (m->out.syslog_on)
+        log_info("Syslog: %s (%s, facility %d, tag %s.error%s)", m->out.syslog.target.spec,
+                 m->out.syslog.rfc3164 ? "RFC 3164" : "RFC 5424", m->out.syslog.facility,
+                 m->out.syslog.tag, m->out.syslog_access ? ", access lines too" : "");
     if (m->stats.fd >= 0)
         log_info("Stats: http://%s/metrics (Prometheus), /stats (JSON), /health, /ready",
                  m->stats.addr);
@@ -893,6 +947,7 @@ static int start_logging(master_t *m)
         return 2;
     }
     preflight_accesslog_path(cfg);
+    log_set_json(cfg->error_log_json);
     if (log_init(cfg->error_logfile, cfg->log_level, err, sizeof(err)) < 0) {
         fprintf(stderr, "uwsgi-fast: %s\n", err);
         return 1;
@@ -1062,18 +1117,23 @@ static void run(master_t *m)
 static void shut_down(master_t *m)
 {
     py_hooks_server_event(TUN_HOOK_on_exit);
+    capture_close(&m->capture); /* what the last workers wrote */
     log_info("Shutting down: Master");
-    /* the master's last lines reach the log target if it takes them within a second */
-    for (uint64_t end = sb_now_ms() + 1000; m->out.shipping && sb_now_ms() < end;) {
+    /* the master's last lines reach the log target and syslog if they take them within a
+     * second */
+    for (uint64_t end = sb_now_ms() + 1000; sb_now_ms() < end;) {
         ship_master(m, sb_now_ms());
-        if (!m->out.ship.fill.len && !m->out.ship.busy.len)
+        const logship_t *a = &m->out.ship, *b = &m->out.syslog;
+        if (!a->fill.len && !a->busy.len && !b->fill.len && !b->busy.len)
             break;
         wait_events(m, 20);
     }
     log_set_sink(NULL, NULL);
     scrape_close(&m->stats);
     logship_free(&m->out.ship);
+    logship_free(&m->out.syslog);
     logship_free(&m->out.statsd);
+    uf_free(m->pfds);
     close(m->sigfd);
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         if (m->slots[k].listeners)

@@ -22,6 +22,7 @@
 #include "src/conn.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "src/syslogcfg.h"
 #include "src/worker.h"
 
 /* A statsd packet stays below a common Ethernet MTU (what gunicorn's users' collectors
@@ -88,6 +89,42 @@ int stats_statsd_target(const char *spec, logship_target_t *t, char *err, size_t
     return parse_hostport(spec, "statsd-host", 8125, false, t, err, errlen);
 }
 
+int stats_dogstatsd_tags(const char *spec, char *out, size_t outlen, char *err, size_t errlen)
+{
+    size_t n = 0;
+    out[0] = 0;
+    if (!spec || !*spec)
+        return 0;
+    for (const char *p = spec;;) {
+        size_t len = strcspn(p, ",");
+        const char *t = p, *end = p + len;
+        while (t < end && *t == ' ')
+            t++;
+        while (end > t && end[-1] == ' ')
+            end--;
+        for (const char *c = t; c < end; c++)
+            if (*c == '|' || *c == '#' || *c == '@' || (unsigned char)*c < 0x20 || *c == 0x7f)
+                end = t; /* refused below */
+        if (end == t) {
+            snprintf(err, errlen,
+                     "--dogstatsd-tags: \"%s\" is not a comma-separated list of tags "
+                     "(accepted: NAME:VALUE or NAME, without |, #, @ or empty tags)",
+                     spec);
+            return -1;
+        }
+        int w = snprintf(out + n, outlen - n, "%s%.*s", n ? "," : "|#", (int)(end - t), t);
+        if (w < 0 || (size_t)w >= outlen - n) {
+            snprintf(err, errlen, "--dogstatsd-tags: longer than %zu bytes", outlen - 3);
+            out[0] = 0;
+            return -1;
+        }
+        n += (size_t)w;
+        if (!p[len])
+            return 0;
+        p += len + 1; /* a comma: a tag must follow */
+    }
+}
+
 int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t errlen)
 {
     return parse_hostport(spec, "stats-bind", -1, true, t, err, errlen);
@@ -100,6 +137,28 @@ static int check_path(const char *setting, const char *p, char *err, size_t errl
                  setting, p);
         return -1;
     }
+    return 0;
+}
+
+/* --log-syslog-facility and --log-syslog-format always (a typo is a typo), the address
+ * only when --log-syslog is on: it may name a host that only exists where syslog is used. */
+static int syslog_check(const tun_config_t *cfg, logship_target_t *t, char *err, size_t errlen)
+{
+    const char *fac = cfg->syslog_facility ? cfg->syslog_facility : "user";
+    if (syslogcfg_facility(fac) < 0) {
+        snprintf(err, errlen,
+                 "--log-syslog-facility: \"%s\" is not a syslog facility (accepted: %s)", fac,
+                 syslogcfg_facility_names());
+        return -1;
+    }
+    const char *form = cfg->syslog_format ? cfg->syslog_format : "rfc3164";
+    if (strcmp(form, "rfc3164") != 0 && strcmp(form, "rfc5424") != 0) {
+        snprintf(err, errlen, "--log-syslog-format: \"%s\" is not rfc3164 or rfc5424", form);
+        return -1;
+    }
+    if (cfg->syslog &&
+        syslogcfg_address(cfg->syslog_addr ? cfg->syslog_addr : "", t, err, errlen) < 0)
+        return -1;
     return 0;
 }
 
@@ -134,9 +193,14 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
         snprintf(err, errlen, "--log-target-format: \"%s\" is not json or rfc5424", ltf);
         return -1;
     }
+    if (syslog_check(cfg, &t, err, errlen) < 0)
+        return -1;
     if (cfg->stats_bind && stats_bind_target(cfg->stats_bind, &t, err, errlen) < 0)
         return -1;
     if (cfg->statsd_host && stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
+        return -1;
+    char tags[STATS_TAGS_MAX];
+    if (stats_dogstatsd_tags(cfg->dogstatsd_tags, tags, sizeof(tags), err, errlen) < 0)
         return -1;
     if (cfg->health_path && check_path("health-path", cfg->health_path, err, errlen) < 0)
         return -1;
@@ -155,7 +219,7 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
 int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, char *err,
                        size_t errlen)
 {
-    o->ship.fd = o->statsd.fd = -1;
+    o->ship.fd = o->syslog.fd = o->statsd.fd = -1;
     logship_target_t t;
     if (cfg->log_target) {
         if (logship_parse(cfg->log_target, &t, err, errlen) < 0)
@@ -163,6 +227,19 @@ int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, 
         bool rfc = cfg->log_target_format && strcmp(cfg->log_target_format, "rfc5424") == 0;
         logship_init(&o->ship, &t, rfc, worker);
         o->shipping = true;
+    }
+    if (cfg->syslog) {
+        if (syslogcfg_address(cfg->syslog_addr ? cfg->syslog_addr : "", &t, err, errlen) < 0)
+            return -1;
+        char tag[SHIP_TAG_MAX];
+        syslogcfg_tag(cfg->syslog_prefix, cfg->proc_name ? cfg->proc_name : cfg->app, tag,
+                      sizeof(tag));
+        logship_init(&o->syslog, &t, true, worker);
+        logship_set_syslog(
+            &o->syslog, !cfg->syslog_format || strcmp(cfg->syslog_format, "rfc5424") != 0,
+            syslogcfg_facility(cfg->syslog_facility ? cfg->syslog_facility : "user"), tag);
+        o->syslog_on = true;
+        o->syslog_access = !cfg->disable_redirect_access_to_syslog;
     }
     if (cfg->statsd_host) {
         if (stats_statsd_target(cfg->statsd_host, &t, err, errlen) < 0)
@@ -174,6 +251,8 @@ int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, 
         while (n && p[n - 1] == '.')
             n--;
         snprintf(o->prefix, sizeof(o->prefix), "%.*s%s", (int)n, p, n ? "." : "");
+        if (stats_dogstatsd_tags(cfg->dogstatsd_tags, o->tags, sizeof(o->tags), err, errlen) < 0)
+            return -1;
         o->statsd_on = true;
     }
     return 0;
@@ -181,12 +260,14 @@ int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, 
 
 void stats_outputs_statsd(stats_outputs_t *o, const char *fmt, ...)
 {
-    char line[256];
+    char line[256 + STATS_TAGS_MAX];
     int n = snprintf(line, sizeof(line), "%s", o->prefix);
     va_list ap;
     va_start(ap, fmt);
     n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
     va_end(ap);
+    if (n > 0 && (size_t)n < sizeof(line))
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "%s", o->tags);
     if (n <= 0 || (size_t)n >= sizeof(line) - 1)
         return;
     if (o->gather) {
@@ -202,11 +283,21 @@ void stats_outputs_log(void *ctx, int level, const char *msg, size_t len)
     stats_outputs_t *o = ctx;
     if (o->shipping)
         logship_error(&o->ship, level, msg, len);
+    if (o->syslog_on)
+        logship_error(&o->syslog, level, msg, len);
     if (o->statsd_on && level >= 2)
         stats_outputs_statsd(o, "gunicorn.log.%s:1|c|@1.0",
                              level == 2   ? "warning"
                              : level == 3 ? "error"
                                           : "critical");
+}
+
+void stats_outputs_captured(stats_outputs_t *o, int pid, int worker, const char *msg, size_t len)
+{
+    if (o->shipping)
+        logship_error_as(&o->ship, LOG_LEVEL_INFO, pid, worker, msg, len);
+    if (o->syslog_on)
+        logship_error_as(&o->syslog, LOG_LEVEL_INFO, pid, worker, msg, len);
 }
 
 /* ---- in a worker --------------------------------------------------------------------- */
@@ -218,7 +309,8 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
     w->stats = st;
     st->pid = (int)getpid();
     st->alog.fd = -1;
-    if (cfg->accesslog || cfg->log_target) {
+    if (cfg->accesslog || cfg->log_target ||
+        (cfg->syslog && !cfg->disable_redirect_access_to_syslog)) {
         const char *fmt = cfg->access_log_format ? cfg->access_log_format : ALOG_DEFAULT_FORMAT;
         if (alog_compile(fmt, &st->fmt, err, errlen) < 0)
             return -1;
@@ -251,7 +343,11 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
         o->statsd.dropped_out = &w->sb->statsd_dropped;
         logship_ring_start(&o->statsd, &w->ring, OP_STATSD_SEND, OP_STATSD_SEND, w->now_ms);
     }
-    if (o->shipping || o->statsd_on)
+    /* Syslog is served with non-blocking sends at the end of each loop round (as a unix
+     * datagram log target is, see logship_ring_start): its usual address is /dev/log,
+     * which needs that anyway, and it then needs no completion ops of its own in the
+     * worker's loop. Its counts stay its own (dropped lines are reported every 10 s). */
+    if (o->shipping || o->statsd_on || o->syslog_on)
         log_set_sink(stats_outputs_log, o);
     return 0;
 }
@@ -416,6 +512,19 @@ static void peer_text(const conn_t *c, char *host, size_t hostlen, int *port)
     net_addr_host((const struct sockaddr *)&ss, host, hostlen, port);
 }
 
+/* Renders the line for shipping only (into st->line), as JSON or text; *json or *text
+ * then points at it, valid until the next rendering. */
+static void render_line(stats_worker_t *st, const alog_rec_t *rec, bool as_json, const char **json,
+                        size_t *jlen, const char **text, size_t *tlen)
+{
+    st->line.len = 0;
+    alog_render(st->fmt, as_json, rec, &st->line);
+    if (as_json)
+        *json = st->line.data, *jlen = st->line.len - 1;
+    else
+        *text = st->line.data, *tlen = st->line.len - 1;
+}
+
 static void write_line(worker_t *w, conn_t *c, uint64_t us)
 {
     stats_worker_t *st = w->stats;
@@ -461,35 +570,36 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
                 text = b->data + at, tlen = b->len - at - 1;
         }
     }
-    if (!st->out.shipping)
-        return;
-    bool want_json = logship_wants_json(&st->out.ship);
-    if (want_json ? !json : !text) {
-        st->line.len = 0;
-        alog_render(st->fmt, want_json, &rec, &st->line);
-        if (want_json)
-            json = st->line.data, jlen = st->line.len - 1;
-        else
-            text = st->line.data, tlen = st->line.len - 1;
+    if (st->out.shipping) {
+        bool want_json = logship_wants_json(&st->out.ship);
+        if (want_json ? !json : !text)
+            render_line(st, &rec, want_json, &json, &jlen, &text, &tlen);
+        logship_access(&st->out.ship, json, jlen, text, tlen, st->ship_line_keys);
     }
-    logship_access(&st->out.ship, json, jlen, text, tlen, st->ship_line_keys);
+    if (st->out.syslog_on && st->out.syslog_access) {
+        if (!text)
+            render_line(st, &rec, false, &json, &jlen, &text, &tlen);
+        logship_access(&st->out.syslog, NULL, 0, text, tlen, 0);
+    }
 }
 
 static void statsd_request(stats_worker_t *st, int status, uint64_t us)
 {
-    char lines[512];
-    int n = snprintf(lines, sizeof(lines),
-                     "%sgunicorn.requests:1|c|@1.0\n%sgunicorn.request.duration:%llu.%03llu|ms\n",
-                     st->out.prefix, st->out.prefix, (unsigned long long)(us / 1000),
-                     (unsigned long long)(us % 1000));
+    stats_outputs_t *o = &st->out;
+    const char *p = o->prefix, *tags = o->tags;
+    char lines[3 * (sizeof(o->prefix) + sizeof(o->tags) + 64)];
+    int n = snprintf(
+        lines, sizeof(lines),
+        "%sgunicorn.requests:1|c|@1.0%s\n%sgunicorn.request.duration:%llu.%03llu|ms%s\n", p, tags,
+        p, (unsigned long long)(us / 1000), (unsigned long long)(us % 1000), tags);
     if (status)
         n += snprintf(lines + n, sizeof(lines) - (size_t)n,
-                      "%sgunicorn.request.status.%d:1|c|@1.0\n", st->out.prefix, status);
-    if (st->out.packet.len + (size_t)n > STATSD_PACKET) {
-        logship_raw(&st->out.statsd, st->out.packet.data, st->out.packet.len - 1);
-        st->out.packet.len = 0;
+                      "%sgunicorn.request.status.%d:1|c|@1.0%s\n", p, status, tags);
+    if (o->packet.len && o->packet.len + (size_t)n > STATSD_PACKET) {
+        logship_raw(&o->statsd, o->packet.data, o->packet.len - 1);
+        o->packet.len = 0;
     }
-    buf_append(&st->out.packet, lines, (size_t)n);
+    buf_append(&o->packet, lines, (size_t)n);
 }
 
 void stats_request_done(worker_t *w, conn_t *c)
@@ -546,6 +656,10 @@ int stats_timeout_ms(worker_t *w)
     /* a unix datagram target that said EAGAIN: try again soon */
     if (st->out.shipping && !ship->ring_mode && (ship->fill.len || ship->busy.len) && t > 20)
         t = 20;
+    /* syslog (never through the ring): lines waiting, or a connection to finish */
+    const logship_t *sl = &st->out.syslog;
+    if (st->out.syslog_on && (sl->fill.len || sl->busy.len || sl->connecting) && t > 20)
+        t = 20;
     /* a log target waiting to reconnect */
     if (st->out.shipping && ship->fd < 0 && !ship->connecting && ship->fill.len) {
         int64_t left = (int64_t)ship->retry_at_ms - (int64_t)w->now_ms;
@@ -567,6 +681,10 @@ void stats_tick(worker_t *w)
     if (st->out.shipping) {
         logship_ring_flush(&st->out.ship, now);
         logship_report_drops(&st->out.ship, now);
+    }
+    if (st->out.syslog_on) {
+        logship_direct_run(&st->out.syslog, now);
+        logship_report_drops(&st->out.syslog, now);
     }
     if (st->out.statsd_on) {
         if (st->out.packet.len) {
@@ -597,6 +715,8 @@ bool stats_drained(worker_t *w)
         done = false;
     if (st->out.statsd_on && !late && !logship_ring_idle(&st->out.statsd))
         done = false;
+    if (st->out.syslog_on && !late && !logship_ring_idle(&st->out.syslog))
+        done = false;
     return done;
 }
 
@@ -620,6 +740,8 @@ void stats_worker_exit(worker_t *w)
             lost += st->out.ship.busy_count;
         sb_add64(st->out.ship.dropped_out, lost);
     }
+    if (st->out.syslog_on)
+        logship_free(&st->out.syslog);
 }
 
 void stats_accept_queue(int fd, uint32_t *length, uint32_t *limit)

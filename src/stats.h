@@ -39,6 +39,13 @@ int stats_check_config(const tun_config_t *cfg, const char **warning, char *err,
 /* --statsd-host: HOST:PORT, HOST (port 8125) or unix:/PATH. Returns 0 or -1 with err. */
 int stats_statsd_target(const char *spec, logship_target_t *t, char *err, size_t errlen);
 
+/* --dogstatsd-tags: "k:v,k2:v2" (a tag may also be a bare word) into `out` as DogStatsD's
+ * suffix "|#k:v,k2:v2" ("" for none). Spaces around a tag are dropped, as gunicorn users
+ * write "a:1, b:2"; an empty tag or one holding '|', '#', '@' or a control character is
+ * refused, since it would break the statsd line. Returns 0, or -1 with err. */
+#define STATS_TAGS_MAX 512
+int stats_dogstatsd_tags(const char *spec, char *out, size_t outlen, char *err, size_t errlen);
+
 /* --stats-bind: HOST:PORT. Returns 0 or -1 with err. */
 int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t errlen);
 
@@ -47,16 +54,20 @@ int stats_bind_target(const char *spec, logship_target_t *t, char *err, size_t e
 typedef struct stats_outputs {
     logship_t ship; /* --log-target: the process's own lines */
     bool shipping;
-    logship_t statsd; /* --statsd-host */
+    logship_t syslog; /* --log-syslog: the same lines, to syslog */
+    bool syslog_on;
+    bool syslog_access; /* access lines too (not --disable-redirect-access-to-syslog) */
+    logship_t statsd;   /* --statsd-host */
     bool statsd_on;
-    char prefix[128]; /* --statsd-prefix, ending in "." unless empty */
-    bool gather;      /* statsd lines gather in `packet` (a worker sends it once per
-                         loop round); otherwise each line is its own datagram */
+    char prefix[128];          /* --statsd-prefix, ending in "." unless empty */
+    char tags[STATS_TAGS_MAX]; /* --dogstatsd-tags as "|#k:v,k2:v2", or "" */
+    bool gather;               /* statsd lines gather in `packet` (a worker sends it once per
+                                  loop round); otherwise each line is its own datagram */
     buf_t packet;
 } stats_outputs_t;
 
-/* Parses and prepares --log-target and --statsd-host for the master (worker -1) or a
- * worker; opens no socket. Returns 0, or -1 with err filled. */
+/* Parses and prepares --log-target, --log-syslog and --statsd-host for the master
+ * (worker -1) or a worker; opens no socket. Returns 0, or -1 with err filled. */
 int stats_outputs_open(stats_outputs_t *o, const tun_config_t *cfg, int worker, char *err,
                        size_t errlen);
 /* One statsd line, o->prefix in front of the formatted text (no newline). */
@@ -65,6 +76,10 @@ void stats_outputs_statsd(stats_outputs_t *o, const char *fmt, ...)
 /* The error-log sink (common/log.h's log_set_sink, ctx the stats_outputs_t): ships the
  * line and counts warnings and worse for statsd as gunicorn does. */
 void stats_outputs_log(void *ctx, int level, const char *msg, size_t len);
+
+/* A worker's captured output line (--capture-output), read by the master: shipped to
+ * --log-target and syslog as that worker's INFO line (the error log has it already). */
+void stats_outputs_captured(stats_outputs_t *o, int pid, int worker, const char *msg, size_t len);
 
 /* ---- in a worker --------------------------------------------------------------------- */
 

@@ -146,12 +146,20 @@ static void warn_uncalled_hook(tun_parse_state_t *ps, const char *name)
                         : "dirty workers are not supported yet");
 }
 
-/* A .py config's metadata table: callables (hooks) and values of other types. */
+/* A .py config's metadata table: callables (hooks), values of other types, and what the
+ * logging config mapping refused or warns about. */
 static int map_py_meta(tun_parse_state_t *ps, const toml_entry_t *e)
 {
     char who[PATH_MAX + 64];
     for (size_t k = 0; k < e->value.count; k++) {
         const char *item = e->value.items[k];
+        /* what logconfig_dict / logconfig_json asked for and cannot have, or should know */
+        if (strcmp(e->key, "refused") == 0)
+            return tun_fail(ps->err, ps->errlen, "%s: %s", ps->file_name, item);
+        if (strcmp(e->key, "warnings") == 0) {
+            tun_add_warning(ps->cfg, "%s: %s", ps->file_name, item);
+            continue;
+        }
         bool is_callable = strcmp(e->key, "callables") == 0;
         char name[256], type[64] = "function";
         if (is_callable) {

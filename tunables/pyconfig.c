@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tunables/logconfig.h"
 #include "tunables/text.h"
 #include "tunables/tunables.h"
 
@@ -49,8 +50,32 @@ static const char script[] =
     "    os._exit(3)\n"
     "def q(s):\n"
     "    return json.dumps(s, ensure_ascii=False).replace('\\x7f', '\\\\u007f')\n"
-    "lines, calls, other = [], [], []\n"
-    "for k, v in list(vars(mod).items()):\n"
+    "lines, calls, other, refused, warned = [], [], [], [], []\n"
+    "values = dict(vars(mod))\n"
+    /* logconfig_dict, else logconfig_json (gunicorn's order): mapped onto our settings by
+     * tunables/logconfig.c's uf_logconfig, and not written back themselves */
+    "for key in ('logconfig_dict', 'logconfig_json'):\n"
+    "    src = values.get(key)\n"
+    "    if key == 'logconfig_json' and isinstance(src, str) and src:\n"
+    "        if 'logconfig_dict' in values and values['logconfig_dict']:\n"
+    "            del values[key]\n"
+    "            continue\n"
+    "        try:\n"
+    "            with open(src) as f:\n"
+    "                src = json.load(f)\n"
+    "        except (OSError, ValueError) as e:\n"
+    "            refused.append('logconfig_json: cannot read %s: %s' % (values.pop(key), e))\n"
+    "            continue\n"
+    "    if isinstance(src, dict) and src:\n"
+    "        del values[key]\n"
+    "        try:\n"
+    "            mapped, w = uf_logconfig(src, key)\n"
+    "        except UfRefused as e:\n"
+    "            refused.append(str(e))\n"
+    "            continue\n"
+    "        values.update(mapped)\n"
+    "        warned.extend(w)\n"
+    "for k, v in list(values.items()):\n"
     "    if k.startswith('_') or v is None or isinstance(v, types.ModuleType):\n"
     "        continue\n"
     "    if isinstance(v, bool):\n"
@@ -82,6 +107,8 @@ static const char script[] =
     "lines.append('[' + q('" TUN_PYCONFIG_META "') + ']')\n"
     "lines.append('callables = [' + ', '.join(q(c) for c in calls) + ']')\n"
     "lines.append('other = [' + ', '.join(q(o) for o in other) + ']')\n"
+    "lines.append('refused = [' + ', '.join(q(o) for o in refused) + ']')\n"
+    "lines.append('warnings = [' + ', '.join(q(o) for o in warned) + ']')\n"
     "out.write('\\n'.join(lines) + '\\n')\n"
     "out.flush()\n";
 
@@ -109,11 +136,15 @@ static int spawn(const char *python, const char *path, char **envp, int *fd, pid
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-    char *const argv[] = {(char *)python, "-c", (char *)script, (char *)path, NULL};
+    buf_t code = {0};
+    buf_append_str(&code, tun_logconfig_py);
+    buf_append(&code, script, sizeof(script)); /* with its NUL */
+    char *const argv[] = {(char *)python, "-c", code.data, (char *)path, NULL};
     static char *no_env[] = {NULL};
     int rc = posix_spawnp(pid, python, &fa, &attr, argv, envp ? envp : no_env);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    buf_free(&code);
     close(pipefd[1]);
     if (rc != 0) {
         close(pipefd[0]);

@@ -12,9 +12,11 @@
  * The TOML it returns has one key per public module-level name whose value is a
  * string, a number, a boolean, a list/tuple (elements made strings) or a dict (made
  * "KEY=VALUE,KEY=VALUE", gunicorn's secure_scheme_headers), None and empty dicts left
- * out, plus a table ["uwsgi-fast:pyconfig"] with two string arrays: `callables` (names
- * bound to functions or classes, where server hooks show up) and `other` ("name=typename"
- * for values of any other type). Names starting with "_" and modules are left out.
+ * out, plus a table ["uwsgi-fast:pyconfig"] with string arrays: `callables` (names
+ * bound to functions or classes, where server hooks show up), `other` ("name=typename"
+ * for values of any other type), and `refused` and `warnings`, what the mapping of
+ * logconfig_dict / logconfig_json (tunables/logconfig.h, whose settings replace those
+ * keys) could not honour or wants said. Names starting with "_" and modules are left out.
  */
 #ifndef UF_TUNABLES_PYCONFIG_H
 #define UF_TUNABLES_PYCONFIG_H

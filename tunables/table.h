@@ -271,7 +271,11 @@ enum tun_flag {
     X(error_logfile, STRING, 0, "error-logfile", "log-file", "FILE", ERROR_LOGFILE,         \
       "errorlog",                                                                           \
       "-", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                                 \
-      "file the error log is appended to; - means stderr")                                  \
+      "file the error log is appended to; - means stderr, /dev/stdout stdout")              \
+    X(error_log_json, BOOL, 0, "error-log-json", NULL, "BOOL", ERROR_LOG_JSON,              \
+      "error_log_json",                                                                     \
+      "false", 0, 0, 0, NULL, NULL, false, LOGGING,                                         \
+      "write each error log record as a JSON object (time, level, pid, worker, message)")   \
     X(log_level, LOGLEVEL, 0, "log-level", NULL, "LEVEL", LOG_LEVEL, "loglevel",            \
       "info", 0, 0, 0, NULL, NULL, true, LOGGING,                                           \
       "least severe messages the error log records")                                        \
@@ -296,6 +300,37 @@ enum tun_flag {
       LOG_TARGET_FORMAT, "log_target_format",                                               \
       "json", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                              \
       "what --log-target receives: JSON objects, or RFC 5424 syslog messages")              \
+    X(syslog, BOOL, 0, "log-syslog", NULL, "BOOL", LOG_SYSLOG, "syslog",                    \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "also send error and access lines to syslog (--log-syslog-to), beside the error log " \
+      "and any --log-target")                                                               \
+    X(syslog_addr, STRING, 0, "log-syslog-to", NULL, "ADDRESS", LOG_SYSLOG_TO, "syslog_addr", \
+      "udp://localhost:514", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,               \
+      "where syslog lines go: udp://HOST[:PORT], tcp://HOST[:PORT], unix://PATH or "        \
+      "unix:PATH (/dev/log)")                                                               \
+    X(syslog_prefix, STRING, 0, "log-syslog-prefix", NULL, "STRING", LOG_SYSLOG_PREFIX,     \
+      "syslog_prefix",                                                                      \
+      NULL, 0, 0, 0, NULL, NULL, true, LOGGING,                                             \
+      "syslog tag gunicorn.PREFIX.error / gunicorn.PREFIX.access; default: --name, else "   \
+      "the application with : written .")                                                   \
+    X(syslog_facility, STRING, 0, "log-syslog-facility", NULL, "NAME", LOG_SYSLOG_FACILITY, \
+      "syslog_facility",                                                                    \
+      "user", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                              \
+      "syslog facility: user, daemon, local0..local7, auth, authpriv, cron, ftp, kern, "    \
+      "lpr, mail, news, security, syslog or uucp")                                          \
+    X(syslog_format, STRING, 0, "log-syslog-format", NULL, "rfc3164|rfc5424",               \
+      LOG_SYSLOG_FORMAT, "syslog_format",                                                   \
+      "rfc3164", 0, 0, TUN_F_NONEMPTY, NULL, NULL, true, LOGGING,                           \
+      "syslog message form: RFC 3164 (what syslog daemons expect on /dev/log) or RFC 5424")  \
+    X(disable_redirect_access_to_syslog, BOOL, 0, "disable-redirect-access-to-syslog", NULL, \
+      "BOOL", DISABLE_REDIRECT_ACCESS_TO_SYSLOG, "disable_redirect_access_to_syslog",       \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "with --log-syslog, send only error lines to syslog, not access lines")               \
+    X(capture_output, BOOL, 0, "capture-output", NULL, "BOOL", CAPTURE_OUTPUT,              \
+      "capture_output",                                                                     \
+      "false", 0, 0, 0, NULL, NULL, true, LOGGING,                                          \
+      "write what the application prints (stdout and stderr of the workers) into the error " \
+      "log line by line, tagged with the worker, and ship it like the worker's lines")      \
     /* ---- Metrics and health ---- */                                                     \
     X(stats_bind, STRING, 0, "stats-bind", NULL, "HOST:PORT", STATS_BIND, "stats_bind",     \
       NULL, 0, 0, 0, NULL, NULL, false, METRICS,                                            \
@@ -309,6 +344,11 @@ enum tun_flag {
       "statsd_prefix",                                                                      \
       NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
       "prefix of every statsd metric name (a dot is added)")                                \
+    X(dogstatsd_tags, STRING, 0, "dogstatsd-tags", NULL, "TAGS", DOGSTATSD_TAGS,            \
+      "dogstatsd_tags",                                                                     \
+      NULL, 0, 0, 0, NULL, NULL, true, METRICS,                                             \
+      "DogStatsD tags added to every statsd metric as |#TAGS: NAME:VALUE or NAME, comma "   \
+      "separated (env:prod,service:shop)")                                                  \
     X(enable_backlog_metric, BOOL, 0, "enable-backlog-metric", NULL, "BOOL",                \
       ENABLE_BACKLOG_METRIC, "enable_backlog_metric",                                       \
       "false", 0, 0, 0, NULL, NULL, true, METRICS,                                          \
@@ -367,18 +407,20 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
 
 #define TUN_TLS_REASON                                                                             \
     "terminate TLS in a proxy in front of uwsgi-fast (nginx, haproxy, a load balancer)"
-#define TUN_SYSLOG_REASON                                                                          \
-    "the error log goes to a file or stderr; let journald or the container runtime forward it"
 #define TUN_LOGGER_REASON                                                                          \
-    "the error log is written by the C core, not by Python's logging; use --error-logfile and "    \
-    "--log-level"
+    "the error and access logs are written by the C core, not by Python's logging; use "           \
+    "logconfig_dict in a gunicorn.conf.py (its gunicorn.error and gunicorn.access handlers), "     \
+    "--error-logfile, --error-log-json, --log-syslog or --log-target"
+#define TUN_LOGCONFIG_REASON                                                                       \
+    "honoured only in a gunicorn.conf.py (the handlers of gunicorn.error and gunicorn.access); "   \
+    "here use --error-logfile, --error-log-json, --log-level, --access-logfile and "               \
+    "--access-log-json"
 #define TUN_PARSER_REASON                                                                          \
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
-#define TUN_STATSD_REASON "DogStatsD tags are not sent; statsd metrics go out untagged"
-#define TUN_H2_REASON     "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
-#define TUN_UWSGI_REASON  "the uwsgi protocol is not spoken yet"
-#define TUN_ASGI_REASON   "ASGI applications are not served yet"
-#define TUN_DIRTY_REASON  "gunicorn's dirty workers (a second pool for long tasks) are not here"
+#define TUN_H2_REASON    "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
+#define TUN_UWSGI_REASON "the uwsgi protocol is not spoken yet"
+#define TUN_ASGI_REASON  "ASGI applications are not served yet"
+#define TUN_DIRTY_REASON "gunicorn's dirty workers (a second pool for long tasks) are not here"
 #define TUN_CONTROL_REASON                                                                         \
     "there is no control socket; use signals (HUP, TTIN, TTOU) and the stats port"
 
@@ -388,24 +430,17 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "sync|gthread|gunicorn.workers.sync.SyncWorker|gunicorn.workers.gthread.ThreadWorker", \
       PLANNED,                                                                              \
       "workers are io_uring event loops calling the WSGI application; ASGI is planned")    \
-    R(disable_redirect_access_to_syslog, 0, "disable-redirect-access-to-syslog", NULL,      \
-      NULL, "false", NEVER, TUN_SYSLOG_REASON)                                              \
-    R(capture_output, 0, "capture-output", NULL, NULL, "false", PLANNED,                    \
-      "the application's stdout and stderr go where the master's go")                      \
-    R(logger_class, 0, "logger-class", NULL, "STRING", "gunicorn.glogging.Logger", NEVER,   \
+    R(logger_class, 0, "logger-class", NULL, "STRING",                                      \
+      "gunicorn.glogging.Logger|simple|gunicorn.instrument.statsd.Statsd", NEVER,           \
       TUN_LOGGER_REASON)                                                                    \
-    R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)             \
-    R(logconfig_dict, 0, NULL, NULL, "DICT", NULL, NEVER, TUN_LOGGER_REASON)                \
-    R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGGER_REASON)   \
-    R(syslog, 0, "log-syslog", NULL, NULL, "false", NEVER, TUN_SYSLOG_REASON)               \
-    R(syslog_addr, 0, "log-syslog-to", NULL, "ADDRESS", NULL, NEVER, TUN_SYSLOG_REASON)     \
-    R(syslog_prefix, 0, "log-syslog-prefix", NULL, "STRING", NULL, NEVER,                   \
-      TUN_SYSLOG_REASON)                                                                    \
-    R(syslog_facility, 0, "log-syslog-facility", NULL, "STRING", "user", NEVER,             \
-      TUN_SYSLOG_REASON)                                                                    \
+    R(logconfig, 0, "log-config", NULL, "FILE", NULL, NEVER,                                \
+      "the INI logging config is not read; write it as logconfig_dict in a gunicorn.conf.py " \
+      "(its gunicorn.error and gunicorn.access handlers are honoured), or use "            \
+      "--error-logfile, --error-log-json and --log-level")                                  \
+    R(logconfig_dict, 0, NULL, NULL, "DICT", NULL, NEVER, TUN_LOGCONFIG_REASON)             \
+    R(logconfig_json, 0, "log-config-json", NULL, "FILE", NULL, NEVER, TUN_LOGCONFIG_REASON) \
     R(enable_stdio_inheritance, 'R', "enable-stdio-inheritance", NULL, NULL, "false",       \
       NEVER, "it only matters with --daemon, which uwsgi-fast does not do")                 \
-    R(dogstatsd_tags, 0, "dogstatsd-tags", NULL, "TAGS", NULL, PLANNED, TUN_STATSD_REASON)  \
     R(daemon, 'D', "daemon", NULL, NULL, "false", NEVER,                                    \
       "run in the foreground under systemd, a container runtime or supervisord")            \
     R(forwarder_headers, 0, "forwarder-headers", NULL, "HEADERS", "SCRIPT_NAME,PATH_INFO",  \

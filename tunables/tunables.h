@@ -150,7 +150,8 @@ typedef struct tun_config {
                                        or /tmp */
 
     /* logging */
-    char *error_logfile;     /* --error-logfile, "-" = stderr (default) */
+    char *error_logfile;     /* --error-logfile, "-" = stderr (default), /dev/stdout = stdout */
+    bool error_log_json;     /* --error-log-json: one JSON object per record */
     int log_level;           /* --log-level debug|info|warning|error|critical -> 0..4 */
     char *accesslog;         /* --access-logfile, NULL = none, "-" = stdout */
     char *access_log_format; /* --access-logformat, gunicorn's atoms (src/accesslog.h) */
@@ -158,11 +159,19 @@ typedef struct tun_config {
     char *log_target;        /* --log-target udp://|tcp://|unix:, NULL = none; checked by
                                 the master at start (src/logship.h) */
     char *log_target_format; /* --log-target-format "json" or "rfc5424" */
+    bool syslog;             /* --log-syslog: error (and access) lines to syslog as well */
+    char *syslog_addr;       /* --log-syslog-to, gunicorn's spellings (src/syslogcfg.h) */
+    char *syslog_prefix;     /* --log-syslog-prefix: tag gunicorn.PREFIX.error; NULL = name */
+    char *syslog_facility;   /* --log-syslog-facility, a name gunicorn accepts */
+    char *syslog_format;     /* --log-syslog-format "rfc3164" or "rfc5424" */
+    bool disable_redirect_access_to_syslog; /* access lines stay out of syslog */
+    bool capture_output; /* --capture-output: workers' stdout/stderr into the error log */
 
     /* metrics and health (checked by the master at start: src/stats.h) */
     char *stats_bind;           /* --stats-bind HOST:PORT, NULL = off */
     char *statsd_host;          /* --statsd-host HOST:PORT, NULL = off */
     char *statsd_prefix;        /* --statsd-prefix, NULL = none */
+    char *dogstatsd_tags;       /* --dogstatsd-tags "k:v,k2:v2", NULL = none */
     bool enable_backlog_metric; /* --enable-backlog-metric: gunicorn.backlog to statsd */
     char *health_path;          /* --health-path, NULL = off */
     char *ready_path;           /* --ready-path, NULL = off */

@@ -273,6 +273,83 @@ static void test_logfile(void)
     rmdir(dir);
 }
 
+/* --capture-output: another process's line (log_text_as) has that process's pid and
+ * worker, INFO whatever the level; log_capture_stdio moves fd 1 and 2 to a pipe while the
+ * log's own lines keep going where fd 2 went. */
+static void test_capture_stdio(void)
+{
+    capture_begin();
+    log_init(NULL, LOG_LEVEL_ERROR, NULL, 0);
+    log_text_as(4242, 3, "printed\tby the app", 18);
+    log_text_as(4243, -1, "x", 1);
+    log_init(NULL, LOG_LEVEL_INFO, NULL, 0);
+    const char *text = capture_end();
+    CHECK(strstr(text, "] [4242] [INFO] [worker 3] printed\\x09by the app\n") != NULL);
+    CHECK(strstr(text, "] [4243] [INFO] x\n") != NULL);
+
+    capture_begin();
+    int p[2];
+    CHECK_EQ_INT(pipe(p), 0);
+    CHECK_EQ_INT(log_stdout_fd(), 1);
+    CHECK_EQ_INT(log_capture_stdio(p[1]), 0);
+    close(p[1]);
+    CHECK(log_stdout_fd() > 2);
+    CHECK_EQ_INT(write(1, "out\n", 4), 4);
+    CHECK_EQ_INT(write(2, "err\n", 4), 4);
+    log_info("own line");
+    char piped[64] = "";
+    CHECK_EQ_INT(read(p[0], piped, sizeof(piped) - 1), 8);
+    CHECK_EQ_STR(piped, "out\nerr\n");
+    /* the log's line went to the former fd 2 (the memory file), not into the pipe */
+    static char text2[4096];
+    ssize_t got2 = pread(log_state.fd, text2, sizeof(text2) - 1, 0);
+    text2[got2 > 0 ? got2 : 0] = 0;
+    CHECK(strstr(text2, "] own line\n") != NULL);
+    close(p[0]);
+    /* back as before, for the harness's own output */
+    dup2(log_state.out_fd, 1);
+    close(log_state.out_fd);
+    log_state.out_fd = 1;
+    dup2(saved_stderr, 2);
+    close(saved_stderr);
+    close(log_state.fd);
+    log_state.fd = 2;
+}
+
+/* --error-log-json: one object per record, the text line's message inside it (a
+ * traceback after a newline), "worker" only for a worker; the sink still gets the text. */
+static void test_json(void)
+{
+    log_set_json(true);
+    capture_begin();
+    log_warning("disk \"%s\" full", "/var");
+    log_set_worker(2);
+    log_text_detail(LOG_LEVEL_ERROR, "Error handling request", 22, "Traceback:\n  boom\n", 18);
+    log_text_as(77, 1, "captured", 8);
+    log_set_worker(-1);
+    const char *text = capture_end();
+    log_set_json(false);
+    char want[256];
+    snprintf(want, sizeof(want),
+             "\",\"level\":\"WARNING\",\"pid\":%d,\"message\":\"disk \\\"/var\\\" full\"}\n",
+             (int)getpid());
+    CHECK(strncmp(text, "{\"time\":\"", 9) == 0);
+    CHECK(strstr(text, want) != NULL);
+    CHECK(text[13] == '-' && text[19] == 'T' && text[28] == '.' && text[32] == 'Z');
+    snprintf(want, sizeof(want),
+             "\"level\":\"ERROR\",\"pid\":%d,\"worker\":2,\"message\":\"Error handling "
+             "request\\nTraceback:\\n  boom\"}\n",
+             (int)getpid());
+    CHECK(strstr(text, want) != NULL);
+    CHECK(strstr(text, "\"level\":\"INFO\",\"pid\":77,\"worker\":1,\"message\":\"captured\"}\n") !=
+          NULL);
+    /* one line per record */
+    int lines = 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    CHECK_EQ_INT(lines, 3);
+}
+
 int main(void)
 {
     test_format();
@@ -281,5 +358,7 @@ int main(void)
     test_foreign_thread();
     test_text();
     test_logfile();
+    test_json();
+    test_capture_stdio();
     return check_done();
 }

@@ -95,6 +95,47 @@ static void test_syslog_stream(void)
     logship_free(&s);
 }
 
+/* RFC 3164 (--log-syslog's default): "<PRI>Mmm dd hh:mm:ss HOST TAG.KIND[PID]: MSG", the
+ * facility in the PRI, newline-framed on a stream; RFC 5424 carries the tag as APP-NAME. */
+static void test_rfc3164(void)
+{
+    logship_t s = make(SHIP_UDP, true, false);
+    logship_set_syslog(&s, true, 19, "gunicorn.app");
+    logship_error(&s, 3, "boom", 4);
+    logship_access(&s, "{}", 2, "GET / 200", 9, 0);
+    CHECK_EQ_INT((int)s.fill_count, 2);
+    char first[256], second[256];
+    snprintf(first, sizeof(first), "%.*s", (int)s.fill_ends[0], s.fill.data);
+    snprintf(second, sizeof(second), "%.*s", (int)(s.fill_ends[1] - s.fill_ends[0]),
+             s.fill.data + s.fill_ends[0]);
+    /* <PRI> = local3 (19) * 8 + error (3) */
+    CHECK(strncmp(first, "<155>", 5) == 0);
+    CHECK(first[8] == ' ' && first[11] == ' ' && first[14] == ':' && first[17] == ':');
+    CHECK_EQ_STR(first + 20, " h gunicorn.app.error[7]: boom");
+    CHECK(strncmp(second, "<158>", 5) == 0);
+    CHECK_EQ_STR(second + 20, " h gunicorn.app.access[7]: GET / 200");
+    logship_free(&s);
+
+    logship_t t = make(SHIP_TCP, true, true);
+    logship_set_syslog(&t, true, 1, "gunicorn.app");
+    logship_error(&t, 1, "one", 3);
+    logship_error(&t, 1, "two", 3);
+    buf_append(&t.fill, "", 1);
+    t.fill.len--;
+    char *nl = strchr(t.fill.data, '\n');
+    CHECK(nl != NULL && strncmp(t.fill.data, "<14>", 4) == 0 && strncmp(nl - 3, "one", 3) == 0);
+    CHECK(nl && strncmp(nl + 1, "<14>", 4) == 0 && t.fill.data[t.fill.len - 1] == '\n');
+    logship_free(&t);
+
+    logship_t u = make(SHIP_UDP, true, false);
+    logship_set_syslog(&u, false, 16, "gunicorn.app");
+    logship_error(&u, 2, "careful", 7);
+    buf_append(&u.fill, "", 1);
+    CHECK(strncmp(u.fill.data, "<132>1 ", 7) == 0);
+    CHECK(strstr(u.fill.data, " h gunicorn.app.error 7 error - careful") != NULL);
+    logship_free(&u);
+}
+
 static void test_bounded_queue(void)
 {
     logship_t s = make(SHIP_UDP, false, false);
@@ -149,6 +190,7 @@ int main(void)
     test_parse();
     test_json_datagrams();
     test_syslog_stream();
+    test_rfc3164();
     test_bounded_queue();
     test_direct_delivery();
     return check_done();

@@ -26,6 +26,30 @@ static void test_targets(void)
     CHECK_EQ_INT(stats_statsd_target("127.0.0.1:0", &t, err, sizeof(err)), -1);
 }
 
+static void test_dogstatsd_tags(void)
+{
+    char out[STATS_TAGS_MAX], err[400];
+    CHECK_EQ_INT(stats_dogstatsd_tags("env:prod,service:shop", out, sizeof(out), err, sizeof(err)),
+                 0);
+    CHECK_EQ_STR(out, "|#env:prod,service:shop");
+    CHECK_EQ_INT(stats_dogstatsd_tags(" a:1 , canary ", out, sizeof(out), err, sizeof(err)), 0);
+    CHECK_EQ_STR(out, "|#a:1,canary");
+    CHECK_EQ_INT(stats_dogstatsd_tags(NULL, out, sizeof(out), err, sizeof(err)), 0);
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(stats_dogstatsd_tags("", out, sizeof(out), err, sizeof(err)), 0);
+    CHECK_EQ_STR(out, "");
+    const char *bad[] = {"a:1,,b:2", "a|b", "#x", "a:1,", " ", "x\ny", "rate@0.5"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = 0;
+        CHECK_EQ_INT(stats_dogstatsd_tags(bad[i], out, sizeof(out), err, sizeof(err)), -1);
+        CHECK(strstr(err, "--dogstatsd-tags: \"") == err);
+        CHECK(strstr(err, "NAME:VALUE") != NULL);
+    }
+    char small[10];
+    CHECK_EQ_INT(stats_dogstatsd_tags("abc:1,def:2", small, sizeof(small), err, sizeof(err)), -1);
+    CHECK(strstr(err, "longer than") != NULL);
+}
+
 static void test_outputs(void)
 {
     tun_config_t cfg = {0};
@@ -52,6 +76,17 @@ static void test_outputs(void)
                  "app.gunicorn.log.warning:1|c|@1.0\napp.gunicorn.log.critical:1|c|@1.0\n");
     CHECK_EQ_INT(w.statsd.fill_count, 0); /* nothing sent yet */
 
+    /* DogStatsD tags end every line, as gunicorn's "|#" suffix */
+    cfg.dogstatsd_tags = "env:prod";
+    stats_outputs_t tagged = {0};
+    CHECK_EQ_INT(stats_outputs_open(&tagged, &cfg, 1, err, sizeof(err)), 0);
+    tagged.gather = true;
+    stats_outputs_statsd(&tagged, "gunicorn.workers:%u|g", 3u);
+    CHECK_EQ_MEM(tagged.packet.data, tagged.packet.len, "app.gunicorn.workers:3|g|#env:prod\n");
+    logship_free(&tagged.statsd);
+    buf_free(&tagged.packet);
+    cfg.dogstatsd_tags = NULL;
+
     cfg.statsd_prefix = NULL;
     stats_outputs_t m = {0};
     CHECK_EQ_INT(stats_outputs_open(&m, &cfg, -1, err, sizeof(err)), 0);
@@ -73,6 +108,7 @@ static void test_outputs(void)
 int main(void)
 {
     test_targets();
+    test_dogstatsd_tags();
     test_outputs();
     return check_done();
 }

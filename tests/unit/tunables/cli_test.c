@@ -248,9 +248,9 @@ static void test_refused(void)
                "uwsgi-fast (nginx, haproxy, a load balancer); remove it or set it to true",
                "--suppress-ragged-eofs=off", "a:b");
     /* refused flags are refused in argument order, before any value is interpreted */
-    EXPECT_ERR("--dogstatsd-tags is not supported yet (planned): DogStatsD tags are not sent; "
-               "statsd metrics go out untagged; remove it",
-               "--dogstatsd-tags", "env:prod", "-w", "abc", "a:b");
+    EXPECT_ERR("--protocol is not supported yet (planned): only HTTP is served; the uwsgi "
+               "protocol is planned; remove it or set it to http",
+               "--protocol", "uwsgi", "-w", "abc", "a:b");
 
     /* the no-ops: accepted, noted for --print-config, their values consumed */
     EXPECT_OK("--reuse-port", "--worker-tmp-dir", "/dev/shm", "--no-sendfile", "a:b");

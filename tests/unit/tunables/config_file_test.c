@@ -120,8 +120,9 @@ static void test_config_toml(void)
         {"daemon = true\n", "bad.toml:1: daemon is not supported: run in the foreground under "
                             "systemd, a container runtime or supervisord; remove it"},
         {"logconfig_dict = \"x\"\n",
-         "bad.toml:1: logconfig_dict is not supported: the error log is written by the C core, "
-         "not by Python's logging; use --error-logfile and --log-level; remove it"},
+         "bad.toml:1: logconfig_dict is not supported: honoured only in a gunicorn.conf.py (the "
+         "handlers of gunicorn.error and gunicorn.access); here use --error-logfile, "
+         "--error-log-json, --log-level, --access-logfile and --access-log-json; remove it"},
         {"config = \"x.toml\"\n", "bad.toml:1: config cannot be set inside a config file; give "
                                   "it with -c or UWSGI_FAST_CONFIG"},
         {"workers = 3 junk\n", "bad.toml:1: unexpected text after the value"},
@@ -269,9 +270,9 @@ static void test_config_py(void)
         {"worker_class = 'gevent'\n",
          "bad.py: worker_class is not supported yet (planned): workers are io_uring event loops "
          "calling the WSGI application; ASGI is planned; remove it or set it to sync"},
-        {"dogstatsd_tags = 'env:prod'\n",
-         "bad.py: dogstatsd_tags is not supported yet (planned): DogStatsD tags are not sent; "
-         "statsd metrics go out untagged; remove it"},
+        {"protocol = 'uwsgi'\n",
+         "bad.py: protocol is not supported yet (planned): only HTTP is served; the uwsgi "
+         "protocol is planned; remove it or set it to http"},
         {"workers = 'x'\n", "bad.py: workers (--workers): \"x\" is not a whole number (accepted: "
                             "1 to 4096, or auto)"},
         {"bind = {'127.0.0.1:1'}\n",
@@ -287,6 +288,17 @@ static void test_config_py(void)
         {"import sys\nsys.exit(0)\n",
          "the gunicorn config bad.py raised an exception (traceback above)"},
         {"workers = (\n", "the gunicorn config bad.py raised an exception (traceback above)"},
+        {"logconfig_dict = {'loggers': {'gunicorn.error': {'handlers': ['x']}}}\n",
+         "bad.py: logconfig_dict: handler 'x' of gunicorn.error is not defined"},
+        {"logconfig_dict = {'handlers': {'m': {'class': 'logging.handlers.SMTPHandler'}},\n"
+         "  'loggers': {'gunicorn.access': {'handlers': ['m']}}}\n",
+         "bad.py: logconfig_dict: handler 'm' of gunicorn.access (logging.handlers.SMTPHandler) is "
+         "not honoured: the error log goes to a file, stdout or stderr (logging.FileHandler, "
+         "logging.handlers.WatchedFileHandler, logging.StreamHandler), as JSON with a JSON "
+         "formatter; for more use --log-syslog or --log-target"},
+        {"logconfig_json = '/nonexistent/log.json'\n",
+         "bad.py: logconfig_json: cannot read /nonexistent/log.json: [Errno 2] No such file or "
+         "directory: '/nonexistent/log.json'"},
         {"wsgi_app = 'x\\0y'\n", "bad.py: a value could not be carried over (line 1: \\u0000 "
                                  "escapes a NUL character, which no setting accepts)"},
     };
@@ -303,6 +315,33 @@ static void test_config_py(void)
     write_file("myconf", "workers = 5\n");
     EXPECT_OK_ENV(env, "-c", "myconf", "a:b");
     CHECK_EQ_INT(cfg.workers, 5);
+
+    /* logconfig_dict: gunicorn.error's handler, formatter and level, gunicorn.access's
+     * handler, replacing errorlog, loglevel and accesslog of the same file */
+    write_file("logconf.py",
+               "errorlog = 'replaced.log'\nloglevel = 'debug'\naccesslog = 'a.log'\n"
+               "logconfig_dict = {'version': 1,\n"
+               " 'formatters': {'j': {'()': 'pythonjsonlogger.jsonlogger.JsonFormatter'}},\n"
+               " 'handlers': {'o': {'class': 'logging.StreamHandler', 'formatter': 'j',\n"
+               "                    'stream': 'ext://sys.stdout'},\n"
+               "              'n': {'class': 'logging.NullHandler'}},\n"
+               " 'loggers': {'gunicorn.error': {'level': 30, 'handlers': ['o']},\n"
+               "             'gunicorn.access': {'handlers': ['n']}}}\n");
+    EXPECT_OK_ENV(env, "-c", "logconf.py", "a:b");
+    CHECK_EQ_STR(cfg.error_logfile, "/dev/stdout");
+    CHECK(cfg.error_log_json);
+    CHECK_EQ_INT(cfg.log_level, LOG_LEVEL_WARNING);
+    CHECK(cfg.accesslog == NULL); /* a NullHandler: no access log */
+    CHECK(!cfg.access_log_json);
+    /* gunicorn's own handler names, without a formatter: text on stderr, stdout */
+    write_file("logconf.py", "logconfig_dict = {'version': 1, 'loggers': {\n"
+                             " 'gunicorn.error': {'handlers': ['error_console']},\n"
+                             " 'gunicorn.access': {'handlers': ['console']}}}\n");
+    EXPECT_OK_ENV(env, "-c", "logconf.py", "a:b");
+    CHECK_EQ_STR(cfg.error_logfile, "-");
+    CHECK(!cfg.error_log_json);
+    CHECK_EQ_STR(cfg.accesslog, "-");
+    unlink("logconf.py");
 
     /* the interpreter: a missing one is named */
     buf_t text = {0};
