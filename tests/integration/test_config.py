@@ -178,8 +178,8 @@ def test_check_config_exit_codes(conf_dir, tmp_path):
 
 
 def test_refused_gunicorn_settings(tmp_path):
-    one_line_error(run_binary(["--capture-output", "basic:app"]), "--capture-output",
-                   "not supported yet", "remove it")
+    one_line_error(run_binary(["--forwarder-headers", "X-Foo", "basic:app"]),
+                   "--forwarder-headers", "not supported yet", "remove it")
     one_line_error(run_binary(["--threads", "0", "basic:app"]), "--threads", "1 to 256")
     one_line_error(run_binary(["-k", "gevent", "basic:app"]), "--worker-class", "sync")
     one_line_error(run_binary(["--certfile", "c.pem", "basic:app"]), "--certfile", "TLS")

@@ -164,8 +164,10 @@ def test_workers_drop_and_master_keeps_root(server, app_dir, python_reachable):
     assert Path(f"/proc/{workers[0]}/smaps_rollup").read_text()
     srv.send_signal(signal.SIGTTIN)
     assert wait_until(lambda: len(srv.worker_pids()) == 3, 10)
-    for pid in srv.worker_pids():
-        assert ids_of(pid)[:4] == (nobody, nobody, nogroup, nogroup)
+    # a child is the master's copy, root, for the moment between fork and its drop
+    assert wait_until(lambda: all(ids_of(pid)[:4] == (nobody, nobody, nogroup, nogroup)
+                                  for pid in srv.worker_pids()), 5), \
+        [ids_of(pid) for pid in srv.worker_pids()]
     log = (app_dir / "error.log").read_text()
     assert "Workers run as nobody (uid %d), gid %d" % (nobody, nogroup) in log
 
