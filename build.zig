@@ -253,6 +253,7 @@ const layers = [_]Layer{
         "src/worker.c",
         "src/conn.c",
         "src/proxy.c",
+        "src/proxyproto.c",
         "src/reply.c",
         "src/filesend.c",
         "src/spool.c",
