@@ -129,13 +129,13 @@ enum tun_flag {
       "SCRIPT_NAME of the application when a proxy mounts it below /")                      \
     X(proxy_protocol, STRING, 0, "proxy-protocol", NULL, "off|v1|v2|auto", PROXY_PROTOCOL,  \
       "proxy_protocol",                                                                     \
-      "off", 0, 0, TUN_F_NONEMPTY | TUN_F_PPMODE | TUN_F_PENDING, NULL, NULL, true, PROXY,                  \
+      "off", 0, 0, TUN_F_NONEMPTY | TUN_F_PPMODE, NULL, NULL, true, PROXY,                  \
       "every connection from --proxy-allow-from starts with a PROXY protocol header (v1, "  \
       "v2 or auto: either) naming the real client; others are refused; the flag alone "    \
       "means auto")                                                                         \
     X(proxy_allow_ips, STRING, 0, "proxy-allow-from", NULL, "IPS", PROXY_ALLOW_FROM,        \
       "proxy_allow_ips",                                                                    \
-      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST | TUN_F_PENDING, NULL, NULL, true, PROXY,\
+      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST, NULL, NULL, true, PROXY,                         \
       "with --proxy-protocol, the proxies allowed to connect: addresses or networks, "      \
       "comma separated, or * for any; unix socket peers are always allowed")               \
     /* ---- Workers ---- */                                                                \
