@@ -53,6 +53,13 @@ def get_env(sock, rfile=None):
     return json.loads(resp.body)
 
 
+def env_through(srv, data):
+    """The environ of the one request in data, sent on a new connection."""
+    with connect(srv.port) as s:
+        s.sendall(data)
+        return get_env(s)
+
+
 @pytest.fixture
 def pp_server(server, tmp_path):
     """server(...) with --proxy-protocol and an access log of the client address."""
@@ -86,23 +93,9 @@ def wait_log(srv, text, timeout=5.0):
     return True
 
 
-def closed_unanswered(sock, timeout=5.0):
-    """The server closes without a byte of answer."""
-    sock.settimeout(timeout)
-    try:
-        data = sock.recv(4096)
-    except ConnectionResetError:
-        return True
-    except (socket.timeout, TimeoutError):
-        return False
-    return data == b""
-
-
 def test_v1_tcp4_sets_client_and_destination(pp_server):
     srv = pp_server()
-    with connect(srv.port) as s:
-        s.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.2 5555 8443\r\n" + env_request())
-        env = get_env(s)
+    env = env_through(srv, b"PROXY TCP4 203.0.113.7 198.51.100.2 5555 8443\r\n" + env_request())
     assert env["REMOTE_ADDR"] == "203.0.113.7"
     assert env["SERVER_NAME"] == "198.51.100.2"
     assert env["SERVER_PORT"] == "8443"
@@ -112,36 +105,26 @@ def test_v1_tcp4_sets_client_and_destination(pp_server):
 
 def test_v1_tcp6_and_unknown(pp_server):
     srv = pp_server()
-    with connect(srv.port) as s:
-        s.sendall(b"PROXY TCP6 2001:db8::5 2001:db8::1 40000 443\r\n" + env_request())
-        env = get_env(s)
+    env = env_through(srv, b"PROXY TCP6 2001:db8::5 2001:db8::1 40000 443\r\n" + env_request())
     assert env["REMOTE_ADDR"] == "2001:db8::5"
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("2001:db8::1", "443")
-    with connect(srv.port) as s:  # UNKNOWN: the socket's own addresses
-        s.sendall(b"PROXY UNKNOWN\r\n" + env_request())
-        env = get_env(s)
+    env = env_through(srv, b"PROXY UNKNOWN\r\n" + env_request())  # UNKNOWN: the socket's own addresses
     assert env["REMOTE_ADDR"] == "127.0.0.1"
     assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("127.0.0.1", str(srv.port))
 
 
 def test_v2_inet_inet6_and_ssl_tlv(pp_server):
     srv = pp_server()
-    with connect(srv.port) as s:
-        s.sendall(v2_header("192.0.2.44", "10.0.0.1", 1234, 80) + env_request())
-        env = get_env(s)
+    env = env_through(srv, v2_header("192.0.2.44", "10.0.0.1", 1234, 80) + env_request())
     assert (env["REMOTE_ADDR"], env["SERVER_NAME"], env["SERVER_PORT"]) == \
         ("192.0.2.44", "10.0.0.1", "80")
     assert env["wsgi.url_scheme"] == "http"
-    with connect(srv.port) as s:
-        s.sendall(v2_header("2001:db8::9", "2001:db8::1", 1, 443, SSL_TLV) + env_request())
-        env = get_env(s)
+    env = env_through(srv, v2_header("2001:db8::9", "2001:db8::1", 1, 443, SSL_TLV) + env_request())
     assert env["REMOTE_ADDR"] == "2001:db8::9"
     assert env["wsgi.url_scheme"] == "https"
     # the client bit clear: TLS was not the client's
     no_ssl = tlv(0x20, b"\x00" + b"\x00" * 4)
-    with connect(srv.port) as s:
-        s.sendall(v2_header("192.0.2.45", "10.0.0.1", 1, 443, no_ssl) + env_request())
-        assert get_env(s)["wsgi.url_scheme"] == "http"
+    assert env_through(srv, v2_header("192.0.2.45", "10.0.0.1", 1, 443, no_ssl) + env_request())["wsgi.url_scheme"] == "http"
 
 
 def test_v2_local_and_unspec_keep_socket_addresses(pp_server):
@@ -149,9 +132,7 @@ def test_v2_local_and_unspec_keep_socket_addresses(pp_server):
     local = V2_SIG + bytes([0x20, 0x00]) + struct.pack(">H", 0)
     unspec = V2_SIG + bytes([0x21, 0x00]) + struct.pack(">H", 0)
     for header in (local, unspec):
-        with connect(srv.port) as s:
-            s.sendall(header + env_request())
-            env = get_env(s)
+        env = env_through(srv, header + env_request())
         assert env["REMOTE_ADDR"] == "127.0.0.1"
         assert env["SERVER_PORT"] == str(srv.port)
 
@@ -206,13 +187,11 @@ def test_missing_or_malformed_header_closes(pp_server):
     for data in bad:
         with connect(srv.port) as s:
             s.sendall(data)
-            assert closed_unanswered(s), data
+            assert expect_eof(s), data
     assert wait_log(srv, "PROXY protocol: connection from 127.0.0.1 port")
     assert "not a PROXY protocol header" in srv.log()
     # the server goes on serving
-    with connect(srv.port) as s:
-        s.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.2 5555 443\r\n" + env_request())
-        assert get_env(s)["REMOTE_ADDR"] == "203.0.113.7"
+    assert env_through(srv, b"PROXY TCP4 203.0.113.7 198.51.100.2 5555 443\r\n" + env_request())["REMOTE_ADDR"] == "203.0.113.7"
 
 
 def test_one_version_only(pp_server):
@@ -220,12 +199,10 @@ def test_one_version_only(pp_server):
     v2 = v2_header("203.0.113.7", "198.51.100.2", 5555, 443)
     for mode, good, wrong in (("v1", v1, v2), ("v2", v2, v1)):
         srv = pp_server(mode=mode)
-        with connect(srv.port) as s:
-            s.sendall(good + env_request())
-            assert get_env(s)["REMOTE_ADDR"] == "203.0.113.7"
+        assert env_through(srv, good + env_request())["REMOTE_ADDR"] == "203.0.113.7"
         with connect(srv.port) as s:
             s.sendall(wrong + env_request())
-            assert closed_unanswered(s)
+            assert expect_eof(s)
         assert wait_log(srv, f"not a PROXY protocol {mode} header")
         srv.stop()
 
@@ -234,10 +211,10 @@ def test_source_outside_allow_list_is_refused(pp_server):
     srv = pp_server("--proxy-allow-from", "10.9.9.9,2001:db8::/32")
     with connect(srv.port) as s:
         s.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.2 5555 443\r\n" + env_request())
-        assert closed_unanswered(s)
+        assert expect_eof(s)
     with connect(srv.port) as s:  # plain HTTP is not served either
         s.sendall(env_request())
-        assert closed_unanswered(s)
+        assert expect_eof(s)
     assert wait_log(srv, "refused: not in --proxy-allow-from")
 
 
@@ -246,10 +223,10 @@ def test_header_timeout_closes(pp_server):
     with connect(srv.port) as s:
         s.sendall(b"PROXY TCP4 203.0.113.7 ")
         start = time.monotonic()
-        assert closed_unanswered(s, timeout=6.0)
+        assert expect_eof(s, timeout=6.0)
         assert time.monotonic() - start < 5.0
     with connect(srv.port) as s:  # nothing at all: the same
-        assert closed_unanswered(s, timeout=6.0)
+        assert expect_eof(s, timeout=6.0)
 
 
 def test_off_by_default_and_bare_flag(server):
@@ -258,9 +235,7 @@ def test_off_by_default_and_bare_flag(server):
         s.sendall(b"PROXY TCP4 203.0.113.7 198.51.100.2 5555 443\r\n" + env_request())
         assert read_response(s.makefile("rb")).status == 400
     srv2 = server("basic:app", probe=None, args=("--proxy-protocol",))
-    with connect(srv2.port) as s:
-        s.sendall(v2_header("203.0.113.7", "198.51.100.2", 5555, 443) + env_request())
-        assert get_env(s)["REMOTE_ADDR"] == "203.0.113.7"
+    assert env_through(srv2, v2_header("203.0.113.7", "198.51.100.2", 5555, 443) + env_request())["REMOTE_ADDR"] == "203.0.113.7"
 
 
 # ---- real HAProxy in front -------------------------------------------------------------
@@ -339,7 +314,7 @@ backend app_v1
         # a direct connection without the header, from the allowed 127.0.0.1, is closed
         with connect(srv.port) as s:
             s.sendall(env_request())
-            assert closed_unanswered(s)
+            assert expect_eof(s)
         assert access_lines(srv, 4)[:4] == [f"127.0.0.2 {p} 200" for p in client_ports
                                             for _ in range(2)]
     finally:
