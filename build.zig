@@ -254,6 +254,8 @@ const layers = [_]Layer{
         "src/worker.c",
         "src/conn.c",
         "src/proxy.c",
+        "src/proxyproto.c",
+        "src/proxyhdr.c",
         "src/reply.c",
         "src/filesend.c",
         "src/spool.c",

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* path "-" (or NULL, or /dev/stderr) keeps stderr; /dev/stdout makes fd 2 a copy of fd 1
  * (the error log then goes where stdout goes). Returns 0, or -errno with err filled. */
@@ -95,6 +96,23 @@ void log_set_sink(log_sink_fn *fn, void *ctx);
 
 /* In the thread that set the sink: hands it what other threads logged meanwhile. */
 void log_pass_on(void);
+
+/* For a line that may be due thousands of times a second (a connection storm, a scan):
+ * whether to write it now, at most once per every_ms. Returns -1 to hold it back (counted
+ * in *held), or the count held back since the last line written, for this one to say;
+ * *last_ms and *held are the caller's, zero at first. */
+static inline long long log_throttle(uint64_t *last_ms, uint64_t *held, uint64_t now_ms,
+                                     uint64_t every_ms)
+{
+    if (*last_ms && now_ms < *last_ms + every_ms) {
+        (*held)++;
+        return -1;
+    }
+    long long n = (long long)*held;
+    *last_ms = now_ms ? now_ms : 1;
+    *held = 0;
+    return n;
+}
 
 #define log_debug(...)    log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define log_info(...)     log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -38,6 +38,7 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
     conn_shared_t *sh = &w->conn_shared;
     memset(sh, 0, sizeof(*sh));
     proxy_setup(&sh->proxy, &cfg->forwarded_allow, &cfg->secure_scheme);
+    proxyhdr_setup(&sh->pp, cfg);
     sh->root_path = cfg->root_path ? cfg->root_path : "";
     sh->root_path_len = strlen(sh->root_path);
     sh->spool_threshold = (uint64_t)cfg->body_spool_threshold;
@@ -300,6 +301,8 @@ void conn_process_input(worker_t *w, conn_t *c)
 {
     if (c->state != CONN_READING || c->spool_busy || c->handing_off || c->parked)
         return; /* (a parked request is complete: what follows it waits its turn) */
+    if (c->pp.waiting && proxyhdr_take(w, c) <= 0)
+        return;
     http_req_t *req = &c->req;
     /* a new request on a worker that cannot start it now: a sibling may, before we even
      * parse it */
@@ -343,22 +346,24 @@ void conn_process_input(worker_t *w, conn_t *c)
 
 /* ---- the peer ------------------------------------------------------------------------ */
 
-static void lookup_peer(worker_t *w, conn_t *c)
+bool conn_lookup_peer(worker_t *w, conn_t *c, struct sockaddr_storage *ss)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
+    socklen_t len = sizeof(*ss);
     c->have_peer = true;
     c->trusted = false;
     c->peer_host[0] = 0;
     c->peer_port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
-        return;
-    net_addr_host((const struct sockaddr *)&ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
-    c->trusted = proxy_trusts(&w->conn_shared.proxy, (const struct sockaddr *)&ss);
+    if (getpeername(c->fd, (struct sockaddr *)ss, &len) < 0)
+        return false;
+    net_addr_host((const struct sockaddr *)ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
+    c->trusted = proxy_trusts(&w->conn_shared.proxy, (const struct sockaddr *)ss);
+    return true;
 }
 
 bool conn_peer_is_loopback(const conn_t *c)
 {
+    if (c->pp.used)
+        return c->pp.sock_loopback;
     return strncmp(c->peer_host, "127.", 4) == 0 || strcmp(c->peer_host, "::1") == 0 ||
            strncmp(c->peer_host, "::ffff:127.", 11) == 0;
 }
@@ -379,8 +384,10 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         *cap = req->header_count * 2;
         *headers = uf_realloc(*headers, *cap * sizeof(py_header_t));
     }
-    if (!c->have_peer)
-        lookup_peer(w, c);
+    if (!c->have_peer) {
+        struct sockaddr_storage ss;
+        conn_lookup_peer(w, c, &ss);
+    }
     const conn_shared_t *sh = &w->conn_shared;
     for (uint32_t i = 0; i < req->header_count; i++) {
         const http_header_t *h = &req->headers[i];
@@ -406,11 +413,11 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         .body_len = spooled ? c->spool_len : req->body.len,
         .body_fd = c->spool_fd,
         .script_name = script_name,
-        .https = scheme == PROXY_SCHEME_HTTPS,
+        .https = scheme == PROXY_SCHEME_HTTPS || c->pp.ssl,
         .remote_addr = c->peer_host,
         .remote_port = c->peer_port,
-        .server_name = l->host,
-        .server_port = l->port,
+        .server_name = c->pp.dst_host[0] ? c->pp.dst_host : l->host,
+        .server_port = c->pp.dst_host[0] ? c->pp.dst_port : l->port,
     };
     return 0;
 }
@@ -684,6 +691,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
     c->handing_off = c->parked = c->to_queue = false;
     c->have_peer = c->trusted = false;
+    memset(&c->pp, 0, sizeof(c->pp));
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
     if (c->app) {
@@ -728,6 +736,8 @@ static conn_t *take_slot(worker_t *w, int fd, unsigned listener)
 void conn_open(worker_t *w, int fd, unsigned listener)
 {
     conn_t *c = take_slot(w, fd, listener);
+    if (!proxyhdr_open(w, c))
+        return;
     conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);
 }
@@ -735,6 +745,10 @@ void conn_open(worker_t *w, int fd, unsigned listener)
 void conn_adopt(worker_t *w, const share_msg_t *m)
 {
     conn_t *c = take_slot(w, m->fd, m->bind);
+    /* one handed over unread (accepted while its worker drained) has its PROXY header
+     * still to come; one with a request never began with a header (handoff_can_travel) */
+    if (m->len == 0 && !proxyhdr_open(w, c))
+        return;
     c->hops = (uint8_t)m->hops;
     buf_append(&c->in, m->data, m->len);
     conn_recv_start(w, c);
@@ -805,8 +819,10 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 
 void conn_expire(worker_t *w, conn_t *c, int timer)
 {
+    /* (a PROXY protocol header that did not come in time gets no HTTP answer: the proxy
+     * speaks the protocol, not HTTP, until its header is out) */
     if ((timer == CONN_TIMER_HEADER || timer == CONN_TIMER_BODY) && c->state == CONN_READING &&
-        !c->send_inflight && (!http_idle(&c->req) || c->parsed < c->in.len)) {
+        !c->send_inflight && !c->pp.waiting && (!http_idle(&c->req) || c->parsed < c->in.len)) {
         /* a request was started but not finished in time */
         send_error(w, c, 408);
         return;

@@ -22,7 +22,8 @@
  * The connection's jobs, one file each: conn.c the state machine and the dispatch of
  * completions; src/spool.c request bodies in files; src/reply.c the application side of a
  * response (with the GIL); src/filesend.c file bodies and zero-copy sends; src/handoff.c
- * work sharing; src/proxy.c proxy trust (pure). Threads: everything declared here runs on
+ * work sharing; src/proxy.c proxy trust (pure); src/proxyhdr.c the PROXY protocol header
+ * that may open a connection. Threads: everything declared here runs on
  * the worker's loop thread, except conn_peer_is_loopback (any thread); an application
  * thread holding the GIL runs reply_step (src/reply.h).
  */
@@ -36,6 +37,7 @@
 #include "python_bridge/wsgi.h"
 #include "src/http.h"
 #include "src/proxy.h"
+#include "src/proxyhdr.h"
 #include "uring/event.h"
 #include "common/mem.h"
 #include "common/net.h"
@@ -50,6 +52,7 @@ struct worker;
  * once by conn_setup. */
 typedef struct conn_shared {
     proxy_t proxy;         /* --forwarded-allow-ips, --secure-scheme-headers */
+    proxyhdr_t pp;         /* --proxy-protocol, --proxy-allow-from */
     const char *root_path; /* --root-path, "" = none */
     size_t root_path_len;
     uint64_t spool_threshold; /* bodies larger than this go to a file */
@@ -154,8 +157,10 @@ typedef struct conn {
     uint64_t parked_ms; /* when it was parked */
     struct conn *park_prev, *park_next;
 
-    char peer_host[INET6_ADDRSTRLEN];
+    char peer_host[INET6_ADDRSTRLEN]; /* the client: the socket's peer, or the one a PROXY
+                                         protocol header names */
     int peer_port;
+    proxyhdr_conn_t pp; /* that header, with --proxy-protocol */
 
     /* for the access log and the metrics (src/stats.c), per response */
     uint64_t conn_id;    /* within the worker, from 1 */
@@ -184,7 +189,7 @@ typedef enum conn_reset_scope {
  * message, and the request may travel to a sibling again (hops). Buffers that grew past
  * CONN_KEEP_BUF_CAP are freed.
  *   Survive a keep-alive request (per connection): fd, listener, the peer (have_peer,
- *   trusted, peer_host, peer_port), conn_id, zc_off, peer_closed, the armed receive
+ *   trusted, peer_host, peer_port, pp), conn_id, zc_off, peer_closed, the armed receive
  *   (recv_armed, recv_cancelling), ops, the timer, app, and the spool file only while
  *   a write to it is still in flight (the response's end closes it otherwise).
  *   Need no reset because each request sets them before they are read: plan, remaining,
@@ -196,10 +201,11 @@ typedef enum conn_reset_scope {
  * CONN_RESET_CONNECTION, when a slot is given back (its last operation has completed and
  * its files are closed) and again when it is taken for a new connection (a slot may be
  * fresh from the worker's calloc): all of the above, `in` emptied, the parser reset, and
- * every flag, count, file descriptor, zero-copy field and per-response figure back to
- * "none". Untouched: the slot's identity (slot, gen, fd, listener, conn_id: set by whoever
- * takes the slot), `state`, the timer queue links, and the allocations the slot keeps for
- * its next tenants (app, its header array and stash, buffers up to CONN_KEEP_BUF_CAP). */
+ * every flag, count, file descriptor, zero-copy field, per-response figure and the PROXY
+ * protocol header's findings back to "none". Untouched: the slot's identity (slot, gen, fd,
+ * listener, conn_id: set by whoever takes the slot), `state`, the timer queue links, and the
+ * allocations the slot keeps for its next tenants (app, its header array and stash, buffers up to
+ * CONN_KEEP_BUF_CAP). */
 void conn_reset(conn_t *c, conn_reset_scope_t scope);
 
 /* Takes ownership of an accepted socket and starts receiving. */
@@ -224,8 +230,13 @@ void conn_expire(struct worker *w, conn_t *c, int timer);
 /* Begins a graceful stop: idle connections close now, busy ones after their response. */
 void conn_drain(struct worker *w, conn_t *c);
 
+/* Looks c's peer up from its socket into peer_host, peer_port and trusted (have_peer set),
+ * and its address into *ss. Returns false when the socket has no peer any more. */
+bool conn_lookup_peer(struct worker *w, conn_t *c, struct sockaddr_storage *ss);
+
 /* Whether c's peer (looked up when its first request was built) is on loopback, where the
- * kernel always copies a zero-copy send: there is nothing to gain from one. Reads only the
+ * kernel always copies a zero-copy send: there is nothing to gain from one. The peer is
+ * the socket's, also when a PROXY protocol header names another client. Reads only the
  * peer address, which stays put for the connection's life: any thread. */
 bool conn_peer_is_loopback(const conn_t *c);
 

@@ -10,8 +10,9 @@
  * of it), so the connection can travel; and it has not travelled too often. */
 bool handoff_can_travel(const conn_t *c)
 {
+    /* a PROXY protocol header's findings do not travel in a hand-off (src/proxyhdr.h) */
     return c->hops < SHARE_MAX_HOPS && !c->app_busy && !c->send_inflight && c->spool_fd < 0 &&
-           c->req.body_total == 0 && c->in.len <= SHARE_MAX_BYTES;
+           c->req.body_total == 0 && c->in.len <= SHARE_MAX_BYTES && !c->pp.used;
 }
 
 /* The sibling that should take c's request now, or -1: one with a free application

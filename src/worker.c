@@ -259,19 +259,15 @@ void worker_refuse(worker_t *w, int fd)
     defer_close(w, fd);
     /* a connection storm refuses thousands a second: one line a second says it, with
      * the count of the refusals since the last one */
-    if (w->refuse_logged_ms && w->now_ms < w->refuse_logged_ms + REFUSE_LOG_EVERY_MS) {
-        w->refuse_unlogged++;
-        return;
-    }
-    if (w->refuse_unlogged)
+    long long held =
+        log_throttle(&w->refuse_logged_ms, &w->refuse_unlogged, w->now_ms, REFUSE_LOG_EVERY_MS);
+    if (held > 0)
         log_warning("worker connection limit (%d) reached; connection refused with 503 "
-                    "(%llu more refused since the last such line)",
-                    w->cfg->worker_connections, (unsigned long long)w->refuse_unlogged);
-    else
+                    "(%lld more refused since the last such line)",
+                    w->cfg->worker_connections, held);
+    else if (held == 0)
         log_warning("worker connection limit (%d) reached; connection refused with 503",
                     w->cfg->worker_connections);
-    w->refuse_logged_ms = w->now_ms ? w->now_ms : 1;
-    w->refuse_unlogged = 0;
 }
 
 static void take_connection(worker_t *w, int fd, unsigned bind)

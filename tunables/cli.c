@@ -9,6 +9,7 @@
 #include "tunables/refuse.h"
 #include "tunables/suggest.h"
 #include "tunables/text.h"
+#include "tunables/values.h"
 
 /* One layer being scanned. */
 typedef struct scan {
@@ -136,6 +137,12 @@ static int scan_long(scan_t *sc, const char *a, int *idx, const char **value)
         *value = eq + 1;
     else if (tun_settings[*idx].type == TUN_T_BOOL && !*value)
         *value = "true"; /* a bare boolean flag switches it on */
+    else if ((tun_settings[*idx].flags & TUN_F_PPMODE) &&
+             (sc->i + 1 >= sc->count || tun_proxy_protocol_word(sc->args[sc->i + 1]) < 0))
+        /* gunicorn's optional value (argparse nargs="?", const "auto"); only one of its
+         * words is taken as the value, so `--proxy-protocol app:wsgi` leaves the
+         * application alone where argparse would take it and fail */
+        *value = "auto";
     return SCAN_VALUE;
 }
 

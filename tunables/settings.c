@@ -236,6 +236,8 @@ void tun_describe_accepted(const tun_setting_t *s, buf_t *b)
             buf_append_str(b, "a user name (getent passwd) or a numeric user id");
         else if (s->flags & TUN_F_GROUP)
             buf_append_str(b, "a group name (getent group) or a numeric group id");
+        else if (s->flags & TUN_F_PPMODE)
+            buf_append_str(b, "off, v1, v2 or auto (also false, none, 0, true, 1)");
         else if (s->flags & TUN_F_MODE)
             buf_append_str(b, "0 to 0o777, in octal (0o22 or 022), hex (0x12) or decimal (18)");
         else if (!s->long_flag)

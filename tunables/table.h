@@ -61,6 +61,8 @@ enum tun_flag {
     TUN_F_USER = 1 << 11,    /* STRING: a user name or number (tunables/ids.h) */
     TUN_F_GROUP = 1 << 12,   /* STRING: a group name or number */
     TUN_F_MODE = 1 << 13,    /* STRING: a file mode mask in gunicorn's spellings (0o22, 022) */
+    TUN_F_PPMODE = 1 << 14,  /* STRING: gunicorn's --proxy-protocol words, stored as off, v1,
+                                v2 or auto; the flag alone (no such word after it) is auto */
 };
 
 /* X(id, title), in the order --help and the docs list them. */
@@ -125,6 +127,17 @@ enum tun_flag {
     X(root_path, STRING, 0, "root-path", NULL, "PATH", ROOT_PATH, "root_path",              \
       NULL, 0, 0, 0, NULL, NULL, true, PROXY,                                               \
       "SCRIPT_NAME of the application when a proxy mounts it below /")                      \
+    X(proxy_protocol, STRING, 0, "proxy-protocol", NULL, "off|v1|v2|auto", PROXY_PROTOCOL,  \
+      "proxy_protocol",                                                                     \
+      "off", 0, 0, TUN_F_NONEMPTY | TUN_F_PPMODE, NULL, NULL, true, PROXY,                  \
+      "every connection from --proxy-allow-from starts with a PROXY protocol header (v1, "  \
+      "v2 or auto: either) naming the real client; others are refused; the flag alone "    \
+      "means auto")                                                                         \
+    X(proxy_allow_ips, STRING, 0, "proxy-allow-from", NULL, "IPS", PROXY_ALLOW_FROM,        \
+      "proxy_allow_ips",                                                                    \
+      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST, NULL, NULL, true, PROXY,                         \
+      "with --proxy-protocol, the proxies allowed to connect: addresses or networks, "      \
+      "comma separated, or * for any; unix socket peers are always allowed")               \
     /* ---- Workers ---- */                                                                \
     X(workers, INT, 'w', "workers", NULL, "INT|auto", WORKERS, "workers",                   \
       NULL, 1, 4096, TUN_F_CPUS | TUN_F_AUTO, "WEB_CONCURRENCY", "%s", true, WORKERS,       \
@@ -445,10 +458,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "run in the foreground under systemd, a container runtime or supervisord")            \
     R(forwarder_headers, 0, "forwarder-headers", NULL, "HEADERS", "SCRIPT_NAME,PATH_INFO",  \
       PLANNED, "choosing which proxy headers are honoured is not supported yet")            \
-    R(proxy_protocol, 0, "proxy-protocol", NULL, NULL, "off|false", PLANNED,                \
-      "the PROXY protocol is not read yet")                                                 \
-    R(proxy_allow_ips, 0, "proxy-allow-from", NULL, "IPS", "127.0.0.1,::1", PLANNED,        \
-      "comes with --proxy-protocol")                                                        \
     R(keyfile, 0, "keyfile", NULL, "FILE", NULL, NEVER, TUN_TLS_REASON)                     \
     R(certfile, 0, "certfile", NULL, "FILE", NULL, NEVER, TUN_TLS_REASON)                   \
     R(ssl_version, 0, "ssl-version", NULL, "STRING", NULL, NEVER, TUN_TLS_REASON)           \

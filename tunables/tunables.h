@@ -68,6 +68,10 @@ enum tun_hook {
 /* The hook's gunicorn name ("post_fork"). */
 const char *tun_hook_name(enum tun_hook h);
 
+/* The PROXY protocol versions --proxy-protocol takes (auto is both). */
+#define TUN_PROXY_V1 1u
+#define TUN_PROXY_V2 2u
+
 typedef struct tun_config {
     /* config file */
     char *config; /* -c/--config: the file that was read, NULL = none */
@@ -97,6 +101,13 @@ typedef struct tun_config {
     char *root_path;               /* --root-path (SCRIPT_NAME), NULL = none */
     tun_netlist_t forwarded_allow; /* --forwarded-allow-ips, parsed */
     tun_pairs_t secure_scheme;     /* --secure-scheme-headers, parsed */
+    char *proxy_protocol;          /* --proxy-protocol: "off", "v1", "v2" or "auto" (gunicorn's
+                                      other spellings are stored as these) */
+    char *proxy_allow_ips;         /* --proxy-allow-from, validated like forwarded_allow_ips;
+                                      default "127.0.0.1,::1"; NULL when set to "" */
+    unsigned proxy_versions;       /* --proxy-protocol as TUN_PROXY_V1 | TUN_PROXY_V2 bits,
+                                      0 = off */
+    tun_netlist_t proxy_allow;     /* --proxy-allow-from, parsed */
 
     /* workers */
     int workers;                /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;

@@ -96,6 +96,40 @@ int tun_bool_word(const char *v)
     return -1;
 }
 
+int tun_proxy_protocol_word(const char *v)
+{
+    static const struct {
+        const char *word;
+        int versions;
+    } words[] = {
+        {"off", 0},
+        {"false", 0},
+        {"0", 0},
+        {"none", 0},
+        {"auto", TUN_PROXY_V1 | TUN_PROXY_V2},
+        {"true", TUN_PROXY_V1 | TUN_PROXY_V2},
+        {"1", TUN_PROXY_V1 | TUN_PROXY_V2},
+        {"v1", TUN_PROXY_V1},
+        {"v2", TUN_PROXY_V2},
+    };
+    /* gunicorn strips the value and ignores its case */
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    for (size_t i = 0; i < UF_ARRAY_LEN(words); i++)
+        if (strlen(words[i].word) == n && strncasecmp(v, words[i].word, n) == 0)
+            return words[i].versions;
+    return -1;
+}
+
+const char *tun_proxy_protocol_name(unsigned versions)
+{
+    static const char *const names[] = {"off", "v1", "v2", "auto"};
+    return names[versions & 3];
+}
+
 static int parse_bool(const tun_setting_t *s, const char *v, bool *out, const char *who, char *err,
                       size_t errlen)
 {
@@ -183,6 +217,9 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
                                   err, errlen);
         if ((s->flags & TUN_F_PAIRS) && !valid_pairs(v))
             return tun_fail_value(s, who, v, "has an item that is not HEADER=VALUE", err, errlen);
+        int versions = (s->flags & TUN_F_PPMODE) ? tun_proxy_protocol_word(v) : 0;
+        if (versions < 0)
+            return tun_fail_value(s, who, v, "is not a PROXY protocol mode", err, errlen);
         /* an unknown user or group stops the master here, before it binds anything */
         char why[128];
         tun_user_t user;
@@ -192,7 +229,8 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
             ((s->flags & TUN_F_GROUP) && tun_group_lookup(v, &gid, why, sizeof(why)) < 0) ||
             ((s->flags & TUN_F_MODE) && tun_mode_parse(v, &mode, why, sizeof(why)) < 0))
             return tun_fail_value(s, who, v, why, err, errlen);
-        copy = uf_strdup(v);
+        copy =
+            uf_strdup((s->flags & TUN_F_PPMODE) ? tun_proxy_protocol_name((unsigned)versions) : v);
     }
     uf_free(*out);
     *out = copy;

@@ -27,6 +27,12 @@ void tun_clear_list(const tun_setting_t *s, tun_config_t *cfg);
 /* 1 for true, yes, on, 1; 0 for false, no, off, 0 (any case); -1 for anything else. */
 int tun_bool_word(const char *v);
 
+/* gunicorn's --proxy-protocol words as TUN_PROXY_V1 | TUN_PROXY_V2 bits: off, false, 0 and
+ * none are 0; auto, true and 1 are both; v1 and v2 (any case, blanks around ignored); -1
+ * for anything else. tun_proxy_protocol_name gives the word stored for such bits. */
+int tun_proxy_protocol_word(const char *v);
+const char *tun_proxy_protocol_name(unsigned versions);
+
 /* CPUs the workers can use on this host: the affinity mask capped by a cgroup CPU quota
  * (sysconf's online count when the host cannot be read); at least 1. */
 int tun_usable_cpus(void);

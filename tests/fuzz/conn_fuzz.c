@@ -11,7 +11,9 @@
  * keep-alive, whether the application runs in threads (--threads: each step of the
  * response is queued like an operation, and completing it runs the step, as a thread
  * would, while receives, deadlines and drains go on around it) and whether large chunks
- * go out zero-copy (result and notification each an operation); then a script of
+ * go out zero-copy (result and notification each an operation) and whether the
+ * connection must begin with a PROXY protocol header (--proxy-protocol auto; the fake
+ * peer is a unix socket, which the allow list lets in); then a script of
  * events, one command byte each (with an argument byte or payload where needed):
  *   recv data (1..64 bytes from the input) / recv EOF / recv error,
  *   complete the oldest queued operation: fully, short, or with an error,
@@ -38,6 +40,7 @@
 #include <ctype.h>
 
 #include "src/conn.c"
+#include "src/proxyproto.h"
 
 #define FAIL(...)                                                                                  \
     do {                                                                                           \
@@ -568,6 +571,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     W.pool = (data[1] & 4) ? (pool_t *)&W : NULL; /* never dereferenced: pool_submit above */
     W.ring.features.send_zc = (data[1] & 8) != 0;
     CFG.zerocopy_threshold = (data[1] & 16) ? 0 : 4;
+    W.conn_shared.pp.versions = (data[1] & 32) ? (PP_ACCEPT_V1 | PP_ACCEPT_V2) : 0;
     W.draining = false;
     conn_t *c = the_conn();
     if (c->state != CONN_FREE || W.free_count != 1)

@@ -6,7 +6,7 @@ OUTDIR/http/ gets every llhttp request case and every desync-guardian case behin
 control bytes http_fuzz.c reads first (limits selector, piece-size seed), with production
 limits and with small ones. OUTDIR/conn/ gets the same requests as conn_fuzz.c scripts:
 the request in receive events of up to 32 bytes, then send completions, then the peer's
-close. The cases are read in place from ../shared/conformance
+close (the extra pipelining seeds also behind a PROXY protocol header). The cases are read in place from ../shared/conformance
 (tests/conformance/conformance_cases.py).
 """
 import hashlib
@@ -38,6 +38,13 @@ def conn_script(data, app_mode=0, flags=1):
     return bytes(out)
 
 
+# The same requests behind a PROXY protocol header (conn_fuzz.c's flag 32): v1, and v2 with
+# an IPv4 address block and an SSL TLV.
+PP_V1 = b"PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n"
+PP_V2 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x14" + bytes([192, 0, 2, 1, 198, 51, 100, 2])
+         + b"\xdc\x04\x01\xbb" + b"\x20\x00\x05\x01\x00\x00\x00\x00")
+
+
 def write(folder, blob):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / hashlib.sha1(blob).hexdigest()).write_bytes(blob)
@@ -52,6 +59,8 @@ def main(out):
         for sel in (0x01, 0x00, 0x96):
             write(out / "http", bytes([sel, len(data) & 0xff]) + data)
         write(out / "conn", conn_script(data))
+        for pp in (PP_V1, PP_V2) if data in EXTRA else ():
+            write(out / "conn", conn_script(pp + data, flags=1 | 32))
         n += 1
     print(f"{n} requests -> {out}/http, {out}/conn")
 

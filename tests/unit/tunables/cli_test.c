@@ -36,6 +36,51 @@ static void test_cli_forms(void)
     CHECK_EQ_STR(cfg.error_logfile, "-");
 }
 
+/* --proxy-protocol takes gunicorn's words, stores the canonical one, and alone means auto
+ * without swallowing the application after it; --proxy-allow-from is a network list. */
+static void test_proxy_protocol(void)
+{
+    EXPECT_OK("a:b");
+    CHECK_EQ_STR(cfg.proxy_protocol, "off");
+    CHECK_EQ_INT(cfg.proxy_versions, 0);
+    CHECK(!cfg.proxy_allow.all && cfg.proxy_allow.count == 2);
+    static const struct {
+        const char *word, *stored;
+        unsigned versions;
+    } words[] = {
+        {"off", "off", 0},  {"False", "off", 0},   {"0", "off", 0},
+        {"none", "off", 0}, {" auto ", "auto", 3}, {"TRUE", "auto", 3},
+        {"1", "auto", 3},   {"v1", "v1", 1},       {"V2", "v2", 2},
+    };
+    for (size_t i = 0; i < UF_ARRAY_LEN(words); i++) {
+        EXPECT_OK("--proxy-protocol", (char *)words[i].word, "a:b");
+        CHECK_EQ_STR(cfg.proxy_protocol, words[i].stored);
+        CHECK_EQ_INT(cfg.proxy_versions, words[i].versions);
+    }
+    EXPECT_OK("--proxy-protocol", "a:b");
+    CHECK_EQ_STR(cfg.proxy_protocol, "auto");
+    CHECK_EQ_STR(cfg.app, "a:b");
+    EXPECT_OK("a:b", "--proxy-protocol");
+    CHECK_EQ_INT(cfg.proxy_versions, 3);
+    EXPECT_OK("--proxy-protocol", "--workers", "2", "a:b");
+    CHECK_EQ_INT(cfg.proxy_versions, 3);
+    CHECK_EQ_INT(cfg.workers, 2);
+    EXPECT_OK("--proxy-protocol=v1", "a:b");
+    CHECK_EQ_INT(cfg.proxy_versions, 1);
+    EXPECT_ERR("--proxy-protocol: \"v3\" is not a PROXY protocol mode (accepted: off, v1, v2 or "
+               "auto (also false, none, 0, true, 1))",
+               "--proxy-protocol=v3", "a:b");
+    EXPECT_ERR("--proxy-protocol: \"\" is empty (accepted: off, v1, v2 or auto (also false, "
+               "none, 0, true, 1))",
+               "--proxy-protocol=", "a:b");
+    EXPECT_OK("--proxy-allow-from", "10.0.0.0/8, *", "a:b");
+    CHECK(cfg.proxy_allow.all && cfg.proxy_allow.count == 1);
+    EXPECT_ERR("--proxy-allow-from: \"10.0.0.300\" has an item that is not *, an address or a "
+               "network (accepted: *, or IP addresses and networks (ADDRESS/BITS), comma "
+               "separated)",
+               "--proxy-allow-from", "10.0.0.300", "a:b");
+}
+
 static void test_unknown_flags(void)
 {
     EXPECT_ERR("unknown option --worker; did you mean --workers?", "--worker", "3", "a:b");
@@ -268,6 +313,7 @@ int main(void)
     if (harness_setup())
         return 1;
     test_cli_forms();
+    test_proxy_protocol();
     test_unknown_flags();
     test_positional();
     test_cmd_args();

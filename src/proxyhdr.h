@@ -1,0 +1,73 @@
+/* The PROXY protocol at the start of a connection (--proxy-protocol): who may connect, the
+ * header taken from the first bytes (src/proxyproto.h parses it), and what it says put
+ * where the rest of the connection looks for its client.
+ *
+ * With the setting on, a connection from outside --proxy-allow-from is closed unread; one
+ * from inside it must begin with a header, and a malformed one (or plain HTTP where the
+ * header belongs) closes it. gunicorn differs here on purpose: it serves a connection
+ * without a header as plain HTTP, and reads a header from anyone who sends one (answering
+ * 403 outside the list), so a client that reaches the server directly chooses whether
+ * its address is the socket's or one it writes itself. Requiring the header from the
+ * proxies and refusing everyone else leaves no such choice.
+ *
+ * What the header says: the source becomes REMOTE_ADDR, REMOTE_PORT and the access log's
+ * %(h)s; the destination becomes SERVER_NAME and SERVER_PORT; a v2 SSL TLV with the
+ * client bit makes wsgi.url_scheme https. A LOCAL command, a v1 UNKNOWN line and the
+ * UNSPEC and UNIX families keep the socket's own addresses. Whether the peer may set the
+ * X-Forwarded-* scheme headers and SCRIPT_NAME (--forwarded-allow-ips) is still decided on
+ * the socket's peer, the proxy, as gunicorn decides it.
+ *
+ * Invariants: with the setting on, no byte of a connection reaches the HTTP parser before
+ * its header has been taken out of c->in (conn_process_input calls proxyhdr_take first);
+ * the header is at most PP_V2_MAX bytes, so a connection waiting for one holds at most
+ * that; a connection that began with a header is served by the worker that accepted it
+ * (src/handoff.c does not pass it on: the header's addresses would not travel with it).
+ * Loop thread only.
+ */
+#ifndef UF_PROXYHDR_H
+#define UF_PROXYHDR_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "src/proxy.h"
+#include "tunables/tunables.h"
+
+struct worker;
+struct conn;
+
+/* What every connection of a worker shares. */
+typedef struct proxyhdr {
+    unsigned versions;  /* PP_ACCEPT_* bits; 0: the setting is off */
+    proxy_t allow;      /* --proxy-allow-from, matched as src/proxy.h matches trusted peers */
+    uint64_t logged_ms; /* the last refusal line, for one line a second at most */
+    uint64_t unlogged;  /* refusals since it */
+} proxyhdr_t;
+
+/* What a connection keeps of its header. */
+typedef struct proxyhdr_conn {
+    bool used;                       /* the connection had to begin with a header */
+    bool waiting;                    /* ...which has not been read yet */
+    bool ssl;                        /* the v2 SSL TLV said the client spoke TLS to the proxy */
+    bool sock_loopback;              /* the socket's peer (the proxy) is on loopback */
+    char dst_host[INET6_ADDRSTRLEN]; /* the header's destination; "" = the listener's */
+    int dst_port;
+} proxyhdr_conn_t;
+
+/* Reads the settings into p (its allow list is copied). */
+void proxyhdr_setup(proxyhdr_t *p, const tun_config_t *cfg);
+
+/* A connection has just been given a slot (accepted, or handed over unread): with the
+ * setting on, looks its peer up, and either marks it as waiting for its header, or
+ * refuses it (a line in the error log, at most one a second) and closes it. Returns false
+ * when it is closing. */
+bool proxyhdr_open(struct worker *w, struct conn *c);
+
+/* Takes the header from the start of c->in when all of it is there. Returns 1 when it is
+ * taken (the bytes after it stay in c->in, the start of the first request), 0 when more
+ * is needed, or -1 when it is malformed: the connection is then closing (with a line in
+ * the error log, at most one a second). */
+int proxyhdr_take(struct worker *w, struct conn *c);
+
+#endif
