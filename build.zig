@@ -209,6 +209,7 @@ const layers = [_]Layer{
         "tunables/settings.c",
         "tunables/values.c",
         "tunables/bind.c",
+        "tunables/activation.c",
         "tunables/suggest.c",
         "tunables/refuse.c",
         "tunables/cli.c",

@@ -69,9 +69,14 @@ int listeners_init(listeners_t *ls, const tun_config_t *cfg, share_t *share, cha
     ls->nbinds = (unsigned)cfg->bind_count;
     ls->share = share;
     ls->steer.table_map = -1;
-    for (unsigned b = 0; b < ls->nbinds; b++)
+    for (unsigned b = 0; b < ls->nbinds; b++) {
+        if (cfg->binds[b].kind != TUN_BIND_TCP) {
+            snprintf(err, errlen, "cannot listen on %s: not supported yet", cfg->binds[b].spec);
+            return -1;
+        }
         if (check_address_free(&cfg->binds[b], err, errlen) < 0)
             return -1;
+    }
     if (!share)
         return 0;
     if (!cfg->cpu_pin &&
