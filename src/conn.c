@@ -353,14 +353,20 @@ static void lookup_peer(worker_t *w, conn_t *c)
     c->peer_port = 0;
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
         return;
-    net_addr_host((const struct sockaddr *)&ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
+    /* a unix peer is its bound path, "" as a rule (gunicorn's REMOTE_ADDR from accept) */
+    c->peer_unix = ss.ss_family == AF_UNIX;
+    if (c->peer_unix)
+        net_unix_text((const struct sockaddr *)&ss, len, c->peer_host, sizeof(c->peer_host));
+    else
+        net_addr_host((const struct sockaddr *)&ss, c->peer_host, sizeof(c->peer_host),
+                      &c->peer_port);
     c->trusted = proxy_trusts(&w->conn_shared.proxy, (const struct sockaddr *)&ss);
 }
 
 bool conn_peer_is_loopback(const conn_t *c)
 {
-    return strncmp(c->peer_host, "127.", 4) == 0 || strcmp(c->peer_host, "::1") == 0 ||
-           strncmp(c->peer_host, "::ffff:127.", 11) == 0;
+    return c->peer_unix || strncmp(c->peer_host, "127.", 4) == 0 ||
+           strcmp(c->peer_host, "::1") == 0 || strncmp(c->peer_host, "::ffff:127.", 11) == 0;
 }
 
 /* ---- answering a request ---------------------------------------------------------------- */
@@ -411,6 +417,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         .remote_port = c->peer_port,
         .server_name = l->host,
         .server_port = l->port,
+        .unix_socket = l->af_unix,
     };
     return 0;
 }
@@ -683,7 +690,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->timer = CONN_TIMER_NONE;
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
     c->handing_off = c->parked = c->to_queue = false;
-    c->have_peer = c->trusted = false;
+    c->have_peer = c->trusted = c->peer_unix = false;
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
     if (c->app) {

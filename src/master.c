@@ -128,7 +128,8 @@ static void become_worker(master_t *m, unsigned k, sb_slot_t *sb)
     for (unsigned j = 0; j < MAX_SLOTS && !m->sharing; j++)
         if (j != k && m->slots[j].listeners)
             for (unsigned b = 0; b < m->nbinds; b++)
-                close(m->slots[j].listeners[b].fd);
+                if (!m->slots[j].listeners[b].shared) /* its own too */
+                    close(m->slots[j].listeners[b].fd);
     /* nor the master's own sockets: the signalfd, the stats port, its log target */
     log_set_sink(NULL, NULL);
     close(m->sigfd);
@@ -633,7 +634,7 @@ static void reload(master_t *m)
         for (size_t i = 0; binds_same && i < fresh.bind_count; i++)
             binds_same = memcmp(&fresh.binds[i].addr, &m->cfg->binds[i].addr,
                                 sizeof(fresh.binds[i].addr)) == 0;
-        if (!binds_same)
+        if (!binds_same && !m->ls.activated) /* systemd's sockets are not --bind's */
             log_warning("Reload: --bind changes need a restart; keeping the current listeners");
         /* listeners keep the old addresses, whatever the new file says */
         tun_bind_t *binds = fresh.binds;
@@ -851,9 +852,11 @@ static void banner(master_t *m)
         log_info("Work sharing: on (a request that would wait goes to an idle worker or the "
                  "shared queue; idle workers accept for booting or dying ones); new connections "
                  "go to %s",
-                 cfg->cpu_pin         ? "the worker on the receiving CPU"
-                 : m->ls.steer.active ? "idle workers first (reuseport eBPF)"
-                                      : "the listener the kernel's hash picks");
+                 listeners_all_shared(&m->ls) ? "the worker whose accept the kernel wakes "
+                                                "(every listener is shared)"
+                 : cfg->cpu_pin               ? "the worker on the receiving CPU"
+                 : m->ls.steer.active         ? "idle workers first (reuseport eBPF)"
+                                              : "the listener the kernel's hash picks");
     else
         log_info("Work sharing: off (each worker serves only its own connections)");
     if (cfg->accesslog)
@@ -929,15 +932,18 @@ static int open_signals(master_t *m)
 }
 
 /* The listeners of the first slot (they decide the port when a bind asked for port 0),
- * work sharing's table, the slot and process tables, the scoreboard. Returns 0 or -1
- * (logged). */
+ * work sharing's table, the slot and process tables, the scoreboard. Returns 0, or -1 or
+ * -2 (a setting's fault) as listeners_init, logged. */
 static int open_slots(master_t *m)
 {
     char err[600];
     m->sharing = m->cfg->work_sharing;
-    if (listeners_init(&m->ls, m->cfg, m->sharing ? &m->share : NULL, err, sizeof(err)) < 0) {
+    m->ls.owner = m->privs.drop ? m->privs.uid : (uid_t)-1;
+    m->ls.group = m->privs.drop ? m->privs.gid : (gid_t)-1;
+    int rc = listeners_init(&m->ls, m->cfg, m->sharing ? &m->share : NULL, err, sizeof(err));
+    if (rc < 0) {
         log_critical("%s", err);
-        return -1;
+        return rc;
     }
     if (m->sharing) {
         /* a worker forked before its handler is installed must not die of it */
@@ -975,6 +981,12 @@ static int start(master_t *m)
     int rc = start_logging(m);
     if (rc)
         return rc;
+    /* first: the application's environment (a hook's, --preload's) must not see LISTEN_* */
+    if (listeners_activation(&m->ls, cfg, err, sizeof(err)) < 0) {
+        log_critical("socket activation: %s", err);
+        return 2;
+    }
+    m->nbinds = (unsigned)cfg->bind_count;
     if (privileges_setup(&m->privs, cfg, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 2;
@@ -999,8 +1011,11 @@ static int start(master_t *m)
         py_hooks_nworkers_changed(m->target, -1);
         py_hooks_server_event(TUN_HOOK_on_starting);
     }
-    if (open_signals(m) < 0 || open_slots(m) < 0)
+    if (open_signals(m) < 0)
         return 1;
+    rc = open_slots(m);
+    if (rc < 0)
+        return rc == -2 ? 2 : 1;
     if (cfg->preload && preflight_preload(cfg) < 0)
         return 4;
     py_hooks_server_event(TUN_HOOK_when_ready);
@@ -1078,6 +1093,7 @@ static void shut_down(master_t *m)
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         if (m->slots[k].listeners)
             close_slot(m, k);
+    listeners_release(&m->ls);
     if (m->cfg->pidfile)
         unlink(m->cfg->pidfile);
     sb_destroy(&m->sb);
@@ -1098,8 +1114,10 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     m.nbinds = (unsigned)cfg->bind_count;
     m.target = (unsigned)cfg->workers;
     int rc = start(&m);
-    if (rc)
+    if (rc) {
+        listeners_release(&m.ls); /* no socket file outlives a failed start */
         return rc;
+    }
     run(&m);
     shut_down(&m);
     return m.exit_code;
