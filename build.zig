@@ -261,6 +261,7 @@ const layers = [_]Layer{
         "src/pool.c",
         "src/share.c",
         "src/steer.c",
+        "src/sdnotify.c",
         "src/http.c",
         "src/response.c",
         "src/accesslog.c",

@@ -26,6 +26,7 @@
 #include "src/proctitle.h"
 #include "src/scoreboard.h"
 #include "src/scrape.h"
+#include "src/sdnotify.h"
 #include "src/share.h"
 #include "src/stats.h"
 #include "src/steer.h"
@@ -82,6 +83,8 @@ typedef struct master {
     stats_outputs_t out;          /* --log-target (the master's own lines), --statsd-host
                                      (gunicorn.workers, gunicorn.backlog) */
     uint64_t next_statsd_ms;
+    sdnotify_t notify;  /* NOTIFY_SOCKET (src/sdnotify.h) */
+    bool ready_pending; /* READY=1 is said once the current generation is ready */
 } master_t;
 
 _Static_assert(CHURN_DIED + 1 == METRICS_RECYCLE_REASONS, "a recycle label per churn reason");
@@ -215,6 +218,8 @@ static void begin_stop(master_t *m, int sig, uint64_t grace_ms)
 {
     if (m->stopping && sig == SIGTERM)
         return;
+    if (!m->stopping)
+        sdnotify_stopping(&m->notify);
     m->stopping = true;
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
         churn_proc_t *p = &m->churn.procs[i];
@@ -649,6 +654,8 @@ static void reload(master_t *m)
     }
     m->generation++;
     log_info("Handling signal: hup; reloading (generation %u)", m->generation);
+    sdnotify_reloading(&m->notify);
+    m->ready_pending = true;
     reload_hooks(m, old_target);
     proctitle_set("master", title_name(m->cfg)); /* --name may have changed */
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
@@ -774,6 +781,35 @@ static void statsd_push(master_t *m, uint64_t now)
             }
         stats_outputs_statsd(&m->out, "gunicorn.backlog:%llu|ms", (unsigned long long)waiting);
     }
+}
+
+/* Requests answered so far, by every worker that ever ran. */
+static uint64_t served(const master_t *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < 6; i++)
+        n += m->retired.responses[i];
+    for (unsigned i = 0; i < m->churn.nprocs; i++)
+        if (m->churn.procs[i].pid > 0)
+            for (int j = 0; j < 6; j++)
+                n += sb_get64(&m->sb.slots[m->churn.procs[i].sb_index].responses[j]);
+    return n;
+}
+
+/* sd_notify: READY=1 once the generation started last (at start, or by HUP) is ready in
+ * every slot, then the watchdog and STATUS= as they fall due. */
+static void report_to_manager(master_t *m, uint64_t now)
+{
+    if (!sdnotify_active(&m->notify))
+        return;
+    /* until a worker's footprint is known only slot 0 exists: not yet the whole set */
+    bool whole = m->footprint_bytes || m->nslots >= m->target;
+    if (m->ready_pending && !m->stopping && whole &&
+        churn_generation_ready(&m->churn, m->nslots, m->generation)) {
+        m->ready_pending = false;
+        sdnotify_ready(&m->notify, churn_live(&m->churn), served(m), now);
+    }
+    sdnotify_tick(&m->notify, churn_live(&m->churn), served(m), now);
 }
 
 /* --stats-bind, --log-target and --statsd-host in the master. Returns 0, or -1 with err. */
@@ -987,6 +1023,8 @@ static int start(master_t *m)
         return 2;
     }
     m->nbinds = (unsigned)cfg->bind_count;
+    sdnotify_open(&m->notify, sb_now_ms());
+    m->ready_pending = true;
     if (privileges_setup(&m->privs, cfg, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 2;
@@ -1061,6 +1099,7 @@ static void run(master_t *m)
         }
         ship_master(m, now);
         statsd_push(m, now);
+        report_to_manager(m, now);
         if (m->hooks)
             py_interp_release(); /* threads a hook started run meanwhile, as in gunicorn */
         wait_events(m, 50);
@@ -1094,6 +1133,7 @@ static void shut_down(master_t *m)
         if (m->slots[k].listeners)
             close_slot(m, k);
     listeners_release(&m->ls);
+    sdnotify_close(&m->notify);
     if (m->cfg->pidfile)
         unlink(m->cfg->pidfile);
     sb_destroy(&m->sb);

@@ -357,3 +357,105 @@ def test_socket_activation_for_another_process_is_ignored(server):
     srv = server(APP, env={"LISTEN_PID": "1", "LISTEN_FDS": "1"})
     assert "Socket activation" not in srv.log()
     assert srv.request("GET", "/").json()["inherited"] == {}
+
+
+# ---- sd_notify --------------------------------------------------------------------------
+
+class Manager:
+    """The service manager's end of NOTIFY_SOCKET: a datagram socket the test binds."""
+
+    def __init__(self, tmp_path, abstract=False):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            self.address = f"@uf-notify-{os.getpid()}-{time.monotonic_ns()}"
+            self.sock.bind("\0" + self.address[1:])
+        else:
+            self.address = str(tmp_path / "notify.sock")
+            self.sock.bind(self.address)
+        self.messages = []
+
+    def wait_for(self, predicate, timeout=20):
+        """Reads datagrams until one satisfies predicate; returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                msg = self.sock.recv(4096).decode()
+            except socket.timeout:
+                break
+            self.messages.append(msg)
+            if predicate(msg):
+                return msg
+        pytest.fail(f"no such notification within {timeout}s; got {self.messages}")
+
+
+def fields(msg):
+    return dict(line.split("=", 1) for line in msg.splitlines())
+
+
+def test_sd_notify_ready_reload_stop(server, tmp_path):
+    mgr = Manager(tmp_path)
+    srv = server(APP, workers=2, env={"NOTIFY_SOCKET": mgr.address})
+    ready = fields(mgr.wait_for(lambda m: "READY=1" in m))
+    assert ready["MAINPID"] == str(srv.pid)
+    assert ready["STATUS"].startswith("2 workers, ")
+    # the workers and the application do not see NOTIFY_SOCKET
+    assert srv.request("GET", "/").json()["inherited"] == {}
+    old = set(srv.worker_pids())
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    srv.send_signal(signal.SIGHUP)
+    reloading = fields(mgr.wait_for(lambda m: "RELOADING=1" in m))
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    assert before <= int(reloading["MONOTONIC_USEC"]) <= after
+    mgr.wait_for(lambda m: "READY=1" in m)
+    # READY=1 came once the new generation serves: no old worker answers any more
+    for _ in range(6):
+        assert srv.request("GET", "/").json()["pid"] not in old
+    srv.stop()
+    mgr.wait_for(lambda m: m == "STOPPING=1")
+    order = [m.split("\n")[0] for m in mgr.messages if not m.startswith(("STATUS", "WATCHDOG"))]
+    assert order == ["READY=1", "RELOADING=1", "READY=1", "STOPPING=1"], mgr.messages
+
+
+def test_sd_notify_watchdog_and_status(server, tmp_path):
+    mgr = Manager(tmp_path, abstract=True)
+    srv = server(APP, env={"NOTIFY_SOCKET": mgr.address, "WATCHDOG_USEC": "400000"})
+    mgr.wait_for(lambda m: "READY=1" in m)
+    started = time.monotonic()
+    mgr.wait_for(lambda m: m == "WATCHDOG=1")
+    mgr.wait_for(lambda m: m == "WATCHDOG=1")
+    # half of 400 ms: two pings well within a second
+    assert time.monotonic() - started < 1.5
+    for _ in range(20):
+        srv.request("GET", "/")
+    status = fields(mgr.wait_for(lambda m: m.startswith("STATUS="), timeout=12))
+    assert status["STATUS"].startswith("1 worker, ") and status["STATUS"].endswith("requests/s")
+    assert "sd_notify: reporting to @uf-notify-" in srv.log()
+    assert "watchdog on" in srv.log()
+
+
+def test_sd_notify_watchdog_for_another_process(server, tmp_path):
+    mgr = Manager(tmp_path)
+    server(APP, env={"NOTIFY_SOCKET": mgr.address, "WATCHDOG_USEC": "200000",
+                     "WATCHDOG_PID": "1"})
+    mgr.wait_for(lambda m: "READY=1" in m)
+    time.sleep(0.5)
+    mgr.sock.setblocking(False)
+    try:
+        while True:
+            mgr.messages.append(mgr.sock.recv(4096).decode())
+    except BlockingIOError:
+        pass
+    assert "WATCHDOG=1" not in mgr.messages
+
+
+def test_sd_notify_manager_gone_does_not_block(server, tmp_path):
+    mgr = Manager(tmp_path)
+    address = mgr.address
+    mgr.sock.close()
+    os.unlink(address)
+    srv = server(APP, env={"NOTIFY_SOCKET": address})
+    assert srv.request("GET", "/").status == 200
+    assert wait_until(lambda: "sd_notify: cannot report to NOTIFY_SOCKET" in srv.log(), 5)
+    assert srv.stop() == 0
+    assert srv.log().count("sd_notify: cannot report") == 1
