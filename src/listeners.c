@@ -310,12 +310,13 @@ static int slot_listener(listeners_t *ls, unsigned k, unsigned b, char *err, siz
 worker_listener_t *listeners_open_slot(listeners_t *ls, unsigned k, char *err, size_t errlen)
 {
     worker_listener_t *l = uf_calloc(ls->nbinds, sizeof(worker_listener_t));
+    for (unsigned b = 0; b < ls->nbinds; b++)
+        l[b].fd = -1; /* what a failure half-way leaves unopened */
     unsigned groups = 0;
     for (unsigned b = 0; b < ls->nbinds; b++) {
         const listen_bind_t *lb = &ls->binds[b];
         int fd = slot_listener(ls, k, b, err, errlen);
         if (fd < 0) {
-            l[b].fd = -1;
             listeners_close_slot(ls, k, l);
             return NULL;
         }
