@@ -3,9 +3,11 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 int net_addr_host(const struct sockaddr *sa, char *host, size_t hostlen, int *port)
 {
@@ -21,6 +23,25 @@ int net_addr_host(const struct sockaddr *sa, char *host, size_t hostlen, int *po
         *port = ntohs(s6->sin6_port);
     }
     return sa->sa_family;
+}
+
+char *net_unix_text(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    size_t n = len > off ? len - off : 0;
+    if (n > sizeof(un->sun_path))
+        n = sizeof(un->sun_path);
+    out[0] = 0;
+    if (sa->sa_family != AF_UNIX || n == 0 || outlen < 2)
+        return out;
+    /* an abstract name is n bytes after the leading NUL, NULs allowed; a path ends at
+     * its NUL, which the kernel may or may not count in len */
+    if (un->sun_path[0] == 0)
+        snprintf(out, outlen, "@%.*s", (int)(n - 1), un->sun_path + 1);
+    else
+        snprintf(out, outlen, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+    return out;
 }
 
 char *net_addr_text(const struct sockaddr *sa, char *out, size_t outlen)

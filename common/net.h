@@ -18,6 +18,11 @@
  * and its port into *port. Any other family gives "" and port 0. Returns the family. */
 int net_addr_host(const struct sockaddr *sa, char *host, size_t hostlen, int *port);
 
+/* The name of a unix socket address of `len` bytes (as getsockname or accept give it)
+ * into out: its path, "@name" for the abstract namespace (as systemd and ss write it), or
+ * "" for an unnamed socket (a client that did not bind). Returns out. */
+char *net_unix_text(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen);
+
 /* "a.b.c.d:port" or "[v6]:port" into out (NET_ADDR_TEXT_MAX bytes); "?" for another
  * family. Returns out. */
 char *net_addr_text(const struct sockaddr *sa, char *out, size_t outlen);

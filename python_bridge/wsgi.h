@@ -62,8 +62,10 @@ typedef struct py_request {
     bool https;              /* wsgi.url_scheme is "https" (a trusted proxy said so) */
     const char *remote_addr; /* numeric text, NUL-terminated */
     int remote_port;
-    const char *server_name; /* listening address text, NUL-terminated */
+    const char *server_name; /* listening address text (a unix socket's path), NUL-terminated */
     int server_port;
+    bool unix_socket; /* over a unix socket: no REMOTE_PORT; SERVER_NAME and SERVER_PORT
+                         from the Host header, server_name without one (as gunicorn) */
 } py_request_t;
 
 typedef struct py_reply {

@@ -321,6 +321,50 @@ static int add_header(PyObject *env, const py_header_t *h)
     return rc;
 }
 
+/* SERVER_PORT, from the last request's object while the port stays the same. */
+static int server_port(PyObject *env, int port)
+{
+    if (!cache.server_port_obj || cache.server_port != port) {
+        PyObject *o = str_of_int(port);
+        if (!o)
+            return -1;
+        Py_XSETREF(cache.server_port_obj, o); /* the cache owns it */
+        cache.server_port = port;
+    }
+    return PyDict_SetItem(env, cache.keys[K_SERVER_PORT], cache.server_port_obj);
+}
+
+/* A request over a unix socket, as gunicorn builds it: no REMOTE_PORT (the peer has no
+ * port), and SERVER_NAME and SERVER_PORT from the Host header, since a socket's path
+ * names no server: "example.com:8080" gives both, "example.com" the scheme's port
+ * (80 or 443), "[::1]:8080" splits after the bracket. Without Host, SERVER_NAME is the
+ * socket's path and SERVER_PORT is empty (the template's ""). */
+static int unix_socket_keys(PyObject *env, const py_request_t *req)
+{
+    PyObject **k = cache.keys;
+    if (PyDict_DelItem(env, k[K_REMOTE_PORT]) < 0)
+        return -1;
+    const py_slice_t *host = NULL;
+    for (size_t i = 0; i < req->header_count && !host; i++)
+        if (req->headers[i].name.len == 4 && strncasecmp(req->headers[i].name.ptr, "host", 4) == 0)
+            host = &req->headers[i].value;
+    if (!host || host->len == 0)
+        return set_new(
+            env, k[K_SERVER_NAME],
+            PyUnicode_DecodeLatin1(req->server_name, (Py_ssize_t)strlen(req->server_name), NULL));
+    const char *v = host->ptr, *colon = NULL;
+    const char *from = v[0] == '[' ? memchr(v, ']', host->len) : v;
+    if (from)
+        colon = memchr(from, ':', host->len - (size_t)(from - v));
+    size_t name_len = colon ? (size_t)(colon - v) : host->len;
+    PyObject *port =
+        colon ? PyUnicode_DecodeLatin1(colon + 1, (Py_ssize_t)(host->len - name_len - 1), NULL)
+              : PyUnicode_FromString(req->https ? "443" : "80");
+    if (set_new(env, k[K_SERVER_PORT], port) < 0)
+        return -1;
+    return set_new(env, k[K_SERVER_NAME], PyUnicode_DecodeLatin1(v, (Py_ssize_t)name_len, NULL));
+}
+
 /* Fills in env, a copy of the template, for req. Returns 0, or -1 with an exception set. */
 static int fill(PyObject *env, const py_request_t *req, PyObject *input)
 {
@@ -357,24 +401,20 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
                 PyUnicode_DecodeLatin1(req->target.ptr, (Py_ssize_t)req->target.len, NULL)) < 0 ||
         PyDict_SetItem(env, k[K_SERVER_PROTOCOL],
                        req->version_minor == 0 ? cache.proto10 : cache.proto11) < 0 ||
-        set_new(env, k[K_SERVER_NAME],
-                cached_text(cache.server_name, sizeof(cache.server_name), &cache.server_name_obj,
-                            req->server_name)) < 0 ||
         set_new(env, k[K_REMOTE_ADDR],
                 cached_text(cache.remote_addr, sizeof(cache.remote_addr), &cache.remote_addr_obj,
-                            req->remote_addr)) < 0 ||
-        set_new(env, k[K_REMOTE_PORT], str_of_int(req->remote_port)) < 0)
+                            req->remote_addr)) < 0)
         return -1;
-
-    if (!cache.server_port_obj || cache.server_port != req->server_port) {
-        PyObject *port = str_of_int(req->server_port);
-        if (!port)
+    if (req->unix_socket) {
+        if (unix_socket_keys(env, req) < 0)
             return -1;
-        Py_XSETREF(cache.server_port_obj, port); /* the cache owns it */
-        cache.server_port = req->server_port;
-    }
-    if (PyDict_SetItem(env, k[K_SERVER_PORT], cache.server_port_obj) < 0)
+    } else if (set_new(env, k[K_SERVER_NAME],
+                       cached_text(cache.server_name, sizeof(cache.server_name),
+                                   &cache.server_name_obj, req->server_name)) < 0 ||
+               set_new(env, k[K_REMOTE_PORT], str_of_int(req->remote_port)) < 0 ||
+               server_port(env, req->server_port) < 0) {
         return -1;
+    }
 
     if (PyDict_SetItem(env, k[K_WSGI_INPUT], input) < 0)
         return -1;

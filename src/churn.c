@@ -94,6 +94,16 @@ bool churn_ready(const churn_t *c, const churn_proc_t *p)
     return sb_get(&c->sb[p->sb_index].state) == SB_READY;
 }
 
+bool churn_generation_ready(const churn_t *c, unsigned nslots, unsigned generation)
+{
+    for (unsigned k = 0; k < nslots; k++) {
+        const churn_proc_t *p = churn_current(c, k);
+        if (!p || p->generation != generation || !churn_ready(c, p))
+            return false;
+    }
+    return nslots > 0;
+}
+
 /* ---- decisions ------------------------------------------------------------------------ */
 
 uint64_t churn_request_limit(const tun_config_t *cfg, unsigned long rnd)

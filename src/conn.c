@@ -355,7 +355,13 @@ bool conn_lookup_peer(worker_t *w, conn_t *c, struct sockaddr_storage *ss)
     c->peer_port = 0;
     if (getpeername(c->fd, (struct sockaddr *)ss, &len) < 0)
         return false;
-    net_addr_host((const struct sockaddr *)ss, c->peer_host, sizeof(c->peer_host), &c->peer_port);
+    /* a unix peer is its bound path, "" as a rule (gunicorn's REMOTE_ADDR from accept) */
+    c->peer_unix = ss->ss_family == AF_UNIX;
+    if (c->peer_unix)
+        net_unix_text((const struct sockaddr *)ss, len, c->peer_host, sizeof(c->peer_host));
+    else
+        net_addr_host((const struct sockaddr *)ss, c->peer_host, sizeof(c->peer_host),
+                      &c->peer_port);
     c->trusted = proxy_trusts(&w->conn_shared.proxy, (const struct sockaddr *)ss);
     return true;
 }
@@ -364,8 +370,8 @@ bool conn_peer_is_loopback(const conn_t *c)
 {
     if (c->pp.used)
         return c->pp.sock_loopback;
-    return strncmp(c->peer_host, "127.", 4) == 0 || strcmp(c->peer_host, "::1") == 0 ||
-           strncmp(c->peer_host, "::ffff:127.", 11) == 0;
+    return c->peer_unix || strncmp(c->peer_host, "127.", 4) == 0 ||
+           strcmp(c->peer_host, "::1") == 0 || strncmp(c->peer_host, "::ffff:127.", 11) == 0;
 }
 
 /* ---- answering a request ---------------------------------------------------------------- */
@@ -418,6 +424,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         .remote_port = c->peer_port,
         .server_name = c->pp.dst_host[0] ? c->pp.dst_host : l->host,
         .server_port = c->pp.dst_host[0] ? c->pp.dst_port : l->port,
+        .unix_socket = l->af_unix && !c->pp.dst_host[0],
     };
     return 0;
 }
@@ -690,7 +697,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->timer = CONN_TIMER_NONE;
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
     c->handing_off = c->parked = c->to_queue = false;
-    c->have_peer = c->trusted = false;
+    c->have_peer = c->trusted = c->peer_unix = false;
     memset(&c->pp, 0, sizeof(c->pp));
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;

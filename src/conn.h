@@ -113,6 +113,7 @@ typedef struct conn {
     bool close_after;     /* close once the current response is out */
     bool have_peer;       /* peer address looked up */
     bool trusted;         /* the peer is in --forwarded-allow-ips (with have_peer) */
+    bool peer_unix;       /* the peer came over a unix socket (with have_peer) */
     bool spool_busy;      /* a write of req.body to spool_fd is in flight */
     bool file_busy;       /* a read from file_fd into out is in flight */
     bool recv_cancelling; /* paused: a cancel of the receive is on its way */
@@ -189,7 +190,7 @@ typedef enum conn_reset_scope {
  * message, and the request may travel to a sibling again (hops). Buffers that grew past
  * CONN_KEEP_BUF_CAP are freed.
  *   Survive a keep-alive request (per connection): fd, listener, the peer (have_peer,
- *   trusted, peer_host, peer_port, pp), conn_id, zc_off, peer_closed, the armed receive
+ *   trusted, peer_unix, peer_host, peer_port, pp), conn_id, zc_off, peer_closed, the armed receive
  *   (recv_armed, recv_cancelling), ops, the timer, app, and the spool file only while
  *   a write to it is still in flight (the response's end closes it otherwise).
  *   Need no reset because each request sets them before they are read: plan, remaining,

@@ -27,6 +27,7 @@
 #include "src/proctitle.h"
 #include "src/scoreboard.h"
 #include "src/scrape.h"
+#include "src/sdnotify.h"
 #include "src/share.h"
 #include "src/stats.h"
 #include "src/steer.h"
@@ -86,6 +87,8 @@ typedef struct master {
     struct pollfd *pfds;          /* wait_events' poll set, grown with the pipes */
     unsigned pfds_cap;
     uint64_t next_statsd_ms;
+    sdnotify_t notify;  /* NOTIFY_SOCKET (src/sdnotify.h) */
+    bool ready_pending; /* READY=1 is said once the current generation is ready */
 } master_t;
 
 _Static_assert(CHURN_DIED + 1 == METRICS_RECYCLE_REASONS, "a recycle label per churn reason");
@@ -141,7 +144,8 @@ static void become_worker(master_t *m, unsigned k, sb_slot_t *sb, int capture_fd
     for (unsigned j = 0; j < MAX_SLOTS && !m->sharing; j++)
         if (j != k && m->slots[j].listeners)
             for (unsigned b = 0; b < m->nbinds; b++)
-                close(m->slots[j].listeners[b].fd);
+                if (!m->slots[j].listeners[b].shared) /* its own too */
+                    close(m->slots[j].listeners[b].fd);
     /* nor the master's own sockets: the signalfd, the stats port, its log target */
     log_set_sink(NULL, NULL);
     close(m->sigfd);
@@ -242,6 +246,8 @@ static void begin_stop(master_t *m, int sig, uint64_t grace_ms)
 {
     if (m->stopping && sig == SIGTERM)
         return;
+    if (!m->stopping)
+        sdnotify_stopping(&m->notify);
     m->stopping = true;
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
         churn_proc_t *p = &m->churn.procs[i];
@@ -661,7 +667,7 @@ static void reload(master_t *m)
         for (size_t i = 0; binds_same && i < fresh.bind_count; i++)
             binds_same = memcmp(&fresh.binds[i].addr, &m->cfg->binds[i].addr,
                                 sizeof(fresh.binds[i].addr)) == 0;
-        if (!binds_same)
+        if (!binds_same && !m->ls.activated) /* systemd's sockets are not --bind's */
             log_warning("Reload: --bind changes need a restart; keeping the current listeners");
         /* listeners keep the old addresses, whatever the new file says */
         tun_bind_t *binds = fresh.binds;
@@ -676,6 +682,8 @@ static void reload(master_t *m)
     }
     m->generation++;
     log_info("Handling signal: hup; reloading (generation %u)", m->generation);
+    sdnotify_reloading(&m->notify);
+    m->ready_pending = true;
     reload_hooks(m, old_target);
     proctitle_set("master", title_name(m->cfg)); /* --name may have changed */
     for (unsigned i = 0; i < 2 * MAX_SLOTS; i++)
@@ -811,6 +819,35 @@ static void captured_line(void *ctx, int pid, int worker, const char *line, size
     stats_outputs_captured(&m->out, pid, worker, line, len);
 }
 
+/* Requests answered so far, by every worker that ever ran. */
+static uint64_t served(const master_t *m)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < 6; i++)
+        n += m->retired.responses[i];
+    for (unsigned i = 0; i < m->churn.nprocs; i++)
+        if (m->churn.procs[i].pid > 0)
+            for (int j = 0; j < 6; j++)
+                n += sb_get64(&m->sb.slots[m->churn.procs[i].sb_index].responses[j]);
+    return n;
+}
+
+/* sd_notify: READY=1 once the generation started last (at start, or by HUP) is ready in
+ * every slot, then the watchdog and STATUS= as they fall due. */
+static void report_to_manager(master_t *m, uint64_t now)
+{
+    if (!sdnotify_active(&m->notify))
+        return;
+    /* until a worker's footprint is known only slot 0 exists: not yet the whole set */
+    bool whole = m->footprint_bytes || m->nslots >= m->target;
+    if (m->ready_pending && !m->stopping && whole &&
+        churn_generation_ready(&m->churn, m->nslots, m->generation)) {
+        m->ready_pending = false;
+        sdnotify_ready(&m->notify, churn_live(&m->churn), served(m), now);
+    }
+    sdnotify_tick(&m->notify, churn_live(&m->churn), served(m), now);
+}
+
 /* --stats-bind, --log-target and --statsd-host in the master. Returns 0, or -1 with err. */
 static int start_observability(master_t *m, char *err, size_t errlen)
 {
@@ -901,9 +938,11 @@ static void banner(master_t *m)
         log_info("Work sharing: on (a request that would wait goes to an idle worker or the "
                  "shared queue; idle workers accept for booting or dying ones); new connections "
                  "go to %s",
-                 cfg->cpu_pin         ? "the worker on the receiving CPU"
-                 : m->ls.steer.active ? "idle workers first (reuseport eBPF)"
-                                      : "the listener the kernel's hash picks");
+                 listeners_all_shared(&m->ls) ? "the worker whose accept the kernel wakes "
+                                                "(every listener is shared)"
+                 : cfg->cpu_pin               ? "the worker on the receiving CPU"
+                 : m->ls.steer.active         ? "idle workers first (reuseport eBPF)"
+                                              : "the listener the kernel's hash picks");
     else
         log_info("Work sharing: off (each worker serves only its own connections)");
     if (cfg->accesslog)
@@ -984,15 +1023,18 @@ static int open_signals(master_t *m)
 }
 
 /* The listeners of the first slot (they decide the port when a bind asked for port 0),
- * work sharing's table, the slot and process tables, the scoreboard. Returns 0 or -1
- * (logged). */
+ * work sharing's table, the slot and process tables, the scoreboard. Returns 0, or -1 or
+ * -2 (a setting's fault) as listeners_init, logged. */
 static int open_slots(master_t *m)
 {
     char err[600];
     m->sharing = m->cfg->work_sharing;
-    if (listeners_init(&m->ls, m->cfg, m->sharing ? &m->share : NULL, err, sizeof(err)) < 0) {
+    m->ls.owner = m->privs.drop ? m->privs.uid : (uid_t)-1;
+    m->ls.group = m->privs.drop ? m->privs.gid : (gid_t)-1;
+    int rc = listeners_init(&m->ls, m->cfg, m->sharing ? &m->share : NULL, err, sizeof(err));
+    if (rc < 0) {
         log_critical("%s", err);
-        return -1;
+        return rc;
     }
     if (m->sharing) {
         /* a worker forked before its handler is installed must not die of it */
@@ -1030,6 +1072,14 @@ static int start(master_t *m)
     int rc = start_logging(m);
     if (rc)
         return rc;
+    /* first: the application's environment (a hook's, --preload's) must not see LISTEN_* */
+    if (listeners_activation(&m->ls, cfg, err, sizeof(err)) < 0) {
+        log_critical("socket activation: %s", err);
+        return 2;
+    }
+    m->nbinds = (unsigned)cfg->bind_count;
+    sdnotify_open(&m->notify, sb_now_ms());
+    m->ready_pending = true;
     if (privileges_setup(&m->privs, cfg, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 2;
@@ -1054,8 +1104,11 @@ static int start(master_t *m)
         py_hooks_nworkers_changed(m->target, -1);
         py_hooks_server_event(TUN_HOOK_on_starting);
     }
-    if (open_signals(m) < 0 || open_slots(m) < 0)
+    if (open_signals(m) < 0)
         return 1;
+    rc = open_slots(m);
+    if (rc < 0)
+        return rc == -2 ? 2 : 1;
     if (cfg->preload && preflight_preload(cfg) < 0)
         return 4;
     py_hooks_server_event(TUN_HOOK_when_ready);
@@ -1101,6 +1154,7 @@ static void run(master_t *m)
         }
         ship_master(m, now);
         statsd_push(m, now);
+        report_to_manager(m, now);
         if (m->hooks)
             py_interp_release(); /* threads a hook started run meanwhile, as in gunicorn */
         wait_events(m, 50);
@@ -1138,6 +1192,8 @@ static void shut_down(master_t *m)
     for (unsigned k = 0; k < MAX_SLOTS; k++)
         if (m->slots[k].listeners)
             close_slot(m, k);
+    listeners_release(&m->ls);
+    sdnotify_close(&m->notify);
     if (m->cfg->pidfile)
         unlink(m->cfg->pidfile);
     sb_destroy(&m->sb);
@@ -1158,8 +1214,10 @@ int master_run(tun_config_t *cfg, int argc, char **argv, char **envp)
     m.nbinds = (unsigned)cfg->bind_count;
     m.target = (unsigned)cfg->workers;
     int rc = start(&m);
-    if (rc)
+    if (rc) {
+        listeners_release(&m.ls); /* no socket file outlives a failed start */
         return rc;
+    }
     run(&m);
     shut_down(&m);
     return m.exit_code;

@@ -55,6 +55,10 @@ static void family(buf_t *out, const char *name, const char *type, const char *h
 
 static void listener_label(const worker_listener_t *l, char *out, size_t n)
 {
+    if (l->af_unix) {
+        snprintf(out, n, "unix:%s", l->host);
+        return;
+    }
     bool v6 = strchr(l->host, ':') != NULL;
     snprintf(out, n, "%s%s%s:%d", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
 }
@@ -107,7 +111,7 @@ static void accept_queue_family(buf_t *out, const metrics_view_t *v, bool limits
                   : "Connections waiting in a listener's accept queue.");
     for (unsigned s = 0; s < v->nslots; s++)
         for (unsigned b = 0; b < v->slots[s].nlisteners; b++) {
-            char label[96];
+            char label[128];
             const metrics_queue_t *q = &v->slots[s].queues[b];
             listener_label(&v->slots[s].listeners[b], label, sizeof(label));
             buf_printf(out, "%s{worker=\"%u\",listener=\"%s\"} %u\n", name, v->slots[s].index,
@@ -284,7 +288,7 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
             if (v->slots[k].index != wv->slot)
                 continue;
             for (unsigned b = 0; b < v->slots[k].nlisteners; b++) {
-                char name[96];
+                char name[128];
                 const metrics_queue_t *q = &v->slots[k].queues[b];
                 listener_label(&v->slots[k].listeners[b], name, sizeof(name));
                 buf_printf(out, "%s{\"listener\":\"%s\",\"length\":%u,\"limit\":%u}", b ? "," : "",

@@ -48,7 +48,8 @@ void proxy_setup(proxy_t *p, const tun_netlist_t *trusted, const tun_pairs_t *sc
 void proxy_free(proxy_t *p);
 
 /* Whether the peer at sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address counts as
- * its IPv4 address) may speak for the client. Any other family only with '*'. */
+ * its IPv4 address) may speak for the client. A unix-socket peer always may (gunicorn's
+ * rule); any other family only with '*'. */
 bool proxy_trusts(const proxy_t *p, const struct sockaddr *sa);
 
 /* The scheme the headers say; PROXY_SCHEME_UNSAID when the peer is not `trusted`. A

@@ -220,8 +220,6 @@ int steer_add(steer_t *st, unsigned k, unsigned b, int listen_fd, char *err, siz
         st->active = false;
         return -1;
     }
-    if (k == 0 && b == st->nbinds - 1)
-        st->active = true;
     return 0;
 }
 

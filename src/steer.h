@@ -25,7 +25,8 @@
 #define STEER_MAX_BINDS 16
 
 typedef struct steer {
-    bool active;   /* the programs are attached */
+    bool active;   /* the programs are attached (set by the caller once slot 0's
+                      listeners of every reuseport group were added) */
     int table_map; /* the share table's map, -1 = none */
     void *table;   /* ... mapped here (table_size bytes) */
     size_t table_size;
@@ -41,8 +42,9 @@ int steer_open(steer_t *st, size_t table_size, unsigned nbinds, size_t off_nslot
                unsigned max_slots, char *err, size_t errlen);
 
 /* Slot k's listener of bind b has been opened: enters it into the bind's array and, for
- * the first listener of a bind, attaches the program to its group. Returns 0, or -1 with
- * why in err (steering is then off for good: steer->active false). */
+ * the first listener of a bind, attaches the program to its group. A bind whose one
+ * listener every slot shares has no group and is never added. Returns 0, or -1 with why
+ * in err (steering is then off for good: steer->active false). */
 int steer_add(steer_t *st, unsigned k, unsigned b, int listen_fd, char *err, size_t errlen);
 
 /* Closes the maps and programs (the table's mapping stays the caller's to unmap). */

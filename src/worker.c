@@ -284,7 +284,7 @@ static void take_connection(worker_t *w, int fd, unsigned bind)
 static void pass_on_or_take(worker_t *w, int fd, unsigned bind)
 {
     share_msg_t m = {.fd = fd, .bind = (uint16_t)bind, .hops = 1};
-    int k = share_pick(w->share, (unsigned)-1, w->pick_next++, true);
+    int k = w->share ? share_pick(w->share, (unsigned)-1, w->pick_next++, true) : -1;
     if (k >= 0 && share_send(w->share, (unsigned)k, &m) == 0) {
         close(fd);
         sb_add64(&w->sb->handed_off, 1);
@@ -321,7 +321,7 @@ static void on_accept(worker_t *w, unsigned listener, int res, bool more)
         w->accepts_live--;
     if (res >= 0)
         take_connection(w, res, listener);
-    else if (res == -ECANCELED && w->draining && w->share)
+    else if (res == -ECANCELED && w->draining && (w->share || w->listeners[listener].shared))
         sweep_listener(w, w->listeners[listener].fd, listener);
     else if (res != -ECANCELED)
         log_error("accept failed: %s", strerror(-res));
@@ -363,6 +363,8 @@ static void update_steals(worker_t *w)
             continue;
         w->stealing[k] = want;
         for (unsigned b = 0; b < sh->nbinds; b++) {
+            if (w->listeners[b].shared)
+                continue; /* one socket for every slot: our own accept serves it */
             if (want)
                 arm_steal(w, k, b);
             else

@@ -72,8 +72,10 @@ enum worker_exit {
 
 typedef struct worker_listener {
     int fd;
-    char host[64]; /* SERVER_NAME */
-    int port;      /* SERVER_PORT */
+    char host[112]; /* SERVER_NAME: the address, or a unix socket's path ("@NAME": abstract) */
+    int port;       /* SERVER_PORT; 0 for a unix socket */
+    bool af_unix;   /* a unix socket: no REMOTE_PORT, SERVER_* from Host (gunicorn) */
+    bool shared;    /* every slot's worker accepts from this one socket (src/listeners.h) */
 } worker_listener_t;
 
 typedef struct timer_queue {

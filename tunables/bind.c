@@ -3,10 +3,12 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "tunables/text.h"
 
@@ -109,6 +111,41 @@ static int resolve(const char *host, long portnum, bool bracketed, tun_bind_t *o
     return 0;
 }
 
+/* "unix:" is followed by a path, "//" and a path (gunicorn's regex takes both), or
+ * "@NAME": the abstract namespace, no file, gone with its last descriptor. */
+static int parse_unix(const char *p, tun_bind_t *out, char *why, size_t whylen)
+{
+    if (strncmp(p, "//", 2) == 0)
+        p += 2;
+    struct sockaddr_un *un = (struct sockaddr_un *)&out->addr;
+    size_t len = strlen(p);
+    bool abstract = p[0] == '@';
+    if (len == 0 || (abstract && len == 1))
+        return tun_fail(why, whylen, "has no socket %s after unix:", abstract ? "name" : "path");
+    /* a path needs its NUL inside sun_path; an abstract name has the leading NUL instead */
+    if (len >= sizeof(un->sun_path))
+        return tun_fail(why, whylen, "has a socket %s longer than %zu bytes",
+                        abstract ? "name" : "path", sizeof(un->sun_path) - (abstract ? 0 : 1));
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, p, len);
+    if (abstract)
+        un->sun_path[0] = 0;
+    out->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + !abstract);
+    out->kind = TUN_BIND_UNIX;
+    return 0;
+}
+
+static int parse_fd(const char *p, tun_bind_t *out, char *why, size_t whylen)
+{
+    if (!*p)
+        return tun_fail(why, whylen, "has no descriptor number after fd://");
+    if (strspn(p, "0123456789") != strlen(p) || strlen(p) > 9)
+        return tun_fail(why, whylen, "has \"%s\" after fd://, which is not a descriptor number", p);
+    out->fd = (int)strtol(p, NULL, 10);
+    out->kind = TUN_BIND_FD;
+    return 0;
+}
+
 int tun_bind_parse(const char *spec, tun_bind_t *out, char *why, size_t whylen)
 {
     char host[256];
@@ -122,10 +159,12 @@ int tun_bind_parse(const char *spec, tun_bind_t *out, char *why, size_t whylen)
     snprintf(out->spec, sizeof(out->spec), "%s", spec);
 
     const char *p = spec;
+    if (strncmp(p, "unix:", 5) == 0)
+        return parse_unix(p + 5, out, why, whylen);
+    if (strncmp(p, "fd://", 5) == 0)
+        return parse_fd(p + 5, out, why, whylen);
     if (strncmp(p, "tcp://", 6) == 0)
         p += 6;
-    if (strncmp(p, "unix:", 5) == 0 || strncmp(p, "fd://", 5) == 0)
-        return tun_fail(why, whylen, "is not supported: only TCP addresses can be served");
     if (split_host_port(p, host, sizeof(host), &port, &bracketed, why, whylen) < 0 ||
         parse_port(port, &portnum, why, whylen) < 0)
         return TUN_ERROR;

@@ -154,7 +154,11 @@ static int check_binds(const tun_config_t *cfg, char *err, size_t errlen)
     for (size_t i = 0; i < cfg->bind_count; i++)
         for (size_t j = i + 1; j < cfg->bind_count; j++) {
             const tun_bind_t *a = &cfg->binds[i], *b = &cfg->binds[j];
-            if (a->addrlen == b->addrlen && memcmp(&a->addr, &b->addr, a->addrlen) == 0)
+            bool same = a->kind == b->kind &&
+                        (a->kind == TUN_BIND_FD ? a->fd == b->fd
+                                                : a->addrlen == b->addrlen &&
+                                                      memcmp(&a->addr, &b->addr, a->addrlen) == 0);
+            if (same)
                 return tun_fail(err, errlen, "--bind: \"%s\" and \"%s\" are the same address",
                                 a->spec, b->spec);
         }

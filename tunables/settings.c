@@ -257,8 +257,9 @@ void tun_describe_accepted(const tun_setting_t *s, buf_t *b)
             buf_append_str(b, "directories, comma separated");
         break;
     case TUN_T_BINDS:
-        buf_append_str(b, "HOST:PORT, [IPV6]:PORT, HOST (port 8000) or :PORT (all IPv4 "
-                          "interfaces), with a port from 1 to 65535");
+        buf_append_str(b, "HOST:PORT, [IPV6]:PORT, HOST (port 8000), :PORT (all IPv4 "
+                          "interfaces) with a port from 1 to 65535, unix:PATH, unix:@NAME "
+                          "or fd://N");
         break;
     case TUN_T_LOGLEVEL:
         for (size_t i = 0; i < LOG_LEVEL_COUNT; i++)

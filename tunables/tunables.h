@@ -29,11 +29,22 @@
 #include "common/log.h" /* log_level holds a log_level_t */
 #include "tunables/lists.h"
 
+/* What a bind listens on. */
+enum tun_bind_kind {
+    TUN_BIND_TCP = 0, /* HOST:PORT */
+    TUN_BIND_UNIX,    /* unix:PATH or unix:@NAME (abstract namespace) */
+    TUN_BIND_FD,      /* fd://N or a systemd socket: a socket handed to us, already bound */
+};
+
 /* One address to listen on, as parsed from -b/--bind. */
 typedef struct tun_bind {
     char spec[300];               /* as the user wrote it, for messages */
-    struct sockaddr_storage addr; /* AF_INET or AF_INET6, port in network order */
+    struct sockaddr_storage addr; /* TCP: AF_INET or AF_INET6, port in network order;
+                                     UNIX: AF_UNIX, an abstract name with its leading NUL;
+                                     FD: unused (the socket says, src/listeners.c) */
     socklen_t addrlen;
+    uint8_t kind; /* enum tun_bind_kind */
+    int fd;       /* TUN_BIND_FD: the descriptor */
 } tun_bind_t;
 
 struct tun_sources; /* where each value came from; private to tunables/ (layers.h) */

@@ -57,6 +57,31 @@ static int parses(const char *s)
     return net_cidr_parse(s, strlen(s), &n) == 0;
 }
 
+static void test_unix_text(void)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    char out[120];
+    strcpy(un.sun_path, "/run/app.sock");
+    /* with and without the NUL counted, as the kernel gives either */
+    CHECK_EQ_STR(net_unix_text((struct sockaddr *)&un, (socklen_t)(off + 14), out, sizeof(out)),
+                 "/run/app.sock");
+    CHECK_EQ_STR(net_unix_text((struct sockaddr *)&un, (socklen_t)(off + 13), out, sizeof(out)),
+                 "/run/app.sock");
+    memcpy(un.sun_path, "\0web", 4);
+    CHECK_EQ_STR(net_unix_text((struct sockaddr *)&un, (socklen_t)(off + 4), out, sizeof(out)),
+                 "@web");
+    CHECK_EQ_STR(
+        net_unix_text((struct sockaddr *)&un, (socklen_t)sizeof(sa_family_t), out, sizeof(out)),
+        ""); /* an unnamed client */
+    struct sockaddr_storage ss = v4("127.0.0.1", 80);
+    CHECK_EQ_STR(
+        net_unix_text((struct sockaddr *)&ss, sizeof(struct sockaddr_in), out, sizeof(out)), "");
+    memset(un.sun_path, 'a', sizeof(un.sun_path)); /* a full path has no NUL */
+    CHECK_EQ_INT(strlen(net_unix_text((struct sockaddr *)&un, sizeof(un), out, sizeof(out))),
+                 sizeof(un.sun_path));
+}
+
 static void test_cidr_parse(void)
 {
     net_cidr_t n;
@@ -155,6 +180,7 @@ static void test_items(void)
 int main(void)
 {
     test_addr_text();
+    test_unix_text();
     test_cidr_parse();
     test_cidr_match();
     test_items();

@@ -67,6 +67,28 @@ static void test_table(void)
     CHECK_EQ_STR(churn_reason_name(1000), "");
 }
 
+static void test_generation_ready(void)
+{
+    churn_t c = table();
+    CHECK(!churn_generation_ready(&c, 0, 1)); /* no slots: nothing is ready */
+    add(0, 10, 0, 1, SB_READY);
+    churn_proc_t *b = add(1, 11, 1, 1, SB_BOOTING);
+    CHECK(!churn_generation_ready(&c, 2, 1)); /* slot 1 still booting */
+    CHECK(churn_generation_ready(&c, 1, 1));
+    sb[1].state = SB_READY;
+    CHECK(churn_generation_ready(&c, 2, 1));
+    /* HUP: generation 2 boots beside generation 1, which serves on */
+    churn_proc_t *s0 = add(2, 12, 0, 2, SB_BOOTING);
+    CHECK(!churn_generation_ready(&c, 2, 2));
+    sb[2].state = SB_READY;
+    CHECK(!churn_generation_ready(&c, 2, 2)); /* slot 1's successor is not there yet */
+    add(3, 13, 1, 2, SB_READY);
+    b->draining = true;
+    CHECK(churn_generation_ready(&c, 2, 2));
+    s0->pid = 0; /* slot 0's new worker died: not ready until it is replaced */
+    CHECK(!churn_generation_ready(&c, 2, 2));
+}
+
 static void test_request_limit(void)
 {
     table();
@@ -316,6 +338,7 @@ static void test_memory(void)
 int main(void)
 {
     test_table();
+    test_generation_ready();
     test_request_limit();
     test_limits();
     test_successor();

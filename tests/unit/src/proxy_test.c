@@ -66,8 +66,9 @@ static void test_trusted_peers(void)
     CHECK(trusts(&p, addr("::ffff:10.1.2.3")));
     CHECK(trusts(&p, addr("::ffff:127.0.0.1")));
     CHECK(!trusts(&p, addr("::ffff:192.168.0.1")));
+    /* a unix-socket peer is trusted whatever the list says, as gunicorn does */
     struct sockaddr_un u = {.sun_family = AF_UNIX};
-    CHECK(!proxy_trusts(&p, (const struct sockaddr *)&u));
+    CHECK(proxy_trusts(&p, (const struct sockaddr *)&u));
     proxy_free(&p);
     CHECK_EQ_INT(p.trusted_count, 0);
     CHECK(p.trusted == NULL);

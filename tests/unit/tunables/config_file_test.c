@@ -277,8 +277,8 @@ static void test_config_py(void)
                             "1 to 4096, or auto)"},
         {"bind = {'127.0.0.1:1'}\n",
          "bad.py: bind (--bind): a value of type set is not accepted (accepted: HOST:PORT, "
-         "[IPV6]:PORT, HOST (port 8000) or :PORT (all IPv4 interfaces), with a port from 1 to "
-         "65535)"},
+         "[IPV6]:PORT, HOST (port 8000), :PORT (all IPv4 interfaces) with a port from 1 to "
+         "65535, unix:PATH, unix:@NAME or fd://N)"},
         {"workers = lambda: 3\n", "bad.py: workers (--workers): a value of type function is not "
                                   "accepted (accepted: 1 to 4096, or auto)"},
         {"timeout = float('nan')\n",

@@ -4,6 +4,9 @@
  * Shared state and helpers: harness.h. */
 #include "harness.h"
 
+#include <stddef.h>
+#include <sys/un.h>
+
 static void test_table_sanity(void)
 {
     /* The table's own invariants: unique flags and variables, defaults inside bounds (the
@@ -413,6 +416,36 @@ static void test_binds(void)
     EXPECT_OK("-b", "tcp://127.0.0.1:7000", "a:b");
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 7000));
 
+    /* unix sockets: a path (with its NUL counted), gunicorn's unix://PATH, an abstract
+     * name (a leading NUL, none at the end); mixed freely with TCP and descriptors */
+    EXPECT_OK("-b", "unix:/run/app.sock", "-b", "127.0.0.1:7000", "-b", "unix://run.sock", "-b",
+              "unix:@web", "-b", "fd://3", "a:b");
+    CHECK_EQ_INT(cfg.bind_count, 5);
+    if (cfg.bind_count == 5) {
+        const struct sockaddr_un *un = (const void *)&cfg.binds[0].addr;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        CHECK_EQ_INT(cfg.binds[0].kind, TUN_BIND_UNIX);
+        CHECK_EQ_INT(un->sun_family, AF_UNIX);
+        CHECK_EQ_STR(un->sun_path, "/run/app.sock");
+        CHECK_EQ_INT(cfg.binds[0].addrlen, off + 14);
+        CHECK_EQ_INT(cfg.binds[1].kind, TUN_BIND_TCP);
+        un = (const void *)&cfg.binds[2].addr;
+        CHECK_EQ_STR(un->sun_path, "run.sock");
+        un = (const void *)&cfg.binds[3].addr;
+        CHECK(un->sun_path[0] == 0 && memcmp(un->sun_path + 1, "web", 3) == 0);
+        CHECK_EQ_INT(cfg.binds[3].addrlen, off + 4);
+        CHECK_EQ_INT(cfg.binds[4].kind, TUN_BIND_FD);
+        CHECK_EQ_INT(cfg.binds[4].fd, 3);
+        CHECK_EQ_STR(cfg.binds[4].spec, "fd://3");
+    }
+    char longpath[120] = "unix:/";
+    memset(longpath + 6, 'p', 107);
+    longpath[113] = 0; /* 108 bytes of path leave no room for its NUL */
+    CHECK_EQ_INT(parse(NULL, "-b", longpath, "a:b", NULL), TUN_ERROR);
+    CHECK(strstr(err, "has a socket path longer than 107 bytes") != NULL);
+    longpath[112] = 0; /* 107 fit */
+    CHECK_EQ_INT(parse(NULL, "-b", longpath, "a:b", NULL), TUN_OK);
+
     EXPECT_OK("-b", "127.0.0.1:65535", "a:b");
     CHECK(cfg.bind_count == 1 && is_v4(&cfg.binds[0], "127.0.0.1", 65535));
 
@@ -450,9 +483,19 @@ static void test_binds(void)
     EXPECT_ERR("--bind: \"[127.0.0.1]:80\" has \"127.0.0.1\" between [ and ], which is not an "
                "IPv6 address" BIND_ACCEPTED,
                "-b", "[127.0.0.1]:80", "a:b");
-    EXPECT_ERR("--bind: \"unix:/tmp/uf.sock\" is not supported: only TCP addresses can be "
-               "served" BIND_ACCEPTED,
-               "-b", "unix:/tmp/uf.sock", "a:b");
+    EXPECT_ERR("--bind: \"unix:\" has no socket path after unix:" BIND_ACCEPTED, "-b",
+               "unix:", "a:b");
+    EXPECT_ERR("--bind: \"unix:@\" has no socket name after unix:" BIND_ACCEPTED, "-b", "unix:@",
+               "a:b");
+    EXPECT_ERR("--bind: \"fd://\" has no descriptor number after fd://" BIND_ACCEPTED, "-b",
+               "fd://", "a:b");
+    EXPECT_ERR("--bind: \"fd://3x\" has \"3x\" after fd://, which is not a descriptor "
+               "number" BIND_ACCEPTED,
+               "-b", "fd://3x", "a:b");
+    EXPECT_ERR("--bind: \"fd://3\" and \"fd://03\" are the same address", "-b", "fd://3", "-b",
+               "fd://03", "a:b");
+    EXPECT_ERR("--bind: \"unix:/tmp/a\" and \"unix:///tmp/a\" are the same address", "-b",
+               "unix:/tmp/a", "-b", "unix:///tmp/a", "a:b");
     EXPECT_ERR("--bind: \"\" is not an address" BIND_ACCEPTED, "--bind=", "a:b");
     EXPECT_ERR("--bind: \" , \" is not an address" BIND_ACCEPTED, "-b", " , ", "a:b");
     EXPECT_ERR("--bind: \"127.0.0.1:8000\" and \"127.0.0.1:8000\" are the same address", "-b",
