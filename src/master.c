@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -191,12 +192,18 @@ static churn_proc_t *spawn(master_t *m, unsigned k)
                     strerror(-cap_rc));
     fflush(NULL);
     py_before_fork(); /* --preload: the interpreter's fork hooks, gc.freeze() */
+    pid_t master = getpid();
     pid_t pid = fork();
     if (pid == 0)
         py_after_fork_child();
     else
         py_after_fork_parent();
     if (pid == 0) {
+        /* A master killed outright (kill -9, the OOM killer) must not leave its workers
+         * serving on: they drain as on TERM, as gunicorn's notice their parent changed. A
+         * master gone before the request took effect is caught by the check after it. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != master)
+            kill(getpid(), SIGTERM);
         /* written by the worker itself, so the line's [pid] is the worker's, as in gunicorn */
         log_info("Booting worker with pid: %d", (int)getpid());
         if (cap[0] >= 0)

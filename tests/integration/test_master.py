@@ -364,3 +364,18 @@ def test_worker_deaths_are_named_for_what_happened(server):
     assert wait_until(lambda: "[ERROR] Worker (pid:%d) was killed by SIGKILL from outside" % pid
                       in srv.log(), 5), srv.log()
     assert srv.request("GET", "/").status == 200
+
+
+def test_workers_leave_when_the_master_is_killed(server):
+    """kill -9 of the master (or the OOM killer choosing it) must not leave workers
+    serving on without anyone to supervise them: they drain and exit, as gunicorn's do
+    when their parent changes."""
+    srv = server("basic:app", workers=2)
+    workers = srv.wait_workers(2)
+    assert srv.request("GET", "/").status == 200
+    os.kill(srv.pid, signal.SIGKILL)
+    srv.wait_exit()
+    assert wait_until(lambda: not any(os.path.exists(f"/proc/{w}") and
+                                      "zombie" not in Path(f"/proc/{w}/status").read_text()
+                                      for w in workers), 10), workers
+    srv.allow_crash_markers = True
