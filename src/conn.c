@@ -698,6 +698,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;
     c->handing_off = c->parked = c->to_queue = false;
     c->have_peer = c->trusted = c->peer_unix = false;
+    proxyhdr_forget(c);
     memset(&c->pp, 0, sizeof(c->pp));
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
@@ -752,9 +753,10 @@ void conn_open(worker_t *w, int fd, unsigned listener)
 void conn_adopt(worker_t *w, const share_msg_t *m)
 {
     conn_t *c = take_slot(w, m->fd, m->bind);
-    /* one handed over unread (accepted while its worker drained) has its PROXY header
-     * still to come; one with a request never began with a header (handoff_can_travel) */
-    if (m->len == 0 && !proxyhdr_open(w, c))
+    /* with --proxy-protocol every connection begins with its header: one handed over
+     * unread (accepted while its worker drained) has it still to come, one with a request
+     * has it in front of the request (src/handoff.c) */
+    if (!proxyhdr_open(w, c))
         return;
     c->hops = (uint8_t)m->hops;
     buf_append(&c->in, m->data, m->len);

@@ -10,9 +10,10 @@
  * of it), so the connection can travel; and it has not travelled too often. */
 bool handoff_can_travel(const conn_t *c)
 {
-    /* a PROXY protocol header's findings do not travel in a hand-off (src/proxyhdr.h) */
+    /* a PROXY protocol header travels ahead of the request when it was kept */
     return c->hops < SHARE_MAX_HOPS && !c->app_busy && !c->send_inflight && c->spool_fd < 0 &&
-           c->req.body_total == 0 && c->in.len <= SHARE_MAX_BYTES && !c->pp.used;
+           c->req.body_total == 0 && c->in.len + c->pp.raw_len <= SHARE_MAX_BYTES &&
+           (!c->pp.used || c->pp.raw);
 }
 
 /* The sibling that should take c's request now, or -1: one with a free application
@@ -107,6 +108,13 @@ void handoff_finish(worker_t *w, conn_t *c)
         .data = c->in.data,
         .len = c->in.len,
     };
+    buf_t with_header = {0}; /* the PROXY header the sibling reads first, then the request */
+    if (c->pp.raw) {
+        buf_append(&with_header, c->pp.raw, c->pp.raw_len);
+        buf_append(&with_header, c->in.data, c->in.len);
+        m.data = with_header.data;
+        m.len = with_header.len;
+    }
     if (to_queue)
         m.hops = SHARE_MAX_HOPS; /* whoever takes it from the queue has a thread free */
     /* the queue's count goes up before the datagram is there, never after: a reader woken
@@ -114,8 +122,10 @@ void handoff_finish(worker_t *w, conn_t *c)
     int32_t *queued = &w->share->table->queued;
     if (to_queue)
         __atomic_add_fetch(queued, 1, __ATOMIC_RELAXED);
-    if ((k >= 0 || to_queue) && m.len <= SHARE_MAX_BYTES &&
-        share_send(w->share, (unsigned)k, &m) == 0) {
+    bool sent = (k >= 0 || to_queue) && m.len <= SHARE_MAX_BYTES &&
+                share_send(w->share, (unsigned)k, &m) == 0;
+    buf_free(&with_header);
+    if (sent) {
         sb_add64(&w->sb->handed_off, 1);
         c->in.len = c->parsed = 0;
         conn_close_now(w, c);

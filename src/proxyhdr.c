@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
+#include "common/mem.h"
 #include "common/net.h"
 #include "src/conn.h"
 #include "src/proxyproto.h"
@@ -81,6 +82,19 @@ int proxyhdr_take(worker_t *w, conn_t *c)
         net_addr_host((const struct sockaddr *)&r.dst, c->pp.dst_host, sizeof(c->pp.dst_host),
                       &c->pp.dst_port);
     }
+    proxyhdr_forget(c);
+    if (w->share && n <= PP_TRAVEL_MAX) {
+        c->pp.raw = uf_malloc((size_t)n);
+        memcpy(c->pp.raw, c->in.data, (size_t)n);
+        c->pp.raw_len = (uint16_t)n;
+    }
     buf_consume(&c->in, (size_t)n);
     return 1;
+}
+
+void proxyhdr_forget(conn_t *c)
+{
+    uf_free(c->pp.raw);
+    c->pp.raw = NULL;
+    c->pp.raw_len = 0;
 }

@@ -20,9 +20,10 @@
  * Invariants: with the setting on, no byte of a connection reaches the HTTP parser before
  * its header has been taken out of c->in (conn_process_input calls proxyhdr_take first);
  * the header is at most PP_V2_MAX bytes, so a connection waiting for one holds at most
- * that; a connection that began with a header is served by the worker that accepted it
- * (src/handoff.c does not pass it on: the header's addresses would not travel with it).
- * Loop thread only.
+ * that. With work sharing the header's bytes are kept (PP_TRAVEL_MAX at most: HAProxy's
+ * with TLS details are well under it), so that a hand-off sends them ahead of the request
+ * and the sibling reads them as the first worker did; a connection with a longer header
+ * is served by the worker that accepted it. Loop thread only.
  */
 #ifndef UF_PROXYHDR_H
 #define UF_PROXYHDR_H
@@ -53,7 +54,12 @@ typedef struct proxyhdr_conn {
     bool sock_loopback;              /* the socket's peer (the proxy) is on loopback */
     char dst_host[INET6_ADDRSTRLEN]; /* the header's destination; "" = the listener's */
     int dst_port;
+    uint8_t *raw; /* the header as it came, for a hand-off (work sharing), or NULL */
+    uint16_t raw_len;
 } proxyhdr_conn_t;
+
+/* The longest header a hand-off carries along. */
+#define PP_TRAVEL_MAX 512
 
 /* Reads the settings into p (its allow list is copied). */
 void proxyhdr_setup(proxyhdr_t *p, const tun_config_t *cfg);
@@ -69,5 +75,8 @@ bool proxyhdr_open(struct worker *w, struct conn *c);
  * is needed, or -1 when it is malformed: the connection is then closing (with a line in
  * the error log, at most one a second). */
 int proxyhdr_take(struct worker *w, struct conn *c);
+
+/* Releases what c kept of its header (at the connection's end). */
+void proxyhdr_forget(struct conn *c);
 
 #endif

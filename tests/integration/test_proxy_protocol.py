@@ -320,3 +320,55 @@ backend app_v1
     finally:
         os.killpg(hap.pid, 15)
         hap.wait(timeout=10)
+
+
+def test_work_sharing_hands_off_with_the_header(server, tmp_path):
+    """A request on a proxied keep-alive connection of a busy worker goes to the idle one,
+    which reads the header that travels ahead of it: the client address is still the
+    header's, as the access log of the other worker shows."""
+    log = tmp_path / "access.log"
+    srv = server("basic:app", workers=2, probe=None,
+                 args=("--proxy-protocol", "v2", "--access-logfile", str(log),
+                       "--access-logformat", "%(h)s %(p)s %(U)s"))
+    srv.wait_workers(2)
+
+    def proxied(src):
+        s = connect(srv.port)
+        s.sendall(v2_header(src, "10.0.0.1", 40000, 443) + build_request("GET", "/pid"))
+        rfile = s.makefile("rb")
+        return s, rfile, int(read_response(rfile).body)
+
+    busy = None
+    conns = []
+    for i in range(60):  # two keep-alive connections that landed on the same worker
+        s, rfile, pid = proxied(f"203.0.113.{i + 1}")
+        conns.append((s, rfile, pid, f"203.0.113.{i + 1}"))
+        same = [c for c in conns if c[2] == pid]
+        if len(same) == 2:
+            busy = pid
+            break
+    assert busy, "no two connections landed on one worker"
+    (slow, slow_rfile, _, _), (other, other_rfile, _, client) = same
+    slow.sendall(build_request("GET", "/slow?s=1.5"))
+    time.sleep(0.3)  # the slow request is in the application now
+    started = time.monotonic()
+    other.sendall(build_request("GET", "/pid"))
+    served_by = int(read_response(other_rfile).body)
+    assert time.monotonic() - started < 1.0
+    assert served_by != busy
+    assert read_response(slow_rfile).status == 200
+    lines = access_lines_of(log, f"{client} <{served_by}> /pid")  # %(p)s is "<pid>"
+    assert lines, log.read_text()
+    for s, *_ in conns:
+        s.close()
+
+
+def access_lines_of(log, want, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists():
+            found = [l for l in log.read_text().splitlines() if l == want]
+            if found:
+                return found
+        time.sleep(0.05)
+    return []
