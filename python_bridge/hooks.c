@@ -25,8 +25,10 @@ static const char glue_src[] = {
      (1u << TUN_HOOK_pre_fork) | (1u << TUN_HOOK_child_exit) | (1u << TUN_HOOK_nworkers_changed) | \
      (1u << TUN_HOOK_on_exit))
 
-static PyObject *glue;   /* the module, once loaded (owned; inherited across fork) */
-static uint32_t defined; /* bit (1 << TUN_HOOK_x): hook x is loaded */
+static PyObject *glue; /* the module, once loaded (owned; inherited across fork) */
+static PyObject *on_request_start, *on_request_end; /* its per-request functions (owned):
+                                                       looked up once, called per request */
+static uint32_t defined;                            /* bit (1 << TUN_HOOK_x): hook x is loaded */
 
 bool py_hooks_need_master(const tun_config_t *cfg)
 {
@@ -72,6 +74,13 @@ static int make_glue(void)
         return -1;
     }
     Py_DECREF(fn);
+    on_request_start = PyObject_GetAttrString(mod, "request_started");
+    on_request_end = on_request_start ? PyObject_GetAttrString(mod, "request_finished") : NULL;
+    if (!on_request_end) {
+        Py_CLEAR(on_request_start);
+        Py_DECREF(mod);
+        return -1;
+    }
     glue = mod;
     return 0;
 }
@@ -253,7 +262,7 @@ void py_hooks_check_signals(void)
 
 PyObject *hooks_request_started(PyObject *environ, bool *ok)
 {
-    PyObject *r = PyObject_CallMethod(glue, "request_started", "O", environ);
+    PyObject *r = PyObject_CallOneArg(on_request_start, environ);
     if (!r || !PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2) {
         *ok = false;
         Py_XDECREF(r);
@@ -279,10 +288,10 @@ void hooks_request_finished(PyObject *req, PyObject *environ, const py_reply_t *
     static const char failed[] = "500 Internal Server Error";
     PyObject *r = NULL;
     if (headers)
-        r = PyObject_CallMethod(glue, "request_finished", "OOs#OL", req,
-                                environ ? environ : Py_None, reply ? reply->status.ptr : failed,
-                                (Py_ssize_t)(reply ? reply->status.len : sizeof(failed) - 1),
-                                headers, (long long)(reply ? reply->body_sent : 0));
+        r = PyObject_CallFunction(on_request_end, "OOs#OL", req, environ ? environ : Py_None,
+                                  reply ? reply->status.ptr : failed,
+                                  (Py_ssize_t)(reply ? reply->status.len : sizeof(failed) - 1),
+                                  headers, (long long)(reply ? reply->body_sent : 0));
     if (!r) {
         PyObject *exc = compat_err_take();
         static const char line[] = "server hooks: post_request failed";
