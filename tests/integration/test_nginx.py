@@ -178,3 +178,33 @@ def test_upstream_connections_reused(server, nginx, tmp_path, transport):
     print(f"{transport}: 500 requests over {len(conns)} upstream connections "
           f"({len({c[0] for c in conns})} workers)")
     assert len(conns) <= 24, sorted(Counter((l[0], l[1]) for l in lines).items())
+
+
+# ---- a large body -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("buffering", ["buffered", "streamed"])
+def test_50mb_post_arrives_intact(server, nginx, tmp_path, transport, buffering):
+    """nginx's default spools the body to its temp path and sends it with Content-Length;
+    with proxy_request_buffering off it streams a chunked client body on, still chunked."""
+    log = tmp_path / "access.log"
+    sock = tmp_path / "app.sock"
+    srv = server("basic:app", args=["--access-logfile", str(log), "--access-logformat",
+                                    "%(U)s %({Transfer-Encoding}i)s %({Content-Length}i)s",
+                                    *(["-b", f"unix:{sock}"] if transport == "unix" else [])])
+    target = f"unix:{sock}" if transport == "unix" else f"127.0.0.1:{srv.port}"
+    location = LOCATION + ("proxy_request_buffering off;\n" if buffering == "streamed" else "")
+    ngx = nginx(upstream([target]), location, http_extra=SCHEME_MAP)
+    block = os.urandom(MiB)
+    body = b"".join(block[i:] + block[:i] for i in range(50))
+    want = f"{hashlib.sha256(body).hexdigest()} {len(body)}"
+    if buffering == "buffered":
+        r = requests.post(ngx.url("/sha256"), data=body, timeout=60)
+    else:
+        r = requests.post(ngx.url("/sha256"), timeout=60,
+                          data=(body[i:i + MiB] for i in range(0, len(body), MiB)))
+    assert r.status_code == 200 and r.text == want
+    srv.access_log = log
+    lines = wait_until(lambda: [l for l in log.read_text().splitlines()
+                                if l.startswith("/sha256")], 5)
+    assert lines == (["/sha256 - 52428800"] if buffering == "buffered" else ["/sha256 chunked -"])
+
