@@ -208,3 +208,83 @@ def test_50mb_post_arrives_intact(server, nginx, tmp_path, transport, buffering)
                                 if l.startswith("/sha256")], 5)
     assert lines == (["/sha256 - 52428800"] if buffering == "buffered" else ["/sha256 chunked -"])
 
+
+# ---- reloads under load ---------------------------------------------------------------------
+
+HUPS = 20
+HUP_INTERVAL = 0.5
+CLIENTS = 8
+
+
+def test_hup_reloads_under_load_give_no_502(server, nginx, tmp_path, transport):
+    """8 keep-alive clients send GETs and POSTs through nginx while the server is told to
+    reload 20 times, every 0.5 s: every response is the application's 200, and every
+    reload really replaced the workers. nginx's own view (its access log's upstream
+    statuses, its error log) is printed, so a retry nginx hid is seen too."""
+    srv, ngx = behind_nginx(server, nginx, tmp_path, transport, "basic:app", workers=2)
+    stop = threading.Event()
+    t0 = time.monotonic()
+    lock = threading.Lock()
+    statuses, pids, bad, errors = Counter(), set(), [], []
+
+    def client(k):
+        conn = ngx.connection()
+        n = 0
+        while not stop.is_set():
+            n += 1
+            post = n % 3 == 0
+            body = f"client {k} request {n}".encode()
+            try:
+                if post:
+                    conn.request("POST", "/echo", body=body,
+                                 headers={"Content-Type": "text/plain"})
+                else:
+                    conn.request("GET", "/pid")
+                resp = conn.getresponse()
+                data = resp.read()
+            except Exception as e:  # noqa: BLE001 (every failure is the finding)
+                with lock:
+                    errors.append((round(time.monotonic() - t0, 3), k, repr(e)))
+                conn.close()
+                conn = ngx.connection()
+                continue
+            with lock:
+                statuses[resp.status] += 1
+                ok = resp.status == 200 and (data == body if post else data.isdigit())
+                if not ok:
+                    bad.append((round(time.monotonic() - t0, 3), k, resp.status, data[:200]))
+                elif not post:
+                    pids.add(int(data))
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    hups = []
+    try:
+        time.sleep(HUP_INTERVAL)
+        for _ in range(HUPS):
+            hups.append(round(time.monotonic() - t0, 3))
+            srv.send_signal(signal.SIGHUP)
+            time.sleep(HUP_INTERVAL)
+        time.sleep(1.5)  # the last generation serves too
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=15)
+    total = sum(statuses.values())
+    retried = [l for l in ngx.access_lines() if "," in l.split(" ups=")[1].split(" ")[0]]
+    upstream_errors = [l for l in ngx.error_log_text().splitlines()
+                       if "[error]" in l or "[crit]" in l or "[alert]" in l]
+    print(f"{transport}: {total} requests through nginx in {time.monotonic() - t0:.1f} s, "
+          f"{len(hups)} HUPs, statuses {dict(statuses)}, {len(errors)} client errors, "
+          f"{len(pids)} worker pids answered; nginx retried {len(retried)} requests, "
+          f"{len(upstream_errors)} error log lines")
+    for line in retried[:20] + upstream_errors[:20]:
+        print("  nginx:", line)
+    assert not errors, errors[:20]
+    assert not bad, bad[:20]
+    assert statuses[200] == total and total > 1000
+    # each HUP replaced both workers: far more pids answered than one generation's two
+    assert len(pids) >= HUPS, f"only {len(pids)} worker pids answered {HUPS} reloads"
+    assert not upstream_errors, upstream_errors[:20]
