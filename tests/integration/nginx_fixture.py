@@ -18,12 +18,14 @@ The http block gets `upstream_block` verbatim (name the upstream `app`) and the 
 location `/` gets `location` verbatim, so a uwsgi_pass test passes its own:
 
     ngx = nginx(upstream([f"unix:{sock}"]), "uwsgi_pass app; include uwsgi_params;")
+
+(the package's uwsgi_params, fastcgi_params, scgi_params and mime.types are copied next
+to nginx.conf, so a relative include finds them).
 """
 import http.client
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -33,6 +35,8 @@ import pytest
 from conftest import IO_TIMEOUT, Response, free_port
 
 NGINX = "/usr/sbin/nginx"
+PARAMS_FILES = ("uwsgi_params", "fastcgi_params", "scgi_params", "mime.types")
+READY_PATH = "/.nginx-fixture-ready"  # answered by nginx itself, with the instance's token
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
@@ -85,6 +89,10 @@ def upstream(servers, keepalive=16, name="app", extra=""):
     return f"    upstream {name} {{\n" + "\n".join(lines) + "\n    }\n"
 
 
+class PortTaken(Exception):
+    """Another process bound the chosen free port before nginx did."""
+
+
 class Nginx:
     """One nginx master (worker_processes 1) listening on a free loopback port."""
 
@@ -97,6 +105,7 @@ class Nginx:
         self.error_log = self.prefix / "error.log"
         self.access_log = self.prefix / "access.log"
         self.pid_file = self.prefix / "nginx.pid"
+        self.token = os.urandom(8).hex().encode()
         # a root master's workers would otherwise run as nobody, who cannot enter the
         # test's temporary directory (its unix sockets, the request body temp files)
         user = "user root;\n" if os.geteuid() == 0 else ""
@@ -125,9 +134,18 @@ http {{
         location / {{
 {location}
         }}
+        location = {READY_PATH} {{
+            access_log off;
+            return 200 "{self.token.decode()}";
+        }}
     }}
 }}
 """)
+        # `include uwsgi_params;` is read relative to our nginx.conf: copy the package's
+        # (only read from /etc/nginx, never changed)
+        for name in PARAMS_FILES:
+            if os.path.isfile(f"/etc/nginx/{name}"):
+                shutil.copyfile(f"/etc/nginx/{name}", self.prefix / name)
         self.cmd = [binary, "-p", str(self.prefix), "-c", str(self.conf),
                     "-e", str(self.error_log)]
         check = subprocess.run([*self.cmd, "-t", "-q"], capture_output=True, text=True,
@@ -157,18 +175,23 @@ http {{
 
     # -- lifecycle --
     def wait_ready(self, probe="/"):
-        """Waits (bounded) until nginx accepts and, with probe, answers it below 500."""
+        """Waits (bounded) until this nginx answers and, with probe (a path passed
+        upstream), answers that below 500."""
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if not self.running():
+                if "Address already in use" in self.error_log_text():
+                    raise PortTaken(self.port)
                 self.fail(f"nginx exited with {self.proc.returncode} at start")
+            # this nginx's own token, not whatever else may have taken the port
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                if self.request("GET", READY_PATH, timeout=1.0).body == self.token:
                     break
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.fail(f"nginx did not accept on {self.port} within {START_TIMEOUT}s")
-                time.sleep(0.05)
+            except (OSError, http.client.HTTPException):
+                pass
+            if time.monotonic() > deadline:
+                self.fail(f"nginx did not accept on {self.port} within {START_TIMEOUT}s")
+            time.sleep(0.05)
         if probe is None:
             return
         while True:
@@ -244,10 +267,15 @@ def nginx(tmp_path, request):
     request.addfinalizer(teardown)
 
     def start(upstream_block, location, http_extra="", probe="/", error_level="info"):
-        ngx = Nginx(binary, tmp_path / f"nginx-{len(started)}", upstream_block, location,
-                    http_extra, error_level)
-        started.append(ngx)
-        ngx.wait_ready(probe)
-        return ngx
+        for attempt in range(2):  # once more if the free port was taken meanwhile
+            ngx = Nginx(binary, tmp_path / f"nginx-{len(started)}", upstream_block, location,
+                        http_extra, error_level)
+            started.append(ngx)
+            try:
+                ngx.wait_ready(probe)
+                return ngx
+            except PortTaken:
+                if attempt:
+                    ngx.fail(f"port {ngx.port} was taken, twice")
 
     return start
