@@ -40,13 +40,15 @@ READY_PATH = "/.nginx-fixture-ready"  # answered by nginx itself, with the insta
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
-# The usual reverse-proxy location: HTTP/1.1 upstream with keep-alive (an empty
-# Connection header, or nginx sends "close"), the client's address and scheme forwarded.
+# The reverse-proxy location of docs/deployment.md: HTTP/1.1 upstream with keep-alive
+# (an empty Connection header, or nginx sends "close"), the client's address and scheme
+# forwarded. $host, not $http_host: nginx's own uwsgi_params explains why (a client's
+# raw Host can disagree with an absolute-form request target).
 PROXY_LOCATION = """
             proxy_pass http://app;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
+            proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
 """
