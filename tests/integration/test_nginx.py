@@ -158,11 +158,9 @@ def test_untrusted_proxy_scheme_ignored(server, nginx, tmp_path):
 
 # ---- upstream keep-alive ------------------------------------------------------------------
 
-def test_upstream_connections_reused(server, nginx, tmp_path, transport):
-    """500 requests from 8 clients, each on a new client connection to nginx, reach the
-    server over a handful of upstream connections (nginx's keepalive 16)."""
-    srv, ngx = behind_nginx(server, nginx, tmp_path, transport, "basic:app", workers=2)
-
+def upstream_connections(srv, ngx, label):
+    """Sends 500 requests from 8 clients, each on a new client connection to nginx;
+    returns how many upstream connections (worker pid, connection id) carried them."""
     def one(i):  # the probes went to "/": these paths are the run's own
         if i % 2:
             return ngx.request("POST", "/echo", body=b"x" * (i % 900)).status
@@ -174,9 +172,28 @@ def test_upstream_connections_reused(server, nginx, tmp_path, transport):
     lines = [l for l in access_lines(srv, 502) if l[4] in ("/pid", "/echo")]
     assert len(lines) == 500
     conns = {(pid, conn) for pid, conn, *_ in lines}
-    print(f"{transport}: 500 requests over {len(conns)} upstream connections "
+    print(f"{label}: 500 requests over {len(conns)} upstream connections "
           f"({len({c[0] for c in conns})} workers)")
-    assert len(conns) <= 24, sorted(Counter((l[0], l[1]) for l in lines).items())
+    return len(conns)
+
+
+def test_upstream_connections_reused(server, nginx, tmp_path, transport):
+    """The requests reach the server over a handful of upstream connections (nginx's
+    keepalive 16)."""
+    srv, ngx = behind_nginx(server, nginx, tmp_path, transport, "basic:app", workers=2)
+    assert upstream_connections(srv, ngx, transport) <= 24
+
+
+def test_without_upstream_keepalive_every_request_connects(server, nginx, tmp_path):
+    """The control: without `keepalive` nginx opens one upstream connection per request,
+    and the count above sees each of them."""
+    log = tmp_path / "access.log"
+    srv = server("basic:app", workers=2,
+                 args=["--access-logfile", str(log), "--access-logformat", ACCESS_FORMAT])
+    srv.access_log = log
+    ngx = nginx(upstream([f"127.0.0.1:{srv.port}"], keepalive=0), LOCATION,
+                http_extra=SCHEME_MAP)
+    assert upstream_connections(srv, ngx, "tcp, no keepalive") == 500
 
 
 # ---- a large body -------------------------------------------------------------------------
