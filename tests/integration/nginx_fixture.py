@@ -3,8 +3,9 @@
 nginx is installed with apt-get (nginx-light, else nginx) only when /usr/sbin/nginx is
 missing; without apt (or root) the test is skipped with the reason. Each Nginx runs from
 its own directory: the configuration, pid file, logs and every *_temp_path live there,
-and it is started as `nginx -p DIR -c DIR/nginx.conf` in the foreground, so the
-system's /etc/nginx and its service are never read or touched. Teardown sends QUIT
+and it is started as `nginx -p DIR -c DIR/nginx.conf -e DIR/error.log` in the
+foreground, so the system's nginx service is never touched and /etc/nginx is only read
+(its params files are copied, below). Teardown sends QUIT
 (graceful) and KILLs the process group if it has not gone within a deadline.
 
     from nginx_fixture import nginx, upstream, PROXY_LOCATION  # noqa: F401 (fixture)
