@@ -257,6 +257,7 @@ const layers = [_]Layer{
         "src/proxy.c",
         "src/proxyproto.c",
         "src/proxyhdr.c",
+        "src/uwsgiproto.c",
         "src/reply.c",
         "src/filesend.c",
         "src/spool.c",
