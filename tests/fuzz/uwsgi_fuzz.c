@@ -70,6 +70,18 @@ static void check_vars(const uint8_t *b, long n, uint32_t count, const uwsgi_lim
         FAIL("the walk ends at %zu, the block at %ld", 4 + pos, n);
 }
 
+struct prefix_ctx {
+    const uint8_t *b;
+    const uwsgi_limits_t *lim;
+};
+
+static long prefix_verdict(void *arg, size_t k)
+{
+    struct prefix_ctx *ctx = arg;
+    uint32_t vars;
+    return parse(ctx->b, k, ctx->lim, &vars);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -86,15 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (parse(b, (size_t)got, lim, &again_vars) != got)
             FAIL("the body changed the verdict");
     }
-    size_t upto = got > 0 ? (size_t)got : n;
-    size_t first = upto <= 256 ? 0 : (size_t)(data[0] >> 2) * upto / 64;
-    size_t last = upto <= 256 ? upto : first + 1;
-    for (size_t k = first; k < last && k < upto; k++) {
-        long p = parse(b, k, lim, &again_vars);
-        if (got > 0 && p != 0)
-            FAIL("a prefix of %zu bytes of a %ld-byte packet gives %ld", k, got, p);
-        if (got <= 0 && p > 0)
-            FAIL("a prefix of %zu bytes is accepted, the whole is not (%ld)", k, got);
-    }
+    struct prefix_ctx ctx = {b, lim};
+    fuzz_check_prefixes("uwsgi_fuzz", data[0], n, got, prefix_verdict, &ctx);
     return 0;
 }
