@@ -65,8 +65,8 @@ static void test_nginx_packet(void)
         CHECK_EQ_INT(parse(b, k, &roomy, &vars, &err), (long)head);
 
     const char *want[][2] = {{"QUERY_STRING", "a=1"}, {"REQUEST_METHOD", "POST"},
-                             {"CONTENT_TYPE", ""},     {"CONTENT_LENGTH", "5"},
-                             {"PATH_INFO", "/x y"},    {"HTTP_HOST", "example.com"}};
+                             {"CONTENT_TYPE", ""},    {"CONTENT_LENGTH", "5"},
+                             {"PATH_INFO", "/x y"},   {"HTTP_HOST", "example.com"}};
     size_t pos = 0, i = 0;
     uwsgi_var_t v;
     while (uwsgi_next_var(b, &pos, &v)) {
@@ -112,6 +112,26 @@ static void expect_error(const char *what, const uint8_t *b, size_t n, size_t fr
     if (bad)
         fprintf(stderr, "expect_error: %s\n", what);
     CHECK_EQ_INT(bad, 0);
+}
+
+/* A packet of the `ok` variables is taken under lim, one of the `bad` ones refused. */
+static void at_limit(const char *what, const uwsgi_limits_t *lim, const char *ok[][2], size_t nok,
+                     const char *bad[][2], size_t nbad)
+{
+    uint8_t b[256];
+    size_t n = 4;
+    for (size_t i = 0; i < nok; i++)
+        put_var(b, &n, ok[i][0], ok[i][1]);
+    put_header(b, n);
+    uint32_t vars;
+    const char *err;
+    CHECK_EQ_INT(parse(b, n, lim, &vars, &err), (long)n);
+    CHECK_EQ_INT(vars, nok);
+    n = 4;
+    for (size_t i = 0; i < nbad; i++)
+        put_var(b, &n, bad[i][0], bad[i][1]);
+    put_header(b, n);
+    expect_error(what, b, n, n, lim);
 }
 
 static void test_header_errors(void)
@@ -174,29 +194,15 @@ static void test_block_errors(void)
     put_var(b, &n, "", "v");
     put_header(b, n);
     expect_error("empty key", b, n, n, &roomy);
-    /* too many variables */
-    uwsgi_limits_t two = {.vars = 2};
-    n = 4;
-    put_var(b, &n, "A", "1");
-    put_var(b, &n, "B", "2");
-    put_header(b, n);
-    uint32_t vars;
-    const char *err;
-    CHECK_EQ_INT(parse(b, n, &two, &vars, &err), (long)n);
-    CHECK_EQ_INT(vars, 2);
-    put_var(b, &n, "C", "3");
-    put_header(b, n);
-    expect_error("three variables, two allowed", b, n, n, &two);
-    /* a variable over the size limit: key + value */
-    uwsgi_limits_t four = {.var_size = 4};
-    n = 4;
-    put_var(b, &n, "AB", "12");
-    put_header(b, n);
-    CHECK_EQ_INT(parse(b, n, &four, &vars, &err), (long)n);
-    n = 4;
-    put_var(b, &n, "AB", "123");
-    put_header(b, n);
-    expect_error("a 5-byte variable, 4 allowed", b, n, n, &four);
+    /* too many variables; a variable over the size limit (key + value) */
+    static const char *two_vars[][2] = {{"A", "1"}, {"B", "2"}};
+    static const char *three_vars[][2] = {{"A", "1"}, {"B", "2"}, {"C", "3"}};
+    at_limit("three variables, two allowed", &(uwsgi_limits_t){.vars = 2}, two_vars, 2, three_vars,
+             3);
+    static const char *four_bytes[][2] = {{"AB", "12"}};
+    static const char *five_bytes[][2] = {{"AB", "123"}};
+    at_limit("a 5-byte variable, 4 allowed", &(uwsgi_limits_t){.var_size = 4}, four_bytes, 1,
+             five_bytes, 1);
 }
 
 /* Every 16-bit datasize with no limit: a block of that many zero bytes is a run of
