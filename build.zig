@@ -258,6 +258,8 @@ const layers = [_]Layer{
         "src/proxyproto.c",
         "src/proxyhdr.c",
         "src/uwsgiproto.c",
+        "src/uwsgireq.c",
+        "src/admit.c",
         "src/reply.c",
         "src/filesend.c",
         "src/spool.c",

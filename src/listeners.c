@@ -322,6 +322,7 @@ worker_listener_t *listeners_open_slot(listeners_t *ls, unsigned k, char *err, s
         }
         l[b].fd = fd;
         l[b].shared = lb->shared >= 0;
+        l[b].uwsgi = ls->cfg->uwsgi || ls->cfg->binds[b].uwsgi;
         if (ls->share)
             ls->share->listen_fds[k * ls->nbinds + b] = fd;
         if (lb->addr.ss_family == AF_UNIX) {

@@ -140,13 +140,13 @@ enum tun_flag {
       "with --proxy-protocol, the proxies allowed to connect: addresses or networks, "      \
       "comma separated, or * for any; unix socket peers are always allowed")               \
     X(protocol, STRING, 0, "protocol", NULL, "http|uwsgi", PROTOCOL, "protocol",            \
-      "http", 0, 0, TUN_F_NONEMPTY | TUN_F_PROTOCOL | TUN_F_PENDING, NULL, NULL, false,    \
+      "http", 0, 0, TUN_F_NONEMPTY | TUN_F_PROTOCOL, NULL, NULL, false,    \
       PROXY,                                                                                \
       "what every bind speaks: http, or uwsgi (the binary protocol of nginx's uwsgi_pass); " \
       "a bind written uwsgi://ADDRESS speaks uwsgi whatever this says")                   \
     X(uwsgi_allow_ips, STRING, 0, "uwsgi-allow-from", NULL, "IPS", UWSGI_ALLOW_FROM,        \
       "uwsgi_allow_ips",                                                                    \
-      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST | TUN_F_PENDING, NULL, NULL, true, PROXY,          \
+      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST, NULL, NULL, true, PROXY,                         \
       "with the uwsgi protocol, the front ends allowed to connect: addresses or networks, " \
       "comma separated, or * for any; unix socket peers are always allowed")               \
     /* ---- Workers ---- */                                                                \

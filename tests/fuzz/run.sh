@@ -84,9 +84,9 @@ build() {
         # needed for the types only.
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-        local conn_files=(src/proxy.c src/proxyhdr.c src/proxyproto.c src/reply.c src/filesend.c
-                          src/spool.c src/handoff.c src/http.c src/response.c common/mem.c
-                          common/net.c)
+        local conn_files=(src/proxy.c src/proxyhdr.c src/proxyproto.c src/uwsgireq.c src/uwsgiproto.c
+                          src/admit.c src/reply.c src/filesend.c src/spool.c src/handoff.c
+                          src/http.c src/response.c common/mem.c common/net.c)
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
             "${conn_files[@]/#/$root/}" "${llhttp[@]}" -o "$work/bin/conn" ;;
     toml)
