@@ -196,6 +196,8 @@ def test_uwsgi_bind_beside_an_http_bind(server):
             assert time.monotonic() < deadline
             time.sleep(0.05)
     assert env["REMOTE_ADDR"] == "203.0.113.7"
+    assert f"Listening at: uwsgi://127.0.0.1:{port} " in srv.log()
+    assert f"Listening at: http://127.0.0.1:{srv.port} " in srv.log()
 
 
 # ---- real nginx in front ---------------------------------------------------------------
