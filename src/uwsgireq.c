@@ -125,7 +125,8 @@ static int take_packet(worker_t *w, conn_t *c, size_t head_len)
         }
     }
     if (!method || !req->method.len || (!uri && !path)) {
-        admit_log_refusal(w, c, &w->conn_shared.uw.log, "the packet has no REQUEST_METHOD, or neither REQUEST_URI nor "
+        admit_log_refusal(w, c, &w->conn_shared.uw.log,
+                          "the packet has no REQUEST_METHOD, or neither REQUEST_URI nor "
                           "PATH_INFO");
         conn_close_now(w, c);
         return -2;
@@ -146,8 +147,8 @@ long uwsgireq_parse(worker_t *w, conn_t *c)
         return http_parse(req, c->in.data, c->parsed, c->in.len);
     uint32_t vars;
     const char *why = NULL;
-    long n = uwsgi_parse((const uint8_t *)c->in.data, c->in.len, &w->conn_shared.uw.limits, &vars,
-                         &why);
+    long n =
+        uwsgi_parse((const uint8_t *)c->in.data, c->in.len, &w->conn_shared.uw.limits, &vars, &why);
     if (n == 0)
         return 0;
     if (n < 0) {
@@ -166,8 +167,8 @@ static bool says_on(const uwsgi_var_t *v)
 {
     static const char *const on[] = {"on", "1", "true"};
     for (size_t i = 0; i < UF_ARRAY_LEN(on); i++)
-        if (v->value_len == strlen(on[i]) && strncasecmp((const char *)v->value, on[i],
-                                                         v->value_len) == 0)
+        if (v->value_len == strlen(on[i]) &&
+            strncasecmp((const char *)v->value, on[i], v->value_len) == 0)
             return true;
     return false;
 }
