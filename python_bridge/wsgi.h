@@ -66,6 +66,14 @@ typedef struct py_request {
     int server_port;
     bool unix_socket; /* over a unix socket: no REMOTE_PORT; SERVER_NAME and SERVER_PORT
                          from the Host header, server_name without one (as gunicorn) */
+    /* The uwsgi protocol: the front end gives PATH_INFO already decoded (path_info; ptr
+     * NULL: PATH_INFO is the target's path, percent-decoded), and its other CGI variables
+     * (cgi: name = the variable's name) are set in the environ as they came, over what
+     * the fields above made (SERVER_NAME, SERVER_PORT, SERVER_PROTOCOL, QUERY_STRING,
+     * DOCUMENT_ROOT, a custom uwsgi_param, ...). */
+    py_slice_t path_info;
+    const py_header_t *cgi;
+    size_t cgi_count;
 } py_request_t;
 
 typedef struct py_reply {

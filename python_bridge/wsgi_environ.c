@@ -371,8 +371,15 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
     PyObject **k = cache.keys;
     py_slice_t path, query;
     split_target(req->target, &path, &query);
-    char *dec = buf_reserve(&scratch, path.len ? path.len : 1);
-    size_t declen = percent_decode(dec, path.ptr, path.len);
+    char *dec =
+        buf_reserve(&scratch, (path.len > req->path_info.len ? path.len : req->path_info.len) + 1);
+    size_t declen;
+    if (req->path_info.ptr) {
+        memcpy(dec, req->path_info.ptr, req->path_info.len);
+        declen = req->path_info.len;
+    } else {
+        declen = percent_decode(dec, path.ptr, path.len);
+    }
 
     /* SCRIPT_NAME + PATH_INFO is the decoded path. A mount point in front of it is taken
      * off PATH_INFO; a path without it (a proxy that strips the prefix itself) stays
@@ -426,6 +433,17 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
     for (size_t i = 0; i < req->header_count; i++)
         if (add_header(env, &req->headers[i]) < 0)
             return -1;
+    for (size_t i = 0; i < req->cgi_count; i++) {
+        const py_header_t *v = &req->cgi[i];
+        PyObject *key = PyUnicode_DecodeLatin1(v->name.ptr, (Py_ssize_t)v->name.len, NULL);
+        if (!key ||
+            set_new(env, key,
+                    PyUnicode_DecodeLatin1(v->value.ptr, (Py_ssize_t)v->value.len, NULL)) < 0) {
+            Py_XDECREF(key);
+            return -1;
+        }
+        Py_DECREF(key);
+    }
     return 0;
 }
 

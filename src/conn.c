@@ -39,6 +39,7 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
     memset(sh, 0, sizeof(*sh));
     proxy_setup(&sh->proxy, &cfg->forwarded_allow, &cfg->secure_scheme);
     proxyhdr_setup(&sh->pp, cfg);
+    uwsgireq_setup(&sh->uw, cfg);
     sh->root_path = cfg->root_path ? cfg->root_path : "";
     sh->root_path_len = strlen(sh->root_path);
     sh->spool_threshold = (uint64_t)cfg->body_spool_threshold;
@@ -315,9 +316,11 @@ void conn_process_input(worker_t *w, conn_t *c)
             worker_timer_arm(w, c, CONN_TIMER_HEADER);
         bool had_headers = req->headers_done;
         uint64_t had_body = req->body_total;
-        long r = http_parse(req, c->in.data, c->parsed, c->in.len);
+        long r =
+            c->uw.used ? uwsgireq_parse(w, c) : http_parse(req, c->in.data, c->parsed, c->in.len);
         if (r < 0) {
-            send_error(w, c, req->error_status);
+            if (r == -1)
+                send_error(w, c, req->error_status);
             return;
         }
         c->parsed = (size_t)r;
@@ -426,6 +429,8 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
         .server_port = c->pp.dst_host[0] ? c->pp.dst_port : l->port,
         .unix_socket = l->af_unix && !c->pp.dst_host[0],
     };
+    if (c->uw.used)
+        uwsgireq_request(w, c, pr);
     return 0;
 }
 
@@ -480,7 +485,7 @@ static void start_request(worker_t *w, conn_t *c)
     }
     c->reply_ended = false;
     c->plan = (resp_plan_t){
-        .version_minor = c->req.version_minor,
+        .version_minor = c->uw.used ? 0 : c->req.version_minor, /* uwsgi: never chunked */
         .head_request = pr->method.len == 4 && memcmp(pr->method.ptr, "HEAD", 4) == 0,
         .keep_alive = c->req.keep_alive && !w->draining && !c->peer_closed && w->cfg->keepalive > 0,
     };
@@ -700,6 +705,8 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->have_peer = c->trusted = c->peer_unix = false;
     proxyhdr_forget(c);
     memset(&c->pp, 0, sizeof(c->pp));
+    c->uw.used = false;
+    c->uw.head_len = 0; /* (its variables' array stays with the slot) */
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
     if (c->app) {
@@ -744,7 +751,7 @@ static conn_t *take_slot(worker_t *w, int fd, unsigned listener)
 void conn_open(worker_t *w, int fd, unsigned listener)
 {
     conn_t *c = take_slot(w, fd, listener);
-    if (!proxyhdr_open(w, c))
+    if (!proxyhdr_open(w, c) || !uwsgireq_open(w, c))
         return;
     conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);
@@ -756,7 +763,7 @@ void conn_adopt(worker_t *w, const share_msg_t *m)
     /* with --proxy-protocol every connection begins with its header: one handed over
      * unread (accepted while its worker drained) has it still to come, one with a request
      * has it in front of the request (src/handoff.c) */
-    if (!proxyhdr_open(w, c))
+    if (!proxyhdr_open(w, c) || !uwsgireq_open(w, c))
         return;
     c->hops = (uint8_t)m->hops;
     buf_append(&c->in, m->data, m->len);

@@ -23,7 +23,8 @@
  * completions; src/spool.c request bodies in files; src/reply.c the application side of a
  * response (with the GIL); src/filesend.c file bodies and zero-copy sends; src/handoff.c
  * work sharing; src/proxy.c proxy trust (pure); src/proxyhdr.c the PROXY protocol header
- * that may open a connection. Threads: everything declared here runs on
+ * that may open a connection; src/uwsgireq.c the uwsgi protocol's packet in place of an
+ * HTTP head. Threads: everything declared here runs on
  * the worker's loop thread, except conn_peer_is_loopback (any thread); an application
  * thread holding the GIL runs reply_step (src/reply.h).
  */
@@ -38,6 +39,7 @@
 #include "src/http.h"
 #include "src/proxy.h"
 #include "src/proxyhdr.h"
+#include "src/uwsgireq.h"
 #include "uring/event.h"
 #include "common/mem.h"
 #include "common/net.h"
@@ -53,6 +55,7 @@ struct worker;
 typedef struct conn_shared {
     proxy_t proxy;         /* --forwarded-allow-ips, --secure-scheme-headers */
     proxyhdr_t pp;         /* --proxy-protocol, --proxy-allow-from */
+    uwsgireq_t uw;         /* --protocol uwsgi, --uwsgi-allow-from */
     const char *root_path; /* --root-path, "" = none */
     size_t root_path_len;
     uint64_t spool_threshold; /* bodies larger than this go to a file */
@@ -162,6 +165,7 @@ typedef struct conn {
                                          protocol header names */
     int peer_port;
     proxyhdr_conn_t pp; /* that header, with --proxy-protocol */
+    uwsgireq_conn_t uw; /* the uwsgi protocol's packet, on a uwsgi bind */
 
     /* for the access log and the metrics (src/stats.c), per response */
     uint64_t conn_id;    /* within the worker, from 1 */

@@ -297,6 +297,15 @@ static int note_field(http_req_t *req, const http_header_t *h)
     return 0;
 }
 
+static void push_header(http_req_t *req, http_header_t f)
+{
+    if (req->header_count == req->header_cap) {
+        req->header_cap = req->header_cap ? req->header_cap * 2 : 32;
+        req->headers = uf_realloc(req->headers, req->header_cap * sizeof(http_header_t));
+    }
+    req->headers[req->header_count++] = f;
+}
+
 static int take_head_field(http_req_t *req, uint32_t off, uint32_t n)
 {
     if (req->limits->fields && req->header_count >= req->limits->fields)
@@ -304,11 +313,7 @@ static int take_head_field(http_req_t *req, uint32_t off, uint32_t n)
     http_header_t f;
     if (take_field_line(req, off, n, &f) < 0 || note_field(req, &f) < 0)
         return -1;
-    if (req->header_count == req->header_cap) {
-        req->header_cap = req->header_cap ? req->header_cap * 2 : 32;
-        req->headers = uf_realloc(req->headers, req->header_cap * sizeof(http_header_t));
-    }
-    req->headers[req->header_count++] = f;
+    push_header(req, f);
     /* llhttp gets the line without its trailing whitespace: it is not part of the value
      * (RFC 9110 5.5), and llhttp 8.1 refuses an HTAB after a Content-Length */
     const char *line = req->base + off;
@@ -595,6 +600,32 @@ long http_parse(http_req_t *req, const char *data, size_t from, size_t len)
         pos += n + 1;
     }
     return (long)pos;
+}
+
+/* ---- a head framed by another protocol ------------------------------------------------ */
+
+int http_add_header(http_req_t *req, http_span_t name, http_span_t value)
+{
+    if (req->limits->fields && req->header_count >= req->limits->fields)
+        return fail(req, 431);
+    push_header(req, (http_header_t){name, value});
+    return 0;
+}
+
+int http_head_framed(http_req_t *req, uint32_t body_off, uint64_t length)
+{
+    req->started = req->headers_done = true;
+    req->llhttp_keep_alive = false;
+    req->content_length = (int64_t)length;
+    req->has_cl = length > 0;
+    if (length == 0)
+        return message_done(req);
+    if (req->limits->body && length > req->limits->body)
+        return fail(req, 413);
+    req->body_start = body_off;
+    req->body_left = length;
+    req->phase = PH_BODY;
+    return 0;
 }
 
 /* ---- the connection's side ---------------------------------------------------------- */

@@ -119,6 +119,20 @@ void http_req_reset(http_req_t *req);
  * req->error_status set (400, 413, 414 or 431). */
 long http_parse(http_req_t *req, const char *data, size_t from, size_t len);
 
+/* ---- a head framed by another protocol (the uwsgi protocol: src/uwsgireq.h) ----------
+ * The caller reads the head itself and fills method, target and version_minor (spans
+ * into the input buffer, as http_parse would), then adds each header field and says
+ * where the head ends; http_parse from there takes the body as a Content-Length body. */
+
+/* Adds one header field (spans into the input buffer) under the field-count limit.
+ * Returns 0, or -1 with error_status 431. */
+int http_add_header(http_req_t *req, http_span_t name, http_span_t value);
+
+/* The head is whole: it ends at body_off and a body of `length` bytes follows (none when
+ * 0). The message never keeps the connection alive. Returns 0, or -1 with error_status
+ * 413 when the body is over the limit. */
+int http_head_framed(http_req_t *req, uint32_t body_off, uint64_t length);
+
 /* Signals end of input (peer closed); returns 0 if the connection ended cleanly between
  * messages (HTTP/1.0 close-delimited bodies never occur in requests), -1 if a message
  * was cut short. */

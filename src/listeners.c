@@ -322,6 +322,7 @@ worker_listener_t *listeners_open_slot(listeners_t *ls, unsigned k, char *err, s
         }
         l[b].fd = fd;
         l[b].shared = lb->shared >= 0;
+        l[b].uwsgi = ls->cfg->uwsgi || ls->cfg->binds[b].uwsgi;
         if (ls->share)
             ls->share->listen_fds[k * ls->nbinds + b] = fd;
         if (lb->addr.ss_family == AF_UNIX) {
@@ -393,12 +394,13 @@ void listeners_log(const listeners_t *ls, const worker_listener_t *l)
         const tun_bind_t *tb = &ls->cfg->binds[b];
         const listen_bind_t *lb = &ls->binds[b];
         char where[160];
+        const char *proto = l[b].uwsgi ? "uwsgi://" : "";
         if (l[b].af_unix) {
-            snprintf(where, sizeof(where), "unix:%s", l[b].host);
+            snprintf(where, sizeof(where), "%sunix:%s", proto, l[b].host);
         } else {
             bool v6 = lb->addr.ss_family == AF_INET6;
-            snprintf(where, sizeof(where), "http://%s%s%s:%d", v6 ? "[" : "", l[b].host,
-                     v6 ? "]" : "", l[b].port);
+            snprintf(where, sizeof(where), "%s%s%s%s:%d", l[b].uwsgi ? proto : "http://",
+                     v6 ? "[" : "", l[b].host, v6 ? "]" : "", l[b].port);
         }
         const char *how = "";
         if (tb->kind == TUN_BIND_FD)

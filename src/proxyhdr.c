@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/mem.h"
 #include "common/net.h"
+#include "src/admit.h"
 #include "src/conn.h"
 #include "src/proxyproto.h"
 #include "src/worker.h"
@@ -14,49 +15,22 @@
 _Static_assert(TUN_PROXY_V1 == PP_ACCEPT_V1 && TUN_PROXY_V2 == PP_ACCEPT_V2,
                "tunables' version bits are the parser's");
 
-#define REFUSE_LOG_EVERY_MS 1000
-
 void proxyhdr_setup(proxyhdr_t *p, const tun_config_t *cfg)
 {
     static const tun_pairs_t no_schemes;
     memset(p, 0, sizeof(*p));
     p->versions = cfg->proxy_versions;
     proxy_setup(&p->allow, &cfg->proxy_allow, &no_schemes);
-}
-
-/* A connection refused: one line a second at most, with the count of the others, since
- * a scan or a misconfigured proxy refuses thousands a second. */
-static void log_refusal(worker_t *w, const conn_t *c, const char *why)
-{
-    proxyhdr_t *p = &w->conn_shared.pp;
-    long long held = log_throttle(&p->logged_ms, &p->unlogged, w->now_ms, REFUSE_LOG_EVERY_MS);
-    const char *host = c->peer_host[0] ? c->peer_host : "?";
-    if (held > 0)
-        log_warning("PROXY protocol: connection from %s port %d refused: %s (%lld more refused "
-                    "since the last such line)",
-                    host, c->peer_port, why, held);
-    else if (held == 0)
-        log_warning("PROXY protocol: connection from %s port %d refused: %s", host, c->peer_port,
-                    why);
+    p->log.protocol = "PROXY protocol";
 }
 
 bool proxyhdr_open(worker_t *w, conn_t *c)
 {
-    const proxyhdr_t *p = &w->conn_shared.pp;
+    proxyhdr_t *p = &w->conn_shared.pp;
     if (!p->versions)
         return true;
-    struct sockaddr_storage ss;
-    if (!conn_lookup_peer(w, c, &ss)) {
-        conn_close_now(w, c); /* gone already */
+    if (!admit_peer(w, c, &p->allow, &p->log, "--proxy-allow-from"))
         return false;
-    }
-    /* a unix socket's peer has no address to check; gunicorn allows it too */
-    bool ip = ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
-    if (ip && !proxy_trusts(&p->allow, (const struct sockaddr *)&ss)) {
-        log_refusal(w, c, "not in --proxy-allow-from");
-        conn_close_now(w, c);
-        return false;
-    }
     c->pp.sock_loopback = conn_peer_is_loopback(c); /* before `used` makes it read this */
     c->pp.used = c->pp.waiting = true;
     return true;
@@ -69,7 +43,7 @@ int proxyhdr_take(worker_t *w, conn_t *c)
     if (n == 0)
         return 0;
     if (n < 0) {
-        log_refusal(w, c, r.error);
+        admit_log_refusal(w, c, &w->conn_shared.pp.log, r.error);
         conn_close_now(w, c);
         return -1;
     }

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "src/admit.h"
 #include "src/proxy.h"
 #include "tunables/tunables.h"
 
@@ -40,10 +41,9 @@ struct conn;
 
 /* What every connection of a worker shares. */
 typedef struct proxyhdr {
-    unsigned versions;  /* PP_ACCEPT_* bits; 0: the setting is off */
-    proxy_t allow;      /* --proxy-allow-from, matched as src/proxy.h matches trusted peers */
-    uint64_t logged_ms; /* the last refusal line, for one line a second at most */
-    uint64_t unlogged;  /* refusals since it */
+    unsigned versions; /* PP_ACCEPT_* bits; 0: the setting is off */
+    proxy_t allow;     /* --proxy-allow-from, matched as src/proxy.h matches trusted peers */
+    admit_log_t log;   /* its refusals' lines */
 } proxyhdr_t;
 
 /* What a connection keeps of its header. */

@@ -76,6 +76,7 @@ typedef struct worker_listener {
     int port;       /* SERVER_PORT; 0 for a unix socket */
     bool af_unix;   /* a unix socket: no REMOTE_PORT, SERVER_* from Host (gunicorn) */
     bool shared;    /* every slot's worker accepts from this one socket (src/listeners.h) */
+    bool uwsgi;     /* speaks the uwsgi protocol (--protocol uwsgi, or uwsgi://) */
 } worker_listener_t;
 
 typedef struct timer_queue {

@@ -159,6 +159,10 @@ int tun_bind_parse(const char *spec, tun_bind_t *out, char *why, size_t whylen)
     snprintf(out->spec, sizeof(out->spec), "%s", spec);
 
     const char *p = spec;
+    if (strncmp(p, "uwsgi://", 8) == 0) {
+        out->uwsgi = true; /* the rest is any of the other forms */
+        p += 8;
+    }
     if (strncmp(p, "unix:", 5) == 0)
         return parse_unix(p + 5, out, why, whylen);
     if (strncmp(p, "fd://", 5) == 0)

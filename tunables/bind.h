@@ -3,10 +3,11 @@
  * Accepts "HOST:PORT", "[IPV6]:PORT", "HOST" (port 8000) and ":PORT" (all IPv4
  * interfaces), with an optional "tcp://" in front; "unix:PATH" (also "unix://PATH", as
  * gunicorn) and "unix:@NAME" for the abstract namespace; "fd://N" for a socket the
- * caller already bound. A host name is resolved here, with getaddrinfo, and its first
- * IPv4 address preferred, as gunicorn's AF_INET socket for a name would; a bracketed
- * host must be a numeric IPv6 address, so no lookup leaves the machine for it. Whether a
- * path or a descriptor is usable is the master's business (src/listeners.c). No state.
+ * caller already bound; any of these with "uwsgi://" in front speaks the uwsgi protocol
+ * ("uwsgi://127.0.0.1:9000", "uwsgi://unix:/run/app.sock"). A host name is resolved here, with
+ * getaddrinfo, and its first IPv4 address preferred, as gunicorn's AF_INET socket for a name would;
+ * a bracketed host must be a numeric IPv6 address, so no lookup leaves the machine for it. Whether
+ * a path or a descriptor is usable is the master's business (src/listeners.c). No state.
  *
  * Private to tunables/: tunables/values.c calls it for each element of a BINDS setting. */
 #ifndef UF_TUNABLES_BIND_H

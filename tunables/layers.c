@@ -350,8 +350,10 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
     /* the text was validated when it was set: parsing it again cannot fail */
     if (tun_netlist_parse(cfg->forwarded_allow_ips, &cfg->forwarded_allow) < 0 ||
         tun_pairs_parse(cfg->secure_scheme_headers, &cfg->secure_scheme) < 0 ||
-        tun_netlist_parse(cfg->proxy_allow_ips, &cfg->proxy_allow) < 0)
+        tun_netlist_parse(cfg->proxy_allow_ips, &cfg->proxy_allow) < 0 ||
+        tun_netlist_parse(cfg->uwsgi_allow_ips, &cfg->uwsgi_allow) < 0)
         UF_ASSERT(!"validated lists parse");
+    cfg->uwsgi = cfg->protocol && strcmp(cfg->protocol, "uwsgi") == 0;
     cfg->proxy_versions =
         cfg->proxy_protocol ? (unsigned)tun_proxy_protocol_word(cfg->proxy_protocol) : 0;
     late_warnings(&ps);
@@ -400,6 +402,7 @@ void tun_config_free(tun_config_t *cfg)
     tun_netlist_free(&cfg->forwarded_allow);
     tun_pairs_free(&cfg->secure_scheme);
     tun_netlist_free(&cfg->proxy_allow);
+    tun_netlist_free(&cfg->uwsgi_allow);
     for (size_t i = 0; i < cfg->warning_count; i++)
         uf_free(cfg->warnings[i]);
     uf_free(cfg->warnings);

@@ -238,6 +238,8 @@ void tun_describe_accepted(const tun_setting_t *s, buf_t *b)
             buf_append_str(b, "a group name (getent group) or a numeric group id");
         else if (s->flags & TUN_F_PPMODE)
             buf_append_str(b, "off, v1, v2 or auto (also false, none, 0, true, 1)");
+        else if (s->flags & TUN_F_PROTOCOL)
+            buf_append_str(b, "http or uwsgi");
         else if (s->flags & TUN_F_MODE)
             buf_append_str(b, "0 to 0o777, in octal (0o22 or 022), hex (0x12) or decimal (18)");
         else if (!s->long_flag)
@@ -259,7 +261,8 @@ void tun_describe_accepted(const tun_setting_t *s, buf_t *b)
     case TUN_T_BINDS:
         buf_append_str(b, "HOST:PORT, [IPV6]:PORT, HOST (port 8000), :PORT (all IPv4 "
                           "interfaces) with a port from 1 to 65535, unix:PATH, unix:@NAME "
-                          "or fd://N");
+                          "or fd://N; uwsgi:// in front of any of them speaks the uwsgi "
+                          "protocol");
         break;
     case TUN_T_LOGLEVEL:
         for (size_t i = 0; i < LOG_LEVEL_COUNT; i++)

@@ -47,22 +47,23 @@ enum tun_type {
 };
 
 enum tun_flag {
-    TUN_F_POW2 = 1 << 0,     /* INT: must also be a power of two */
-    TUN_F_REQUIRED = 1 << 1, /* no default: parsing fails when nothing sets it */
-    TUN_F_DIR = 1 << 2,      /* STRING: an existing directory, stored as an absolute path */
-    TUN_F_NONEMPTY = 1 << 3, /* STRING: "" is an error (otherwise "" means unset) */
-    TUN_F_CPUS = 1 << 4,     /* INT: default is the number of CPUs the workers can use */
-    TUN_F_AUTO = 1 << 5,     /* INT: also accepts "auto"; the bool field after it says so */
-    TUN_F_CONFIG = 1 << 6,   /* the config file itself: read first, not settable in a file */
-    TUN_F_PENDING = 1 << 7,  /* parsed and validated, not acted on yet: a warning says so */
-    TUN_F_IPLIST = 1 << 8,   /* STRING: comma-separated '*', ADDRESS or ADDRESS/BITS */
-    TUN_F_PAIRS = 1 << 9,    /* STRING: comma-separated NAME=VALUE; PATHS: each NAME=VALUE */
-    TUN_F_NOSPLIT = 1 << 10, /* PATHS: each flag or variable is one element, commas and all */
-    TUN_F_USER = 1 << 11,    /* STRING: a user name or number (tunables/ids.h) */
-    TUN_F_GROUP = 1 << 12,   /* STRING: a group name or number */
-    TUN_F_MODE = 1 << 13,    /* STRING: a file mode mask in gunicorn's spellings (0o22, 022) */
-    TUN_F_PPMODE = 1 << 14,  /* STRING: gunicorn's --proxy-protocol words, stored as off, v1,
-                                v2 or auto; the flag alone (no such word after it) is auto */
+    TUN_F_POW2 = 1 << 0,      /* INT: must also be a power of two */
+    TUN_F_REQUIRED = 1 << 1,  /* no default: parsing fails when nothing sets it */
+    TUN_F_DIR = 1 << 2,       /* STRING: an existing directory, stored as an absolute path */
+    TUN_F_NONEMPTY = 1 << 3,  /* STRING: "" is an error (otherwise "" means unset) */
+    TUN_F_CPUS = 1 << 4,      /* INT: default is the number of CPUs the workers can use */
+    TUN_F_AUTO = 1 << 5,      /* INT: also accepts "auto"; the bool field after it says so */
+    TUN_F_CONFIG = 1 << 6,    /* the config file itself: read first, not settable in a file */
+    TUN_F_PENDING = 1 << 7,   /* parsed and validated, not acted on yet: a warning says so */
+    TUN_F_IPLIST = 1 << 8,    /* STRING: comma-separated '*', ADDRESS or ADDRESS/BITS */
+    TUN_F_PAIRS = 1 << 9,     /* STRING: comma-separated NAME=VALUE; PATHS: each NAME=VALUE */
+    TUN_F_NOSPLIT = 1 << 10,  /* PATHS: each flag or variable is one element, commas and all */
+    TUN_F_USER = 1 << 11,     /* STRING: a user name or number (tunables/ids.h) */
+    TUN_F_GROUP = 1 << 12,    /* STRING: a group name or number */
+    TUN_F_MODE = 1 << 13,     /* STRING: a file mode mask in gunicorn's spellings (0o22, 022) */
+    TUN_F_PPMODE = 1 << 14,   /* STRING: gunicorn's --proxy-protocol words, stored as off, v1,
+                                 v2 or auto; the flag alone (no such word after it) is auto */
+    TUN_F_PROTOCOL = 1 << 15, /* STRING: http or uwsgi, any case, stored in lower case */
 };
 
 /* X(id, title), in the order --help and the docs list them. */
@@ -137,6 +138,16 @@ enum tun_flag {
       "proxy_allow_ips",                                                                    \
       "127.0.0.1,::1", 0, 0, TUN_F_IPLIST, NULL, NULL, true, PROXY,                         \
       "with --proxy-protocol, the proxies allowed to connect: addresses or networks, "      \
+      "comma separated, or * for any; unix socket peers are always allowed")               \
+    X(protocol, STRING, 0, "protocol", NULL, "http|uwsgi", PROTOCOL, "protocol",            \
+      "http", 0, 0, TUN_F_NONEMPTY | TUN_F_PROTOCOL, NULL, NULL, false,    \
+      PROXY,                                                                                \
+      "what every bind speaks: http, or uwsgi (the binary protocol of nginx's uwsgi_pass); " \
+      "a bind written uwsgi://ADDRESS speaks uwsgi whatever this says")                   \
+    X(uwsgi_allow_ips, STRING, 0, "uwsgi-allow-from", NULL, "IPS", UWSGI_ALLOW_FROM,        \
+      "uwsgi_allow_ips",                                                                    \
+      "127.0.0.1,::1", 0, 0, TUN_F_IPLIST, NULL, NULL, true, PROXY,                         \
+      "with the uwsgi protocol, the front ends allowed to connect: addresses or networks, " \
       "comma separated, or * for any; unix socket peers are always allowed")               \
     /* ---- Workers ---- */                                                                \
     X(workers, INT, 'w', "workers", NULL, "INT|auto", WORKERS, "workers",                   \
@@ -431,7 +442,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
 #define TUN_PARSER_REASON                                                                          \
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
 #define TUN_H2_REASON    "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
-#define TUN_UWSGI_REASON "the uwsgi protocol is not spoken yet"
 #define TUN_ASGI_REASON  "ASGI applications are not served yet"
 #define TUN_DIRTY_REASON "gunicorn's dirty workers (a second pool for long tasks) are not here"
 #define TUN_CONTROL_REASON                                                                         \
@@ -474,8 +484,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "PasteDeploy is not read; name the WSGI callable as MODULE:CALLABLE")                 \
     R(spew, 0, "spew", NULL, NULL, "false", NEVER,                                          \
       "tracing every executed line is a debugger's job; use py-spy or python -X importtime") \
-    R(protocol, 0, "protocol", NULL, "STRING", "http", PLANNED,                             \
-      "only HTTP is served; the uwsgi protocol is planned")                                 \
     R(http_protocols, 0, "http-protocols", NULL, "STRING", "h1", NEVER, TUN_H2_REASON)      \
     R(permit_obsolete_folding, 0, "permit-obsolete-folding", NULL, NULL, "false", NEVER,    \
       TUN_PARSER_REASON)                                                                    \
@@ -496,8 +504,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
       "uwsgi-fast does not use sendfile(2)")                                                \
     R(worker_tmp_dir, 0, "worker-tmp-dir", NULL, "DIR", NULL, NOOP,                         \
       "workers report that they are alive through shared memory, not files")                \
-    R(uwsgi_allow_ips, 0, "uwsgi-allow-from", NULL, "IPS", "127.0.0.1,::1", LATER,          \
-      TUN_UWSGI_REASON)                                                                     \
     R(http2_cleartext, 0, "http2-cleartext", NULL, "STRING", "off", LATER,                  \
       TUN_H2_REASON)                                                                        \
     R(http2_max_concurrent_streams, 0, "http2-max-concurrent-streams", NULL, "INT",         \

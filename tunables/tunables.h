@@ -45,6 +45,8 @@ typedef struct tun_bind {
     socklen_t addrlen;
     uint8_t kind; /* enum tun_bind_kind */
     int fd;       /* TUN_BIND_FD: the descriptor */
+    bool uwsgi;   /* written uwsgi://ADDRESS: speaks the uwsgi protocol (so does every bind
+                     with --protocol uwsgi) */
 } tun_bind_t;
 
 struct tun_sources; /* where each value came from; private to tunables/ (layers.h) */
@@ -119,6 +121,11 @@ typedef struct tun_config {
     unsigned proxy_versions;       /* --proxy-protocol as TUN_PROXY_V1 | TUN_PROXY_V2 bits,
                                       0 = off */
     tun_netlist_t proxy_allow;     /* --proxy-allow-from, parsed */
+    char *protocol;                /* --protocol: "http" or "uwsgi" */
+    char *uwsgi_allow_ips;         /* --uwsgi-allow-from, validated like forwarded_allow_ips;
+                                      default "127.0.0.1,::1"; NULL when set to "" */
+    bool uwsgi;                    /* --protocol uwsgi: every bind speaks the uwsgi protocol */
+    tun_netlist_t uwsgi_allow;     /* --uwsgi-allow-from, parsed */
 
     /* workers */
     int workers;                /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;

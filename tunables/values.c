@@ -96,6 +96,17 @@ int tun_bool_word(const char *v)
     return -1;
 }
 
+/* v is `word` as gunicorn compares its choice settings: stripped, ignoring case. */
+static bool word_is(const char *v, const char *word)
+{
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t n = strlen(v);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return strlen(word) == n && strncasecmp(v, word, n) == 0;
+}
+
 int tun_proxy_protocol_word(const char *v)
 {
     static const struct {
@@ -112,16 +123,21 @@ int tun_proxy_protocol_word(const char *v)
         {"v1", TUN_PROXY_V1},
         {"v2", TUN_PROXY_V2},
     };
-    /* gunicorn strips the value and ignores its case */
-    while (*v == ' ' || *v == '\t')
-        v++;
-    size_t n = strlen(v);
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-        n--;
     for (size_t i = 0; i < UF_ARRAY_LEN(words); i++)
-        if (strlen(words[i].word) == n && strncasecmp(v, words[i].word, n) == 0)
+        if (word_is(v, words[i].word))
             return words[i].versions;
     return -1;
+}
+
+/* --protocol's words as gunicorn takes them (stripped, any case): the canonical word, or
+ * NULL for anything else. */
+static const char *protocol_word(const char *v)
+{
+    static const char *const words[] = {"http", "uwsgi"};
+    for (size_t i = 0; i < UF_ARRAY_LEN(words); i++)
+        if (word_is(v, words[i]))
+            return words[i];
+    return NULL;
 }
 
 const char *tun_proxy_protocol_name(unsigned versions)
@@ -220,6 +236,9 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
         int versions = (s->flags & TUN_F_PPMODE) ? tun_proxy_protocol_word(v) : 0;
         if (versions < 0)
             return tun_fail_value(s, who, v, "is not a PROXY protocol mode", err, errlen);
+        const char *protocol = (s->flags & TUN_F_PROTOCOL) ? protocol_word(v) : NULL;
+        if ((s->flags & TUN_F_PROTOCOL) && !protocol)
+            return tun_fail_value(s, who, v, "is not http or uwsgi", err, errlen);
         /* an unknown user or group stops the master here, before it binds anything */
         char why[128];
         tun_user_t user;
@@ -229,8 +248,9 @@ static int parse_string(const tun_setting_t *s, const char *v, char **out, const
             ((s->flags & TUN_F_GROUP) && tun_group_lookup(v, &gid, why, sizeof(why)) < 0) ||
             ((s->flags & TUN_F_MODE) && tun_mode_parse(v, &mode, why, sizeof(why)) < 0))
             return tun_fail_value(s, who, v, why, err, errlen);
-        copy =
-            uf_strdup((s->flags & TUN_F_PPMODE) ? tun_proxy_protocol_name((unsigned)versions) : v);
+        copy = uf_strdup(protocol                    ? protocol
+                         : (s->flags & TUN_F_PPMODE) ? tun_proxy_protocol_name((unsigned)versions)
+                                                     : v);
     }
     uf_free(*out);
     *out = copy;

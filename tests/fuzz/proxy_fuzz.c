@@ -50,6 +50,18 @@ static void check_result(const pp_result_t *r, long n)
     }
 }
 
+struct prefix_ctx {
+    const uint8_t *b;
+    unsigned accept;
+};
+
+static long prefix_verdict(void *arg, size_t k)
+{
+    struct prefix_ctx *ctx = arg;
+    pp_result_t r;
+    return parse(ctx->b, k, ctx->accept, &r);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -68,18 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (memcmp(&r, &again, sizeof(r)) != 0)
             FAIL("two results for the same bytes");
     }
-    /* prefixes: every one for short input, else the one the control byte picks */
-    size_t upto = got > 0 ? (size_t)got : n;
-    size_t first = upto <= 256 ? 0 : (size_t)(data[0] >> 2) * upto / 64;
-    size_t last = upto <= 256 ? upto : first + 1;
-    for (size_t k = first; k < last && k < upto; k++) {
-        long p = parse(b, k, accept, &again);
-        if (got > 0 && p != 0)
-            FAIL("a prefix of %zu bytes of a %ld-byte header gives %ld", k, got, p);
-        if (got <= 0 && p > 0)
-            FAIL("a prefix of %zu bytes is accepted, the whole is not (%ld)", k, got);
-        if (p < 0 && got >= 0)
-            FAIL("a prefix of %zu bytes is refused, the whole gives %ld", k, got);
-    }
+    struct prefix_ctx ctx = {b, accept};
+    fuzz_check_prefixes("proxy_fuzz", data[0], n, got, prefix_verdict, &ctx);
     return 0;
 }

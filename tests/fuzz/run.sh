@@ -9,8 +9,9 @@
 # tests/fuzz/seeds/chunk/), toml (the TOML reader, tunables/toml.c), cli (tun_parse on a
 # command line, and the UWSGI_FAST_CMD_ARGS splitter and scanner; it runs no config file
 # and resolves no name, see cli_fuzz.c), alog (the --access-logformat compiler and renderer,
-# src/accesslog.c), proxy (the PROXY protocol header parser, src/proxyproto.c). The seeds of
-# toml, cli, alog and proxy are kept in tests/fuzz/seeds/<target>/.
+# src/accesslog.c), proxy (the PROXY protocol header parser, src/proxyproto.c), uwsgi (the
+# uwsgi protocol's packet parser, src/uwsgiproto.c). The seeds of toml, cli, alog, proxy and
+# uwsgi are kept in tests/fuzz/seeds/<target>/.
 # Everything it makes lives in tests/fuzz/work/ (gitignored; $UF_FUZZ_WORK overrides):
 # bin/ the binaries, seeds/ the seed corpora built from ../shared/conformance, corpus/
 # what each target grew (kept between runs), artifacts/ crash reproducers. A finding is
@@ -24,7 +25,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk toml cli alog proxy)
+[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk toml cli alog proxy uwsgi)
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${UF_FUZZ_WORK:-$root/tests/fuzz/work}
@@ -83,9 +84,9 @@ build() {
         # needed for the types only.
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
-        local conn_files=(src/proxy.c src/proxyhdr.c src/proxyproto.c src/reply.c src/filesend.c
-                          src/spool.c src/handoff.c src/http.c src/response.c common/mem.c
-                          common/net.c)
+        local conn_files=(src/proxy.c src/proxyhdr.c src/proxyproto.c src/uwsgireq.c src/uwsgiproto.c
+                          src/admit.c src/reply.c src/filesend.c src/spool.c src/handoff.c
+                          src/http.c src/response.c common/mem.c common/net.c)
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
             "${conn_files[@]/#/$root/}" "${llhttp[@]}" -o "$work/bin/conn" ;;
     toml)
@@ -110,6 +111,9 @@ build() {
     proxy)
         "$cc" "${cflags[@]}" "$root/tests/fuzz/proxy_fuzz.c" "$root/src/proxyproto.c" \
             -o "$work/bin/proxy" ;;
+    uwsgi)
+        "$cc" "${cflags[@]}" "$root/tests/fuzz/uwsgi_fuzz.c" "$root/src/uwsgiproto.c" \
+            -o "$work/bin/uwsgi" ;;
     *)
         echo "run.sh: unknown target $t" >&2; return 2 ;;
     esac

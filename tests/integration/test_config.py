@@ -186,8 +186,8 @@ def test_refused_gunicorn_settings(tmp_path):
     one_line_error(run_binary(["basic:app"], env={"UWSGI_FAST_CMD_ARGS": "--daemon"}),
                    "UWSGI_FAST_CMD_ARGS", "--daemon")
     conf = tmp_path / "gunicorn.conf.py"
-    conf.write_text('protocol = "uwsgi"\n')
-    one_line_error(run_binary(["basic:app"], cwd=tmp_path), "gunicorn.conf.py", "protocol")
+    conf.write_text('http_protocols = "h2"\n')
+    one_line_error(run_binary(["basic:app"], cwd=tmp_path), "gunicorn.conf.py", "http_protocols")
     # the values that ask for nothing are accepted, and --reuse-port is a no-op
     res = run_binary(["--check-config", "-c", "", "--threads", "1", "-k", "sync",
                       "--reuse-port", "basic:app"])

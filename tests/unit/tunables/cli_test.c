@@ -81,6 +81,34 @@ static void test_proxy_protocol(void)
                "--proxy-allow-from", "10.0.0.300", "a:b");
 }
 
+/* --protocol takes http or uwsgi in any case (stored in lower case); a bind written
+ * uwsgi://ADDRESS speaks uwsgi on its own; --uwsgi-allow-from is a network list. */
+static void test_uwsgi_protocol(void)
+{
+    EXPECT_OK("a:b");
+    CHECK_EQ_STR(cfg.protocol, "http");
+    CHECK(!cfg.uwsgi);
+    CHECK(!cfg.uwsgi_allow.all && cfg.uwsgi_allow.count == 2);
+    EXPECT_OK("--protocol", " UWSGI ", "a:b");
+    CHECK_EQ_STR(cfg.protocol, "uwsgi");
+    CHECK(cfg.uwsgi);
+    EXPECT_OK("--protocol=Http", "a:b");
+    CHECK_EQ_STR(cfg.protocol, "http");
+    CHECK(!cfg.uwsgi);
+    EXPECT_ERR("--protocol: \"h2\" is not http or uwsgi (accepted: http or uwsgi)", "--protocol=h2",
+               "a:b");
+    EXPECT_OK("-b", "uwsgi://127.0.0.1:9000", "-b", "127.0.0.1:9001", "-b",
+              "uwsgi://unix:/tmp/uf-test.sock", "a:b");
+    CHECK(cfg.bind_count == 3 && is_v4(&cfg.binds[0], "127.0.0.1", 9000) && cfg.binds[0].uwsgi);
+    CHECK(is_v4(&cfg.binds[1], "127.0.0.1", 9001) && !cfg.binds[1].uwsgi);
+    CHECK(cfg.binds[2].kind == TUN_BIND_UNIX && cfg.binds[2].uwsgi);
+    CHECK_EQ_STR(cfg.binds[0].spec, "uwsgi://127.0.0.1:9000");
+    EXPECT_OK("--uwsgi-allow-from", "10.0.0.0/8", "a:b");
+    CHECK(!cfg.uwsgi_allow.all && cfg.uwsgi_allow.count == 1);
+    EXPECT_OK("--uwsgi-allow-from", "*", "a:b");
+    CHECK(cfg.uwsgi_allow.all);
+}
+
 static void test_unknown_flags(void)
 {
     EXPECT_ERR("unknown option --worker; did you mean --workers?", "--worker", "3", "a:b");
@@ -293,9 +321,9 @@ static void test_refused(void)
                "uwsgi-fast (nginx, haproxy, a load balancer); remove it or set it to true",
                "--suppress-ragged-eofs=off", "a:b");
     /* refused flags are refused in argument order, before any value is interpreted */
-    EXPECT_ERR("--protocol is not supported yet (planned): only HTTP is served; the uwsgi "
-               "protocol is planned; remove it or set it to http",
-               "--protocol", "uwsgi", "-w", "abc", "a:b");
+    EXPECT_ERR("--http-protocols is not supported: only HTTP/1.1 is served; put an HTTP/2 "
+               "proxy in front; remove it or set it to h1",
+               "--http-protocols", "h2", "-w", "abc", "a:b");
 
     /* the no-ops: accepted, noted for --print-config, their values consumed */
     EXPECT_OK("--reuse-port", "--worker-tmp-dir", "/dev/shm", "--no-sendfile", "a:b");
@@ -314,6 +342,7 @@ int main(void)
         return 1;
     test_cli_forms();
     test_proxy_protocol();
+    test_uwsgi_protocol();
     test_unknown_flags();
     test_positional();
     test_cmd_args();

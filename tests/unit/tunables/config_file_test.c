@@ -270,15 +270,15 @@ static void test_config_py(void)
         {"worker_class = 'gevent'\n",
          "bad.py: worker_class is not supported yet (planned): workers are io_uring event loops "
          "calling the WSGI application; ASGI is planned; remove it or set it to sync"},
-        {"protocol = 'uwsgi'\n",
-         "bad.py: protocol is not supported yet (planned): only HTTP is served; the uwsgi "
-         "protocol is planned; remove it or set it to http"},
+        {"protocol = 'h2'\n",
+         "bad.py: protocol (--protocol): \"h2\" is not http or uwsgi (accepted: http or uwsgi)"},
         {"workers = 'x'\n", "bad.py: workers (--workers): \"x\" is not a whole number (accepted: "
                             "1 to 4096, or auto)"},
         {"bind = {'127.0.0.1:1'}\n",
          "bad.py: bind (--bind): a value of type set is not accepted (accepted: HOST:PORT, "
          "[IPV6]:PORT, HOST (port 8000), :PORT (all IPv4 interfaces) with a port from 1 to "
-         "65535, unix:PATH, unix:@NAME or fd://N)"},
+         "65535, unix:PATH, unix:@NAME or fd://N; uwsgi:// in front of any of them speaks the "
+         "uwsgi protocol)"},
         {"workers = lambda: 3\n", "bad.py: workers (--workers): a value of type function is not "
                                   "accepted (accepted: 1 to 4096, or auto)"},
         {"timeout = float('nan')\n",

@@ -87,7 +87,8 @@ static inline int parse(char **env, ...)
 /* The tail of every message about a --bind value. */
 #define BIND_ACCEPTED                                                                              \
     " (accepted: HOST:PORT, [IPV6]:PORT, HOST (port 8000), :PORT (all IPv4 interfaces) with a "    \
-    "port from 1 to 65535, unix:PATH, unix:@NAME or fd://N)"
+    "port from 1 to 65535, unix:PATH, unix:@NAME or fd://N; uwsgi:// in front of any of them "     \
+    "speaks the uwsgi protocol)"
 
 static inline bool is_v4(const tun_bind_t *b, const char *ip, int port)
 {
