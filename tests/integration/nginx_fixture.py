@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IO_TIMEOUT, Response, free_port
+from debian_tools import debian_binary
 
 NGINX = "/usr/sbin/nginx"
 PARAMS_FILES = ("uwsgi_params", "fastcgi_params", "scgi_params", "mime.types")
@@ -61,24 +62,8 @@ LOG_FORMAT = ('$connection $status "$request" up=$upstream_addr '
 
 
 def nginx_binary():
-    """/usr/sbin/nginx, installing Debian's package when it is missing; skips the test
-    when it is missing and apt-get cannot install it (no apt-get, not root, no network)."""
-    if os.access(NGINX, os.X_OK):
-        return NGINX
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("nginx is not installed and apt-get cannot install it here")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for package in ("nginx-light", "nginx"):
-        try:
-            # the lock timeout: another test session may be installing something too
-            subprocess.run(["apt-get", "install", "-y", "-q", "-o", "DPkg::Lock::Timeout=120",
-                            package], env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if os.access(NGINX, os.X_OK):
-            return NGINX
-    pytest.skip("apt-get install nginx-light (and nginx) did not give /usr/sbin/nginx")
+    """/usr/sbin/nginx, installing Debian's package when it is missing (or skipping)."""
+    return debian_binary(NGINX, ("nginx-light", "nginx"))
 
 
 def upstream(servers, keepalive=16, name="app", extra=""):

@@ -20,6 +20,7 @@ import time
 import pytest
 
 from conftest import build_request, connect, expect_eof, free_port, read_response
+from debian_tools import debian_binary
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 
@@ -241,21 +242,7 @@ def test_off_by_default_and_bare_flag(server):
 # ---- real HAProxy in front -------------------------------------------------------------
 
 def haproxy_binary():
-    found = shutil.which("haproxy") or (os.path.exists("/usr/sbin/haproxy") and "/usr/sbin/haproxy")
-    if found:
-        return found
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("haproxy is not installed and apt-get cannot install it here")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    try:
-        r = subprocess.run(["apt-get", "install", "-y", "-q", "haproxy"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
-        pytest.skip("apt-get install haproxy did not finish")
-    found = shutil.which("haproxy") or (os.path.exists("/usr/sbin/haproxy") and "/usr/sbin/haproxy")
-    if r.returncode != 0 or not found:
-        pytest.skip("apt-get install haproxy failed")
-    return found
+    return debian_binary("/usr/sbin/haproxy", ("haproxy",))
 
 
 def test_behind_haproxy(pp_server, tmp_path):

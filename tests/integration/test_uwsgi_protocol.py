@@ -25,6 +25,7 @@ import urllib.request
 import pytest
 
 from conftest import APPS, connect, expect_eof, free_port, read_response, wait_until
+from nginx_fixture import nginx, upstream  # noqa: F401 (nginx is a fixture)
 
 
 def packet(variables, body=b"", modifier1=0):
@@ -202,87 +203,14 @@ def test_uwsgi_bind_beside_an_http_bind(server):
 
 # ---- real nginx in front ---------------------------------------------------------------
 
-def nginx_binary():
-    found = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
-    if found:
-        return found
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("nginx is not installed and apt-get cannot install it here")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for pkg in ("nginx-light", "nginx"):
-        try:
-            r = subprocess.run(["apt-get", "install", "-y", "-q", pkg], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-        except (OSError, subprocess.TimeoutExpired):
-            pytest.skip("apt-get install nginx did not finish")
-        found = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
-        if r.returncode == 0 and found:
-            return found
-    pytest.skip("apt-get install nginx failed")
-
-
-NGINX_CONF = """
-{user}
-worker_processes 1;
-pid {tmp}/nginx.pid;
-error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/client_body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
-    client_max_body_size 100m;
-    upstream app {{ server 127.0.0.1:{upstream}; }}
-    server {{
-        listen 127.0.0.1:{port};
-        server_name localhost;
-        location / {{
-            include {params};
-            uwsgi_pass app;
-        }}
-    }}
-}}
-"""
-
-
 @pytest.fixture
-def nginx_in_front(server, tmp_path):
-    binary = nginx_binary()
-    params = "/etc/nginx/uwsgi_params"
-    if not os.path.exists(params):
-        pytest.skip("nginx's uwsgi_params is missing")
+def nginx_in_front(server, nginx):
+    """Flask (apps/upload_flask.py) on --protocol uwsgi behind nginx's uwsgi_pass, which
+    keeps no upstream connection alive (nginx_fixture.py starts and stops it)."""
     srv = start_uwsgi(server, app="upload_flask:app", args=("-w", "2"))
-    port = free_port()
-    conf = tmp_path / "nginx.conf"
-    # as root nginx's workers would run as nobody, who cannot reach the temp paths here
-    user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(NGINX_CONF.format(user=user, tmp=tmp_path, upstream=srv.port, port=port,
-                                      params=params))
-    proc = subprocess.Popen([binary, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stderr.read().decode()
-                assert time.monotonic() < deadline, "nginx did not listen"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}", srv
-        errors = tmp_path / "nginx-error.log"
-        print(errors.read_text() if errors.exists() else "")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    ngx = nginx(upstream([f"127.0.0.1:{srv.port}"], keepalive=0),
+                "            include uwsgi_params;\n            uwsgi_pass app;\n")
+    return ngx.url("").rstrip("/"), srv
 
 
 def test_flask_behind_nginx_uwsgi_pass(nginx_in_front):
