@@ -27,6 +27,9 @@ LAUNCHER = os.path.join(BENCH, "launchers", "serve_peer.py")
 DEFAULT_UF = os.path.join(ROOT, "zig-out", "bin", "uwsgi-fast")
 INSTALL_STAMP = os.path.join(VENV, ".bench-install.json")
 LATEST_RESULTS = os.path.join(RESULTS, "latest.json")
+# latest.json as it was before the last full run replaced it: what docs/benchmarks.md's
+# "What changed" block compares the new run with
+PREVIOUS_RESULTS = os.path.join(RESULTS, "previous.json")
 ENGINE_RESULTS = os.path.join(RESULTS, "engine.json")
 
 # Debian packages: the load generator, and libev's headers for building bjoern.

@@ -10,8 +10,10 @@ RESULTS.json defaults to tests/bench/results/latest.json for the side-by-side pa
 tests/bench/results/engine.json (the latest engine comparisons, from a full run or
 `run --only engine`) for the engine part. A file holds one part or both; publishing it
 rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
-blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (table, machine,
-targets, command; mixed; engine) are replaced.
+blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (status, table,
+machine, targets, command, tuning, changes; mixed; engine) are replaced. The changes
+block compares results/latest.json with results/previous.json (the latest.json a full
+run replaced), so it is filled when the file published is latest.json.
 """
 
 import json
@@ -21,7 +23,7 @@ import subprocess
 import sys
 
 import tables
-from benchenv import BENCH, ENGINE_RESULTS, LATEST_RESULTS, ROOT, VENV
+from benchenv import BENCH, ENGINE_RESULTS, LATEST_RESULTS, PREVIOUS_RESULTS, ROOT, VENV
 from peers import SPEC
 from scenarios import MIX_HEADER
 from server import CANARIES
@@ -288,6 +290,77 @@ def engine_md(results):
     return "\n".join(lines).rstrip()
 
 
+def status_md(results):
+    """The note at the top of the page: which run and which method the blocks show."""
+    s = results["settings"]
+    if results.get("version", 1) < 2:
+        return ("> **These results are from the previous method, to be regenerated** (3 "
+                "rounds in a rotated order, peers on their defaults, uWSGI with "
+                "`--http11-socket`, no interval). Do not quote them; the section \"What "
+                "changed\" lists the claims known not to hold.")
+    refs = [e["reference"]["spread"] for e in results["scenarios"]
+            if e.get("reference") and e["reference"].get("spread") is not None]
+    return ("> Run %s, measured with the method below: %s rounds per scenario, peers "
+            "tuned, every ratio with its 95%% interval. It ran on %s cores shared with "
+            "the load generator; the noise reference's spread over a scenario's rounds "
+            "was at most %s. Quote a ratio with its interval, and a lead only where the "
+            "table says one." % (results["started"], s["rounds"], results["machine"]["nproc"],
+                                 "%.0f%%" % (100 * max(refs)) if refs else "not measured"))
+
+
+def previous_ratio(prev, scenario, peer):
+    """uwsgi-fast / `peer` in a previous results file: its median paired ratio (inverted)
+    when it has one, else the ratio of the medians (the previous method's figure)."""
+    r = result(prev, scenario, peer)
+    uf = row(prev, scenario, "uwsgi-fast")
+    if not r or not r.get("summary") or not uf:
+        return None
+    if r.get("ratio"):
+        return inverse(r["ratio"])[0]
+    return uf["rps"] / r["summary"]["rps"] if r["summary"]["rps"] else None
+
+
+def changes_md(results, prev):
+    """The closing note: every ratio to uwsgi-fast that the previous results file
+    published, next to this run's median and interval, and whether it is now a lead."""
+    if not prev:
+        return "No previous results file to compare with."
+    lines = ["From run %s (`%s`) to run %s; uwsgi-fast / server, req/s:" % (
+        prev.get("started"), prev.get("command", "?"), results["started"]), ""]
+    for ent in results["scenarios"]:
+        for r in ent["results"]:
+            if r["server"] == "uwsgi-fast" or not r.get("ratio"):
+                continue
+            old = previous_ratio(prev, ent["name"], r["server"])
+            if old is None:
+                continue
+            med, ci = inverse(r["ratio"])
+            verdict = {"lower": "uwsgi-fast leads", "higher": "%s leads" % r["label"],
+                       "tie": "tie", "few": "too few rounds"}[r["ratio"]["verdict"]]
+            old_label = (result(prev, ent["name"], r["server"]) or {}).get("label")
+            lines.append("- %s, %s%s: %.2fx → %s: %s (%+.0f%%)" % (
+                ent["name"], r["label"],
+                " (was %s)" % old_label if old_label and old_label != r["label"] else "",
+                old, fmt_x(med, ci), verdict, 100 * (med / old - 1)))
+    # The access log was a row of the hello table; it is an engine comparison now.
+    log_new = next((e for e in results.get("engine", []) if e["name"] == "log-hello-2w"
+                    and e.get("ci")), None)
+    a, b = row(prev, "hello-2w", "uwsgi-fast"), row(prev, "hello-2w", "uwsgi-fast-accesslog")
+    if log_new and a and b and a["rps"]:
+        lines.append("- hello-2w, access log on / off: %.2fx → %.2fx (95%% CI %.2f-%.2f), %s"
+                     % (b["rps"] / a["rps"], log_new["ratio"], log_new["ci"][0],
+                        log_new["ci"][1], {"lower": "the log costs", "higher": "faster on",
+                                           "tie": "tie"}.get(log_new["verdict"], "?")))
+    for e in results.get("engine", []):
+        old = next((x for x in prev.get("engine", []) if x["name"] == e["name"]), None)
+        if old and old.get("ratio") and e.get("ratio") and e.get("ci"):
+            lines.append("- %s, B/A: %.2fx → %.2fx (95%% CI %.2f-%.2f), %s" % (
+                e["name"], old["ratio"], e["ratio"], e["ci"][0], e["ci"][1],
+                {"lower": "A leads", "higher": "B leads", "tie": "tie"}.get(e["verdict"],
+                                                                           "?")))
+    return "\n".join(lines)
+
+
 def command_md(results):
     return "```\n%s\n```" % results.get("command", "tests/bench/run")
 
@@ -307,11 +380,15 @@ def publish(path):
     results = load(path)
     with open(DOC) as f:
         text = f.read()
+    prev = None
+    if os.path.exists(PREVIOUS_RESULTS) and os.path.abspath(path) == LATEST_RESULTS:
+        prev = load(PREVIOUS_RESULTS)
     blocks, charts = [], []
     if results["scenarios"]:
-        blocks += [("table", table_md(results)), ("machine", machine_md(results)),
-                   ("targets", targets_md(results)), ("command", command_md(results)),
-                   ("tuning", tuning_md(results))]
+        blocks += [("status", status_md(results)), ("table", table_md(results)),
+                   ("machine", machine_md(results)), ("targets", targets_md(results)),
+                   ("command", command_md(results)), ("tuning", tuning_md(results)),
+                   ("changes", changes_md(results, prev))]
         charts.append(([], CHART))
     if tables.family(results, mixed=True):
         blocks.append(("mixed", mixed_md(results)))
@@ -344,6 +421,11 @@ def main(argv):
             continue
         results = load(path)
         if results["scenarios"]:
+            print(status_md(results))
+            print()
+            prev = load(PREVIOUS_RESULTS) if os.path.exists(PREVIOUS_RESULTS) else None
+            print(changes_md(results, prev))
+            print()
             print(tuning_md(results))
             print()
             print(table_md(results))

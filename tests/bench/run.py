@@ -39,9 +39,9 @@ import time
 import rounds
 import tables
 import tuning
-from benchenv import (DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS, ROOT, TMP, VENV,
-                      bare_rss_kb, ensure_apt, ensure_venv, log, machine_description,
-                      uf_probe, venv_site_packages, venv_versions)
+from benchenv import (DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS, PREVIOUS_RESULTS, ROOT,
+                      TMP, VENV, bare_rss_kb, ensure_apt, ensure_venv, log,
+                      machine_description, uf_probe, venv_site_packages, venv_versions)
 from peers import (BACKLOG, BASE, ENGINE_VARIANTS, SCENARIO_VARIANTS, SERVER_KEYS, SPEC,
                    UF_KEYS, Ctx)
 from scenarios import BODY_1M, COMPARISONS, MIX_HEADER, SCENARIO, SCENARIOS
@@ -316,6 +316,8 @@ def main(argv=None):
     everything = not args.output and not args.quick and not args.scenarios \
         and not args.servers and not interrupted
     if everything and args.only != "engine":
+        if os.path.exists(LATEST_RESULTS):
+            shutil.copy2(LATEST_RESULTS, PREVIOUS_RESULTS)
         write_json(LATEST_RESULTS, results)
         out = LATEST_RESULTS
     if everything and args.only != "peers":
