@@ -190,7 +190,10 @@ def table_md(results):
 def tuning_md(results):
     """Every server's configuration: the peers' tuning (each variant's req/s, the one
     kept and why) and the exact argv of each server in the first scenario of each kind."""
-    out = []
+    out = ["Every server runs the scenario's number of worker processes (1, 2 or 4); a "
+           "variant changes threads or options, never the process count. Servers not in "
+           "a tuning table have one variant for that kind (gunicorn sync; bjoern with one "
+           "worker) or are uwsgi-fast, which runs on its defaults.", ""]
     tuning = results.get("tuning") or {}
     if not tuning:
         out.append("This run did not tune (`--no-tune` or `--quick`): every peer ran in its "
