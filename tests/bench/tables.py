@@ -14,6 +14,14 @@ def fmt_ratio(rs):
     return "%.2fx" % rs["median"] if rs else "-"
 
 
+def old_ratio(summary, base):
+    """A results file of the previous method has no paired ratios: the ratio of the
+    medians, with no interval (shown as such, never as a lead)."""
+    if not base:
+        return None
+    return {"median": summary["rps"] / base, "ci": None, "verdict": "few"}
+
+
 def fmt_ci(rs):
     """The 95% bootstrap interval of a ratio_summary ("0.91-1.08"), "-" without one."""
     return "%.2f-%.2f" % tuple(rs["ci"]) if rs and rs.get("ci") else "-"
@@ -63,6 +71,8 @@ def engine_rows(results):
             continue
         sa, sb = a["summary"], b["summary"]
         rs = b.get("ratio")
+        if not rs and ent.get("ratio"):  # a results file of the previous method
+            rs = {"median": ent["ratio"], "ci": None, "verdict": "few"}
         out.append([ent["name"], label, "%.0f" % sa["rps"], "%.0f" % sb["rps"],
                     fmt_ratio(rs), fmt_ci(rs), fmt_lead(rs, "A", "B"),
                     fmt_mbs(sa, ent), fmt_mbs(sb, ent), fmt_ms(sa["p99_us"]),
@@ -175,6 +185,10 @@ def table_rows(entries, columns):
     server that did not run has its reason in the third cell and empty cells after it."""
     out = []
     for ent in entries:
+        # entries of the previous method have no "rounds" list (and no paired ratios)
+        base = next((r["summary"]["rps"] for r in ent["results"]
+                     if r["server"] == BASE and r.get("summary")), None) \
+            if "rounds" not in ent else None
         for r in ent["results"]:
             name = r["label"]
             if "summary" not in r:
@@ -196,7 +210,8 @@ def table_rows(entries, columns):
                 "CPU s/10k req": fmt_cpu(s),
                 "RSS/worker MB": "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"]
                 else "-",
-                "x uwsgi-fast": "1.00x" if r["server"] == BASE else fmt_ratio(r.get("ratio")),
+                "x uwsgi-fast": "1.00x" if r["server"] == BASE else fmt_ratio(
+                    r.get("ratio") or old_ratio(s, base)),
                 "95% CI": fmt_ci(r.get("ratio")),
                 "lead": fmt_lead(r.get("ratio")),
             }
