@@ -32,6 +32,7 @@ class ServerSpec:
 SERVERS = [
     ServerSpec("gunicorn-sync", "gunicorn sync", "gunicorn"),
     ServerSpec("gunicorn-gthread", "gunicorn gthread", "gunicorn"),
+    ServerSpec("gunicorn-sync-docs", "gunicorn sync, (2 x cores) + 1 workers", "gunicorn"),
     ServerSpec("granian", "granian wsgi", "granian"),
     ServerSpec("uwsgi", "uWSGI --http router", "pyuwsgi"),
     ServerSpec("bjoern", "bjoern", "bjoern"),
@@ -46,6 +47,10 @@ SERVERS = [
     ServerSpec("reference", "noise reference (uwsgi-fast C-only /health, 1 worker)", ""),
 ]
 SERVER_KEYS = [s.key for s in SERVERS if s.key != "reference"]
+# A peer with the worker count its own docs recommend for this machine instead of the
+# scenario's (gunicorn: 2 x cores + 1): by default a row of hello-2w only, anywhere when
+# --servers names it. Every other row has the same worker count as uwsgi-fast.
+DOCS_ROWS = {"gunicorn-sync-docs": lambda sc: sc.name == "hello-2w"}
 SPEC = {s.key: s for s in SERVERS}
 BASE = "uwsgi-fast"  # every ratio is against this server's run next to the other's
 UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-pin",
@@ -123,6 +128,7 @@ class Ctx:
         self.uf_features = uf_features
         self.site_packages = site_packages
         self.chosen = {}  # (server key, scenario kind) -> Variant, from tuning.py
+        self.reasons = {}  # (server key, scenario kind) -> why tuning chose it
 
 
 def worker_connections(sc):
@@ -150,7 +156,11 @@ def server_command(key, sc, port, ctx, variant=None):
     t = str(sc.threads)
     notes = []
     v = variant or chosen_variant(key, sc, ctx)
-    if key == "gunicorn-sync":
+    if key in ("gunicorn-sync", "gunicorn-sync-docs"):
+        if key == "gunicorn-sync-docs":
+            n = str(2 * (os.cpu_count() or 1) + 1)
+            notes.append("%s workers, as gunicorn's docs recommend for %d cores (not the "
+                         "scenario's count)" % (n, os.cpu_count() or 1))
         argv = [os.path.join(vb, "gunicorn"), "-w", n, "-b", bind, "--chdir", APPS,
                 "--backlog", str(BACKLOG), "--log-level", "warning", sc.app]
     elif key == "gunicorn-gthread":

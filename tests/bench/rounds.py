@@ -18,7 +18,7 @@ import time
 import schedule
 import stats
 from benchenv import log
-from peers import BASE, SPEC
+from peers import BASE, SPEC, candidates, chosen_variant
 from procstat import cpus_allowed, vm_hwm_kb
 from scenarios import REFERENCE, SCENARIO
 from server import Server, run_client, server_log_path
@@ -144,7 +144,7 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, block=N
         if key in unavailable:
             rows[key] = {"server": key, "label": SPEC[key].label, "error": unavailable[key]}
             continue
-        servers[key] = Server(key, sc, ctx, log_dir)
+        servers[key] = Server(key, sc, ctx, log_dir, variant=chosen_variant(key, sc, ctx))
     ref = None
     if args.reference and "--health-path" in ctx.uf_features:
         ref = Server("reference", REFERENCE, ctx, log_dir, name=sc.name + "-reference")
@@ -184,7 +184,10 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, block=N
     for key, srv in servers.items():
         reps = [rep for r in used for k, _, rep in r.runs if k == key]
         row = {"server": key, "label": SPEC[key].label, "command": srv.argv,
-               "variant": srv.variant.name if srv.variant else None,
+               "variant": srv.variant.name, "variant_what": srv.variant.what,
+               "variant_why": ctx.reasons.get((key, sc.kind), "its only variant here"
+                                              if len(candidates(key, sc)) == 1 else
+                                              "its first variant (no tuning in this run)"),
                "keepalive": srv.keepalive, "notes": srv.notes,
                "config_notes": srv.config_notes, "rounds": reps,
                "discarded_rounds": srv.discarded, "worker_exits": srv.worker_exits,

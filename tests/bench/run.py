@@ -42,8 +42,8 @@ import tuning
 from benchenv import (DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS, PREVIOUS_RESULTS, ROOT,
                       TMP, VENV, bare_rss_kb, ensure_apt, ensure_venv, log,
                       machine_description, uf_probe, venv_site_packages, venv_versions)
-from peers import (BACKLOG, BASE, ENGINE_VARIANTS, SCENARIO_VARIANTS, SERVER_KEYS, SPEC,
-                   UF_KEYS, Ctx)
+from peers import (BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, SCENARIO_VARIANTS,
+                   SERVER_KEYS, SPEC, UF_KEYS, Ctx)
 from scenarios import BODY_1M, COMPARISONS, MIX_HEADER, SCENARIO, SCENARIOS
 from schedule import PAIR
 
@@ -74,7 +74,9 @@ def parse_args(argv):
                     "comparisons (%s); a scenario also selects the comparisons made on it"
                     % (",".join(s.name for s in SCENARIOS),
                        ",".join(c.name for c in COMPARISONS)))
-    ap.add_argument("--servers", help="comma-separated: " + ",".join(SERVER_KEYS))
+    ap.add_argument("--servers", help="comma-separated: %s (default: all; %s runs in "
+                    "hello-2w only unless named)" % (",".join(SERVER_KEYS),
+                                                     ",".join(DOCS_ROWS)))
     ap.add_argument("--wrk-threads", type=int,
                     help="override wrk -t for every scenario (default 1; keepalive-5k uses 2)")
     ap.add_argument("--uwsgi-fast", default=DEFAULT_UF, help="the uwsgi-fast binary")
@@ -272,7 +274,9 @@ def main(argv=None):
     interrupted = False
     try:
         for sc in args.scenario_list:
-            keys, omitted = scenario_servers(sc, args.server_list, uf_features, uf_error)
+            # --quick keeps its shape: no docs-recommended rows unless named
+            keys, omitted = scenario_servers(sc, args.server_list, uf_features, uf_error,
+                                             named=bool(args.servers), quick=args.quick)
             if args.tune and sc.kind not in results["tuning"]:
                 results["tuning"][sc.kind] = tuning.tune(sc, keys, ctx, args, log_dir,
                                                          unavailable)
@@ -373,14 +377,16 @@ def print_tables(results, out):
           % (results["machine"]["nproc"], os.path.relpath(out, ROOT), results["elapsed_s"]))
 
 
-def scenario_servers(sc, server_list, uf_features, uf_error):
+def scenario_servers(sc, server_list, uf_features, uf_error, named=False, quick=False):
     """The servers of one side-by-side scenario: the peers and uwsgi-fast, with the
-    variants of uwsgi-fast made for it (C-only /health on hello, --threads on the mixed
-    scenarios). Returns (keys, omitted): omitted says which variant this binary cannot
+    variants of uwsgi-fast made for it (C-only /health on hello-2w, --threads on the mixed
+    scenarios) and the rows with a peer's own recommended worker count (hello-2w, or
+    wherever --servers names them). Returns (keys, omitted): omitted says which variant this binary cannot
     run, for lack of its flag."""
     keys, omitted = [], []
     for k in server_list:
-        if k in ENGINE_VARIANTS:
+        if k in ENGINE_VARIANTS or (k in DOCS_ROWS and not named
+                                    and (quick or not DOCS_ROWS[k](sc))):
             continue
         if k in SCENARIO_VARIANTS:
             wanted, flag = SCENARIO_VARIANTS[k]

@@ -110,6 +110,7 @@ def tune(sc, keys, ctx, args, log_dir, unavailable):
         name, reason = pick_best(judged)
         chosen = next(s.variant for s in mine if s.variant.name == name)
         ctx.chosen[(key, sc.kind)] = chosen
+        ctx.reasons[(key, sc.kind)] = "tuned on %s: %s" % (sc.name, reason)
         record[key] = {
             "label": SPEC[key].label, "scenario": sc.name, "chosen": name,
             "chosen_flags": chosen.flags, "chosen_what": chosen.what, "reason": reason,
