@@ -196,5 +196,30 @@ class Variants(unittest.TestCase):
         self.assertNotIn("--http11-socket", argv)
 
 
+class ServerLists(unittest.TestCase):
+    def test_docs_row_only_in_hello_2w_and_never_in_quick(self):
+        import run
+        from scenarios import SCENARIO as S
+        feats = {"--health-path", "--threads"}
+        keys = peers.SERVER_KEYS
+        self.assertIn("gunicorn-sync-docs", run.scenario_servers(S["hello-2w"], keys, feats,
+                                                                 None)[0])
+        self.assertNotIn("gunicorn-sync-docs", run.scenario_servers(S["hello-1w"], keys, feats,
+                                                                    None)[0])
+        self.assertNotIn("gunicorn-sync-docs", run.scenario_servers(S["hello-2w"], keys, feats,
+                                                                    None, quick=True)[0])
+        self.assertIn("gunicorn-sync-docs", run.scenario_servers(
+            S["hello-1w"], ["gunicorn-sync-docs", BASE], feats, None, named=True)[0])
+
+    def test_quick_and_full_shapes(self):
+        import run
+        q = run.parse_args(["--quick"])
+        self.assertEqual((q.rounds, q.duration, q.block, q.tune, q.reference),
+                         (1, 2, 0, False, False))
+        f = run.parse_args([])
+        self.assertEqual((f.rounds, f.duration, f.warmup, f.block, f.tune, f.reference),
+                         (7, 2, 1, schedule.PAIR, True, True))
+
+
 if __name__ == "__main__":
     unittest.main()
