@@ -380,9 +380,9 @@ def print_tables(results, out):
 def scenario_servers(sc, server_list, uf_features, uf_error, named=False, quick=False):
     """The servers of one side-by-side scenario: the peers and uwsgi-fast, with the
     variants of uwsgi-fast made for it (C-only /health on hello-2w, --threads on the mixed
-    scenarios) and the rows with a peer's own recommended worker count (hello-2w, or
-    wherever --servers names them). Returns (keys, omitted): omitted says which variant this binary cannot
-    run, for lack of its flag."""
+    scenarios) and the rows with a peer's own recommended worker count (hello-2w but not
+    in --quick, or wherever --servers names them). Returns (keys, omitted): omitted says
+    which variant this binary cannot run, for lack of its flag."""
     keys, omitted = [], []
     for k in server_list:
         if k in ENGINE_VARIANTS or (k in DOCS_ROWS and not named
