@@ -105,9 +105,9 @@ def parse_args(argv):
                     help="a round whose noise reference is further than this fraction from "
                          "the scenario's median is measured again, then flagged (default "
                          "0.10)")
-    ap.add_argument("--retry-budget", type=float, default=120.0,
+    ap.add_argument("--retry-budget", type=float, default=60.0,
                     help="seconds a run may spend measuring unsteady rounds again "
-                         "(default 120)")
+                         "(default 60)")
     args = ap.parse_args(argv)
     if args.quick:
         args.rounds = args.rounds or 1
