@@ -12,15 +12,17 @@ stays off is flagged and left out of the ratios when enough steady rounds remain
 
 import math
 import os
+import re
 import threading
 import time
+from dataclasses import replace
 
 import schedule
 import stats
 from benchenv import log
 from peers import BASE, SPEC, candidates, chosen_variant
 from procstat import cpus_allowed, vm_hwm_kb
-from scenarios import REFERENCE, SCENARIO
+from scenarios import BODY_1M, HELLO, REFERENCE, SCENARIO
 from server import Server, run_client, server_log_path
 
 
@@ -241,15 +243,17 @@ def recheck_rounds(done, servers, ref, args, log_dir, sc):
 # Engine comparisons
 
 
+# The line each uwsgi-fast worker logs at exit when it made zero-copy sends.
+ZC_EXIT_LINE = re.compile(rb"Worker exiting: (\d+) zero-copy sends, (\d+) of them copied")
+
+
 def zero_copy_sends(path):
     """{"sends", "copied"}: the zero-copy sends the workers of one uwsgi-fast logged at
     exit, and how many of them the kernel copied anyway, summed; zeros when none did."""
-    import re
-    line = re.compile(rb"Worker exiting: (\d+) zero-copy sends, (\d+) of them copied")
     sends = copied = 0
     try:
         with open(path, "rb") as f:
-            for m in line.finditer(f.read()):
+            for m in ZC_EXIT_LINE.finditer(f.read()):
                 sends += int(m.group(1))
                 copied += int(m.group(2))
     except OSError:
@@ -261,8 +265,6 @@ def run_comparison(cmp, ctx, args, log_dir, unavailable):
     """Side A (plain uwsgi-fast) and side B (cmp.variant) on the comparison's scenario,
     adjacent in every round in alternating order; returns a scenario entry with the
     comparison's figures (ratio: the median of B_i/A_i, its interval and verdict)."""
-    from dataclasses import replace
-    from scenarios import BODY_1M, HELLO
     sc = replace(SCENARIO[cmp.scenario], name=cmp.name)
     entry = run_scenario(sc, [BASE, cmp.variant], ctx, args, log_dir, unavailable,
                          rounds=args.engine_rounds, block=schedule.PAIR)

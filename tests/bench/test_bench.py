@@ -196,6 +196,20 @@ class Variants(unittest.TestCase):
         self.assertNotIn("--http11-socket", argv)
 
 
+class ZeroCopyLog(unittest.TestCase):
+    def test_sums_every_worker_exit_line(self):
+        import tempfile
+        import rounds
+        with tempfile.NamedTemporaryFile("wb", delete=False) as f:
+            f.write(b"x\nWorker exiting: 10 zero-copy sends, 4 of them copied\n"
+                    b"Worker exiting: 5 zero-copy sends, 5 of them copied\n")
+        try:
+            self.assertEqual(rounds.zero_copy_sends(f.name), {"sends": 15, "copied": 9})
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(rounds.zero_copy_sends("/nonexistent"), {"sends": 0, "copied": 0})
+
+
 class ServerLists(unittest.TestCase):
     def test_docs_row_only_in_hello_2w_and_never_in_quick(self):
         import run
