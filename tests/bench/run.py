@@ -278,7 +278,13 @@ def main(argv=None):
             keys, omitted = scenario_servers(sc, args.server_list, uf_features, uf_error,
                                              named=bool(args.servers), quick=args.quick)
             if args.tune and sc.kind not in results["tuning"]:
-                results["tuning"][sc.kind] = tuning.tune(sc, keys, ctx, args, log_dir,
+                # tuned on the scenario of this kind with the most workers (hello-2w
+                # rather than hello-1w), where multi-process variants differ
+                on = max((x for x in args.scenario_list if x.kind == sc.kind),
+                         key=lambda x: x.workers)
+                on_keys, _ = scenario_servers(on, args.server_list, uf_features, uf_error,
+                                              named=bool(args.servers), quick=args.quick)
+                results["tuning"][sc.kind] = tuning.tune(on, on_keys, ctx, args, log_dir,
                                                          unavailable)
             log("bench: %s — %s (%d worker(s), %d %s)" % (
                 sc.name, sc.title, sc.workers, sc.connections,

@@ -2,9 +2,9 @@
 load) and the engine comparisons (uwsgi-fast against itself with one flag added).
 
 A scenario's `kind` groups the scenarios whose servers are tuned alike (tuning.py tries
-each peer's variants on the first scenario of a kind and keeps the best for the rest);
-`full` marks the scenarios of a full run, `quick` those of the CI smoke. Every scenario
-can be asked for by name with --scenarios.
+each peer's variants on the run's scenario of a kind with the most workers and keeps the
+best for all of them); `full` marks the scenarios of a full run, `quick` those of the CI
+smoke. Every scenario can be asked for by name with --scenarios.
 """
 
 from dataclasses import dataclass

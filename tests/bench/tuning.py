@@ -1,8 +1,9 @@
 """Each peer at its best: before the measured rounds of a scenario kind (cpu, bulk, io,
 conns, mixed; scenarios.py), every variant of every peer that has more than one
-(peers.candidates) is started on the first scenario of that kind and measured in short
-runs, in a seeded shuffled order per pass; the best variant of each peer is kept for
-every scenario of the kind. uwsgi-fast itself is not tuned: it runs on its defaults.
+(peers.candidates) is started on the run's scenario of that kind with the most workers
+(run.py picks it) and measured in short runs, in a seeded shuffled order per pass; the
+best variant of each peer is kept for every scenario of the kind. uwsgi-fast itself is
+not tuned: it runs on its defaults.
 
 The best variant (pick_best) is the one with the highest median req/s among those that
 served every run with no HTTP error, socket errors under 1% of their requests and no
