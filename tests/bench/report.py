@@ -303,12 +303,13 @@ def status_md(results):
                 "changed\" lists the claims known not to hold.")
     refs = [e["reference"]["spread"] for e in results["scenarios"]
             if e.get("reference") and e["reference"].get("spread") is not None]
-    return ("> Run %s, measured with the method below: %s rounds per scenario, peers "
-            "tuned, every ratio with its 95%% interval. It ran on %s cores shared with "
-            "the load generator; the noise reference's spread over a scenario's rounds "
-            "was at most %s. Quote a ratio with its interval, and a lead only where the "
-            "table says one." % (results["started"], s["rounds"], results["machine"]["nproc"],
-                                 "%.0f%%" % (100 * max(refs)) if refs else "not measured"))
+    return ("> Run %s, measured with the method below: %s rounds per scenario, %s, every "
+            "ratio with its 95%% interval. It ran on %s cores shared with the load "
+            "generator; the noise reference's spread over a scenario's rounds was at most "
+            "%s. Quote a ratio with its interval, and a lead only where the table says one."
+            % (results["started"], s["rounds"], "peers tuned" if s.get("tuning") else
+               "peers in their first variant (not tuned)", results["machine"]["nproc"],
+               "%.0f%%" % (100 * max(refs)) if refs else "not measured"))
 
 
 def previous_ratio(prev, scenario, peer):
