@@ -36,6 +36,9 @@ def free_port():
 
 
 class Server:
+    """One server process tree on one scenario: its argv (from peers.server_command with
+    `variant`, default tuning's choice), its log file, its state across the runs."""
+
     def __init__(self, key, sc, ctx, log_dir, variant=None, name=None):
         self.key = key
         self.name = name or key  # distinct per process: tuning runs several of one key
@@ -51,11 +54,10 @@ class Server:
         self.proc = None
         self.error = None
         self.keepalive = None
-        self.rounds = []
         self.rss_kb = []
         self.worker_cpus = []  # each worker's allowed CPUs, read at the end of the scenario
         self.worker_exits = 0
-        self.discarded = []  # rounds measured again because of background load
+        self.discarded = []  # runs of rounds measured again (the reference moved)
 
     @property
     def path(self):
