@@ -5,8 +5,8 @@
     .deps/bench-venv/bin/python tests/bench/chart.py --engine [RESULTS.json] [OUT.png]
 
 Defaults: tests/bench/results/latest.json -> docs/benchmarks.png; with --engine,
-tests/bench/results/engine.json -> docs/benchmarks-engine.png (the ratio B/A of each
-engine comparison, with the range of its per-round ratios). Needs matplotlib (in
+tests/bench/results/engine.json -> docs/benchmarks-engine.png (the median per-round ratio
+B/A of each engine comparison, with its 95% bootstrap interval). Needs matplotlib (in
 the bench venv). Both panels use a log scale: the scenarios span four orders of magnitude
 (80k req/s for hello, 200 req/s for a sleeping app on a single-threaded server). A server
 that answered nothing in a scenario has no bar there; a hatched bar marks a server that
@@ -28,17 +28,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 ORDER = ["uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-threads",
-         "granian", "fastwsgi", "bjoern", "uwsgi", "gunicorn-gthread", "gunicorn-sync"]
+         "granian", "fastwsgi", "bjoern", "uwsgi", "gunicorn-gthread", "gunicorn-sync",
+         "gunicorn-sync-docs"]
 COLORS = {"uwsgi-fast": "#d62728", "uwsgi-fast-health": "#ff9896",
           "uwsgi-fast-accesslog": "#e377c2", "uwsgi-fast-threads": "#ff7f0e",
           "granian": "#1f77b4",
           "fastwsgi": "#2ca02c", "bjoern": "#9467bd", "uwsgi": "#8c564b",
-          "gunicorn-gthread": "#7f7f7f", "gunicorn-sync": "#bcbd22"}
+          "gunicorn-gthread": "#7f7f7f", "gunicorn-sync": "#bcbd22",
+          "gunicorn-sync-docs": "#dbdb8d"}
 
 
 def engine_chart(argv):
-    """One horizontal bar per engine comparison: median req/s of side B over side A, the
-    whisker spanning the per-round ratios; the line at 1 is "no difference"."""
+    """One horizontal bar per engine comparison: the median of the per-round ratios B/A,
+    the whisker its 95% bootstrap interval (the per-round range in results of the older
+    method, which have none); the line at 1 is "no difference"."""
     src = argv[0] if argv else os.path.join(HERE, "results", "engine.json")
     out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "benchmarks-engine.png")
     with open(src) as f:
@@ -50,8 +53,10 @@ def engine_chart(argv):
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(ents) + 1.6))
     ys = list(range(len(ents)))[::-1]
     ratios = [e["ratio"] for e in ents]
-    lo = [e["ratio"] - min(e["round_ratios"] or [e["ratio"]]) for e in ents]
-    hi = [max(e["round_ratios"] or [e["ratio"]]) - e["ratio"] for e in ents]
+    bounds = [e.get("ci") or [min(e["round_ratios"] or [e["ratio"]]),
+                               max(e["round_ratios"] or [e["ratio"]])] for e in ents]
+    lo = [max(0.0, e["ratio"] - b[0]) for e, b in zip(ents, bounds)]
+    hi = [max(0.0, b[1] - e["ratio"]) for e, b in zip(ents, bounds)]
     colors = ["#1f77b4" if e["name"].startswith("pin-") else "#d62728" for e in ents]
     ax.barh(ys, ratios, color=colors, xerr=[lo, hi], capsize=4, height=0.6)
     ax.axvline(1.0, color="#333333", linewidth=1)
@@ -60,7 +65,8 @@ def engine_chart(argv):
     for y, r in zip(ys, ratios):
         ax.text(0.02, y, "%.2fx" % r, va="center", color="white", fontsize=9,
                 transform=ax.get_yaxis_transform())
-    ax.set_xlabel("req/s, side B / side A (plain uwsgi-fast); whiskers: per-round ratios")
+    ax.set_xlabel("req/s, side B / side A (plain uwsgi-fast), median of rounds; "
+                  "whiskers: 95% interval")
     m = results.get("machine", {})
     ax.set_title("uwsgi-fast engine settings, %s (%s cores, loopback, wrk on the same cores)"
                  % (results.get("started", ""), m.get("nproc", "?")), fontsize=10)

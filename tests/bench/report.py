@@ -10,8 +10,10 @@ RESULTS.json defaults to tests/bench/results/latest.json for the side-by-side pa
 tests/bench/results/engine.json (the latest engine comparisons, from a full run or
 `run --only engine`) for the engine part. A file holds one part or both; publishing it
 rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
-blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (table, machine,
-targets, command; mixed; engine) are replaced.
+blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (status, table,
+machine, targets, command, tuning, changes; mixed; engine) are replaced. The changes
+block compares results/latest.json with results/previous.json (the latest.json a full
+run replaced), so it is filled when the file published is latest.json.
 """
 
 import json
@@ -20,11 +22,16 @@ import re
 import subprocess
 import sys
 
-import run as bench
+import tables
+from benchenv import BENCH, ENGINE_RESULTS, LATEST_RESULTS, PREVIOUS_RESULTS, ROOT, VENV
+from peers import SPEC
+from scenarios import MIX_HEADER
+from server import CANARIES
+from tables import fmt_ms
 
-DOC = os.path.join(bench.ROOT, "docs", "benchmarks.md")
-CHART = os.path.join(bench.ROOT, "docs", "benchmarks.png")
-ENGINE_CHART = os.path.join(bench.ROOT, "docs", "benchmarks-engine.png")
+DOC = os.path.join(ROOT, "docs", "benchmarks.md")
+CHART = os.path.join(ROOT, "docs", "benchmarks.png")
+ENGINE_CHART = os.path.join(ROOT, "docs", "benchmarks-engine.png")
 
 
 def load(path):
@@ -32,13 +39,45 @@ def load(path):
         return json.load(f)
 
 
-def row(results, scenario, server):
+def result(results, scenario, server):
+    """The result row of `server` in `scenario`, or None."""
     for ent in results["scenarios"]:
         if ent["name"] == scenario:
             for r in ent["results"]:
                 if r["server"] == server:
-                    return r.get("summary")
+                    return r
     return None
+
+
+def row(results, scenario, server):
+    """The summary of `server` in `scenario`, or None."""
+    r = result(results, scenario, server)
+    return r.get("summary") if r else None
+
+
+def inverse(rs):
+    """uwsgi-fast / X from a ratio_summary of X / uwsgi-fast: (median, (low, high)); with
+    an odd number of rounds the median and the percentiles map through 1/x exactly."""
+    if not rs or not rs.get("median"):
+        return None, None
+    ci = rs.get("ci")
+    return 1 / rs["median"], ((1 / ci[1], 1 / ci[0]) if ci and ci[0] > 0 else None)
+
+
+def fmt_x(median, ci):
+    return "%.2fx (95%% CI %s)" % (median, "%.2f-%.2f" % ci if ci else "none: one round")
+
+
+def target_verdict(ci, want, n):
+    """Against a target ratio `want`: met when the whole interval is at or above it,
+    missed when it is all below, otherwise not established by this run."""
+    if not ci or n < 5:
+        return "not established (too few rounds)"
+    if ci[0] >= want:
+        return "met"
+    if ci[1] < want:
+        return "**missed**"
+    return "not established (the interval holds %.1fx)" % want
 
 
 def machine_md(results):
@@ -55,29 +94,27 @@ def machine_md(results):
         "- Load generator: %s, on the same cores as the servers (`-t1`; `-t2` for keepalive-5k)"
         % (m["wrk"] or "wrk"),
         "- Peers: %s" % peers,
-        "- Run %s: %s round(s) of %s s per server after %s s of warm-up; load average "
-        "%s at the start, %s at the end; %.0f s in all" % (
-            results["started"], s["rounds"], s["duration_s"], s["warmup_s"],
-            " ".join(m["loadavg_start"]), " ".join(m.get("loadavg_end", [])),
-            results.get("elapsed_s", 0)),
+        "- Run %s: %s round(s) per scenario, %s s per measured run after %s s of warm-up "
+        "before every run; seed %s; load average %s at the start, %s at the end; %.0f s in "
+        "all" % (results["started"], s["rounds"], s["duration_s"], s["warmup_s"],
+                 s.get("seed", "?"), " ".join(m["loadavg_start"]),
+                 " ".join(m.get("loadavg_end", [])), results.get("elapsed_s", 0)),
     ]
-    other = [r["summary"]["other_cpu_s"] for e in results["scenarios"] for r in e["results"]
-             if r.get("summary")]
-    if other:
-        other.sort()
-        dur = s["duration_s"]
-        lines.append("- CPU used by other processes during the measured runs (neither the "
-                     "server nor wrk): median %.2f cores, worst %.2f cores"
-                     % (other[len(other) // 2] / dur, other[-1] / dur))
+    refs = [e["reference"] for e in results["scenarios"] + results.get("engine", [])
+            if e.get("reference")]
+    if refs:
+        spreads = sorted(r["spread"] for r in refs if r.get("spread") is not None)
+        flagged = sum(len(r.get("flagged", [])) for r in refs)
+        lines.append("- Noise reference (C-only /health, 1 worker, %s s per round): spread "
+                     "over a scenario's rounds median %.0f%%, worst %.0f%%; %d round(s) "
+                     "measured again, %d flagged" % (
+                         s.get("ref_duration_s"), 100 * spreads[len(spreads) // 2],
+                         100 * spreads[-1], sum(r.get("retried", 0) for r in refs), flagged))
     return "\n".join(lines)
 
 
-def verdict(ok):
-    return "met" if ok else "**missed**"
-
-
 def targets_md(results):
-    """Issue 10's targets, each with the measured figure."""
+    """Issue 10's targets, each judged by the 95% interval of the paired ratios."""
     lines = []
     uf_ok = results.get("uwsgi_fast", {}).get("error") is None
     if not uf_ok:
@@ -88,34 +125,28 @@ def targets_md(results):
         if not uf:
             continue
         for peer, want in wants:
-            p = row(results, sc, peer)
-            if not p or not p["rps"]:
+            r = result(results, sc, peer)
+            if not r or not r.get("summary") or not r.get("ratio"):
                 continue
-            ratio = uf["rps"] / p["rps"]
+            p = r["summary"]
+            med, ci = inverse(r["ratio"])
             lower = uf["p99_us"] is not None and p["p99_us"] is not None and \
                 uf["p99_us"] < p["p99_us"]
             caveat = ""
             if p.get("starved"):
                 caveat = "; its p99 covers only the connections it served: it starved " \
-                         "%d/%d canaries for up to %.1f s" % (p["starved"], bench.CANARIES,
+                         "%d/%d canaries for up to %.1f s" % (p["starved"], CANARIES,
                                                               p["canary_max_wait_s"])
-            lines.append("- %s: uwsgi-fast / %s = %.2fx req/s (target >= %.1fx: %s); p99 %s vs "
-                         "%s (%s%s)" % (sc, bench.SPEC[peer].label, ratio, want,
-                                        verdict(ratio >= want), bench.fmt_ms(uf["p99_us"]),
-                                        bench.fmt_ms(p["p99_us"]),
-                                        "lower: met" if lower else "not lower: **missed**",
-                                        caveat))
-        h = row(results, sc, "uwsgi-fast-health")
-        if h and h["rps"]:
-            frac = uf["rps"] / h["rps"]
-            lines.append("- %s: Python path / C-only /health = %.0f%% (target >= 80%%: %s)"
-                         % (sc, 100 * frac, verdict(frac >= 0.8)))
-        elif sc == "hello-1w":
-            lines.append("- Python path vs C-only /health: not measured (this uwsgi-fast has no "
-                         "--health-path yet)")
-        a = row(results, sc, "uwsgi-fast-accesslog")
-        if a and a["rps"] and uf["rps"]:
-            lines.append("- %s: access log on / off = %.2fx req/s" % (sc, a["rps"] / uf["rps"]))
+            lines.append("- %s: uwsgi-fast / %s = %s req/s (target >= %.1fx: %s); p99 %s vs "
+                         "%s (%s%s)" % (sc, SPEC[peer].label, fmt_x(med, ci), want,
+                                        target_verdict(ci, want, r["ratio"]["n"]),
+                                        fmt_ms(uf["p99_us"]), fmt_ms(p["p99_us"]),
+                                        "lower" if lower else "not lower", caveat))
+        h = result(results, sc, "uwsgi-fast-health")
+        if h and h.get("ratio"):
+            med, ci = inverse(h["ratio"])
+            lines.append("- %s: Python path / C-only /health = %s (target >= 0.8x: %s)"
+                         % (sc, fmt_x(med, ci), target_verdict(ci, 0.8, h["ratio"]["n"])))
     uf = row(results, "keepalive-5k", "uwsgi-fast")
     if uf:
         errs = uf["socket_errors"] + uf["http_errors"]
@@ -126,24 +157,22 @@ def targets_md(results):
         best = min(p99s) if p99s else (None, "")
         lines.append("- keepalive-5k: uwsgi-fast errors %d (target 0: %s); p99 %s, lowest among "
                      "servers that answered every connection: %s (%s)" % (
-                         errs, verdict(errs == 0), bench.fmt_ms(uf["p99_us"]), best[1],
-                         bench.fmt_ms(best[0])))
+                         errs, "met" if errs == 0 else "**missed**", fmt_ms(uf["p99_us"]),
+                         best[1], fmt_ms(best[0])))
     bare = results.get("bare_rss_mb", {})
+    rss_ok = []
     for ent in results["scenarios"]:
         uf = row(results, ent["name"], "uwsgi-fast")
         base = bare.get(ent["app"].split(":")[0])
-        if uf and uf.get("rss_mb_per_worker") and base:
-            lim = base + 8
-            if uf["rss_mb_per_worker"] > lim:
-                lines.append("- %s: uwsgi-fast worker peak RSS %.1f MB > bare interpreter with "
-                             "the app imported (%.1f MB) + 8 MB: **missed** by %.1f MB" % (
-                                 ent["name"], uf["rss_mb_per_worker"], base,
-                                 uf["rss_mb_per_worker"] - lim))
-    rss_ok = [e["name"] for e in results["scenarios"]
-              if (row(results, e["name"], "uwsgi-fast") or {}).get("rss_mb_per_worker")
-              and bare.get(e["app"].split(":")[0])
-              and row(results, e["name"], "uwsgi-fast")["rss_mb_per_worker"]
-              <= bare[e["app"].split(":")[0]] + 8]
+        if not (uf and uf.get("rss_mb_per_worker") and base):
+            continue
+        if uf["rss_mb_per_worker"] > base + 8:
+            lines.append("- %s: uwsgi-fast worker peak RSS %.1f MB > bare interpreter with "
+                         "the app imported (%.1f MB) + 8 MB: **missed** by %.1f MB" % (
+                             ent["name"], uf["rss_mb_per_worker"], base,
+                             uf["rss_mb_per_worker"] - base - 8))
+        else:
+            rss_ok.append(ent["name"])
     if rss_ok:
         lines.append("- Worker peak RSS within bare interpreter + app + 8 MB (%s) in: %s" % (
             ", ".join("%s %.1f MB" % (k, v) for k, v in sorted(bare.items()) if v),
@@ -152,29 +181,89 @@ def targets_md(results):
 
 
 def table_md(results):
-    out = [bench.markdown_table(results), ""]
-    for line in bench.notes_lines(results):
+    out = [tables.markdown_table(results), ""]
+    for line in tables.notes_lines(results):
         out.append("- " + line)
     return "\n".join(out).rstrip()
 
 
+def tuning_md(results):
+    """Every server's configuration: the peers' tuning (each variant's req/s, the one
+    kept and why) and the exact argv of each server in the first scenario of each kind."""
+    out = ["Every server runs the scenario's number of worker processes (1, 2 or 4); a "
+           "variant changes threads or options, never the process count. Servers not in "
+           "a tuning table have one variant for that kind (gunicorn sync; bjoern with one "
+           "worker) or are uwsgi-fast, which runs on its defaults.", ""]
+    tuning = results.get("tuning") or {}
+    if not tuning:
+        out.append("This run did not tune (`--no-tune` or `--quick`): every peer ran in its "
+                   "first variant.")
+    for kind, rec in tuning.items():
+        if not rec:
+            continue
+        sc = next(iter(rec.values()))["scenario"]
+        out += ["", "**%s scenarios** (tuned on %s, one %s s run per variant and pass):" % (
+            kind, sc, results["settings"].get("tune_duration_s")), ""]
+        out.append("| server | variant | flags | req/s | p99 | kept |")
+        out.append("|---|---|---|---:|---:|---|")
+        for key, t in rec.items():
+            for c in t["candidates"]:
+                out.append("| %s | %s | `%s` | %s | %s | %s |" % (
+                    t["label"], c["variant"], " ".join(c["flags"]) or "-",
+                    "%.0f" % c["rps"] if c.get("rps") else "-", fmt_ms(c.get("p99_us")),
+                    "**kept**" if c["variant"] == t["chosen"] else (c.get("out") or "")))
+        out.append("")
+        for key, t in rec.items():
+            out.append("- %s: %s, %s" % (t["label"], t["chosen"], t["reason"]))
+    seen = set()
+    argv = []
+    for ent in results["scenarios"]:
+        if ent.get("kind") in seen:
+            continue
+        seen.add(ent.get("kind"))
+        argv += ["", "Commands in %s (%s scenarios; the port and paths vary):" % (
+            ent["name"], ent.get("kind")), ""]
+        for r in ent["results"]:
+            if r.get("command"):
+                argv.append("- %s: `%s`" % (r["label"], show_argv(r["command"])))
+    return "\n".join(out + argv).strip()
+
+
+def show_argv(argv):
+    """An argv as a reader can reuse it: paths relative to the checkout, the port as
+    PORT, the harness's private copy of uwsgi-fast under its own name."""
+    out = []
+    for i, a in enumerate(argv):
+        a = a.replace(ROOT + os.sep, "")
+        if i == 0:
+            a = os.path.basename(a)
+            a = re.sub(r"^uwsgi-fast-\d{8}T\d{6}Z$", "uwsgi-fast", a)
+        a = re.sub(r"^127\.0\.0\.1:\d+$", "127.0.0.1:PORT", a)
+        if i and argv[i - 1] == "--port":
+            a = "PORT"
+        out.append(a)
+    return " ".join(out)
+
+
 def mixed_md(results):
     """The mixed scenarios: how they were run, their table and notes, issue 14's targets."""
-    out = [bench.MIX_HEADER + ".", "", bench.markdown_table(results, mixed=True), ""]
-    for line in bench.notes_lines(results, mixed=True):
+    out = [MIX_HEADER + ".", "", tables.markdown_table(results, mixed=True), ""]
+    for line in tables.notes_lines(results, mixed=True):
         out.append("- " + line)
     out += ["", "Issue 14's targets (uwsgi-fast's default mode against gunicorn sync, same run):"]
-    for ent in bench.family(results, mixed=True):
-        uf, gs = row(results, ent["name"], "uwsgi-fast"), row(results, ent["name"],
-                                                              "gunicorn-sync")
-        if not (uf and gs and gs["rps"] and gs.get("fast_p99_us")):
+    for ent in tables.family(results, mixed=True):
+        uf, gs = row(results, ent["name"], "uwsgi-fast"), result(results, ent["name"],
+                                                                  "gunicorn-sync")
+        if not (uf and gs and gs.get("summary") and gs.get("ratio")
+                and gs["summary"].get("fast_p99_us")):
             continue
-        ratio = uf["rps"] / gs["rps"]
-        out.append("- %s: req/s %.2fx gunicorn sync's (target >= 1: %s); fast p99 %s vs %s "
+        med, ci = inverse(gs["ratio"])
+        out.append("- %s: req/s %s gunicorn sync's (target >= 1: %s); fast p99 %s vs %s "
                    "(target at or below: %s)" % (
-                       ent["name"], ratio, verdict(ratio >= 1), bench.fmt_ms(uf["fast_p99_us"]),
-                       bench.fmt_ms(gs["fast_p99_us"]),
-                       verdict(uf["fast_p99_us"] <= gs["fast_p99_us"])))
+                       ent["name"], fmt_x(med, ci), target_verdict(ci, 1.0, gs["ratio"]["n"]),
+                       fmt_ms(uf["fast_p99_us"]), fmt_ms(gs["summary"]["fast_p99_us"]),
+                       "met" if uf["fast_p99_us"] <= gs["summary"]["fast_p99_us"]
+                       else "**missed**"))
     return "\n".join(out).rstrip()
 
 
@@ -182,37 +271,98 @@ def engine_md(results):
     """The engine comparisons: how they were run, the table, what each side did."""
     m, s = results["machine"], results["settings"]
     uf = results.get("uwsgi_fast", {})
-    other = [r["summary"]["other_cpu_s"] / s["duration_s"] for e in results["engine"]
-             for r in e.get("results", []) if r.get("summary")]
-    other.sort()
     lines = [
-        "Run %s (`%s`), uwsgi-fast build `%s` (sha256 prefix): %s round(s) per side of %s s "
-        "each, side A then side B in every round, after %s s of warm-up per side; %s cores "
-        "(`nproc`), kernel %s, wrk `-t1` on the same cores; other processes took a median "
-        "of %.2f cores (worst %.2f) during the measured runs." % (
+        "Run %s (`%s`), uwsgi-fast build `%s` (sha256 prefix): %s round(s) per comparison, "
+        "one %s s run per side in each, the two sides adjacent in alternating order (A B, "
+        "B A, ...), each run after %s s of warm-up, a noise reference in every round; %s "
+        "cores (`nproc`), kernel %s, wrk `-t1` on the same cores." % (
             results["started"], results.get("command", "tests/bench/run"),
             (uf.get("sha256") or "?")[:12], s.get("engine_rounds", s["rounds"]),
-            s["duration_s"], s["warmup_s"], m["nproc"], m["kernel"],
-            other[len(other) // 2] if other else 0, other[-1] if other else 0),
+            s["duration_s"], s["warmup_s"], m["nproc"], m["kernel"]),
         "",
     ]
-    cols = bench.ENGINE_COLUMNS
+    cols = tables.ENGINE_COLUMNS
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(cols) - 2)) + "|")
-    for row in bench.engine_rows(results):
-        cells = row + [""] * (len(cols) - len(row))
+    for r in tables.engine_rows(results):
+        cells = r + [""] * (len(cols) - len(r))
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines.append("")
-    for line in bench.engine_notes(results):
+    for line in tables.engine_notes(results):
         lines.append("- " + line)
-    ratios = {e["name"]: e["ratio"] for e in results["engine"] if e.get("ratio")}
-    for prefix, what in (("pin-", "--cpu-pin on / off"),
-                         ("zc-", "--zerocopy-threshold 0 / default")):
-        got = ["%s %.2fx" % (n[len(prefix):], r) for n, r in ratios.items()
-               if n.startswith(prefix)]
-        if got:
-            lines.append("- %s, req/s: %s" % (what, ", ".join(got)))
     return "\n".join(lines).rstrip()
+
+
+def status_md(results):
+    """The note at the top of the page: which run and which method the blocks show."""
+    s = results["settings"]
+    if results.get("version", 1) < 2:
+        return ("> **These results are from the previous method, to be regenerated** (3 "
+                "rounds in a rotated order, peers on their defaults, uWSGI with "
+                "`--http11-socket`, no interval). Do not quote them; the section \"What "
+                "changed\" lists the claims known not to hold.")
+    refs = [e["reference"]["spread"] for e in results["scenarios"]
+            if e.get("reference") and e["reference"].get("spread") is not None]
+    return ("> Run %s, measured with the method below: %s rounds per scenario, %s, every "
+            "ratio with its 95%% interval. It ran on %s cores shared with the load "
+            "generator; the noise reference's spread over a scenario's rounds was at most "
+            "%s. Quote a ratio with its interval, and a lead only where the table says one."
+            % (results["started"], s["rounds"], "peers tuned" if s.get("tuning") else
+               "peers in their first variant (not tuned)", results["machine"]["nproc"],
+               "%.0f%%" % (100 * max(refs)) if refs else "not measured"))
+
+
+def previous_ratio(prev, scenario, peer):
+    """uwsgi-fast / `peer` in a previous results file: its median paired ratio (inverted)
+    when it has one, else the ratio of the medians (the previous method's figure)."""
+    r = result(prev, scenario, peer)
+    uf = row(prev, scenario, "uwsgi-fast")
+    if not r or not r.get("summary") or not uf:
+        return None
+    if r.get("ratio"):
+        return inverse(r["ratio"])[0]
+    return uf["rps"] / r["summary"]["rps"] if r["summary"]["rps"] else None
+
+
+def changes_md(results, prev):
+    """The closing note: every ratio to uwsgi-fast that the previous results file
+    published, next to this run's median and interval, and whether it is now a lead."""
+    if not prev:
+        return "No previous results file to compare with."
+    lines = ["From run %s (`%s`) to run %s; uwsgi-fast / server, req/s:" % (
+        prev.get("started"), prev.get("command", "?"), results["started"]), ""]
+    for ent in results["scenarios"]:
+        for r in ent["results"]:
+            if r["server"] == "uwsgi-fast" or not r.get("ratio"):
+                continue
+            old = previous_ratio(prev, ent["name"], r["server"])
+            if old is None:
+                continue
+            med, ci = inverse(r["ratio"])
+            verdict = {"lower": "uwsgi-fast leads", "higher": "%s leads" % r["label"],
+                       "tie": "tie", "few": "too few rounds"}[r["ratio"]["verdict"]]
+            old_label = (result(prev, ent["name"], r["server"]) or {}).get("label")
+            lines.append("- %s, %s%s: %.2fx → %s: %s (%+.0f%%)" % (
+                ent["name"], r["label"],
+                " (was %s)" % old_label if old_label and old_label != r["label"] else "",
+                old, fmt_x(med, ci), verdict, 100 * (med / old - 1)))
+    # The access log was a row of the hello table; it is an engine comparison now.
+    log_new = next((e for e in results.get("engine", []) if e["name"] == "log-hello-2w"
+                    and e.get("ci")), None)
+    a, b = row(prev, "hello-2w", "uwsgi-fast"), row(prev, "hello-2w", "uwsgi-fast-accesslog")
+    if log_new and a and b and a["rps"]:
+        lines.append("- hello-2w, access log on / off: %.2fx → %.2fx (95%% CI %.2f-%.2f), %s"
+                     % (b["rps"] / a["rps"], log_new["ratio"], log_new["ci"][0],
+                        log_new["ci"][1], {"lower": "the log costs", "higher": "faster on",
+                                           "tie": "tie"}.get(log_new["verdict"], "?")))
+    for e in results.get("engine", []):
+        old = next((x for x in prev.get("engine", []) if x["name"] == e["name"]), None)
+        if old and old.get("ratio") and e.get("ratio") and e.get("ci"):
+            lines.append("- %s, B/A: %.2fx → %.2fx (95%% CI %.2f-%.2f), %s" % (
+                e["name"], old["ratio"], e["ratio"], e["ci"][0], e["ci"][1],
+                {"lower": "A leads", "higher": "B leads", "tie": "tie"}.get(e["verdict"],
+                                                                           "?")))
+    return "\n".join(lines)
 
 
 def command_md(results):
@@ -234,12 +384,17 @@ def publish(path):
     results = load(path)
     with open(DOC) as f:
         text = f.read()
+    prev = None
+    if os.path.exists(PREVIOUS_RESULTS) and os.path.abspath(path) == LATEST_RESULTS:
+        prev = load(PREVIOUS_RESULTS)
     blocks, charts = [], []
     if results["scenarios"]:
-        blocks += [("table", table_md(results)), ("machine", machine_md(results)),
-                   ("targets", targets_md(results)), ("command", command_md(results))]
+        blocks += [("status", status_md(results)), ("table", table_md(results)),
+                   ("machine", machine_md(results)), ("targets", targets_md(results)),
+                   ("command", command_md(results)), ("tuning", tuning_md(results)),
+                   ("changes", changes_md(results, prev))]
         charts.append(([], CHART))
-    if bench.family(results, mixed=True):
+    if tables.family(results, mixed=True):
         blocks.append(("mixed", mixed_md(results)))
     if results.get("engine"):
         blocks.append(("engine", engine_md(results)))
@@ -248,39 +403,46 @@ def publish(path):
         text = replace_block(text, name, body)
     with open(DOC, "w") as f:
         f.write(text)
-    py = os.path.join(bench.VENV, "bin", "python")
+    py = os.path.join(VENV, "bin", "python")
     drawn = []
     for flags, out in charts:
-        r = subprocess.run([py, os.path.join(bench.BENCH, "chart.py")] + flags + [path, out])
+        r = subprocess.run([py, os.path.join(BENCH, "chart.py")] + flags + [path, out])
         if r.returncode == 0:
-            drawn.append(os.path.relpath(out, bench.ROOT))
-    print("report: updated %s from %s" % (", ".join([os.path.relpath(DOC, bench.ROOT)] + drawn),
-                                          os.path.relpath(path, bench.ROOT)))
+            drawn.append(os.path.relpath(out, ROOT))
+    print("report: updated %s from %s" % (", ".join([os.path.relpath(DOC, ROOT)] + drawn),
+                                          os.path.relpath(path, ROOT)))
 
 
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     # Without a file: the latest full run, then the latest engine comparisons (which a
     # full run also writes to engine.json, so the second never undoes the first).
-    paths = args[:1] or [p for p in (os.path.join(bench.RESULTS, "latest.json"),
-                                     bench.ENGINE_RESULTS) if os.path.exists(p)]
+    paths = args[:1] or [p for p in (LATEST_RESULTS,
+                                     ENGINE_RESULTS) if os.path.exists(p)]
     for path in paths:
         if "--publish" in argv:
             publish(path)
             continue
         results = load(path)
         if results["scenarios"]:
+            print(status_md(results))
+            print()
+            prev = load(PREVIOUS_RESULTS) if os.path.exists(PREVIOUS_RESULTS) else None
+            print(changes_md(results, prev))
+            print()
+            print(tuning_md(results))
+            print()
             print(table_md(results))
             print()
             print(machine_md(results))
             print()
             print(targets_md(results))
             print()
-        if bench.family(results, mixed=True):
+        if tables.family(results, mixed=True):
             print(mixed_md(results))
             print()
-        if results.get("engine") and (args or path == bench.ENGINE_RESULTS
-                                      or not os.path.exists(bench.ENGINE_RESULTS)):
+        if results.get("engine") and (args or path == ENGINE_RESULTS
+                                      or not os.path.exists(ENGINE_RESULTS)):
             print(engine_md(results))
             print()
     return 0

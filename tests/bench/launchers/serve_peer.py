@@ -10,6 +10,12 @@ MODULE:CALLABLE.  The application is imported once, before any fork.
 - FastWSGI has its own multi-worker mode, fastwsgi.run(..., workers=N): it forks N
   children and each binds with SO_REUSEPORT. The launcher uses that as is.
 
+Options the tuning step tries (tests/bench/peers.py):
+
+- bjoern --shared-socket: the launcher binds one listening socket (bjoern.listen) and
+  forks N children that all serve it, instead of one SO_REUSEPORT listener per child.
+- fastwsgi --tcp-nodelay: FastWSGI's tcp_nodelay setting (Nagle's algorithm off).
+
 The parent waits for its children and forwards SIGINT/SIGTERM to them.
 """
 
@@ -28,18 +34,23 @@ def load_app(target):
     return obj
 
 
-def run_bjoern(app, host, port, workers):
+def run_bjoern(app, host, port, workers, shared_socket=False):
     import bjoern
 
     if workers == 1:
         bjoern.run(app, host, port, reuse_port=True)
         return 0
+    if shared_socket:
+        bjoern.listen(app, host, port)
     children = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
             try:
-                bjoern.run(app, host, port, reuse_port=True)
+                if shared_socket:
+                    bjoern.run()
+                else:
+                    bjoern.run(app, host, port, reuse_port=True)
             except KeyboardInterrupt:
                 pass
             os._exit(0)
@@ -61,9 +72,11 @@ def run_bjoern(app, host, port, workers):
     return status
 
 
-def run_fastwsgi(app, host, port, workers):
+def run_fastwsgi(app, host, port, workers, tcp_nodelay=False):
     import fastwsgi
 
+    if tcp_nodelay:
+        fastwsgi.server.tcp_nodelay = 1
     fastwsgi.run(app, host=host, port=port, workers=workers)
     return 0
 
@@ -74,6 +87,9 @@ def main():
     ap.add_argument("-w", "--workers", type=int, default=1)
     ap.add_argument("-b", "--bind", default="127.0.0.1:8000")
     ap.add_argument("--chdir")
+    ap.add_argument("--shared-socket", action="store_true",
+                    help="bjoern: one listening socket for every process")
+    ap.add_argument("--tcp-nodelay", action="store_true", help="fastwsgi: TCP_NODELAY on")
     ap.add_argument("app")
     args = ap.parse_args()
     if args.chdir:
@@ -83,9 +99,10 @@ def main():
     app = load_app(args.app)
     print("%s: serving %s with %d worker(s) at http://%s:%s" % (
         args.server, args.app, args.workers, host, port), flush=True)
-    run = run_bjoern if args.server == "bjoern" else run_fastwsgi
     try:
-        return run(app, host, int(port), args.workers)
+        if args.server == "bjoern":
+            return run_bjoern(app, host, int(port), args.workers, args.shared_socket)
+        return run_fastwsgi(app, host, int(port), args.workers, args.tcp_nodelay)
     except KeyboardInterrupt:
         return 0
 

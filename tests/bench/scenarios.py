@@ -1,0 +1,135 @@
+"""What the benchmark measures: the side-by-side scenarios (an app, a worker count, a
+load) and the engine comparisons (uwsgi-fast against itself with one flag added).
+
+A scenario's `kind` groups the scenarios whose servers are tuned alike (tuning.py tries
+each peer's variants on the run's scenario of a kind with the most workers and keeps the
+best for all of them); `full` marks the scenarios of a full run, `quick` those of the CI
+smoke. Every scenario can be asked for by name with --scenarios.
+"""
+
+from dataclasses import dataclass
+
+import mixload  # the mixed scenarios' client (tests/bench/mixload.py)
+
+CHUNK_64K = bytes(range(256)) * 256
+BODY_1M = CHUNK_64K * 16
+HELLO = b"Hello, World!"
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    app: str  # MODULE:CALLABLE inside tests/bench/apps
+    path: str
+    workers: int
+    connections: int
+    check: str  # how the probe judges one response, see server.probe_ok()
+    kind: str = "cpu"  # tuning group: cpu, bulk, io, conns, mixed
+    wrk_threads: int = 1
+    body_bytes: int = 0  # > 0: POST this many bytes
+    threads: int = 4  # per worker, for the thread-based peers ("N" in their variants)
+    timeout: int = 5  # wrk --timeout, seconds
+    drain_limit: int = 5  # seconds to wait for a server to finish what wrk left behind
+    warmup: bool = True  # False: no warm-up run (it would only leave a queue to drain)
+    zero_ok: bool = False  # a server may answer nothing within the run without failing
+    health: bool = False  # also run uwsgi-fast's C-only /health path
+    quick: bool = False  # part of --quick
+    full: bool = False  # part of a full run
+    note: str = ""
+    mix: str = ""  # a mixload.py mix: that closed-loop client instead of wrk (see below)
+    close: bool = False  # mix only: a new connection per request
+
+
+SCENARIOS = [
+    Scenario("hello-1w", "hello (13 B), 1 worker", "bench_wsgi:hello", "/", 1, 100, "hello",
+             full=True),
+    Scenario("hello-2w", "hello (13 B), 2 workers", "bench_wsgi:hello", "/", 2, 100, "hello",
+             health=True, quick=True, full=True),
+    Scenario("body-10k", "10 KB body", "bench_wsgi:body_10k", "/", 2, 100, "len:10240"),
+    Scenario("stream-1m", "1 MB body, generator of 64 KB chunks", "bench_wsgi:stream_1m", "/",
+             2, 16, "body1m", kind="bulk", quick=True),
+    Scenario("file-1m", "1 MB body via wsgi.file_wrapper", "bench_wsgi:file_1m", "/", 2, 16,
+             "body1m", kind="bulk", full=True),
+    Scenario("post-64k", "64 KB POST echo", "bench_wsgi:echo", "/", 2, 32, "echo",
+             body_bytes=65536, quick=True),
+    Scenario("flask-json", "Flask JSON endpoint", "bench_flask:app", "/json", 2, 100, "json",
+             quick=True, full=True),
+    Scenario("io-10ms", "I/O-bound: app sleeps 10 ms, 1000 connections", "bench_wsgi:sleep_10ms",
+             "/", 2, 1000, "hello", kind="io", threads=32, timeout=10, drain_limit=20,
+             warmup=False, zero_ok=True, full=True,
+             note="thread-based peers run up to 32 threads per worker; bjoern and FastWSGI "
+                  "are single-threaded event loops, so each worker serves at most 100 req/s"),
+    Scenario("keepalive-5k", "5,000 keep-alive connections, hello", "bench_wsgi:hello", "/", 2,
+             5000, "hello", kind="conns", wrk_threads=2, timeout=10, drain_limit=20,
+             note="wrk -t2 -c5000 (one thread cannot open 5,000 sockets quickly enough)"),
+]
+
+# The mixed family: the load a typical Django or Flask API sees, where most requests are
+# quick and a few wait on a slow query, which a worker that serves one request at a time
+# makes the others wait behind. tests/bench/mixload.py replaces wrk here: it picks each
+# request's cost from a seeded sequence (the same for every server) and reports the
+# latency of the fast requests apart. Every server runs 4 workers for 16 clients, keep-alive
+# (-ka) or a new connection per request (-close).
+MIX_WORKERS = 4
+MIX_CLIENTS = 16
+MIX_HEADER = ("Mixed scenarios: %d workers for every server, %d closed-loop clients "
+              "(tests/bench/mixload.py, one seeded sequence of requests for all); fast = the "
+              "requests marked (fast) below" % (MIX_WORKERS, MIX_CLIENTS))
+# the one in --quick and in a full run: the case of issue 14, and the cheapest in CPU
+QUICK_MIX = ("slow5", False)
+MIX_TITLES = {"mixed": "mixed API: 90% 1 ms CPU, 9% wait 20 ms, 1% 200 ms",
+              "slow5": "5% wait 200 ms, 95% answer at once"}
+
+
+def mix_scenario(mix, close):
+    """One scenario of the mixed family; the probe asks for the mix's fast request."""
+    kinds = mixload.MIXES[mix]
+    note = ", ".join("%d%% %s%s" % (k.share, k.path, " (fast)" if k.fast else "")
+                     for k in kinds)
+    return Scenario("%s-%s" % (mix, "close" if close else "ka"),
+                    "%s, %s" % (MIX_TITLES[mix],
+                                "new connection per request" if close else "keep-alive"),
+                    "bench_wsgi:mixed", next(k.path for k in kinds if k.fast), MIX_WORKERS,
+                    MIX_CLIENTS, "hello", kind="mixed", mix=mix, close=close, note=note,
+                    quick=(mix, close) == QUICK_MIX, full=(mix, close) == QUICK_MIX)
+
+
+SCENARIOS += [mix_scenario(mix, close) for mix in MIX_TITLES for close in (False, True)]
+SCENARIO = {s.name: s for s in SCENARIOS}
+
+# The noise reference: uwsgi-fast's C-only health path on one worker, measured once in
+# every round of every scenario (see rounds.py). It never enters Python, so its req/s
+# moves only with the host (CPU steal, frequency, the other engineers' builds).
+REFERENCE = Scenario("reference", "noise reference: C-only /health, 1 worker",
+                     "bench_wsgi:hello", "/health", 1, 32, "status", warmup=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Engine comparisons: uwsgi-fast against itself with one engine setting changed
+#
+# Side A is plain uwsgi-fast, side B the same binary with one flag. They are measured
+# like a peer and uwsgi-fast side by side (rounds.py): adjacent in every round, in an
+# order that alternates per round, each run after its own warm-up; the figure is the
+# median of the per-round ratios B_i/A_i with its bootstrap interval.
+
+
+@dataclass
+class Comparison:
+    name: str
+    scenario: str  # a SCENARIOS name: the app, workers, connections
+    variant: str  # side B's server key (side A is "uwsgi-fast")
+    flag: str  # the flag side B adds, as --help documents it (omitted when it does not)
+    quick: bool = False  # part of --quick (one round: a smoke test that the flag serves)
+    full: bool = True  # part of a full run
+
+
+COMPARISONS = [
+    Comparison("pin-hello-2w", "hello-2w", "uwsgi-fast-pin", "--cpu-pin", quick=True),
+    Comparison("pin-file-1m", "file-1m", "uwsgi-fast-pin", "--cpu-pin", full=False),
+    Comparison("pin-stream-1m", "stream-1m", "uwsgi-fast-pin", "--cpu-pin", full=False),
+    Comparison("zc-file-1m", "file-1m", "uwsgi-fast-zc", "--zerocopy-threshold"),
+    Comparison("zc-stream-1m", "stream-1m", "uwsgi-fast-zc", "--zerocopy-threshold",
+               full=False),
+    Comparison("log-hello-2w", "hello-2w", "uwsgi-fast-accesslog", "--access-logfile"),
+]

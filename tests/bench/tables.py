@@ -1,0 +1,345 @@
+"""The text and Markdown tables of a results file: the side-by-side scenarios, the mixed
+family, the engine comparisons, and the notes under each (how every server was set up,
+what happened, how steady the noise reference was).
+"""
+
+import collections
+
+from peers import BASE, SERVER_KEYS, SPEC
+from server import CANARIES
+
+
+def fmt_ratio(rs):
+    """The median ratio of a ratio_summary, or "-"."""
+    return "%.2fx" % rs["median"] if rs else "-"
+
+
+def old_ratio(summary, base):
+    """A results file of the previous method has no paired ratios: the ratio of the
+    medians, with no interval (shown as such, never as a lead)."""
+    if not base:
+        return None
+    return {"median": summary["rps"] / base, "ci": None, "verdict": "few"}
+
+
+def fmt_ci(rs):
+    """The 95% bootstrap interval of a ratio_summary ("0.91-1.08"), "-" without one."""
+    return "%.2f-%.2f" % tuple(rs["ci"]) if rs and rs.get("ci") else "-"
+
+
+def fmt_lead(rs, lower="uwsgi-fast", higher="this server"):
+    """Who leads by the interval: `lower` when it lies below 1.0, `higher` above, "tie"
+    when it holds 1.0; "-" with too few rounds for a verdict (stats.MIN_ROUNDS)."""
+    if not rs or not rs.get("ci") or rs["verdict"] == "few":
+        return "-"
+    return {"lower": lower, "higher": higher}.get(rs["verdict"], "tie")
+
+
+def engine_sides(entry):
+    """(side A's result row, side B's), either None when it is missing."""
+    rows = {r["server"]: r for r in entry.get("results", [])}
+    return rows.get(BASE), rows.get(entry.get("variant"))
+
+
+def fmt_mbs(summary, entry):
+    """Body megabytes (10^6 B) per second, for the 1 MiB scenarios."""
+    size = entry.get("response_bytes") or 0
+    if size < 65536 or not summary:
+        return "-"
+    return "%.0f" % (summary["rps"] * size / 1e6)
+
+
+ENGINE_COLUMNS = ["comparison", "side B", "A req/s", "B req/s", "B/A", "95% CI", "lead",
+                  "A MB/s", "B MB/s", "A p99", "B p99", "A CPU s/10k", "B CPU s/10k"]
+
+
+def engine_rows(results):
+    """Rows of strings (one per comparison) for the text and Markdown tables; a row that
+    could not be measured has its reason in the third cell and nothing after it."""
+    out = []
+    for ent in results.get("engine", []):
+        a, b = engine_sides(ent)
+        label = SPEC[ent["variant"]].label.replace(SPEC[BASE].label, "").strip()
+        if ent.get("omitted"):
+            out.append([ent["name"], label, "; ".join(ent["omitted"])])
+            continue
+        missing = [r for r in (a, b) if not (r and r.get("summary"))]
+        if missing:
+            why = "; ".join("%s: %s" % (r["label"], r.get("error", "no result"))
+                            for r in missing if r) or "no result"
+            out.append([ent["name"], label, why])
+            continue
+        sa, sb = a["summary"], b["summary"]
+        rs = b.get("ratio")
+        if not rs and ent.get("ratio"):  # a results file of the previous method
+            rs = {"median": ent["ratio"], "ci": None, "verdict": "few"}
+        out.append([ent["name"], label, "%.0f" % sa["rps"], "%.0f" % sb["rps"],
+                    fmt_ratio(rs), fmt_ci(rs), fmt_lead(rs, "A", "B"),
+                    fmt_mbs(sa, ent), fmt_mbs(sb, ent), fmt_ms(sa["p99_us"]),
+                    fmt_ms(sb["p99_us"]), fmt_cpu(sa), fmt_cpu(sb)])
+    return out
+
+
+def engine_text_table(results):
+    rows = engine_rows(results)
+    widths = [len(c) for c in ENGINE_COLUMNS]
+    for row in rows:
+        if len(row) == len(ENGINE_COLUMNS):
+            widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(ENGINE_COLUMNS)),
+             "  ".join("-" * w for w in widths)]
+    for row in rows:
+        if len(row) < len(ENGINE_COLUMNS):
+            lines.append("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2]]))
+        else:
+            lines.append("  ".join(c.rjust(widths[i]) if i >= 2 else c.ljust(widths[i])
+                                   for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def fmt_cpu(summary):
+    return "-" if summary["cpu_s_per_10k"] is None else "%.2f" % summary["cpu_s_per_10k"]
+
+
+def fmt_share(share):
+    return "/".join("%d" % round(100 * x) for x in share) + "%" if share else "-"
+
+
+def engine_notes(results):
+    """What each comparison's sides did besides their speed: where their workers were
+    allowed to run and how the work split between them, and the zero-copy sends."""
+    lines = []
+    for ent in results.get("engine", []):
+        sides = [r for r in engine_sides(ent) if r and r.get("summary")]
+        if len(sides) < 2:
+            continue
+        parts = []
+        cpus = [", ".join(c or "?" for c in r.get("worker_cpus", [])) for r in sides]
+        if cpus[0] != cpus[1]:
+            parts.append("workers' allowed CPUs: A %s; B %s" % (cpus[0] or "?", cpus[1] or "?"))
+        shares = [r["summary"].get("worker_cpu_share") for r in sides]
+        if any(shares):
+            parts.append("workers' CPU split in a run (median): A %s, B %s"
+                         % (fmt_share(shares[0]), fmt_share(shares[1])))
+        zc = [r.get("zero_copy") or {"sends": 0, "copied": 0} for r in sides]
+        if any(z["sends"] for z in zc):
+            parts.append("zero-copy sends (copied by the kernel): A %d (%d), B %d (%d)"
+                         % (zc[0]["sends"], zc[0]["copied"], zc[1]["sends"], zc[1]["copied"]))
+        elif "zc-" in ent["name"]:
+            parts.append("zero-copy sends: none on either side")
+        for r in sides:
+            extra = list(dict.fromkeys(r.get("notes", [])))
+            if r.get("error_late"):
+                extra.append(r["error_late"])
+            errs = r["summary"]["socket_errors"] + r["summary"]["http_errors"]
+            if errs:
+                extra.append("%d errors" % errs)
+            if extra:
+                parts.append("%s: %s" % (r["label"], "; ".join(extra)))
+        rs = sides[1].get("ratio")
+        if rs:
+            parts.append("B/A per round: %s" % " ".join("%.2f" % x for x in rs["per_round"]))
+        ref = reference_note(ent)
+        if ref:
+            parts.append(ref)
+        lines.append("%s — %s" % (ent["name"], "; ".join(parts)))
+    return lines
+
+
+def fmt_ms(us):
+    if us is None:
+        return "-"
+    ms = us / 1000
+    if ms >= 1000:
+        return "%.2f s" % (ms / 1000)
+    if ms >= 100:
+        return "%.0f ms" % ms
+    if ms >= 10:
+        return "%.1f ms" % ms
+    return "%.2f ms" % ms
+
+
+def fmt_errors(s):
+    total = s["socket_errors"] + s["http_errors"]
+    if total == 0:
+        return "0"
+    return "%d (%d sock, %d http)" % (total, s["socket_errors"], s["http_errors"])
+
+
+# "x uwsgi-fast" is the median over rounds of req/s / req/s of the uwsgi-fast run next
+# to it; "95% CI" its bootstrap interval; "lead" who is ahead when the interval excludes 1.
+COLUMNS = ["scenario", "server", "req/s", "p50", "p99", "max", "errors", "starved",
+           "CPU s/10k req", "RSS/worker MB", "x uwsgi-fast", "95% CI", "lead"]
+# The mixed scenarios' own table: the latency of their fast requests, then of all.
+MIX_COLUMNS = ["scenario", "server", "req/s", "fast p50", "fast p99", "p99 all", "max",
+               "errors", "starved", "CPU s/10k req", "x uwsgi-fast", "95% CI", "lead"]
+
+
+def family(results, mixed):
+    """The scenario entries of one table: the mixed family's, or the others'."""
+    return [e for e in results["scenarios"] if bool(e.get("mix")) == mixed]
+
+
+def table_rows(entries, columns):
+    """Rows of strings (one per scenario x server) for the text and Markdown tables; a
+    server that did not run has its reason in the third cell and empty cells after it."""
+    out = []
+    for ent in entries:
+        # entries of the previous method have no "rounds" list (and no paired ratios)
+        base = next((r["summary"]["rps"] for r in ent["results"]
+                     if r["server"] == BASE and r.get("summary")), None) \
+            if "rounds" not in ent else None
+        for r in ent["results"]:
+            name = r["label"]
+            if "summary" not in r:
+                out.append([ent["name"], name, r.get("error", "no result")]
+                           + [""] * (len(columns) - 3))
+                continue
+            s = r["summary"]
+            cells = {
+                "req/s": "%.0f" % s["rps"],
+                "p50": fmt_ms(s["p50_us"]),
+                "p99": fmt_ms(s["p99_us"]),
+                "fast p50": fmt_ms(s.get("fast_p50_us")),
+                "fast p99": fmt_ms(s.get("fast_p99_us")),
+                "p99 all": fmt_ms(s["p99_us"]),
+                "max": fmt_ms(s["max_us"]),
+                "errors": fmt_errors(s),
+                "starved": "-" if s.get("starved") is None else "%d/%d" % (
+                    s["starved"], s.get("watched") or CANARIES),
+                "CPU s/10k req": fmt_cpu(s),
+                "RSS/worker MB": "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"]
+                else "-",
+                "x uwsgi-fast": "1.00x" if r["server"] == BASE else fmt_ratio(
+                    r.get("ratio") or old_ratio(s, base)),
+                "95% CI": fmt_ci(r.get("ratio")),
+                "lead": fmt_lead(r.get("ratio")),
+            }
+            out.append([ent["name"], name] + [cells[c] for c in columns[2:]])
+    return out
+
+
+def text_table(results, mixed=False):
+    columns = MIX_COLUMNS if mixed else COLUMNS
+    rows = table_rows(family(results, mixed), columns)
+    widths = [len(c) for c in columns]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if cell and not (i == 2 and not row[3]):  # a failure spans the metric columns
+                widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(columns))]
+    lines.append("  ".join("-" * w for w in widths))
+    prev = None
+    for row in rows:
+        if prev is not None and row[0] != prev:
+            lines.append("")
+        prev = row[0]
+        if row[2] and not row[3]:
+            lines.append("  ".join([row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2]]))
+        else:
+            lines.append("  ".join(c.rjust(widths[i]) if i >= 2 else c.ljust(widths[i])
+                                   for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def config_lines(entries):
+    """One line per server: how it was set up, with the scenarios a setting applies to
+    when it does not apply to all."""
+    ran = collections.defaultdict(list)  # server -> scenarios it ran in
+    where = collections.defaultdict(lambda: collections.defaultdict(list))
+    labels = {}
+    for ent in entries:
+        for r in ent["results"]:
+            if "config_notes" not in r:
+                continue
+            labels[r["server"]] = r["label"]
+            ran[r["server"]].append(ent["name"])
+            for note in dict.fromkeys(r["config_notes"]):
+                where[r["server"]][note].append(ent["name"])
+    lines = []
+    for key in SERVER_KEYS:
+        if key not in where:
+            continue
+        parts = []
+        for note, scs in where[key].items():
+            rest = [x for x in ran[key] if x not in scs]
+            if not rest:
+                parts.append(note)
+            elif len(rest) < len(scs):
+                parts.append("%s (all but %s)" % (note, ", ".join(rest)))
+            else:
+                parts.append("%s (%s)" % (note, ", ".join(scs)))
+        lines.append("%s: %s" % (labels[key], "; ".join(parts)))
+    return lines
+
+
+def notes_lines(results, mixed=False):
+    """Facts that belong under a table: how each server was set up, then what happened
+    in each scenario (starved connections, missing features, failures)."""
+    entries = family(results, mixed)
+    lines = config_lines(entries)
+    for ent in entries:
+        parts = []
+        if ent.get("note"):
+            parts.append(ent["note"])
+        for r in ent["results"]:
+            extra = list(dict.fromkeys(r.get("notes", [])))
+            sm = r.get("summary") or {}
+            if sm.get("starved"):
+                extra.append("starved %d/%d %s: they waited up to %.1f s while %s p99 was %s"
+                             % (sm["starved"], sm.get("watched") or CANARIES,
+                                "clients" if ent.get("mix") else "canaries",
+                                sm["canary_max_wait_s"],
+                                "the requests'" if ent.get("mix") else "wrk's",
+                                fmt_ms(sm["p99_us"])))
+            if r.get("error_late"):
+                extra.append("after %d round(s): %s" % (len(r["rounds"]), r["error_late"]))
+            if extra:
+                parts.append("%s: %s" % (r["label"], "; ".join(extra)))
+        for msg in ent.get("omitted", []):
+            parts.append(msg)
+        ref = reference_note(ent)
+        if ref:
+            parts.append(ref)
+        if parts:
+            lines.append("%s — %s" % (ent["name"], ". ".join(parts)))
+    return lines
+
+
+def reference_note(ent):
+    """How steady the noise reference was in one scenario's rounds."""
+    ref = ent.get("reference")
+    if not ref:
+        return ""
+    rounds = ent.get("rounds") or []
+    text = "noise reference %.0f req/s (median), spread %.0f%% over %d rounds" % (
+        ref["median"], 100 * (ref.get("spread") or 0), len(rounds))
+    if ref.get("retried"):
+        text += ", %d round(s) measured again" % ref["retried"]
+    flagged = [r["round"] + 1 for r in rounds if r.get("flagged")]
+    if flagged:
+        text += "; rounds %s stayed more than %.0f%% off%s" % (
+            ", ".join(map(str, flagged)), 100 * ref["limit"],
+            ", all kept" if ref.get("used_all") else " and are left out of the ratios")
+    return text
+
+
+def tuning_lines(results):
+    """One line per tuned peer and scenario kind: the variant kept, its flags, why."""
+    lines = []
+    for kind, rec in (results.get("tuning") or {}).items():
+        for key, t in rec.items():
+            lines.append("%s, %s scenarios (tuned on %s): %s `%s` — %s; %s" % (
+                t["label"], kind, t["scenario"], t["chosen"], " ".join(t["chosen_flags"])
+                or "(no extra flags)", t["chosen_what"], t["reason"]))
+    return lines
+
+
+def markdown_table(results, mixed=False):
+    columns = MIX_COLUMNS if mixed else COLUMNS
+    rows = table_rows(family(results, mixed), columns)
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join(["---"] * 2 + ["---:"] * (len(columns) - 2)) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines)
