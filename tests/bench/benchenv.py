@@ -187,7 +187,8 @@ def help_flags(text):
     flags it refuses (gunicorn flags uwsgi-fast names only to reject)."""
     flags = set()
     for line in text.splitlines():
-        if "refuse" in line.lower():
+        # the section heading, not a setting's help that mentions refusing something
+        if not line.startswith(" ") and "refuse" in line.lower():
             break
         m = re.match(r"^\s+(?:-\w,\s+)?(--[a-z][\w-]*)(?:,\s+(--[a-z][\w-]*))?", line)
         if m:
