@@ -683,8 +683,10 @@ static void reload(master_t *m)
         fresh.bind_count = m->cfg->bind_count;
         m->cfg->binds = binds;
         m->cfg->bind_count = count;
+        bool epoll = m->cfg->engine_epoll; /* chosen at start: a restart chooses again */
         tun_config_free(m->cfg);
         *m->cfg = fresh;
+        m->cfg->engine_epoll = epoll;
         m->target = (unsigned)m->cfg->workers;
     }
     m->generation++;
@@ -1091,7 +1093,7 @@ static int start(master_t *m)
         log_critical("%s", err);
         return 2;
     }
-    if (preflight_ring(err, sizeof(err)) < 0) {
+    if (preflight_ring(cfg, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }

@@ -30,6 +30,12 @@ APPS = Path(__file__).resolve().parent / "apps"
 EXAMPLES = ROOT / "examples"
 VENV = ROOT / ".venv"
 BINARY = Path(os.environ.get("UF_TEST_BINARY", ROOT / "zig-out" / "bin" / "uwsgi-fast"))
+# $UF_TEST_ENGINE (auto, io_uring or epoll) runs every server started here on that
+# engine: it becomes UWSGI_FAST_ENGINE (--engine), which each binary inherits. scripts/test
+# runs a subset of the suite with UF_TEST_ENGINE=epoll.
+ENGINE = os.environ.get("UF_TEST_ENGINE")
+if ENGINE:
+    os.environ["UWSGI_FAST_ENGINE"] = ENGINE
 
 START_TIMEOUT = 15.0   # binary started -> first HTTP response (Python import included)
 STOP_TIMEOUT = 10.0    # signal sent -> master gone
