@@ -938,6 +938,12 @@ static void banner(master_t *m)
         if (node >= 0)
             n += (size_t)snprintf(line + n, sizeof(line) - n, " node %d", node);
     }
+    if (cfg->engine_epoll)
+        log_info("Engine: epoll (--engine %s; registered buffers, SEND_ZC and kernel multishot "
+                 "are io_uring only)",
+                 cfg->engine ? cfg->engine : "auto");
+    else
+        log_info("Engine: io_uring (--engine %s)", cfg->engine ? cfg->engine : "auto");
     if (m->pinning)
         log_info("Worker placement (%s): %s%s", cfg->cpu_pin ? "--cpu-pin" : "--numa-pin", line,
                  m->nslots < m->target ? " (the rest once a worker's footprint is measured)" : "");

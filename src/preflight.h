@@ -28,7 +28,8 @@ uint64_t preflight_memory_budget(const tun_host_t *host, int reserve_mb);
 /* Chooses the workers' engine (cfg->engine_epoll) before the first fork. --engine epoll
  * takes epoll. Otherwise io_uring is probed in a throw-away child: when it works, its
  * features are logged; when not, --engine io_uring returns -1 with why in err, and auto
- * takes epoll and logs one line naming the cause and the fix. Returns 0 or -1. */
+ * takes epoll and logs one line naming the cause and the fix. The banner names the engine.
+ * Returns 0 or -1. */
 int preflight_ring(tun_config_t *cfg, char *err, size_t errlen);
 
 /* Warns, with the exact fix, when RLIMIT_MEMLOCK cannot hold `workers` workers'

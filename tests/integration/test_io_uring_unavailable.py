@@ -133,9 +133,10 @@ def test_blocked_io_uring_falls_back_to_epoll(tmp_path, action, words):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=STOP_TIMEOUT)
     text = log.read_text()
-    lines = [line for line in text.splitlines() if "Engine:" in line]
+    lines = [line for line in text.splitlines() if "cannot be used" in line]
     assert len(lines) == 1, text
-    assert "WARNING" in lines[0] and "epoll" in lines[0], lines[0]
+    assert "WARNING" in lines[0] and "run on epoll" in lines[0], lines[0]
+    assert "Engine: epoll (--engine auto" in text, text   # the banner
     for word in words:
         assert word in lines[0], lines[0]
     assert "allow io_uring_setup" in lines[0] or "allows io_uring_setup" in lines[0]
@@ -159,5 +160,5 @@ def test_epoll_named_needs_no_probe(tmp_path):
         proc.wait(timeout=STOP_TIMEOUT)
     text = log.read_text()
     assert "Engine: epoll (--engine epoll" in text, text
-    assert "io_uring features" not in text
+    assert "io_uring features" not in text and "cannot be used" not in text
     assert proc.returncode == 0, text
