@@ -42,13 +42,14 @@ typedef struct op {
     long long deadline; /* timeouts: CLOCK_MONOTONIC ms */
     int fd;
     uint8_t kind;
-    bool zc;         /* send: report as send_zc (result with MORE, then a notification) */
-    bool queued;     /* in the run queue */
-    bool waiting;    /* in fds[fd].in or .out */
-    bool dead;       /* cancelled while queued: dropped when the queue reaches it */
-    bool fresh;      /* has not waited yet: the descriptor may need registering */
-    bool connecting; /* connect: in progress, waiting for writability */
-    bool woken;      /* poll: readiness arrived */
+    bool zc;          /* send: report as send_zc (result with MORE, then a notification) */
+    bool queued;      /* in the run queue */
+    bool waiting;     /* in fds[fd].in or .out */
+    bool dead;        /* cancelled while queued: dropped when the queue reaches it */
+    bool fresh;       /* has not waited yet: the descriptor may need registering */
+    bool connecting;  /* connect: in progress, waiting for writability */
+    bool woken;       /* readiness arrived (revents) since it last waited */
+    uint32_t revents; /* the epoll events that woke it */
 } op_t;
 
 typedef struct fdent {
@@ -289,6 +290,11 @@ static void run_accept(ep_t *ep, op_t *o)
 
 static void run_recv(ep_t *ep, op_t *o)
 {
+    /* A short read means drained only when readiness woke us with nothing but input: a
+     * FIN (RDHUP) that came with the data has raised its edge already, and a fresh recv
+     * may follow edges nobody waited for. Then we read on until EAGAIN or EOF. */
+    bool drained = o->woken && !(o->revents & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+    o->woken = false;
     for (int i = 0; i < RECV_BATCH; i++) {
         if (!ep->free_count) {
             /* io_uring ends a multishot recv with -ENOBUFS only when data has come */
@@ -304,8 +310,9 @@ static void run_recv(ep_t *ep, op_t *o)
         ssize_t n = recv(o->fd, ep->bufs + (size_t)bid * ep->buf_size, ep->buf_size, MSG_DONTWAIT);
         if (n > 0) {
             post(ep, o->ud, (int32_t)n, EP_F_MORE | EP_F_BUFFER | (bid << EP_F_BUFFER_SHIFT));
-            if ((size_t)n < ep->buf_size) {
-                /* drained: later data raises a new edge, so no recv to see EAGAIN */
+            if ((size_t)n < ep->buf_size && drained) {
+                /* a short read after a plain EPOLLIN: anything later raises a new edge,
+                 * so no recv just to see EAGAIN */
                 wait_or_end(ep, o, false);
                 return;
             }
@@ -703,12 +710,13 @@ static int expire_timers(ep_t *ep)
 }
 
 /* Moves every operation waiting on a list to the run queue. */
-static void wake(ep_t *ep, op_t **list)
+static void wake(ep_t *ep, op_t **list, uint32_t revents)
 {
     for (op_t *o = *list, *next; o; o = next) {
         next = o->next;
         o->waiting = false;
         o->woken = true;
+        o->revents = revents;
         enqueue(ep, o);
     }
     *list = NULL;
@@ -735,9 +743,9 @@ int ep_wait(ep_t *ep, int timeout_ms)
             continue;
         fdent_t *e = &ep->fds[fd];
         if (what & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            wake(ep, &e->in);
+            wake(ep, &e->in, what);
         if (what & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-            wake(ep, &e->out);
+            wake(ep, &e->out, what);
     }
     run_queue(ep);
     expire_timers(ep);

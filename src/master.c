@@ -1127,7 +1127,8 @@ static int start(master_t *m)
     if (cfg->preload && preflight_preload(cfg) < 0)
         return 4;
     py_hooks_server_event(TUN_HOOK_when_ready);
-    preflight_memlock(m->target);
+    if (!cfg->engine_epoll) /* epoll pins nothing */
+        preflight_memlock(m->target);
     preflight_pidfile(cfg->pidfile);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m->target,
