@@ -7,6 +7,7 @@ anything. With --engine auto (the default) it serves on epoll instead and says, 
 line, why and what would bring io_uring back.
 """
 import ctypes
+import json
 import os
 import signal
 import subprocess
@@ -110,7 +111,7 @@ def first_body(port):
 ])
 def test_blocked_io_uring_falls_back_to_epoll(tmp_path, action, words):
     """--engine auto under the same filters: served on epoll, one line says why and how
-    to get io_uring back; the metrics name the engine."""
+    to get io_uring back; /metrics and /stats name the engine."""
     env = dict(os.environ)
     env.pop("UWSGI_FAST_ENGINE", None)   # the default, auto, whatever the suite runs on
     cmd, port = blocked_cmd(tmp_path, "auto")
@@ -129,6 +130,9 @@ def test_blocked_io_uring_falls_back_to_epoll(tmp_path, action, words):
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/metrics",
                                          timeout=5).read().decode()
         assert 'engine="epoll"' in metrics
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats",
+                                                  timeout=5).read())
+        assert stats["engine"] == "epoll"
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=STOP_TIMEOUT)
