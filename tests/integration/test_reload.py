@@ -106,7 +106,9 @@ def test_extra_file_lazy_import_and_unrelated_files(server, tmp_path):
     (d / "helper.py").write_text('WORD = "lazy-two"\n')
     wait_body(srv, "lazy-two", "/lazy")
 
-    # editor leftovers and other files in the watched directory change nothing
+    # editor leftovers and other files in the watched directory change nothing (the
+    # worker the last change replaced may still be draining: wait until it is gone)
+    assert wait_until(lambda: len(srv.worker_pids()) == 1, 10), srv.worker_pids()
     srv_pids = set(srv.worker_pids())
     for name in (".app.py.swp", "app.py~", "4913", "notes.txt", "unused.py"):
         (d / name).write_text("x")
