@@ -31,6 +31,8 @@ LATEST_RESULTS = os.path.join(RESULTS, "latest.json")
 # "What changed" block compares the new run with
 PREVIOUS_RESULTS = os.path.join(RESULTS, "previous.json")
 ENGINE_RESULTS = os.path.join(RESULTS, "engine.json")
+# the latest run of the behind-nginx group (tests/bench/run --only nginx)
+NGINX_RESULTS = os.path.join(RESULTS, "nginx.json")
 
 # Debian packages: the load generator, and libev's headers for building bjoern.
 APT_PACKAGES = ["wrk", "libev-dev"]
