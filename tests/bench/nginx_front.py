@@ -433,9 +433,11 @@ class NginxServer(Server):
         self.nginx = None
 
     def _stop(self):
+        # the server first, while alive() (which asks nginx too) still lists its workers
+        # for the KILL of any that left its process group; then nginx
         try:
-            self.stop_nginx()
             super()._stop()
+            self.stop_nginx()
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
 
