@@ -271,6 +271,10 @@ class NginxServer(Server):
     def build_command(self, ctx):
         argv, notes = backend_command(self.transport, self.sc, ctx, self.backend_port,
                                       self.sock)
+        if self.transport.backend == "gunicorn-sync":
+            # the same nginx configuration, but this worker closes after every response
+            notes = notes + ["gunicorn's sync worker closes every connection: nginx opens "
+                             "one per request"]
         return argv, ["behind nginx: " + self.transport.what] + notes
 
     def sidecars(self):
