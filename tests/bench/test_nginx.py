@@ -220,6 +220,14 @@ class Choice(unittest.TestCase):
         md = tables.nginx_markdown(results)
         self.assertEqual(md.count("| scenario |"), 2)
         self.assertEqual(tables.family(results, False), [])
+        import report  # noqa: E402
+        results.update(started="T", command="tests/bench/run --only nginx",
+                       settings={"rounds": 6, "duration_s": 2, "warmup_s": 1},
+                       machine={"nproc": 2, "kernel": "k", "loadavg_start": ["0.1"] * 3},
+                       versions={"nginx": "1.22.1"}, uwsgi_fast={"sha256": "ab" * 32})
+        md = report.nginx_md(results)
+        self.assertIn("nginx 1.22.1", md)
+        self.assertIn("| uWSGI | uwsgi protocol over TCP |", md)
 
 
 if __name__ == "__main__":
