@@ -456,6 +456,12 @@ def write_json(path, results):
     os.replace(tmp, path)
 
 
+def ours(key):
+    """Whether a result row is uwsgi-fast's (a failure exits 1), behind nginx too."""
+    t = nginx_front.TRANSPORT.get(key)
+    return key in UF_KEYS or (t is not None and t.backend == BASE)
+
+
 def exit_status(results, args, interrupted):
     """0: every built server served 2xx; 1: uwsgi-fast failed; 3: a peer failed."""
     uf_failed, peer_failed = [], []
@@ -478,15 +484,12 @@ def exit_status(results, args, interrupted):
                 bad = "%d non-2xx responses" % s["http_errors"]
             elif r.get("error_late"):
                 bad = r["error_late"]
-            elif r["server"] in UF_KEYS and args.quick and s["socket_errors"]:
+            elif ours(r["server"]) and args.quick and s["socket_errors"]:
                 bad = "%d socket errors" % s["socket_errors"]
-            elif r["server"] in UF_KEYS and r.get("worker_exits"):
+            elif ours(r["server"]) and r.get("worker_exits"):
                 bad = "%d worker process(es) exited under load" % r["worker_exits"]
             if bad:
-                ours = r["server"] in UF_KEYS or (r["server"] in nginx_front.TRANSPORT and
-                                                  nginx_front.TRANSPORT[r["server"]].backend
-                                                  == BASE)
-                (uf_failed if ours else peer_failed).append(
+                (uf_failed if ours(r["server"]) else peer_failed).append(
                     "%s/%s: %s" % (ent["name"], r["server"], bad))
     for msg in uf_failed:
         log("bench: FAIL uwsgi-fast %s" % msg)

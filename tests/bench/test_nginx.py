@@ -122,6 +122,12 @@ class Selection(unittest.TestCase):
         self.assertTrue(all("--protocol" in m for m in omitted))
         self.assertEqual(nf.TRANSPORTS[0].key, nf.BASE_ROW)
 
+    def test_uwsgi_fasts_rows_fail_the_run_as_uwsgi_fast(self):
+        self.assertTrue(run.ours("nginx-uwsgi-fast-unix"))
+        self.assertTrue(run.ours("uwsgi-fast"))
+        self.assertFalse(run.ours("nginx-uwsgi-unix"))
+        self.assertFalse(run.ours("granian"))
+
     def test_only_by_name_or_only_nginx(self):
         fronted = [s.name for s in SCENARIOS if s.front]
         self.assertTrue(fronted)
