@@ -189,7 +189,9 @@ def help_flags(text):
     flags it refuses (gunicorn flags uwsgi-fast names only to reject)."""
     flags = set()
     for line in text.splitlines():
-        if "refuse" in line.lower():
+        # the section heading (not indented), not an option's description that says
+        # "refused" (--proxy-protocol's does, and stopping there lost every flag after it)
+        if "refuse" in line.lower() and not line[:1].isspace():
             break
         m = re.match(r"^\s+(?:-\w,\s+)?(--[a-z][\w-]*)(?:,\s+(--[a-z][\w-]*))?", line)
         if m:

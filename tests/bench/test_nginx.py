@@ -73,7 +73,9 @@ class Config(unittest.TestCase):
 
 class Commands(unittest.TestCase):
     def cmd(self, key):
-        return nf.backend_command(nf.TRANSPORT[key], SC, CTX, 9000, "/s/app.sock")[0]
+        t = nf.TRANSPORT[key]  # a unix row has no port, a TCP row no socket
+        return nf.backend_command(t, SC, CTX, None if t.unix else 9000,
+                                  "/s/app.sock" if t.unix else None)[0]
 
     def test_uwsgi_fast_binds_and_protocol(self):
         tcp = self.cmd("nginx-uwsgi-fast-tcp")
@@ -234,6 +236,22 @@ class Choice(unittest.TestCase):
         md = report.nginx_md(results)
         self.assertIn("nginx 1.22.1", md)
         self.assertIn("| uWSGI | uwsgi protocol over TCP |", md)
+
+
+class HelpFlags(unittest.TestCase):
+    def test_a_description_saying_refused_does_not_end_the_options(self):
+        import benchenv  # noqa: E402
+        text = """options:
+      --proxy-protocol off|v1|v2|auto
+                                every connection from --proxy-allow-from starts with a PROXY
+                                others are refused; the flag alone means auto (default: off)
+      --protocol http|uwsgi     what every bind speaks
+      --health-path PATH        answered in C
+gunicorn flags that are refused with a reason (see docs/settings.md):
+      --paste                   refused
+"""
+        self.assertEqual(benchenv.help_flags(text),
+                         {"--proxy-protocol", "--protocol", "--health-path"})
 
 
 if __name__ == "__main__":
