@@ -155,7 +155,8 @@ def backend_command(t, sc, ctx, port, sock):
                 "--need-app", "--die-on-term", "--ignore-sigpipe", "--ignore-write-errors",
                 "--disable-write-exception"]
         return argv, ["uWSGI --socket: its workers speak the uwsgi protocol to nginx"]
-    argv, notes = server_command(t.backend, sc, port, ctx, variant)
+    # a unix row has no port: the TCP bind server_command writes is replaced below
+    argv, notes = server_command(t.backend, sc, port or 0, ctx, variant)
     argv = list(argv)
     if t.unix:
         if "-b" not in argv:
@@ -275,7 +276,9 @@ class NginxServer(Server):
             # the same nginx configuration, but this worker closes after every response
             notes = notes + ["gunicorn's sync worker closes every connection: nginx opens "
                              "one per request"]
-        return argv, ["behind nginx: " + self.transport.what] + notes
+        how = ("proxy_pass, upstream keepalive %d" % UPSTREAM_KEEPALIVE
+               if self.transport.keepalive else "uwsgi_pass, a new connection per request")
+        return argv, ["nginx: " + how] + notes
 
     def sidecars(self):
         return {"nginx": self.nginx.pid} if self.nginx is not None else {}
