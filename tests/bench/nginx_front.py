@@ -267,7 +267,11 @@ class NginxServer(Server):
         self.nginx_out = None
         self.token = os.urandom(8).hex()
         self.log_dir = log_dir
-        super().__init__(key, sc, ctx, log_dir, variant=variant, name=name)
+        try:
+            super().__init__(key, sc, ctx, log_dir, variant=variant, name=name)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)  # stop() will never run
+            raise
 
     def build_command(self, ctx):
         argv, notes = backend_command(self.transport, self.sc, ctx, self.backend_port,
