@@ -226,7 +226,10 @@ const layers = [_]Layer{
         "tunables/host.c",
         "tunables/doctor.c",
     } },
-    .{ .folder = "uring", .uses = &.{"common"}, .sources = &.{
+    .{ .folder = "epoll", .uses = &.{"common"}, .sources = &.{
+        "epoll/ep.c",
+    } },
+    .{ .folder = "uring", .uses = &.{ "common", "epoll" }, .sources = &.{
         "uring/ring.c",
     } },
     .{ .folder = "python_bridge", .uses = &.{ "common", "tunables" }, .sources = &.{

@@ -683,8 +683,10 @@ static void reload(master_t *m)
         fresh.bind_count = m->cfg->bind_count;
         m->cfg->binds = binds;
         m->cfg->bind_count = count;
+        bool epoll = m->cfg->engine_epoll; /* chosen at start: a restart chooses again */
         tun_config_free(m->cfg);
         *m->cfg = fresh;
+        m->cfg->engine_epoll = epoll;
         m->target = (unsigned)m->cfg->workers;
     }
     m->generation++;
@@ -936,6 +938,12 @@ static void banner(master_t *m)
         if (node >= 0)
             n += (size_t)snprintf(line + n, sizeof(line) - n, " node %d", node);
     }
+    if (cfg->engine_epoll)
+        log_info("Engine: epoll (--engine %s; registered buffers, SEND_ZC and kernel multishot "
+                 "are io_uring only)",
+                 cfg->engine ? cfg->engine : "auto");
+    else
+        log_info("Engine: io_uring (--engine %s)", cfg->engine ? cfg->engine : "auto");
     if (m->pinning)
         log_info("Worker placement (%s): %s%s", cfg->cpu_pin ? "--cpu-pin" : "--numa-pin", line,
                  m->nslots < m->target ? " (the rest once a worker's footprint is measured)" : "");
@@ -1091,7 +1099,7 @@ static int start(master_t *m)
         log_critical("%s", err);
         return 2;
     }
-    if (preflight_ring(err, sizeof(err)) < 0) {
+    if (preflight_ring(cfg, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }
@@ -1119,7 +1127,8 @@ static int start(master_t *m)
     if (cfg->preload && preflight_preload(cfg) < 0)
         return 4;
     py_hooks_server_event(TUN_HOOK_when_ready);
-    preflight_memlock(m->target);
+    if (!cfg->engine_epoll) /* epoll pins nothing */
+        preflight_memlock(m->target);
     preflight_pidfile(cfg->pidfile);
     srandom((unsigned)getpid() ^ (unsigned)time(NULL));
     log_info("Using %s%u worker%s", cfg->workers_auto ? "up to " : "", m->target,

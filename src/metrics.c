@@ -127,14 +127,21 @@ static uint64_t request_count(const metrics_totals_t *t)
     return count;
 }
 
+/* The engine the master chose for the workers (preflight_ring). */
+static const char *engine_name(const metrics_view_t *v)
+{
+    return v->cfg && v->cfg->engine_epoll ? "epoll" : "io_uring";
+}
+
 /* The server and its requests: version, start, responses, latency, bytes. */
 static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_totals_t *tp)
 {
     metrics_totals_t t = *tp;
     uint64_t count = request_count(&t);
 
-    family(out, "uwsgi_fast_info", "gauge", "Version of the running server.");
-    buf_printf(out, "uwsgi_fast_info{version=\"%s\"} 1\n", UF_VERSION);
+    family(out, "uwsgi_fast_info", "gauge", "Version of the running server and its I/O engine.");
+    buf_printf(out, "uwsgi_fast_info{version=\"%s\",engine=\"%s\"} 1\n", UF_VERSION,
+               engine_name(v));
     family(out, "uwsgi_fast_start_time_seconds", "gauge",
            "When the master started, in seconds since the epoch.");
     buf_printf(out, "uwsgi_fast_start_time_seconds %.3f\n", v->start_time);
@@ -309,9 +316,9 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     char why[128];
     bool ready = metrics_ready(v, why, sizeof(why));
     buf_printf(out,
-               "{\"version\":\"%s\",\"pid\":%d,\"start_time\":%.3f,\"stopping\":%s,"
-               "\"ready\":%s,",
-               UF_VERSION, v->pid, v->start_time, v->stopping ? "true" : "false",
+               "{\"version\":\"%s\",\"engine\":\"%s\",\"pid\":%d,\"start_time\":%.3f,"
+               "\"stopping\":%s,\"ready\":%s,",
+               UF_VERSION, engine_name(v), v->pid, v->start_time, v->stopping ? "true" : "false",
                ready ? "true" : "false");
     buf_printf(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{",
                (unsigned long long)count, v->shared_queue > 0 ? (int)v->shared_queue : 0);

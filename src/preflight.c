@@ -46,11 +46,21 @@ uint64_t preflight_memory_budget(const tun_host_t *host, int reserve_mb)
     return budget;
 }
 
-int preflight_ring(char *err, size_t errlen)
+int preflight_ring(tun_config_t *cfg, char *err, size_t errlen)
 {
+    const char *want = cfg->engine ? cfg->engine : "auto";
+    cfg->engine_epoll = strcmp(want, "epoll") == 0;
+    if (cfg->engine_epoll)
+        return 0; /* asked for: io_uring is not even probed */
     ring_features_t features;
-    if (ring_probe(&features, err, errlen) < 0)
-        return -1;
+    if (ring_probe(&features, err, errlen) < 0) {
+        if (strcmp(want, "io_uring") == 0)
+            return -1;
+        cfg->engine_epoll = true;
+        log_warning("io_uring cannot be used, so the workers run on epoll (--engine auto): %s",
+                    err);
+        return 0;
+    }
     char desc[256];
     ring_features_describe(&features, desc, sizeof(desc));
     log_info("io_uring features: %s", desc);

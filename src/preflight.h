@@ -25,9 +25,12 @@ void preflight_accesslog_path(tun_config_t *cfg);
  * the "Memory budget" line. */
 uint64_t preflight_memory_budget(const tun_host_t *host, int reserve_mb);
 
-/* io_uring works here (probed in a throw-away child): logs its features and returns 0, or
- * returns -1 with why in err. */
-int preflight_ring(char *err, size_t errlen);
+/* Chooses the workers' engine (cfg->engine_epoll) before the first fork. --engine epoll
+ * takes epoll. Otherwise io_uring is probed in a throw-away child: when it works, its
+ * features are logged; when not, --engine io_uring returns -1 with why in err, and auto
+ * takes epoll and logs one line naming the cause and the fix. The banner names the engine.
+ * Returns 0 or -1. */
+int preflight_ring(tun_config_t *cfg, char *err, size_t errlen);
 
 /* Warns, with the exact fix, when RLIMIT_MEMLOCK cannot hold `workers` workers'
  * registered send buffers (the workers then send without zero-copy). */

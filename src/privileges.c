@@ -134,7 +134,8 @@ int privileges_drop(const privileges_t *p, char *err, size_t errlen)
 
 /* In a throw-away child, what every worker will do first: drop, then set up its ring (a
  * kernel may admit only one group's members to it, which root passes and the user may
- * not) and enter --chdir. Failing here is one line at start instead of five failed boots.
+ * not; checked for --engine io_uring only, as auto falls back to epoll in the worker) and
+ * enter --chdir. Failing here is one line at start instead of five failed boots.
  * Returns 0, or -1 with err. */
 static int rehearse(const privileges_t *p, const tun_config_t *cfg, char *err, size_t errlen)
 {
@@ -157,7 +158,8 @@ static int rehearse(const privileges_t *p, const tun_config_t *cfg, char *err, s
             if (cfg->chdir && access(cfg->chdir, X_OK) < 0)
                 snprintf(why, sizeof(why), "--user: the workers cannot enter --chdir %s: %s",
                          cfg->chdir, strerror(errno));
-            else if (ring_probe(NULL, ring_why, sizeof(ring_why)) < 0)
+            else if (cfg->engine && strcmp(cfg->engine, "io_uring") == 0 &&
+                     ring_probe(NULL, ring_why, sizeof(ring_why)) < 0)
                 snprintf(why, sizeof(why),
                          "--user: the workers cannot set up their ring as uid %u: %s",
                          (unsigned)getuid(), ring_why);

@@ -102,6 +102,24 @@ static void install_signals(void)
 /* The one worker context, reachable from the fork handler below. */
 static worker_t *current_worker;
 
+/* The engine the master chose (preflight_ring). With --engine auto a worker whose
+ * io_uring fails after all (a --user the kernel does not admit, RLIMIT_MEMLOCK of the
+ * user) serves on epoll rather than failing to boot, and says why. */
+static int setup_ring(worker_t *w, char *err, size_t errlen)
+{
+    const tun_config_t *cfg = w->cfg;
+    unsigned bufs = (unsigned)cfg->recv_buffers, size = (unsigned)cfg->recv_buffer_size;
+    if (cfg->engine_epoll)
+        return ring_init_epoll(&w->ring, bufs, size, err, errlen);
+    int ret = ring_init(&w->ring, (unsigned)cfg->ring_entries, bufs, size, err, errlen);
+    if (ret < 0 && (!cfg->engine || strcmp(cfg->engine, "auto") == 0)) {
+        log_warning("Engine: epoll for this worker, since its ring failed (--engine auto): %s",
+                    err);
+        ret = ring_init_epoll(&w->ring, bufs, size, err, errlen);
+    }
+    return ret;
+}
+
 /* A child the application forks must not inherit a usable ring or our eventfd. */
 static void forget_after_fork(void)
 {
@@ -724,8 +742,7 @@ static void boot(worker_t *w, const worker_placement_t *place)
     if (conn_setup(w, err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, err);
 
-    if (ring_init(&w->ring, (unsigned)cfg->ring_entries, (unsigned)cfg->recv_buffers,
-                  (unsigned)cfg->recv_buffer_size, err, sizeof(err)) < 0)
+    if (setup_ring(w, err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, err);
     current_worker = w;
     pthread_atfork(NULL, NULL, forget_after_fork);

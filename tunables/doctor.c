@@ -167,20 +167,46 @@ static bool read_limit(const report_t *r, const char *name, int resource, unsign
 
 /* ---- the checks ------------------------------------------------------------------------- */
 
-static void check_uring(report_t *r, tun_uring_probe_fn probe)
+/* What blocks io_uring blocks the server only with --engine io_uring: auto (the
+ * default) serves on epoll instead, so there it is a warning. */
+static enum level uring_block(const tun_config_t *cfg)
+{
+    return cfg->engine && strcmp(cfg->engine, "io_uring") == 0 ? BLOCK : WARN;
+}
+
+/* The section's last line: the engine a server started now would run. */
+static void engine_line(report_t *r, const tun_config_t *cfg, bool probed, bool works, bool blocked)
+{
+    const char *e = cfg->engine ? cfg->engine : "auto";
+    if (strcmp(e, "epoll") == 0)
+        finding(r, NOTE, NULL, "engine: epoll (--engine epoll; io_uring is not used)");
+    else if (strcmp(e, "io_uring") == 0)
+        finding(r, NOTE, NULL, "engine: io_uring (--engine io_uring: refuses to start without)");
+    else if (blocked || (probed && !works))
+        finding(r, NOTE, NULL,
+                "engine: epoll (--engine auto falls back, since io_uring is blocked here; "
+                "registered buffers and SEND_ZC are off)");
+    else
+        finding(r, NOTE, NULL, "engine: io_uring%s (--engine auto)",
+                probed ? "" : ", unless a probe on the host itself fails");
+}
+
+static void check_uring(report_t *r, const tun_config_t *cfg, tun_uring_probe_fn probe)
 {
     heading(r, "io_uring");
+    bool blocked = false;
     char text[256];
     int major = 0, minor = 0;
     if (tun_host_read_text(r->root, "proc/sys/kernel/osrelease", text, sizeof(text)) > 0 &&
         sscanf(text, "%d.%d", &major, &minor) == 2) {
-        if (major < MIN_KERNEL_MAJOR || (major == MIN_KERNEL_MAJOR && minor < MIN_KERNEL_MINOR))
-            finding(r, BLOCK,
+        if (major < MIN_KERNEL_MAJOR || (major == MIN_KERNEL_MAJOR && minor < MIN_KERNEL_MINOR)) {
+            blocked = true;
+            finding(r, uring_block(cfg),
                     "upgrade the kernel to 6.1 or newer (Debian 12's 6.1 is the baseline)",
                     "kernel %s: uwsgi-fast needs Linux >= 6.0 (multishot recv with provided "
                     "buffer rings)",
                     text);
-        else
+        } else
             finding(r, OK, NULL, "kernel %s", text);
     } else {
         finding(r, NOTE, NULL, "kernel version unknown (no /proc/sys/kernel/osrelease)");
@@ -213,7 +239,8 @@ static void check_uring(report_t *r, tun_uring_probe_fn probe)
                 "rings%s",
                 group, probed && works ? ", and this process may" : "");
     } else {
-        finding(r, BLOCK,
+        blocked = true;
+        finding(r, uring_block(cfg),
                 "sysctl -w kernel.io_uring_disabled=0\nkeep it: echo 'kernel.io_uring_disabled "
                 "= 0' > /etc/sysctl.d/60-io-uring.conf",
                 "kernel.io_uring_disabled = %lld: io_uring is disabled for every process",
@@ -262,8 +289,9 @@ static void check_uring(report_t *r, tun_uring_probe_fn probe)
         if (works)
             finding(r, OK, NULL, "probe ring created: %s", msg);
         else
-            finding(r, BLOCK, NULL, "probe ring failed: %s", msg);
+            finding(r, uring_block(cfg), NULL, "probe ring failed: %s", msg);
     }
+    engine_line(r, cfg, probed, works, blocked);
 }
 
 static void check_limits(report_t *r, const tun_config_t *cfg, const tun_plan_t *plan)
@@ -604,7 +632,7 @@ int tun_doctor_report(const char *root, const tun_config_t *cfg, tun_uring_probe
             "--worker-connections %d)\n",
             r.real ? "this host" : r.root, started.workers, started.workers == 1 ? "" : "s",
             cfg->workers_auto ? " (auto)" : "", cfg->backlog, cfg->worker_connections);
-    check_uring(&r, probe);
+    check_uring(&r, cfg, probe);
     check_limits(&r, cfg, &started);
     check_network(&r, cfg);
     check_cpus(&r, cfg, &h);

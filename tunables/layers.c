@@ -184,6 +184,17 @@ static int check_reload(const tun_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* --engine names one of the engines. */
+static int check_engine(const tun_config_t *cfg, char *err, size_t errlen)
+{
+    const char *e = cfg->engine ? cfg->engine : "auto";
+    if (strcmp(e, "auto") != 0 && strcmp(e, "io_uring") != 0 && strcmp(e, "epoll") != 0)
+        return tun_fail(err, errlen,
+                        "--engine: \"%.*s\" is not an engine (accepted: auto, io_uring or epoll)",
+                        TUN_SHOWN(e));
+    return 0;
+}
+
 /* Whether a setting holds its default value, whichever layer gave it. */
 static bool is_default_value(const tun_setting_t *s, const tun_config_t *cfg)
 {
@@ -345,6 +356,8 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
     if (rc < 0)
         goto out;
     rc = check_reload(cfg, err, errlen);
+    if (rc == 0)
+        rc = check_engine(cfg, err, errlen);
     if (rc < 0)
         goto out;
     /* the text was validated when it was set: parsing it again cannot fail */

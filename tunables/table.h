@@ -239,9 +239,15 @@ enum tun_flag {
       "file mode mask of the master and workers, set at start (0o22, 022, 0x12 and 18 are " \
       "the same); none keeps the umask uwsgi-fast was started with")                        \
     /* ---- io_uring ---- */                                                               \
+    X(engine, STRING, 0, "engine", NULL, "auto|io_uring|epoll", ENGINE, "engine",           \
+      "auto", 0, 0, TUN_F_NONEMPTY, NULL, NULL, false, URING,                               \
+      "the I/O engine: io_uring, epoll (for hosts whose seccomp profile or sysctl blocks "  \
+      "io_uring; registered buffers, SEND_ZC and kernel multishot are io_uring only and "   \
+      "are skipped), or auto (io_uring when the master's probe proves it works, else "      \
+      "epoll, saying why)")                                                                 \
     X(ring_entries, INT, 0, "ring-entries", NULL, "INT", RING_ENTRIES, "ring_entries",      \
       "1024", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                \
-      "submission queue entries of each worker's ring")                                     \
+      "submission queue entries of each worker's ring (io_uring only)")                     \
     X(recv_buffers, INT, 0, "recv-buffers", NULL, "INT", RECV_BUFFERS, "recv_buffers",      \
       "256", 8, 32768, TUN_F_POW2, NULL, NULL, true, URING,                                 \
       "kernel-provided receive buffers per worker")                                         \
@@ -254,7 +260,7 @@ enum tun_flag {
       "65536", 0, 1073741824, 0, NULL, NULL, true, URING,                                   \
       "bodies of known length go out by SEND_ZC in pieces at least this large (file blocks " \
       "from registered buffers, application chunks from their own memory); 0 forces it "   \
-      "even where the kernel copies (loopback)")                                            \
+      "even where the kernel copies (loopback); io_uring only, epoll sends them plainly")    \
     /* ---- HTTP limits ---- */                                                            \
     X(limit_request_line, INT, 0, "limit-request-line", NULL, "BYTES", LIMIT_REQUEST_LINE,  \
       "limit_request_line",                                                                 \

@@ -160,6 +160,7 @@ typedef struct tun_config {
     char *umask;     /* -m/--umask as written (0o22, 022, 18, ...), NULL = inherited */
 
     /* io_uring */
+    char *engine;           /* --engine "auto", "io_uring" or "epoll" (checked) */
     int ring_entries;       /* --ring-entries, default 1024 */
     int recv_buffers;       /* --recv-buffers, default 256 (power of two) */
     int recv_buffer_size;   /* --recv-buffer-size bytes, default 16384 */
@@ -211,6 +212,10 @@ typedef struct tun_config {
     char *reload_engine;       /* --reload-engine "auto", "inotify" or "poll" (checked) */
     char **reload_extra_files; /* --reload-extra-file, may repeat; glob patterns kept */
     size_t reload_extra_files_count;
+
+    /* not a setting: the master's choice for --engine auto (or the one named), before the
+     * first worker; kept across reloads */
+    bool engine_epoll;
 
     /* not settings: filled in by tun_parse */
     uint32_t hooks_defined; /* bit (1 << TUN_HOOK_x): the config file defines hook x */

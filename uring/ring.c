@@ -15,7 +15,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "epoll/ep.h"
 #include "uring/compat.h"
+
+/* The epoll engine builds the neutral flags word itself, with the same bits. */
+_Static_assert(EP_F_BUFFER == RING_F_BUFFER && EP_F_MORE == RING_F_MORE &&
+                   EP_F_NOTIF == RING_F_NOTIF && EP_F_BUFFER_SHIFT == RING_F_BUFFER_SHIFT &&
+                   EP_ZC_COPIED == RING_ZC_COPIED,
+               "EP_F_*");
 
 /* The usage report of a zero-copy notification, in the neutral name (uring/event.h). */
 _Static_assert(RING_ZC_COPIED == IORING_NOTIF_USAGE_ZC_COPIED, "RING_ZC_COPIED");
@@ -309,8 +316,38 @@ fail_ring:
     return ret;
 }
 
+bool ring_epoll_next(ring_t *r, ring_iter_t *it, ring_event_t *ev)
+{
+    if (it->head == ep_cq_count(r->ep))
+        return false;
+    const ep_cqe_t *c = ep_cq_at(r->ep, it->head++);
+    ring_event_decode(ev, c->ud, c->res, c->flags);
+    return true;
+}
+
+void ring_epoll_end(ring_t *r)
+{
+    ep_cq_clear(r->ep);
+}
+
+int ring_init_epoll(ring_t *r, unsigned buf_count, unsigned buf_size, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof(*r));
+    r->ep = ep_create(buf_count, buf_size, &r->buf_base, err, errlen);
+    if (!r->ep)
+        return -ENOMEM;
+    r->buf_count = buf_count;
+    r->buf_size = buf_size;
+    r->initialised = true;
+    return 0;
+}
+
 int ring_arena_init(ring_t *r, unsigned blocks, size_t block_size, char *err, size_t errlen)
 {
+    if (r->ep) {
+        snprintf(err, errlen, "registered send buffers need io_uring (this worker runs on epoll)");
+        return -EOPNOTSUPP;
+    }
     size_t total = ring_arena_bytes(blocks, block_size);
     void *mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) {
@@ -377,6 +414,10 @@ static struct io_uring_sqe *get_sqe(ring_t *r)
 
 void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_send(r->ep, fd, ring_arena_block(r, index) + offset, len, true, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send_zc_fixed(sqe, fd, ring_arena_block(r, index) + offset, len, MSG_NOSIGNAL,
                                 IORING_SEND_ZC_REPORT_USAGE, (unsigned)index);
@@ -385,6 +426,10 @@ void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len,
 
 void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_send(r->ep, fd, data, len, true, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send_zc(sqe, fd, data, len, MSG_NOSIGNAL, IORING_SEND_ZC_REPORT_USAGE);
     io_uring_sqe_set_data64(sqe, ud);
@@ -394,6 +439,12 @@ void ring_exit(ring_t *r)
 {
     if (!r->initialised)
         return;
+    if (r->ep) {
+        ep_destroy(r->ep);
+        r->ep = NULL;
+        r->initialised = false;
+        return;
+    }
     if (r->arena) {
         io_uring_unregister_buffers(&r->uring);
         munmap(r->arena, ring_arena_bytes(r->arena_blocks, r->arena_block));
@@ -408,6 +459,8 @@ void ring_exit(ring_t *r)
 
 int ring_limit_iowq(ring_t *r, const cpu_set_t *cpus, unsigned bounded, unsigned unbounded)
 {
+    if (r->ep)
+        return 0; /* no io-wq: file I/O runs in the loop */
     int ret = 0;
     if (cpus)
         ret = io_uring_register_iowq_aff(&r->uring, sizeof(*cpus), cpus);
@@ -420,6 +473,11 @@ void ring_forget_after_fork(ring_t *r)
 {
     if (!r->initialised)
         return;
+    if (r->ep) {
+        ep_forget_after_fork(r->ep);
+        r->initialised = false;
+        return;
+    }
     /* io_uring_queue_exit only unmaps the rings and closes our descriptor */
     io_uring_queue_exit(&r->uring);
     r->initialised = false;
@@ -427,6 +485,10 @@ void ring_forget_after_fork(ring_t *r)
 
 void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_accept_multishot(r->ep, listen_fd, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, ud);
@@ -434,6 +496,10 @@ void ring_accept_multishot(ring_t *r, int listen_fd, uint64_t ud)
 
 void ring_recv_multishot(ring_t *r, int fd, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_recv_multishot(r->ep, fd, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -443,6 +509,10 @@ void ring_recv_multishot(ring_t *r, int fd, uint64_t ud)
 
 void ring_poll_in_multishot(ring_t *r, int fd, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_poll_in_multishot(r->ep, fd, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_poll_multishot(sqe, fd, POLLIN);
     io_uring_sqe_set_data64(sqe, ud);
@@ -450,6 +520,10 @@ void ring_poll_in_multishot(ring_t *r, int fd, uint64_t ud)
 
 void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_send(r->ep, fd, data, len, false, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud);
@@ -457,6 +531,10 @@ void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
 
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_read(r->ep, fd, data, len, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_read(sqe, fd, data, (unsigned)len, (uint64_t)-1);
     io_uring_sqe_set_data64(sqe, ud);
@@ -464,6 +542,10 @@ void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud)
 
 void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_read_at(r->ep, fd, data, len, offset, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_read(sqe, fd, data, (unsigned)len, offset);
     io_uring_sqe_set_data64(sqe, ud);
@@ -471,6 +553,10 @@ void ring_read_at(ring_t *r, int fd, void *data, size_t len, uint64_t offset, ui
 
 void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t offset, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_write_at(r->ep, fd, data, len, offset, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_write(sqe, fd, data, (unsigned)len, offset);
     io_uring_sqe_set_data64(sqe, ud);
@@ -478,6 +564,10 @@ void ring_write_at(ring_t *r, int fd, const void *data, size_t len, uint64_t off
 
 void ring_connect(ring_t *r, int fd, const struct sockaddr *addr, socklen_t addrlen, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_connect(r->ep, fd, addr, addrlen, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_connect(sqe, fd, addr, addrlen);
     io_uring_sqe_set_data64(sqe, ud);
@@ -487,6 +577,10 @@ void ring_timeout(ring_t *r, ring_timeout_t *t, unsigned ms, uint64_t ud)
 {
     t->tv_sec = ms / 1000;
     t->tv_nsec = (long long)(ms % 1000) * 1000000;
+    if (RING_EPOLL(r)) {
+        ep_timeout(r->ep, ms, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_timeout(sqe, (struct __kernel_timespec *)t, 0, 0);
     io_uring_sqe_set_data64(sqe, ud);
@@ -494,6 +588,10 @@ void ring_timeout(ring_t *r, ring_timeout_t *t, unsigned ms, uint64_t ud)
 
 void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_cancel(r->ep, target_ud, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_cancel64(sqe, target_ud, 0);
     io_uring_sqe_set_data64(sqe, ud);
@@ -501,6 +599,10 @@ void ring_cancel(ring_t *r, uint64_t target_ud, uint64_t ud)
 
 void ring_close(ring_t *r, int fd, uint64_t ud)
 {
+    if (RING_EPOLL(r)) {
+        ep_close(r->ep, fd, ud);
+        return;
+    }
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, ud);
@@ -508,6 +610,10 @@ void ring_close(ring_t *r, int fd, uint64_t ud)
 
 void ring_buffer_recycle(ring_t *r, unsigned bid)
 {
+    if (RING_EPOLL(r)) {
+        ep_buffer_recycle(r->ep, bid);
+        return;
+    }
     io_uring_buf_ring_add(r->bufs, r->buf_base + (size_t)bid * r->buf_size, r->buf_size,
                           (unsigned short)bid, io_uring_buf_ring_mask(r->buf_count),
                           (int)r->buf_pending);
@@ -524,6 +630,8 @@ void ring_buffers_publish(ring_t *r)
 
 int ring_wait(ring_t *r, int timeout_ms)
 {
+    if (RING_EPOLL(r))
+        return ep_wait(r->ep, timeout_ms);
     struct io_uring_cqe *cqe;
     int ret;
     if (timeout_ms < 0) {

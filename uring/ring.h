@@ -1,9 +1,11 @@
 /* The engine seam: everything the worker loop and the connection code do with the kernel
- * goes through this header (and uring/event.h, which it includes). Today one engine
- * implements it, io_uring: one ring per worker, its provided-buffer ring for receives,
- * registered send buffers for zero-copy. A readiness engine (epoll) for hosts where
- * io_uring is blocked implements the same calls with the same promises; nothing above
- * uring/ names an io_uring type, constant or function.
+ * goes through this header (and uring/event.h, which it includes). Two engines implement
+ * it. io_uring, the one built for: one ring per worker, its provided-buffer ring for
+ * receives, registered send buffers for zero-copy. And epoll (epoll/ep.h), for hosts where
+ * io_uring is blocked: the same calls with the same promises, carried out with readiness
+ * and ordinary system calls; a ring made by ring_init_epoll() forwards every call there
+ * (one branch, predicted for io_uring). Nothing above uring/ names an io_uring type,
+ * constant or function, nor an ep_* one.
  *
  * The loop is: queue operations (ring_accept_multishot ... ring_close) -> ring_wait()
  * (submits what is queued, waits) -> drain completions with ring_events_begin / _next /
@@ -28,14 +30,13 @@
  *     completion; for send_zc until its notification (a completion with `notif`).
  *   - Receive buffers: a recv completion with `buffer` lends buffer `bid` to the caller,
  *     who hands it back once with ring_buffer_recycle(); recycled buffers become
- *     receivable again at ring_buffers_publish() (once a loop round).
+ *     receivable again at ring_buffers_publish() (once a loop round; epoll: at once).
  *
  * Invariants: single-threaded; the ring is created by the worker that uses it (never
  * inherited across fork); ring_wait() is the only call that waits; completions are read
  * only through the ring_events iterator. user_data is encoded in uring/event.h. Above
  * uring/, ring_t is read only through `features` and the inline helpers here; its other
- * members are the engine's own (an epoll engine will have different ones). Nothing here
- * knows about HTTP or Python.
+ * members are the engines' own. Nothing here knows about HTTP or Python.
  */
 #ifndef UF_URING_RING_H
 #define UF_URING_RING_H
@@ -56,6 +57,10 @@ _Static_assert(RING_F_MORE == IORING_CQE_F_MORE, "RING_F_MORE");
 _Static_assert(RING_F_NOTIF == IORING_CQE_F_NOTIF, "RING_F_NOTIF");
 _Static_assert(RING_F_BUFFER_SHIFT == IORING_CQE_BUFFER_SHIFT, "RING_F_BUFFER_SHIFT");
 
+/* The io_uring engine is the one that matters for speed: every call tests once for the
+ * other engine, a branch predicted not taken. */
+#define RING_EPOLL(r) __builtin_expect((r)->ep != NULL, 0)
+
 typedef struct ring_features {
     unsigned setup_flags; /* the IORING_SETUP_* set the ring was created with */
     bool single_issuer;
@@ -73,6 +78,7 @@ typedef struct ring_features {
 
 typedef struct ring {
     struct io_uring uring;
+    struct ep *ep; /* non-NULL: the epoll engine (epoll/ep.h) runs this ring, not io_uring */
     ring_features_t features;
     struct io_uring_buf_ring *bufs; /* provided buffers for recv, group RING_RECV_GROUP */
     char *buf_base;
@@ -101,7 +107,17 @@ int ring_probe(ring_features_t *features, char *err, size_t errlen);
  * two). Returns 0 or -errno; on error err says which step failed. */
 int ring_init(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, char *err,
               size_t errlen);
+/* Creates the ring on the epoll engine instead (ring_probe failed, or --engine epoll): the
+ * same calls, none of io_uring's features (registered buffers, SEND_ZC, multishot are
+ * simulated or skipped: features stays all false). Returns 0 or -errno. */
+int ring_init_epoll(ring_t *r, unsigned buf_count, unsigned buf_size, char *err, size_t errlen);
 void ring_exit(ring_t *r);
+
+/* Which engine runs the ring: "io_uring" or "epoll". */
+static inline const char *ring_engine_name(const ring_t *r)
+{
+    return r->ep ? "epoll" : "io_uring";
+}
 
 /* In a child forked by the application (os.fork, subprocess): drops the inherited ring
  * without touching the kernel object, which still belongs to the parent. Unregistering
@@ -215,8 +231,14 @@ typedef struct ring_iter {
     unsigned start; /* head at begin: end() releases head - start entries */
 } ring_iter_t;
 
+/* The epoll engine's side of the iterator, out of line (src/ sees no epoll header). */
+bool ring_epoll_next(ring_t *r, ring_iter_t *it, ring_event_t *ev);
+void ring_epoll_end(ring_t *r);
+
 static inline ring_iter_t ring_events_begin(ring_t *r)
 {
+    if (RING_EPOLL(r))
+        return (ring_iter_t){0, 0, 0};
     unsigned head = *r->uring.cq.khead;
     /* acquire: the CQEs below the tail are written before we read them */
     return (ring_iter_t){head, io_uring_smp_load_acquire(r->uring.cq.ktail), head};
@@ -225,6 +247,8 @@ static inline ring_iter_t ring_events_begin(ring_t *r)
 /* Decodes the next completion into *ev; false when none is left. */
 static inline bool ring_events_next(ring_t *r, ring_iter_t *it, ring_event_t *ev)
 {
+    if (RING_EPOLL(r))
+        return ring_epoll_next(r, it, ev);
     if (it->head == it->tail) {
         it->tail = io_uring_smp_load_acquire(r->uring.cq.ktail);
         if (it->head == it->tail)
@@ -240,6 +264,10 @@ static inline bool ring_events_next(ring_t *r, ring_iter_t *it, ring_event_t *ev
 /* Releases the completions read, so the kernel may reuse their entries. */
 static inline void ring_events_end(ring_t *r, ring_iter_t *it)
 {
+    if (RING_EPOLL(r)) {
+        ring_epoll_end(r);
+        return;
+    }
     io_uring_cq_advance(&r->uring, it->head - it->start);
 }
 

@@ -30,6 +30,11 @@ APPS = Path(__file__).resolve().parent / "apps"
 EXAMPLES = ROOT / "examples"
 VENV = ROOT / ".venv"
 BINARY = Path(os.environ.get("UF_TEST_BINARY", ROOT / "zig-out" / "bin" / "uwsgi-fast"))
+# $UF_TEST_ENGINE (auto, io_uring or epoll) runs every server started here on that
+# engine: clean_env() passes it on as UWSGI_FAST_ENGINE (--engine, which a test's own
+# --engine overrides), and a Server checks the banner's engine line once it answers.
+# scripts/test runs a subset of the suite with UF_TEST_ENGINE=epoll.
+ENGINE = os.environ.get("UF_TEST_ENGINE")
 
 START_TIMEOUT = 15.0   # binary started -> first HTTP response (Python import included)
 STOP_TIMEOUT = 10.0    # signal sent -> master gone
@@ -75,6 +80,8 @@ def clean_env(extra=None):
            if not k.startswith("UWSGI_FAST_") and k not in ("VIRTUAL_ENV", "PORT",
                                                             "WEB_CONCURRENCY")}
     env["PYTHONUNBUFFERED"] = "1"
+    if ENGINE:
+        env["UWSGI_FAST_ENGINE"] = ENGINE
     env.update(extra or {})
     return env
 
@@ -357,6 +364,12 @@ class Server:
                 self.fail(f"server exited with {self.proc.returncode} during the first request")
             self.fail(f"first request to {probe} failed within {left:.1f}s: {e!r}")
         self.wait_workers()
+        # (unless the log goes elsewhere: --error-logfile, --log-config ...)
+        if (ENGINE in ("io_uring", "epoll") and "--engine" not in self.cmd
+                and "Starting uwsgi-fast" in self.log()):
+            line = f"Engine: {ENGINE} ("
+            if not wait_until(lambda: line in self.log(), 5):
+                self.fail(f"$UF_TEST_ENGINE is {ENGINE}, but the banner has no '{line}'")
 
     def send_signal(self, sig):
         self.worker_pids()  # remember the workers so stop() can check they went too

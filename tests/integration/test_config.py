@@ -221,17 +221,22 @@ def test_server_runs_from_gunicorn_conf(server, tmp_path):
     assert "on_starting ran" in srv.log()
 
 
-@pytest.mark.parametrize("case, status, lines", [
-    ("epyc-2s", 0, ["NUMA node 3: CPUs 48-63,112-127", "--workers auto: 128 workers",
-                    "Nothing blocks uwsgi-fast"]),
-    ("container-uring-off", 1, ["BLOCKS  kernel.io_uring_disabled = 2",
-                                "fix: sysctl -w kernel.io_uring_disabled=0",
-                                "1 problem blocks uwsgi-fast"]),
-    ("cgroup-limited", 0, ["--workers auto: 3 workers (limited by memory; 4 usable CPUs)",
-                           "fix: sysctl -w net.core.somaxconn=2048"]),
+@pytest.mark.parametrize("case, engine, status, lines", [
+    ("epyc-2s", "auto", 0, ["NUMA node 3: CPUs 48-63,112-127", "--workers auto: 128 workers",
+                            "Nothing blocks uwsgi-fast"]),
+    ("container-uring-off", "io_uring", 1, ["BLOCKS  kernel.io_uring_disabled = 2",
+                                            "fix: sysctl -w kernel.io_uring_disabled=0",
+                                            "1 problem blocks uwsgi-fast"]),
+    ("container-uring-off", "auto", 0, ["warn    kernel.io_uring_disabled = 2",
+                                        "fix: sysctl -w kernel.io_uring_disabled=0",
+                                        "engine: epoll (--engine auto falls back",
+                                        "Nothing blocks uwsgi-fast"]),
+    ("cgroup-limited", "auto", 0, ["--workers auto: 3 workers (limited by memory; 4 usable CPUs)",
+                                   "fix: sysctl -w net.core.somaxconn=2048"]),
 ])
-def test_doctor_fixtures(case, status, lines):
-    res = run_binary(["doctor", "--root", str(FIXTURES / case), "-c", "", "--workers", "auto"])
+def test_doctor_fixtures(case, engine, status, lines):
+    res = run_binary(["doctor", "--root", str(FIXTURES / case), "-c", "", "--workers", "auto",
+                      "--engine", engine])
     assert res.returncode == status, res.stdout + res.stderr
     for line in lines:
         assert line in res.stdout, f"doctor output lacks {line!r}:\n{res.stdout}"

@@ -179,6 +179,20 @@ static void test_reload_settings(void)
     EXPECT_OK("--reload=false", "--preload", "a:b");
 }
 
+/* --engine: auto unless named; only the three engines. */
+static void test_engine_setting(void)
+{
+    EXPECT_OK("a:b");
+    CHECK_EQ_STR(cfg.engine, "auto");
+    CHECK(!cfg.engine_epoll); /* the master's to choose */
+    EXPECT_OK("--engine", "epoll", "a:b");
+    CHECK_EQ_STR(cfg.engine, "epoll");
+    EXPECT_OK("--engine=io_uring", "a:b");
+    CHECK_EQ_STR(cfg.engine, "io_uring");
+    EXPECT_ERR("--engine: \"kqueue\" is not an engine (accepted: auto, io_uring or epoll)",
+               "--engine", "kqueue", "a:b");
+}
+
 int main(void)
 {
     if (harness_setup())
@@ -187,5 +201,6 @@ int main(void)
     test_gunicorn_env();
     test_errbuf_and_free();
     test_reload_settings();
+    test_engine_setting();
     return harness_done();
 }

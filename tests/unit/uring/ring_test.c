@@ -12,18 +12,7 @@
 #include <sys/eventfd.h>
 
 #include "check.h"
-
-/* A listening loopback TCP socket on a free port; *sin gets its address. */
-static int loopback_listener(struct sockaddr_in *sin)
-{
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    socklen_t len = sizeof(*sin);
-    *sin = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    CHECK(bind(lfd, (struct sockaddr *)sin, sizeof(*sin)) == 0);
-    CHECK(listen(lfd, 16) == 0);
-    CHECK(getsockname(lfd, (struct sockaddr *)sin, &len) == 0);
-    return lfd;
-}
+#include "loopback.h"
 
 /* Waits for the next completion with the given op, returning its res and flags. */
 static int next_cqe(ring_t *r, unsigned op, int *res, unsigned *flags)
@@ -414,8 +403,72 @@ static void test_events(void)
     ring_exit(&r);
 }
 
+/* A ring on the epoll engine through the very calls the worker makes: the iterator, the
+ * receive buffers and the forwarding of each operation. Runs where io_uring does not. */
+static void test_epoll_ring(void)
+{
+    ring_t r;
+    char err[256];
+    CHECK_EQ_INT(ring_init_epoll(&r, 8, 1024, err, sizeof(err)), 0);
+    CHECK_EQ_STR(ring_engine_name(&r), "epoll");
+    CHECK(!r.features.send_zc && !r.features.recv_multishot);
+    CHECK_EQ_INT(ring_limit_iowq(&r, NULL, 2, 4), 0);
+    CHECK(ring_arena_init(&r, 4, 4096, err, sizeof(err)) < 0);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    ring_recv_multishot(&r, sv[0], ring_ud(1, 2, 3));
+    CHECK_EQ_INT(write(sv[1], "ping", 4), 4);
+    ring_send(&r, sv[0], "pong", 4, ring_ud(2, 0, 3));
+    int seen = 0;
+    for (int round = 0; round < 20 && seen != 3; round++) {
+        CHECK(ring_wait(&r, 50) == 0 || round > 0);
+        ring_event_t ev;
+        ring_iter_t it = ring_events_begin(&r);
+        while (ring_events_next(&r, &it, &ev)) {
+            if (ev.op == 1) {
+                CHECK_EQ_INT(ev.res, 4);
+                CHECK(ev.more && ev.buffer);
+                CHECK_EQ_INT(ev.gen, 2);
+                CHECK_EQ_INT(ev.slot, 3);
+                CHECK(memcmp(ring_buffer(&r, ev.bid), "ping", 4) == 0);
+                ring_buffer_recycle(&r, ev.bid);
+                seen |= 1;
+            } else if (ev.op == 2) {
+                CHECK_EQ_INT(ev.res, 4);
+                seen |= 2;
+            }
+        }
+        ring_events_end(&r, &it);
+        ring_buffers_publish(&r);
+    }
+    CHECK_EQ_INT(seen, 3);
+    ring_timeout_t t;
+    ring_timeout(&r, &t, 5000, ring_ud(3, 0, 0));
+    ring_cancel(&r, ring_ud(3, 0, 0), ring_ud(4, 0, 0));
+    ring_close(&r, sv[0], ring_ud(5, 0, 0));
+    int got = 0;
+    for (int round = 0; round < 20 && got != 0x3a; round++) {
+        ring_wait(&r, 50);
+        ring_event_t ev;
+        ring_iter_t it = ring_events_begin(&r);
+        while (ring_events_next(&r, &it, &ev)) {
+            if (ev.op == 3 || ev.op == 1)
+                CHECK_EQ_INT(ev.res, -ECANCELED); /* the timer; the recv, by the close */
+            else
+                CHECK_EQ_INT(ev.res, 0);
+            got |= 1 << ev.op;
+        }
+        ring_events_end(&r, &it);
+    }
+    CHECK_EQ_INT(got, 0x3a);
+    CHECK_EQ_INT(ring_wait(&r, 10), -ETIME);
+    close(sv[1]);
+    ring_exit(&r);
+}
+
 int main(void)
 {
+    test_epoll_ring();
     ring_features_t f;
     char err[512];
     if (ring_probe(&f, err, sizeof(err)) < 0) {

@@ -1,0 +1,401 @@
+/* Unit tests for epoll/ep.c: every operation over real loopback sockets, eventfds and
+ * files, with the completions io_uring would give: multishot accept and recv (buffer ids,
+ * EOF), receive buffer exhaustion (-ENOBUFS ends the recv only once data waits), short
+ * and blocked sends, send_zc's result and notification, poll, reads, file I/O, connect,
+ * timeouts, cancel (-ECANCELED and the cancel's own 0 or -ENOENT) and close. */
+#include "epoll/ep.c"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+
+#include "check.h"
+#include "loopback.h"
+
+/* Completions gathered from the engine, taken out by user_data in arrival order. */
+static ep_cqe_t got[4096];
+static unsigned got_len;
+
+static void gather(ep_t *ep)
+{
+    for (unsigned i = 0; i < ep_cq_count(ep) && got_len < UF_ARRAY_LEN(got); i++)
+        got[got_len++] = *ep_cq_at(ep, i);
+    ep_cq_clear(ep);
+}
+
+/* The first completion with `ud`, waiting up to ~2 s; false if none came. */
+static bool take(ep_t *ep, uint64_t ud, int *res, unsigned *flags)
+{
+    for (int round = 0; round < 40; round++) {
+        for (unsigned i = 0; i < got_len; i++)
+            if (got[i].ud == ud) {
+                *res = got[i].res;
+                *flags = got[i].flags;
+                memmove(&got[i], &got[i + 1], (got_len - i - 1) * sizeof(got[0]));
+                got_len--;
+                return true;
+            }
+        int ret = ep_wait(ep, 50);
+        CHECK(ret == 0 || ret == -ETIME);
+        gather(ep);
+    }
+    return false;
+}
+
+/* Waits ms and checks that nothing completed. */
+static void idle(ep_t *ep, int ms)
+{
+    unsigned before = got_len;
+    int ret = ep_wait(ep, ms);
+    CHECK(ret == 0 || ret == -ETIME);
+    gather(ep);
+    CHECK_EQ_INT(got_len, before);
+}
+
+/* A connected pair through the engine's multishot accept: *cfd ours, the return the
+ * server side. */
+static int accepted_pair(ep_t *ep, int lfd, const struct sockaddr_in *sin, int *cfd)
+{
+    int res;
+    unsigned flags;
+    *cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(connect(*cfd, (const struct sockaddr *)sin, sizeof(*sin)) == 0);
+    CHECK(take(ep, 1, &res, &flags));
+    CHECK(res >= 0);
+    CHECK(flags & EP_F_MORE);
+    return res;
+}
+
+static void test_accept_recv_send(ep_t *ep, int lfd, const struct sockaddr_in *sin)
+{
+    int res, cfd;
+    unsigned flags;
+    int sfd = accepted_pair(ep, lfd, sin, &cfd);
+    /* the listener went non-blocking: accept must never block the loop */
+    CHECK(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+    ep_recv_multishot(ep, sfd, 2);
+    CHECK_EQ_INT(write(cfd, "hello", 5), 5);
+    CHECK(take(ep, 2, &res, &flags));
+    CHECK_EQ_INT(res, 5);
+    CHECK((flags & EP_F_MORE) && (flags & EP_F_BUFFER));
+    unsigned bid = flags >> EP_F_BUFFER_SHIFT;
+    CHECK(memcmp(ep->bufs + (size_t)bid * ep->buf_size, "hello", 5) == 0);
+    ep_buffer_recycle(ep, bid);
+    /* a second message: still the same multishot */
+    CHECK_EQ_INT(write(cfd, "again", 5), 5);
+    CHECK(take(ep, 2, &res, &flags));
+    CHECK_EQ_INT(res, 5);
+    ep_buffer_recycle(ep, flags >> EP_F_BUFFER_SHIFT);
+
+    ep_send(ep, sfd, "world", 5, false, 3);
+    CHECK(take(ep, 3, &res, &flags));
+    CHECK_EQ_INT(res, 5);
+    CHECK_EQ_INT(flags, 0);
+    char buf[16];
+    CHECK_EQ_INT(read(cfd, buf, sizeof(buf)), 5);
+
+    /* send_zc: the result says a notification follows, which says the kernel copied */
+    ep_send(ep, sfd, "zc", 2, true, 4);
+    CHECK(take(ep, 4, &res, &flags));
+    CHECK_EQ_INT(res, 2);
+    CHECK(flags & EP_F_MORE);
+    CHECK(take(ep, 4, &res, &flags));
+    CHECK(flags & EP_F_NOTIF);
+    CHECK((unsigned)res & EP_ZC_COPIED);
+    CHECK_EQ_INT(read(cfd, buf, sizeof(buf)), 2);
+
+    /* EOF ends the recv: res 0 without MORE */
+    close(cfd);
+    CHECK(take(ep, 2, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    CHECK(!(flags & EP_F_MORE));
+    ep_close(ep, sfd, 5);
+    CHECK(take(ep, 5, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+}
+
+/* Two buffers of 4 bytes and 16 bytes waiting: two completions, then -ENOBUFS ends the
+ * recv; once the buffers are back, a new recv takes the rest. */
+static void test_buffer_exhaustion(void)
+{
+    char err[128];
+    char *base;
+    ep_t *ep = ep_create(2, 4, &base, err, sizeof(err));
+    CHECK(ep != NULL);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    int res;
+    unsigned flags;
+    /* no data: no buffer is needed and the recv waits */
+    ep->free_count = 0;
+    ep_recv_multishot(ep, sv[0], 7);
+    idle(ep, 10);
+    ep->free_count = 2;
+    CHECK_EQ_INT(write(sv[1], "0123456789abcdef", 16), 16);
+    unsigned bids[2];
+    for (int i = 0; i < 2; i++) {
+        CHECK(take(ep, 7, &res, &flags));
+        CHECK_EQ_INT(res, 4);
+        CHECK(flags & EP_F_MORE);
+        bids[i] = flags >> EP_F_BUFFER_SHIFT;
+    }
+    CHECK(bids[0] != bids[1]);
+    CHECK(memcmp(base + bids[0] * 4, "0123", 4) == 0);
+    CHECK(take(ep, 7, &res, &flags));
+    CHECK_EQ_INT(res, -ENOBUFS);
+    CHECK(!(flags & EP_F_MORE));
+    ep_buffer_recycle(ep, bids[0]);
+    ep_buffer_recycle(ep, bids[1]);
+    ep_recv_multishot(ep, sv[0], 8);
+    CHECK(take(ep, 8, &res, &flags));
+    CHECK_EQ_INT(res, 4);
+    CHECK(memcmp(base + (flags >> EP_F_BUFFER_SHIFT) * 4, "89ab", 4) == 0);
+    ep_close(ep, sv[0], 9);
+    CHECK(take(ep, 9, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    /* the recv still waiting on the closed descriptor ended with it */
+    bool ended = false;
+    while (take(ep, 8, &res, &flags))
+        if (!(flags & EP_F_MORE)) {
+            ended = true;
+            CHECK_EQ_INT(res, -ECANCELED);
+            break;
+        }
+    CHECK(ended);
+    close(sv[1]);
+    ep_destroy(ep);
+}
+
+/* A send larger than the socket takes: a short result, as io_uring reports it; when the
+ * socket is full the next send waits for room and completes once the peer reads. */
+static void test_short_and_blocked_send(ep_t *ep)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    size_t big = 1 << 20;
+    char *data = calloc(1, big);
+    int res;
+    unsigned flags;
+    ep_send(ep, sv[0], data, big, false, 20);
+    CHECK(take(ep, 20, &res, &flags));
+    CHECK(res > 0 && (size_t)res < big);
+    ep_send(ep, sv[0], data, big, false, 21);
+    idle(ep, 20); /* full: it waits */
+    char sink[65536];
+    CHECK(read(sv[1], sink, sizeof(sink)) > 0);
+    CHECK(take(ep, 21, &res, &flags));
+    CHECK(res > 0);
+    /* a send to a closed peer fails with -EPIPE, not SIGPIPE */
+    close(sv[1]);
+    ep_send(ep, sv[0], "x", 1, false, 22);
+    CHECK(take(ep, 22, &res, &flags));
+    CHECK(res == -EPIPE || res == -ECONNRESET);
+    close(sv[0]);
+    free(data);
+}
+
+/* Data and the peer's FIN that arrive together raise one edge: the short read of the data
+ * must not be taken for "drained", or the EOF is never seen. The same for a recv armed
+ * after both came, on a descriptor registered before. */
+static void test_data_with_fin(ep_t *ep)
+{
+    int res;
+    unsigned flags;
+    for (int armed_late = 0; armed_late < 2; armed_late++) {
+        int sv[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        ep_recv_multishot(ep, sv[0], 25);
+        if (armed_late) {
+            CHECK_EQ_INT(write(sv[1], "a", 1), 1);
+            CHECK(take(ep, 25, &res, &flags));
+            ep_buffer_recycle(ep, flags >> EP_F_BUFFER_SHIFT);
+            ep_cancel(ep, 25, 26);
+            CHECK(take(ep, 25, &res, &flags));
+            CHECK(take(ep, 26, &res, &flags));
+        } else {
+            idle(ep, 5); /* waiting */
+        }
+        CHECK_EQ_INT(write(sv[1], "abc", 3), 3);
+        shutdown(sv[1], SHUT_WR);
+        if (armed_late) {
+            idle(ep, 5); /* the edges come and go with nobody waiting */
+            ep_recv_multishot(ep, sv[0], 25);
+        }
+        CHECK(take(ep, 25, &res, &flags));
+        CHECK_EQ_INT(res, 3);
+        ep_buffer_recycle(ep, flags >> EP_F_BUFFER_SHIFT);
+        CHECK(take(ep, 25, &res, &flags));
+        CHECK_EQ_INT(res, 0);
+        CHECK(!(flags & EP_F_MORE));
+        close(sv[0]);
+        close(sv[1]);
+    }
+}
+
+static void test_timeouts_and_cancel(ep_t *ep)
+{
+    int res;
+    unsigned flags;
+    ep_timeout(ep, 30, 30);
+    ep_timeout(ep, 10000, 31);
+    idle(ep, 0); /* not due yet */
+    CHECK(take(ep, 30, &res, &flags));
+    CHECK_EQ_INT(res, -ETIME);
+    ep_cancel(ep, 31, 32);
+    CHECK(take(ep, 31, &res, &flags));
+    CHECK_EQ_INT(res, -ECANCELED);
+    CHECK(take(ep, 32, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    ep_cancel(ep, 31, 33); /* gone: nothing to find */
+    CHECK(take(ep, 33, &res, &flags));
+    CHECK_EQ_INT(res, -ENOENT);
+
+    /* a multishot recv cancelled while it waits, and one cancelled before it ran */
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    ep_recv_multishot(ep, sv[0], 34);
+    idle(ep, 0);
+    ep_cancel(ep, 34, 35);
+    CHECK(take(ep, 34, &res, &flags));
+    CHECK_EQ_INT(res, -ECANCELED);
+    CHECK(!(flags & EP_F_MORE));
+    CHECK(take(ep, 35, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    ep_recv_multishot(ep, sv[0], 36);
+    ep_cancel(ep, 36, 37);
+    CHECK(take(ep, 36, &res, &flags));
+    CHECK_EQ_INT(res, -ECANCELED);
+    /* cancelled means gone: data that comes now completes nothing */
+    CHECK_EQ_INT(write(sv[1], "x", 1), 1);
+    idle(ep, 20);
+    gather(ep);
+    CHECK(take(ep, 37, &res, &flags));
+    CHECK_EQ_INT(got_len, 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_poll_read(ep_t *ep)
+{
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int res;
+    unsigned flags;
+    ep_poll_in_multishot(ep, efd, 40);
+    idle(ep, 10);
+    uint64_t one = 1, value = 0;
+    CHECK_EQ_INT(write(efd, &one, 8), 8);
+    CHECK(take(ep, 40, &res, &flags));
+    CHECK(res & POLLIN);
+    CHECK(flags & EP_F_MORE);
+    ep_read(ep, efd, &value, sizeof(value), 41);
+    CHECK(take(ep, 41, &res, &flags));
+    CHECK_EQ_INT(res, 8);
+    CHECK_EQ_INT(value, 1);
+    /* a read that must wait, then the next wake-up of the poll */
+    ep_read(ep, efd, &value, sizeof(value), 42);
+    idle(ep, 10);
+    CHECK_EQ_INT(write(efd, &one, 8), 8);
+    CHECK(take(ep, 42, &res, &flags));
+    CHECK_EQ_INT(res, 8);
+    CHECK(take(ep, 40, &res, &flags));
+    CHECK(flags & EP_F_MORE);
+    ep_cancel(ep, 40, 43);
+    CHECK(take(ep, 40, &res, &flags));
+    CHECK_EQ_INT(res, -ECANCELED);
+    CHECK(take(ep, 43, &res, &flags));
+    close(efd);
+}
+
+static void test_file_io(ep_t *ep)
+{
+    char path[] = "/tmp/ep_test_XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    int res;
+    unsigned flags;
+    ep_write_at(ep, fd, "abcdef", 6, 0, 50);
+    CHECK(take(ep, 50, &res, &flags));
+    CHECK_EQ_INT(res, 6);
+    ep_write_at(ep, fd, "XY", 2, 2, 51);
+    CHECK(take(ep, 51, &res, &flags));
+    char buf[8] = {0};
+    ep_read_at(ep, fd, buf, sizeof(buf), 0, 52);
+    CHECK(take(ep, 52, &res, &flags));
+    CHECK_EQ_INT(res, 6);
+    CHECK(memcmp(buf, "abXYef", 6) == 0);
+    /* offset -1: the file position, which appends here */
+    ep_write_at(ep, fd, "!", 1, (uint64_t)-1, 53);
+    CHECK(take(ep, 53, &res, &flags));
+    CHECK_EQ_INT(res, 1);
+    ep_read_at(ep, -1, buf, 1, 0, 54);
+    CHECK(take(ep, 54, &res, &flags));
+    CHECK_EQ_INT(res, -EBADF);
+    ep_close(ep, fd, 55);
+    CHECK(take(ep, 55, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+}
+
+static void test_connect(ep_t *ep, int lfd, const struct sockaddr_in *sin)
+{
+    int res;
+    unsigned flags;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ep_connect(ep, fd, (const struct sockaddr *)sin, sizeof(*sin), 60);
+    CHECK(take(ep, 60, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    CHECK(take(ep, 1, &res, &flags)); /* the multishot accept took it */
+    CHECK(res >= 0);
+    close(res);
+    close(fd);
+    /* refused */
+    struct sockaddr_in nobody = *sin;
+    int probe = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(any);
+    CHECK(bind(probe, (struct sockaddr *)&any, sizeof(any)) == 0);
+    CHECK(getsockname(probe, (struct sockaddr *)&any, &len) == 0);
+    nobody.sin_port = any.sin_port; /* bound, not listening */
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ep_connect(ep, fd, (const struct sockaddr *)&nobody, sizeof(nobody), 61);
+    CHECK(take(ep, 61, &res, &flags));
+    CHECK_EQ_INT(res, -ECONNREFUSED);
+    close(fd);
+    close(probe);
+}
+
+int main(void)
+{
+    char err[128];
+    char *base;
+    ep_t *ep = ep_create(8, 4096, &base, err, sizeof(err));
+    CHECK(ep != NULL);
+    CHECK_EQ_INT(ep_wait(ep, 10), -ETIME); /* nothing queued: the timeout */
+    struct sockaddr_in sin;
+    int lfd = loopback_listener(&sin);
+    ep_accept_multishot(ep, lfd, 1);
+    test_accept_recv_send(ep, lfd, &sin);
+    test_short_and_blocked_send(ep);
+    test_data_with_fin(ep);
+    test_timeouts_and_cancel(ep);
+    test_poll_read(ep);
+    test_file_io(ep);
+    test_connect(ep, lfd, &sin);
+    /* cancelling the accept takes the listener out of the set (other workers get its
+     * wake-ups) */
+    int res;
+    unsigned flags;
+    ep_cancel(ep, 1, 70);
+    CHECK(take(ep, 1, &res, &flags));
+    CHECK_EQ_INT(res, -ECANCELED);
+    CHECK(take(ep, 70, &res, &flags));
+    CHECK(!ep->fds[lfd].registered);
+    CHECK_EQ_INT(got_len, 0);  /* no completion nobody asked for */
+    CHECK_EQ_INT(ep->live, 0); /* every record finished */
+    close(lfd);
+    ep_destroy(ep);
+    test_buffer_exhaustion();
+    return check_done();
+}
