@@ -31,6 +31,8 @@ LATEST_RESULTS = os.path.join(RESULTS, "latest.json")
 # "What changed" block compares the new run with
 PREVIOUS_RESULTS = os.path.join(RESULTS, "previous.json")
 ENGINE_RESULTS = os.path.join(RESULTS, "engine.json")
+# the latest run of the behind-nginx group (tests/bench/run --only nginx)
+NGINX_RESULTS = os.path.join(RESULTS, "nginx.json")
 
 # Debian packages: the load generator, and libev's headers for building bjoern.
 APT_PACKAGES = ["wrk", "libev-dev"]
@@ -187,8 +189,9 @@ def help_flags(text):
     flags it refuses (gunicorn flags uwsgi-fast names only to reject)."""
     flags = set()
     for line in text.splitlines():
-        # the section heading, not a setting's help that mentions refusing something
-        if not line.startswith(" ") and "refuse" in line.lower():
+        # the section heading (not indented), not an option's description that says
+        # "refused" (--proxy-protocol's does, and stopping there lost every flag after it)
+        if "refuse" in line.lower() and not line[:1].isspace():
             break
         m = re.match(r"^\s+(?:-\w,\s+)?(--[a-z][\w-]*)(?:,\s+(--[a-z][\w-]*))?", line)
         if m:

@@ -11,7 +11,9 @@ tests/bench/results/engine.json (the latest engine comparisons, from a full run 
 `run --only engine`) for the engine part. A file holds one part or both; publishing it
 rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
 blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (status, table,
-machine, targets, command, tuning, changes; mixed; engine) are replaced. The changes
+machine, targets, command, tuning, changes; mixed; engine; nginx) are replaced. The
+behind-nginx group (`run --only nginx`) has its own file, tests/bench/results/nginx.json,
+and its own block (nginx). The changes
 block compares results/latest.json with results/previous.json (the latest.json a full
 run replaced), so it is filled when the file published is latest.json.
 """
@@ -23,7 +25,8 @@ import subprocess
 import sys
 
 import tables
-from benchenv import BENCH, ENGINE_RESULTS, LATEST_RESULTS, PREVIOUS_RESULTS, ROOT, VENV
+from benchenv import (BENCH, ENGINE_RESULTS, LATEST_RESULTS, NGINX_RESULTS, PREVIOUS_RESULTS,
+                      ROOT, VENV)
 from peers import SPEC
 from scenarios import MIX_HEADER
 from server import CANARIES
@@ -293,6 +296,34 @@ def engine_md(results):
     return "\n".join(lines).rstrip()
 
 
+def nginx_md(results):
+    """The behind-nginx group: how it was run, the two tables, the notes."""
+    m, s = results["machine"], results["settings"]
+    uf = results.get("uwsgi_fast", {})
+    v = results.get("versions", {})
+    refs = [e["reference"] for e in tables.fronted(results) if e.get("reference")]
+    spread = ", ".join("%.0f%%" % (100 * r["spread"]) for r in refs
+                       if r.get("spread") is not None)
+    lines = [
+        "Run %s (`%s`), uwsgi-fast build `%s` (sha256 prefix), nginx %s: %s round(s) per "
+        "scenario, %s s per measured run after %s s of warm-up, every row paired with the "
+        "uwsgi-fast-over-TCP run next to it; %s cores (`nproc`), kernel %s, wrk `-t1` on "
+        "the same cores as nginx and the servers; load average %s at the start, %s at the "
+        "end; noise reference spread %s; %.0f s in all." % (
+            results["started"], results.get("command", "tests/bench/run"),
+            (uf.get("sha256") or "?")[:12], v.get("nginx", "?"), s["rounds"],
+            s["duration_s"], s["warmup_s"], m["nproc"], m["kernel"],
+            " ".join(m["loadavg_start"]), " ".join(m.get("loadavg_end", [])),
+            spread or "-", results.get("elapsed_s", 0)),
+        "",
+        tables.nginx_markdown(results),
+        "",
+    ]
+    for line in tables.notes_lines(results, front=True):
+        lines.append("- " + line)
+    return "\n".join(lines).rstrip()
+
+
 def status_md(results):
     """The note at the top of the page: which run and which method the blocks show."""
     s = results["settings"]
@@ -388,7 +419,7 @@ def publish(path):
     if os.path.exists(PREVIOUS_RESULTS) and os.path.abspath(path) == LATEST_RESULTS:
         prev = load(PREVIOUS_RESULTS)
     blocks, charts = [], []
-    if results["scenarios"]:
+    if [e for e in results["scenarios"] if not e.get("front")]:
         blocks += [("status", status_md(results)), ("table", table_md(results)),
                    ("machine", machine_md(results)), ("targets", targets_md(results)),
                    ("command", command_md(results)), ("tuning", tuning_md(results)),
@@ -399,6 +430,8 @@ def publish(path):
     if results.get("engine"):
         blocks.append(("engine", engine_md(results)))
         charts.append((["--engine"], ENGINE_CHART))
+    if tables.fronted(results):
+        blocks.append(("nginx", nginx_md(results)))
     for name, body in blocks:
         text = replace_block(text, name, body)
     with open(DOC, "w") as f:
@@ -417,14 +450,17 @@ def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     # Without a file: the latest full run, then the latest engine comparisons (which a
     # full run also writes to engine.json, so the second never undoes the first).
-    paths = args[:1] or [p for p in (LATEST_RESULTS,
-                                     ENGINE_RESULTS) if os.path.exists(p)]
+    paths = args[:1] or [p for p in (LATEST_RESULTS, ENGINE_RESULTS, NGINX_RESULTS)
+                         if os.path.exists(p)]
     for path in paths:
         if "--publish" in argv:
             publish(path)
             continue
         results = load(path)
-        if results["scenarios"]:
+        if tables.fronted(results):
+            print(nginx_md(results))
+            print()
+        if [e for e in results["scenarios"] if not e.get("front")]:
             print(status_md(results))
             print()
             prev = load(PREVIOUS_RESULTS) if os.path.exists(PREVIOUS_RESULTS) else None

@@ -132,21 +132,41 @@ def run_round(rnd, order, servers, ref, args, log_dir, sc, attempt=0):
     return r
 
 
+def make_server(key, sc, ctx, log_dir, variant=None, name=None):
+    """A Server, or for a row of the behind-nginx group its nginx_front.NginxServer."""
+    if sc.front:
+        import nginx_front  # noqa: E402  (only the behind-nginx group needs it)
+        return nginx_front.NginxServer(key, sc, ctx, log_dir, variant=variant, name=name)
+    return Server(key, sc, ctx, log_dir, variant=variant, name=name)
+
+
+def scenario_base(sc):
+    """The row every other run of the scenario is paired with: uwsgi-fast, or behind
+    nginx uwsgi-fast over TCP."""
+    if sc.front:
+        import nginx_front  # noqa: E402
+        return nginx_front.BASE_ROW
+    return BASE
+
+
 def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, block=None):
     """Starts every server of the scenario (and the noise reference), measures the
     rounds, stops them; returns the scenario's result entry."""
     rounds = rounds or args.rounds
+    base = scenario_base(sc)
     block = args.block if block is None else block
     entry = {"name": sc.name, "title": sc.title, "app": sc.app, "path": sc.path,
              "workers": sc.workers, "connections": sc.connections, "kind": sc.kind,
              "wrk_threads": sc.wrk_threads, "threads": sc.threads, "note": sc.note,
-             "zero_ok": sc.zero_ok, "mix": sc.mix, "close": sc.close, "results": []}
+             "zero_ok": sc.zero_ok, "mix": sc.mix, "close": sc.close, "front": sc.front,
+             "base": base, "results": []}
     rows, servers = {}, {}
     for key in keys:
         if key in unavailable:
             rows[key] = {"server": key, "label": SPEC[key].label, "error": unavailable[key]}
             continue
-        servers[key] = Server(key, sc, ctx, log_dir, variant=chosen_variant(key, sc, ctx))
+        servers[key] = make_server(key, sc, ctx, log_dir,
+                                   variant=chosen_variant(key, sc, ctx))
     ref = None
     if args.reference and "--health-path" in ctx.uf_features:
         ref = Server("reference", REFERENCE, ctx, log_dir, name=sc.name + "-reference")
@@ -157,10 +177,10 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, block=N
         start_servers(everyone, args, ctx)
         entry["startup_s"] = round(time.monotonic() - t0, 1)
         live = [k for k in keys if k in servers and not servers[k].error]
-        others = [k for k in live if k != BASE]
+        others = [k for k in live if k != base]
         for rnd in range(rounds):
-            order = schedule.round_order(others, rnd, args.seed, BASE, block) \
-                if BASE in live else [(k, 0) for k in live]
+            order = schedule.round_order(others, rnd, args.seed, base, block) \
+                if base in live else [(k, 0) for k in live]
             done.append(run_round(rnd, order, servers, ref, args, log_dir, sc))
             if not any(s.alive() for s in servers.values()):
                 break
@@ -182,7 +202,7 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, block=N
     entry["rounds"] = [r.as_json() for r in done]
     entry["rounds_used"] = [r.index for r in used]
     ratios = schedule.paired_ratios(
-        [[(k, b, rep["rps"]) for k, b, rep in r.runs] for r in used], BASE)
+        [[(k, b, rep["rps"]) for k, b, rep in r.runs] for r in used], base)
     for key, srv in servers.items():
         reps = [rep for r in used for k, _, rep in r.runs if k == key]
         row = {"server": key, "label": SPEC[key].label, "command": srv.argv,

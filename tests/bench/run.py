@@ -6,6 +6,7 @@
     tests/bench/run --quick               CI smoke: 5 scenarios, one 2 s round per server,
                                           and one round of --cpu-pin on/off on hello-2w
     tests/bench/run --only engine         only the engine comparisons
+    tests/bench/run --only nginx          only the behind-nginx group (nginx_front.py)
     tests/bench/run --scenarios hello-1w --rounds 7 --duration 1
     tests/bench/run --install-only        set up .deps/bench-venv and the Debian tools
     tests/bench/run --publish             also update docs/benchmarks.md and the chart
@@ -36,11 +37,12 @@ import signal
 import sys
 import time
 
+import nginx_front
 import rounds
 import tables
 import tuning
-from benchenv import (DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS, PREVIOUS_RESULTS, ROOT,
-                      TMP, VENV, bare_rss_kb, ensure_apt, ensure_venv, log,
+from benchenv import (DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS, NGINX_RESULTS,
+                      PREVIOUS_RESULTS, ROOT, TMP, VENV, bare_rss_kb, ensure_apt, ensure_venv, log,
                       machine_description, uf_probe, venv_site_packages, venv_versions)
 from peers import (BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, SCENARIO_VARIANTS,
                    SERVER_KEYS, SPEC, UF_KEYS, Ctx)
@@ -59,9 +61,10 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke: the quick scenarios, 1 round of 2 s after 1 s of warm-up, "
                          "uwsgi-fast once per round, no tuning, no noise reference")
-    ap.add_argument("--only", choices=("peers", "engine"),
+    ap.add_argument("--only", choices=("peers", "engine", "nginx"),
                     help="peers: only the side-by-side scenarios; engine: only the engine "
-                         "comparisons; default: both")
+                         "comparisons; nginx: only the behind-nginx group (not in a full "
+                         "run); default: peers and engine")
     ap.add_argument("--rounds", type=int,
                     help="measured rounds per scenario and engine comparison (default %d)"
                     % ROUNDS)
@@ -135,7 +138,12 @@ def parse_args(argv):
     else:
         args.scenario_list = [s for s in SCENARIOS if s.full]
         args.comparison_list = [c for c in COMPARISONS if c.full]
-    if args.only == "engine":
+    if args.only == "nginx":
+        # the behind-nginx group: its scenarios, or those of them --scenarios names
+        args.scenario_list = [s for s in SCENARIOS if s.front and (
+            not args.scenarios or s in args.scenario_list)]
+        args.comparison_list = []
+    elif args.only == "engine":
         args.scenario_list = []
     elif args.only == "peers":
         args.comparison_list = []
@@ -192,8 +200,12 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     os.makedirs(TMP, exist_ok=True)
+    fronted = any(sc.front for sc in args.scenario_list)
+    nginx_error = None
     if not args.no_install:
         ensure_apt()
+        if fronted or args.install_only:
+            nginx_error = nginx_front.ensure_nginx()
         pkg_status = ensure_venv()
     else:
         pkg_status = {}
@@ -203,7 +215,10 @@ def main(argv=None):
     if args.install_only:
         for name, err in sorted(pkg_status.items()):
             log("bench: %-12s %s" % (name, err or "ok"))
+        log("bench: %-12s %s" % ("nginx", nginx_error or "ok"))
         return 0
+    if fronted and not nginx_error and not os.access(nginx_front.NGINX, os.X_OK):
+        nginx_error = "%s not found (Debian package nginx-light or nginx)" % nginx_front.NGINX
     if not shutil.which("wrk"):
         log("bench: wrk not found (Debian package wrk)")
         return 2
@@ -230,6 +245,11 @@ def main(argv=None):
         if uf_error:
             for k in UF_KEYS:
                 unavailable[k] = uf_error
+    for t in nginx_front.TRANSPORTS:  # a row behind nginx needs its server and nginx
+        why = unavailable.get(t.backend) or (uf_error if t.backend == BASE else None) \
+            or nginx_error
+        if why:
+            unavailable[t.key] = why
     ctx = Ctx(args.uwsgi_fast, uf_features, venv_site_packages())
 
     with open(os.path.join(TMP, "file-1m.bin"), "wb") as f:
@@ -253,7 +273,8 @@ def main(argv=None):
                      "retry_budget_s": args.retry_budget, "bootstrap": "percentile, "
                      "10000 resamples of the per-round ratios, median, 95%"},
         "machine": machine_description(),
-        "versions": venv_versions(),
+        "versions": dict(venv_versions(), **({"nginx": nginx_front.nginx_version()}
+                                             if fronted and not nginx_error else {})),
         "uwsgi_fast": dict(uf_build, binary=os.path.relpath(uf_source, ROOT),
                            error=uf_error, health_path="--health-path" in uf_features,
                            threads="--threads" in uf_features),
@@ -292,6 +313,8 @@ def main(argv=None):
             t_sc = time.monotonic()
             entry = rounds.run_scenario(sc, keys, ctx, args, log_dir, unavailable)
             entry["elapsed_s"] = round(time.monotonic() - t_sc, 1)
+            if sc.front:
+                entry["choice"] = nginx_front.choose(entry, seed=args.seed)
             log("bench: %s took %.0f s" % (sc.name, entry["elapsed_s"]))
             if omitted:
                 entry["omitted"] = omitted
@@ -325,6 +348,11 @@ def main(argv=None):
     write_json(out, results)
     everything = not args.output and not args.quick and not args.scenarios \
         and not args.servers and not interrupted
+    if everything and args.only == "nginx":
+        # the behind-nginx group's latest run: docs/benchmarks.md's "Behind nginx"
+        write_json(NGINX_RESULTS, results)
+        out = NGINX_RESULTS
+        everything = False
     if everything and args.only != "engine":
         if os.path.exists(LATEST_RESULTS):
             shutil.copy2(LATEST_RESULTS, PREVIOUS_RESULTS)
@@ -368,6 +396,15 @@ def print_tables(results, out):
             print()
             for line in notes:
                 print("* " + line)
+    if tables.fronted(results):
+        print()
+        print(tables.NGINX_HEADER)
+        print(tables.nginx_text_tables(results))
+        notes = tables.notes_lines(results, front=True)
+        if notes:
+            print()
+            for line in notes:
+                print("* " + line)
     if results["engine"]:
         print()
         print("Engine comparisons: side A is uwsgi-fast, side B adds one flag; %d round(s), "
@@ -389,6 +426,8 @@ def scenario_servers(sc, server_list, uf_features, uf_error, named=False, quick=
     scenarios) and the rows with a peer's own recommended worker count (hello-2w but not
     in --quick, or wherever --servers names them). Returns (keys, omitted): omitted says
     which variant this binary cannot run, for lack of its flag."""
+    if sc.front:
+        return nginx_front.rows_for(server_list, uf_features, uf_error)
     keys, omitted = [], []
     for k in server_list:
         if k in ENGINE_VARIANTS or (k in DOCS_ROWS and not named
@@ -417,6 +456,12 @@ def write_json(path, results):
     os.replace(tmp, path)
 
 
+def ours(key):
+    """Whether a result row is uwsgi-fast's (a failure exits 1), behind nginx too."""
+    t = nginx_front.TRANSPORT.get(key)
+    return key in UF_KEYS or (t is not None and t.backend == BASE)
+
+
 def exit_status(results, args, interrupted):
     """0: every built server served 2xx; 1: uwsgi-fast failed; 3: a peer failed."""
     uf_failed, peer_failed = [], []
@@ -439,12 +484,12 @@ def exit_status(results, args, interrupted):
                 bad = "%d non-2xx responses" % s["http_errors"]
             elif r.get("error_late"):
                 bad = r["error_late"]
-            elif r["server"] in UF_KEYS and args.quick and s["socket_errors"]:
+            elif ours(r["server"]) and args.quick and s["socket_errors"]:
                 bad = "%d socket errors" % s["socket_errors"]
-            elif r["server"] in UF_KEYS and r.get("worker_exits"):
+            elif ours(r["server"]) and r.get("worker_exits"):
                 bad = "%d worker process(es) exited under load" % r["worker_exits"]
             if bad:
-                (uf_failed if r["server"] in UF_KEYS else peer_failed).append(
+                (uf_failed if ours(r["server"]) else peer_failed).append(
                     "%s/%s: %s" % (ent["name"], r["server"], bad))
     for msg in uf_failed:
         log("bench: FAIL uwsgi-fast %s" % msg)

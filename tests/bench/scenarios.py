@@ -39,6 +39,7 @@ class Scenario:
     note: str = ""
     mix: str = ""  # a mixload.py mix: that closed-loop client instead of wrk (see below)
     close: bool = False  # mix only: a new connection per request
+    front: str = ""  # "nginx": the behind-nginx group (nginx_front.py), its own rows
 
 
 SCENARIOS = [
@@ -96,6 +97,18 @@ def mix_scenario(mix, close):
 
 
 SCENARIOS += [mix_scenario(mix, close) for mix in MIX_TITLES for close in (False, True)]
+
+# The behind-nginx group (issue 18): the same nginx in front of every server, over each
+# transport it is deployed with (nginx_front.py). Neither in --quick nor in a full run
+# (about 6 minutes a scenario with 7 rounds): `tests/bench/run --only nginx`.
+SCENARIOS += [
+    Scenario("nginx-hello-2w", "behind nginx: hello (13 B), 2 workers", "bench_wsgi:hello",
+             "/", 2, 100, "hello", kind="nginx", front="nginx",
+             note="one nginx worker in front of every server; wrk loads nginx"),
+    Scenario("nginx-flask-json", "behind nginx: Flask JSON endpoint, 2 workers",
+             "bench_flask:app", "/json", 2, 100, "json", kind="nginx", front="nginx",
+             note="one nginx worker in front of every server; wrk loads nginx"),
+]
 SCENARIO = {s.name: s for s in SCENARIOS}
 
 # The noise reference: uwsgi-fast's C-only health path on one worker, measured once in

@@ -48,7 +48,7 @@ class Server:
         self.port = free_port()
         # config_notes: how this server is set up (printed once per server under the
         # table); notes: what happened in this scenario.
-        self.argv, self.config_notes = server_command(key, sc, self.port, ctx, variant)
+        self.argv, self.config_notes = self.build_command(ctx)
         self.notes = []
         self.log_path = server_log_path(log_dir, sc, self.name)
         self.proc = None
@@ -58,6 +58,16 @@ class Server:
         self.worker_cpus = []  # each worker's allowed CPUs, read at the end of the scenario
         self.worker_exits = 0
         self.discarded = []  # runs of rounds measured again (the reference moved)
+
+    def build_command(self, ctx):
+        """(argv, config notes) of this server on its port; nginx_front.NginxServer builds
+        the backend behind nginx instead."""
+        return server_command(self.key, self.sc, self.port, ctx, self.variant)
+
+    def sidecars(self):
+        """{name: root pid} of processes that serve this row's requests besides the server
+        (the nginx in front): their CPU is measured apart, never added to the server's."""
+        return {}
 
     @property
     def path(self):
@@ -76,7 +86,7 @@ class Server:
         self.notes.append("port %d was taken at start; started again on another" % self.port)
         self.log.close()
         self.port = free_port()
-        self.argv, _ = server_command(self.key, self.sc, self.port, ctx, self.variant)
+        self.argv, _ = self.build_command(ctx)
         self.error = None
         self.start()
 
@@ -414,7 +424,9 @@ def run_client(server, seconds, out_path, canaries=False):
     its own clients was answered, and starved_clients() judges them."""
     argv, env = client_command(server, seconds)
     root = server.proc.pid
+    sides = server.sidecars()
     with open(out_path, "wb") as out:
+        side0 = {name: tree_cpu(pid) for name, pid in sides.items()}
         by0, busy0, t0 = tree_cpu_by_pid(root), system_busy(), time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL)
@@ -425,6 +437,7 @@ def run_client(server, seconds, out_path, canaries=False):
         _, status, ru = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         by1, busy1, t1 = tree_cpu_by_pid(root), system_busy(), time.monotonic()
+        side1 = {name: tree_cpu(pid) for name, pid in sides.items()}
         if canary:
             canary = stop_canaries(*canary)
     with open(out_path, "rb") as f:
@@ -446,9 +459,14 @@ def run_client(server, seconds, out_path, canaries=False):
     report["worker_cpu_s"] = {str(p): round(by1[p] - by0.get(p, 0.0), 3) for p in workers}
     report["wrk_cpu_s"] = round(wrk_cpu, 3)
     report["wall_s"] = round(t1 - t0, 3)
-    # Busy CPU that was neither the server nor wrk: other engineers' builds, the kernel's
-    # softirq work on others' behalf... A large value marks a noisy measurement.
-    report["other_cpu_s"] = round(max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu), 3)
+    side_cpu = {name: max(0.0, side1[name] - side0[name]) for name in sides}
+    if sides:
+        report["sidecar_cpu_s"] = {name: round(v, 3) for name, v in side_cpu.items()}
+    # Busy CPU that was neither the server (nor its nginx) nor wrk: other engineers'
+    # builds, the kernel's softirq work on others' behalf... A large value marks a noisy
+    # measurement.
+    report["other_cpu_s"] = round(max(0.0, (busy1 - busy0) - server_cpu - wrk_cpu
+                                      - sum(side_cpu.values())), 3)
     dur = report["duration_us"] / 1e6
     report["rps"] = round(report["requests"] / dur, 1) if dur > 0 else 0.0
     e = report["errors"]

@@ -79,6 +79,9 @@ def summarize(rounds, rss_kb):
     requests = sum(r["requests"] for r in rs)
     # CPU per request means little when a round answered (almost) nothing.
     cpu = [r["server_cpu_s"] / r["requests"] * 1e4 for r in rs if r["requests"] >= 100]
+    # the nginx in front (behind-nginx scenarios): its CPU apart from the server's
+    front = [sum(r["sidecar_cpu_s"].values()) / r["requests"] * 1e4 for r in rs
+             if r["requests"] >= 100 and r.get("sidecar_cpu_s")]
     answered = [r for r in rs if r["requests"]]
 
     def lat(key, part="latency_us"):
@@ -98,6 +101,7 @@ def summarize(rounds, rss_kb):
         "http_errors": sum(r["http_errors"] for r in rs),
         "requests": requests,
         "cpu_s_per_10k": round(statistics.median(cpu), 3) if cpu else None,
+        "front_cpu_s_per_10k": round(statistics.median(front), 3) if front else None,
         "rss_mb_per_worker": round(max(rss_kb) / 1024, 1) if rss_kb else None,
         "starved": max((r["canary"]["starved"] for r in rs if "canary" in r), default=None),
         "watched": max((r["canary"]["canaries"] for r in rs if "canary" in r), default=None),

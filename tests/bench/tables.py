@@ -176,8 +176,15 @@ MIX_COLUMNS = ["scenario", "server", "req/s", "fast p50", "fast p99", "p99 all",
 
 
 def family(results, mixed):
-    """The scenario entries of one table: the mixed family's, or the others'."""
-    return [e for e in results["scenarios"] if bool(e.get("mix")) == mixed]
+    """The scenario entries of one table: the mixed family's, or the others' (the
+    behind-nginx group has its own tables, below)."""
+    return [e for e in results["scenarios"] if bool(e.get("mix")) == mixed
+            and not e.get("front")]
+
+
+def fronted(results):
+    """The behind-nginx group's scenario entries."""
+    return [e for e in results["scenarios"] if e.get("front")]
 
 
 def table_rows(entries, columns):
@@ -257,7 +264,7 @@ def config_lines(entries):
             for note in dict.fromkeys(r["config_notes"]):
                 where[r["server"]][note].append(ent["name"])
     lines = []
-    for key in SERVER_KEYS:
+    for key in SERVER_KEYS + [k for k in where if k not in SERVER_KEYS]:
         if key not in where:
             continue
         parts = []
@@ -273,10 +280,11 @@ def config_lines(entries):
     return lines
 
 
-def notes_lines(results, mixed=False):
+def notes_lines(results, mixed=False, front=False):
     """Facts that belong under a table: how each server was set up, then what happened
-    in each scenario (starved connections, missing features, failures)."""
-    entries = family(results, mixed)
+    in each scenario (starved connections, missing features, failures); front=True: the
+    behind-nginx group's."""
+    entries = fronted(results) if front else family(results, mixed)
     lines = config_lines(entries)
     for ent in entries:
         parts = []
@@ -343,3 +351,105 @@ def markdown_table(results, mixed=False):
     for row in rows:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# The behind-nginx group (nginx_front.py): every server on each of its transports, then
+# each peer's best transport against uwsgi-fast's best.
+
+NGINX_HEADER = ("Behind nginx: one nginx (worker_processes 1, access_log off, upstream "
+                "keep-alive for HTTP) in front of every server; wrk loads nginx. CPU: the "
+                "server's process tree; nginx's apart")
+NGINX_COLUMNS = ["scenario", "server", "transport", "req/s", "p99", "errors", "starved",
+                 "CPU s/10k req", "nginx CPU s/10k", "x its best", "95% CI", "choose"]
+NGINX_BEST_COLUMNS = ["scenario", "server", "best transport", "req/s", "p99",
+                      "CPU s/10k req", "x uwsgi-fast's best", "95% CI", "lead"]
+
+
+def nginx_rows(results):
+    """(transport rows, best-against-best rows) of strings for the group's two tables: every
+    row with its ratio to its server's best transport and whether to choose it; every
+    peer's best transport with its ratio to uwsgi-fast's best."""
+    import nginx_front  # noqa: E402  (registers the rows' labels)
+    rows, best = [], []
+    for ent in fronted(results):
+        res = {r["server"]: r for r in ent["results"]}
+        choice = ent.get("choice") or {}
+        picked = {t["server"]: t for t in choice.get("transports", [])}
+        for key, r in res.items():
+            t = nginx_front.TRANSPORT.get(key)
+            server = nginx_front.BACKEND_LABELS.get(t.backend, key) if t else r["label"]
+            what = t.what if t else ""
+            if "summary" not in r:
+                rows.append([ent["name"], server, what, r.get("error", "no result")]
+                            + [""] * (len(NGINX_COLUMNS) - 4))
+                continue
+            sm = r["summary"]
+            p = picked.get(key)
+            rs = p["vs_best"] if p else None
+            rows.append([ent["name"], server, what, "%.0f" % sm["rps"], fmt_ms(sm["p99_us"]),
+                         fmt_errors(sm), "-" if sm.get("starved") is None else "%d/%d" % (
+                             sm["starved"], sm.get("watched") or CANARIES),
+                         fmt_cpu(sm), "-" if sm.get("front_cpu_s_per_10k") is None else
+                         "%.2f" % sm["front_cpu_s_per_10k"],
+                         "1.00x" if p and p["best"] else fmt_ratio(rs),
+                         fmt_ci(rs), nginx_front.choice_word(p) if p else "-"])
+        uf = choice.get("best", {}).get(BASE)
+        if uf and "summary" in res.get(uf, {}):
+            sm = res[uf]["summary"]
+            best.append([ent["name"], "uwsgi-fast", nginx_front.TRANSPORT[uf].what,
+                         "%.0f" % sm["rps"], fmt_ms(sm["p99_us"]), fmt_cpu(sm), "1.00x",
+                         "-", "-"])
+        for v in choice.get("best_vs_best", []):
+            sm = res[v["server"]]["summary"]
+            rs = v["ratio"]
+            best.append([ent["name"], nginx_front.BACKEND_LABELS[v["backend"]],
+                         nginx_front.TRANSPORT[v["server"]].what, "%.0f" % sm["rps"],
+                         fmt_ms(sm["p99_us"]), fmt_cpu(sm), fmt_ratio(rs), fmt_ci(rs),
+                         fmt_lead(rs)])
+    return rows, best
+
+
+def _text(columns, rows, left=3):
+    widths = [len(c) for c in columns]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if cell and not (i == left and len(row) > left + 1 and not row[left + 1]):
+                widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(columns)),
+             "  ".join("-" * w for w in widths)]
+    prev = None
+    for row in rows:
+        if prev is not None and row[0] != prev:
+            lines.append("")
+        prev = row[0]
+        if len(row) > left + 1 and row[left] and not row[left + 1]:  # a failure
+            lines.append("  ".join([c.ljust(widths[i]) for i, c in enumerate(row[:left])]
+                                   + [row[left]]))
+        else:
+            lines.append("  ".join(c.rjust(widths[i]) if i >= left else c.ljust(widths[i])
+                                   for i, c in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def nginx_text_tables(results):
+    rows, best = nginx_rows(results)
+    out = _text(NGINX_COLUMNS, rows)
+    if best:
+        out += "\n\nEach server's best transport against uwsgi-fast's best:\n"
+        out += _text(NGINX_BEST_COLUMNS, best)
+    return out
+
+
+def nginx_markdown(results):
+    """The group's two tables in Markdown (docs/benchmarks.md, "Behind nginx")."""
+    rows, best = nginx_rows(results)
+    out = []
+    for columns, body, left in ((NGINX_COLUMNS, rows, 3), (NGINX_BEST_COLUMNS, best, 3)):
+        if not body:
+            continue
+        out += ["| " + " | ".join(columns) + " |",
+                "|" + "|".join(["---"] * left + ["---:"] * (len(columns) - left)) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+        out.append("")
+    return "\n".join(out).rstrip()

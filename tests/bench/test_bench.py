@@ -237,14 +237,3 @@ class ServerLists(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
-
-
-class HelpFlags(unittest.TestCase):
-    def test_a_setting_that_mentions_refusing_does_not_end_the_options(self):
-        import benchenv
-        text = ("Options:\n"
-                "      --proxy-protocol MODE   v1 or v2; others are refused\n"
-                "      --threads INT           application threads\n"
-                "gunicorn flags that are refused with a reason:\n"
-                "  --daemon --spew\n")
-        self.assertEqual(benchenv.help_flags(text), {"--proxy-protocol", "--threads"})
