@@ -63,11 +63,18 @@ def drive(cmd, workdir, port):
         mark("start")
         wait_until(lambda: _try(request), 10)
         mark("request")
+        # each phase ends when the workers it changes are there or gone (a scale-down
+        # waits for steering to settle before its worker drains), then the log is quiet
+        old = set(children(proc.pid))
         proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: len(children(proc.pid)) == 2
+                          and not old & set(children(proc.pid)), 20)
         mark("hup")
         proc.send_signal(signal.SIGTTIN)
+        assert wait_until(lambda: len(children(proc.pid)) == 3, 15)
         mark("ttin")
         proc.send_signal(signal.SIGTTOU)
+        assert wait_until(lambda: len(children(proc.pid)) == 2, 15)
         mark("ttou")
         os.kill(sorted(children(proc.pid))[0], signal.SIGKILL)
         mark("kill9")
