@@ -177,6 +177,17 @@ def csrf_token(html):
     return m.group(1)
 
 
+def django_admin_login(s, base):
+    """Logs the requests session `s` into the test project's admin at `base` (ending in
+    "/"): the login page sets csrftoken, the post with it redirects to the admin."""
+    r = s.get(base + "admin/login/?next=/admin/", timeout=10)
+    assert r.status_code == 200 and "csrftoken" in s.cookies
+    r = s.post(base + "admin/login/?next=/admin/", timeout=10, allow_redirects=False,
+               data={"csrfmiddlewaretoken": csrf_token(r.text), "username": "admin",
+                     "password": "s3cret-pass", "next": "/admin/"})
+    assert r.status_code == 302 and r.headers["Location"] == "/admin/", r.text[:2000]
+
+
 def test_django(server, django_db, files_dir, validated):
     d, big_sha = files_dir
     srv = django_server(server, django_db, d, validated)
@@ -190,12 +201,7 @@ def test_django(server, django_db, files_dir, validated):
 
     # the admin: login with CSRF, then a form post that writes through the ORM
     s = requests.Session()
-    r = s.get(base + "admin/login/?next=/admin/", timeout=10)
-    assert r.status_code == 200 and "csrftoken" in s.cookies
-    r = s.post(base + "admin/login/?next=/admin/", timeout=10, allow_redirects=False,
-               data={"csrfmiddlewaretoken": csrf_token(r.text), "username": "admin",
-                     "password": "s3cret-pass", "next": "/admin/"})
-    assert r.status_code == 302 and r.headers["Location"] == "/admin/", r.text[:2000]
+    django_admin_login(s, base)
     r = s.get(base + "admin/", timeout=10)
     assert r.status_code == 200 and "Site administration" in r.text
     assert s.get(base + "whoami/", timeout=10).json()["user"] == "admin"
