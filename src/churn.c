@@ -101,6 +101,13 @@ bool churn_generation_ready(const churn_t *c, unsigned nslots, unsigned generati
         if (!p || p->generation != generation || !churn_ready(c, p))
             return false;
     }
+    /* an older worker that still accepts would answer after the manager heard READY=1 */
+    for (unsigned i = 0; i < c->nprocs; i++) {
+        const churn_proc_t *p = &c->procs[i];
+        if (p->pid > 0 && p->generation != generation &&
+            sb_get(&c->sb[p->sb_index].state) != SB_DRAINING)
+            return false;
+    }
     return nslots > 0;
 }
 

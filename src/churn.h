@@ -125,7 +125,8 @@ unsigned churn_live(const churn_t *c);
 /* Whether p has said it accepts (scoreboard state READY). */
 bool churn_ready(const churn_t *c, const churn_proc_t *p);
 /* Whether slots [0, nslots) (nslots > 0) each have a ready current worker of
- * `generation`: what sd_notify's READY=1 waits for (src/sdnotify.h). */
+ * `generation` and every older worker has stopped accepting: what sd_notify's READY=1
+ * waits for (src/sdnotify.h). */
 bool churn_generation_ready(const churn_t *c, unsigned nslots, unsigned generation);
 
 /* ---- decisions ------------------------------------------------------------------------ */

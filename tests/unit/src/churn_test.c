@@ -84,6 +84,11 @@ static void test_generation_ready(void)
     CHECK(!churn_generation_ready(&c, 2, 2)); /* slot 1's successor is not there yet */
     add(3, 13, 1, 2, SB_READY);
     b->draining = true;
+    /* both old workers are told to go, but they still accept until they say they drain */
+    CHECK(!churn_generation_ready(&c, 2, 2));
+    sb[0].state = SB_DRAINING;
+    CHECK(!churn_generation_ready(&c, 2, 2));
+    b->pid = 0; /* gone counts as not accepting */
     CHECK(churn_generation_ready(&c, 2, 2));
     s0->pid = 0; /* slot 0's new worker died: not ready until it is replaced */
     CHECK(!churn_generation_ready(&c, 2, 2));
