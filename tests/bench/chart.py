@@ -28,10 +28,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 ORDER = ["uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-threads",
-         "granian", "fastwsgi", "bjoern", "uwsgi", "gunicorn-gthread", "gunicorn-sync",
+         "uwsgi-fast-epoll", "granian", "fastwsgi", "bjoern", "uwsgi", "gunicorn-gthread", "gunicorn-sync",
          "gunicorn-sync-docs"]
 COLORS = {"uwsgi-fast": "#d62728", "uwsgi-fast-health": "#ff9896",
           "uwsgi-fast-accesslog": "#e377c2", "uwsgi-fast-threads": "#ff7f0e",
+          "uwsgi-fast-epoll": "#f7b6d2",
           "granian": "#1f77b4",
           "fastwsgi": "#2ca02c", "bjoern": "#9467bd", "uwsgi": "#8c564b",
           "gunicorn-gthread": "#7f7f7f", "gunicorn-sync": "#bcbd22",

@@ -47,6 +47,7 @@ SERVERS = [
     ServerSpec("uwsgi-fast-pin", "uwsgi-fast --cpu-pin", ""),
     ServerSpec("uwsgi-fast-zc", "uwsgi-fast --zerocopy-threshold 0", ""),
     ServerSpec("uwsgi-fast-threads", "uwsgi-fast --threads 4", ""),
+    ServerSpec("uwsgi-fast-epoll", "uwsgi-fast --engine epoll", ""),
     ServerSpec("reference", "noise reference (uwsgi-fast C-only /health, 1 worker)", ""),
 ]
 SERVER_KEYS = [s.key for s in SERVERS if s.key != "reference"]
@@ -57,12 +58,15 @@ DOCS_ROWS = {"gunicorn-sync-docs": lambda sc: sc.name == "hello-2w"}
 SPEC = {s.key: s for s in SERVERS}
 BASE = "uwsgi-fast"  # every ratio is against this server's run next to the other's
 UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-pin",
-           "uwsgi-fast-zc", "uwsgi-fast-threads", "reference")
+           "uwsgi-fast-zc", "uwsgi-fast-threads", "uwsgi-fast-epoll", "reference")
+EPOLL_SCENARIOS = ("hello-2w", "keepalive-5k", "file-1m", "flask-json")
 # variants of uwsgi-fast that run only in some side-by-side scenarios: which ones, and the
 # flag each needs, as --help documents it (a binary without it omits the variant)
 SCENARIO_VARIANTS = {
     "uwsgi-fast-health": (lambda sc: sc.health, "--health-path"),
     "uwsgi-fast-threads": (lambda sc: bool(sc.mix), "--threads"),
+    # the readiness engine (issue 19) beside the two epoll peers, bjoern and FastWSGI
+    "uwsgi-fast-epoll": (lambda sc: sc.name in EPOLL_SCENARIOS, "--engine"),
 }
 # variants that run only in the engine comparisons, never side by side with the peers
 ENGINE_VARIANTS = ("uwsgi-fast-pin", "uwsgi-fast-zc", "uwsgi-fast-accesslog")
@@ -230,6 +234,8 @@ def server_command(key, sc, port, ctx, variant=None):
                      os.path.join(tempfile.gettempdir(), "uwsgi-fast-bench-access.log")]
         if key == "uwsgi-fast-pin":
             argv += ["--cpu-pin"]
+        if key == "uwsgi-fast-epoll":
+            argv += ["--engine", "epoll"]
         if key == "uwsgi-fast-zc":
             # SEND_ZC from the registered buffers for every file body, loopback included
             argv += ["--zerocopy-threshold", "0"]
