@@ -604,9 +604,12 @@ def test_sigterm_drains_every_busy_thread(server, tmp_path):
     srv = server(APP, workers=workers, args=[*threads(n), "--graceful-timeout", "20"],
                  probe=PROBE)
     pids = srv.wait_workers(workers)
-    # n connections held by each worker (a connection stays with the worker that took it)
+    # n connections held by each worker (a connection stays with the worker that took it).
+    # Until the second worker is ready the first one also accepts on its listener, so
+    # this takes as long as that worker's boot, not a fixed number of tries.
     by_pid = {p: [] for p in pids}
-    for _ in range(200):
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
         c = Client(srv.port, timeout=20)
         pid = json.loads(c.request("GET", "/env").body)["pid"]
         if len(by_pid[pid]) < n:
