@@ -370,6 +370,11 @@ def changes_md(results, prev):
             if old is None:
                 continue
             med, ci = inverse(r["ratio"])
+            if med is None:
+                # the peer served nothing (bjoern on io-10ms): no ratio to set beside the old
+                lines.append("- %s, %s: %.2fx → no ratio: it served no request" % (
+                    ent["name"], r["label"], old))
+                continue
             verdict = {"lower": "uwsgi-fast leads", "higher": "%s leads" % r["label"],
                        "tie": "tie", "few": "too few rounds"}[r["ratio"]["verdict"]]
             old_label = (result(prev, ent["name"], r["server"]) or {}).get("label")
