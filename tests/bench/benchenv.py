@@ -16,6 +16,9 @@ import sys
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(BENCH))
+# the front ends' helpers, shared with the integration tests (tests/frontends)
+sys.path.insert(0, os.path.join(ROOT, "tests", "frontends"))
+import debian  # noqa: E402
 APPS = os.path.join(BENCH, "apps")
 RESULTS = os.path.join(BENCH, "results")
 TMP = os.path.join(RESULTS, "tmp")
@@ -53,17 +56,11 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def dpkg_installed(pkg):
-    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True,
-                       text=True)
-    return r.returncode == 0 and "install ok installed" in r.stdout
-
-
 def ensure_apt():
     """Installs the Debian packages the harness needs, only those missing."""
     if not shutil.which("dpkg-query"):
         return
-    missing = [p for p in APT_PACKAGES if not dpkg_installed(p)]
+    missing = [p for p in APT_PACKAGES if not debian.installed(p)]
     if not shutil.which("gcc") or not shutil.which("make"):
         missing.append("build-essential")
     if not missing:

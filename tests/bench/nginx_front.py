@@ -23,47 +23,28 @@ error log, the unix sockets) as `nginx -p DIR -c DIR/nginx.conf`, in the foregro
 is stopped (QUIT, then KILL) with its server. Standard library only.
 """
 
-import http.client
 import os
 import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 
+import debian
+import nginx as front
 import stats
-from benchenv import APPS, dpkg_installed, log
+from benchenv import APPS, log
 from peers import BACKLOG, SPEC, ServerSpec, candidates, server_command
 from procstat import open_connections, tree_cpu
 from server import Server, free_port, server_log_path
 
-NGINX = "/usr/sbin/nginx"
-NGINX_PACKAGES = ("nginx-light", "nginx")
+NGINX = front.NGINX
 # Idle upstream connections nginx's worker keeps per upstream: above the scenario's 100
 # client connections, so that under load no answered connection is closed for want of
 # room (docs/deployment.md's 16 suits a site with fewer requests in flight).
 UPSTREAM_KEEPALIVE = 128
 READY_PATH = "/.bench-nginx-ready"  # answered by nginx itself, with the instance's token
-# nginx's uwsgi_params as Debian ships it, for a machine without /etc/nginx/uwsgi_params
-UWSGI_PARAMS = """uwsgi_param  QUERY_STRING       $query_string;
-uwsgi_param  REQUEST_METHOD     $request_method;
-uwsgi_param  CONTENT_TYPE       $content_type;
-uwsgi_param  CONTENT_LENGTH     $content_length;
-uwsgi_param  REQUEST_URI        $request_uri;
-uwsgi_param  PATH_INFO          $document_uri;
-uwsgi_param  DOCUMENT_ROOT      $document_root;
-uwsgi_param  SERVER_PROTOCOL    $server_protocol;
-uwsgi_param  REQUEST_SCHEME     $scheme;
-uwsgi_param  HTTPS              $https if_not_empty;
-uwsgi_param  REMOTE_ADDR        $remote_addr;
-uwsgi_param  REMOTE_PORT        $remote_port;
-uwsgi_param  SERVER_PORT        $server_port;
-uwsgi_param  SERVER_NAME        $server_name;
-uwsgi_param  HTTP_HOST          $host;
-"""
 
 
 @dataclass(frozen=True)
@@ -169,88 +150,27 @@ def backend_command(t, sc, ctx, port, sock):
     return argv, notes
 
 
-def render_conf(prefix, port, t, upstream, token, user_root=False):
+def render_conf(prefix, port, t, upstream, token):
     """nginx.conf for one row: the same for every row but the upstream's address and the
     location's pass (proxy_pass with keep-alive, or uwsgi_pass)."""
-    if t.protocol == "http":
-        location = """            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;"""
-    else:
-        location = """            include uwsgi_params;
-            uwsgi_pass app;"""
-    keepalive = "        keepalive %d;\n" % UPSTREAM_KEEPALIVE if t.keepalive else ""
-    temps = "\n".join("    %s_temp_path %s;" % (kind, os.path.join(prefix, kind))
-                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    # a root master's worker would otherwise run as nobody, who may not enter the
-    # temporary directory (the unix sockets, the body temp files)
-    user = "user root;\n" if user_root else ""
-    return """# written by tests/bench/nginx_front.py (%(key)s)
-daemon off;
-master_process on;
-worker_processes 1;
-%(user)spid %(prefix)s/nginx.pid;
-error_log %(prefix)s/error.log warn;
-events {
-    worker_connections 4096;
-}
-http {
-    access_log off;
-    default_type application/octet-stream;
-%(temps)s
-    client_max_body_size 100m;
-    upstream app {
-        server %(upstream)s;
-%(keepalive)s    }
-    server {
-        listen 127.0.0.1:%(port)d backlog=%(backlog)d;
-        server_name localhost;
-        location / {
-%(location)s
-        }
-        location = %(ready)s {
-            return 200 "%(token)s";
-        }
-    }
-}
-""" % {"key": t.key, "user": user, "prefix": prefix, "temps": temps, "upstream": upstream,
-       "keepalive": keepalive, "port": port, "backlog": BACKLOG, "location": location,
-       "ready": READY_PATH, "token": token}
+    block = front.upstream([upstream], UPSTREAM_KEEPALIVE if t.keepalive else 0)
+    location = front.PROXY_LOCATION if t.protocol == "http" else front.UWSGI_LOCATION
+    return front.render(prefix, port, block, location, READY_PATH, token,
+                        written_by="tests/bench/nginx_front.py (%s)" % t.key,
+                        error_level="warn", worker_connections=4096, backlog=BACKLOG)
 
 
 def ensure_nginx():
     """/usr/sbin/nginx, installing Debian's package when it is missing. Returns None, or
     why there is no nginx (the rows then say so in the table)."""
-    if os.access(NGINX, os.X_OK):
-        return None
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        return "nginx is not installed and apt-get cannot install it here"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for package in NGINX_PACKAGES:
-        if dpkg_installed(package):
-            continue
-        log("bench: apt-get install %s" % package)
-        try:
-            subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
-                            "-o", "DPkg::Lock::Timeout=120", package], env=env,
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, timeout=300, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if os.access(NGINX, os.X_OK):
-            return None
-    return "apt-get install %s did not give %s" % (" / ".join(NGINX_PACKAGES), NGINX)
+    why_not = debian.install_binary(NGINX, front.PACKAGES)
+    if why_not is None and not os.access(NGINX, os.X_OK):
+        why_not = "%s not found" % NGINX
+    return why_not
 
 
 def nginx_version():
-    try:
-        r = subprocess.run([NGINX, "-v"], capture_output=True, text=True, timeout=10)
-        return (r.stdout + r.stderr).strip().split("/")[-1]
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+    return front.version()
 
 
 class NginxServer(Server):
@@ -294,37 +214,21 @@ class NginxServer(Server):
             self.start_nginx()
 
     def start_nginx(self):
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(render_conf(self.dir, self.port, self.transport,
-                                upstream_address(self.transport, self.backend_port,
-                                                 self.sock),
-                                self.token, user_root=os.geteuid() == 0))
-        params = os.path.join(self.dir, "uwsgi_params")
-        if os.path.isfile("/etc/nginx/uwsgi_params"):
-            shutil.copyfile("/etc/nginx/uwsgi_params", params)
-        else:
-            with open(params, "w") as f:
-                f.write(UWSGI_PARAMS)
-        cmd = [NGINX, "-p", self.dir, "-c", conf, "-e", os.path.join(self.dir, "error.log")]
+        text = render_conf(self.dir, self.port, self.transport,
+                           upstream_address(self.transport, self.backend_port, self.sock),
+                           self.token)
+        cmd = front.write_config(self.dir, text)
         self.nginx_argv = cmd
-        check = subprocess.run(cmd + ["-t", "-q"], capture_output=True, text=True,
-                               timeout=30)
-        if check.returncode != 0:
-            self.error = "nginx -t refused the configuration: %s" % (
-                check.stdout + check.stderr).strip()[-300:]
+        refused = front.refusal(cmd)
+        if refused:
+            self.error = "nginx -t refused the configuration: %s" % refused[-300:]
             return
         self.nginx_out = open(server_log_path(self.log_dir, self.sc, self.name + "-nginx"),
                               "wb")
-        self.nginx = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.nginx_out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.nginx = front.launch(cmd, self.nginx_out)
 
     def nginx_errors(self):
-        try:
-            with open(os.path.join(self.dir, "error.log"), errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return front.error_log(self.dir)
 
     def backend_alive(self):
         return super().alive()
@@ -345,15 +249,7 @@ class NginxServer(Server):
             return False
 
     def nginx_ready(self):
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-            try:
-                conn.request("GET", READY_PATH)
-                return conn.getresponse().read() == self.token.encode()
-            finally:
-                conn.close()
-        except (OSError, http.client.HTTPException):
-            return False
+        return front.answers_token(self.port, READY_PATH, self.token)
 
     def wait_ready(self, deadline):
         """The server accepts on its socket, nginx answers its own token, then one
@@ -422,20 +318,7 @@ class NginxServer(Server):
     def stop_nginx(self):
         if self.nginx is None:
             return
-        if self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGQUIT)
-            try:
-                self.nginx.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        try:  # its worker too, whatever happened to the master
-            os.killpg(self.nginx.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.nginx.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        front.stop(self.nginx, timeout=5)
         errs = self.nginx_errors()
         if errs.strip() and self.nginx_out is not None:
             self.nginx_out.write(b"--- nginx error.log ---\n" + errs.encode()[-20000:])

@@ -20,12 +20,15 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# pytest-free helpers shared with tests/bench (the front ends: nginx, Debian packages)
+sys.path.insert(0, str(ROOT / "tests" / "frontends"))
 APPS = Path(__file__).resolve().parent / "apps"
 EXAMPLES = ROOT / "examples"
 VENV = ROOT / ".venv"

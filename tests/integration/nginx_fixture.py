@@ -1,12 +1,10 @@
-"""A real nginx in front of the server under test: Debian's package, started by the tests.
+"""A real nginx in front of the server under test, as a pytest fixture.
 
-nginx is installed with apt-get (nginx-light, else nginx) only when /usr/sbin/nginx is
-missing; without apt (or root) the test is skipped with the reason. Each Nginx runs from
-its own directory: the configuration, pid file, logs and every *_temp_path live there,
-and it is started as `nginx -p DIR -c DIR/nginx.conf -e DIR/error.log` in the
-foreground, so the system's nginx service is never touched and /etc/nginx is only read
-(its params files are copied, below). Teardown sends QUIT
-(graceful) and KILLs the process group if it has not gone within a deadline.
+The instance itself (its own directory, configuration, start and stop, the Debian package)
+is tests/frontends/nginx.py's, shared with the behind-nginx benchmarks; here it becomes a
+fixture that fails the test with nginx's configuration and error log when nginx does, and
+skips it when nginx cannot be installed. Teardown sends QUIT (graceful) and KILLs the
+process group if it has not gone within a deadline.
 
     from nginx_fixture import nginx, upstream, PROXY_LOCATION  # noqa: F401 (fixture)
 
@@ -19,62 +17,33 @@ The http block gets `upstream_block` verbatim (name the upstream `app`) and the 
 location `/` gets `location` verbatim, so a uwsgi_pass test passes its own:
 
     ngx = nginx(upstream([f"unix:{sock}"]), "uwsgi_pass app; include uwsgi_params;")
-
-(the package's uwsgi_params, fastcgi_params, scgi_params and mime.types are copied next
-to nginx.conf, so a relative include finds them).
 """
 import http.client
 import os
-import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+import nginx as front
 from conftest import IO_TIMEOUT, Response, free_port
 from debian_tools import debian_binary
 
-NGINX = "/usr/sbin/nginx"
-PARAMS_FILES = ("uwsgi_params", "fastcgi_params", "scgi_params", "mime.types")
 READY_PATH = "/.nginx-fixture-ready"  # answered by nginx itself, with the instance's token
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
-
-# The reverse-proxy location of docs/deployment.md: HTTP/1.1 upstream with keep-alive
-# (an empty Connection header, or nginx sends "close"), the client's address and scheme
-# forwarded. $host, not $http_host: nginx's own uwsgi_params explains why (a client's
-# raw Host can disagree with an absolute-form request target).
-PROXY_LOCATION = """
-            proxy_pass http://app;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-"""
+PROXY_LOCATION = front.PROXY_LOCATION
+upstream = front.upstream
 
 # One line per request: what nginx saw and what the upstream answered. $connection is
 # nginx's client connection, $upstream_status lists every upstream try ("502, 200").
-LOG_FORMAT = ('$connection $status "$request" up=$upstream_addr '
-              'ups=$upstream_status rt=$request_time urt=$upstream_response_time')
+LOG_FORMAT = ("log_format test '$connection $status \"$request\" up=$upstream_addr "
+              "ups=$upstream_status rt=$request_time urt=$upstream_response_time';")
 
 
 def nginx_binary():
     """/usr/sbin/nginx, installing Debian's package when it is missing (or skipping)."""
-    return debian_binary(NGINX, ("nginx-light", "nginx"))
-
-
-def upstream(servers, keepalive=16, name="app", extra=""):
-    """An upstream block: servers are nginx's spellings ("127.0.0.1:8000",
-    "unix:/path"); keepalive is the idle connections each nginx worker keeps (0: none)."""
-    lines = [f"        server {s};" for s in servers]
-    if keepalive:
-        lines.append(f"        keepalive {keepalive};")
-    if extra:
-        lines.append(extra)
-    return f"    upstream {name} {{\n" + "\n".join(lines) + "\n    }\n"
+    return debian_binary(front.NGINX, front.PACKAGES)
 
 
 class PortTaken(Exception):
@@ -92,62 +61,24 @@ class Nginx:
         self.conf = self.prefix / "nginx.conf"
         self.error_log = self.prefix / "error.log"
         self.access_log = self.prefix / "access.log"
-        self.pid_file = self.prefix / "nginx.pid"
-        self.token = os.urandom(8).hex().encode()
-        # a root master's workers would otherwise run as nobody, who cannot enter the
-        # test's temporary directory (its unix sockets, the request body temp files)
-        user = "user root;\n" if os.geteuid() == 0 else ""
-        temps = "\n".join(f"    {kind}_temp_path {self.prefix / kind};"
-                          for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-        self.conf.write_text(f"""# written by tests/integration/nginx_fixture.py
-daemon off;
-master_process on;
-worker_processes 1;
-{user}pid {self.pid_file};
-error_log {self.error_log} {error_level};
-events {{
-    worker_connections 1024;
-}}
-http {{
-    default_type application/octet-stream;
-    log_format test '{LOG_FORMAT}';
-    access_log {self.access_log} test;
-{temps}
-    client_max_body_size 100m;
-{http_extra}
-{upstream_block}
-    server {{
-        listen 127.0.0.1:{self.port};
-        server_name localhost;
-        location / {{
-{location}
-        }}
-        location = {READY_PATH} {{
-            access_log off;
-            return 200 "{self.token.decode()}";
-        }}
-    }}
-}}
-""")
-        # `include uwsgi_params;` is read relative to our nginx.conf: copy the package's
-        # (only read from /etc/nginx, never changed)
-        for name in PARAMS_FILES:
-            if os.path.isfile(f"/etc/nginx/{name}"):
-                shutil.copyfile(f"/etc/nginx/{name}", self.prefix / name)
-        self.cmd = [binary, "-p", str(self.prefix), "-c", str(self.conf),
-                    "-e", str(self.error_log)]
-        check = subprocess.run([*self.cmd, "-t", "-q"], capture_output=True, text=True,
-                               timeout=30)
-        if check.returncode != 0:
-            pytest.fail(f"nginx -t refused {self.conf}:\n{check.stdout}{check.stderr}\n"
-                        f"{self.conf.read_text()}", pytrace=False)
+        self.token = os.urandom(8).hex()
+        text = front.render(str(self.prefix), self.port, upstream_block, location,
+                            READY_PATH, self.token,
+                            written_by="tests/integration/nginx_fixture.py",
+                            access_log="test", log_format=LOG_FORMAT,
+                            error_level=error_level, http_extra=http_extra)
+        self.cmd = front.write_config(str(self.prefix), text)
+        self.cmd[0] = binary
+        refused = front.refusal(self.cmd)
+        if refused:
+            pytest.fail(f"nginx -t refused {self.conf}:\n{refused}\n{self.conf.read_text()}",
+                        pytrace=False)
         self._out = open(self.prefix / "stdout.log", "wb")
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = front.launch(self.cmd, self._out)
 
     # -- introspection --
     def error_log_text(self):
-        return self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+        return front.error_log(str(self.prefix))
 
     def access_lines(self):
         if not self.access_log.exists():
@@ -172,11 +103,8 @@ http {{
                     raise PortTaken(self.port)
                 self.fail(f"nginx exited with {self.proc.returncode} at start")
             # this nginx's own token, not whatever else may have taken the port
-            try:
-                if self.request("GET", READY_PATH, timeout=1.0).body == self.token:
-                    break
-            except (OSError, http.client.HTTPException):
-                pass
+            if front.answers_token(self.port, READY_PATH, self.token):
+                break
             if time.monotonic() > deadline:
                 self.fail(f"nginx did not accept on {self.port} within {START_TIMEOUT}s")
             time.sleep(0.05)
@@ -194,24 +122,9 @@ http {{
             time.sleep(0.1)
 
     def stop(self):
-        """QUIT (graceful: open requests finish), then KILL the process group after
-        STOP_TIMEOUT. Returns what looked wrong, for the fixture's teardown."""
-        problems = []
-        if self.running():
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                problems.append(f"nginx {self.proc.pid} did not exit within {STOP_TIMEOUT}s "
-                                "of QUIT")
-        try:  # its workers too, whatever happened to the master
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            problems.append(f"nginx {self.proc.pid} survived SIGKILL")
+        """QUIT, then KILL the process group after STOP_TIMEOUT. Returns what looked
+        wrong, for the fixture's teardown."""
+        problems = front.stop(self.proc, STOP_TIMEOUT)
         self._out.close()
         return problems
 
