@@ -31,10 +31,11 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-import debian
-import nginx as front
 import stats
-from benchenv import APPS, log
+from benchenv import APPS, log  # first: it puts tests/frontends on sys.path
+
+import debian  # noqa: E402 (tests/frontends)
+import nginx as front  # noqa: E402 (tests/frontends)
 from peers import BACKLOG, SPEC, ServerSpec, candidates, server_command
 from procstat import open_connections, tree_cpu
 from server import Server, free_port, server_log_path
