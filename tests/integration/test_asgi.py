@@ -334,15 +334,20 @@ def test_access_log_health_path_and_metrics_count(server):
     assert wait_until(counted, 5)
 
 
-def test_hup_under_load_fails_nothing(server):
+def hup_under_load(srv, reloads, path="/"):
+    """(requests answered, failures) of keep-alive and Connection: close clients while the
+    server is reloaded `reloads` times, a second and a half apart (test_master's Load)."""
     from test_master import Load
-    srv = server(APP, workers=2)
-    load = Load(srv.port, keepalive=2, close=2)
-    for _ in range(3):
-        time.sleep(1)
+    load = Load(srv.port, keepalive=3, close=3, path=path)
+    for _ in range(reloads):
+        time.sleep(1.5)
         srv.send_signal(signal.SIGHUP)
-    time.sleep(1)
-    ok, errors = load.stop()
+    time.sleep(1.5)
+    return load.stop()
+
+
+def test_hup_under_load_fails_nothing(server):
+    ok, errors = hup_under_load(server(APP, workers=2), 3)
     assert errors == [] and ok > 100, (ok, errors[:5])
 
 
