@@ -53,6 +53,12 @@ typedef struct py_asgi_ops {
      * to an application error (more bytes than its Content-Length, fewer at the end). */
     int (*body)(void *ctx, void *owner, const py_reply_t *head, const char *data, size_t len,
                 bool more, const char **why);
+    /* send() of http.response.pathsend: the whole body is the `length` bytes of the
+     * regular file open as `fd`, which the worker owns from here on (it closes it); `head`
+     * as for body (body_length = length). Returns 0, or -1 with `why` set (the descriptor
+     * is then still the caller's). */
+    int (*pathsend)(void *ctx, void *owner, const py_reply_t *head, int fd, int64_t length,
+                    const char **why);
     /* The task ended: `failed` when the application raised (the traceback is logged).
      * The worker answers 500 if no byte of the response went out, closes the connection
      * if the response had started without ending, and does nothing if it had ended. */

@@ -16,8 +16,12 @@
 
 #include "common/mem.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 enum {
     T_TYPE,
@@ -30,12 +34,13 @@ enum {
     T_DONE,
     T_SET_RESULT,
     T_SET_EXCEPTION,
+    T_PATH,
     T_COUNT,
 };
 
 static const char *const text_names[T_COUNT] = {
     "type", "body",       "more_body",     "status", "headers", "http.request", "http.disconnect",
-    "done", "set_result", "set_exception",
+    "done", "set_result", "set_exception", "path",
 };
 
 static struct {
@@ -451,6 +456,57 @@ static PyObject *send_body(py_asgi_req_t *r, PyObject *msg)
     return ready_new(NULL);
 }
 
+/* http.response.pathsend (the extension the scope advertises): the file is opened here,
+ * so that a missing one is the application's FileNotFoundError, and handed to the worker
+ * open, which sends it through the ring without Python. */
+static PyObject *send_path(py_asgi_req_t *r, PyObject *msg)
+{
+    if (r->phase != ASGI_STARTED) {
+        PyErr_SetString(PyExc_RuntimeError, "http.response.pathsend must follow "
+                                            "http.response.start, in place of a body");
+        return NULL;
+    }
+    PyObject *path = PyDict_GetItemWithError(msg, io.t[T_PATH]), *bytes = NULL; /* borrowed */
+    if (!path) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "http.response.pathsend needs a 'path'");
+        return NULL;
+    }
+    if (!PyUnicode_FSConverter(path, &bytes))
+        return NULL;
+    int fd = open(PyBytes_AS_STRING(bytes), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int failed = fd < 0 || fstat(fd, &st) < 0 ? errno : 0;
+    if (failed || !S_ISREG(st.st_mode)) {
+        errno = failed;
+        if (failed)
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+        else
+            PyErr_Format(PyExc_ValueError, "http.response.pathsend: %R is not a regular file",
+                         path);
+        if (fd >= 0)
+            close(fd);
+        Py_DECREF(bytes);
+        return NULL;
+    }
+    Py_DECREF(bytes);
+    py_reply_t head;
+    fill_head(r, &head, (size_t)st.st_size, false);
+    const py_asgi_ops_t *ops = asgi_shared.ops;
+    const char *why = NULL;
+    int rc = ops->pathsend(ops->ctx, r->owner, &head, fd, (int64_t)st.st_size, &why);
+    asgi_round_soon();
+    Py_CLEAR(r->status_line);
+    Py_CLEAR(r->headers);
+    r->phase = ASGI_ENDED;
+    if (rc < 0) {
+        close(fd);
+        PyErr_SetString(PyExc_RuntimeError, why ? why : "the file could not be sent");
+        return NULL;
+    }
+    return ready_new(NULL);
+}
+
 static PyObject *asgi_send(PyObject *self, PyObject *msg)
 {
     py_asgi_req_t *r = (py_asgi_req_t *)self;
@@ -479,6 +535,8 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
         return send_body(r, msg);
     if (is_type(type, "http.response.start"))
         return send_start(r, msg);
+    if (is_type(type, "http.response.pathsend"))
+        return send_path(r, msg);
     PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);
     return NULL;
 }

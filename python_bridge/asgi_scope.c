@@ -41,6 +41,7 @@ static struct {
     PyObject *keys[S_COUNT];
     PyObject *template;     /* the constant part of every scope */
     PyObject *asgi;         /* {"version": "3.0", "spec_version": "2.4"}, copied per scope */
+    PyObject *extensions;   /* {"http.response.pathsend": {}}, copied per scope */
     PyObject *v10, *v11;    /* "1.0", "1.1" */
     PyObject *http, *https; /* the schemes */
     PyObject *root_path;    /* --root-path as str */
@@ -155,7 +156,7 @@ PyObject *asgi_scope_new(const py_request_t *req)
         set_paths(scope, req) < 0 || reqtext_set_new(scope, k[S_HEADERS], headers_list(req)) < 0 ||
         reqtext_set_new(scope, k[S_CLIENT], client) < 0 ||
         reqtext_set_new(scope, k[S_SERVER], server_tuple(req)) < 0 ||
-        reqtext_set_new(scope, k[S_EXTENSIONS], PyDict_New()) < 0 ||
+        reqtext_set_new(scope, k[S_EXTENSIONS], PyDict_Copy(cache.extensions)) < 0 ||
         (asgi_shared.state &&
          reqtext_set_new(scope, k[S_STATE], PyDict_Copy(asgi_shared.state)) < 0))
         Py_CLEAR(scope);
@@ -172,7 +173,8 @@ int asgi_scope_setup(void)
         !(cache.v11 = PyUnicode_InternFromString("1.1")) ||
         !(cache.http = PyUnicode_InternFromString("http")) ||
         !(cache.https = PyUnicode_InternFromString("https")) ||
-        !(cache.asgi = Py_BuildValue("{ssss}", "version", "3.0", "spec_version", "2.4")))
+        !(cache.asgi = Py_BuildValue("{ssss}", "version", "3.0", "spec_version", "2.4")) ||
+        !(cache.extensions = Py_BuildValue("{s{}}", "http.response.pathsend")))
         return -1;
     cache.root_path = PyUnicode_DecodeLatin1(asgi_shared.root_path.ptr,
                                              (Py_ssize_t)asgi_shared.root_path.len, NULL);
@@ -196,6 +198,7 @@ void asgi_scope_teardown(void)
         Py_CLEAR(cache.keys[i]);
     Py_CLEAR(cache.template);
     Py_CLEAR(cache.asgi);
+    Py_CLEAR(cache.extensions);
     Py_CLEAR(cache.v10);
     Py_CLEAR(cache.v11);
     Py_CLEAR(cache.http);

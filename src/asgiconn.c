@@ -3,8 +3,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
+#include "src/filesend.h"
 #include "src/response.h"
 #include "src/stats.h"
 #include "src/uwsgireq.h"
@@ -101,6 +103,30 @@ static int body(void *ctx, void *owner, const py_reply_t *head, const char *data
     return c->asgi.next.len > ASGICONN_HIGH_WATER;
 }
 
+/* http.response.pathsend: the file goes the way of a wsgi.file_wrapper body (through the
+ * ring, zero-copy from registered buffers where it pays: src/filesend.h). */
+static int pathsend(void *ctx, void *owner, const py_reply_t *head, int fd, int64_t length,
+                    const char **why)
+{
+    worker_t *w = ctx;
+    conn_t *c = owner;
+    if (head->content_length > length && !c->plan.head_request && head->status_code != 204 &&
+        head->status_code != 304) {
+        *why = "Response content shorter than Content-Length (the file is smaller)";
+        return -1;
+    }
+    write_head(w, c, &c->out, head); /* (`out` is free while the 100 is in flight: that one
+                                         is sent from a constant) */
+    c->asgi.ended = true;
+    if (c->send_inflight) { /* the interim 100: the file follows it (asgiconn_sent) */
+        c->asgi.path_fd = fd;
+        c->asgi.path_len = length;
+        return 0;
+    }
+    filesend_fd(w, c, fd, 0, length);
+    return 0;
+}
+
 /* The task ended: whatever the application left undone is answered here. */
 static void done(void *ctx, void *owner, bool failed)
 {
@@ -133,6 +159,7 @@ void asgiconn_ops_init(py_asgi_ops_t *ops, worker_t *w)
         .take_body = take_body,
         .body_taken = body_taken,
         .body = body,
+        .pathsend = pathsend,
         .done = done,
     };
 }
@@ -183,6 +210,16 @@ void asgiconn_input(worker_t *w, conn_t *c)
 
 void asgiconn_sent(worker_t *w, conn_t *c)
 {
+    if (c->asgi.path_fd >= 0) {
+        int fd = c->asgi.path_fd;
+        c->asgi.path_fd = -1;
+        filesend_fd(w, c, fd, 0, c->asgi.path_len);
+        return;
+    }
+    if (c->out.len > c->sent) { /* the end of a file body's framing */
+        conn_send_start(w, c);
+        return;
+    }
     if (c->asgi.next.len) {
         buf_t t = c->out;
         c->out = c->asgi.next;
@@ -208,5 +245,9 @@ void asgiconn_detach(conn_t *c, bool gone)
     if (!r)
         return;
     c->asgi.req = NULL;
+    if (c->asgi.path_fd >= 0) {
+        close(c->asgi.path_fd); /* its send never began */
+        c->asgi.path_fd = -1;
+    }
     py_asgi_detach(r, gone);
 }

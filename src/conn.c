@@ -744,6 +744,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
     c->asgi.head = c->asgi.ended = c->asgi.continued = false;
+    c->asgi.path_fd = -1;
     if (c->app) {
         c->app->close_when_back = false;
         c->app->thread = -1;

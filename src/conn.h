@@ -112,6 +112,8 @@ typedef struct conn_asgi {
     bool head;          /* the response head has been written */
     bool ended;         /* the response's last bytes have been written */
     bool continued;     /* "100 Continue" has been sent, or is not owed */
+    int path_fd;        /* a pathsend's file waiting for the interim 100 to be out, or -1 */
+    int64_t path_len;
 } conn_asgi_t;
 
 typedef struct conn {

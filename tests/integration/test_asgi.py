@@ -366,3 +366,29 @@ def test_preload_and_epoll_engine(server):
     assert srv.request("POST", "/echo", body=big).body == big
     assert "over the epoll engine" in srv.log()
 
+# ---- http.response.pathsend ---------------------------------------------------------------------
+
+def rchar(pid):
+    with open(f"/proc/{pid}/io") as f:
+        return int(next(line for line in f if line.startswith("rchar:")).split()[1])
+
+
+def test_pathsend_goes_through_the_ring(server, tmp_path):
+    data = os.urandom(8 << 20)
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    srv = server(APP, env={"ASGI_FILE": str(path)})
+    (pid,) = srv.wait_workers()
+    before = rchar(pid)
+    r = srv.request("GET", "/pathsend")
+    assert r.status == 200 and r.body == data
+    assert r.header("Content-Length") == str(len(data))
+    if "over the io_uring engine" in srv.log():
+        # read by the ring, not by read(2) in the worker (the epoll engine preads itself)
+        assert rchar(pid) - before < 1 << 20
+    (resp,), sock, _ = srv.raw(build_request("HEAD", "/pathsend"), method="HEAD")
+    assert resp.status == 200 and resp.header("Content-Length") == str(len(data))
+    sock.close()
+    assert srv.request("GET", "/pathsend-missing").status == 500
+    assert "FileNotFoundError" in srv.log()
+

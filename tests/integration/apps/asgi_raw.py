@@ -162,6 +162,13 @@ async def app(scope, receive, send):
         except RuntimeError as e:
             _mark("after", "RuntimeError")
         return
+    if path.startswith("/pathsend"):
+        assert "http.response.pathsend" in scope["extensions"]
+        name = os.environ["ASGI_FILE"] + ("" if path == "/pathsend" else ".missing")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.pathsend", "path": name})
+        return
     if path == "/head":
         return await _reply(send, 200, b"body of a GET\n")
     return await _reply(send, 404, b"not found\n")
