@@ -5,6 +5,9 @@
  *   WRITING  --all sent, keep-alive-->  READING (pipelined bytes parsed at once)
  *   WRITING  --all sent, close-->  LINGERING (FIN sent, input discarded)  -->  closed
  *
+ * An ASGI worker leaves READING as soon as a request's head is complete: its task runs
+ * while the body still arrives, parsed in WRITING for receive() (src/asgiconn.h).
+ *
  * A request body stays in memory up to --body-spool-threshold; a larger one is written,
  * as it arrives, to an unlinked temporary file through the ring (ring_write_at) and the
  * application reads it from there. A wsgi.file_wrapper response is read from the
@@ -24,7 +27,8 @@
  * response (with the GIL); src/filesend.c file bodies and zero-copy sends; src/handoff.c
  * work sharing; src/proxy.c proxy trust (pure); src/proxyhdr.c the PROXY protocol header
  * that may open a connection; src/uwsgireq.c the uwsgi protocol's packet in place of an
- * HTTP head. Threads: everything declared here runs on
+ * HTTP head; src/asgiconn.c an ASGI worker's request (the body streamed to the task,
+ * send() into the output). Threads: everything declared here runs on
  * the worker's loop thread, except conn_peer_is_loopback (any thread); an application
  * thread holding the GIL runs reply_step (src/reply.h).
  */
