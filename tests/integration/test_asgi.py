@@ -291,6 +291,13 @@ def test_lifespan_failure_stops_the_server_with_the_message():
     assert "database is unreachable" in res.stderr
 
 
+def test_loop_uvloop_without_uvloop_says_so():
+    # the test runner's environment has no uvloop (the frameworks' venv has)
+    res = run_binary([APP, "-b", f"127.0.0.1:{free_port()}", "--loop", "uvloop",
+                      "--pythonpath", "."], timeout=20)
+    assert res.returncode == 4 and "uvloop is not installed" in res.stderr, res.stderr
+
+
 def test_lifespan_auto_and_on(server):
     srv = server("asgi_raw:raising_lifespan")
     assert srv.request("GET", "/").body == b"no lifespan here\n"
