@@ -243,6 +243,10 @@ const layers = [_]Layer{
         "python_bridge/wsgi_input.c",
         "python_bridge/wsgi_reply.c",
         "python_bridge/reload.c",
+        "python_bridge/reqtext.c",
+        "python_bridge/asgi.c",
+        "python_bridge/asgi_io.c",
+        "python_bridge/asgi_scope.c",
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
@@ -257,6 +261,7 @@ const layers = [_]Layer{
         "src/reloader.c",
         "src/worker.c",
         "src/conn.c",
+        "src/asgiconn.c",
         "src/proxy.c",
         "src/proxyproto.c",
         "src/proxyhdr.c",

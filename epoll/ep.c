@@ -757,6 +757,17 @@ int ep_wait(ep_t *ep, int timeout_ms)
     return n == 0 && !ep->q_head && timeout_ms >= 0 ? -ETIME : 0;
 }
 
+int ep_poll_fd(const ep_t *ep)
+{
+    return ep->epfd;
+}
+
+int ep_submit(ep_t *ep)
+{
+    run_queue(ep);
+    return ep->cq_len > 0 || ep->q_head;
+}
+
 unsigned ep_cq_count(const ep_t *ep)
 {
     return ep->cq_len;

@@ -83,6 +83,13 @@ void ep_buffer_recycle(ep_t *ep, unsigned bid);
  * the time ran out with none, -EINTR on a signal, or -errno. */
 int ep_wait(ep_t *ep, int timeout_ms);
 
+/* For a loop that waits elsewhere (uring/ring.h's ring_poll_fd and ring_submit): the
+ * epoll descriptor, readable when a watched descriptor is ready; and the queued
+ * operations run without waiting, returning 1 when completions are queued (the caller
+ * drains them with ep_wait(ep, 0) without waiting for the descriptor), else 0. */
+int ep_poll_fd(const ep_t *ep);
+int ep_submit(ep_t *ep);
+
 /* The completion queue: completions i in [0, ep_cq_count()) are read with ep_cq_at();
  * those queued while the caller reads (its dispatch queues a cancel) extend the count.
  * ep_cq_clear() empties it once all are read. */

@@ -47,6 +47,12 @@ static inline PyObject *PyObject_CallNoArgs(PyObject *f)
 }
 #endif
 
+/* PyObject_CallMethodNoArgs/PyObject_CallMethodOneArg are public from 3.9. */
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_CallMethodNoArgs(o, name)      PyObject_CallMethodObjArgs((o), (name), NULL)
+#define PyObject_CallMethodOneArg(o, name, arg) PyObject_CallMethodObjArgs((o), (name), (arg), NULL)
+#endif
+
 /* Looks up an attribute that may be missing without raising and clearing an
  * AttributeError (a measurable cost when done per request). Returns 1 with *out set (a
  * new reference), 0 when absent, -1 with an exception set. Public from 3.13. */
@@ -136,6 +142,44 @@ static inline void compat_err_display(PyObject *exc)
     Py_XDECREF(tb);
 #endif
 }
+
+/* Puts an exception taken with compat_err_take back as the pending one (stealing the
+ * reference). */
+static inline void compat_err_restore(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, tb);
+#endif
+}
+
+/* PyIter_Send and its result codes arrived in 3.10 (with the am_send slot, which makes an
+ * awaitable that finishes at once cost no StopIteration). Before, a coroutine is resumed
+ * by its send() method and a StopIteration ends it; the value it carried is dropped (the
+ * callers here ignore a coroutine's return value). */
+#if PY_VERSION_HEX >= 0x030A0000
+#define COMPAT_AM_SEND(fn) .am_send = (fn),
+#else
+typedef enum { PYGEN_RETURN = 0, PYGEN_ERROR = -1, PYGEN_NEXT = 1 } PySendResult;
+#define COMPAT_AM_SEND(fn)
+static inline PySendResult PyIter_Send(PyObject *iter, PyObject *arg, PyObject **presult)
+{
+    PyObject *r = PyObject_CallMethod(iter, "send", "O", arg);
+    if (r) {
+        *presult = r;
+        return PYGEN_NEXT;
+    }
+    if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
+        PyErr_Clear();
+        *presult = Py_NewRef(Py_None);
+        return PYGEN_RETURN;
+    }
+    *presult = NULL;
+    return PYGEN_ERROR;
+}
+#endif
 
 /* ---- shared by interp.c and wsgi.c ------------------------------------------------ */
 

@@ -4,6 +4,7 @@
 #include "python_bridge/compat.h"
 #include "python_bridge/errors.h"
 #include "python_bridge/wsgi_environ.h"
+#include "python_bridge/reqtext.h"
 #include "python_bridge/wsgi_filewrapper.h"
 #include "python_bridge/wsgi_input.h"
 #include "python_bridge/wsgi_reply.h"
@@ -175,6 +176,7 @@ void py_wsgi_release_cache(void)
     /* replies first: free-listed ones hold inputs and writers */
     wsgi_reply_teardown();
     wsgi_environ_teardown();
+    reqtext_teardown();
     wsgi_input_teardown();
     wsgi_filewrapper_teardown();
     ready = false;

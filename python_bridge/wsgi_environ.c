@@ -1,6 +1,8 @@
 /* The WSGI environ: built per request from a template of what every request shares. */
 #include "python_bridge/wsgi_environ.h"
 
+#include "python_bridge/reqtext.h"
+
 #include "common/mem.h"
 
 #include <stdbool.h>
@@ -101,15 +103,9 @@ static const text_t common_headers[] = {
     T("keep-alive"),
 };
 
-static const text_t common_methods[] = {
-    T("GET"),     T("POST"),  T("HEAD"),    T("PUT"),   T("DELETE"),
-    T("OPTIONS"), T("PATCH"), T("CONNECT"), T("TRACE"),
-};
-
 static struct {
     PyObject *keys[K_COUNT];
     PyObject *header_keys[UF_ARRAY_LEN(common_headers)];
-    PyObject *methods[UF_ARRAY_LEN(common_methods)];
     PyObject *proto10, *proto11; /* "HTTP/1.0", "HTTP/1.1" */
     PyObject *comma;             /* "," for joining repeated headers */
     PyObject *https;             /* "https" for wsgi.url_scheme ("http" is in the template) */
@@ -134,34 +130,6 @@ static _Thread_local buf_t scratch;
 static inline bool eq_nocase(const char *a, size_t alen, text_t lower)
 {
     return alen == lower.len && (a[0] | 0x20) == lower.s[0] && strncasecmp(a, lower.s, alen) == 0;
-}
-
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-/* Decodes %XX escapes from in[0,n) into out (room for n bytes); a '%' not followed by two
- * hex digits stays as it is, like gunicorn and werkzeug do. Returns the length. */
-static size_t percent_decode(char *out, const char *in, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        if (in[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)in[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)in[i + 2])) >= 0) {
-            out[o++] = (char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    return o;
 }
 
 /* A port number as str (snprintf's format parsing showed up in profiles). */
@@ -211,55 +179,6 @@ static PyObject *cached_slice(py_slice_t s)
     return o;
 }
 
-/* PyDict_SetItem that takes ownership of `value` (which may be NULL after a failed
- * constructor: then it just reports the pending error). */
-static int set_new(PyObject *d, PyObject *key, PyObject *value)
-{
-    if (!value)
-        return -1;
-    int rc = PyDict_SetItem(d, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
-static PyObject *method_obj(py_slice_t m)
-{
-    for (size_t i = 0; i < UF_ARRAY_LEN(common_methods); i++)
-        if (common_methods[i].len == m.len && memcmp(common_methods[i].s, m.ptr, m.len) == 0)
-            return Py_NewRef(cache.methods[i]);
-    return PyUnicode_DecodeLatin1(m.ptr, (Py_ssize_t)m.len, NULL);
-}
-
-/* Splits a request-target into its path and query. An absolute-form target
- * ("http://host:80/p?q", sent to proxies and allowed to servers) contributes only its
- * path, "/" when empty. A fragment never reaches a server, but one sent anyway is dropped
- * rather than passed on as part of the query. */
-static void split_target(py_slice_t t, py_slice_t *path, py_slice_t *query)
-{
-    if (!t.len || !t.ptr) {
-        *path = *query = (py_slice_t){"", 0};
-        return;
-    }
-    const char *p = t.ptr, *end = t.ptr + t.len;
-    bool absolute = false;
-    if (t.ptr[0] != '/' && t.ptr[0] != '*') {
-        const char *s = memmem(t.ptr, t.len, "://", 3);
-        if (s) {
-            absolute = true;
-            for (p = s + 3; p < end && *p != '/' && *p != '?' && *p != '#'; p++)
-                ;
-        }
-    }
-    const char *frag = memchr(p, '#', (size_t)(end - p));
-    const char *limit = frag ? frag : end;
-    const char *q = memchr(p, '?', (size_t)(limit - p));
-    const char *pend = q ? q : limit;
-    *path = (py_slice_t){p, (size_t)(pend - p)};
-    if (absolute && path->len == 0)
-        *path = (py_slice_t){"/", 1};
-    *query = q ? (py_slice_t){q + 1, (size_t)(limit - q - 1)} : (py_slice_t){"", 0};
-}
-
 /* The environ key for a request header: "HTTP_" + upper case, '-' → '_'. Interned for
  * the common names, a new string otherwise (never interned: the names come from clients,
  * and interned strings would let them grow the interpreter without bound). New ref. */
@@ -298,9 +217,9 @@ static int add_header(PyObject *env, const py_header_t *h)
         return -1;
     int rc;
     if (eq_nocase(h->name.ptr, h->name.len, (text_t)T("content-type"))) {
-        rc = set_new(env, cache.keys[K_CONTENT_TYPE], value);
+        rc = reqtext_set_new(env, cache.keys[K_CONTENT_TYPE], value);
     } else if (eq_nocase(h->name.ptr, h->name.len, (text_t)T("content-length"))) {
-        rc = set_new(env, cache.keys[K_CONTENT_LENGTH], value);
+        rc = reqtext_set_new(env, cache.keys[K_CONTENT_LENGTH], value);
     } else {
         PyObject *key = header_key(h->name.ptr, h->name.len);
         if (!key) {
@@ -313,7 +232,7 @@ static int add_header(PyObject *env, const py_header_t *h)
         if (have && have != value) {
             PyObject *joined = PyUnicode_Concat(have, cache.comma);
             Py_XSETREF(joined, joined ? PyUnicode_Concat(joined, value) : NULL);
-            rc = set_new(env, key, joined);
+            rc = reqtext_set_new(env, key, joined);
         }
         Py_DECREF(key);
         Py_DECREF(value);
@@ -349,7 +268,7 @@ static int unix_socket_keys(PyObject *env, const py_request_t *req)
         if (req->headers[i].name.len == 4 && strncasecmp(req->headers[i].name.ptr, "host", 4) == 0)
             host = &req->headers[i].value;
     if (!host || host->len == 0)
-        return set_new(
+        return reqtext_set_new(
             env, k[K_SERVER_NAME],
             PyUnicode_DecodeLatin1(req->server_name, (Py_ssize_t)strlen(req->server_name), NULL));
     const char *v = host->ptr, *colon = NULL;
@@ -360,9 +279,10 @@ static int unix_socket_keys(PyObject *env, const py_request_t *req)
     PyObject *port =
         colon ? PyUnicode_DecodeLatin1(colon + 1, (Py_ssize_t)(host->len - name_len - 1), NULL)
               : PyUnicode_FromString(req->https ? "443" : "80");
-    if (set_new(env, k[K_SERVER_PORT], port) < 0)
+    if (reqtext_set_new(env, k[K_SERVER_PORT], port) < 0)
         return -1;
-    return set_new(env, k[K_SERVER_NAME], PyUnicode_DecodeLatin1(v, (Py_ssize_t)name_len, NULL));
+    return reqtext_set_new(env, k[K_SERVER_NAME],
+                           PyUnicode_DecodeLatin1(v, (Py_ssize_t)name_len, NULL));
 }
 
 /* Fills in env, a copy of the template, for req. Returns 0, or -1 with an exception set. */
@@ -370,7 +290,7 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
 {
     PyObject **k = cache.keys;
     py_slice_t path, query;
-    split_target(req->target, &path, &query);
+    reqtext_split_target(req->target, &path, &query);
     char *dec =
         buf_reserve(&scratch, (path.len > req->path_info.len ? path.len : req->path_info.len) + 1);
     size_t declen;
@@ -378,7 +298,7 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
         memcpy(dec, req->path_info.ptr, req->path_info.len);
         declen = req->path_info.len;
     } else {
-        declen = percent_decode(dec, path.ptr, path.len);
+        declen = reqtext_percent_decode(dec, path.ptr, path.len);
     }
 
     /* SCRIPT_NAME + PATH_INFO is the decoded path. A mount point in front of it is taken
@@ -394,31 +314,33 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
             dec += sn.len;
             declen -= sn.len;
         }
-        if (set_new(env, k[K_SCRIPT_NAME], cached_slice(sn)) < 0)
+        if (reqtext_set_new(env, k[K_SCRIPT_NAME], cached_slice(sn)) < 0)
             return -1;
     }
     if (req->https && PyDict_SetItem(env, k[K_WSGI_URL_SCHEME], cache.https) < 0)
         return -1;
 
-    if (set_new(env, k[K_REQUEST_METHOD], method_obj(req->method)) < 0 ||
-        set_new(env, k[K_PATH_INFO], PyUnicode_DecodeLatin1(dec, (Py_ssize_t)declen, NULL)) < 0 ||
-        set_new(env, k[K_QUERY_STRING],
-                PyUnicode_DecodeLatin1(query.ptr, (Py_ssize_t)query.len, NULL)) < 0 ||
-        set_new(env, k[K_RAW_URI],
-                PyUnicode_DecodeLatin1(req->target.ptr, (Py_ssize_t)req->target.len, NULL)) < 0 ||
+    if (reqtext_set_new(env, k[K_REQUEST_METHOD], reqtext_method(req->method)) < 0 ||
+        reqtext_set_new(env, k[K_PATH_INFO],
+                        PyUnicode_DecodeLatin1(dec, (Py_ssize_t)declen, NULL)) < 0 ||
+        reqtext_set_new(env, k[K_QUERY_STRING],
+                        PyUnicode_DecodeLatin1(query.ptr, (Py_ssize_t)query.len, NULL)) < 0 ||
+        reqtext_set_new(
+            env, k[K_RAW_URI],
+            PyUnicode_DecodeLatin1(req->target.ptr, (Py_ssize_t)req->target.len, NULL)) < 0 ||
         PyDict_SetItem(env, k[K_SERVER_PROTOCOL],
                        req->version_minor == 0 ? cache.proto10 : cache.proto11) < 0 ||
-        set_new(env, k[K_REMOTE_ADDR],
-                cached_text(cache.remote_addr, sizeof(cache.remote_addr), &cache.remote_addr_obj,
-                            req->remote_addr)) < 0)
+        reqtext_set_new(env, k[K_REMOTE_ADDR],
+                        cached_text(cache.remote_addr, sizeof(cache.remote_addr),
+                                    &cache.remote_addr_obj, req->remote_addr)) < 0)
         return -1;
     if (req->unix_socket) {
         if (unix_socket_keys(env, req) < 0)
             return -1;
-    } else if (set_new(env, k[K_SERVER_NAME],
-                       cached_text(cache.server_name, sizeof(cache.server_name),
-                                   &cache.server_name_obj, req->server_name)) < 0 ||
-               set_new(env, k[K_REMOTE_PORT], str_of_int(req->remote_port)) < 0 ||
+    } else if (reqtext_set_new(env, k[K_SERVER_NAME],
+                               cached_text(cache.server_name, sizeof(cache.server_name),
+                                           &cache.server_name_obj, req->server_name)) < 0 ||
+               reqtext_set_new(env, k[K_REMOTE_PORT], str_of_int(req->remote_port)) < 0 ||
                server_port(env, req->server_port) < 0) {
         return -1;
     }
@@ -436,9 +358,9 @@ static int fill(PyObject *env, const py_request_t *req, PyObject *input)
     for (size_t i = 0; i < req->cgi_count; i++) {
         const py_header_t *v = &req->cgi[i];
         PyObject *key = PyUnicode_DecodeLatin1(v->name.ptr, (Py_ssize_t)v->name.len, NULL);
-        if (!key ||
-            set_new(env, key,
-                    PyUnicode_DecodeLatin1(v->value.ptr, (Py_ssize_t)v->value.len, NULL)) < 0) {
+        if (!key || reqtext_set_new(
+                        env, key,
+                        PyUnicode_DecodeLatin1(v->value.ptr, (Py_ssize_t)v->value.len, NULL)) < 0) {
             Py_XDECREF(key);
             return -1;
         }
@@ -470,6 +392,8 @@ static PyObject *intern(const char *s)
  * set. */
 static int make_texts(void)
 {
+    if (reqtext_setup() < 0)
+        return -1;
     for (size_t i = 0; i < K_COUNT; i++)
         if (!(cache.keys[i] = intern(key_names[i])))
             return -1;
@@ -482,9 +406,6 @@ static int make_texts(void)
         if (!(cache.header_keys[i] = intern(key)))
             return -1;
     }
-    for (size_t i = 0; i < UF_ARRAY_LEN(common_methods); i++)
-        if (!(cache.methods[i] = intern(common_methods[i].s)))
-            return -1;
     if (!(cache.proto10 = intern("HTTP/1.0")) || !(cache.proto11 = intern("HTTP/1.1")) ||
         !(cache.comma = intern(",")) || !(cache.https = intern("https")))
         return -1;
@@ -512,14 +433,15 @@ int wsgi_environ_setup(PyObject *file_wrapper, bool multithread, bool multiproce
         }
     Py_DECREF(empty);
     PyObject **k = cache.keys;
-    if (set_new(t, k[K_WSGI_VERSION], Py_BuildValue("(ii)", 1, 0)) < 0 ||
-        set_new(t, k[K_WSGI_URL_SCHEME], intern("http")) < 0 ||
+    if (reqtext_set_new(t, k[K_WSGI_VERSION], Py_BuildValue("(ii)", 1, 0)) < 0 ||
+        reqtext_set_new(t, k[K_WSGI_URL_SCHEME], intern("http")) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_MULTITHREAD], multithread ? Py_True : Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_MULTIPROCESS], multiprocess ? Py_True : Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_RUN_ONCE], Py_False) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_INPUT_TERMINATED], Py_True) < 0 ||
         PyDict_SetItem(t, k[K_WSGI_FILE_WRAPPER], file_wrapper) < 0 ||
-        set_new(t, k[K_SERVER_SOFTWARE], PyUnicode_FromString("uwsgi-fast/" UF_VERSION)) < 0)
+        reqtext_set_new(t, k[K_SERVER_SOFTWARE], PyUnicode_FromString("uwsgi-fast/" UF_VERSION)) <
+            0)
         return -1;
     return 0;
 }
@@ -539,8 +461,6 @@ void wsgi_environ_teardown(void)
         Py_CLEAR(cache.keys[i]);
     for (size_t i = 0; i < UF_ARRAY_LEN(common_headers); i++)
         Py_CLEAR(cache.header_keys[i]);
-    for (size_t i = 0; i < UF_ARRAY_LEN(common_methods); i++)
-        Py_CLEAR(cache.methods[i]);
     Py_CLEAR(cache.proto10);
     Py_CLEAR(cache.proto11);
     Py_CLEAR(cache.comma);

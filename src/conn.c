@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "src/asgiconn.h"
 #include "src/filesend.h"
 #include "src/handoff.h"
 #include "src/pool.h"
@@ -62,7 +63,8 @@ int conn_setup(worker_t *w, char *err, size_t errlen)
 static bool input_full(const conn_t *c)
 {
     size_t waiting = c->in.len - c->parsed + (c->app ? c->app->stash.len : 0);
-    return waiting > IN_PAUSE_BYTES;
+    /* (an ASGI body waits in req.body until the application takes it) */
+    return waiting > IN_PAUSE_BYTES || (c->asgi.req && c->req.body.len > ASGICONN_BODY_PAUSE);
 }
 
 /* Hands c to an application thread for `step`; the loop goes on when it comes back
@@ -131,6 +133,7 @@ void conn_close_now(worker_t *w, conn_t *c)
     }
     if (c->state == CONN_WRITING)
         stats_request_done(w, c); /* a response cut off: logged with what was sent */
+    asgiconn_detach(c, true);
     c->state = CONN_CLOSING;
     worker_timer_disarm(w, c);
     /* a chunk the kernel may still be sending from keeps its reply until the
@@ -183,7 +186,7 @@ static void linger(worker_t *w, conn_t *c)
     worker_timer_arm(w, c, CONN_TIMER_LINGER);
 }
 
-static void send_error(worker_t *w, conn_t *c, int status)
+void conn_answer_error(worker_t *w, conn_t *c, int status)
 {
     if (c->send_inflight) {
         /* only the interim "100 Continue" can be in flight while reading: follow it */
@@ -208,7 +211,7 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
 {
     int r = spool_on_write(w, c, res);
     if (r < 0)
-        send_error(w, c, 500);
+        conn_answer_error(w, c, 500);
     if (r <= 0)
         return;
     conn_process_input(w, c); /* what arrived meanwhile, or the request itself */
@@ -224,7 +227,7 @@ static void on_spool_write(worker_t *w, conn_t *c, int res)
 
 /* The interim "100 Continue" counts as the connection's one send in flight, so the final
  * response can never overtake it, and a short send is resumed like any other. */
-static void send_continue(worker_t *w, conn_t *c)
+void conn_send_continue(worker_t *w, conn_t *c)
 {
     ring_send(&w->ring, c->fd, continue_line + c->continue_sent,
               sizeof(continue_line) - 1 - c->continue_sent, conn_ud(c, OP_CONTINUE));
@@ -243,13 +246,17 @@ static void on_continue(worker_t *w, conn_t *c, int res)
     }
     c->continue_sent += (uint8_t)res;
     if (c->continue_sent < sizeof(continue_line) - 1) {
-        send_continue(w, c);
+        conn_send_continue(w, c);
         return;
     }
     if (c->pending_error) {
         int status = c->pending_error;
         c->pending_error = 0;
-        send_error(w, c, status);
+        conn_answer_error(w, c, status);
+        return;
+    }
+    if (c->asgi.req) {
+        asgiconn_sent(w, c); /* output the application produced meanwhile */
         return;
     }
     if (c->state == CONN_READING && c->req.complete)
@@ -266,8 +273,10 @@ static void on_continue(worker_t *w, conn_t *c, int res)
 static bool headers_ready(worker_t *w, conn_t *c)
 {
     const http_req_t *req = &c->req;
+    if (w->asgi)
+        return true; /* the body streams to the application, which asks for it (asgiconn.h) */
     if (spool_headers_done(w, c) < 0) {
-        send_error(w, c, 500);
+        conn_answer_error(w, c, 500);
         return false;
     }
     if (req->expect_continue && req->version_minor >= 1 && !req->complete && !c->send_inflight) {
@@ -282,7 +291,7 @@ static bool headers_ready(worker_t *w, conn_t *c)
             return false;
         }
         c->continue_sent = 0;
-        send_continue(w, c);
+        conn_send_continue(w, c);
     }
     return true;
 }
@@ -320,7 +329,7 @@ void conn_process_input(worker_t *w, conn_t *c)
             c->uw.used ? uwsgireq_parse(w, c) : http_parse(req, c->in.data, c->parsed, c->in.len);
         if (r < 0) {
             if (r == -1)
-                send_error(w, c, req->error_status);
+                conn_answer_error(w, c, req->error_status);
             return;
         }
         c->parsed = (size_t)r;
@@ -329,16 +338,22 @@ void conn_process_input(worker_t *w, conn_t *c)
         if (req->headers_done && !req->complete && (!had_headers || req->body_total > had_body))
             arm_body_timer(w, c);
     }
+    if (w->asgi && req->headers_done && !req->complete) {
+        /* the application gets the request now and reads the body as it comes */
+        c->in.len = http_compact(req, c->in.data, c->in.len, &c->parsed);
+        handle_request(w, c);
+        return;
+    }
     if (!req->complete) {
         c->in.len = http_compact(req, c->in.data, c->in.len, &c->parsed);
         if (spool_more(w, c, false) < 0)
-            send_error(w, c, 500);
+            conn_answer_error(w, c, 500);
         return;
     }
     /* the request goes to the application once all of a spooled body is written, and
      * once a "100 Continue" still being sent is out (its completion comes back here) */
-    if (spool_more(w, c, true) < 0) {
-        send_error(w, c, 500);
+    if (!w->asgi && spool_more(w, c, true) < 0) { /* (ASGI bodies stream, never spooled) */
+        conn_answer_error(w, c, 500);
         return;
     }
     if (c->spool_busy || c->send_inflight)
@@ -438,7 +453,7 @@ static int build_request(worker_t *w, conn_t *c, py_request_t *pr)
 static void start_response(worker_t *w, conn_t *c, int called)
 {
     if (called < 0)
-        send_error(w, c, 500);
+        conn_answer_error(w, c, 500);
     else if (c->reply && c->reply->file_fd >= 0)
         filesend_start(w, c);
     else
@@ -465,12 +480,13 @@ static void start_request(worker_t *w, conn_t *c)
     stats_request_begin(w, c);
     int status = build_request(w, c, pr);
     if (status) {
-        send_error(w, c, status);
+        conn_answer_error(w, c, status);
         return;
     }
-    if (!w->pool) {
+    if (!w->pool && !w->asgi) {
         /* what the master names if this request outlives --timeout (with threads, the
-         * loop publishes the oldest request of any thread: pool_oldest) */
+         * loop publishes the oldest request of any thread: pool_oldest; ASGI marks each
+         * step of a task instead) */
         if (w->cfg->timeout > 0)
             snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s",
                      (int)pr->method.len, pr->method.ptr, (int)pr->target.len, pr->target.ptr);
@@ -479,6 +495,8 @@ static void start_request(worker_t *w, conn_t *c)
     c->state = CONN_WRITING;
     buf_reset(&c->out, CONN_KEEP_BUF_CAP);
     c->sent = 0;
+    if (!c->req.complete)
+        c->close_after = true;   /* answered before its whole body: nothing can follow it */
     if (stats_probe(w, c, pr)) { /* --health-path, --ready-path: answered without Python */
         conn_send_start(w, c);
         return;
@@ -492,6 +510,11 @@ static void start_request(worker_t *w, conn_t *c)
     if (w->pool) {
         c->app->started_ms = 0;
         run_step(w, c, CONN_STEP_CALL);
+        return;
+    }
+    if (w->asgi) {
+        c->close_after = false; /* decided with the head, when the body may be whole */
+        asgiconn_start(w, c, pr);
         return;
     }
     start_response(w, c, reply_call(w, c, pr));
@@ -545,8 +568,9 @@ void conn_response_done(worker_t *w, conn_t *c)
     if (c->reply && conn_reply_release(w, c))
         return;
     stats_request_done(w, c); /* metrics and the access log line, while c->in holds it */
+    asgiconn_detach(c, false);
     sb_set64(&w->sb->requests, sb_get64(&w->sb->requests) + 1);
-    if (!w->pool)
+    if (!w->pool && !w->asgi)
         sb_set64(&w->sb->request_start_ms, 0);
     if (!c->spool_busy)
         spool_close(c); /* the application is done with the body */
@@ -603,6 +627,10 @@ void conn_send_more(worker_t *w, conn_t *c)
 {
     if (filesend_more(w, c))
         return;
+    if (c->asgi.req) {
+        asgiconn_sent(w, c);
+        return;
+    }
     if (c->reply && !c->reply_ended) {
         if (w->pool) {
             run_step(w, c, CONN_STEP_NEXT);
@@ -662,6 +690,11 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
         }
         break;
     case CONN_WRITING:
+        if (c->asgi.req) {
+            asgiconn_input(w, c); /* the body the task reads, or its client gone */
+            if (c->state == CONN_CLOSING)
+                return;
+        }
         break;
     case CONN_LINGERING:
         if (c->peer_closed) {
@@ -693,6 +726,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     if (c->in.len == 0)
         buf_reset(&c->in, CONN_KEEP_BUF_CAP);
     buf_reset(&c->out, CONN_KEEP_BUF_CAP);
+    buf_reset(&c->asgi.next, CONN_KEEP_BUF_CAP);
     c->sent = 0;
     if (scope == CONN_RESET_REQUEST) {
         http_req_next(&c->req);
@@ -709,6 +743,8 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->uw.head_len = 0; /* (its variables' array stays with the slot) */
     c->spool_busy = c->file_busy = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
+    c->asgi.head = c->asgi.ended = c->asgi.continued = false;
+    c->asgi.path_fd = -1;
     if (c->app) {
         c->app->close_when_back = false;
         c->app->thread = -1;
@@ -835,12 +871,18 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 
 void conn_expire(worker_t *w, conn_t *c, int timer)
 {
+    if (timer == CONN_TIMER_BODY && c->asgi.req && !c->recv_armed && !c->peer_closed) {
+        /* the receive is paused because the application does not read: not the client's
+         * delay */
+        worker_timer_arm(w, c, CONN_TIMER_BODY);
+        return;
+    }
     /* (a PROXY protocol header that did not come in time gets no HTTP answer: the proxy
      * speaks the protocol, not HTTP, until its header is out) */
     if ((timer == CONN_TIMER_HEADER || timer == CONN_TIMER_BODY) && c->state == CONN_READING &&
         !c->send_inflight && !c->pp.waiting && (!http_idle(&c->req) || c->parsed < c->in.len)) {
         /* a request was started but not finished in time */
-        send_error(w, c, 408);
+        conn_answer_error(w, c, 408);
         return;
     }
     /* idle keep-alive, a silent new connection, or lingering: nothing more is owed */

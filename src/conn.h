@@ -5,6 +5,9 @@
  *   WRITING  --all sent, keep-alive-->  READING (pipelined bytes parsed at once)
  *   WRITING  --all sent, close-->  LINGERING (FIN sent, input discarded)  -->  closed
  *
+ * An ASGI worker leaves READING as soon as a request's head is complete: its task runs
+ * while the body still arrives, parsed in WRITING for receive() (src/asgiconn.h).
+ *
  * A request body stays in memory up to --body-spool-threshold; a larger one is written,
  * as it arrives, to an unlinked temporary file through the ring (ring_write_at) and the
  * application reads it from there. A wsgi.file_wrapper response is read from the
@@ -24,7 +27,8 @@
  * response (with the GIL); src/filesend.c file bodies and zero-copy sends; src/handoff.c
  * work sharing; src/proxy.c proxy trust (pure); src/proxyhdr.c the PROXY protocol header
  * that may open a connection; src/uwsgireq.c the uwsgi protocol's packet in place of an
- * HTTP head. Threads: everything declared here runs on
+ * HTTP head; src/asgiconn.c an ASGI worker's request (the body streamed to the task,
+ * send() into the output). Threads: everything declared here runs on
  * the worker's loop thread, except conn_peer_is_loopback (any thread); an application
  * thread holding the GIL runs reply_step (src/reply.h).
  */
@@ -35,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "python_bridge/asgi.h"
 #include "python_bridge/wsgi.h"
 #include "src/http.h"
 #include "src/proxy.h"
@@ -104,6 +109,17 @@ typedef struct conn_app {
     struct conn *next;   /* in the pool's queue or its finished list */
 } conn_app_t;
 
+/* ASGI (src/asgiconn.h): the request an application task answers on this connection. */
+typedef struct conn_asgi {
+    py_asgi_req_t *req; /* the worker's reference to it, NULL when none */
+    buf_t next;         /* output produced while a send is in flight (`out` is the kernel's) */
+    bool head;          /* the response head has been written */
+    bool ended;         /* the response's last bytes have been written */
+    bool continued;     /* "100 Continue" has been sent, or is not owed */
+    int path_fd;        /* a pathsend's file waiting for the interim 100 to be out, or -1 */
+    int64_t path_len;
+} conn_asgi_t;
+
 typedef struct conn {
     int fd;
     uint32_t slot;
@@ -140,6 +156,7 @@ typedef struct conn {
     size_t sent;
     py_reply_t *reply; /* application iterable still producing, or NULL */
     conn_app_t *app;   /* with --threads: the steps' state, else NULL */
+    conn_asgi_t asgi;  /* an ASGI worker's request and output (src/asgiconn.h) */
     resp_plan_t plan;
     int64_t remaining;      /* with RESP_LENGTH: body bytes still allowed */
     int zc_block;           /* registered send buffer held for a zero-copy file, or -1 */
@@ -198,8 +215,8 @@ typedef enum conn_reset_scope {
  *   (recv_armed, recv_cancelling), ops, the timer, app, and the spool file only while
  *   a write to it is still in flight (the response's end closes it otherwise).
  *   Need no reset because each request sets them before they are read: plan, remaining,
- *   reply_ended, continue_sent, pending_error, the file and zero-copy fields (put back by
- *   the code that finishes a file or a chunk), t_start_ns, status_code, body_out and
+ *   reply_ended, continue_sent, pending_error, the ASGI flags, the file and zero-copy fields (put
+ * back by the code that finishes a file or a chunk), t_start_ns, status_code, body_out and
  *   bytes_out (src/stats.c: stats_request_begin and stats_request_done); close_after is
  *   never cleared because a connection that sets it has no next request.
  *
@@ -281,6 +298,13 @@ void conn_close_now(struct worker *w, conn_t *c);
  * CONN_STEP_FINISH in the thread that owns it, which counts as an operation in flight.
  * Returns true in the second case. */
 bool conn_reply_release(struct worker *w, conn_t *c);
+
+/* Answers `status` (an error page, Connection: close) in place of the response; with the
+ * interim "100 Continue" in flight, right after it. */
+void conn_answer_error(struct worker *w, conn_t *c, int status);
+
+/* Sends the interim "100 Continue" (it counts as the send in flight). */
+void conn_send_continue(struct worker *w, conn_t *c);
 
 /* The user_data of an operation for c: its op, c's generation and slot (uring/event.h). */
 static inline uint64_t conn_ud(const conn_t *c, unsigned op)

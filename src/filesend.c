@@ -36,10 +36,13 @@ static void read_file(worker_t *w, conn_t *c)
 
 /* The file body is complete: end its framing and let go of the reply. The loop runs
  * Python only in a worker without threads; with threads the reply is finished by a
- * CONN_STEP_FINISH in its thread before the response is done (reply_ended). */
+ * CONN_STEP_FINISH in its thread before the response is done (reply_ended). An ASGI
+ * path send has no reply to let go of. */
 static void end_file_body(worker_t *w, conn_t *c)
 {
     reply_write_end(c);
+    if (!c->reply)
+        return;
     if (w->pool)
         c->reply_ended = true;
     else
@@ -242,24 +245,30 @@ void filesend_on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
 void filesend_start(worker_t *w, conn_t *c)
 {
     const py_reply_t *reply = c->reply;
-    int64_t n = reply->file_length;
+    int fd = -1;
+    if (c->plan.body_allowed && reply->file_length > 0) {
+        fd = fcntl(reply->file_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
+                      strerror(errno)); /* the body falls short: the connection closes */
+    }
+    filesend_fd(w, c, fd, reply->file_offset, reply->file_length);
+}
+
+void filesend_fd(worker_t *w, conn_t *c, int fd, int64_t offset, int64_t length)
+{
+    int64_t n = length;
     if (c->plan.framing == RESP_LENGTH && n > c->remaining)
         n = c->remaining;
-    if (!c->plan.body_allowed || n <= 0) {
+    if (!c->plan.body_allowed || n <= 0 || fd < 0) {
+        if (fd >= 0)
+            close(fd);
         end_file_body(w, c);
         conn_send_start(w, c);
         return;
     }
-    int fd = fcntl(reply->file_fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) {
-        log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
-                  strerror(errno));
-        end_file_body(w, c); /* the body falls short: the connection closes after the head */
-        conn_send_start(w, c);
-        return;
-    }
     c->file_fd = fd;
-    c->file_off = reply->file_offset;
+    c->file_off = offset;
     c->file_left = n;
     if (want_zero_copy(w, c, n) && (c->zc_block = ring_arena_get(&w->ring)) >= 0) {
         c->zc_len = c->zc_sent = 0;

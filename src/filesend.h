@@ -15,6 +15,7 @@
 #define UF_FILESEND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "src/conn.h"
 
@@ -25,6 +26,12 @@ struct worker;
  * the head's send) itself; a file that cannot be read ends the body short, and the
  * connection closes after it. */
 void filesend_start(struct worker *w, conn_t *c);
+
+/* The same for a descriptor of our own (an ASGI http.response.pathsend): `length` bytes
+ * from `offset`; fd is owned from here on (closed when the body ends, also at once when
+ * nothing is to be sent), and -1 means the file could not be had (the body falls short
+ * and the connection closes after the head). */
+void filesend_fd(struct worker *w, conn_t *c, int fd, int64_t offset, int64_t length);
 
 /* Everything produced so far is sent: goes on with the file (true: an operation was
  * submitted), or, when c has no file or its file is done, returns false with the framing

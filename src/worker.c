@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "python_bridge/asgi.h"
 #include "python_bridge/hooks.h"
+#include "src/asgiconn.h"
 #include "src/handoff.h"
 #include "src/pool.h"
 #include "src/reloader.h"
@@ -111,7 +113,8 @@ static int setup_ring(worker_t *w, char *err, size_t errlen)
     unsigned bufs = (unsigned)cfg->recv_buffers, size = (unsigned)cfg->recv_buffer_size;
     if (cfg->engine_epoll)
         return ring_init_epoll(&w->ring, bufs, size, err, errlen);
-    int ret = ring_init(&w->ring, (unsigned)cfg->ring_entries, bufs, size, err, errlen);
+    int ret = ring_init_ex(&w->ring, (unsigned)cfg->ring_entries, bufs, size,
+                           w->asgi ? RING_INIT_POLLED : 0, err, errlen);
     if (ret < 0 && (!cfg->engine || strcmp(cfg->engine, "auto") == 0)) {
         log_warning("Engine: epoll for this worker, since its ring failed (--engine auto): %s",
                     err);
@@ -540,6 +543,7 @@ static void start_drain(worker_t *w)
     if (w->draining)
         return;
     w->draining = true;
+    w->drain_started_ms = w->now_ms;
     sb_set(&w->sb->state, SB_DRAINING);
     if (w->share) {
         /* a draining worker takes nothing more: not from siblings' listeners, not from
@@ -694,6 +698,53 @@ static uint64_t seconds_ms(double seconds)
     return seconds > 0 ? (uint64_t)(seconds * 1000) : (uint64_t)1 << 62;
 }
 
+/* How the application is called (--interface, --worker-class), said once per worker. An
+ * ASGI worker uses neither application threads nor work sharing (docs/architecture.md). */
+static void choose_interface(worker_t *w)
+{
+    const tun_config_t *cfg = w->cfg;
+    static const char *const wants[] = {"auto", "wsgi", "asgi"};
+    char how[160], err[512];
+    int iface = cfg->app_interface;
+    int asgi = py_asgi_detect(w->app, wants[iface >= 0 && iface <= 2 ? iface : 0], how, sizeof(how),
+                              err, sizeof(err));
+    if (asgi < 0)
+        boot_failed(w, WORKER_EXIT_APP_LOAD, err);
+    w->asgi = asgi == 1;
+    if (!w->asgi) {
+        if (cfg->app_interface == TUN_IFACE_AUTO)
+            log_debug("Interface: %s", how);
+        return;
+    }
+    log_info("Interface: %s", how);
+    if (cfg->threads > 1)
+        log_warning("--threads %d is ignored: an ASGI application runs as tasks on the worker's "
+                    "event loop",
+                    cfg->threads);
+    w->share = NULL;
+    w->threads = 1;
+}
+
+/* The event loop and the lifespan startup, last in boot: the worker is ready only once
+ * the application's startup has completed. */
+static void open_asgi(worker_t *w)
+{
+    const tun_config_t *cfg = w->cfg;
+    char how[96], err[512];
+    asgiconn_ops_init(&w->asgi_ops, w);
+    py_asgi_config_t acfg = {
+        .loop = cfg->asgi_loop ? cfg->asgi_loop : "auto",
+        .lifespan = cfg->asgi_lifespan ? cfg->asgi_lifespan : "auto",
+        .root_path = w->conn_shared.root_path,
+        .root_path_len = w->conn_shared.root_path_len,
+    };
+    if (py_asgi_open(w->app, &acfg, &w->asgi_ops, how, sizeof(how), err, sizeof(err)) < 0)
+        boot_failed(w, WORKER_EXIT_APP_LOAD, err);
+    log_info("ASGI: event loop %s over the %s engine", how, ring_engine_name(&w->ring));
+    if (py_asgi_startup(err, sizeof(err)) < 0)
+        boot_failed(w, WORKER_EXIT_APP_LOAD, err);
+}
+
 /* Everything a worker sets up before it serves: its context, signals, the application,
  * the ring, the connection pool, the application threads and the first accepts. A
  * failure ends the process (boot_failed) with the exit code the master reads. */
@@ -735,6 +786,7 @@ static void boot(worker_t *w, const worker_placement_t *place)
         if (!w->app)
             boot_failed(w, WORKER_EXIT_APP_LOAD, err);
     }
+    choose_interface(w);
     if (py_hooks_post_worker_init(w->app) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, "the post_worker_init hook raised (traceback above)");
     if (py_hooks_arm_abort())
@@ -754,15 +806,16 @@ static void boot(worker_t *w, const worker_placement_t *place)
     if (stats_worker_init(w, err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, err);
     /* wsgi.multiprocess as gunicorn has it: more than one worker configured */
-    if (py_wsgi_prepare(cfg->threads > 1, cfg->workers > 1) < 0)
+    if (!w->asgi && py_wsgi_prepare(cfg->threads > 1, cfg->workers > 1) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, "cannot set up the WSGI bridge");
     if (w->share) {
         w->stealing = uf_calloc(SHARE_MAX_SLOTS, 1);
         w->inbox_buf = uf_malloc(SHARE_MAX_BYTES);
     }
     /* With work sharing the loop never runs the application, even with one thread: it
-     * must stay free to pass on what this worker cannot start. */
-    if (cfg->threads > 1 || w->share) {
+     * must stay free to pass on what this worker cannot start. (An ASGI worker has
+     * neither: its loop is the application's.) */
+    if (!w->asgi && (cfg->threads > 1 || w->share)) {
         /* From here on the loop thread never holds the GIL: the application threads
          * take it for their steps, and a loop waiting for it would stall every
          * connection. The shared objects were made above, so the threads need not race
@@ -783,6 +836,8 @@ static void boot(worker_t *w, const worker_placement_t *place)
         publish_share(w);
         update_steals(w);
     }
+    if (w->asgi)
+        open_asgi(w);
 }
 
 /* What the loop does once a round, after the completions: the pool's finished steps, the
@@ -822,16 +877,93 @@ static void end_round(worker_t *w)
     stats_tick(w); /* log lines and statsd packets gathered in this round */
 }
 
+/* A drained worker leaves: its connections are gone, its accepts ended, its last
+ * access log lines written. The accepts must be gone first: an accept still armed while
+ * the process winds down would take the kernel's wake-up for a new connection (one
+ * waiter is woken per connection) and leave that connection unseen in the queue. */
+static bool drained(worker_t *w)
+{
+    return w->draining && w->active == 0 && w->accepts_live == 0 && stats_drained(w);
+}
+
+static void dispatch_all(worker_t *w)
+{
+    ring_event_t ev;
+    ring_iter_t it = ring_events_begin(&w->ring);
+    while (ring_events_next(&w->ring, &it, &ev))
+        dispatch(w, &ev);
+    ring_events_end(&w->ring, &it);
+}
+
+/* ---- an ASGI worker: the rounds, driven by its asyncio loop ---------------------------- */
+
+/* One round without waiting (py_asgi_host_t.round): what serve() does between two waits,
+ * then a submit, since nothing else will until the loop calls again. */
+static int asgi_round(void *ctx, bool *again, bool *finished)
+{
+    worker_t *w = ctx;
+    int ret = ring_wait(&w->ring, 0);
+    if (ret < 0 && ret != -ETIME && ret != -EINTR) {
+        log_error("reaping completions failed: %s", strerror(-ret));
+        w->stop_now = true;
+    }
+    w->now_ms = sb_now_ms();
+    sb_set64(&w->sb->heartbeat_ms, w->now_ms);
+    dispatch_all(w);
+    end_round(w);
+    *finished = w->stop_now || drained(w);
+    ret = ring_submit(&w->ring);
+    if (ret < 0)
+        log_error("submitting to the ring failed: %s", strerror(-ret));
+    *again = ret > 0;
+    return next_timeout_ms(w);
+}
+
+/* A step of a request's task begins (line) or ends (NULL): --timeout watches it as it
+ * watches a WSGI request, and names the request whose step never ended. */
+static void asgi_step(void *ctx, const char *line)
+{
+    worker_t *w = ctx;
+    if (w->cfg->timeout <= 0)
+        return;
+    if (line) {
+        snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%s", line);
+        sb_set64(&w->sb->request_start_ms, sb_now_ms());
+    } else {
+        sb_set64(&w->sb->request_start_ms, 0);
+    }
+}
+
+/* Runs the event loop until the worker has drained (or must stop now), then lets tasks
+ * that outlived their responses and the lifespan shutdown have what is left of
+ * --graceful-timeout. */
+static void serve_asgi(worker_t *w)
+{
+    py_asgi_host_t host = {
+        .fd = ring_poll_fd(&w->ring),
+        .ctx = w,
+        .round = asgi_round,
+        .step = asgi_step,
+    };
+    py_asgi_run(&host);
+    if (w->stop_now)
+        return;
+    double budget = w->cfg->graceful_timeout;
+    if (w->draining)
+        budget -= (double)(sb_now_ms() - w->drain_started_ms) / 1000.0;
+    py_asgi_shutdown(budget > 0.5 ? budget - 0.25 : 0.25);
+}
+
 /* The loop: wait, dispatch every completion, end the round; until a fast stop, or a
  * drain that has nothing left. */
 static void serve(worker_t *w)
 {
+    if (w->asgi) {
+        serve_asgi(w);
+        return;
+    }
     while (!w->stop_now) {
-        /* the last access log lines are written before the worker goes, and its accepts
-         * are gone first: an accept still armed while the process winds down would take
-         * the kernel's wake-up for a new connection (one waiter is woken per connection)
-         * and leave that connection unseen in the queue */
-        if (w->draining && w->active == 0 && w->accepts_live == 0 && stats_drained(w))
+        if (drained(w))
             break;
         int timeout = next_timeout_ms(w);
         if (!w->pool)
@@ -845,12 +977,7 @@ static void serve(worker_t *w)
         }
         w->now_ms = sb_now_ms();
         sb_set64(&w->sb->heartbeat_ms, w->now_ms);
-
-        ring_event_t ev;
-        ring_iter_t it = ring_events_begin(&w->ring);
-        while (ring_events_next(&w->ring, &it, &ev))
-            dispatch(w, &ev);
-        ring_events_end(&w->ring, &it);
+        dispatch_all(w);
         end_round(w);
     }
 }

@@ -7,7 +7,8 @@
  * --threads N > 1 the application runs in N threads instead (src/pool.h) and the loop
  * thread never takes the GIL at all; it still does every ring operation itself.
  * Signals only set a flag and poke an eventfd the ring is reading, so the loop never
- * misses one while it sleeps.
+ * misses one while it sleeps. An ASGI worker runs the same rounds from its asyncio loop,
+ * which is then the only wait (serve_asgi; docs/architecture.md, "ASGI").
  */
 #ifndef UF_WORKER_H
 #define UF_WORKER_H
@@ -144,6 +145,11 @@ typedef struct worker {
     struct reloader *reloader; /* --reload, else NULL (src/reloader.h) */
     bool draining;
     bool stop_now;
+    uint64_t drain_started_ms; /* when the drain began (the ASGI shutdown's budget) */
+    /* ASGI (docs/architecture.md): the application runs as tasks on an asyncio loop that
+     * drives this worker's rounds (serve_asgi in worker.c, src/asgiconn.h) */
+    bool asgi;
+    py_asgi_ops_t asgi_ops;
 } worker_t;
 
 /* The interpreter options the settings ask for: the same for a worker that imports the

@@ -195,6 +195,65 @@ static int check_engine(const tun_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* One of the words a setting accepts, or NULL. */
+static bool one_of(const char *v, const char *const *words)
+{
+    for (; *words; words++)
+        if (strcmp(v, *words) == 0)
+            return true;
+    return false;
+}
+
+/* -k/--worker-class names gunicorn's two WSGI classes or an ASGI worker (ours, gunicorn
+ * 25's "asgi", uvicorn's and uvicorn-worker's); --interface, --loop and --lifespan name
+ * their words; the two together say how the application is called (enum tun_interface).
+ * An ASGI worker class with --interface wsgi asks for both: refused. */
+static int check_asgi(tun_config_t *cfg, char *err, size_t errlen)
+{
+    static const char *const wsgi_classes[] = {"sync", "gthread",
+                                               "gunicorn.workers.sync.SyncWorker",
+                                               "gunicorn.workers.gthread.ThreadWorker", NULL};
+    static const char *const asgi_classes[] = {"asgi",
+                                               "uvicorn.workers.UvicornWorker",
+                                               "uvicorn_worker.UvicornWorker",
+                                               "uvicorn.workers.UvicornH11Worker",
+                                               "uvicorn_worker.UvicornH11Worker",
+                                               NULL};
+    static const char *const interfaces[] = {"auto", "wsgi", "asgi", NULL};
+    static const char *const loops[] = {"auto", "asyncio", "uvloop", NULL};
+    static const char *const lifespans[] = {"auto", "on", "off", NULL};
+    const char *k = cfg->worker_class ? cfg->worker_class : "sync";
+    const char *i = cfg->interface ? cfg->interface : "auto";
+    bool asgi_class = one_of(k, asgi_classes);
+    if (!asgi_class && !one_of(k, wsgi_classes))
+        return tun_fail(
+            err, errlen,
+            "-k/--worker-class: \"%.*s\" is not served here (accepted: sync or gthread "
+            "for WSGI, asgi or uvicorn.workers.UvicornWorker for ASGI; gevent, eventlet "
+            "and tornado workers are not needed: the workers are io_uring loops)",
+            TUN_SHOWN(k));
+    if (!one_of(i, interfaces))
+        return tun_fail(err, errlen,
+                        "--interface: \"%.*s\" is not an interface (accepted: auto, wsgi or asgi)",
+                        TUN_SHOWN(i));
+    if (cfg->asgi_loop && !one_of(cfg->asgi_loop, loops))
+        return tun_fail(err, errlen,
+                        "--loop: \"%.*s\" is not an event loop (accepted: auto, asyncio or uvloop)",
+                        TUN_SHOWN(cfg->asgi_loop));
+    if (cfg->asgi_lifespan && !one_of(cfg->asgi_lifespan, lifespans))
+        return tun_fail(err, errlen, "--lifespan: \"%.*s\" is not accepted (auto, on or off)",
+                        TUN_SHOWN(cfg->asgi_lifespan));
+    if (asgi_class && strcmp(i, "wsgi") == 0)
+        return tun_fail(err, errlen,
+                        "--interface wsgi contradicts -k/--worker-class %s, which serves ASGI; "
+                        "drop one of them",
+                        k);
+    cfg->app_interface = asgi_class || strcmp(i, "asgi") == 0 ? TUN_IFACE_ASGI
+                         : strcmp(i, "wsgi") == 0             ? TUN_IFACE_WSGI
+                                                              : TUN_IFACE_AUTO;
+    return 0;
+}
+
 /* Whether a setting holds its default value, whichever layer gave it. */
 static bool is_default_value(const tun_setting_t *s, const tun_config_t *cfg)
 {
@@ -358,6 +417,8 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
     rc = check_reload(cfg, err, errlen);
     if (rc == 0)
         rc = check_engine(cfg, err, errlen);
+    if (rc == 0)
+        rc = check_asgi(cfg, err, errlen);
     if (rc < 0)
         goto out;
     /* the text was validated when it was set: parsing it again cannot fail */

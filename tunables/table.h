@@ -73,6 +73,7 @@ enum tun_flag {
     X(SOCKET, "Server socket")                                                                     \
     X(PROXY, "Behind a proxy")                                                                     \
     X(WORKERS, "Workers")                                                                          \
+    X(ASGI, "ASGI")                                                                                \
     X(PRIVILEGES, "Privileges")                                                                    \
     X(URING, "io_uring")                                                                           \
     X(LIMITS, "HTTP limits")                                                                       \
@@ -89,7 +90,8 @@ enum tun_flag {
     /* ---- Application ---- */                                                            \
     X(app, STRING, 0, NULL, NULL, "MODULE:CALLABLE", APP, "wsgi_app",                       \
       NULL, 0, 0, TUN_F_REQUIRED | TUN_F_NONEMPTY, NULL, NULL, true, APPLICATION,           \
-      "the WSGI application: a dotted module path, a colon, and the callable in it")         \
+      "the WSGI or ASGI application: a dotted module path, a colon, and the callable in "   \
+      "it")                                                                                 \
     X(chdir, STRING, 0, "chdir", NULL, "DIR", CHDIR, "chdir",                               \
       NULL, 0, 0, TUN_F_DIR, NULL, NULL, true, APPLICATION,                                 \
       "change to DIR before loading the application")                                       \
@@ -150,6 +152,13 @@ enum tun_flag {
       "with the uwsgi protocol, the front ends allowed to connect: addresses or networks, " \
       "comma separated, or * for any; unix socket peers are always allowed")               \
     /* ---- Workers ---- */                                                                \
+    X(worker_class, STRING, 'k', "worker-class", NULL, "sync|gthread|asgi", WORKER_CLASS,     \
+      "worker_class",                                                                       \
+      "sync", 0, 0, TUN_F_NONEMPTY, NULL, NULL, false, WORKERS,                             \
+      "sync or gthread (gunicorn's names: either way a worker is an io_uring loop calling "  \
+      "the WSGI application, with --threads for gthread's threads), or asgi (also spelled " \
+      "uvicorn.workers.UvicornWorker or uvicorn_worker.UvicornWorker): an ASGI application " \
+      "on an asyncio loop per worker")                                                      \
     X(workers, INT, 'w', "workers", NULL, "INT|auto", WORKERS, "workers",                   \
       NULL, 1, 4096, TUN_F_CPUS | TUN_F_AUTO, "WEB_CONCURRENCY", "%s", true, WORKERS,       \
       "number of worker processes, each with its own listener and io_uring ring; auto: "    \
@@ -221,6 +230,21 @@ enum tun_flag {
     X(pidfile, STRING, 'p', "pid", NULL, "FILE", PID, "pidfile",                            \
       NULL, 0, 0, 0, NULL, NULL, false, WORKERS,                                            \
       "file the master writes its process id to, removed when it exits")                    \
+    /* ---- ASGI ---- */                                                                   \
+    X(interface, STRING, 0, "interface", NULL, "auto|wsgi|asgi", INTERFACE, "interface",    \
+      "auto", 0, 0, TUN_F_NONEMPTY, NULL, NULL, false, ASGI,                                \
+      "how the application is called: auto recognises an ASGI 3 callable (a coroutine "    \
+      "function, or an object whose __call__ is one) and an ASGI 2 one (wrapped), and "     \
+      "calls anything else as WSGI; each worker says at start which it chose")             \
+    X(asgi_loop, STRING, 0, "loop", "asgi-loop", "auto|asyncio|uvloop", LOOP, "asgi_loop",  \
+      "auto", 0, 0, TUN_F_NONEMPTY, NULL, NULL, false, ASGI,                                \
+      "the event loop of an ASGI worker: uvloop, the standard library's asyncio, or auto "  \
+      "(uvloop when the application's environment has it installed)")                      \
+    X(asgi_lifespan, STRING, 0, "lifespan", "asgi-lifespan", "auto|on|off", LIFESPAN,       \
+      "asgi_lifespan",                                                                      \
+      "auto", 0, 0, TUN_F_NONEMPTY, NULL, NULL, false, ASGI,                                \
+      "the ASGI lifespan protocol: on (startup must succeed before the worker takes "       \
+      "requests), off, or auto (used unless the application raises on it at startup)")     \
     /* ---- Privileges ---- */                                                             \
     X(user, STRING, 'u', "user", NULL, "USER", USER, "user",                                \
       NULL, 0, 0, TUN_F_USER, NULL, NULL, false, PRIVILEGES,                                \
@@ -447,18 +471,15 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     "--access-log-json"
 #define TUN_PARSER_REASON                                                                          \
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
-#define TUN_H2_REASON    "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
-#define TUN_ASGI_REASON  "ASGI applications are not served yet"
+#define TUN_H2_REASON "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
+#define TUN_ASGI_REASON                                                                            \
+    "a disconnected client's task is not given a grace period; it gets http.disconnect at once"
 #define TUN_DIRTY_REASON "gunicorn's dirty workers (a second pool for long tasks) are not here"
 #define TUN_CONTROL_REASON                                                                         \
     "there is no control socket; use signals (HUP, TTIN, TTOU) and the stats port"
 
 /* clang-format off */
 #define TUN_REFUSED(R)                                                                       \
-    R(worker_class, 'k', "worker-class", NULL, "STRING",                                    \
-      "sync|gthread|gunicorn.workers.sync.SyncWorker|gunicorn.workers.gthread.ThreadWorker", \
-      PLANNED,                                                                              \
-      "workers are io_uring event loops calling the WSGI application; ASGI is planned")    \
     R(logger_class, 0, "logger-class", NULL, "STRING",                                      \
       "gunicorn.glogging.Logger|simple|gunicorn.instrument.statsd.Statsd", NEVER,           \
       TUN_LOGGER_REASON)                                                                    \
@@ -523,10 +544,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(http2_max_header_list_size, 0, "http2-max-header-list-size", NULL, "INT",             \
       "65536", LATER,                                                                       \
       TUN_H2_REASON)                                                                        \
-    R(asgi_loop, 0, "asgi-loop", NULL, "STRING", "auto", LATER,                             \
-      TUN_ASGI_REASON)                                                                      \
-    R(asgi_lifespan, 0, "asgi-lifespan", NULL, "STRING", "auto", LATER,                     \
-      TUN_ASGI_REASON)                                                                      \
     R(asgi_disconnect_grace_period, 0, "asgi-disconnect-grace-period", NULL, "INT",         \
       "3", LATER,                                                                           \
       TUN_ASGI_REASON)                                                                      \

@@ -128,6 +128,8 @@ typedef struct tun_config {
     tun_netlist_t uwsgi_allow;     /* --uwsgi-allow-from, parsed */
 
     /* workers */
+    char *worker_class;         /* -k/--worker-class as written (checked): sync, gthread,
+                                   asgi or one of their gunicorn/uvicorn spellings */
     int workers;                /* -w/--workers, default $WEB_CONCURRENCY or usable CPUs;
                                    with `auto`, the usable CPUs as an upper bound... */
     bool workers_auto;          /* ...that the master lowers to what fits in memory
@@ -152,6 +154,13 @@ typedef struct tun_config {
     bool numa_pin;              /* --numa-pin, default false */
     char *proc_name;            /* -n/--name, NULL = the application (MODULE:CALLABLE) */
     char *pidfile;              /* -p/--pid, NULL = none; as given (relative = start dir) */
+
+    /* ASGI */
+    char *interface;     /* --interface "auto", "wsgi" or "asgi" (checked) */
+    char *asgi_loop;     /* --loop "auto", "asyncio" or "uvloop" (checked) */
+    char *asgi_lifespan; /* --lifespan "auto", "on" or "off" (checked) */
+    int app_interface;   /* not a setting: enum tun_interface from --interface and
+                            --worker-class together (tun_parse) */
 
     /* privileges (validated at parse; src/privileges.h resolves and applies them) */
     char *user;      /* -u/--user: a user name or number, NULL = workers stay as the master */
@@ -231,6 +240,15 @@ typedef struct tun_config {
 #define TUN_SEND_ARENA_BLOCKS     16
 #define TUN_SEND_ARENA_BLOCK_SIZE (256 * 1024)
 #define TUN_SEND_ARENA_BYTES      ((unsigned long long)TUN_SEND_ARENA_BLOCKS * TUN_SEND_ARENA_BLOCK_SIZE)
+
+/* How the application is called, from --interface and --worker-class: ASGI when either
+ * names it, WSGI when --interface does, else decided by each worker once the application
+ * is imported (python_bridge/asgi.h). */
+enum tun_interface {
+    TUN_IFACE_AUTO = 0,
+    TUN_IFACE_WSGI,
+    TUN_IFACE_ASGI,
+};
 
 enum tun_parse_result {
     TUN_OK = 0,     /* cfg is ready to use */

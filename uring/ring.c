@@ -37,6 +37,7 @@ _Static_assert(sizeof(ring_timeout_t) == sizeof(struct __kernel_timespec) &&
  * SQE. Each rung is tried until the kernel accepts one. */
 static const unsigned setup_ladder[] = {
     IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
     IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SUBMIT_ALL,
     IORING_SETUP_SUBMIT_ALL,
     0,
@@ -150,10 +151,15 @@ out:
         close(lfd);
 }
 
-static int setup_ring(struct io_uring *ring, unsigned entries, unsigned *flags_out)
+/* RING_INIT_POLLED skips DEFER_TASKRUN: such a ring posts completions only when its
+ * owner enters the kernel for them, so a poller of its fd (an asyncio loop's epoll) is
+ * never woken by them (docs/architecture.md, ASGI). */
+static int setup_ring(struct io_uring *ring, unsigned entries, unsigned opts, unsigned *flags_out)
 {
     int ret = -EINVAL;
     for (size_t i = 0; i < sizeof(setup_ladder) / sizeof(setup_ladder[0]); i++) {
+        if ((opts & RING_INIT_POLLED) && (setup_ladder[i] & IORING_SETUP_DEFER_TASKRUN))
+            continue;
         struct io_uring_params p;
         memset(&p, 0, sizeof(p));
         /* multishot ops produce many completions per submission: give the CQ room */
@@ -225,7 +231,7 @@ int ring_probe(ring_features_t *features, char *err, size_t errlen)
         close(fds[0]);
         struct io_uring ring;
         unsigned flags = 0;
-        int ret = setup_ring(&ring, 8, &flags);
+        int ret = setup_ring(&ring, 8, 0, &flags);
         if (ret < 0)
             _exit(-ret & 0xff);
         ring_features_t f;
@@ -275,9 +281,15 @@ int ring_probe(ring_features_t *features, char *err, size_t errlen)
 int ring_init(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, char *err,
               size_t errlen)
 {
+    return ring_init_ex(r, entries, buf_count, buf_size, 0, err, errlen);
+}
+
+int ring_init_ex(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, unsigned opts,
+                 char *err, size_t errlen)
+{
     memset(r, 0, sizeof(*r));
     unsigned flags = 0;
-    int ret = setup_ring(&r->uring, entries, &flags);
+    int ret = setup_ring(&r->uring, entries, opts, &flags);
     if (ret < 0) {
         explain_failure(-ret, err, errlen);
         return ret;
@@ -644,6 +656,23 @@ int ring_wait(ring_t *r, int timeout_ms)
         ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
     }
     return ret < 0 ? ret : 0;
+}
+
+int ring_submit(ring_t *r)
+{
+    if (RING_EPOLL(r))
+        return ep_submit(r->ep);
+    int ret = io_uring_submit(&r->uring);
+    if (ret < 0)
+        return ret;
+    return io_uring_cq_ready(&r->uring) > 0;
+}
+
+int ring_poll_fd(const ring_t *r)
+{
+    if (RING_EPOLL(r))
+        return ep_poll_fd(r->ep);
+    return r->uring.ring_fd;
 }
 
 void ring_features_describe(const ring_features_t *f, char *out, size_t outlen)

@@ -107,6 +107,12 @@ int ring_probe(ring_features_t *features, char *err, size_t errlen);
  * two). Returns 0 or -errno; on error err says which step failed. */
 int ring_init(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, char *err,
               size_t errlen);
+/* The same, with options: RING_INIT_POLLED for a ring whose descriptor another loop polls
+ * (ring_poll_fd): the setup flags leave out DEFER_TASKRUN, which would post completions
+ * only inside ring_wait and so never wake that poller. */
+enum { RING_INIT_POLLED = 1 << 0 };
+int ring_init_ex(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_size, unsigned opts,
+                 char *err, size_t errlen);
 /* Creates the ring on the epoll engine instead (ring_probe failed, or --engine epoll): the
  * same calls, none of io_uring's features (registered buffers, SEND_ZC, multishot are
  * simulated or skipped: features stays all false). Returns 0 or -errno. */
@@ -274,6 +280,15 @@ static inline void ring_events_end(ring_t *r, ring_iter_t *it)
 /* Submits pending SQEs and waits for at least one completion or until timeout_ms
  * (negative: no limit). Returns 0, -ETIME on timeout, -EINTR on a signal, or -errno. */
 int ring_wait(ring_t *r, int timeout_ms);
+
+/* For a loop that waits somewhere else (an asyncio loop in an ASGI worker): the
+ * descriptor that becomes readable when completions are waiting (io_uring: the ring's
+ * own fd; epoll: its epfd, level-triggered), and ring_submit, which hands what is queued
+ * to the kernel without waiting. ring_submit returns 1 when completions are already
+ * waiting without the descriptor saying so (drain them now, with ring_wait(r, 0)), 0, or
+ * -errno. */
+int ring_poll_fd(const ring_t *r);
+int ring_submit(ring_t *r);
 
 /* Formats the feature set as one line ("single_issuer defer_taskrun ..."). */
 void ring_features_describe(const ring_features_t *f, char *out, size_t outlen);

@@ -241,6 +241,19 @@ bool stats_probe_refuses(const worker_t *w, const py_request_t *pr)
 void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply) {}
 void stats_request_done(worker_t *w, conn_t *c) {}
 
+/* ASGI (src/asgiconn.c): the fuzzed worker serves WSGI, so none of these is reached. */
+void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
+{
+    FAIL("asgiconn_start in a WSGI worker");
+}
+void asgiconn_input(worker_t *w, conn_t *c) {}
+void asgiconn_sent(worker_t *w, conn_t *c) {}
+void asgiconn_detach(conn_t *c, bool gone)
+{
+    if (c->asgi.req)
+        FAIL("an ASGI request on a WSGI worker's connection");
+}
+
 /* ---- the application -------------------------------------------------------------------- */
 
 static py_header_t reply_headers[2];

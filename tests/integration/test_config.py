@@ -248,7 +248,7 @@ def test_doctor_usage_errors():
     assert res.stderr.strip() == "uwsgi-fast doctor: --root needs a directory"
     res = run_binary(["doctor", "--root", str(FIXTURES / "epyc-2s"), "-k", "gevent"])
     assert res.returncode == 2
-    assert "-k/--worker-class is not supported yet" in res.stderr
+    assert '-k/--worker-class: "gevent" is not served here' in res.stderr
 
 
 # gunicorn's own, not settings a user writes: its CLI actions (ours are options too) and

@@ -4,6 +4,12 @@
  * Shared state and helpers: harness.h. */
 #include "harness.h"
 
+#define WORKER_CLASS_REFUSED(name)                                                                 \
+    "-k/--worker-class: \"" name "\" is not served here (accepted: sync or gthread for WSGI, "     \
+    "asgi or uvicorn.workers.UvicornWorker for ASGI; gevent, eventlet and tornado workers are "    \
+    "not needed: the workers are io_uring loops)"
+#define WORKER_CLASS_GEVENT WORKER_CLASS_REFUSED("gevent")
+
 static void test_cli_forms(void)
 {
     const char *forms[][3] = {
@@ -227,12 +233,7 @@ static void test_cmd_args(void)
                    "UWSGI_FAST_CMD_ARGS: unexpected argument \"z:w\": the application is already "
                    "\"x:y\"",
                    "a:b");
-    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-k gevent"),
-                   "UWSGI_FAST_CMD_ARGS: -k/--worker-class is not supported yet (planned): workers "
-                   "are io_uring "
-                   "event loops calling the WSGI application; ASGI is planned; remove it or set "
-                   "it to sync",
-                   "a:b");
+    EXPECT_ERR_ENV(ENV("UWSGI_FAST_CMD_ARGS=-k gevent"), WORKER_CLASS_GEVENT, "a:b");
 
     /* gunicorn's variable is not read, and says so */
     EXPECT_OK_ENV(ENV("GUNICORN_CMD_ARGS=--workers 3"), "a:b");
@@ -289,22 +290,20 @@ static void test_refused(void)
         }
     }
 
-    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
-               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
-               "--worker-class", "gevent", "a:b");
-    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
-               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
-               "a:b", "--worker-class"); /* no value at all */
+    EXPECT_ERR(WORKER_CLASS_GEVENT, "--worker-class", "gevent", "a:b");
+    EXPECT_ERR("--worker-class needs a value (accepted: non-empty text)", "a:b",
+               "--worker-class"); /* no value at all */
     EXPECT_OK("--worker-class", "gthread", "--threads", "4", "a:b");
     CHECK_EQ_INT(cfg.threads, 4);
     EXPECT_ERR("--threads: \"0\" is out of range (accepted: 1 to 256)", "--threads", "0", "a:b");
     EXPECT_OK("--threads", "1", "--threads=1", "a:b");
-    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
-               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
-               "-k", "gevent", "a:b");
-    EXPECT_ERR("-k/--worker-class is not supported yet (planned): workers are io_uring event loops "
-               "calling the WSGI application; ASGI is planned; remove it or set it to sync",
-               "-keventlet", "a:b");
+    EXPECT_ERR(WORKER_CLASS_GEVENT, "-k", "gevent", "a:b");
+    EXPECT_ERR(WORKER_CLASS_REFUSED("eventlet"), "-keventlet", "a:b");
+    EXPECT_OK("-k", "uvicorn.workers.UvicornWorker", "a:b");
+    CHECK_EQ_INT(cfg.app_interface, TUN_IFACE_ASGI);
+    EXPECT_OK("--interface", "asgi", "--loop", "asyncio", "--asgi-lifespan", "off", "a:b");
+    CHECK_EQ_INT(cfg.app_interface, TUN_IFACE_ASGI);
+    CHECK_EQ_STR(cfg.asgi_lifespan, "off");
     EXPECT_OK("-k", "sync", "-ksync", "--worker-class=gunicorn.workers.sync.SyncWorker", "a:b");
     EXPECT_ERR("-D/--daemon is not supported: run in the foreground under systemd, a container "
                "runtime or supervisord; remove it",

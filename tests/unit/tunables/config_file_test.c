@@ -115,8 +115,9 @@ static void test_config_toml(void)
          "directory)"},
         {"bind = []\n", "bad.toml:1: bind (--bind): \"[]\" is not an address" BIND_ACCEPTED},
         {"worker_class = \"gevent\"\n",
-         "bad.toml:1: worker_class is not supported yet (planned): workers are io_uring event "
-         "loops calling the WSGI application; ASGI is planned; remove it or set it to sync"},
+         "-k/--worker-class: \"gevent\" is not served here (accepted: sync or gthread for WSGI, "
+         "asgi or uvicorn.workers.UvicornWorker for ASGI; gevent, eventlet and tornado workers "
+         "are not needed: the workers are io_uring loops)"},
         {"daemon = true\n", "bad.toml:1: daemon is not supported: run in the foreground under "
                             "systemd, a container runtime or supervisord; remove it"},
         {"logconfig_dict = \"x\"\n",
@@ -268,8 +269,9 @@ static void test_config_py(void)
         const char *text, *err;
     } bad[] = {
         {"worker_class = 'gevent'\n",
-         "bad.py: worker_class is not supported yet (planned): workers are io_uring event loops "
-         "calling the WSGI application; ASGI is planned; remove it or set it to sync"},
+         "-k/--worker-class: \"gevent\" is not served here (accepted: sync or gthread for WSGI, "
+         "asgi or uvicorn.workers.UvicornWorker for ASGI; gevent, eventlet and tornado workers "
+         "are not needed: the workers are io_uring loops)"},
         {"protocol = 'h2'\n",
          "bad.py: protocol (--protocol): \"h2\" is not http or uwsgi (accepted: http or uwsgi)"},
         {"workers = 'x'\n", "bad.py: workers (--workers): \"x\" is not a whole number (accepted: "

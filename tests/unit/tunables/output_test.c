@@ -146,8 +146,8 @@ static void test_help_version(void)
     CHECK(strstr(md, "| `binds` | `-b`, `--bind ADDRESS` | `UWSGI_FAST_BIND` | `bind` | list of "
                      "addresses | 127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set |") != NULL);
     CHECK(strstr(md, "| 1 to 4096, or auto | yes |") != NULL); /* workers: bounds, reloadable */
-    CHECK(strstr(md, "| `worker_class` | `-k`, `--worker-class STRING` | planned | `sync`, "
-                     "`gthread`, ") != NULL);
+    CHECK(strstr(md, "| `worker_class` | `-k`, `--worker-class sync\\|gthread\\|asgi` | "
+                     "`UWSGI_FAST_WORKER_CLASS` | `worker_class` |") != NULL);
     CHECK(strstr(md, "| `threads` | `--threads INT` | `UWSGI_FAST_THREADS` | `threads` |") != NULL);
     CHECK(strstr(md, "| `reuse_port` | `--reuse-port` | accepted, no effect |  |") != NULL);
     CHECK(strstr(md, "| `tmp_upload_dir` | `--tmp-upload-dir DIR` |") != NULL);

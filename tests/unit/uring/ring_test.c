@@ -8,7 +8,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include "check.h"
@@ -466,6 +468,65 @@ static void test_epoll_ring(void)
     ring_exit(&r);
 }
 
+/* A ring another loop polls (RING_INIT_POLLED: an ASGI worker's, under asyncio) must wake
+ * an epoll wait on ring_poll_fd when a receive completes while its owner sleeps there,
+ * without entering the ring; so must the epoll engine's descriptor. */
+static void *write_later(void *arg)
+{
+    usleep(50 * 1000);
+    if (write(*(int *)arg, "x", 1) != 1)
+        abort();
+    return NULL;
+}
+
+static void check_polled(ring_t *r)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    ring_recv_multishot(r, sv[0], ring_ud(3, 0, 0));
+    CHECK(ring_submit(r) >= 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN};
+    CHECK(epoll_ctl(ep, EPOLL_CTL_ADD, ring_poll_fd(r), &ev) == 0);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, write_later, &sv[1]) == 0);
+    int n;
+    do
+        n = epoll_wait(ep, &ev, 1, 2000);
+    while (n < 0 && errno == EINTR);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(n, 1);
+    int ret = ring_wait(r, 0);
+    CHECK(ret == 0 || ret == -ETIME);
+    bool got = false;
+    ring_event_t e;
+    ring_iter_t it = ring_events_begin(r);
+    while (ring_events_next(r, &it, &e)) {
+        if (e.op == 3 && e.res == 1) {
+            got = true;
+            ring_buffer_recycle(r, e.bid);
+        }
+    }
+    ring_events_end(r, &it);
+    CHECK(got);
+    close(ep);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void test_polled(void)
+{
+    ring_t r;
+    char err[256];
+    CHECK_EQ_INT(ring_init_ex(&r, 16, 8, 1024, RING_INIT_POLLED, err, sizeof(err)), 0);
+    CHECK(!r.features.defer_taskrun);
+    check_polled(&r);
+    ring_exit(&r);
+    CHECK_EQ_INT(ring_init_epoll(&r, 8, 1024, err, sizeof(err)), 0);
+    check_polled(&r);
+    ring_exit(&r);
+}
+
 int main(void)
 {
     test_epoll_ring();
@@ -482,5 +543,6 @@ int main(void)
     test_round_trip();
     test_wait_timeout();
     test_events();
+    test_polled();
     return check_done();
 }

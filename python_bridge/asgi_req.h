@@ -1,0 +1,95 @@
+/* The ASGI bridge's own pieces, shared by asgi.c (the loop, the request's task), asgi_io.c
+ * (receive and send) and asgi_scope.c (the scope): the request object, and the objects
+ * every request of the worker shares.
+ *
+ * A request object is three things at once: the task's coroutine (it wraps the
+ * application's coroutine, so every step of the task passes through asgi.c), the `self`
+ * of the request's receive and send callables, and the worker's handle on the request
+ * (py_asgi_req_t). Internal to python_bridge; GIL held, one thread.
+ */
+#ifndef UF_PY_ASGI_REQ_H
+#define UF_PY_ASGI_REQ_H
+
+#include "python_bridge/asgi.h"
+#include "python_bridge/compat.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Where the response is, as send() has seen it. */
+enum asgi_phase {
+    ASGI_NONE = 0, /* no http.response.start yet */
+    ASGI_STARTED,  /* the start message is held: the head goes out with the first body */
+    ASGI_BODY,     /* the head has been handed to the worker */
+    ASGI_ENDED,    /* the last body message has been handed to the worker */
+};
+
+struct py_asgi_req {
+    PyObject ob_base;       /* PyObject_HEAD, spelled out for clang-format */
+    void *owner;            /* the worker's connection; NULL once detached */
+    PyObject *coro;         /* the application's coroutine (owned), NULL when it ended */
+    PyObject *recv_waiter;  /* the Future a receive() waits on, or NULL */
+    PyObject *send_waiter;  /* the Future a send() waits on, or NULL */
+    PyObject *status_line;  /* bytes "200 OK" from http.response.start, until the head */
+    PyObject *headers;      /* its validated headers: a list of (bytes, bytes) */
+    int64_t content_length; /* from those headers, -1 without */
+    int status;
+    uint8_t phase;     /* enum asgi_phase */
+    bool body_done;    /* the last http.request message was given */
+    bool disconnected; /* the client went away: receive() says http.disconnect */
+    bool gone;         /* detached because the connection closed: send() raises */
+    bool ended;        /* the task is over (the worker was told) */
+    char line[128];    /* "METHOD TARGET", what --timeout names */
+};
+
+/* What every request of the worker shares; made by py_asgi_open. */
+typedef struct asgi_shared {
+    PyObject *loop;
+    PyObject *create_future;  /* loop.create_future, bound */
+    PyObject *state;          /* lifespan's state dict when the application uses it */
+    PyObject *disconnect_exc; /* the OSError subclass send() raises once the client left */
+    PyTypeObject *req_type;
+    const py_asgi_ops_t *ops;
+    py_slice_t root_path; /* --root-path, "" for none */
+} asgi_shared_t;
+
+extern asgi_shared_t asgi_shared;
+
+/* A round of the worker is due soon (something a task did queued work): once per loop
+ * iteration however many ask. */
+void asgi_round_soon(void);
+
+/* ---- asgi_io.c: receive, send -------------------------------------------------------- */
+
+/* Makes the shared objects of receive/send (interned texts, the awaitable type). Returns
+ * 0 or -1 with an exception set. */
+int asgi_io_setup(void);
+void asgi_io_teardown(void);
+
+/* The request's receive and send callables (new references), or NULL with an exception. */
+PyObject *asgi_io_receive(struct py_asgi_req *r);
+PyObject *asgi_io_send(struct py_asgi_req *r);
+
+/* The message receive() would return now (new reference), NULL with no exception when it
+ * must wait, NULL with an exception on failure. */
+PyObject *asgi_io_next_message(struct py_asgi_req *r);
+
+/* Whether *waiter is a Future nobody has resolved or cancelled; drops one that is done. */
+bool asgi_io_waiting(PyObject **waiter);
+
+/* Resolves *waiter (and clears it) with `value` (borrowed), or with the exception
+ * `exc_type` when value is NULL; a waiter already done (cancelled) is only dropped. */
+void asgi_io_resolve(PyObject **waiter, PyObject *value, PyObject *exc_type);
+
+/* {"type": "http.disconnect"} (new reference). */
+PyObject *asgi_io_disconnect_message(void);
+
+/* ---- asgi_scope.c ---------------------------------------------------------------------- */
+
+int asgi_scope_setup(void);
+void asgi_scope_teardown(void);
+
+/* The http scope for req (new reference), or NULL with an exception set. */
+PyObject *asgi_scope_new(const py_request_t *req);
+
+#endif
