@@ -754,7 +754,8 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->spool_fd = c->file_fd = -1;
     c->spool_len = 0;
     c->zc_block = -1;
-    c->zc_pending = 0;
+    c->zc_pending = c->zc_notifs[0] = c->zc_notifs[1] = 0;
+    c->zc_half = 0;
     c->zc_chunk = NULL;
     c->zc_off = false;
     c->pending_error = 0;
@@ -832,7 +833,7 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 {
     /* Every op's completion ends it, except a multishot recv that says more will come
      * and a zero-copy send, whose notification may follow (filesend_on_send_zc counts those). */
-    if (op == OP_RECV ? !(flags & RING_F_MORE) : op != OP_SEND_ZC)
+    if (op == OP_RECV ? !(flags & RING_F_MORE) : op != OP_SEND_ZC && op != OP_SEND_ZC_2)
         c->ops--;
     switch (op) {
     case OP_RECV:
@@ -851,7 +852,8 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
         filesend_on_zc_read(w, c, res);
         break;
     case OP_SEND_ZC:
-        filesend_on_send_zc(w, c, res, flags);
+    case OP_SEND_ZC_2:
+        filesend_on_send_zc(w, c, op, res, flags);
         break;
     case OP_CONTINUE:
         on_continue(w, c, res);

@@ -160,9 +160,11 @@ typedef struct conn {
     resp_plan_t plan;
     int64_t remaining;      /* with RESP_LENGTH: body bytes still allowed */
     int zc_block;           /* registered send buffer held for a zero-copy file, or -1 */
-    uint32_t zc_len;        /* bytes of the file in zc_block */
+    uint32_t zc_len;        /* bytes of the file in zc_block's half zc_half */
     uint32_t zc_sent;       /* of which sent */
     uint16_t zc_pending;    /* zero-copy notifications still to come */
+    uint16_t zc_notifs[2];  /* of those, for each half of zc_block (src/filesend.c) */
+    uint8_t zc_half;        /* the half of zc_block that holds the file's zc_len bytes */
     const char *zc_chunk;   /* a large application chunk going out by SEND_ZC from its
                                own memory (zc_len bytes, zc_sent of them sent), after
                                `out`; the reply keeps it alive until the notification */

@@ -65,6 +65,16 @@ static void finish_file(worker_t *w, conn_t *c)
  * the pages, not merely after the send's result. The notification also reports whether
  * the kernel copied after all (it always does towards loopback); a connection that sees
  * that stops asking for zero-copy, unless --zerocopy-threshold 0 forces it.
+ *
+ * The kernel lets go of sent pages only once the peer has acknowledged them, and a peer
+ * that has everything we sent may hold its acknowledgement back for its delayed-ACK
+ * timer (40 ms on Linux) until more data comes. Waiting for the notification before
+ * sending more would stall a transfer for that long, again and again, and with one
+ * application thread that keeps the request until its reply is finished (work sharing's
+ * default), every other request of the worker with it. So the block is two halves that
+ * take turns: the next piece is read into one half and sent while the kernel may still
+ * hold the other, whose acknowledgement the new data brings. Each half sends with its
+ * own op, because a notification says only which operation it belongs to.
  */
 
 /* The registered send buffers are pinned memory: they are set up on the first transfer
@@ -96,12 +106,17 @@ static bool want_zero_copy(worker_t *w, conn_t *c, int64_t length)
     return arena_ready(w);
 }
 
+static size_t zc_half_size(const worker_t *w)
+{
+    return ring_arena_block_size(&w->ring) / 2;
+}
+
 static void zc_read(worker_t *w, conn_t *c)
 {
-    size_t block = ring_arena_block_size(&w->ring);
-    size_t want = c->file_left < (int64_t)block ? (size_t)c->file_left : block;
-    ring_read_at(&w->ring, c->file_fd, ring_arena_block(&w->ring, c->zc_block), want,
-                 (uint64_t)c->file_off, conn_ud(c, OP_ZC_READ));
+    size_t half = zc_half_size(w);
+    size_t want = c->file_left < (int64_t)half ? (size_t)c->file_left : half;
+    ring_read_at(&w->ring, c->file_fd, ring_arena_block(&w->ring, c->zc_block) + c->zc_half * half,
+                 want, (uint64_t)c->file_off, conn_ud(c, OP_ZC_READ));
     c->file_busy = true;
     c->ops++;
 }
@@ -112,21 +127,30 @@ static void zc_send(worker_t *w, conn_t *c)
         ring_send_zc(&w->ring, c->fd, c->zc_chunk + c->zc_sent, c->zc_len - c->zc_sent,
                      conn_ud(c, OP_SEND_ZC));
     else
-        ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_sent, c->zc_len - c->zc_sent,
-                           conn_ud(c, OP_SEND_ZC));
+        ring_send_zc_fixed(&w->ring, c->fd, c->zc_block, c->zc_half * zc_half_size(w) + c->zc_sent,
+                           c->zc_len - c->zc_sent,
+                           conn_ud(c, c->zc_half ? OP_SEND_ZC_2 : OP_SEND_ZC));
     c->send_inflight = true;
     c->ops++; /* covers the result and, when F_MORE says one follows, the notification */
     w->zc_sends++;
 }
 
-/* The block is sent and the kernel has let go of it: read the next one, or finish. A
- * transfer whose sends the kernel copied anyway continues the ordinary way. */
+/* The piece in one half is sent: read the next into the other half once the kernel has
+ * let go of it, or finish once it has let go of both. A transfer whose sends the kernel
+ * copied anyway continues the ordinary way. Called again by each notification until it
+ * can go on. */
 static void zc_next(worker_t *w, conn_t *c)
 {
     if (c->file_left > 0 && (!c->zc_off || w->cfg->zerocopy_threshold == 0)) {
+        uint8_t other = c->zc_half ^ 1;
+        if (c->zc_notifs[other])
+            return;
+        c->zc_half = other;
         zc_read(w, c);
         return;
     }
+    if (c->zc_pending)
+        return;
     if (c->file_left > 0) {
         ring_arena_put(&w->ring, c->zc_block);
         c->zc_block = -1;
@@ -191,19 +215,22 @@ static void finish_after_zc(worker_t *w, conn_t *c)
         conn_reply_release(w, c);
 }
 
-void filesend_on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
+void filesend_on_send_zc(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 {
+    unsigned half = op == OP_SEND_ZC_2;
     if (flags & RING_F_NOTIF) {
         c->ops--;
         c->zc_pending--;
+        c->zc_notifs[half]--;
         if ((unsigned)res & RING_ZC_COPIED) {
             w->zc_copied++;
             c->zc_off = true;
         }
     } else {
-        if (flags & RING_F_MORE)
+        if (flags & RING_F_MORE) {
             c->zc_pending++;
-        else
+            c->zc_notifs[half]++;
+        } else
             c->ops--;
         c->send_inflight = false;
         if (c->state == CONN_CLOSING) {
@@ -228,12 +255,14 @@ void filesend_on_send_zc(worker_t *w, conn_t *c, int res, unsigned flags)
         finish_after_zc(w, c);
         return;
     }
-    if (c->send_inflight || c->file_busy || c->zc_pending || c->zc_sent < c->zc_len)
+    if (c->send_inflight || c->file_busy || c->zc_sent < c->zc_len)
         return;
     if (!c->zc_chunk) {
         zc_next(w, c);
         return;
     }
+    if (c->zc_pending)
+        return;
     /* the chunk is out and the kernel has let go of it: the reply may move on */
     c->zc_chunk = NULL;
     c->zc_len = c->zc_sent = 0;
@@ -272,6 +301,7 @@ void filesend_fd(worker_t *w, conn_t *c, int fd, int64_t offset, int64_t length)
     c->file_left = n;
     if (want_zero_copy(w, c, n) && (c->zc_block = ring_arena_get(&w->ring)) >= 0) {
         c->zc_len = c->zc_sent = 0;
+        c->zc_half = 1;        /* the first piece goes into half 0 */
         conn_send_start(w, c); /* the head first, from `out`; on_send then starts the blocks */
         return;
     }

@@ -45,10 +45,10 @@ void filesend_chunk(struct worker *w, conn_t *c);
  * come): the reply it belongs to must not be finished yet. */
 bool filesend_chunk_busy(const conn_t *c);
 
-/* Completions of OP_FILE_READ, OP_ZC_READ and OP_SEND_ZC (a result, or with
- * RING_F_NOTIF a notification; the caller has not counted SEND_ZC in c->ops). */
+/* Completions of OP_FILE_READ, OP_ZC_READ and OP_SEND_ZC or OP_SEND_ZC_2 (`op`: a result,
+ * or with RING_F_NOTIF a notification; the caller has not counted them in c->ops). */
 void filesend_on_read(struct worker *w, conn_t *c, int res);
 void filesend_on_zc_read(struct worker *w, conn_t *c, int res);
-void filesend_on_send_zc(struct worker *w, conn_t *c, int res, unsigned flags);
+void filesend_on_send_zc(struct worker *w, conn_t *c, unsigned op, int res, unsigned flags);
 
 #endif

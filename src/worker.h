@@ -53,11 +53,12 @@ enum worker_op {
     OP_INBOX_CANCEL,
     OP_QUEUE, /* poll of the shared queue (src/share.h) */
     OP_QUEUE_CANCEL,
-    OP_RELOAD, /* read of the --reload inotify descriptor (src/reloader.h) */
+    OP_RELOAD,    /* read of the --reload inotify descriptor (src/reloader.h) */
+    OP_SEND_ZC_2, /* OP_SEND_ZC from the second half of a registered buffer */
 };
 
 /* Registered send buffers per worker: enough for this many zero-copy file transfers in
- * flight at once, each block one read and one SEND_ZC. */
+ * flight at once, each block read and sent in two halves that take turns. */
 #define WORKER_ZC_BLOCKS     TUN_SEND_ARENA_BLOCKS
 #define WORKER_ZC_BLOCK_SIZE TUN_SEND_ARENA_BLOCK_SIZE
 
