@@ -6,7 +6,6 @@ at start, in one clear line naming the cause and the fix, and exit non-zero with
 anything. With --engine auto (the default) it serves on epoll instead and says, in one
 line, why and what would bring io_uring back.
 """
-import ctypes
 import json
 import os
 import signal
@@ -17,46 +16,13 @@ import urllib.request
 import pytest
 
 from conftest import BINARY, STOP_TIMEOUT, free_port
-
-NR_IO_URING_SETUP = 425          # the same number on every architecture since 5.1
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-SECCOMP_RET_ALLOW = 0x7FFF0000
-SECCOMP_RET_ERRNO = 0x00050000
-SECCOMP_RET_KILL_PROCESS = 0x80000000
-BPF_LD_W_ABS = 0x20              # BPF_LD | BPF_W | BPF_ABS
-BPF_JEQ_K = 0x15                 # BPF_JMP | BPF_JEQ | BPF_K
-BPF_RET_K = 0x06                 # BPF_RET | BPF_K
-
-
-class SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
-                ("k", ctypes.c_uint)]
-
-
-class SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+from seccomp_filter import (NR_IO_URING_SETUP, SECCOMP_RET_ERRNO, SECCOMP_RET_KILL_PROCESS,
+                            deny_one)
 
 
 def deny_io_uring_setup(action):
     """A preexec_fn installing a filter that answers io_uring_setup with `action`."""
-
-    def install():
-        libc = ctypes.CDLL(None, use_errno=True)
-        program = (SockFilter * 4)(
-            SockFilter(BPF_LD_W_ABS, 0, 0, 0),                     # A = seccomp_data.nr
-            SockFilter(BPF_JEQ_K, 0, 1, NR_IO_URING_SETUP),
-            SockFilter(BPF_RET_K, 0, 0, action),
-            SockFilter(BPF_RET_K, 0, 0, SECCOMP_RET_ALLOW),
-        )
-        prog = SockFprog(len(program), program)
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-        if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
-
-    return install
+    return deny_one(NR_IO_URING_SETUP, action)
 
 
 def blocked_cmd(tmp_path, engine):
