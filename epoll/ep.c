@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ enum kind {
     K_RECV,
     K_POLL,
     K_SEND,
+    K_SEND_FILE,
     K_READ,
     K_READ_AT,
     K_WRITE_AT,
@@ -38,9 +40,10 @@ typedef struct op {
     struct op *next;  /* run queue, wait list or timer list */
     const void *data;
     size_t len;
-    uint64_t off;       /* read_at/write_at offset; connect: the address length */
+    uint64_t off;       /* read_at/write_at/send_file offset; connect: the address length */
     long long deadline; /* timeouts: CLOCK_MONOTONIC ms */
     int fd;
+    int file_fd; /* send_file: the file the bytes come from (fd is the socket) */
     uint8_t kind;
     bool zc;          /* send: report as send_zc (result with MORE, then a notification) */
     bool queued;      /* in the run queue */
@@ -258,16 +261,34 @@ static void wait_or_end(ep_t *ep, op_t *o, bool out)
         end_with(ep, o, ret);
 }
 
+/* A call on o's descriptor failed with errno: true to try it again (EINTR); otherwise the
+ * operation waits for readiness (EAGAIN) or ends with the error. */
+static bool retry_wait_or_end(ep_t *ep, op_t *o, bool out)
+{
+    if (errno == EINTR)
+        return true;
+    if (errno == EAGAIN)
+        wait_or_end(ep, o, out);
+    else
+        end_with(ep, o, -errno);
+    return false;
+}
+
+/* io_uring waits inside an operation on a blocking descriptor; we cannot, so a descriptor
+ * whose calls take no MSG_DONTWAIT (accept4, sendfile) is made non-blocking. */
+static void make_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
 /* ---- running one operation ----------------------------------------------------------- */
 
 static void run_accept(ep_t *ep, op_t *o)
 {
-    if (o->fresh) {
-        /* accept must never block the loop; io_uring keeps listeners blocking, we cannot */
-        int fl = fcntl(o->fd, F_GETFL);
-        if (fl >= 0 && !(fl & O_NONBLOCK))
-            fcntl(o->fd, F_SETFL, fl | O_NONBLOCK);
-    }
+    if (o->fresh)
+        make_nonblocking(o->fd); /* accept must never block the loop */
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(o->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
@@ -323,12 +344,8 @@ static void run_recv(ep_t *ep, op_t *o)
             end_with(ep, o, 0);
             return;
         }
-        if (errno == EINTR)
+        if (retry_wait_or_end(ep, o, false))
             continue;
-        if (errno == EAGAIN)
-            wait_or_end(ep, o, false);
-        else
-            end_with(ep, o, -errno);
         return;
     }
     enqueue(ep, o);
@@ -364,13 +381,30 @@ static void run_send(ep_t *ep, op_t *o)
             finish(ep, o);
             return;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN)
-            wait_or_end(ep, o, true);
-        else
-            end_with(ep, o, -errno);
-        return;
+        if (!retry_wait_or_end(ep, o, true))
+            return;
+    }
+}
+
+/* sendfile(2) takes no MSG_DONTWAIT, and accepted sockets are blocking (accept4 does not
+ * inherit the listener's O_NONBLOCK): a fresh operation makes its socket non-blocking
+ * first, so that a full socket means EAGAIN and a wait, never a loop stuck in the call.
+ * The mode stays; every other operation of this engine is non-blocking anyway. With an
+ * offset of our own the file position stays where it was: a duplicated descriptor
+ * shares it with the application's file object. */
+static void run_send_file(ep_t *ep, op_t *o)
+{
+    if (o->fresh)
+        make_nonblocking(o->fd);
+    for (;;) {
+        off_t off = (off_t)o->off;
+        ssize_t n = sendfile(o->fd, o->file_fd, &off, o->len);
+        if (n >= 0) {
+            end_with(ep, o, (int32_t)n);
+            return;
+        }
+        if (!retry_wait_or_end(ep, o, true))
+            return;
     }
 }
 
@@ -475,6 +509,9 @@ static void run(ep_t *ep, op_t *o)
         break;
     case K_SEND:
         run_send(ep, o);
+        break;
+    case K_SEND_FILE:
+        run_send_file(ep, o);
         break;
     case K_READ:
         run_read(ep, o);
@@ -610,6 +647,19 @@ void ep_send(ep_t *ep, int fd, const void *data, size_t len, bool zc, uint64_t u
     o->data = data;
     o->len = len;
     o->zc = zc;
+    enqueue(ep, o);
+}
+
+/* The most one read, write or sendfile moves (the kernel's MAX_RW_COUNT); it also keeps
+ * a result inside the completion's int32. */
+#define MAX_SEND_FILE (0x7fffffffUL & ~4095UL)
+
+void ep_send_file(ep_t *ep, int fd, int file_fd, uint64_t offset, size_t len, uint64_t ud)
+{
+    op_t *o = new_op(ep, K_SEND_FILE, fd, ud);
+    o->file_fd = file_fd;
+    o->off = offset;
+    o->len = len < MAX_SEND_FILE ? len : MAX_SEND_FILE;
     enqueue(ep, o);
 }
 

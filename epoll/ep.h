@@ -17,6 +17,8 @@
  *   - a send is tried at once (MSG_DONTWAIT) and a short send is reported short;
  *   - send_zc is an ordinary send whose result has EP_F_MORE and whose notification
  *     follows at once with EP_ZC_COPIED: nothing is zero-copy here;
+ *   - send_file is one sendfile(2) from a file to a socket, tried at once and reported
+ *     like a send (short when the socket filled up); io_uring has no such operation;
  *   - file I/O (read_at, write_at) is a synchronous pread/pwrite, completing at once:
  *     it blocks the loop for as long as the disk takes;
  *   - cancel finds the target by user_data: the target completes with -ECANCELED and the
@@ -66,6 +68,14 @@ void ep_accept_multishot(ep_t *ep, int listen_fd, uint64_t ud);
 void ep_recv_multishot(ep_t *ep, int fd, uint64_t ud);
 void ep_poll_in_multishot(ep_t *ep, int fd, uint64_t ud);
 void ep_send(ep_t *ep, int fd, const void *data, size_t len, bool zc, uint64_t ud);
+/* Moves up to len bytes of file_fd, from offset (its file position is neither used nor
+ * moved), to the socket fd with one sendfile(2). res: the bytes sent, short when the
+ * socket's buffer filled up; 0 when offset is at or past the end of the file (it
+ * shrank); or -errno. A full socket waits for writability first. len is capped at what
+ * one call may move (about 2 GiB). sendfile has neither MSG_DONTWAIT nor MSG_NOSIGNAL:
+ * the socket is left in non-blocking mode, and the process must ignore SIGPIPE (workers
+ * do), or a vanished peer kills it instead of failing with -EPIPE. */
+void ep_send_file(ep_t *ep, int fd, int file_fd, uint64_t offset, size_t len, uint64_t ud);
 void ep_read(ep_t *ep, int fd, void *data, size_t len, uint64_t ud);
 void ep_read_at(ep_t *ep, int fd, void *data, size_t len, uint64_t offset, uint64_t ud);
 void ep_write_at(ep_t *ep, int fd, const void *data, size_t len, uint64_t offset, uint64_t ud);

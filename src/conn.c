@@ -741,7 +741,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     memset(&c->pp, 0, sizeof(c->pp));
     c->uw.used = false;
     c->uw.head_len = 0; /* (its variables' array stays with the slot) */
-    c->spool_busy = c->file_busy = c->recv_cancelling = false;
+    c->spool_busy = c->file_busy = c->file_by_read = c->recv_cancelling = false;
     c->app_busy = c->reply_ended = false;
     c->asgi.head = c->asgi.ended = c->asgi.continued = false;
     c->asgi.path_fd = -1;
@@ -854,6 +854,9 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
     case OP_SEND_ZC:
     case OP_SEND_ZC_2:
         filesend_on_send_zc(w, c, op, res, flags);
+        break;
+    case OP_SEND_FILE:
+        filesend_on_send_file(w, c, res);
         break;
     case OP_CONTINUE:
         on_continue(w, c, res);

@@ -12,7 +12,8 @@
  * as it arrives, to an unlinked temporary file through the ring (ring_write_at) and the
  * application reads it from there. A wsgi.file_wrapper response is read from the
  * application's file through the ring into the output buffer and sent from there, block
- * by block, never passing through Python.
+ * by block (or sent from the file by the engine itself, where it can), never passing
+ * through Python.
  *
  * Invariants: at most one send in flight per connection, so responses leave in request
  * order; a slot is reused only after every operation submitted for it has completed
@@ -135,6 +136,7 @@ typedef struct conn {
     bool peer_unix;       /* the peer came over a unix socket (with have_peer) */
     bool spool_busy;      /* a write of req.body to spool_fd is in flight */
     bool file_busy;       /* a read from file_fd into out is in flight */
+    bool file_by_read;    /* the engine could not send this file itself: read it into out */
     bool recv_cancelling; /* paused: a cancel of the receive is on its way */
     bool app_busy;        /* a step is queued or running in an application thread */
     bool reply_ended;     /* the body is complete, the reply still to be finished (a

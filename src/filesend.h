@@ -1,6 +1,7 @@
 /* wsgi.file_wrapper bodies and zero-copy sends: a file read through the ring into the
- * output buffer, block by block, or into a registered send buffer sent with SEND_ZC; and
- * a large application chunk sent with SEND_ZC from the application's own memory.
+ * output buffer, block by block, or into a registered send buffer sent with SEND_ZC, or,
+ * on an engine that can (features.send_file), sent from the file by the engine itself;
+ * and a large application chunk sent with SEND_ZC from the application's own memory.
  *
  * Loop thread only: these submit to the worker's ring and run no Python (a reply left to
  * finish is finished at once without --threads, where the loop thread runs Python, and
@@ -9,7 +10,9 @@
  * Invariants: while a file read is in flight (file_busy) `out` or the registered block is
  * the kernel's; a registered block (zc_block) or an application chunk (zc_chunk) is let go
  * of only after the kernel's notification, not merely after the send's result; the reply
- * a chunk belongs to is never finished while the kernel may still read the chunk.
+ * a chunk belongs to is never finished while the kernel may still read the chunk; the
+ * engine's own send of the file is the connection's one send in flight (send_inflight),
+ * and our duplicate of the file stays open until it has completed.
  */
 #ifndef UF_FILESEND_H
 #define UF_FILESEND_H
@@ -50,5 +53,8 @@ bool filesend_chunk_busy(const conn_t *c);
 void filesend_on_read(struct worker *w, conn_t *c, int res);
 void filesend_on_zc_read(struct worker *w, conn_t *c, int res);
 void filesend_on_send_zc(struct worker *w, conn_t *c, unsigned op, int res, unsigned flags);
+/* The completion of OP_SEND_FILE: bytes of the file sent (0: the file ended early), or
+ * -errno. */
+void filesend_on_send_file(struct worker *w, conn_t *c, int res);
 
 #endif

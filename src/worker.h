@@ -41,6 +41,7 @@ enum worker_op {
     OP_FILE_READ,     /* a block of a wsgi.file_wrapper file read into the output */
     OP_ZC_READ,       /* a block of such a file read into a registered send buffer */
     OP_SEND_ZC,       /* zero-copy send from a registered buffer (result, then notif) */
+    OP_SEND_FILE,     /* a wsgi.file_wrapper file sent by the engine itself (send_file) */
     OP_ALOG_WRITE,    /* a batch of access log lines written (src/stats.c) */
     OP_SHIP_SEND,     /* lines sent to --log-target */
     OP_SHIP_CONNECT,  /* the connection to a tcp:// log target */

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/mem.h"
 #include "epoll/ep.h"
 #include "uring/compat.h"
 
@@ -350,6 +351,7 @@ int ring_init_epoll(ring_t *r, unsigned buf_count, unsigned buf_size, char *err,
         return -ENOMEM;
     r->buf_count = buf_count;
     r->buf_size = buf_size;
+    r->features.send_file = true;
     r->initialised = true;
     return 0;
 }
@@ -539,6 +541,12 @@ void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
     struct io_uring_sqe *sqe = get_sqe(r);
     io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, ud);
+}
+
+void ring_send_file(ring_t *r, int fd, int file_fd, uint64_t offset, size_t len, uint64_t ud)
+{
+    UF_ASSERT(r->features.send_file);
+    ep_send_file(r->ep, fd, file_fd, offset, len, ud);
 }
 
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud)

@@ -4,8 +4,9 @@
  * receives, registered send buffers for zero-copy. And epoll (epoll/ep.h), for hosts where
  * io_uring is blocked: the same calls with the same promises, carried out with readiness
  * and ordinary system calls; a ring made by ring_init_epoll() forwards every call there
- * (one branch, predicted for io_uring). Nothing above uring/ names an io_uring type,
- * constant or function, nor an ep_* one.
+ * (one branch, predicted for io_uring). What only one engine can do is asked for by
+ * capability in `features` (send_zc: io_uring; send_file: epoll), never by engine name.
+ * Nothing above uring/ names an io_uring type, constant or function, nor an ep_* one.
  *
  * The loop is: queue operations (ring_accept_multishot ... ring_close) -> ring_wait()
  * (submits what is queued, waits) -> drain completions with ring_events_begin / _next /
@@ -74,6 +75,7 @@ typedef struct ring_features {
     bool send_zc;
     bool send_zc_usage; /* the notification reports whether the kernel copied */
     bool trial_done;    /* recv_multishot / send_zc were proven by trial submits */
+    bool send_file;     /* ring_send_file: the engine moves a file to a socket itself */
 } ring_features_t;
 
 typedef struct ring {
@@ -115,7 +117,8 @@ int ring_init_ex(ring_t *r, unsigned entries, unsigned buf_count, unsigned buf_s
                  char *err, size_t errlen);
 /* Creates the ring on the epoll engine instead (ring_probe failed, or --engine epoll): the
  * same calls, none of io_uring's features (registered buffers, SEND_ZC, multishot are
- * simulated or skipped: features stays all false). Returns 0 or -errno. */
+ * simulated or skipped: their flags stay false), and one of its own: send_file.
+ * Returns 0 or -errno. */
 int ring_init_epoll(ring_t *r, unsigned buf_count, unsigned buf_size, char *err, size_t errlen);
 void ring_exit(ring_t *r);
 
@@ -186,6 +189,16 @@ void ring_send(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
 void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud);
 /* The same from registered block `index` of the arena (ring_arena_get), at `offset`. */
 void ring_send_zc_fixed(ring_t *r, int fd, int index, size_t offset, size_t len, uint64_t ud);
+/* Sends up to len bytes of file_fd from `offset` to the socket fd, straight from the page
+ * cache, without the bytes passing through our memory; only where features.send_file
+ * says the engine can (epoll: sendfile(2)). io_uring has no such operation (a splice
+ * would need a pipe per transfer and two linked operations): there a file is read into
+ * memory and sent, and calling this is a bug. res is the bytes sent, short like a send's
+ * when the socket's buffer filled up; 0 when offset is at or past the end of the file
+ * (it shrank); or -errno. The file position is neither used nor moved; the socket may
+ * be left in non-blocking mode. SIGPIPE must be ignored: sendfile(2) cannot be told
+ * MSG_NOSIGNAL. */
+void ring_send_file(ring_t *r, int fd, int file_fd, uint64_t offset, size_t len, uint64_t ud);
 /* Reads at the file position (eventfds, pipes): res is the bytes read or -errno. */
 void ring_read(ring_t *r, int fd, void *data, size_t len, uint64_t ud);
 /* Positional file I/O at `offset` (the file position is neither used nor moved; with

@@ -7,7 +7,9 @@
  * the statistics hooks. When conn.c starts calling something new, the link fails naming
  * it: add a stub below.
  *
- * Input: byte 0 picks the application's behaviour, byte 1 the spool threshold,
+ * Input: byte 0 picks the application's behaviour (its top bit: a wsgi.file_wrapper
+ * file of 20 bytes with one of four Content-Lengths, sent by reads or, with bit 6, by the
+ * engine itself as epoll does), byte 1 the spool threshold,
  * keep-alive, whether the application runs in threads (--threads: each step of the
  * response is queued like an operation, and completing it runs the step, as a thread
  * would, while receives, deadlines and drains go on around it) and whether large chunks
@@ -76,6 +78,8 @@ static struct {
     int stream_left;
     buf_t sent; /* every byte the fake kernel accepted */
     bool saw_head;
+    bool file_reply; /* the application returns a file (file_cl is its Content-Length) */
+    int file_cl;
 } F;
 
 /* ---- the ring ---------------------------------------------------------------------------- */
@@ -158,6 +162,15 @@ void ring_send_zc(ring_t *r, int fd, const void *data, size_t len, uint64_t ud)
         FAIL("two sends in flight on one connection");
     F.zc_live++;
     push(ud, data, len, 0);
+}
+
+/* The engine's own send of a file (features.send_file): one send on the socket, whose
+ * result may be short, 0 (the file shrank) or an error. */
+void ring_send_file(ring_t *r, int fd, int file_fd, uint64_t offset, size_t len, uint64_t ud)
+{
+    if (++F.sends_in_flight > 1)
+        FAIL("two sends in flight on one connection");
+    push(ud, NULL, len, 0);
 }
 
 /* ---- the application threads: a step is an operation the script completes ---------- */
@@ -257,6 +270,8 @@ void asgiconn_detach(conn_t *c, bool gone)
 /* ---- the application -------------------------------------------------------------------- */
 
 static py_header_t reply_headers[2];
+static int app_file_fd = -1; /* the application's file: only duplicated, never read */
+#define FILE_LEN 20
 static py_reply_t the_reply;
 static volatile unsigned touched; /* keeps the reads below from being optimised away */
 
@@ -295,6 +310,19 @@ py_reply_t *py_wsgi_call(py_app_t *app, const py_request_t *req)
     };
     reply_headers[0] = (py_header_t){{"Content-Type", 12}, {"text/plain", 10}};
     the_reply.header_count = 1;
+    if (F.file_reply) {
+        static char cl[4];
+        the_reply.content_length = F.file_cl;
+        if (F.file_cl >= 0) {
+            int n = snprintf(cl, sizeof(cl), "%d", F.file_cl);
+            reply_headers[1] = (py_header_t){{"Content-Length", 14}, {cl, (size_t)n}};
+            the_reply.header_count = 2;
+        }
+        the_reply.file_fd = app_file_fd;
+        the_reply.file_length = the_reply.body_length = FILE_LEN;
+        the_reply.done = true;
+        return &the_reply;
+    }
     switch (F.app_mode) {
     case 0: /* a list with one item and its Content-Length */
     case 3: /* ... that promises more than it gives */
@@ -394,7 +422,7 @@ static void recv_end(int res)
 static bool is_send(const fake_op_t *op)
 {
     unsigned kind = ring_ud_op(op->ud);
-    return kind == OP_SEND || kind == OP_CONTINUE ||
+    return kind == OP_SEND || kind == OP_CONTINUE || kind == OP_SEND_FILE ||
            (kind == OP_SEND_ZC && op->target != NOTIF_MARK);
 }
 
@@ -441,6 +469,16 @@ static void complete_op(unsigned i, int how)
         if (res > 0)
             buf_append(&F.sent, op.data, (size_t)res);
         break;
+    case OP_SEND_FILE: {
+        /* an error is the client's (gone), the file system's (cannot splice: the rest is
+         * read) or the disk's; short includes 0, the file's end come early */
+        static const int errs[] = {-EPIPE, -EINVAL, -EIO};
+        F.sends_in_flight--;
+        res = how == 2 ? errs[op.len % 3] : how == 1 ? (int)(op.len / 2) : (int)op.len;
+        for (int k = 0; k < res; k++)
+            buf_append(&F.sent, "f", 1);
+        break;
+    }
     case OP_SPOOL_WRITE:
     case OP_FILE_READ:
         res = how == 2 ? -EIO : how == 1 && op.len > 1 ? (int)(op.len / 2) : (int)op.len;
@@ -465,7 +503,7 @@ static void complete_op(unsigned i, int how)
     }
     if (live(op.ud))
         deliver(kind, res, flags);
-    else if (kind == OP_SEND || kind == OP_CONTINUE || kind == OP_SEND_ZC)
+    else if (kind == OP_SEND || kind == OP_CONTINUE || kind == OP_SEND_ZC || kind == OP_SEND_FILE)
         FAIL("send completion for a previous tenant");
 }
 
@@ -551,6 +589,7 @@ static void setup_once(void)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0)
         peer_fd = sv[0];
+    app_file_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     W.cfg = &CFG;
     W.sb = &SB;
     W.listeners = &LISTENER;
@@ -579,6 +618,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(F.sent.data);
     memset(&F, 0, sizeof(F));
     F.app_mode = data[0] % 6;
+    F.file_reply = (data[0] & 0x80) != 0;
+    F.file_cl = (int[]){-1, FILE_LEN / 2, FILE_LEN, FILE_LEN + 10}[(data[0] >> 3) & 3];
+    W.ring.features.send_file = (data[0] & 0x40) != 0;
     CFG.keepalive = (data[1] & 1) ? 2 : 0;
     W.conn_shared.spool_threshold = (data[1] & 2) ? 16 : 1 << 20;
     W.pool = (data[1] & 4) ? (pool_t *)&W : NULL; /* never dereferenced: pool_submit above */

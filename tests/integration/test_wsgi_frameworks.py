@@ -5,7 +5,7 @@ StreamingHttpResponse). Each runs plain and behind wsgiref.validate.validator.
 
 A 100 MB send_file / FileResponse must go through wsgi.file_wrapper: the worker's read(2)
 byte count (/proc/PID/io rchar) stays far below the file's size, because the file is read
-through the ring, not by Python. (Not on the epoll engine, whose own pread(2) of the
+through the ring, not by Python. (Not on the epoll engine, whose sendfile(2) of the
 file counts in rchar too.)
 """
 import hashlib
@@ -107,7 +107,7 @@ def test_flask(server, files_dir, validated):
     r, sha, n = sha_of_download(base + "download/big.bin")
     assert (sha, n) == (big_sha, 100 * MiB)
     assert r.headers["Content-Length"] == str(100 * MiB)
-    if not validated and ENGINE != "epoll":  # epoll's pread(2) counts in rchar too
+    if not validated and ENGINE != "epoll":  # epoll's sendfile(2) counts in rchar too
         assert rchar(pid) - before < 10 * MiB, "send_file did not use wsgi.file_wrapper"
     # a range request (werkzeug answers it with its own iterable over the wrapper)
     r = requests.get(base + "download/big.bin", headers={"Range": "bytes=10-19"}, timeout=10)
@@ -236,7 +236,7 @@ def test_django(server, django_db, files_dir, validated):
     assert (sha, n) == (big_sha, 100 * MiB)
     assert r.headers["Content-Length"] == str(100 * MiB)
     assert "attachment" in r.headers["Content-Disposition"]
-    if not validated and ENGINE != "epoll":  # epoll's pread(2) counts in rchar too
+    if not validated and ENGINE != "epoll":  # epoll's sendfile(2) counts in rchar too
         assert rchar(pid) - before < 10 * MiB, "FileResponse did not use wsgi.file_wrapper"
     assert_quiet(srv)
 

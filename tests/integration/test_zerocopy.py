@@ -1,19 +1,24 @@
-"""Zero-copy file bodies: SEND_ZC from registered buffers, and what happens without them.
+"""File bodies by engine: SEND_ZC from registered buffers on io_uring (and what happens
+without them), sendfile(2) on epoll, and what both do when the file shrinks or the client
+goes away mid-file.
 
 On the epoll engine ($UF_TEST_ENGINE=epoll) zero-copy is skipped quietly: the same bytes
-go out by plain sends, and no zero-copy send is counted."""
+go out by plain sends and sendfile, and no zero-copy send is counted."""
 import ctypes
 import hashlib
 import os
 import re
 import resource
+import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import ENGINE
+from conftest import ENGINE, wait_until
 
 PR_CAPBSET_DROP = 24
 CAP_IPC_LOCK = 14
@@ -199,3 +204,147 @@ def test_python_chunks_to_loopback_are_copied_the_ordinary_way(server, bigfile):
     head, size, got = fetch(srv.port)
     assert size == 100 << 20 and got == want
     assert zero_copy_sends(srv) == 0
+
+
+# ---- the file body's way on each engine, and its edge cases -----------------------------
+
+MiB = 1 << 20
+
+
+def own_file(tmp_path, size):
+    """A file of random bytes for one test (these tests change their file)."""
+    path = tmp_path / "file.bin"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return path, data
+
+
+def start_reading(port, rcvbuf=64 << 10):
+    """A keep-alive GET whose client reads slowly (a small receive buffer): returns the
+    socket and the body bytes that came with the head."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(65536)
+    head, _, body = head.partition(b"\r\n\r\n")
+    assert b"200 OK" in head
+    return s, body
+
+
+def read_to_eof(s, body):
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            return body
+        body += chunk
+
+
+def test_file_that_shrinks_while_sent_ends_the_body_short(server, tmp_path):
+    """The body stops where the file now ends, the connection closes (the client can tell
+    it fell short of Content-Length), and the worker serves on."""
+    path, data = own_file(tmp_path, 64 * MiB)
+    srv = server("bigfile:app", env={"UF_TEST_BIGFILE": str(path)})
+    (pid,) = srv.worker_pids()
+    s, body = start_reading(srv.port)
+    while len(body) < MiB:
+        body += s.recv(65536)
+    # the worker is at most a few socket buffers ahead of the client: well before 32 MiB
+    os.truncate(path, 32 * MiB)
+    body = read_to_eof(s, body)
+    s.close()
+    assert len(body) == 32 * MiB and body == data[:32 * MiB]
+    assert wait_until(lambda: "less than its Content-Length" in srv.log(), 5), srv.log()
+    resp = srv.request("GET", "/")
+    assert resp.status == 200 and resp.body == data[:32 * MiB]
+    assert srv.worker_pids() == [pid]
+
+
+def test_client_gone_mid_file_lets_go_of_the_file(server, tmp_path):
+    """A client that closes in the middle of a large file: the worker stops, keeps no
+    descriptor of the file, and serves the next request whole."""
+    path, data = own_file(tmp_path, 64 * MiB)
+    srv = server("bigfile:app", env={"UF_TEST_BIGFILE": str(path)})
+    (pid,) = srv.worker_pids()
+
+    def holds_file():
+        fds = f"/proc/{pid}/fd"
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(os.path.join(fds, fd)) == str(path):
+                    return True
+            except FileNotFoundError:   # closed meanwhile
+                pass
+        return False
+
+    s, body = start_reading(srv.port)
+    while len(body) < MiB:
+        body += s.recv(65536)
+    assert holds_file()
+    s.close()   # unread data: a reset
+    assert wait_until(lambda: not holds_file(), 5), "the worker kept the file open"
+    resp = srv.request("GET", "/")
+    assert resp.status == 200 and resp.body == data
+    assert srv.worker_pids() == [pid]
+
+
+class Strace:
+    """strace attached to a running process, its lines (stderr: unbuffered) gathered as
+    they come, so that a test can wait for a call to be reported rather than guess when
+    strace is done (detaching early cuts a call off as "<detached ...>")."""
+
+    def __init__(self, pid, calls):
+        self.proc = subprocess.Popen(["strace", "-f", "-e", f"trace={calls}", "-p", str(pid)],
+                                     stderr=subprocess.PIPE, text=True, errors="replace")
+        self.lines = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def attached(self, timeout=10):
+        """False (with strace's words) when it could not attach here (no ptrace)."""
+        ok = wait_until(lambda: any("attached" in line for line in self.lines)
+                        or self.proc.poll() is not None, timeout)
+        return bool(ok) and self.proc.poll() is None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)   # detaches
+        self.proc.wait(timeout=10)
+        self.reader.join(timeout=10)
+
+
+@pytest.mark.skipif(not shutil.which("strace"), reason="strace is not installed")
+def test_epoll_sends_file_bodies_with_sendfile(server, tmp_path):
+    """On the epoll engine the worker hands a file body to sendfile(2): the 1 MiB of one
+    response goes out in sendfile calls, and the file is never read into memory
+    (no pread64)."""
+    path, data = own_file(tmp_path, MiB)
+    srv = server("bigfile:app", args=["--engine", "epoll"],
+                 env={"UF_TEST_BIGFILE": str(path)})
+    (pid,) = srv.worker_pids()
+    tracer = Strace(pid, "sendfile,pread64")
+
+    def sent():
+        # (with -f a call may be printed in two parts, "<... sendfile resumed>" the second)
+        found = (re.search(r"sendfile(?:\(| resumed>).*\)\s+=\s+(\d+)", line)
+                 for line in list(tracer.lines))
+        return sum(int(m.group(1)) for m in found if m)
+
+    try:
+        if not tracer.attached():
+            pytest.skip("strace cannot attach here: " + " ".join(tracer.lines))
+        resp = srv.request("GET", "/")
+        assert resp.status == 200 and resp.body == data
+        # the client may have every byte before strace has reported the last call
+        wait_until(lambda: sent() >= MiB, 10)
+    finally:
+        tracer.stop()
+    short = [line[:100] for line in tracer.lines]
+    assert sent() == MiB, short
+    assert not [line for line in tracer.lines if "pread64(" in line], short

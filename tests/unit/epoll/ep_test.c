@@ -1,12 +1,14 @@
 /* Unit tests for epoll/ep.c: every operation over real loopback sockets, eventfds and
  * files, with the completions io_uring would give: multishot accept and recv (buffer ids,
  * EOF), receive buffer exhaustion (-ENOBUFS ends the recv only once data waits), short
- * and blocked sends, send_zc's result and notification, poll, reads, file I/O, connect,
- * timeouts, cancel (-ECANCELED and the cancel's own 0 or -ENOENT) and close. */
+ * and blocked sends, send_zc's result and notification, send_file (short, blocked, the
+ * file's end, a vanished peer, cancel), poll, reads, file I/O, connect, timeouts, cancel
+ * (-ECANCELED and the cancel's own 0 or -ENOENT) and close. */
 #include "epoll/ep.c"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 
@@ -24,18 +26,26 @@ static void gather(ep_t *ep)
     ep_cq_clear(ep);
 }
 
+/* Takes the first completion with `ud` already gathered; false if there is none. */
+static bool taken(uint64_t ud, int *res, unsigned *flags)
+{
+    for (unsigned i = 0; i < got_len; i++)
+        if (got[i].ud == ud) {
+            *res = got[i].res;
+            *flags = got[i].flags;
+            memmove(&got[i], &got[i + 1], (got_len - i - 1) * sizeof(got[0]));
+            got_len--;
+            return true;
+        }
+    return false;
+}
+
 /* The first completion with `ud`, waiting up to ~2 s; false if none came. */
 static bool take(ep_t *ep, uint64_t ud, int *res, unsigned *flags)
 {
     for (int round = 0; round < 40; round++) {
-        for (unsigned i = 0; i < got_len; i++)
-            if (got[i].ud == ud) {
-                *res = got[i].res;
-                *flags = got[i].flags;
-                memmove(&got[i], &got[i + 1], (got_len - i - 1) * sizeof(got[0]));
-                got_len--;
-                return true;
-            }
+        if (taken(ud, res, flags))
+            return true;
         int ret = ep_wait(ep, 50);
         CHECK(ret == 0 || ret == -ETIME);
         gather(ep);
@@ -195,6 +205,120 @@ static void test_short_and_blocked_send(ep_t *ep)
     CHECK(res == -EPIPE || res == -ECONNRESET);
     close(sv[0]);
     free(data);
+}
+
+/* Reads what has arrived on fd (non-blocking) into buf at *len, up to cap bytes. */
+static void drain_into(int fd, unsigned char *buf, size_t *len, size_t cap)
+{
+    ssize_t n;
+    while (*len < cap && (n = recv(fd, buf + *len, cap - *len, MSG_DONTWAIT)) > 0)
+        *len += (size_t)n;
+}
+
+/* sendfile from a file to a socket whose buffer is small, on a socket left blocking as
+ * accept4 leaves it: the first send is short (the socket was made non-blocking, so the
+ * call did not wait for the reader), the next one waits for room, and together they
+ * deliver the file's bytes from the offset asked for, without moving the file position.
+ * At or past the end of the file the result is 0; a source sendfile refuses is an error
+ * result, not a wait; a peer that has gone gives -EPIPE (SIGPIPE ignored, as in a
+ * worker); a send waiting for room is cancelled like any operation. */
+static void test_send_file(ep_t *ep)
+{
+    enum { FILE_SIZE = 256 * 1024, START = 1000 };
+    char path[] = "/tmp/ep_test_sf_XXXXXX";
+    int fd = mkstemp(path);
+    unlink(path);
+    unsigned char *data = malloc(FILE_SIZE), *arrived = malloc(FILE_SIZE);
+    for (int i = 0; i < FILE_SIZE; i++)
+        data[i] = (unsigned char)(i * 7 + i / 251);
+    CHECK_EQ_INT(write(fd, data, FILE_SIZE), FILE_SIZE);
+    CHECK_EQ_INT(lseek(fd, 5, SEEK_SET), 5);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    int small = 4096;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    int res;
+    unsigned flags;
+    size_t off = START, received = 0;
+    ep_send_file(ep, sv[0], fd, off, FILE_SIZE - off, 80);
+    CHECK(take(ep, 80, &res, &flags));
+    CHECK(res > 0 && res < FILE_SIZE - START);
+    CHECK_EQ_INT(flags, 0);
+    CHECK(fcntl(sv[0], F_GETFL) & O_NONBLOCK);
+    off += (size_t)res;
+    /* the socket is full: the next one waits until the reader makes room */
+    ep_send_file(ep, sv[0], fd, off, FILE_SIZE - off, 81);
+    idle(ep, 20);
+    drain_into(sv[1], arrived, &received, FILE_SIZE - START);
+    CHECK(take(ep, 81, &res, &flags));
+    CHECK(res > 0);
+    off += (size_t)res;
+    for (int rounds = 0; off < FILE_SIZE && rounds < 10000; rounds++) {
+        ep_send_file(ep, sv[0], fd, off, FILE_SIZE - off, 82);
+        drain_into(sv[1], arrived, &received, FILE_SIZE - START);
+        CHECK(take(ep, 82, &res, &flags));
+        CHECK(res > 0);
+        if (res <= 0)
+            break;
+        off += (size_t)res;
+    }
+    CHECK_EQ_INT(off, FILE_SIZE);
+    for (int tries = 0; tries < 100 && received < FILE_SIZE - START; tries++) {
+        drain_into(sv[1], arrived, &received, FILE_SIZE - START);
+        if (received < FILE_SIZE - START)
+            usleep(1000);
+    }
+    CHECK_EQ_INT(received, FILE_SIZE - START);
+    CHECK(memcmp(arrived, data + START, FILE_SIZE - START) == 0);
+    CHECK_EQ_INT(lseek(fd, 0, SEEK_CUR), 5); /* the file position did not move */
+
+    /* the file's end: at it and past it (a file that shrank under the transfer) */
+    ep_send_file(ep, sv[0], fd, FILE_SIZE, 100, 83);
+    CHECK(take(ep, 83, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    CHECK(ftruncate(fd, 10) == 0);
+    ep_send_file(ep, sv[0], fd, 100, 100, 84);
+    CHECK(take(ep, 84, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+
+    /* not a file sendfile can read from at an offset: the error, not a wait */
+    ep_send_file(ep, sv[0], sv[1], 0, 10, 85);
+    CHECK(take(ep, 85, &res, &flags));
+    CHECK(res == -ESPIPE || res == -EINVAL);
+
+    /* waiting for room (sent until one does not complete at once), then cancelled */
+    CHECK(ftruncate(fd, FILE_SIZE) == 0);
+    bool waits = false;
+    for (int i = 0; i < 1000 && !waits; i++) {
+        ep_send_file(ep, sv[0], fd, 0, FILE_SIZE, 86);
+        int ret = ep_wait(ep, 10);
+        CHECK(ret == 0 || ret == -ETIME);
+        gather(ep);
+        waits = !taken(86, &res, &flags);
+        if (!waits)
+            CHECK(res > 0);
+    }
+    CHECK(waits);
+    ep_cancel(ep, 86, 87);
+    CHECK(take(ep, 86, &res, &flags));
+    CHECK_EQ_INT(res, -ECANCELED);
+    CHECK(take(ep, 87, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+
+    /* the peer goes away */
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGPIPE, &ign, &old);
+    close(sv[1]);
+    ep_send_file(ep, sv[0], fd, 0, 100, 88);
+    CHECK(take(ep, 88, &res, &flags));
+    CHECK(res == -EPIPE || res == -ECONNRESET);
+    sigaction(SIGPIPE, &old, NULL);
+    ep_close(ep, sv[0], 89);
+    CHECK(take(ep, 89, &res, &flags));
+    CHECK_EQ_INT(res, 0);
+    close(fd);
+    free(data);
+    free(arrived);
 }
 
 /* Data and the peer's FIN that arrive together raise one edge: the short read of the data
@@ -378,6 +502,7 @@ int main(void)
     ep_accept_multishot(ep, lfd, 1);
     test_accept_recv_send(ep, lfd, &sin);
     test_short_and_blocked_send(ep);
+    test_send_file(ep);
     test_data_with_fin(ep);
     test_timeouts_and_cancel(ep);
     test_poll_read(ep);

@@ -43,6 +43,7 @@ static void test_round_trip(void)
     char err[256];
     CHECK_EQ_INT(ring_init(&r, 64, 8, 4096, err, sizeof(err)), 0);
     CHECK(r.features.buf_ring);
+    CHECK(!r.features.send_file); /* io_uring reads files and sends them */
 
     struct sockaddr_in sin;
     int lfd = loopback_listener(&sin);
@@ -414,6 +415,7 @@ static void test_epoll_ring(void)
     CHECK_EQ_INT(ring_init_epoll(&r, 8, 1024, err, sizeof(err)), 0);
     CHECK_EQ_STR(ring_engine_name(&r), "epoll");
     CHECK(!r.features.send_zc && !r.features.recv_multishot);
+    CHECK(r.features.send_file);
     CHECK_EQ_INT(ring_limit_iowq(&r, NULL, 2, 4), 0);
     CHECK(ring_arena_init(&r, 4, 4096, err, sizeof(err)) < 0);
     int sv[2];
@@ -444,6 +446,36 @@ static void test_epoll_ring(void)
         ring_buffers_publish(&r);
     }
     CHECK_EQ_INT(seen, 3);
+    /* a file sent by the engine itself, from an offset */
+    char path[] = "/tmp/ring_test_sf_XXXXXX";
+    int ffd = mkstemp(path);
+    unlink(path);
+    CHECK_EQ_INT(write(ffd, "file-bytes", 10), 10);
+    ring_send_file(&r, sv[0], ffd, 5, 5, ring_ud(6, 0, 3));
+    bool sent = false;
+    for (int round = 0; round < 20 && !sent; round++) {
+        ring_wait(&r, 50);
+        ring_event_t ev;
+        ring_iter_t it = ring_events_begin(&r);
+        while (ring_events_next(&r, &it, &ev))
+            if (ev.op == 6) {
+                CHECK_EQ_INT(ev.res, 5);
+                sent = true;
+            }
+        ring_events_end(&r, &it);
+    }
+    CHECK(sent);
+    char arrived[16];
+    size_t have = 0;
+    while (have < 9) {
+        ssize_t n = read(sv[1], arrived + have, sizeof(arrived) - have);
+        CHECK(n > 0);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+    }
+    CHECK_EQ_MEM(arrived, have, "pongbytes");
+    close(ffd);
     ring_timeout_t t;
     ring_timeout(&r, &t, 5000, ring_ud(3, 0, 0));
     ring_cancel(&r, ring_ud(3, 0, 0), ring_ud(4, 0, 0));
