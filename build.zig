@@ -250,6 +250,7 @@ const layers = [_]Layer{
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
+        "src/master_view.c",
         "src/privileges.c",
         "src/proctitle.c",
         "src/churn.c",

@@ -84,9 +84,10 @@ static void file_done(worker_t *w, conn_t *c)
  * and the connection closes after it, as with a short read.
  *
  * Only a body framed by Content-Length goes this way, since chunked framing would need a
- * chunk line around every send. A file reply always has a length (the bridge takes it
- * from the file), so the condition costs nothing today and keeps a future unframed file
- * body on the read path, which frames what it reads like any body.
+ * chunk line around every send. No file body is framed otherwise today: a file reply
+ * always has a length (the bridge takes it from the file), so resp_write_head always
+ * picks Content-Length for it, and the read path does not frame chunks either. Should
+ * that change, both paths would need the chunk lines around what they send.
  */
 static bool engine_sends_file(const worker_t *w, const conn_t *c)
 {

@@ -35,65 +35,6 @@
 #include "src/worker.h"
 #include "tunables/host.h"
 
-#define MAX_SLOTS LISTENERS_MAX_SLOTS
-
-typedef struct slot {
-    bool active;                  /* false once scaled away */
-    worker_listener_t *listeners; /* nbinds sockets, kept for the master's life */
-    churn_boot_t boot;            /* boot failures in a row, back-off */
-    worker_placement_t place;     /* where its workers run (--cpu-pin / --numa-pin) */
-    int cpu;                      /* the CPU it is pinned to, -1 if none */
-} slot_t;
-
-typedef struct master {
-    tun_config_t *cfg;
-    int argc;
-    char **argv;
-    char **envp;
-    scoreboard_t sb;
-    unsigned nbinds;
-    slot_t *slots; /* MAX_SLOTS entries, nslots in use */
-    unsigned nslots;
-    unsigned target; /* workers wanted (after the memory cap) */
-    churn_t churn;   /* the workers (2 * MAX_SLOTS entries) and the policy's view */
-    unsigned generation;
-    uint64_t footprint_bytes; /* measured PSS of a booted worker, 0 until known */
-    uint64_t budget_bytes;    /* memory the workers may use together */
-    uint64_t next_sample_ms;
-    tun_host_t host; /* CPUs and NUMA nodes, read once for placement */
-    bool pinning;    /* --cpu-pin or --numa-pin */
-    bool stopping;
-    bool budget_warned;
-    bool hooks;       /* the master runs Python for its server hooks (python_bridge/hooks.h) */
-    unsigned spawned; /* workers started so far: the next one's age */
-    share_t share;    /* --work-sharing: the table, every listener, the inboxes */
-    bool sharing;
-    listeners_t ls;     /* every listening socket, and steering among them */
-    privileges_t privs; /* what the workers drop to (--user, --group) */
-    uint64_t pressure_logged_ms;
-    int exit_code;
-
-    /* observability (src/stats.h, src/metrics.h, src/scrape.h) */
-    int sigfd; /* signalfd over the blocked signals: read, never handled */
-    double start_time;
-    scrape_server_t stats;    /* --stats-bind */
-    metrics_totals_t retired; /* counters of the workers that have exited */
-    uint64_t recycles[METRICS_RECYCLE_REASONS];
-    metrics_slot_t *view_slots;
-    metrics_worker_t *view_workers;
-    metrics_queue_t *view_queues; /* per slot and bind: sampled for each view */
-    stats_outputs_t out;          /* --log-target (the master's own lines), --statsd-host
-                                     (gunicorn.workers, gunicorn.backlog) */
-    capture_t capture;            /* --capture-output: the workers' stdout and stderr */
-    struct pollfd *pfds;          /* wait_events' poll set, grown with the pipes */
-    unsigned pfds_cap;
-    uint64_t next_statsd_ms;
-    sdnotify_t notify;  /* NOTIFY_SOCKET (src/sdnotify.h) */
-    bool ready_pending; /* READY=1 is said once the current generation is ready */
-} master_t;
-
-_Static_assert(CHURN_DIED + 1 == METRICS_RECYCLE_REASONS, "a recycle label per churn reason");
-
 static const int handled_signals[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGCHLD,
                                       SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU, SIGPIPE};
 
@@ -747,156 +688,6 @@ static void handle_signal(master_t *m, int sig)
     }
 }
 
-/* ---- observability ------------------------------------------------------------------ */
-
-/* What /metrics, /stats and /ready are made of: the live workers and their listeners,
- * with the accept queues sampled now, so that rendering is pure (src/metrics.h). */
-static void fill_view(void *ctx, metrics_view_t *v)
-{
-    master_t *m = ctx;
-    unsigned ns = 0, nw = 0;
-    for (unsigned k = 0; k < MAX_SLOTS; k++) {
-        const slot_t *s = &m->slots[k];
-        if (!s->listeners)
-            continue;
-        metrics_queue_t *q = &m->view_queues[(size_t)k * m->nbinds];
-        for (unsigned b = 0; b < m->nbinds; b++)
-            stats_accept_queue(s->listeners[b].fd, &q[b].length, &q[b].limit);
-        m->view_slots[ns++] = (metrics_slot_t){.index = k,
-                                               .listeners = s->listeners,
-                                               .queues = q,
-                                               .nlisteners = m->nbinds,
-                                               .cpu = s->cpu,
-                                               .leaving = !s->active};
-    }
-    for (unsigned i = 0; i < 2 * MAX_SLOTS; i++) {
-        const churn_proc_t *p = &m->churn.procs[i];
-        if (p->pid <= 0)
-            continue;
-        /* fresh, not the last 250 ms sample: a scrape is rare and may follow a boot */
-        sb_set64(&m->sb.slots[p->sb_index].rss_bytes, budget_rss_bytes(p->pid));
-        m->view_workers[nw++] =
-            (metrics_worker_t){.slot = p->slot, .pid = p->pid, .sb = &m->sb.slots[p->sb_index]};
-    }
-    *v = (metrics_view_t){
-        .cfg = m->cfg,
-        .pid = (int)getpid(),
-        .start_time = m->start_time,
-        .stopping = m->stopping,
-        .retired = &m->retired,
-        .slots = m->view_slots,
-        .nslots = ns,
-        .workers = m->view_workers,
-        .nworkers = nw,
-        .recycles = m->recycles,
-        .recycle_names = churn_reason_labels,
-        .master_ship_sent = m->out.ship.sent_local,
-        .master_ship_dropped = m->out.ship.dropped_local,
-        .master_statsd_dropped = m->out.statsd.dropped_local,
-        .budget_bytes = m->budget_bytes,
-        .footprint_bytes = m->footprint_bytes,
-        .sharing = m->sharing,
-        .shared_queue = m->sharing ? __atomic_load_n(&m->share.table->queued, __ATOMIC_RELAXED) : 0,
-    };
-}
-
-/* Once a second, what gunicorn's arbiter reports: the number of workers, and with
- * --enable-backlog-metric the connections waiting in the accept queues. */
-static void statsd_push(master_t *m, uint64_t now)
-{
-    if (!m->out.statsd_on || now < m->next_statsd_ms)
-        return;
-    m->next_statsd_ms = now + 1000;
-    stats_outputs_statsd(&m->out, "gunicorn.workers:%u|g", churn_live(&m->churn));
-    if (m->cfg->enable_backlog_metric) {
-        uint64_t waiting = 0;
-        for (unsigned k = 0; k < MAX_SLOTS; k++)
-            for (unsigned b = 0; m->slots[k].listeners && b < m->nbinds; b++) {
-                uint32_t len, limit;
-                stats_accept_queue(m->slots[k].listeners[b].fd, &len, &limit);
-                waiting += len;
-            }
-        stats_outputs_statsd(&m->out, "gunicorn.backlog:%llu|ms", (unsigned long long)waiting);
-    }
-}
-
-/* A line a worker wrote to its stdout or stderr (--capture-output). */
-static void captured_line(void *ctx, int pid, int worker, const char *line, size_t len)
-{
-    master_t *m = ctx;
-    log_text_as(pid, worker, line, len);
-    stats_outputs_captured(&m->out, pid, worker, line, len);
-}
-
-/* Requests answered so far, by every worker that ever ran. */
-static uint64_t served(const master_t *m)
-{
-    uint64_t n = 0;
-    for (int i = 0; i < 6; i++)
-        n += m->retired.responses[i];
-    for (unsigned i = 0; i < m->churn.nprocs; i++)
-        if (m->churn.procs[i].pid > 0)
-            for (int j = 0; j < 6; j++)
-                n += sb_get64(&m->sb.slots[m->churn.procs[i].sb_index].responses[j]);
-    return n;
-}
-
-/* sd_notify: READY=1 once the generation started last (at start, or by HUP) is ready in
- * every slot, then the watchdog and STATUS= as they fall due. */
-static void report_to_manager(master_t *m, uint64_t now)
-{
-    if (!sdnotify_active(&m->notify))
-        return;
-    /* until a worker's footprint is known only slot 0 exists: not yet the whole set */
-    bool whole = m->footprint_bytes || m->nslots >= m->target;
-    if (m->ready_pending && !m->stopping && whole &&
-        churn_generation_ready(&m->churn, m->nslots, m->generation)) {
-        m->ready_pending = false;
-        sdnotify_ready(&m->notify, churn_live(&m->churn), served(m), now);
-    }
-    sdnotify_tick(&m->notify, churn_live(&m->churn), served(m), now);
-}
-
-/* --stats-bind, --log-target and --statsd-host in the master. Returns 0, or -1 with err. */
-static int start_observability(master_t *m, char *err, size_t errlen)
-{
-    const tun_config_t *cfg = m->cfg;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    m->start_time = (double)ts.tv_sec + ts.tv_nsec / 1e9;
-    m->view_slots = uf_calloc(MAX_SLOTS, sizeof(metrics_slot_t));
-    m->view_workers = uf_calloc(2 * MAX_SLOTS, sizeof(metrics_worker_t));
-    m->view_queues = uf_calloc((size_t)MAX_SLOTS * m->nbinds, sizeof(metrics_queue_t));
-    m->stats.fd = -1;
-    m->out.ship.fd = m->out.syslog.fd = m->out.statsd.fd = -1;
-    m->capture.emit = captured_line;
-    m->capture.ctx = m;
-    if (cfg->stats_bind &&
-        scrape_open(&m->stats, cfg->stats_bind, m->cfg, fill_view, m, err, errlen) < 0)
-        return -1;
-    if (stats_outputs_open(&m->out, cfg, -1, err, errlen) < 0)
-        return -1;
-    if (m->out.shipping || m->out.syslog_on || m->out.statsd_on)
-        log_set_sink(stats_outputs_log, &m->out);
-    return 0;
-}
-
-/* Sends what the master's log target and statsd hold, without blocking. */
-static void ship_master(master_t *m, uint64_t now)
-{
-    capture_run(&m->capture); /* the workers' output, before it is shipped */
-    if (m->out.shipping) {
-        logship_direct_run(&m->out.ship, now);
-        logship_report_drops(&m->out.ship, now);
-    }
-    if (m->out.syslog_on) {
-        logship_direct_run(&m->out.syslog, now);
-        logship_report_drops(&m->out.syslog, now);
-    }
-    if (m->out.statsd_on)
-        logship_direct_run(&m->out.statsd, now);
-}
-
 /* Waits (poll, at most `ms`) for a signal, a stats client or a log socket to be ready. */
 static void wait_events(master_t *m, int ms)
 {
@@ -1006,7 +797,7 @@ static int start_logging(master_t *m)
         fprintf(stderr, "uwsgi-fast: %s\n", err);
         return 1;
     }
-    if (start_observability(m, err, sizeof(err)) < 0) {
+    if (mview_start(m, err, sizeof(err)) < 0) {
         log_critical("%s", err);
         return 1;
     }
@@ -1168,9 +959,9 @@ static void run(master_t *m)
                 p->kill_at_ms = 0;
             }
         }
-        ship_master(m, now);
-        statsd_push(m, now);
-        report_to_manager(m, now);
+        mview_ship(m, now);
+        mview_statsd(m, now);
+        mview_report(m, now);
         if (m->hooks)
             py_interp_release(); /* threads a hook started run meanwhile, as in gunicorn */
         wait_events(m, 50);
@@ -1192,7 +983,7 @@ static void shut_down(master_t *m)
     /* the master's last lines reach the log target and syslog if they take them within a
      * second */
     for (uint64_t end = sb_now_ms() + 1000; sb_now_ms() < end;) {
-        ship_master(m, sb_now_ms());
+        mview_ship(m, sb_now_ms());
         const logship_t *a = &m->out.ship, *b = &m->out.syslog;
         if (!a->fill.len && !a->busy.len && !b->fill.len && !b->busy.len)
             break;
