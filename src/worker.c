@@ -796,6 +796,7 @@ static void boot(worker_t *w, const worker_placement_t *place)
 
     if (setup_ring(w, err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, err);
+    sb_set(&w->sb->on_epoll, w->ring.ep != NULL);
     current_worker = w;
     pthread_atfork(NULL, NULL, forget_after_fork);
     /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a
