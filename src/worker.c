@@ -716,7 +716,8 @@ static void choose_interface(worker_t *w)
             log_debug("Interface: %s", how);
         return;
     }
-    log_info("Interface: %s", how);
+    log_info("Interface: %s%s", how,
+             w->share ? " (work sharing does not apply: the event loop interleaves requests)" : "");
     if (cfg->threads > 1)
         log_warning("--threads %d is ignored: an ASGI application runs as tasks on the worker's "
                     "event loop",
