@@ -297,6 +297,9 @@ static void finish(py_asgi_req_t *r, bool failed)
     if (r->ended)
         return;
     r->ended = true;
+    const char *why = NULL;
+    if (r->phase == ASGI_TRAILERS && !failed && asgi_io_end_trailers(r, &why) < 0)
+        log_error("ASGI response to %s: %s", r->line, why);
     if (r->owner) {
         const py_asgi_ops_t *ops = asgi_shared.ops;
         ops->done(ops->ctx, r->owner, failed);
@@ -421,6 +424,7 @@ static int req_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(r->recv_waiter);
     Py_VISIT(r->send_waiter);
     Py_VISIT(r->headers);
+    Py_VISIT(r->trailers);
     return 0;
 }
 
@@ -431,6 +435,7 @@ static int req_clear(PyObject *self)
     Py_CLEAR(r->recv_waiter);
     Py_CLEAR(r->send_waiter);
     Py_CLEAR(r->headers);
+    Py_CLEAR(r->trailers);
     Py_CLEAR(r->status_line);
     return 0;
 }
@@ -614,6 +619,7 @@ py_asgi_req_t *py_asgi_start(const py_request_t *req, void *owner, const char *l
         return NULL;
     memset((char *)r + sizeof(PyObject), 0, sizeof(*r) - sizeof(PyObject));
     r->content_length = -1;
+    r->trailers_ok = asgi_scope_trailers_allowed(req);
     snprintf(r->line, sizeof(r->line), "%s", line);
     PyObject_GC_Track((PyObject *)r);
     r->coro = call_app(r, req);

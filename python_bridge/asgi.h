@@ -59,6 +59,12 @@ typedef struct py_asgi_ops {
      * is then still the caller's). */
     int (*pathsend)(void *ctx, void *owner, const py_reply_t *head, int fd, int64_t length,
                     const char **why);
+    /* send() of the last http.response.trailers (or the task's end without one, count
+     * 0), after a last body piece given with `more` true because the response was to end
+     * with trailers: ends the response, with the fields when its framing can carry them.
+     * Returns as body does (-1: fewer bytes than its Content-Length). */
+    int (*trailers)(void *ctx, void *owner, const py_header_t *fields, size_t count,
+                    const char **why);
     /* The task ended: `failed` when the application raised (the traceback is logged).
      * The worker answers 500 if no byte of the response went out, closes the connection
      * if the response had started without ending, and does nothing if it had ended. */

@@ -35,12 +35,14 @@ enum {
     T_SET_RESULT,
     T_SET_EXCEPTION,
     T_PATH,
+    T_TRAILERS,
+    T_MORE_TRAILERS,
     T_COUNT,
 };
 
 static const char *const text_names[T_COUNT] = {
-    "type", "body",       "more_body",     "status", "headers", "http.request", "http.disconnect",
-    "done", "set_result", "set_exception", "path",
+    "type", "body",       "more_body",     "status", "headers",  "http.request",  "http.disconnect",
+    "done", "set_result", "set_exception", "path",   "trailers", "more_trailers",
 };
 
 static struct {
@@ -325,6 +327,26 @@ out:
     return pair;
 }
 
+/* Appends each header of the iterable `given` (NULL: none), checked, to `list`. Returns
+ * 0, or -1 with an exception set. */
+static int add_headers(PyObject *list, PyObject *given, int64_t *length)
+{
+    PyObject *it = given ? PyObject_GetIter(given) : NULL, *item;
+    if (given && !it)
+        return -1;
+    while (it && (item = PyIter_Next(it))) {
+        PyObject *pair = check_header(item, length);
+        Py_DECREF(item);
+        if (!pair || PyList_Append(list, pair) < 0) {
+            Py_XDECREF(pair);
+            break;
+        }
+        Py_DECREF(pair);
+    }
+    Py_XDECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
 static PyObject *send_start(py_asgi_req_t *r, PyObject *msg)
 {
     if (r->phase != ASGI_NONE) {
@@ -344,28 +366,24 @@ static PyObject *send_start(py_asgi_req_t *r, PyObject *msg)
     PyObject *given = PyDict_GetItemWithError(msg, io.t[T_HEADERS]); /* borrowed */
     if (!given && PyErr_Occurred())
         return NULL;
-    PyObject *headers = PyList_New(0), *it = given ? PyObject_GetIter(given) : NULL;
-    if (!headers || (given && !it)) {
+    PyObject *headers = PyList_New(0);
+    int64_t length = -1;
+    if (!headers || add_headers(headers, given, &length) < 0) {
         Py_XDECREF(headers);
         return NULL;
     }
-    int64_t length = -1;
-    PyObject *item;
-    while (it && (item = PyIter_Next(it))) {
-        PyObject *pair = check_header(item, &length);
-        Py_DECREF(item);
-        if (!pair || PyList_Append(headers, pair) < 0) {
-            Py_XDECREF(pair);
-            break;
-        }
-        Py_DECREF(pair);
-    }
-    Py_XDECREF(it);
-    PyObject *line = PyErr_Occurred() ? NULL : status_line((int)code);
+    PyObject *line = status_line((int)code);
     if (!line) {
         Py_DECREF(headers);
         return NULL;
     }
+    PyObject *tr = PyDict_GetItemWithError(msg, io.t[T_TRAILERS]); /* borrowed */
+    int with_trailers = tr ? PyObject_IsTrue(tr) : 0;
+    if (with_trailers < 0) {
+        Py_DECREF(headers);
+        return NULL;
+    }
+    r->with_trailers = with_trailers;
     r->status = (int)code;
     r->status_line = Py_NewRef(line);
     r->headers = headers;
@@ -374,22 +392,31 @@ static PyObject *send_start(py_asgi_req_t *r, PyObject *msg)
     return ready_new(NULL);
 }
 
-/* The head send() hands over with the first body: slices of the held start message. */
-static void fill_head(py_asgi_req_t *r, py_reply_t *head, size_t len, bool more)
+static void grow_headers(size_t n)
 {
-    size_t n = (size_t)PyList_GET_SIZE(r->headers);
     if (io.headers_cap < n) {
         io.headers_cap = n * 2;
         io.headers = uf_realloc(io.headers, io.headers_cap * sizeof(py_header_t));
     }
-    for (size_t i = 0; i < n; i++) {
-        PyObject *pair = PyList_GET_ITEM(r->headers, (Py_ssize_t)i);
-        PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
-        io.headers[i] = (py_header_t){
-            {PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name)},
-            {PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value)},
-        };
-    }
+}
+
+/* A checked (name, value) pair as slices; they borrow from the pair. */
+static py_header_t header_slices(PyObject *pair)
+{
+    PyObject *name = PyTuple_GET_ITEM(pair, 0), *value = PyTuple_GET_ITEM(pair, 1);
+    return (py_header_t){
+        {PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name)},
+        {PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value)},
+    };
+}
+
+/* The head send() hands over with the first body: slices of the held start message. */
+static void fill_head(py_asgi_req_t *r, py_reply_t *head, size_t len, bool more)
+{
+    size_t n = (size_t)PyList_GET_SIZE(r->headers);
+    grow_headers(n);
+    for (size_t i = 0; i < n; i++)
+        io.headers[i] = header_slices(PyList_GET_ITEM(r->headers, (Py_ssize_t)i));
     *head = (py_reply_t){
         .status = {PyBytes_AS_STRING(r->status_line), (size_t)PyBytes_GET_SIZE(r->status_line)},
         .status_code = r->status,
@@ -430,14 +457,17 @@ static PyObject *send_body(py_asgi_req_t *r, PyObject *msg)
             return NULL;
         have_view = true;
     }
+    /* a response that ends with trailers (where they can be sent) keeps its framing open
+     * after the last body: chunked, unless the application gave a Content-Length */
+    bool hold = !more && r->with_trailers && r->trailers_ok;
     py_reply_t head;
     bool first = r->phase == ASGI_STARTED;
     if (first)
-        fill_head(r, &head, (size_t)view.len, more);
+        fill_head(r, &head, (size_t)view.len, more || hold);
     const py_asgi_ops_t *ops = asgi_shared.ops;
     const char *why = NULL;
-    int rc =
-        ops->body(ops->ctx, r->owner, first ? &head : NULL, view.buf, (size_t)view.len, more, &why);
+    int rc = ops->body(ops->ctx, r->owner, first ? &head : NULL, view.buf, (size_t)view.len,
+                       more || hold, &why);
     if (have_view)
         PyBuffer_Release(&view);
     asgi_round_soon();
@@ -445,7 +475,7 @@ static PyObject *send_body(py_asgi_req_t *r, PyObject *msg)
         Py_CLEAR(r->status_line);
         Py_CLEAR(r->headers);
     }
-    r->phase = more ? ASGI_BODY : ASGI_ENDED;
+    r->phase = more ? ASGI_BODY : r->with_trailers ? ASGI_TRAILERS : ASGI_ENDED;
     if (rc < 0) {
         r->phase = ASGI_ENDED;
         PyErr_SetString(PyExc_RuntimeError, why ? why : "the response could not be sent");
@@ -507,6 +537,55 @@ static PyObject *send_path(py_asgi_req_t *r, PyObject *msg)
     return ready_new(NULL);
 }
 
+/* Ends the response with the trailer fields held so far (none: without trailers). */
+int asgi_io_end_trailers(py_asgi_req_t *r, const char **why)
+{
+    size_t n = r->trailers ? (size_t)PyList_GET_SIZE(r->trailers) : 0;
+    r->phase = ASGI_ENDED;
+    if (!r->owner || !r->trailers_ok) /* (ended already, without them: see send_body) */
+        return 0;
+    grow_headers(n);
+    for (size_t i = 0; i < n; i++)
+        io.headers[i] = header_slices(PyList_GET_ITEM(r->trailers, (Py_ssize_t)i));
+    const py_asgi_ops_t *ops = asgi_shared.ops;
+    int rc = ops->trailers(ops->ctx, r->owner, io.headers, n, why);
+    Py_CLEAR(r->trailers);
+    asgi_round_soon();
+    return rc;
+}
+
+/* http.response.trailers (the extension the scope advertises when the client sent TE:
+ * trailers), after a start with trailers: True and the last body. Fields are held until
+ * the message without more_trailers; where the scope did not advertise the extension
+ * the body has ended already and they are dropped. */
+static PyObject *send_trailers(py_asgi_req_t *r, PyObject *msg)
+{
+    if (r->phase != ASGI_TRAILERS) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "Unexpected ASGI message 'http.response.trailers': it must follow the "
+                        "last http.response.body of a response started with trailers: True");
+        return NULL;
+    }
+    PyObject *given = PyDict_GetItemWithError(msg, io.t[T_HEADERS]);          /* borrowed */
+    PyObject *more_obj = PyDict_GetItemWithError(msg, io.t[T_MORE_TRAILERS]); /* borrowed */
+    if (PyErr_Occurred())
+        return NULL;
+    int more = more_obj ? PyObject_IsTrue(more_obj) : 0;
+    if (more < 0 || (!r->trailers && !(r->trailers = PyList_New(0))))
+        return NULL;
+    int64_t ignored = -1;
+    if (add_headers(r->trailers, given, &ignored) < 0)
+        return NULL;
+    if (more)
+        return ready_new(NULL);
+    const char *why = NULL;
+    if (asgi_io_end_trailers(r, &why) < 0) {
+        PyErr_SetString(PyExc_RuntimeError, why ? why : "the response could not be sent");
+        return NULL;
+    }
+    return ready_new(NULL);
+}
+
 static PyObject *asgi_send(PyObject *self, PyObject *msg)
 {
     py_asgi_req_t *r = (py_asgi_req_t *)self;
@@ -525,6 +604,8 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
         PyErr_SetString(asgi_shared.disconnect_exc, "the client has disconnected");
         return NULL;
     }
+    if (is_type(type, "http.response.trailers")) /* (also once the body ended without them) */
+        return send_trailers(r, msg);
     if (!r->owner) {
         PyErr_Format(PyExc_RuntimeError,
                      "Unexpected ASGI message %R sent, after the response already completed.",

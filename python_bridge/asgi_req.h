@@ -21,7 +21,8 @@ enum asgi_phase {
     ASGI_NONE = 0, /* no http.response.start yet */
     ASGI_STARTED,  /* the start message is held: the head goes out with the first body */
     ASGI_BODY,     /* the head has been handed to the worker */
-    ASGI_ENDED,    /* the last body message has been handed to the worker */
+    ASGI_TRAILERS, /* the last body message is out; the response ends with trailers */
+    ASGI_ENDED,    /* the response is complete as far as the worker is concerned */
 };
 
 struct py_asgi_req {
@@ -32,14 +33,17 @@ struct py_asgi_req {
     PyObject *send_waiter;  /* the Future a send() waits on, or NULL */
     PyObject *status_line;  /* bytes "200 OK" from http.response.start, until the head */
     PyObject *headers;      /* its validated headers: a list of (bytes, bytes) */
+    PyObject *trailers;     /* http.response.trailers fields held until the last one */
     int64_t content_length; /* from those headers, -1 without */
     int status;
-    uint8_t phase;     /* enum asgi_phase */
-    bool body_done;    /* the last http.request message was given */
-    bool disconnected; /* the client went away: receive() says http.disconnect */
-    bool gone;         /* detached because the connection closed: send() raises */
-    bool ended;        /* the task is over (the worker was told) */
-    char line[128];    /* "METHOD TARGET", what --timeout names */
+    uint8_t phase;      /* enum asgi_phase */
+    bool body_done;     /* the last http.request message was given */
+    bool disconnected;  /* the client went away: receive() says http.disconnect */
+    bool gone;          /* detached because the connection closed: send() raises */
+    bool ended;         /* the task is over (the worker was told) */
+    bool trailers_ok;   /* the scope advertises http.response.trailers (TE: trailers) */
+    bool with_trailers; /* http.response.start said trailers: True */
+    char line[128];     /* "METHOD TARGET", what --timeout names */
 };
 
 /* What every request of the worker shares; made by py_asgi_open. */
@@ -81,6 +85,11 @@ bool asgi_io_waiting(PyObject **waiter);
  * `exc_type` when value is NULL; a waiter already done (cancelled) is only dropped. */
 void asgi_io_resolve(PyObject **waiter, PyObject *value, PyObject *exc_type);
 
+/* Ends a response left waiting for its trailers (phase ASGI_TRAILERS) with those held
+ * so far, none when the task ended without sending them. Returns 0, or -1 with `why` set
+ * (fewer body bytes than its Content-Length). */
+int asgi_io_end_trailers(struct py_asgi_req *r, const char **why);
+
 /* {"type": "http.disconnect"} (new reference). */
 PyObject *asgi_io_disconnect_message(void);
 
@@ -91,5 +100,10 @@ void asgi_scope_teardown(void);
 
 /* The http scope for req (new reference), or NULL with an exception set. */
 PyObject *asgi_scope_new(const py_request_t *req);
+
+/* Whether the response to `req` may end with trailer fields: HTTP/1.1 (chunked framing
+ * exists) and a TE header naming "trailers" (RFC 9110 6.5.1: otherwise the client may
+ * not read them). The scope advertises http.response.trailers exactly then. */
+bool asgi_scope_trailers_allowed(const py_request_t *req);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 enum {
     S_TYPE,
@@ -39,13 +40,14 @@ static const char *const key_names[S_COUNT] = {
 
 static struct {
     PyObject *keys[S_COUNT];
-    PyObject *template;     /* the constant part of every scope */
-    PyObject *asgi;         /* {"version": "3.0", "spec_version": "2.4"}, copied per scope */
-    PyObject *extensions;   /* {"http.response.pathsend": {}}, copied per scope */
-    PyObject *v10, *v11;    /* "1.0", "1.1" */
-    PyObject *http, *https; /* the schemes */
-    PyObject *root_path;    /* --root-path as str */
-    PyObject *server;       /* the last (host, port) tuple, while the listener is the same */
+    PyObject *template;            /* the constant part of every scope */
+    PyObject *asgi;                /* {"version": "3.0", "spec_version": "2.4"}, copied per scope */
+    PyObject *extensions;          /* {"http.response.pathsend": {}}, copied per scope */
+    PyObject *extensions_trailers; /* ... with "http.response.trailers": {} */
+    PyObject *v10, *v11;           /* "1.0", "1.1" */
+    PyObject *http, *https;        /* the schemes */
+    PyObject *root_path;           /* --root-path as str */
+    PyObject *server;              /* the last (host, port) tuple, while the listener is the same */
     char server_host[128];
     int server_port;
 } cache;
@@ -140,6 +142,39 @@ static int set_paths(PyObject *scope, const py_request_t *req)
     return 0;
 }
 
+/* Whether the comma-separated list `v` holds the token `want` (any case), with or
+ * without parameters: "trailers", "deflate;q=0.5, Trailers". */
+static bool list_has_token(py_slice_t v, const char *want)
+{
+    size_t wlen = strlen(want), i = 0;
+    while (i < v.len) {
+        while (i < v.len && (v.ptr[i] == ' ' || v.ptr[i] == '\t' || v.ptr[i] == ','))
+            i++;
+        size_t start = i;
+        while (i < v.len && v.ptr[i] != ',' && v.ptr[i] != ';' && v.ptr[i] != ' ' &&
+               v.ptr[i] != '\t')
+            i++;
+        if (i - start == wlen && strncasecmp(v.ptr + start, want, wlen) == 0)
+            return true;
+        while (i < v.len && v.ptr[i] != ',')
+            i++;
+    }
+    return false;
+}
+
+bool asgi_scope_trailers_allowed(const py_request_t *req)
+{
+    if (req->version_minor < 1)
+        return false;
+    for (size_t i = 0; i < req->header_count; i++) {
+        py_slice_t name = req->headers[i].name;
+        if (name.len == 2 && strncasecmp(name.ptr, "te", 2) == 0 &&
+            list_has_token(req->headers[i].value, "trailers"))
+            return true;
+    }
+    return false;
+}
+
 PyObject *asgi_scope_new(const py_request_t *req)
 {
     PyObject *scope = PyDict_Copy(cache.template), **k = cache.keys;
@@ -156,7 +191,9 @@ PyObject *asgi_scope_new(const py_request_t *req)
         set_paths(scope, req) < 0 || reqtext_set_new(scope, k[S_HEADERS], headers_list(req)) < 0 ||
         reqtext_set_new(scope, k[S_CLIENT], client) < 0 ||
         reqtext_set_new(scope, k[S_SERVER], server_tuple(req)) < 0 ||
-        reqtext_set_new(scope, k[S_EXTENSIONS], PyDict_Copy(cache.extensions)) < 0 ||
+        reqtext_set_new(scope, k[S_EXTENSIONS],
+                        PyDict_Copy(asgi_scope_trailers_allowed(req) ? cache.extensions_trailers
+                                                                     : cache.extensions)) < 0 ||
         (asgi_shared.state &&
          reqtext_set_new(scope, k[S_STATE], PyDict_Copy(asgi_shared.state)) < 0))
         Py_CLEAR(scope);
@@ -174,7 +211,9 @@ int asgi_scope_setup(void)
         !(cache.http = PyUnicode_InternFromString("http")) ||
         !(cache.https = PyUnicode_InternFromString("https")) ||
         !(cache.asgi = Py_BuildValue("{ssss}", "version", "3.0", "spec_version", "2.4")) ||
-        !(cache.extensions = Py_BuildValue("{s{}}", "http.response.pathsend")))
+        !(cache.extensions = Py_BuildValue("{s{}}", "http.response.pathsend")) ||
+        !(cache.extensions_trailers =
+              Py_BuildValue("{s{}s{}}", "http.response.pathsend", "http.response.trailers")))
         return -1;
     cache.root_path = PyUnicode_DecodeLatin1(asgi_shared.root_path.ptr,
                                              (Py_ssize_t)asgi_shared.root_path.len, NULL);
@@ -199,6 +238,7 @@ void asgi_scope_teardown(void)
     Py_CLEAR(cache.template);
     Py_CLEAR(cache.asgi);
     Py_CLEAR(cache.extensions);
+    Py_CLEAR(cache.extensions_trailers);
     Py_CLEAR(cache.v10);
     Py_CLEAR(cache.v11);
     Py_CLEAR(cache.http);

@@ -59,6 +59,21 @@ static void write_head(worker_t *w, conn_t *c, buf_t *dst, const py_reply_t *hea
     c->asgi.head = true;
 }
 
+/* Bytes were added to the buffer that is not the kernel's: start sending them, or finish
+ * the response if nothing is left to send. Returns what body() does: 1 when the output
+ * is above the high-water mark. */
+static int queued(worker_t *w, conn_t *c)
+{
+    if (!c->send_inflight) {
+        if (c->out.len > c->sent)
+            conn_send_start(w, c);
+        else if (c->asgi.ended)
+            conn_response_done(w, c); /* (detaches the request: the bridge allows it) */
+        return 0;
+    }
+    return c->asgi.next.len > ASGICONN_HIGH_WATER;
+}
+
 /* A piece of the response into the buffer that is not the kernel's. */
 static int body(void *ctx, void *owner, const py_reply_t *head, const char *data, size_t len,
                 bool more, const char **why)
@@ -93,14 +108,22 @@ static int body(void *ctx, void *owner, const py_reply_t *head, const char *data
         resp_write_end(dst, &c->plan);
         c->asgi.ended = true;
     }
-    if (!c->send_inflight) {
-        if (c->out.len > c->sent)
-            conn_send_start(w, c);
-        else if (c->asgi.ended)
-            conn_response_done(w, c); /* (detaches the request: the bridge allows it) */
-        return 0;
+    return queued(w, c);
+}
+
+/* The end of a response whose last body piece came with `more` (it ends with trailers). */
+static int trailers(void *ctx, void *owner, const py_header_t *fields, size_t count,
+                    const char **why)
+{
+    worker_t *w = ctx;
+    conn_t *c = owner;
+    if (c->plan.framing == RESP_LENGTH && c->plan.body_allowed && c->remaining > 0) {
+        *why = "Response content shorter than Content-Length";
+        return -1;
     }
-    return c->asgi.next.len > ASGICONN_HIGH_WATER;
+    resp_write_end_trailers(c->send_inflight ? &c->asgi.next : &c->out, &c->plan, fields, count);
+    c->asgi.ended = true;
+    return queued(w, c);
 }
 
 /* http.response.pathsend: the file goes the way of a wsgi.file_wrapper body (through the
@@ -160,6 +183,7 @@ void asgiconn_ops_init(py_asgi_ops_t *ops, worker_t *w)
         .body_taken = body_taken,
         .body = body,
         .pathsend = pathsend,
+        .trailers = trailers,
         .done = done,
     };
 }

@@ -157,6 +157,63 @@ void resp_write_end(buf_t *out, const resp_plan_t *plan)
         buf_append(out, "0\r\n\r\n", 5);
 }
 
+/* Fields RFC 9110 6.5.1 keeps out of trailers: a recipient would have needed them before
+ * the body (framing, routing, content coding, caching, authentication, cookies). */
+static bool trailer_forbidden(py_slice_t name)
+{
+    static const char *const forbidden[] = {
+        "content-length",
+        "transfer-encoding",
+        "host",
+        "trailer",
+        "te",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "content-encoding",
+        "content-type",
+        "content-range",
+        "cache-control",
+        "expect",
+        "max-forwards",
+        "pragma",
+        "range",
+        "authorization",
+        "proxy-authorization",
+        "set-cookie",
+        "www-authenticate",
+        "proxy-authenticate",
+        "age",
+        "expires",
+        "date",
+        "location",
+        "retry-after",
+        "vary",
+        "warning",
+    };
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
+        if (name_is(name, forbidden[i], strlen(forbidden[i])))
+            return true;
+    return false;
+}
+
+void resp_write_end_trailers(buf_t *out, const resp_plan_t *plan, const py_header_t *fields,
+                             size_t count)
+{
+    if (plan->framing != RESP_CHUNKED || !plan->body_allowed)
+        return;
+    buf_append(out, "0\r\n", 3);
+    for (size_t i = 0; i < count; i++) {
+        if (trailer_forbidden(fields[i].name))
+            continue;
+        buf_append(out, fields[i].name.ptr, fields[i].name.len);
+        buf_append(out, ": ", 2);
+        buf_append(out, fields[i].value.ptr, fields[i].value.len);
+        buf_append(out, "\r\n", 2);
+    }
+    buf_append(out, "\r\n", 2);
+}
+
 void resp_write_error(buf_t *out, int status, bool without_body)
 {
     const char *reason = resp_reason(status);

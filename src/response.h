@@ -42,6 +42,13 @@ void resp_write_body(buf_t *out, const resp_plan_t *plan, const char *data, size
 /* Appends the terminating zero-length chunk when the framing is chunked. */
 void resp_write_end(buf_t *out, const resp_plan_t *plan);
 
+/* resp_write_end with trailer fields after the last chunk: only chunked framing can carry
+ * them, so with any other they are dropped. Fields a recipient must not take from a
+ * trailer (RFC 9110 6.5.1: framing, routing, authentication, content and response
+ * control data) are dropped too. Names and values are as validated for a head. */
+void resp_write_end_trailers(buf_t *out, const resp_plan_t *plan, const py_header_t *fields,
+                             size_t count);
+
 /* Appends a complete plain-text error response with Connection: close; without_body
  * (the answer to HEAD) sends Content-Length: 0 and nothing after the head, which every
  * reader frames the same way. */

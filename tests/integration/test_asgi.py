@@ -6,6 +6,7 @@ operational features an ASGI worker shares with WSGI ones.
 import json
 import os
 import signal
+import re
 import socket
 import time
 
@@ -403,3 +404,83 @@ def test_pathsend_goes_through_the_ring(server, tmp_path):
     assert srv.request("GET", "/pathsend-missing").status == 500
     assert "FileNotFoundError" in srv.log()
 
+
+
+# ---- trailers ---------------------------------------------------------------------------
+
+def read_framed(sock):
+    """One response from `sock`: (head text, raw bytes after the head up to the end of the
+    body as framed: Content-Length bytes, the chunked body through its trailer section,
+    or everything up to the close)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    text = head.decode("latin-1")
+    length = re.search(r"(?im)^content-length: *(\d+)", text)
+    if length:
+        while len(rest) < int(length.group(1)):
+            rest += sock.recv(65536)
+        return text, rest
+    if "chunked" not in text:
+        while chunk := sock.recv(65536):
+            rest += chunk
+        return text, rest
+    while not re.search(rb"(^|\r\n)0\r\n(.*\r\n)*\r\n$", rest, re.S):
+        chunk = sock.recv(65536)
+        assert chunk, rest
+        rest += chunk
+    return text, rest
+
+
+def ask(srv, target, te=True, version="1.1"):
+    sock = srv.connect()
+    sock.sendall(f"GET {target} HTTP/{version}\r\nHost: x\r\n".encode()
+                 + (b"TE: trailers\r\n" if te else b"") + b"\r\n")
+    return sock, *read_framed(sock)
+
+
+def test_trailers_follow_the_last_chunk_when_the_client_accepts_them(server):
+    """trailers: True with TE: trailers: chunked body, then the fields after the last
+    chunk (a field a trailer must not carry is dropped); the connection stays usable;
+    fields may come in several messages."""
+    srv = server(APP)
+    for target in ("/trailers", "/trailers?split"):
+        sock, head, body = ask(srv, target)
+        assert "Transfer-Encoding: chunked" in head and "trailer: x-checksum" in head, head
+        assert body == (b"5\r\nhello\r\n5\r\nworld\r\n0\r\n"
+                        b"x-checksum: abc123\r\nx-count: offered\r\n\r\n"), body
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")   # keep-alive goes on
+        head, body = read_framed(sock)
+        assert head.startswith("HTTP/1.1 200") and body == b"Hello, ASGI!\n"
+        sock.close()
+
+
+def test_trailers_are_dropped_where_they_cannot_go(server):
+    """No TE: trailers (the extension is not offered; the fields are dropped and the body
+    ends as usual), HTTP/1.0, a Content-Length, and the task ending without them: the
+    body arrives whole and framed, with no trailer section."""
+    srv = server(APP)
+    sock, head, body = ask(srv, "/trailers", te=False)
+    assert "Content-Length" not in head and body == (
+        b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n"), body
+    sock, head, body = ask(srv, "/trailers", version="1.0")
+    assert body.startswith(b"helloworld") and b"x-checksum" not in body, body
+    sock, head, body = ask(srv, "/trailers?cl")
+    assert "content-length: 10" in head and body == b"helloworld", (head, body)
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert read_framed(sock)[1] == b"Hello, ASGI!\n"
+    sock, head, body = ask(srv, "/trailers?skip")
+    assert body == b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", body
+    assert "Traceback" not in srv.log()
+
+
+def test_trailers_out_of_order_is_the_applications_error(server):
+    """A trailers message before the body has ended raises in the application: a 500
+    (nothing was sent yet) and the traceback in the error log."""
+    srv = server(APP)
+    sock, head, body = ask(srv, "/trailers?early")
+    assert head.startswith("HTTP/1.1 500"), head
+    assert "http.response.trailers" in srv.log()

@@ -169,6 +169,30 @@ async def app(scope, receive, send):
                     "headers": [(b"content-type", b"application/octet-stream")]})
         await send({"type": "http.response.pathsend", "path": name})
         return
+    if path == "/trailers":
+        # ?cl: a Content-Length; ?split: the fields in two messages; ?skip: none sent;
+        # ?early: a trailers message before the body has ended
+        q = _text(scope["query_string"]).split("&")
+        offered = "http.response.trailers" in scope["extensions"]
+        headers = [(b"content-type", b"text/plain"), (b"trailer", b"x-checksum, x-count")]
+        if "cl" in q:
+            headers.append((b"content-length", b"10"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers,
+                    "trailers": True})
+        if "early" in q:
+            await send({"type": "http.response.trailers", "headers": []})
+        await send({"type": "http.response.body", "body": b"hello", "more_body": True})
+        await send({"type": "http.response.body", "body": b"world"})
+        fields = [(b"x-checksum", b"abc123"), (b"content-length", b"99"),
+                  (b"x-count", b"offered" if offered else b"not offered")]
+        if "skip" in q:
+            return
+        if "split" in q:
+            await send({"type": "http.response.trailers", "headers": fields[:1],
+                        "more_trailers": True})
+            fields = fields[1:]
+        await send({"type": "http.response.trailers", "headers": fields})
+        return
     if path == "/head":
         return await _reply(send, 200, b"body of a GET\n")
     return await _reply(send, 404, b"not found\n")

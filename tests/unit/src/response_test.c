@@ -153,9 +153,40 @@ static void test_error(void)
     buf_free(&out);
 }
 
+/* Trailer fields follow the last chunk, minus those a trailer must not carry; other
+ * framings cannot carry them at all. */
+static void test_trailers(void)
+{
+    py_header_t fields[] = {H("X-Checksum", "abc"), H("Content-Length", "9"),
+                            H("set-cookie", "a=b"), H("Server-Timing", "app;dur=3")};
+    py_reply_t r = reply_with("200 OK", 200, NULL, 0, -1, -1, "", false);
+    resp_plan_t plan = {.version_minor = 1, .keep_alive = true};
+    buf_t out = {0};
+    resp_write_head(&out, &plan, &r);
+    size_t head = out.len;
+    resp_write_body(&out, &plan, "hi", 2);
+    resp_write_end_trailers(&out, &plan, fields, 4);
+    CHECK_EQ_MEM(out.data + head, out.len - head,
+                 "2\r\nhi\r\n0\r\nX-Checksum: abc\r\nServer-Timing: app;dur=3\r\n\r\n");
+    out.len = head;
+    resp_write_end_trailers(&out, &plan, NULL, 0);
+    CHECK_EQ_MEM(out.data + head, out.len - head, "0\r\n\r\n");
+    buf_free(&out);
+
+    r = reply_with("200 OK", 200, NULL, 0, 2, -1, "", false);
+    plan = (resp_plan_t){.version_minor = 1, .keep_alive = true};
+    resp_write_head(&out, &plan, &r);
+    head = out.len;
+    resp_write_body(&out, &plan, "hi", 2);
+    resp_write_end_trailers(&out, &plan, fields, 4);
+    CHECK_EQ_MEM(out.data + head, out.len - head, "hi");
+    buf_free(&out);
+}
+
 int main(void)
 {
     test_known_length();
+    test_trailers();
     test_unknown_length();
     test_app_headers_win();
     test_no_body_statuses();
