@@ -37,6 +37,7 @@ static struct {
     uint64_t timer_at_ms;       /* when it fires (CLOCK_MONOTONIC) */
     const py_asgi_host_t *host; /* while py_asgi_run runs, else NULL */
     bool round_pending;         /* a call_soon of on_ready is queued */
+    double disconnect_grace;    /* --asgi-disconnect-grace-period */
 } asgi;
 
 /* ---- the glue module ------------------------------------------------------------------- */
@@ -294,6 +295,7 @@ static void report(py_asgi_req_t *r, PyObject *exc)
 static void finish(py_asgi_req_t *r, bool failed)
 {
     Py_CLEAR(r->coro);
+    Py_CLEAR(r->task);
     if (r->ended)
         return;
     r->ended = true;
@@ -421,6 +423,7 @@ static int req_traverse(PyObject *self, visitproc visit, void *arg)
 {
     py_asgi_req_t *r = (py_asgi_req_t *)self;
     Py_VISIT(r->coro);
+    Py_VISIT(r->task);
     Py_VISIT(r->recv_waiter);
     Py_VISIT(r->send_waiter);
     Py_VISIT(r->headers);
@@ -432,6 +435,7 @@ static int req_clear(PyObject *self)
 {
     py_asgi_req_t *r = (py_asgi_req_t *)self;
     Py_CLEAR(r->coro);
+    Py_CLEAR(r->task);
     Py_CLEAR(r->recv_waiter);
     Py_CLEAR(r->send_waiter);
     Py_CLEAR(r->headers);
@@ -489,6 +493,7 @@ int py_asgi_open(py_app_t *app, const py_asgi_config_t *cfg, const py_asgi_ops_t
     Py_DECREF(made);
     asgi_shared.ops = ops;
     asgi_shared.root_path = (py_slice_t){cfg->root_path ? cfg->root_path : "", cfg->root_path_len};
+    asgi.disconnect_grace = cfg->disconnect_grace;
     asgi_shared.req_type = &req_type;
     asgi.app = Py_NewRef(app->callable);
     PyObject *asyncio = PyImport_ImportModule("asyncio");
@@ -627,7 +632,10 @@ py_asgi_req_t *py_asgi_start(const py_request_t *req, void *owner, const char *l
     PyObject *added = task && PySet_Add(asgi.tasks, task) == 0
                           ? PyObject_CallMethod(task, "add_done_callback", "O", asgi.tasks_discard)
                           : NULL;
-    Py_XDECREF(task);
+    if (added)
+        r->task = task; /* (the reference create_task gave) */
+    else
+        Py_XDECREF(task);
     if (!added) {
         PyObject *exc = compat_err_take();
         report(r, exc);
@@ -673,10 +681,37 @@ static void wake_disconnect(py_asgi_req_t *r)
     Py_XDECREF(m);
 }
 
+/* The client left while the task runs: it has http.disconnect and send() raising to
+ * stop by itself, and --asgi-disconnect-grace-period to do so (gunicorn's setting) before
+ * it is cancelled, so that a handler awaiting something else entirely cannot hold the
+ * connection's memory (and a drain) forever. */
+static void cancel_later(py_asgi_req_t *r)
+{
+    if (!r->task || r->ended || r->cancel_set)
+        return;
+    r->cancel_set = true;
+    PyObject *cancel = PyObject_GetAttrString(r->task, "cancel");
+    PyObject *handle = !cancel ? NULL
+                       : asgi.disconnect_grace > 0
+                           ? PyObject_CallMethod(asgi_shared.loop, "call_later", "dO",
+                                                 asgi.disconnect_grace, cancel)
+                           : PyObject_CallNoArgs(cancel);
+    if (!handle) {
+        PyObject *exc = compat_err_take();
+        report(r, exc);
+        Py_XDECREF(exc);
+    }
+    Py_XDECREF(handle);
+    Py_XDECREF(cancel);
+    log_debug("request %s: the client left; its task is cancelled in %.3g s unless it ends",
+              r->line, asgi.disconnect_grace);
+}
+
 void py_asgi_disconnect(py_asgi_req_t *r)
 {
     r->disconnected = true;
     wake_disconnect(r);
+    cancel_later(r);
 }
 
 void py_asgi_detach(py_asgi_req_t *r, bool gone)
@@ -685,6 +720,7 @@ void py_asgi_detach(py_asgi_req_t *r, bool gone)
     if (gone) {
         r->gone = r->disconnected = true;
         asgi_io_resolve(&r->send_waiter, NULL, asgi_shared.disconnect_exc);
+        cancel_later(r);
     } else {
         asgi_io_resolve(&r->send_waiter, Py_None, NULL);
     }

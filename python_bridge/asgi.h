@@ -91,6 +91,7 @@ typedef struct py_asgi_config {
     const char *lifespan; /* "auto", "on" or "off" */
     const char *root_path;
     size_t root_path_len;
+    double disconnect_grace; /* seconds a task may run on after its client left */
 } py_asgi_config_t;
 
 /* How `app` is called (after py_app_load): `want` is "auto", "wsgi" or "asgi" (tunables'

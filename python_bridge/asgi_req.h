@@ -29,6 +29,7 @@ struct py_asgi_req {
     PyObject ob_base;       /* PyObject_HEAD, spelled out for clang-format */
     void *owner;            /* the worker's connection; NULL once detached */
     PyObject *coro;         /* the application's coroutine (owned), NULL when it ended */
+    PyObject *task;         /* the asyncio task running it (owned) until it ends */
     PyObject *recv_waiter;  /* the Future a receive() waits on, or NULL */
     PyObject *send_waiter;  /* the Future a send() waits on, or NULL */
     PyObject *status_line;  /* bytes "200 OK" from http.response.start, until the head */
@@ -41,6 +42,7 @@ struct py_asgi_req {
     bool disconnected;  /* the client went away: receive() says http.disconnect */
     bool gone;          /* detached because the connection closed: send() raises */
     bool ended;         /* the task is over (the worker was told) */
+    bool cancel_set;    /* the client left: the task's cancellation is scheduled */
     bool trailers_ok;   /* the scope advertises http.response.trailers (TE: trailers) */
     bool with_trailers; /* http.response.start said trailers: True */
     char line[128];     /* "METHOD TARGET", what --timeout names */

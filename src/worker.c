@@ -738,6 +738,7 @@ static void open_asgi(worker_t *w)
         .lifespan = cfg->asgi_lifespan ? cfg->asgi_lifespan : "auto",
         .root_path = w->conn_shared.root_path,
         .root_path_len = w->conn_shared.root_path_len,
+        .disconnect_grace = cfg->asgi_disconnect_grace_period,
     };
     if (py_asgi_open(w->app, &acfg, &w->asgi_ops, how, sizeof(how), err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_APP_LOAD, err);

@@ -245,6 +245,12 @@ enum tun_flag {
       "auto", 0, 0, TUN_F_NONEMPTY, NULL, NULL, false, ASGI,                                \
       "the ASGI lifespan protocol: on (startup must succeed before the worker takes "       \
       "requests), off, or auto (used unless the application raises on it at startup)")     \
+    X(asgi_disconnect_grace_period, DOUBLE, 0, "asgi-disconnect-grace-period", NULL,        \
+      "SECONDS", ASGI_DISCONNECT_GRACE_PERIOD, "asgi_disconnect_grace_period",              \
+      "3", 0, 3600, 0, NULL, NULL, true, ASGI,                                              \
+      "after its client disconnects, an ASGI request's task gets http.disconnect and this " \
+      "long to clean up (close a database cursor, say) before it is cancelled; 0 cancels " \
+      "it at once")                                                                         \
     /* ---- Privileges ---- */                                                             \
     X(user, STRING, 'u', "user", NULL, "USER", USER, "user",                                \
       NULL, 0, 0, TUN_F_USER, NULL, NULL, false, PRIVILEGES,                                \
@@ -471,9 +477,7 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     "--access-log-json"
 #define TUN_PARSER_REASON                                                                          \
     "the HTTP parser's strictness is fixed: ambiguous or obsolete syntax is always refused"
-#define TUN_H2_REASON "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
-#define TUN_ASGI_REASON                                                                            \
-    "a disconnected client's task is not given a grace period; it gets http.disconnect at once"
+#define TUN_H2_REASON    "only HTTP/1.1 is served; put an HTTP/2 proxy in front"
 #define TUN_DIRTY_REASON "gunicorn's dirty workers (a second pool for long tasks) are not here"
 #define TUN_CONTROL_REASON                                                                         \
     "there is no control socket; use signals (HUP, TTIN, TTOU) and the stats port"
@@ -528,7 +532,7 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(reuse_port, 0, "reuse-port", NULL, NULL, NULL, NOOP,                                  \
       "every worker always has its own SO_REUSEPORT listener")                              \
     R(sendfile, 0, "no-sendfile", NULL, NULL, NULL, NOOP,                                   \
-      "uwsgi-fast does not use sendfile(2)")                                                \
+      "how files are sent is the engine's choice: the ring on io_uring, sendfile(2) on epoll") \
     R(worker_tmp_dir, 0, "worker-tmp-dir", NULL, "DIR", NULL, NOOP,                         \
       "workers report that they are alive through shared memory, not files")                \
     R(http2_cleartext, 0, "http2-cleartext", NULL, "STRING", "off", LATER,                  \
@@ -544,9 +548,6 @@ enum tun_refusal { TUN_R_PLANNED, TUN_R_NEVER, TUN_R_NOOP, TUN_R_LATER };
     R(http2_max_header_list_size, 0, "http2-max-header-list-size", NULL, "INT",             \
       "65536", LATER,                                                                       \
       TUN_H2_REASON)                                                                        \
-    R(asgi_disconnect_grace_period, 0, "asgi-disconnect-grace-period", NULL, "INT",         \
-      "3", LATER,                                                                           \
-      TUN_ASGI_REASON)                                                                      \
     R(websocket_max_message_size, 0, "websocket-max-message-size", NULL, "INT",             \
       "16777216", LATER,                                                                    \
       "WebSockets are not served yet")                                                      \

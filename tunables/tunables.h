@@ -156,11 +156,12 @@ typedef struct tun_config {
     char *pidfile;              /* -p/--pid, NULL = none; as given (relative = start dir) */
 
     /* ASGI */
-    char *interface;     /* --interface "auto", "wsgi" or "asgi" (checked) */
-    char *asgi_loop;     /* --loop "auto", "asyncio" or "uvloop" (checked) */
-    char *asgi_lifespan; /* --lifespan "auto", "on" or "off" (checked) */
-    int app_interface;   /* not a setting: enum tun_interface from --interface and
-                            --worker-class together (tun_parse) */
+    char *interface;                     /* --interface "auto", "wsgi" or "asgi" (checked) */
+    char *asgi_loop;                     /* --loop "auto", "asyncio" or "uvloop" (checked) */
+    char *asgi_lifespan;                 /* --lifespan "auto", "on" or "off" (checked) */
+    double asgi_disconnect_grace_period; /* --asgi-disconnect-grace-period seconds, default 3 */
+    int app_interface;                   /* not a setting: enum tun_interface from --interface and
+                                            --worker-class together (tun_parse) */
 
     /* privileges (validated at parse; src/privileges.h resolves and applies them) */
     char *user;      /* -u/--user: a user name or number, NULL = workers stay as the master */

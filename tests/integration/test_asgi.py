@@ -232,6 +232,30 @@ def test_receive_after_the_body_waits_for_the_disconnect(server, tmp_path):
     assert kind == "http.disconnect" and float(waited) >= 0.4
 
 
+@pytest.mark.parametrize("grace,query,outcome,low,high", [
+    ("1", "", "cancelled", 0.9, 3.0),      # awaits something else: cancelled at the grace
+    ("0", "", "cancelled", 0.0, 0.8),      # 0: at once
+    ("2", "cleanup", "cleaned", 0.3, 1.5),  # cleans up within the grace: not cancelled
+])
+def test_disconnect_grace_period_then_cancel(server, tmp_path, grace, query, outcome, low,
+                                             high):
+    """--asgi-disconnect-grace-period (gunicorn's): once the client has gone, the task
+    has that long to end by itself before it is cancelled; the worker goes on serving."""
+    marker = tmp_path / "m"
+    srv = server(APP, args=["--asgi-disconnect-grace-period", grace],
+                 env={"ASGI_MARKER": str(marker)})
+    sock = srv.connect()
+    sock.sendall(build_request("GET", "/ignore-disconnect" + ("?" + query if query else "")))
+    assert b"started" in sock.recv(200)
+    sock.close()
+    assert wait_until(lambda: os.path.exists(f"{marker}.grace"), 5), srv.log()
+    time.sleep(0.1)
+    kind, after = open(f"{marker}.grace").read().split()
+    assert kind == outcome and low <= float(after) <= high, (kind, after)
+    assert srv.request("GET", "/").status == 200
+    assert "Traceback" not in srv.log()
+
+
 def test_after_the_response_receive_says_disconnect_and_send_refuses(server, tmp_path):
     marker = tmp_path / "m"
     srv = server(APP, env={"ASGI_MARKER": str(marker)})

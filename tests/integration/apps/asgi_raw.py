@@ -123,6 +123,24 @@ async def app(scope, receive, send):
         m = await receive()
         _mark("disconnect", "%s %.3f" % (m["type"], time.monotonic() - t0))
         return
+    if path == "/ignore-disconnect":
+        # ?cleanup: waits for http.disconnect, then takes 0.3 s to clean up; else it
+        # awaits something unrelated to the client for a minute
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"started\n", "more_body": True})
+        t0 = time.monotonic()
+        try:
+            if scope["query_string"] == b"cleanup":
+                await _read_body(receive)
+                assert (await receive())["type"] == "http.disconnect"
+                await asyncio.sleep(0.3)
+                _mark("grace", "cleaned %.3f" % (time.monotonic() - t0))
+            else:
+                await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            _mark("grace", "cancelled %.3f" % (time.monotonic() - t0))
+            raise
+        return
     if path == "/raise":
         raise ValueError("raised before the response")
     if path == "/raise-after-start":
