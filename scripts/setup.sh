@@ -10,10 +10,12 @@ ZIG_VERSION=0.14.1
 want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
 
-apt_packages=(liburing-dev libmimalloc-dev node-llhttp wrk ca-certificates)
+# systemtap-sdt-dev: <sys/sdt.h>, the USDT probes (common/probes.h)
+apt_packages=(liburing-dev libmimalloc-dev node-llhttp systemtap-sdt-dev wrk ca-certificates)
 # the format check (scripts/check-format) pins the formatter Debian 12 ships; the epoll
-# engine's sendfile test watches a worker's system calls with strace
-[ "$want_tests" = 1 ] && apt_packages+=(clang-format-14 strace)
+# engine's sendfile test watches a worker's system calls with strace; the probes' test
+# lists them with readelf and attaches to them with bpftrace
+[ "$want_tests" = 1 ] && apt_packages+=(clang-format-14 strace binutils bpftrace)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3 python3-venv python3-dev)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_packages+=(python3-venv)
 python3 - <<'PY' >/dev/null 2>&1 || apt_packages+=(python3-dev)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/probes.h"
 #include "src/filesend.h"
 #include "src/response.h"
 #include "src/stats.h"
@@ -198,6 +199,7 @@ void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
     c->asgi.head = c->asgi.ended = false;
     /* a client that sent the body without waiting needs no 100 Continue */
     c->asgi.continued = !c->req.expect_continue || c->req.complete;
+    UF_PROBE3(app__call, w->index, c->conn_id, c->req_no);
     c->asgi.req = py_asgi_start(pr, c, line);
     if (!c->asgi.req) {
         c->asgi.ended = true;

@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/probes.h"
 #include "common/log.h"
 #include "src/asgiconn.h"
 #include "src/filesend.h"
@@ -135,6 +136,7 @@ void conn_close_now(worker_t *w, conn_t *c)
         stats_request_done(w, c); /* a response cut off: logged with what was sent */
     asgiconn_detach(c, true);
     c->state = CONN_CLOSING;
+    UF_PROBE2(conn__close, w->index, c->conn_id);
     worker_timer_disarm(w, c);
     /* a chunk the kernel may still be sending from keeps its reply until the
      * notification (filesend_on_send_zc finishes it then) */
@@ -323,7 +325,7 @@ void conn_process_input(worker_t *w, conn_t *c)
     if (!req->complete && c->parsed < c->in.len) {
         if (c->timer == CONN_TIMER_IDLE)
             worker_timer_arm(w, c, CONN_TIMER_HEADER);
-        bool had_headers = req->headers_done;
+        bool had_headers = req->headers_done, had_start = req->started;
         uint64_t had_body = req->body_total;
         long r =
             c->uw.used ? uwsgireq_parse(w, c) : http_parse(req, c->in.data, c->parsed, c->in.len);
@@ -333,8 +335,13 @@ void conn_process_input(worker_t *w, conn_t *c)
             return;
         }
         c->parsed = (size_t)r;
-        if (!had_headers && req->headers_done && !headers_ready(w, c))
-            return;
+        if (!had_start && req->started)
+            UF_PROBE3(request__start, w->index, c->conn_id, c->req_no);
+        if (!had_headers && req->headers_done) {
+            UF_PROBE3(headers__done, w->index, c->conn_id, c->req_no);
+            if (!headers_ready(w, c))
+                return;
+        }
         if (req->headers_done && !req->complete && (!had_headers || req->body_total > had_body))
             arm_body_timer(w, c);
     }
@@ -610,6 +617,7 @@ static void on_send(worker_t *w, conn_t *c, int res)
     }
     c->sent += (size_t)res;
     c->bytes_out += (uint64_t)res;
+    UF_PROBE4(send__done, w->index, c->conn_id, c->req_no, res);
     if (c->sent < c->out.len) {
         conn_send_start(w, c); /* partial send: the socket buffer was full */
         return;
@@ -730,6 +738,7 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     c->sent = 0;
     if (scope == CONN_RESET_REQUEST) {
         http_req_next(&c->req);
+        c->req_no++;
         return;
     }
     http_req_reset(&c->req);

@@ -190,6 +190,7 @@ typedef struct conn {
 
     /* for the access log and the metrics (src/stats.c), per response */
     uint64_t conn_id;    /* within the worker, from 1 */
+    uint32_t req_no;     /* the current request's number on this connection, from 1 */
     uint64_t t_start_ns; /* CLOCK_MONOTONIC when it went to the application; 0: never */
     uint64_t body_out;   /* body bytes of the response (%(b)s) */
     uint64_t bytes_out;  /* bytes of it sent: head, framing, body */

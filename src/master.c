@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/probes.h"
 #include "common/log.h"
 #include "common/mem.h"
 #include "python_bridge/hooks.h"
@@ -305,6 +306,7 @@ static void request_retire(master_t *m, churn_proc_t *p, enum churn_reason why)
     if (p->retire)
         return;
     p->retire = (uint8_t)why;
+    UF_PROBE3(recycle, p->slot, p->pid, (int)why);
     if (m->sharing)
         sb_set(&m->sb.slots[p->sb_index].retire_asked, 1);
 }
@@ -328,6 +330,7 @@ static void check_hung(master_t *m, churn_proc_t *p, uint64_t now)
         log_critical("WORKER TIMEOUT (pid:%d): no heartbeat for %llu ms; killing it", (int)p->pid,
                      (unsigned long long)(now - sb_get64(&sb->heartbeat_ms)));
     p->retire = CHURN_TIMEOUT;
+    UF_PROBE3(recycle, p->slot, p->pid, (int)CHURN_TIMEOUT);
     retire_now(m, p, SIGABRT, CHURN_FAST_STOP_MS);
 }
 

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "common/probes.h"
 #include "src/response.h"
 #include "src/stats.h"
 #include "src/worker.h"
@@ -136,6 +137,9 @@ int reply_fill(worker_t *w, conn_t *c)
 int reply_call(worker_t *w, conn_t *c, const py_request_t *pr)
 {
     assert_python_may_run(w, c);
+    /* here, in the thread that calls it: a request queued for a free application thread
+     * has been waiting until now */
+    UF_PROBE3(app__call, w->index, c->conn_id, c->req_no);
     py_reply_t *reply = py_wsgi_call(w->app, pr);
     if (!reply)
         return -1;

@@ -20,6 +20,7 @@
 
 #include "src/accesslog_writer.h"
 #include "src/conn.h"
+#include "common/probes.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "src/syslogcfg.h"
@@ -355,7 +356,9 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
 void stats_conn_open(worker_t *w, conn_t *c)
 {
     c->conn_id = ++w->stats->conn_seq;
+    c->req_no = 1;
     sb_set(&w->sb->connections, w->active);
+    UF_PROBE3(accept, w->index, c->conn_id, c->fd);
 }
 
 void stats_request_begin(worker_t *w, conn_t *c)
@@ -366,6 +369,8 @@ void stats_request_begin(worker_t *w, conn_t *c)
     c->body_out = 0;
     st->inflight++;
     sb_set(&w->sb->in_flight, st->inflight);
+    if (st->inflight == 1)
+        UF_PROBE1(worker__busy, w->index);
     if (st->resp) {
         /* no header captured yet: a request that fails before its head logs "-" */
         alog_resp_t *r = &st->resp[c->slot];
@@ -381,6 +386,8 @@ void stats_request_cancel(worker_t *w, conn_t *c)
     c->t_start_ns = 0;
     st->inflight--;
     sb_set(&w->sb->in_flight, st->inflight);
+    if (st->inflight == 0)
+        UF_PROBE1(worker__idle, w->index);
 }
 
 /* The connection's listeners' accept queues: the longest one. */
@@ -495,6 +502,7 @@ bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
 void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply)
 {
     c->status_code = reply->status_code;
+    UF_PROBE4(app__return, w->index, c->conn_id, c->req_no, c->status_code);
     stats_worker_t *st = w->stats;
     if (st->resp)
         alog_capture(st->fmt, &st->resp[c->slot], reply->headers, reply->header_count);
@@ -611,8 +619,11 @@ void stats_request_done(worker_t *w, conn_t *c)
         us = (now_ns() - c->t_start_ns) / 1000;
         st->inflight--;
         sb_set(&sb->in_flight, st->inflight);
+        if (st->inflight == 0)
+            UF_PROBE1(worker__idle, w->index);
     }
     int status = c->status_code;
+    UF_PROBE6(request__done, w->index, c->conn_id, c->req_no, status, us, c->bytes_out);
     unsigned cls = status >= 100 && status < 600 ? (unsigned)status / 100 : 0;
     sb_add64(&sb->responses[cls], 1);
     sb_add64(&sb->latency[sb_latency_bucket(us)], 1);

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/probes.h"
 #include "common/mem.h"
 #include "epoll/ep.h"
 #include "uring/compat.h"
@@ -650,8 +651,13 @@ void ring_buffers_publish(ring_t *r)
 
 int ring_wait(ring_t *r, int timeout_ms)
 {
-    if (RING_EPOLL(r))
-        return ep_wait(r->ep, timeout_ms);
+    if (RING_EPOLL(r)) {
+        UF_PROBE2(ring__enter, 1, timeout_ms);
+        int ret = ep_wait(r->ep, timeout_ms);
+        UF_PROBE2(ring__exit, 1, ret);
+        return ret;
+    }
+    UF_PROBE2(ring__enter, 0, timeout_ms);
     struct io_uring_cqe *cqe;
     int ret;
     if (timeout_ms < 0) {
@@ -663,6 +669,7 @@ int ring_wait(ring_t *r, int timeout_ms)
         };
         ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
     }
+    UF_PROBE2(ring__exit, 0, ret < 0 ? ret : (int)io_uring_cq_ready(&r->uring));
     return ret < 0 ? ret : 0;
 }
 
