@@ -382,9 +382,10 @@ def asgi_md(results):
     lines += asgi_targets(results)
     lines += ["", "**Configuration.**", "",
               configuration_md(results, entries, "Every server runs 2 worker processes "
-                               "and the same app file on uvloop; uwsgi-fast runs with `-k "
-                               "asgi --loop uvloop` and its defaults otherwise. Servers not "
-                               "in a tuning table have one variant.")]
+                               "and the same app file on uvloop (Hypercorn on the loop its "
+                               "tuning kept); uwsgi-fast runs with `-k asgi --loop uvloop` "
+                               "and its defaults otherwise. Servers not in a tuning table "
+                               "have one variant.")]
     return "\n".join(lines).rstrip()
 
 

@@ -176,8 +176,9 @@ MIX_COLUMNS = ["scenario", "server", "req/s", "fast p50", "fast p99", "p99 all",
 
 
 # The ASGI group's table has the side-by-side columns; its rows are ASGI servers.
-ASGI_HEADER = ("ASGI scenarios: every server runs the same ASGI app on uvloop with the "
-               "scenario's worker count; uwsgi-fast with -k asgi")
+ASGI_HEADER = ("ASGI scenarios: every server runs the same ASGI app with the scenario's "
+               "worker count, on uvloop (Hypercorn: the loop its tuning kept); uwsgi-fast "
+               "with -k asgi")
 
 
 def family(results, mixed, asgi=False):
