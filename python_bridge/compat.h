@@ -181,6 +181,13 @@ static inline PySendResult PyIter_Send(PyObject *iter, PyObject *arg, PyObject *
 }
 #endif
 
+/* Before 3.12 a process forked from a thread the threading module did not start keeps
+ * that thread's _DummyThread as its main thread, without the thread-state lock that
+ * threading._shutdown() asserts on: every multiprocessing child forked from one of our
+ * application threads exits with status 1 after its work. 3.12 gives such a child a real
+ * main thread; interp.c does the same after fork on older versions. */
+#define COMPAT_CHILD_NEEDS_MAIN_THREAD (PY_VERSION_HEX < 0x030C0000)
+
 /* ---- shared by interp.c and wsgi.c ------------------------------------------------ */
 
 /* A loaded application: the WSGI callable (owned). Lives until the interpreter ends. */

@@ -237,6 +237,28 @@ static int enable_faulthandler(void)
     return r ? 0 : -1;
 }
 
+/* COMPAT_CHILD_NEEDS_MAIN_THREAD: in the child, after threading's own after-fork handler
+ * (registered when threading was imported, so called before ours), a _DummyThread that
+ * became the main thread is replaced by a real one, as 3.12's threading does itself. */
+static const char child_main_thread_src[] =
+    "import os, threading\n"
+    "def register():\n"
+    "    def child():\n"
+    "        if isinstance(threading._main_thread, threading._DummyThread):\n"
+    "            with threading._active_limbo_lock:\n"
+    "                threading._active.pop(threading.get_ident(), None)\n"
+    "            threading._main_thread = threading._MainThread()\n"
+    "    os.register_at_fork(after_in_child=child)\n";
+
+static int give_children_a_main_thread(void)
+{
+    if (!COMPAT_CHILD_NEEDS_MAIN_THREAD)
+        return 0;
+    PyObject *r = run_snippet(child_main_thread_src, "register", NULL);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 /* --env KEY=VALUE: into the process environment before Python copies it into
  * os.environ, so the application sees the values at import time. */
 static int apply_env(const py_interp_options_t *opts, char *err, size_t errlen)
@@ -331,7 +353,8 @@ int py_interp_init(const py_interp_options_t *opts, char *err, size_t errlen)
     PyConfig_Clear(&config);
 
     if (keep_sigint(&sigint_before) < 0 || (venv && venv_fallback(venv) < 0) ||
-        fix_sys_executable() < 0 || prepend_sys_path(opts) < 0 || enable_faulthandler() < 0) {
+        fix_sys_executable() < 0 || prepend_sys_path(opts) < 0 || enable_faulthandler() < 0 ||
+        give_children_a_main_thread() < 0) {
         PyObject *exc = compat_err_take();
         char why[256];
         py_exc_summary(exc, why, sizeof(why));

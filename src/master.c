@@ -749,6 +749,9 @@ static void banner(master_t *m)
                  : cfg->cpu_pin               ? "the worker on the receiving CPU"
                  : m->ls.steer.active         ? "idle workers first (reuseport eBPF)"
                                               : "the listener the kernel's hash picks");
+    else if (cfg->app_interface == TUN_IFACE_ASGI)
+        log_info("Work sharing: off (ASGI: each worker's event loop interleaves its own "
+                 "connections' requests)");
     else
         log_info("Work sharing: off (each worker serves only its own connections)");
     if (cfg->accesslog)
@@ -834,7 +837,9 @@ static int open_signals(master_t *m)
 static int open_slots(master_t *m)
 {
     char err[600];
-    m->sharing = m->cfg->work_sharing;
+    /* an ASGI worker's event loop interleaves its own connections' requests and hands
+     * none on (choose_interface): with the interface known here, share nothing */
+    m->sharing = m->cfg->work_sharing && m->cfg->app_interface != TUN_IFACE_ASGI;
     m->ls.owner = m->privs.drop ? m->privs.uid : (uid_t)-1;
     m->ls.group = m->privs.drop ? m->privs.gid : (gid_t)-1;
     int rc = listeners_init(&m->ls, m->cfg, m->sharing ? &m->share : NULL, err, sizeof(err));

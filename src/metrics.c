@@ -179,6 +179,13 @@ static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_tot
 }
 
 /* Per worker and per listener: states, gauges, counters, accept queues. */
+/* A worker's own engine: the master's choice until it has set up its ring, which with
+ * --engine auto may fall back to epoll on its own. */
+static const char *worker_engine(const metrics_view_t *v, const metrics_worker_t *wv)
+{
+    return sb_get(&wv->sb->on_epoll) ? "epoll" : engine_name(v);
+}
+
 static void prom_workers(buf_t *out, const metrics_view_t *v)
 {
     unsigned states[4] = {0};
@@ -189,10 +196,11 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
         buf_printf(out, "uwsgi_fast_workers{state=\"%s\"} %u\n", state_name(s), states[s]);
 
     family(out, "uwsgi_fast_worker_info", "gauge",
-           "The processes serving each worker slot (two while a successor boots), by pid.");
+           "The processes serving each worker slot (two while a successor boots), by pid, "
+           "with the engine each runs on (one whose io_uring failed runs on epoll).");
     for (unsigned i = 0; i < v->nworkers; i++)
-        buf_printf(out, "uwsgi_fast_worker_info{worker=\"%u\",pid=\"%d\"} 1\n", v->workers[i].slot,
-                   v->workers[i].pid);
+        buf_printf(out, "uwsgi_fast_worker_info{worker=\"%u\",pid=\"%d\",engine=\"%s\"} 1\n",
+                   v->workers[i].slot, v->workers[i].pid, worker_engine(v, &v->workers[i]));
     worker_gauge(out, v, "uwsgi_fast_worker_connections", "Client connections a worker holds open.",
                  offsetof(sb_slot_t, connections));
     worker_gauge(out, v, "uwsgi_fast_worker_requests_in_flight",
@@ -283,14 +291,15 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
         const sb_slot_t *s = wv->sb;
         buf_printf(out,
                    "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
-                   "\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_bytes\":%llu,"
+                   "\"engine\":\"%s\",\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_"
+                   "bytes\":%llu,"
                    "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
                    "\"accept_queue\":[",
                    i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
-                   state_name(sb_get(&s->state)), (unsigned long long)sb_get64(&s->requests),
-                   sb_get(&s->in_flight), sb_get(&s->connections),
-                   (unsigned long long)sb_get64(&s->rss_bytes), sb_get(&s->threads),
-                   sb_get(&s->threads_busy), sb_get(&s->app_queue));
+                   state_name(sb_get(&s->state)), worker_engine(v, wv),
+                   (unsigned long long)sb_get64(&s->requests), sb_get(&s->in_flight),
+                   sb_get(&s->connections), (unsigned long long)sb_get64(&s->rss_bytes),
+                   sb_get(&s->threads), sb_get(&s->threads_busy), sb_get(&s->app_queue));
         for (unsigned k = 0; k < v->nslots; k++) {
             if (v->slots[k].index != wv->slot)
                 continue;

@@ -38,6 +38,8 @@ typedef struct sb_slot {
                                   no more (some may never complete: the master must not
                                   wait for the count of answered ones) */
     uint32_t code_changed;     /* worker: a file --reload watches changed; replace it */
+    uint32_t on_epoll;         /* worker: its ring runs on epoll (chosen, or its own
+                                  io_uring failed after the master's probe passed) */
     char request_line[128];    /* "GET /path" of the current request (with --timeout) */
     char boot_error[312];      /* why the worker could not boot, for the master's message */
 

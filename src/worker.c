@@ -716,7 +716,8 @@ static void choose_interface(worker_t *w)
             log_debug("Interface: %s", how);
         return;
     }
-    log_info("Interface: %s", how);
+    log_info("Interface: %s%s", how,
+             w->share ? " (work sharing does not apply: the event loop interleaves requests)" : "");
     if (cfg->threads > 1)
         log_warning("--threads %d is ignored: an ASGI application runs as tasks on the worker's "
                     "event loop",
@@ -796,6 +797,7 @@ static void boot(worker_t *w, const worker_placement_t *place)
 
     if (setup_ring(w, err, sizeof(err)) < 0)
         boot_failed(w, WORKER_EXIT_BOOT, err);
+    sb_set(&w->sb->on_epoll, w->ring.ep != NULL);
     current_worker = w;
     pthread_atfork(NULL, NULL, forget_after_fork);
     /* io-wq threads (file I/O for spooled bodies) follow the worker's placement, and a

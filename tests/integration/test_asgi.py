@@ -33,7 +33,7 @@ def test_auto_detects_asgi_and_says_so(server):
     assert r.header("Content-Length") == "13"
     assert r.header("Content-Type") == "text/plain"
     log = srv.log()
-    assert "Interface: ASGI 3 (auto-detected)" in log
+    assert "Interface: ASGI 3 (auto-detected) (work sharing does not apply" in log
     assert "ASGI lifespan: startup complete" in log
 
 
@@ -42,7 +42,11 @@ def test_auto_detects_asgi_and_says_so(server):
 def test_worker_class_spellings(server, spelling):
     srv = server(APP, args=["-k", spelling, "--lifespan", "off"])
     assert srv.request("GET", "/").body == b"Hello, ASGI!\n"
-    assert "ASGI lifespan" not in srv.log()
+    log = srv.log()
+    assert "ASGI lifespan" not in log
+    # the master knows the interface: it shares nothing, and its banner says why
+    assert "Work sharing: off (ASGI" in log and "Work sharing: on" not in log, log
+    assert "work sharing does not apply" not in log
 
 
 def test_wsgi_stays_wsgi_and_asgi2_is_wrapped(server):

@@ -4,14 +4,17 @@ parsed and compared with each other and with the real binary (started with the
 manifest's own args on loopback, its probes answered), and examples/container's seccomp
 allowlist is applied for real around the server, as a runtime would apply it.
 """
+import importlib.machinery
 import json
 import os
 import re
+import types
 import shlex
 import signal
 import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -234,6 +237,41 @@ def test_seccomp_runtime_default_and_the_io_uring_variant():
     assert profile["type"] == "Localhost"
     assert profile["localhostProfile"].rpartition("/")[2] == PROFILE.name
     assert PROFILE.is_file()
+
+
+GENERIC_UNISTD = Path("/usr/include/asm-generic/unistd.h")   # arm64's table
+
+
+def derive_seccomp():
+    loader = importlib.machinery.SourceFileLoader("derive_seccomp",
+                                                  str(CONTAINER / "derive-seccomp"))
+    module = types.ModuleType(loader.name)
+    module.__file__ = loader.path
+    loader.exec_module(module)
+    return module
+
+
+def test_seccomp_profile_serves_arm64_too():
+    """The profile is traced on x86_64; on arm64 the same server makes the generic
+    table's calls instead of x86_64's legacy ones. Every allowed call exists in arm64's
+    table or has its arm64 form allowed too, and the profile names both architectures
+    (a name one of them lacks is skipped by the runtime)."""
+    if not GENERIC_UNISTD.is_file():
+        pytest.skip("needs asm-generic/unistd.h (linux-libc-dev)")
+    generic = set(re.findall(r"^#define __NR_(\w+)\s", GENERIC_UNISTD.read_text(), re.M))
+    generic.discard("syscalls")
+    assert {"openat", "epoll_pwait", "ppoll", "dup3"} <= generic   # the header parsed
+    profile, names = profile_allowlist(PROFILE)
+    assert profile["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"]
+    forms = derive_seccomp().ARM64_FOR
+    missing = {}
+    for name in set(names) - generic:
+        assert name in forms, f"{name}: neither in arm64's table nor mapped to its form"
+        if forms[name] is not None and forms[name] not in names:
+            missing[name] = forms[name]
+    assert not missing, f"arm64 forms not allowed: {missing}"
+    assert all(form is None or form in generic for form in forms.values()), \
+        {k: v for k, v in forms.items() if v and v not in generic}
 
 
 # ---- the Dockerfile --------------------------------------------------------------------

@@ -132,3 +132,77 @@ def test_epoll_named_needs_no_probe(tmp_path):
     assert "Engine: epoll (--engine epoll" in text, text
     assert "io_uring features" not in text and "cannot be used" not in text
     assert proc.returncode == 0, text
+
+
+BLOCK_IN_WORKER_HOOK = """\
+import sys
+sys.path.insert(0, {testdir!r})
+from seccomp_filter import NR_IO_URING_SETUP, SECCOMP_RET_ERRNO, deny_one
+
+def post_fork(server, worker):
+    # after the master's probe passed: only this worker's own io_uring_setup fails
+    if worker.slot == 1:
+        deny_one(NR_IO_URING_SETUP, SECCOMP_RET_ERRNO | 1)()
+"""
+
+
+@pytest.mark.parametrize("engine", ["auto", "io_uring"])
+def test_a_workers_own_io_uring_failure(tmp_path, engine):
+    """The master's probe succeeds, but one worker's io_uring_setup fails (its post_fork
+    hook installs the filter; in real life a --user the kernel does not admit, or a
+    profile applied late). With auto that worker serves on epoll beside its io_uring
+    sibling and says why, and /stats and /metrics name each worker's engine; with
+    --engine io_uring the worker refuses to boot, with the reason, and so does the server."""
+    env = dict(os.environ)
+    env.pop("UWSGI_FAST_ENGINE", None)
+    cmd, port = blocked_cmd(tmp_path, engine)
+    hooks = tmp_path / "hooks.py"
+    hooks.write_text(BLOCK_IN_WORKER_HOOK.format(testdir=os.path.dirname(__file__)))
+    stats_port = free_port()
+    cmd[1:1] = ["-c", str(hooks), "--stats-bind", f"127.0.0.1:{stats_port}"]
+    log = tmp_path / "server.log"
+    if engine == "io_uring":
+        with open(log, "w") as out:
+            proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                  timeout=60)
+        text = log.read_text()
+        assert proc.returncode != 0, text
+        assert "Worker failed to boot" in text and "Operation not permitted" in text, text
+        assert "epoll" not in text.replace("--engine io_uring", ""), text
+        return
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        assert first_body(port) == b"served", log.read_text()
+        deadline = time.monotonic() + 15
+        while True:
+            stats = json.loads(urllib.request.urlopen(
+                f"http://127.0.0.1:{stats_port}/stats", timeout=5).read())
+            engines = {w["worker"]: w["engine"] for w in stats["workers"]
+                       if w["state"] == "ready"}
+            if len(engines) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert engines == {0: "io_uring", 1: "epoll"}, stats
+        assert stats["engine"] == "io_uring"   # the master's choice
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/metrics",
+                                         timeout=5).read().decode()
+        assert 'worker="1",' in metrics and 'engine="epoll"} 1' in metrics, metrics
+        # both workers serve: their listeners take new connections in turn
+        served = {w["worker"]: w["requests"] for w in stats["workers"]}
+        for _ in range(40):
+            assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read() \
+                == b"served"
+        stats = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/stats",
+                                                  timeout=5).read())
+        grew = {w["worker"] for w in stats["workers"] if w["requests"] > served[w["worker"]]}
+        assert grew == {0, 1}, stats
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=STOP_TIMEOUT)
+    text = log.read_text()
+    lines = [line for line in text.splitlines() if "since its ring failed" in line]
+    assert len(lines) == 1 and "Operation not permitted" in lines[0], text
+    assert "WARNING" in lines[0], lines[0]
+    assert "Traceback" not in text and "CRITICAL" not in text, text
+    assert proc.returncode == 0, text

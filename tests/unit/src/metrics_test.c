@@ -235,16 +235,44 @@ static void test_slot_with_two_processes(void)
     CHECK(strstr(text, "uwsgi_fast_worker_connections{worker=\"0\"} 7\n") != NULL); /* 3 + 4 */
     CHECK(strstr(text, "uwsgi_fast_worker_connections{worker=\"1\"}") == NULL);
     CHECK(strstr(text, "uwsgi_fast_worker_requests_total{worker=\"0\"} 81\n") != NULL);
-    CHECK(strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"100\"} 1\n") != NULL);
-    CHECK(strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"101\"} 1\n") != NULL);
+    CHECK(
+        strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"100\",engine=\"io_uring\"} 1\n") !=
+        NULL);
+    CHECK(
+        strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"101\",engine=\"io_uring\"} 1\n") !=
+        NULL);
     const char *series = strstr(text, "uwsgi_fast_worker_threads_busy{");
     CHECK(series && strstr(series + 1, "uwsgi_fast_worker_threads_busy{worker=\"0\"}") == NULL);
+    buf_free(&out);
+}
+
+/* With --engine auto a worker whose own io_uring failed runs on epoll beside siblings on
+ * io_uring: each worker's series names its own engine, the info line the master's. */
+static void test_worker_on_epoll(void)
+{
+    metrics_view_t v = snapshot();
+    sb[1].on_epoll = 1;
+    buf_t out = {0};
+    const char *text = render(metrics_prometheus, &v, &out);
+    CHECK(strstr(text, "uwsgi_fast_info{version=\"" UF_VERSION "\",engine=\"io_uring\"} 1\n") !=
+          NULL);
+    CHECK(
+        strstr(text, "uwsgi_fast_worker_info{worker=\"0\",pid=\"100\",engine=\"io_uring\"} 1\n") !=
+        NULL);
+    CHECK(strstr(text, "uwsgi_fast_worker_info{worker=\"1\",pid=\"101\",engine=\"epoll\"} 1\n") !=
+          NULL);
+    text = render(metrics_json, &v, &out);
+    CHECK(strstr(text, "\"worker\":0,\"pid\":100,\"generation\":1,\"state\":\"ready\",\"engine\":"
+                       "\"io_uring\"") != NULL);
+    CHECK(strstr(text, "\"worker\":1,\"pid\":101,\"generation\":2,\"state\":\"booting\",\"engine\":"
+                       "\"epoll\"") != NULL);
     buf_free(&out);
 }
 
 int main(void)
 {
     test_prometheus();
+    test_worker_on_epoll();
     test_slot_with_two_processes();
     test_json();
     test_ready();
