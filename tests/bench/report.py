@@ -244,10 +244,13 @@ def configuration_md(results, entries, intro):
 
 def show_argv(argv):
     """An argv as a reader can reuse it: paths relative to the checkout, the port as
-    PORT, the harness's private copy of uwsgi-fast under its own name."""
+    PORT, the harness's private copy of uwsgi-fast under its own name. The checkout is
+    the one the run was made in, which need not be this one (a worktree): any path into
+    a checkout's tests/ or .deps/ is shown from there."""
     out = []
     for i, a in enumerate(argv):
         a = a.replace(ROOT + os.sep, "")
+        a = re.sub(r"^/\S*?/(?=(?:tests|\.deps)/)", "", a)
         if i == 0:
             a = os.path.basename(a)
             a = re.sub(r"^uwsgi-fast-\d{8}T\d{6}Z$", "uwsgi-fast", a)

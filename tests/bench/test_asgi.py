@@ -253,6 +253,16 @@ class Targets(unittest.TestCase):
                       report.asgi_md(res))
 
 
+class ShownCommands(unittest.TestCase):
+    def test_paths_from_the_checkout_the_run_was_made_in(self):
+        argv = ["/elsewhere/wt/.deps/bench-venv/bin/uvicorn", "--port", "18001",
+                "--app-dir", "/elsewhere/wt/tests/bench/apps", "-b", "127.0.0.1:9",
+                "/tmp/zout/bin/uwsgi-fast", "bench_asgi:hello"]
+        self.assertEqual(report.show_argv(argv),
+                         "uvicorn --port PORT --app-dir tests/bench/apps -b 127.0.0.1:PORT "
+                         "/tmp/zout/bin/uwsgi-fast bench_asgi:hello")
+
+
 class Groups(unittest.TestCase):
     def test_tables_partition_the_groups(self):
         asgi = entry("asgi-hello", [])
