@@ -36,6 +36,8 @@ PREVIOUS_RESULTS = os.path.join(RESULTS, "previous.json")
 ENGINE_RESULTS = os.path.join(RESULTS, "engine.json")
 # the latest run of the behind-nginx group (tests/bench/run --only nginx)
 NGINX_RESULTS = os.path.join(RESULTS, "nginx.json")
+# the latest run of the ASGI group (tests/bench/run --only asgi)
+ASGI_RESULTS = os.path.join(RESULTS, "asgi.json")
 
 # Debian packages: the load generator, and libev's headers for building bjoern.
 APT_PACKAGES = ["wrk", "libev-dev"]

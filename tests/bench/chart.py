@@ -85,7 +85,9 @@ def main(argv):
     out = argv[1] if len(argv) > 1 else os.path.join(ROOT, "docs", "benchmarks.png")
     with open(src) as f:
         results = json.load(f)
-    scenarios = [e for e in results["scenarios"] if not e.get("front")]  # not behind nginx
+    # the side-by-side WSGI scenarios: not those behind nginx, not the ASGI group
+    scenarios = [e for e in results["scenarios"] if not e.get("front")
+                 and e.get("interface") != "asgi"]
     labels = {}
     present = set()
     for ent in scenarios:

@@ -41,6 +41,11 @@ SERVERS = [
     ServerSpec("bjoern", "bjoern", "bjoern"),
     # FastWSGI's workers ignore SIGINT while a connection is open; nothing to lose by KILL.
     ServerSpec("fastwsgi", "FastWSGI", "fastwsgi", stop_grace=0.0),
+    # the ASGI group's peers (ASGI_KEYS): they run in the ASGI scenarios only
+    ServerSpec("uvicorn", "uvicorn (httptools, uvloop)", "uvicorn"),
+    ServerSpec("granian-asgi", "granian asgi", "granian"),
+    ServerSpec("gunicorn-asgi", "gunicorn asgi", "gunicorn"),
+    ServerSpec("hypercorn", "Hypercorn", "hypercorn"),
     ServerSpec("uwsgi-fast", "uwsgi-fast", ""),
     ServerSpec("uwsgi-fast-health", "uwsgi-fast (C-only /health)", ""),
     ServerSpec("uwsgi-fast-accesslog", "uwsgi-fast --access-logfile", ""),
@@ -59,7 +64,10 @@ SPEC = {s.key: s for s in SERVERS}
 BASE = "uwsgi-fast"  # every ratio is against this server's run next to the other's
 UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-pin",
            "uwsgi-fast-zc", "uwsgi-fast-threads", "uwsgi-fast-epoll", "reference")
-EPOLL_SCENARIOS = ("hello-2w", "keepalive-5k", "file-1m", "flask-json")
+EPOLL_SCENARIOS = ("hello-2w", "keepalive-5k", "file-1m", "flask-json", "asgi-hello")
+# The ASGI servers: rows of the ASGI scenarios (scenarios.py, interface "asgi") only, where
+# the WSGI peers have no place; uwsgi-fast runs both, with -k asgi in the ASGI ones.
+ASGI_KEYS = ("uvicorn", "granian-asgi", "gunicorn-asgi", "hypercorn")
 # variants of uwsgi-fast that run only in some side-by-side scenarios: which ones, and the
 # flag each needs, as --help documents it (a binary without it omits the variant)
 SCENARIO_VARIANTS = {
@@ -105,6 +113,23 @@ def candidates(key, sc):
                     flags += ["--runtime-threads", "2"]
                 out.append(Variant("%s-bt%d" % (mode, bt), flags, what))
         return out
+    if key == "granian-asgi":
+        # uvloop in every variant, as every server of the group runs it
+        out = [Variant("default", [], "Granian's defaults (runtime mode auto, asyncio "
+                       "tasks; backpressure = backlog / workers)")]
+        for mode in ("st", "mt"):
+            flags = ["--runtime-mode", mode] + (["--runtime-threads", "2"] if mode == "mt"
+                                                else [])
+            what = "single-threaded runtime" if mode == "st" else \
+                "multi-threaded runtime (2 threads)"
+            out.append(Variant(mode, flags, what))
+        # Granian's Rust implementation of asyncio tasks (documented for Python < 3.12)
+        out.append(Variant("rust-tasks", ["--task-impl", "rust"],
+                           "Rust task implementation instead of asyncio's"))
+        return out
+    if key == "hypercorn":
+        return [Variant("uvloop", ["-k", "uvloop"], "uvloop worker class"),
+                Variant("asyncio", ["-k", "asyncio"], "asyncio worker class (its default)")]
     if key == "uwsgi":
         out = [Variant("router", [], "HTTP router with keep-alive, one process per worker"),
                Variant("router-thunder", ["--thunder-lock"],
@@ -205,6 +230,34 @@ def server_command(key, sc, port, ctx, variant=None):
         argv += v.flags
         notes.append("an HTTP router process in front of the workers" +
                      (", router buffer %d KB" % (buf // 1024) if buf else ""))
+    elif key == "uvicorn":
+        # httptools' parser and uvloop: uvicorn's fastest documented shape (issue 20)
+        argv = [os.path.join(vb, "uvicorn"), "--workers", n, "--host", "127.0.0.1",
+                "--port", str(port), "--backlog", str(BACKLOG), "--http", "httptools",
+                "--loop", "uvloop", "--no-access-log", "--log-level", "warning",
+                "--app-dir", APPS] + v.flags + [sc.app]
+        notes.append("--http httptools --loop uvloop --no-access-log: uvicorn's fastest "
+                     "documented parser and loop, no access log (none of the servers logs "
+                     "accesses here)")
+    elif key == "granian-asgi":
+        argv = [os.path.join(vb, "granian"), "--interface", "asgi", "--loop", "uvloop",
+                "--http", "1", "--no-ws", "--workers", n, "--host", "127.0.0.1",
+                "--port", str(port), "--backlog", str(BACKLOG), "--log-level", "warning",
+                "--working-dir", APPS] + v.flags + [sc.app]
+        notes.append("--loop uvloop (the group's loop; Granian's access log is off by "
+                     "default)")
+    elif key == "gunicorn-asgi":
+        # gunicorn 27's own asgi worker (gunicorn/workers/gasgi.py) on uvloop, with its C
+        # HTTP parser (gunicorn_h1c) required rather than used when found
+        argv = [os.path.join(vb, "gunicorn"), "-k", "asgi", "--asgi-loop", "uvloop",
+                "--http-parser", "fast", "-w", n, "-b", bind, "--chdir", APPS,
+                "--backlog", str(BACKLOG), "--worker-connections", str(worker_connections(sc)),
+                "--log-level", "warning"] + v.flags + [sc.app]
+        notes.append("gunicorn 27's asgi worker, --asgi-loop uvloop, --http-parser fast "
+                     "(gunicorn_h1c, its C parser)")
+    elif key == "hypercorn":
+        argv = [os.path.join(vb, "hypercorn"), "-w", n, "-b", bind, "--backlog",
+                str(BACKLOG), "--log-level", "warning"] + v.flags + [sc.app]
     elif key in ("bjoern", "fastwsgi"):
         argv = [os.path.join(vb, "python"), LAUNCHER, key, "-w", n, "-b", bind,
                 "--chdir", APPS] + v.flags + [sc.app]
@@ -236,6 +289,11 @@ def server_command(key, sc, port, ctx, variant=None):
             argv += ["--cpu-pin"]
         if key == "uwsgi-fast-epoll":
             argv += ["--engine", "epoll"]
+        if sc.interface == "asgi":
+            # uvloop named, as for every peer: auto would pick it too, but a venv without
+            # it would then measure the standard loop without saying so
+            argv += ["-k", "asgi", "--loop", "uvloop"]
+            notes.append("-k asgi --loop uvloop, its defaults otherwise")
         if key == "uwsgi-fast-zc":
             # SEND_ZC from the registered buffers for every file body, loopback included
             argv += ["--zerocopy-threshold", "0"]

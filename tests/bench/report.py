@@ -11,9 +11,10 @@ tests/bench/results/engine.json (the latest engine comparisons, from a full run 
 `run --only engine`) for the engine part. A file holds one part or both; publishing it
 rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
 blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (status, table,
-machine, targets, command, tuning, changes; mixed; engine; nginx) are replaced. The
-behind-nginx group (`run --only nginx`) has its own file, tests/bench/results/nginx.json,
-and its own block (nginx). The changes
+machine, targets, command, tuning, changes; mixed; engine; nginx; asgi) are replaced.
+The behind-nginx group (`run --only nginx`) and the ASGI group (`run --only asgi`) have
+their own files, tests/bench/results/nginx.json and asgi.json, and their own blocks
+(nginx, asgi): publishing one rewrites its block and no other. The changes
 block compares results/latest.json with results/previous.json (the latest.json a full
 run replaced), so it is filled when the file published is latest.json.
 """
@@ -25,9 +26,9 @@ import subprocess
 import sys
 
 import tables
-from benchenv import (BENCH, ENGINE_RESULTS, LATEST_RESULTS, NGINX_RESULTS, PREVIOUS_RESULTS,
-                      ROOT, VENV)
-from peers import SPEC
+from benchenv import (ASGI_RESULTS, BENCH, ENGINE_RESULTS, LATEST_RESULTS, NGINX_RESULTS,
+                      PREVIOUS_RESULTS, ROOT, VENV)
+from peers import ASGI_KEYS, SPEC
 from scenarios import MIX_HEADER
 from server import CANARIES
 from tables import fmt_ms
@@ -191,14 +192,23 @@ def table_md(results):
 
 
 def tuning_md(results):
-    """Every server's configuration: the peers' tuning (each variant's req/s, the one
-    kept and why) and the exact argv of each server in the first scenario of each kind."""
-    out = ["Every server runs the scenario's number of worker processes (1, 2 or 4); a "
-           "variant changes threads or options, never the process count. Servers not in "
-           "a tuning table have one variant for that kind (gunicorn sync; bjoern with one "
-           "worker) or are uwsgi-fast, which runs on its defaults.", ""]
-    tuning = results.get("tuning") or {}
-    if not tuning:
+    """Every server's configuration in the side-by-side scenarios: the peers' tuning
+    and the exact argv of each server in the first scenario of each kind."""
+    intro = ("Every server runs the scenario's number of worker processes (1, 2 or 4); a "
+             "variant changes threads or options, never the process count. Servers not in "
+             "a tuning table have one variant for that kind (gunicorn sync; bjoern with one "
+             "worker) or are uwsgi-fast, which runs on its defaults.")
+    return configuration_md(results, tables.side_by_side(results), intro)
+
+
+def configuration_md(results, entries, intro):
+    """The configuration of the servers of `entries` (one group's scenarios): the
+    tuning of their kinds (each variant's req/s, the one kept and why) and the exact
+    argv of each server in the first scenario of each kind."""
+    out = [intro, ""]
+    kinds = {e.get("kind") for e in entries}
+    tuning = {k: rec for k, rec in (results.get("tuning") or {}).items() if k in kinds}
+    if not results.get("tuning"):
         out.append("This run did not tune (`--no-tune` or `--quick`): every peer ran in its "
                    "first variant.")
     for kind, rec in tuning.items():
@@ -220,7 +230,7 @@ def tuning_md(results):
             out.append("- %s: %s, %s" % (t["label"], t["chosen"], t["reason"]))
     seen = set()
     argv = []
-    for ent in results["scenarios"]:
+    for ent in entries:
         if ent.get("kind") in seen:
             continue
         seen.add(ent.get("kind"))
@@ -234,10 +244,13 @@ def tuning_md(results):
 
 def show_argv(argv):
     """An argv as a reader can reuse it: paths relative to the checkout, the port as
-    PORT, the harness's private copy of uwsgi-fast under its own name."""
+    PORT, the harness's private copy of uwsgi-fast under its own name. The checkout is
+    the one the run was made in, which need not be this one (a worktree): any path into
+    a checkout's tests/ or .deps/ is shown from there."""
     out = []
     for i, a in enumerate(argv):
         a = a.replace(ROOT + os.sep, "")
+        a = re.sub(r"^/\S*?/(?=(?:tests|\.deps)/)", "", a)
         if i == 0:
             a = os.path.basename(a)
             a = re.sub(r"^uwsgi-fast-\d{8}T\d{6}Z$", "uwsgi-fast", a)
@@ -322,6 +335,163 @@ def nginx_md(results):
     for line in tables.notes_lines(results, front=True):
         lines.append("- " + line)
     return "\n".join(lines).rstrip()
+
+
+# Issue 20's req/s targets in asgi-hello: uwsgi-fast / peer at or above these
+ASGI_HELLO_TARGETS = (("granian-asgi", 1.5), ("uvicorn", 3.0))
+ASGI_RSS_SLACK_MB = 10  # worker peak RSS at most uvicorn's + this (issue 20)
+# the versions the ASGI section names, in this order
+ASGI_VERSIONS = ("uvicorn", "httptools", "uvloop", "granian", "gunicorn", "gunicorn_h1c",
+                 "hypercorn", "fastapi", "starlette", "pydantic")
+
+
+def asgi_md(results):
+    """The ASGI group: how it was run, its table and notes, issue 20's targets, and
+    every server's configuration."""
+    m, s = results["machine"], results["settings"]
+    uf = results.get("uwsgi_fast", {})
+    v = results.get("versions", {})
+    entries = tables.family(results, False, asgi=True)
+    spreads = [e["reference"]["spread"] for e in entries
+               if e.get("reference") and e["reference"].get("spread") is not None]
+    lines = [
+        "Run %s (`%s`), uwsgi-fast build `%s` (sha256 prefix); %s; Python %s. %s round(s) "
+        "per scenario, %s s per measured run after %s s of warm-up (none in asgi-io-10ms), "
+        "%s; %s cores (`nproc`), kernel %s, wrk `-t1` (`-t2` for 5,000 connections) on "
+        "the same cores as the servers; load average %s at the start, %s at the end; "
+        "noise reference spread %s; %.0f s in all." % (
+            results["started"], results.get("command", "tests/bench/run"),
+            (uf.get("sha256") or "?")[:12],
+            ", ".join("%s %s" % (k, v[k]) for k in ASGI_VERSIONS if k in v),
+            v.get("python", "?"), s["rounds"], s["duration_s"], s["warmup_s"],
+            "peers tuned" if s.get("tuning") else "peers in their first variant (no tuning)",
+            m["nproc"], m["kernel"], " ".join(m["loadavg_start"]),
+            " ".join(m.get("loadavg_end", [])),
+            "at most %.0f%%" % (100 * max(spreads)) if spreads else "-",
+            results.get("elapsed_s", 0)),
+        "",
+        tables.markdown_table(results, asgi=True),
+    ]
+    notes = ["- " + line for line in tables.notes_lines(results, asgi=True)]
+    lines += [""] + notes if notes else []
+    bare = results.get("bare_rss_mb", {})
+    mods = sorted({e["app"].split(":")[0] for e in entries})
+    if any(bare.get(x) for x in mods):
+        lines += [""] if not notes else []
+        lines.append("- A bare interpreter with the app imported peaks at %s." % ", ".join(
+            "%.1f MB (%s)" % (bare[x], x) for x in mods if bare.get(x)))
+    lines += ["", "**Against issue 20's targets** (same run; a req/s target is met when "
+              "the whole 95% interval is at or above it):", ""]
+    lines += asgi_targets(results)
+    lines += ["", "**Configuration.**", "",
+              configuration_md(results, entries, "Every server runs 2 worker processes "
+                               "and the same app file on uvloop (Hypercorn on the loop its "
+                               "tuning kept); uwsgi-fast runs with `-k asgi --loop uvloop` "
+                               "and its defaults otherwise. Servers not in a tuning table "
+                               "have one variant.")]
+    return "\n".join(lines).rstrip()
+
+
+def asgi_targets(results):
+    """Issue 20's targets, one line each: hello against Granian and uvicorn, FastAPI JSON
+    ahead of every peer, the I/O-bound endpoint, the workers' RSS."""
+    if results.get("uwsgi_fast", {}).get("error"):
+        return ["- uwsgi-fast did not run: %s" % results["uwsgi_fast"]["error"]]
+    out = []
+
+    def peer_ratio(sc, key):
+        """(result row, uwsgi-fast / peer median, interval) or why there is none."""
+        r = result(results, sc, key)
+        if not r:
+            return None, "not in this run"
+        if not r.get("ratio"):
+            return None, r.get("error") or r.get("error_late") or "no paired ratio"
+        med, ci = inverse(r["ratio"])
+        if med is None:
+            return None, "it served no request"
+        return (r, med, ci), None
+
+    for key, want in ASGI_HELLO_TARGETS:
+        got, why = peer_ratio("asgi-hello", key)
+        label = SPEC[key].label
+        if not got:
+            out.append("- asgi-hello, uwsgi-fast / %s >= %.1fx: not measured (%s)" % (
+                label, want, why))
+            continue
+        r, med, ci = got
+        out.append("- asgi-hello: uwsgi-fast / %s = %s (target >= %.1fx: %s)" % (
+            label, fmt_x(med, ci), want, target_verdict(ci, want, r["ratio"]["n"])))
+    ent = next((e for e in results["scenarios"] if e["name"] == "asgi-fastapi-json"), None)
+    if ent:
+        parts, verdicts = [], []
+        for r in ent["results"]:
+            if r["server"] not in ASGI_KEYS:
+                continue
+            got, why = peer_ratio(ent["name"], r["server"])
+            if not got:
+                parts.append("%s: %s" % (r["label"], why))
+                continue
+            _, med, ci = got
+            v = target_verdict(ci, 1.0, r["ratio"]["n"])
+            verdicts.append(v)
+            parts.append("%s %s: %s" % (r["label"], fmt_x(med, ci), v))
+        overall = ("met" if verdicts and all(v == "met" for v in verdicts)
+                   and len(verdicts) == len(parts) else "**missed**"
+                   if any(v == "**missed**" for v in verdicts) else "not established")
+        out.append("- asgi-fastapi-json, ahead of every peer: %s (uwsgi-fast / each: %s)" % (
+            overall, "; ".join(parts)))
+    out += asgi_io_target(results, peer_ratio)
+    out += asgi_rss_target(results)
+    return out
+
+
+def asgi_io_target(results, peer_ratio):
+    """asgi-io-10ms: at least as fast as the best peer (the one with the highest median
+    ratio to uwsgi-fast), and the lowest p99 of all (medians over rounds, no interval)."""
+    ent = next((e for e in results["scenarios"] if e["name"] == "asgi-io-10ms"), None)
+    uf = row(results, "asgi-io-10ms", "uwsgi-fast")
+    if not ent or not uf:
+        return []
+    peers = [r for r in ent["results"] if r["server"] in ASGI_KEYS and r.get("ratio")
+             and r["ratio"].get("median")]
+    out = []
+    if peers:
+        best = max(peers, key=lambda r: r["ratio"]["median"])
+        _, med, ci = peer_ratio(ent["name"], best["server"])[0]
+        out.append("- asgi-io-10ms: uwsgi-fast / the best peer (%s) = %s (target >= 1.0x: "
+                   "%s)" % (best["label"], fmt_x(med, ci),
+                            target_verdict(ci, 1.0, best["ratio"]["n"])))
+    p99s = [(r["summary"]["p99_us"], r["label"]) for r in ent["results"]
+            if r["server"] in ASGI_KEYS and r.get("summary")
+            and r["summary"]["p99_us"] is not None and not r["summary"].get("starved")]
+    if p99s and uf["p99_us"] is not None:
+        low = min(p99s)
+        out.append("- asgi-io-10ms, lowest p99: uwsgi-fast %s, the lowest peer's %s (%s): "
+                   "%s (medians over the rounds; no interval)" % (
+                       fmt_ms(uf["p99_us"]), fmt_ms(low[0]), low[1],
+                       "met" if uf["p99_us"] <= low[0] else "**missed**"))
+    return out
+
+
+def asgi_rss_target(results):
+    """Each ASGI scenario: uwsgi-fast's worker peak RSS at most uvicorn's + 10 MB."""
+    met, missed = [], []
+    for ent in tables.family(results, False, asgi=True):
+        uf, uv = row(results, ent["name"], "uwsgi-fast"), row(results, ent["name"], "uvicorn")
+        if not (uf and uv and uf["rss_mb_per_worker"] and uv["rss_mb_per_worker"]):
+            continue
+        diff = uf["rss_mb_per_worker"] - uv["rss_mb_per_worker"]
+        (met if diff <= ASGI_RSS_SLACK_MB else missed).append(
+            "%s %.1f vs %.1f MB (%+.1f)" % (ent["name"], uf["rss_mb_per_worker"],
+                                            uv["rss_mb_per_worker"], diff))
+    out = []
+    if missed:
+        out.append("- Worker peak RSS within %d MB of uvicorn's: **missed** in %s" % (
+            ASGI_RSS_SLACK_MB, "; ".join(missed)))
+    if met:
+        out.append("- Worker peak RSS within %d MB of uvicorn's: met in %s" % (
+            ASGI_RSS_SLACK_MB, "; ".join(met)))
+    return out
 
 
 def status_md(results):
@@ -424,7 +594,7 @@ def publish(path):
     if os.path.exists(PREVIOUS_RESULTS) and os.path.abspath(path) == LATEST_RESULTS:
         prev = load(PREVIOUS_RESULTS)
     blocks, charts = [], []
-    if [e for e in results["scenarios"] if not e.get("front")]:
+    if tables.side_by_side(results):
         blocks += [("status", status_md(results)), ("table", table_md(results)),
                    ("machine", machine_md(results)), ("targets", targets_md(results)),
                    ("command", command_md(results)), ("tuning", tuning_md(results)),
@@ -437,6 +607,8 @@ def publish(path):
         charts.append((["--engine"], ENGINE_CHART))
     if tables.fronted(results):
         blocks.append(("nginx", nginx_md(results)))
+    if tables.family(results, False, asgi=True):
+        blocks.append(("asgi", asgi_md(results)))
     for name, body in blocks:
         text = replace_block(text, name, body)
     with open(DOC, "w") as f:
@@ -455,8 +627,8 @@ def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     # Without a file: the latest full run, then the latest engine comparisons (which a
     # full run also writes to engine.json, so the second never undoes the first).
-    paths = args[:1] or [p for p in (LATEST_RESULTS, ENGINE_RESULTS, NGINX_RESULTS)
-                         if os.path.exists(p)]
+    paths = args[:1] or [p for p in (LATEST_RESULTS, ENGINE_RESULTS, NGINX_RESULTS,
+                                     ASGI_RESULTS) if os.path.exists(p)]
     for path in paths:
         if "--publish" in argv:
             publish(path)
@@ -465,7 +637,10 @@ def main(argv):
         if tables.fronted(results):
             print(nginx_md(results))
             print()
-        if [e for e in results["scenarios"] if not e.get("front")]:
+        if tables.family(results, False, asgi=True):
+            print(asgi_md(results))
+            print()
+        if tables.side_by_side(results):
             print(status_md(results))
             print()
             prev = load(PREVIOUS_RESULTS) if os.path.exists(PREVIOUS_RESULTS) else None

@@ -159,7 +159,7 @@ def run_scenario(sc, keys, ctx, args, log_dir, unavailable, rounds=None, block=N
              "workers": sc.workers, "connections": sc.connections, "kind": sc.kind,
              "wrk_threads": sc.wrk_threads, "threads": sc.threads, "note": sc.note,
              "zero_ok": sc.zero_ok, "mix": sc.mix, "close": sc.close, "front": sc.front,
-             "base": base, "results": []}
+             "interface": sc.interface, "base": base, "results": []}
     rows, servers = {}, {}
     for key in keys:
         if key in unavailable:

@@ -7,6 +7,7 @@
                                           and one round of --cpu-pin on/off on hello-2w
     tests/bench/run --only engine         only the engine comparisons
     tests/bench/run --only nginx          only the behind-nginx group (nginx_front.py)
+    tests/bench/run --only asgi           only the ASGI group (uvicorn, Granian, ...)
     tests/bench/run --scenarios hello-1w --rounds 7 --duration 1
     tests/bench/run --install-only        set up .deps/bench-venv and the Debian tools
     tests/bench/run --publish             also update docs/benchmarks.md and the chart
@@ -41,10 +42,11 @@ import nginx_front
 import rounds
 import tables
 import tuning
-from benchenv import (DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS, NGINX_RESULTS,
-                      PREVIOUS_RESULTS, ROOT, TMP, VENV, bare_rss_kb, ensure_apt, ensure_venv, log,
-                      machine_description, uf_probe, venv_site_packages, venv_versions)
-from peers import (BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, SCENARIO_VARIANTS,
+from benchenv import (ASGI_RESULTS, DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS,
+                      NGINX_RESULTS, PREVIOUS_RESULTS, ROOT, TMP, VENV, bare_rss_kb, ensure_apt,
+                      ensure_venv, log, machine_description, uf_probe, venv_site_packages,
+                      venv_versions)
+from peers import (ASGI_KEYS, BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, SCENARIO_VARIANTS,
                    SERVER_KEYS, SPEC, UF_KEYS, Ctx)
 from scenarios import BODY_1M, COMPARISONS, MIX_HEADER, SCENARIO, SCENARIOS
 from schedule import PAIR
@@ -61,10 +63,11 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke: the quick scenarios, 1 round of 2 s after 1 s of warm-up, "
                          "uwsgi-fast once per round, no tuning, no noise reference")
-    ap.add_argument("--only", choices=("peers", "engine", "nginx"),
+    ap.add_argument("--only", choices=("peers", "engine", "nginx", "asgi"),
                     help="peers: only the side-by-side scenarios; engine: only the engine "
-                         "comparisons; nginx: only the behind-nginx group (not in a full "
-                         "run); default: peers and engine")
+                         "comparisons; nginx: only the behind-nginx group; asgi: only the "
+                         "ASGI group (neither of the last two is in a full run); default: "
+                         "peers and engine")
     ap.add_argument("--rounds", type=int,
                     help="measured rounds per scenario and engine comparison (default %d)"
                     % ROUNDS)
@@ -138,9 +141,11 @@ def parse_args(argv):
     else:
         args.scenario_list = [s for s in SCENARIOS if s.full]
         args.comparison_list = [c for c in COMPARISONS if c.full]
-    if args.only == "nginx":
-        # the behind-nginx group: its scenarios, or those of them --scenarios names
-        args.scenario_list = [s for s in SCENARIOS if s.front and (
+    if args.only in ("nginx", "asgi"):
+        # a group of its own: its scenarios, or those of them --scenarios names
+        mine = (lambda s: s.front) if args.only == "nginx" else \
+            (lambda s: s.interface == "asgi")
+        args.scenario_list = [s for s in SCENARIOS if mine(s) and (
             not args.scenarios or s in args.scenario_list)]
         args.comparison_list = []
     elif args.only == "engine":
@@ -348,10 +353,10 @@ def main(argv=None):
     write_json(out, results)
     everything = not args.output and not args.quick and not args.scenarios \
         and not args.servers and not interrupted
-    if everything and args.only == "nginx":
-        # the behind-nginx group's latest run: docs/benchmarks.md's "Behind nginx"
-        write_json(NGINX_RESULTS, results)
-        out = NGINX_RESULTS
+    if everything and args.only in ("nginx", "asgi"):
+        # a group's latest run: docs/benchmarks.md's "Behind nginx" or "ASGI"
+        out = NGINX_RESULTS if args.only == "nginx" else ASGI_RESULTS
+        write_json(out, results)
         everything = False
     if everything and args.only != "engine":
         if os.path.exists(LATEST_RESULTS):
@@ -384,14 +389,16 @@ def print_tables(results, out):
         print("Tuning (each peer's variants on a short run; the best kept):")
         for line in tuned:
             print("* " + line)
-    for mixed in (False, True):
-        if not tables.family(results, mixed):
+    for mixed, asgi in ((False, False), (True, False), (False, True)):
+        if not tables.family(results, mixed, asgi):
             continue
         print()
         if mixed:
             print(MIX_HEADER)
-        print(tables.text_table(results, mixed))
-        notes = tables.notes_lines(results, mixed)
+        if asgi:
+            print(tables.ASGI_HEADER)
+        print(tables.text_table(results, mixed, asgi))
+        notes = tables.notes_lines(results, mixed, asgi=asgi)
         if notes:
             print()
             for line in notes:
@@ -429,7 +436,10 @@ def scenario_servers(sc, server_list, uf_features, uf_error, named=False, quick=
     if sc.front:
         return nginx_front.rows_for(server_list, uf_features, uf_error)
     keys, omitted = [], []
+    asgi = sc.interface == "asgi"
     for k in server_list:
+        if (k in ASGI_KEYS) != asgi and not (asgi and k in UF_KEYS):
+            continue  # an ASGI server in a WSGI scenario, or a WSGI peer in an ASGI one
         if k in ENGINE_VARIANTS or (k in DOCS_ROWS and not named
                                     and (quick or not DOCS_ROWS[k](sc))):
             continue

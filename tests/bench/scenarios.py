@@ -40,6 +40,7 @@ class Scenario:
     mix: str = ""  # a mixload.py mix: that closed-loop client instead of wrk (see below)
     close: bool = False  # mix only: a new connection per request
     front: str = ""  # "nginx": the behind-nginx group (nginx_front.py), its own rows
+    interface: str = "wsgi"  # "asgi": the ASGI group (its own peers, apps and table)
 
 
 SCENARIOS = [
@@ -108,6 +109,33 @@ SCENARIOS += [
     Scenario("nginx-flask-json", "behind nginx: Flask JSON endpoint, 2 workers",
              "bench_flask:app", "/json", 2, 100, "json", kind="nginx", front="nginx",
              note="one nginx worker in front of every server; wrk loads nginx"),
+]
+
+# The ASGI group (issue 20): raw ASGI and FastAPI apps on uwsgi-fast -k asgi and the ASGI
+# servers (uvicorn, Granian, gunicorn's asgi worker, Hypercorn; peers.ASGI_KEYS). Neither
+# in --quick nor in a full run (a full run takes ~35 minutes already): `tests/bench/run
+# --only asgi`. Their kinds are their own, so that tuning picks the ASGI peers' variants
+# on an ASGI scenario.
+ASGI = dict(interface="asgi")
+SCENARIOS += [
+    Scenario("asgi-hello", "ASGI hello (13 B), raw ASGI app, 2 workers", "bench_asgi:hello",
+             "/", 2, 100, "hello", kind="asgi-cpu", **ASGI),
+    Scenario("asgi-fastapi-json", "FastAPI JSON endpoint (pydantic response model)",
+             "bench_fastapi:app", "/json", 2, 100, "json", kind="asgi-cpu", **ASGI),
+    Scenario("asgi-stream-1m", "ASGI 1 MiB body in 16 sends of 64 KiB (more_body)",
+             "bench_asgi:stream_1m", "/", 2, 16, "body1m", kind="asgi-bulk", **ASGI),
+    Scenario("asgi-file-1m", "FastAPI FileResponse of a 1 MiB file", "bench_fastapi:app",
+             "/file", 2, 16, "body1m", kind="asgi-bulk", **ASGI),
+    Scenario("asgi-keepalive-5k", "5,000 keep-alive connections, ASGI hello",
+             "bench_asgi:hello", "/", 2, 5000, "hello", kind="asgi-conns", wrk_threads=2,
+             timeout=10, drain_limit=20,
+             note="wrk -t2 -c5000 (one thread cannot open 5,000 sockets quickly enough)",
+             **ASGI),
+    Scenario("asgi-io-10ms", "I/O-bound: await asyncio.sleep(0.01), 1000 connections",
+             "bench_asgi:sleep_10ms", "/", 2, 1000, "hello", kind="asgi-io", timeout=10,
+             drain_limit=20, warmup=False, zero_ok=True,
+             note="every server runs the app on one event loop per worker: up to 1000 "
+                  "requests wait at once", **ASGI),
 ]
 SCENARIO = {s.name: s for s in SCENARIOS}
 

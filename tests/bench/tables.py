@@ -175,11 +175,23 @@ MIX_COLUMNS = ["scenario", "server", "req/s", "fast p50", "fast p99", "p99 all",
                "errors", "starved", "CPU s/10k req", "x uwsgi-fast", "95% CI", "lead"]
 
 
-def family(results, mixed):
-    """The scenario entries of one table: the mixed family's, or the others' (the
-    behind-nginx group has its own tables, below)."""
+# The ASGI group's table has the side-by-side columns; its rows are ASGI servers.
+ASGI_HEADER = ("ASGI scenarios: every server runs the same ASGI app with the scenario's "
+               "worker count, on uvloop (Hypercorn: the loop its tuning kept); uwsgi-fast "
+               "with -k asgi")
+
+
+def family(results, mixed, asgi=False):
+    """The scenario entries of one table: the mixed family's, the ASGI group's, or the
+    others' (the behind-nginx group has its own tables, below)."""
     return [e for e in results["scenarios"] if bool(e.get("mix")) == mixed
-            and not e.get("front")]
+            and not e.get("front") and (e.get("interface") == "asgi") == asgi]
+
+
+def side_by_side(results):
+    """The entries of the main side-by-side tables (the WSGI scenarios, mixed included):
+    neither the behind-nginx group's nor the ASGI group's."""
+    return family(results, False) + family(results, True)
 
 
 def fronted(results):
@@ -226,9 +238,9 @@ def table_rows(entries, columns):
     return out
 
 
-def text_table(results, mixed=False):
+def text_table(results, mixed=False, asgi=False):
     columns = MIX_COLUMNS if mixed else COLUMNS
-    rows = table_rows(family(results, mixed), columns)
+    rows = table_rows(family(results, mixed, asgi), columns)
     widths = [len(c) for c in columns]
     for row in rows:
         for i, cell in enumerate(row):
@@ -280,11 +292,11 @@ def config_lines(entries):
     return lines
 
 
-def notes_lines(results, mixed=False, front=False):
+def notes_lines(results, mixed=False, front=False, asgi=False):
     """Facts that belong under a table: how each server was set up, then what happened
     in each scenario (starved connections, missing features, failures); front=True: the
-    behind-nginx group's."""
-    entries = fronted(results) if front else family(results, mixed)
+    behind-nginx group's, asgi=True: the ASGI group's."""
+    entries = fronted(results) if front else family(results, mixed, asgi)
     lines = config_lines(entries)
     for ent in entries:
         parts = []
@@ -343,9 +355,9 @@ def tuning_lines(results):
     return lines
 
 
-def markdown_table(results, mixed=False):
+def markdown_table(results, mixed=False, asgi=False):
     columns = MIX_COLUMNS if mixed else COLUMNS
-    rows = table_rows(family(results, mixed), columns)
+    rows = table_rows(family(results, mixed, asgi), columns)
     lines = ["| " + " | ".join(columns) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(columns) - 2)) + "|"]
     for row in rows:
