@@ -36,6 +36,7 @@ enum atom {
     A_PID,      /* p <pid> */
     A_WORKER,   /* w worker id (ours) */
     A_CONN,     /* c connection id within the worker (ours) */
+    A_PHASE,    /* parse_us, waited_us, app_us, send_us: a phase in microseconds (ours) */
     A_REQ_HDR,  /* {name}i */
     A_RESP_HDR, /* {name}o */
     A_ENV,      /* {name}e */
@@ -101,6 +102,10 @@ static const struct {
     {'w', A_WORKER, "worker"},
     {'c', A_CONN, "connection"},
 };
+
+/* Our own atoms with long names: a request's phases (src/scoreboard.h), in the order of
+ * alog_rec_t.phase_us; the JSON key is the name. */
+static const char *const phase_atoms[] = {"parse_us", "waited_us", "app_us", "send_us"};
 
 static uint32_t text_add(alog_fmt_t *f, const char *p, size_t n)
 {
@@ -211,6 +216,15 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
                 continue;
             op_t *op = op_add(f, simple_atoms[i].atom);
             set_key(f, op, "", simple_atoms[i].key, strlen(simple_atoms[i].key));
+            return 0;
+        }
+    } else {
+        for (size_t i = 0; i < UF_ARRAY_LEN(phase_atoms); i++) {
+            if (strlen(phase_atoms[i]) != n || memcmp(phase_atoms[i], name, n) != 0)
+                continue;
+            op_t *op = op_add(f, A_PHASE);
+            op->out_index = (uint8_t)i;
+            set_key(f, op, "", name, n);
             return 0;
         }
     }
@@ -702,6 +716,12 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
         break;
     case A_MICROS:
         put_u64(out, json, us);
+        break;
+    case A_PHASE:
+        if (r->phase_us[op->out_index] >= 0)
+            put_u64(out, json, (uint64_t)r->phase_us[op->out_index]);
+        else
+            put_value(out, json, NULL, 0); /* "-", or null in JSON */
         break;
     case A_MILLIS:
         put_u64(out, json, us / 1000);

@@ -55,6 +55,7 @@ typedef struct alog_rec {
     int status;          /* 0: none was sent */
     uint64_t body_bytes; /* response body bytes (%(b)s) */
     uint64_t duration_us;
+    int64_t phase_us[4];  /* scoreboard.h's enum sb_phase: parse, waited, app, send; -1 unknown */
     struct timespec wall; /* CLOCK_REALTIME at the end of the response */
     int pid;
     unsigned worker;

@@ -199,6 +199,7 @@ void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
     c->asgi.head = c->asgi.ended = false;
     /* a client that sent the body without waiting needs no 100 Continue */
     c->asgi.continued = !c->req.expect_continue || c->req.complete;
+    stats_request_mark(c, STATS_MARK_CALL);
     UF_PROBE3(app__call, w->index, c->conn_id, c->req_no);
     c->asgi.req = py_asgi_start(pr, c, line);
     if (!c->asgi.req) {

@@ -335,9 +335,14 @@ void conn_process_input(worker_t *w, conn_t *c)
             return;
         }
         c->parsed = (size_t)r;
-        if (!had_start && req->started)
+        if (!had_start && req->started) {
+            stats_request_first_byte(c);
             UF_PROBE3(request__start, w->index, c->conn_id, c->req_no);
+        }
         if (!had_headers && req->headers_done) {
+            if (!c->t_mark_ns[STATS_MARK_FIRST_BYTE])
+                stats_request_first_byte(c); /* (a uwsgi packet has no request line) */
+            stats_request_mark(c, STATS_MARK_HEADERS);
             UF_PROBE3(headers__done, w->index, c->conn_id, c->req_no);
             if (!headers_ready(w, c))
                 return;
@@ -669,6 +674,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     if (!(flags & RING_F_MORE))
         c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
+        c->t_recv_ns = stats_clock_ns();
         sb_add64(&w->sb->bytes_in, (uint64_t)res);
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)
@@ -739,8 +745,11 @@ void conn_reset(conn_t *c, conn_reset_scope_t scope)
     if (scope == CONN_RESET_REQUEST) {
         http_req_next(&c->req);
         c->req_no++;
+        c->t_carry_ns = c->in.len ? c->t_recv_ns : 0; /* pipelined: the next one's first byte */
         return;
     }
+    c->t_carry_ns = 0;
+    memset(c->t_mark_ns, 0, sizeof(c->t_mark_ns));
     http_req_reset(&c->req);
     c->timer = CONN_TIMER_NONE;
     c->recv_armed = c->send_inflight = c->peer_closed = c->close_after = false;

@@ -189,12 +189,16 @@ typedef struct conn {
     uwsgireq_conn_t uw; /* the uwsgi protocol's packet, on a uwsgi bind */
 
     /* for the access log and the metrics (src/stats.c), per response */
-    uint64_t conn_id;    /* within the worker, from 1 */
-    uint32_t req_no;     /* the current request's number on this connection, from 1 */
-    uint64_t t_start_ns; /* CLOCK_MONOTONIC when it went to the application; 0: never */
-    uint64_t body_out;   /* body bytes of the response (%(b)s) */
-    uint64_t bytes_out;  /* bytes of it sent: head, framing, body */
-    int status_code;     /* 0 until a status is decided */
+    uint64_t conn_id;      /* within the worker, from 1 */
+    uint32_t req_no;       /* the current request's number on this connection, from 1 */
+    uint64_t t_start_ns;   /* CLOCK_MONOTONIC when it went to the application; 0: never */
+    uint64_t t_recv_ns;    /* ... when the last receive completed */
+    uint64_t t_carry_ns;   /* ... of the receive that brought bytes the previous request left
+                              (pipelined): the next request's first byte; 0 when none */
+    uint64_t t_mark_ns[5]; /* the request's phase boundaries (enum stats_mark); 0: not yet */
+    uint64_t body_out;     /* body bytes of the response (%(b)s) */
+    uint64_t bytes_out;    /* bytes of it sent: head, framing, body */
+    int status_code;       /* 0 until a status is decided */
 } conn_t;
 
 /* Parses the settings conn_shared_t holds into w->conn_shared. Returns 0, or -1 with one

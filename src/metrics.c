@@ -16,6 +16,11 @@ void metrics_fold(metrics_totals_t *t, const sb_slot_t *s)
     for (int i = 0; i < SB_LATENCY_BUCKETS; i++)
         t->latency[i] += sb_get64(&s->latency[i]);
     t->latency_us_sum += sb_get64(&s->latency_us_sum);
+    for (int p = 0; p < SB_PHASES; p++) {
+        for (int i = 0; i < SB_LATENCY_BUCKETS; i++)
+            t->phase_latency[p][i] += sb_get64(&s->phase_latency[p][i]);
+        t->phase_us_sum[p] += sb_get64(&s->phase_us_sum[p]);
+    }
     t->bytes_in += sb_get64(&s->bytes_in);
     t->bytes_out += sb_get64(&s->bytes_out);
     t->alog_lines += sb_get64(&s->alog_lines);
@@ -133,6 +138,27 @@ static const char *engine_name(const metrics_view_t *v)
     return v->cfg && v->cfg->engine_epoll ? "epoll" : "io_uring";
 }
 
+/* One histogram's series: cumulative buckets, sum and count; `labels` ("" or `k="v"`)
+ * go in front of le. */
+static void prom_histogram(buf_t *out, const char *name, const char *labels,
+                           const uint64_t counts[SB_LATENCY_BUCKETS], uint64_t us_sum)
+{
+    const char *sep = labels[0] ? "," : "";
+    uint64_t cum = 0;
+    for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
+        cum += counts[i];
+        if (i < SB_LATENCY_BUCKETS - 1)
+            buf_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels, sep,
+                       sb_latency_le_us[i] / 1e6, (unsigned long long)cum);
+        else
+            buf_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+                       (unsigned long long)cum);
+    }
+    const char *open = labels[0] ? "{" : "", *close = labels[0] ? "}" : "";
+    buf_printf(out, "%s_sum%s%s%s %.6f\n", name, open, labels, close, us_sum / 1e6);
+    buf_printf(out, "%s_count%s%s%s %llu\n", name, open, labels, close, (unsigned long long)cum);
+}
+
 /* The server and its requests: version, start, responses, latency, bytes. */
 static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_totals_t *tp)
 {
@@ -159,18 +185,17 @@ static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_tot
 
     family(out, "uwsgi_fast_request_duration_seconds", "histogram",
            "Time from handing the request to the application to the last byte sent.");
-    uint64_t cum = 0;
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
-        cum += t.latency[i];
-        if (i < SB_LATENCY_BUCKETS - 1)
-            buf_printf(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                       sb_latency_le_us[i] / 1e6, (unsigned long long)cum);
-        else
-            buf_printf(out, "uwsgi_fast_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                       (unsigned long long)cum);
+    prom_histogram(out, "uwsgi_fast_request_duration_seconds", "", t.latency, t.latency_us_sum);
+    family(out, "uwsgi_fast_request_phase_seconds", "histogram",
+           "Each phase of a request, from its first byte to its last: parse (first byte to "
+           "complete head), waited (to the application's call), app (to the response head), "
+           "send (to the response complete).");
+    for (int p = 0; p < SB_PHASES; p++) {
+        char label[32];
+        snprintf(label, sizeof(label), "phase=\"%s\"", sb_phase_names[p]);
+        prom_histogram(out, "uwsgi_fast_request_phase_seconds", label, t.phase_latency[p],
+                       t.phase_us_sum[p]);
     }
-    buf_printf(out, "uwsgi_fast_request_duration_seconds_sum %.6f\n", t.latency_us_sum / 1e6);
-    buf_printf(out, "uwsgi_fast_request_duration_seconds_count %llu\n", (unsigned long long)count);
 
     family(out, "uwsgi_fast_received_bytes_total", "counter", "Bytes received from clients.");
     buf_printf(out, "uwsgi_fast_received_bytes_total %llu\n", (unsigned long long)t.bytes_in);
@@ -282,6 +307,35 @@ void metrics_prometheus(const metrics_view_t *v, buf_t *out)
     prom_churn_outputs(out, v, &t);
 }
 
+/* {"buckets":[{"le":..,"count":..},...],"sum_seconds":..}: per bucket, not cumulative. */
+static void json_histogram(buf_t *out, const uint64_t counts[SB_LATENCY_BUCKETS], uint64_t us_sum)
+{
+    buf_append_str(out, "{\"buckets\":[");
+    for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
+        if (i < SB_LATENCY_BUCKETS - 1)
+            buf_printf(out, "%s{\"le\":%g,\"count\":%llu}", i ? "," : "", sb_latency_le_us[i] / 1e6,
+                       (unsigned long long)counts[i]);
+        else
+            buf_printf(out, ",{\"le\":null,\"count\":%llu}", (unsigned long long)counts[i]);
+    }
+    buf_printf(out, "],\"sum_seconds\":%.6f}", us_sum / 1e6);
+}
+
+/* A worker's phases in /stats: each one's count and mean, since the worker booted. */
+static void json_worker_phases(buf_t *out, const sb_slot_t *s)
+{
+    buf_append_str(out, "\"phases\":{");
+    for (int p = 0; p < SB_PHASES; p++) {
+        uint64_t n = 0;
+        for (int i = 0; i < SB_LATENCY_BUCKETS; i++)
+            n += sb_get64(&s->phase_latency[p][i]);
+        uint64_t sum = sb_get64(&s->phase_us_sum[p]);
+        buf_printf(out, "%s\"%s\":{\"count\":%llu,\"mean_seconds\":%.6f}", p ? "," : "",
+                   sb_phase_names[p], (unsigned long long)n, n ? sum / 1e6 / (double)n : 0.0);
+    }
+    buf_append_str(out, "},");
+}
+
 /* The "workers" member of /stats: each live worker with its listeners' accept queues. */
 static void json_workers(buf_t *out, const metrics_view_t *v)
 {
@@ -293,13 +347,14 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
                    "%s{\"worker\":%u,\"pid\":%d,\"generation\":%u,\"state\":\"%s\","
                    "\"engine\":\"%s\",\"requests\":%llu,\"in_flight\":%u,\"connections\":%u,\"rss_"
                    "bytes\":%llu,"
-                   "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,"
-                   "\"accept_queue\":[",
+                   "\"threads\":%u,\"threads_busy\":%u,\"app_queue\":%u,",
                    i ? "," : "", wv->slot, wv->pid, sb_get(&s->generation),
                    state_name(sb_get(&s->state)), worker_engine(v, wv),
                    (unsigned long long)sb_get64(&s->requests), sb_get(&s->in_flight),
                    sb_get(&s->connections), (unsigned long long)sb_get64(&s->rss_bytes),
                    sb_get(&s->threads), sb_get(&s->threads_busy), sb_get(&s->app_queue));
+        json_worker_phases(out, s);
+        buf_append_str(out, "\"accept_queue\":[");
         for (unsigned k = 0; k < v->nslots; k++) {
             if (v->slots[k].index != wv->slot)
                 continue;
@@ -334,15 +389,14 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     for (int i = 1; i < 6; i++)
         buf_printf(out, "\"%s\":%llu,", class_names[i], (unsigned long long)t.responses[i]);
     buf_printf(out, "\"none\":%llu},", (unsigned long long)t.responses[0]);
-    buf_append_str(out, "\"latency\":{\"buckets\":[");
-    for (int i = 0; i < SB_LATENCY_BUCKETS; i++) {
-        if (i < SB_LATENCY_BUCKETS - 1)
-            buf_printf(out, "%s{\"le\":%g,\"count\":%llu}", i ? "," : "", sb_latency_le_us[i] / 1e6,
-                       (unsigned long long)t.latency[i]);
-        else
-            buf_printf(out, ",{\"le\":null,\"count\":%llu}", (unsigned long long)t.latency[i]);
+    buf_append_str(out, "\"latency\":");
+    json_histogram(out, t.latency, t.latency_us_sum);
+    buf_append_str(out, ",\"phases\":{");
+    for (int p = 0; p < SB_PHASES; p++) {
+        buf_printf(out, "%s\"%s\":", p ? "," : "", sb_phase_names[p]);
+        json_histogram(out, t.phase_latency[p], t.phase_us_sum[p]);
     }
-    buf_printf(out, "],\"sum_seconds\":%.6f},", t.latency_us_sum / 1e6);
+    buf_append_str(out, "},");
     buf_printf(out, "\"bytes_in\":%llu,\"bytes_out\":%llu,", (unsigned long long)t.bytes_in,
                (unsigned long long)t.bytes_out);
     buf_printf(out, "\"access_log\":{\"lines\":%llu,\"dropped\":%llu},",

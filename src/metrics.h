@@ -26,6 +26,8 @@ typedef struct metrics_totals {
     uint64_t responses[6];
     uint64_t latency[SB_LATENCY_BUCKETS];
     uint64_t latency_us_sum;
+    uint64_t phase_latency[SB_PHASES][SB_LATENCY_BUCKETS];
+    uint64_t phase_us_sum[SB_PHASES];
     uint64_t bytes_in, bytes_out;
     uint64_t alog_lines, alog_dropped;
     uint64_t ship_sent, ship_dropped;

@@ -139,6 +139,7 @@ int reply_call(worker_t *w, conn_t *c, const py_request_t *pr)
     assert_python_may_run(w, c);
     /* here, in the thread that calls it: a request queued for a free application thread
      * has been waiting until now */
+    stats_request_mark(c, STATS_MARK_CALL);
     UF_PROBE3(app__call, w->index, c->conn_id, c->req_no);
     py_reply_t *reply = py_wsgi_call(w->app, pr);
     if (!reply)

@@ -12,6 +12,15 @@
 /* Buckets of the request latency histogram, the last one unbounded (+Inf). */
 #define SB_LATENCY_BUCKETS 15
 
+/* The phases of a request, which add up to its time from its first byte received to its
+ * last byte sent (src/stats.c): parse (the worker receiving and parsing its head, the
+ * client's sending included), waited (nobody working on it: pipelined behind another
+ * request before its parse began, or queued for an application thread after it), app
+ * (the application called -> the response head produced), send (-> the response
+ * complete). */
+enum sb_phase { SB_PHASE_PARSE, SB_PHASE_WAITED, SB_PHASE_APP, SB_PHASE_SEND, SB_PHASES };
+static const char *const sb_phase_names[SB_PHASES] = {"parse", "waited", "app", "send"};
+
 enum sb_state {
     SB_EMPTY = 0, /* no process */
     SB_BOOTING,   /* forked, loading the application */
@@ -51,11 +60,13 @@ typedef struct sb_slot {
     uint64_t responses[6]; /* by status class: [0] cut off before a status, [k] kxx */
     uint64_t latency[SB_LATENCY_BUCKETS]; /* per bucket, not cumulative */
     uint64_t latency_us_sum;              /* request durations added up, microseconds */
-    uint64_t bytes_in;                    /* received on client connections */
-    uint64_t bytes_out;                   /* sent on client connections */
-    uint64_t alog_lines;                  /* access log lines written */
-    uint64_t alog_dropped;                /* lines dropped because the log file could not keep up */
-    uint64_t ship_sent;                   /* lines handed to --log-target */
+    uint64_t phase_latency[SB_PHASES][SB_LATENCY_BUCKETS]; /* the same, per phase */
+    uint64_t phase_us_sum[SB_PHASES];
+    uint64_t bytes_in;       /* received on client connections */
+    uint64_t bytes_out;      /* sent on client connections */
+    uint64_t alog_lines;     /* access log lines written */
+    uint64_t alog_dropped;   /* lines dropped because the log file could not keep up */
+    uint64_t ship_sent;      /* lines handed to --log-target */
     uint64_t ship_dropped;   /* lines dropped: the collector was slow, gone or refused */
     uint64_t statsd_dropped; /* statsd packets dropped */
     uint64_t handed_off;     /* requests (with their connections) passed to siblings or

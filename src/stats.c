@@ -353,6 +353,45 @@ int stats_worker_init(worker_t *w, char *err, size_t errlen)
     return 0;
 }
 
+uint64_t stats_clock_ns(void)
+{
+    return now_ns();
+}
+
+void stats_request_first_byte(conn_t *c)
+{
+    c->t_mark_ns[STATS_MARK_PARSE] = now_ns();
+    c->t_mark_ns[STATS_MARK_FIRST_BYTE] = c->t_carry_ns ? c->t_carry_ns : c->t_recv_ns;
+    c->t_carry_ns = 0;
+}
+
+void stats_request_mark(conn_t *c, enum stats_mark mark)
+{
+    c->t_mark_ns[mark] = now_ns();
+}
+
+static int64_t span_us(uint64_t from, uint64_t to)
+{
+    return from && to && to >= from ? (int64_t)((to - from) / 1000) : -1;
+}
+
+/* The request's phases in microseconds into us[] (-1 where a boundary was never passed:
+ * a request answered from C, or cut off), `end` being its last byte. They tile the time
+ * from its first byte: *waited* is both stretches in which nobody worked on it, before
+ * the worker began to parse it (pipelined behind another request) and between its
+ * complete head and the application's call (queued for a thread); *parse* is the worker
+ * receiving and parsing its head. */
+static void request_phases(const conn_t *c, uint64_t end, int64_t us[SB_PHASES])
+{
+    const uint64_t *t = c->t_mark_ns;
+    int64_t before = span_us(t[STATS_MARK_FIRST_BYTE], t[STATS_MARK_PARSE]);
+    int64_t queued = span_us(t[STATS_MARK_HEADERS], t[STATS_MARK_CALL]);
+    us[SB_PHASE_PARSE] = span_us(t[STATS_MARK_PARSE], t[STATS_MARK_HEADERS]);
+    us[SB_PHASE_WAITED] = before >= 0 && queued >= 0 ? before + queued : -1;
+    us[SB_PHASE_APP] = span_us(t[STATS_MARK_CALL], t[STATS_MARK_HEAD]);
+    us[SB_PHASE_SEND] = span_us(t[STATS_MARK_HEAD], end);
+}
+
 void stats_conn_open(worker_t *w, conn_t *c)
 {
     c->conn_id = ++w->stats->conn_seq;
@@ -502,6 +541,7 @@ bool stats_probe(worker_t *w, conn_t *c, const py_request_t *pr)
 void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply)
 {
     c->status_code = reply->status_code;
+    stats_request_mark(c, STATS_MARK_HEAD);
     UF_PROBE4(app__return, w->index, c->conn_id, c->req_no, c->status_code);
     stats_worker_t *st = w->stats;
     if (st->resp)
@@ -533,7 +573,7 @@ static void render_line(stats_worker_t *st, const alog_rec_t *rec, bool as_json,
         *text = st->line.data, *tlen = st->line.len - 1;
 }
 
-static void write_line(worker_t *w, conn_t *c, uint64_t us)
+static void write_line(worker_t *w, conn_t *c, uint64_t us, const int64_t phase_us[SB_PHASES])
 {
     stats_worker_t *st = w->stats;
     char host[INET6_ADDRSTRLEN];
@@ -557,6 +597,7 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us)
         .status = c->status_code,
         .body_bytes = c->body_out,
         .duration_us = us,
+        .phase_us = {phase_us[0], phase_us[1], phase_us[2], phase_us[3]},
         .pid = st->pid,
         .worker = w->index,
         .conn_id = c->conn_id,
@@ -614,9 +655,18 @@ void stats_request_done(worker_t *w, conn_t *c)
 {
     stats_worker_t *st = w->stats;
     sb_slot_t *sb = w->sb;
-    uint64_t us = 0;
+    uint64_t us = 0, end = now_ns();
+    int64_t phase_us[SB_PHASES];
+    request_phases(c, end, phase_us);
+    /* all four or none: a request cut off midway is in the duration histogram only */
+    bool phased = phase_us[SB_PHASE_PARSE] >= 0 && phase_us[SB_PHASE_WAITED] >= 0 &&
+                  phase_us[SB_PHASE_APP] >= 0;
+    for (int p = 0; phased && p < SB_PHASES; p++) {
+        sb_add64(&sb->phase_latency[p][sb_latency_bucket((uint64_t)phase_us[p])], 1);
+        sb_add64(&sb->phase_us_sum[p], (uint64_t)phase_us[p]);
+    }
     if (c->t_start_ns) {
-        us = (now_ns() - c->t_start_ns) / 1000;
+        us = (end - c->t_start_ns) / 1000;
         st->inflight--;
         sb_set(&sb->in_flight, st->inflight);
         if (st->inflight == 0)
@@ -630,10 +680,11 @@ void stats_request_done(worker_t *w, conn_t *c)
     sb_add64(&sb->latency_us_sum, us);
     sb_add64(&sb->bytes_out, c->bytes_out);
     if (st->fmt)
-        write_line(w, c, us);
+        write_line(w, c, us, phase_us);
     if (st->out.statsd_on)
         statsd_request(st, status, us);
     c->t_start_ns = 0;
+    memset(c->t_mark_ns, 0, sizeof(c->t_mark_ns));
     c->status_code = 0;
     c->body_out = c->bytes_out = 0;
 }

@@ -89,6 +89,27 @@ typedef struct stats_worker stats_worker_t;
  * Returns 0, or -1 with err filled (the worker cannot boot). */
 int stats_worker_init(struct worker *w, char *err, size_t errlen);
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t stats_clock_ns(void);
+
+/* The boundaries between a request's phases (scoreboard.h's enum sb_phase), stamped on
+ * the connection as the request passes them; stats_request_done turns them into the
+ * phases' durations. */
+enum stats_mark {
+    STATS_MARK_FIRST_BYTE, /* the completion of the receive that brought its first byte */
+    STATS_MARK_PARSE,      /* the worker starts parsing it (later than its first byte for a
+                              request pipelined behind another) */
+    STATS_MARK_HEADERS,    /* its head is complete */
+    STATS_MARK_CALL,       /* the application is called (in the thread that calls it) */
+    STATS_MARK_HEAD,       /* the response head is produced */
+};
+/* The worker starts parsing a request (STATS_MARK_PARSE): its first byte came with the
+ * last receive, or, for a pipelined request, with the one that brought what the previous
+ * request left (STATS_MARK_FIRST_BYTE). */
+void stats_request_first_byte(struct conn *c);
+/* Stamps `mark` (not the first byte) now. Any thread: the connection is the caller's. */
+void stats_request_mark(struct conn *c, enum stats_mark mark);
+
 /* A new client connection (gives it its id). */
 void stats_conn_open(struct worker *w, struct conn *c);
 /* The request is going to the application (starts its clock; it is now in flight). */
