@@ -683,7 +683,9 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
         ring_buffer_recycle(&w->ring, bid);
     } else if (res == 0) {
         c->peer_closed = true;
-    } else if (res != -ENOBUFS && res != -ECANCELED) {
+    } else if (res == -ENOBUFS) {
+        w->recv_enobufs++; /* not an end: the receive is armed again */
+    } else if (res != -ECANCELED) {
         c->peer_closed = true; /* reset or other error: nothing more will come */
     }
 

@@ -211,6 +211,41 @@ static const char *worker_engine(const metrics_view_t *v, const metrics_worker_t
     return sb_get(&wv->sb->on_epoll) ? "epoll" : engine_name(v);
 }
 
+/* The engine's counters per worker (docs/research.md), since each worker booted. */
+static void prom_ring(buf_t *out, const metrics_view_t *v)
+{
+    static const struct {
+        const char *name, *help;
+        size_t field;
+    } series[] = {
+        {"uwsgi_fast_worker_ring_enters_total",
+         "System calls into the engine to submit or wait (io_uring_enter, epoll_wait).",
+         offsetof(sb_slot_t, ring_enters)},
+        {"uwsgi_fast_worker_ring_submitted_total",
+         "Operations handed to the kernel in submission queue entries (io_uring only).",
+         offsetof(sb_slot_t, ring_submitted)},
+        {"uwsgi_fast_worker_ring_completions_total", "Completions the worker reaped.",
+         offsetof(sb_slot_t, ring_completed)},
+        {"uwsgi_fast_worker_ring_rounds_total",
+         "Passes over the completions that found at least one: completions / rounds is the "
+         "mean batch.",
+         offsetof(sb_slot_t, ring_rounds)},
+        {"uwsgi_fast_worker_recv_enobufs_total",
+         "Receives that ended because no provided buffer was free (--recv-buffers).",
+         offsetof(sb_slot_t, recv_enobufs)},
+        {"uwsgi_fast_worker_zerocopy_sends_total", "Zero-copy sends (SEND_ZC).",
+         offsetof(sb_slot_t, zc_sends)},
+        {"uwsgi_fast_worker_zerocopy_copied_total",
+         "Zero-copy sends the kernel copied anyway (the notification said so).",
+         offsetof(sb_slot_t, zc_copied)},
+    };
+    for (size_t i = 0; i < sizeof(series) / sizeof(series[0]); i++)
+        worker_series(out, v, series[i].name, "counter", series[i].help, series[i].field, true);
+    worker_gauge(out, v, "uwsgi_fast_worker_ring_max_completions",
+                 "The most completions one pass over the completion queue found.",
+                 offsetof(sb_slot_t, ring_max_per_round));
+}
+
 static void prom_workers(buf_t *out, const metrics_view_t *v)
 {
     unsigned states[4] = {0};
@@ -249,6 +284,7 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
                   "Requests a worker passed, with their connection, to a sibling or the shared "
                   "queue because it could not start them soon (work sharing).",
                   offsetof(sb_slot_t, handed_off), true);
+    prom_ring(out, v);
     worker_series(out, v, "uwsgi_fast_worker_taken_over_total", "counter",
                   "Requests a worker took over from a sibling or the shared queue.",
                   offsetof(sb_slot_t, taken_over), true);
@@ -354,6 +390,17 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
                    sb_get(&s->connections), (unsigned long long)sb_get64(&s->rss_bytes),
                    sb_get(&s->threads), sb_get(&s->threads_busy), sb_get(&s->app_queue));
         json_worker_phases(out, s);
+        buf_printf(out,
+                   "\"ring\":{\"enters\":%llu,\"submitted\":%llu,\"completions\":%llu,"
+                   "\"rounds\":%llu,\"max_completions\":%u,\"recv_enobufs\":%llu,"
+                   "\"zerocopy_sends\":%llu,\"zerocopy_copied\":%llu},",
+                   (unsigned long long)sb_get64(&s->ring_enters),
+                   (unsigned long long)sb_get64(&s->ring_submitted),
+                   (unsigned long long)sb_get64(&s->ring_completed),
+                   (unsigned long long)sb_get64(&s->ring_rounds), sb_get(&s->ring_max_per_round),
+                   (unsigned long long)sb_get64(&s->recv_enobufs),
+                   (unsigned long long)sb_get64(&s->zc_sends),
+                   (unsigned long long)sb_get64(&s->zc_copied));
         buf_append_str(out, "\"accept_queue\":[");
         for (unsigned k = 0; k < v->nslots; k++) {
             if (v->slots[k].index != wv->slot)

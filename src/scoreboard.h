@@ -72,11 +72,21 @@ typedef struct sb_slot {
     uint64_t handed_off;     /* requests (with their connections) passed to siblings or
                                 the shared queue (work sharing) */
     uint64_t taken_over;     /* ... and taken from them */
-    uint32_t connections;    /* client connections open now */
-    uint32_t in_flight;      /* requests handed to the application, not yet answered */
-    uint32_t threads;        /* --threads: application threads (0: the loop calls it) */
-    uint32_t threads_busy;   /* of which working on a request */
-    uint32_t app_queue;      /* requests waiting for a free application thread */
+    /* the engine's counters (uring/ring.h's ring_counters_t) and what the worker counts
+     * about it, published once a loop round: for research (docs/research.md) */
+    uint64_t ring_enters;
+    uint64_t ring_submitted;
+    uint64_t ring_completed;
+    uint64_t ring_rounds;
+    uint64_t recv_enobufs; /* receives that ended for want of a provided buffer */
+    uint64_t zc_sends;     /* zero-copy sends, and of them those the kernel copied anyway */
+    uint64_t zc_copied;
+    uint32_t ring_max_per_round;
+    uint32_t connections;  /* client connections open now */
+    uint32_t in_flight;    /* requests handed to the application, not yet answered */
+    uint32_t threads;      /* --threads: application threads (0: the loop calls it) */
+    uint32_t threads_busy; /* of which working on a request */
+    uint32_t app_queue;    /* requests waiting for a free application thread */
 } __attribute__((aligned(64))) sb_slot_t;
 
 /* Upper bounds of the request latency buckets, microseconds; the last bucket is +Inf.

@@ -845,8 +845,24 @@ static void boot(worker_t *w, const worker_placement_t *place)
 
 /* What the loop does once a round, after the completions: the pool's finished steps, the
  * work shared with siblings, signals, deadlines and the observability outputs. */
+/* The engine's counters into the scoreboard: a few stores a round. */
+static void publish_ring(worker_t *w)
+{
+    const ring_counters_t *k = &w->ring.counters;
+    sb_slot_t *sb = w->sb;
+    sb_set64(&sb->ring_enters, k->enters);
+    sb_set64(&sb->ring_submitted, k->submitted);
+    sb_set64(&sb->ring_completed, k->completed);
+    sb_set64(&sb->ring_rounds, k->rounds);
+    sb_set(&sb->ring_max_per_round, k->max_per_round);
+    sb_set64(&sb->recv_enobufs, w->recv_enobufs);
+    sb_set64(&sb->zc_sends, w->zc_sends);
+    sb_set64(&sb->zc_copied, w->zc_copied);
+}
+
 static void end_round(worker_t *w)
 {
+    publish_ring(w);
     if (w->pool) {
         reap_pool(w); /* steps that finished after their poke was read */
         publish_pool(w);

@@ -144,6 +144,7 @@ typedef struct worker {
     char *inbox_buf;   /* SHARE_MAX_BYTES: one hand-off as it is received */
     uint64_t zc_sends; /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
+    uint64_t recv_enobufs;     /* receives ended by -ENOBUFS (no provided buffer free) */
     struct reloader *reloader; /* --reload, else NULL (src/reloader.h) */
     bool draining;
     bool stop_now;

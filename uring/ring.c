@@ -651,6 +651,7 @@ void ring_buffers_publish(ring_t *r)
 
 int ring_wait(ring_t *r, int timeout_ms)
 {
+    r->counters.enters++;
     if (RING_EPOLL(r)) {
         UF_PROBE2(ring__enter, 1, timeout_ms);
         int ret = ep_wait(r->ep, timeout_ms);
@@ -658,6 +659,7 @@ int ring_wait(ring_t *r, int timeout_ms)
         return ret;
     }
     UF_PROBE2(ring__enter, 0, timeout_ms);
+    unsigned pending = io_uring_sq_ready(&r->uring); /* all go in (IORING_SETUP_SUBMIT_ALL) */
     struct io_uring_cqe *cqe;
     int ret;
     if (timeout_ms < 0) {
@@ -670,6 +672,8 @@ int ring_wait(ring_t *r, int timeout_ms)
         ret = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
     }
     UF_PROBE2(ring__exit, 0, ret < 0 ? ret : (int)io_uring_cq_ready(&r->uring));
+    if (ret >= 0)
+        r->counters.submitted += pending;
     return ret < 0 ? ret : 0;
 }
 
@@ -677,9 +681,15 @@ int ring_submit(ring_t *r)
 {
     if (RING_EPOLL(r))
         return ep_submit(r->ep);
+    /* liburing enters the kernel when there is something to submit, or completions to
+     * flush (an overflow, deferred task work): count it when it does */
+    unsigned sqflags = IO_URING_READ_ONCE(*r->uring.sq.kflags);
+    if (io_uring_sq_ready(&r->uring) || (sqflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
+        r->counters.enters++;
     int ret = io_uring_submit(&r->uring);
     if (ret < 0)
         return ret;
+    r->counters.submitted += (unsigned)ret;
     return io_uring_cq_ready(&r->uring) > 0;
 }
 

@@ -78,8 +78,21 @@ typedef struct ring_features {
     bool send_file;     /* ring_send_file: the engine moves a file to a socket itself */
 } ring_features_t;
 
+/* What the engine did, counted where it happens, for research (docs/research.md): the
+ * worker publishes them into its scoreboard slot once a round. Same names on both
+ * engines where they apply. */
+typedef struct ring_counters {
+    uint64_t enters;        /* system calls into the engine to submit or wait:
+                               io_uring_enter, epoll_wait */
+    uint64_t submitted;     /* io_uring: SQEs handed to the kernel; epoll: 0 */
+    uint64_t completed;     /* completions reaped */
+    uint64_t rounds;        /* passes over the completions that found at least one */
+    uint32_t max_per_round; /* the most completions one pass found */
+} ring_counters_t;
+
 typedef struct ring {
     struct io_uring uring;
+    ring_counters_t counters;
     struct ep *ep; /* non-NULL: the epoll engine (epoll/ep.h) runs this ring, not io_uring */
     ring_features_t features;
     struct io_uring_buf_ring *bufs; /* provided buffers for recv, group RING_RECV_GROUP */
@@ -283,6 +296,13 @@ static inline bool ring_events_next(ring_t *r, ring_iter_t *it, ring_event_t *ev
 /* Releases the completions read, so the kernel may reuse their entries. */
 static inline void ring_events_end(ring_t *r, ring_iter_t *it)
 {
+    unsigned n = it->head - it->start; /* (epoll: from 0) */
+    if (n) {
+        r->counters.completed += n;
+        r->counters.rounds++;
+        if (n > r->counters.max_per_round)
+            r->counters.max_per_round = n;
+    }
     if (RING_EPOLL(r)) {
         ring_epoll_end(r);
         return;

@@ -47,6 +47,14 @@ static metrics_view_t snapshot(void)
         sb[i].latency[0] = 20;
         sb[i].latency[SB_LATENCY_BUCKETS - 1] = 1 + i;
         sb[i].latency_us_sum = 20000000 + i;
+        sb[i].ring_enters = 500 + i;
+        sb[i].ring_submitted = 900 + i;
+        sb[i].ring_completed = 1000 + i;
+        sb[i].ring_rounds = 400 + i;
+        sb[i].ring_max_per_round = 12 + i;
+        sb[i].recv_enobufs = i;
+        sb[i].zc_sends = 8 + i;
+        sb[i].zc_copied = i;
         for (unsigned p = 0; p < SB_PHASES; p++) {
             sb[i].phase_latency[p][p] = 10 + i; /* parse in the first bucket, send in the 4th */
             sb[i].phase_us_sum[p] = (10 + i) * (p + 1) * 400;
