@@ -10,10 +10,13 @@
  * of it), so the connection can travel; and it has not travelled too often. */
 bool handoff_can_travel(const conn_t *c)
 {
-    /* a PROXY protocol header travels ahead of the request when it was kept */
+    /* a PROXY protocol header travels ahead of the request when it was kept; the taker
+     * parses the bytes again, so they must be the request as it came: not one whose
+     * chunk framing was consumed (even an empty chunked body's "0\r\n" is, when the last
+     * CRLF comes in a later packet), or the taker would read body bytes as framing */
     return c->hops < SHARE_MAX_HOPS && !c->app_busy && !c->send_inflight && c->spool_fd < 0 &&
-           c->req.body_total == 0 && c->in.len + c->pp.raw_len <= SHARE_MAX_BYTES &&
-           (!c->pp.used || c->pp.raw);
+           c->req.body_total == 0 && !c->req.compacted &&
+           c->in.len + c->pp.raw_len <= SHARE_MAX_BYTES && (!c->pp.used || c->pp.raw);
 }
 
 /* The sibling that should take c's request now, or -1: one with a free application

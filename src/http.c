@@ -675,7 +675,7 @@ void http_req_next(http_req_t *req)
     req->body_total = req->body_left = 0;
     req->content_length = -1;
     req->body_start = 0;
-    req->started = req->headers_done = req->complete = false;
+    req->started = req->headers_done = req->complete = req->compacted = false;
     req->keep_alive = req->expect_continue = req->llhttp_keep_alive = false;
     req->conn_close = req->has_te = req->te_chunked_last = req->has_cl = false;
     req->version_minor = 0;
@@ -698,6 +698,7 @@ size_t http_compact(http_req_t *req, char *data, size_t len, size_t *consumed)
     if (!req->headers_done || req->complete || !req->body_start || *consumed <= req->body_start)
         return len;
     size_t drop = *consumed - req->body_start;
+    req->compacted = true;
     memmove(data + req->body_start, data + *consumed, len - *consumed);
     *consumed = req->body_start;
     return len - drop;

@@ -88,6 +88,8 @@ typedef struct http_req {
     bool started; /* a byte of the current request line has arrived */
     bool headers_done;
     bool complete;   /* a whole message has been parsed */
+    bool compacted;  /* http_compact dropped bytes: the buffer no longer holds the request
+                        as it came (its chunk framing is gone), so it cannot be replayed */
     bool keep_alive; /* valid when complete */
     bool expect_continue;
     bool conn_close;        /* a Connection header lists "close" (our own reading) */

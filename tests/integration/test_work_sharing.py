@@ -321,3 +321,25 @@ def test_twenty_hups_with_new_connections_never_hang(server):
     assert hups == 20
     assert total >= 50000
     assert errors == 0
+
+
+@pytest.mark.parametrize("second", [b"\r\n", b"X-Trailer: t\r\n\r\n"])
+def test_a_chunked_request_completed_while_the_worker_is_busy_travels_intact(server, second):
+    """A chunked request whose last CRLF (or trailer section) comes in a later packet,
+    completed while the worker's only thread is in a slow request: its hand-off must not
+    carry the buffer whose chunk framing the parser already consumed ("0\r\n"), or the
+    taker reads it again without that framing and answers 400. It is kept (or sent as it
+    came) and answered 200."""
+    srv = server(APP, workers=1, probe="/fast")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        # parsed while the worker is idle: its head and "0\r\n" are consumed
+        s.sendall(b"POST /fast HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n")
+        time.sleep(0.1)
+        slow = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        slow.sendall(b"GET /sleep?ms=600 HTTP/1.1\r\nHost: t\r\n\r\n")
+        time.sleep(0.2)   # the thread has been in it for longer than a hand-off waits
+        s.sendall(second)   # complete now, with the worker busy: it goes to the queue
+        resp = read_response(s.makefile("rb"))
+    assert resp.status == 200, (resp.status, resp.body)
+    assert read_response(slow.makefile("rb")).status == 200
+    slow.close()

@@ -108,9 +108,23 @@ static void test_chunked_body_and_compaction(void)
         CHECK_EQ_MEM(in.data + req.target.off, req.target.len, "/up");
         CHECK(header_is(&req, in.data, 0, "Transfer-Encoding", "chunked"));
         CHECK(in.len < sizeof(raw) - 1);
+        CHECK(req.compacted); /* the buffer is no longer the request as it came */
         http_req_free(&req);
         buf_free(&in);
     }
+    /* an empty chunked body whose last CRLF comes later: "0\r\n" is consumed (and the
+     * buffer compacted) though not a byte of body arrived; a body-less request is not */
+    const char empty[] = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+    http_req_t req;
+    buf_t in = {0};
+    size_t parsed = 0;
+    http_req_init(&req, &default_limits);
+    CHECK(feed(&req, &in, &parsed, empty, sizeof(empty) - 1, sizeof(empty) - 1) > 0);
+    CHECK(!req.complete && req.body_total == 0 && req.compacted);
+    http_req_next(&req);
+    CHECK(!req.compacted);
+    http_req_free(&req);
+    buf_free(&in);
 }
 
 static void test_large_body_is_not_buffered_twice(void)
