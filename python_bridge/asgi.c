@@ -28,8 +28,9 @@ static struct {
     PyObject *lifespan;         /* the worker's Lifespan, NULL when off or unsupported */
     PyObject *cancelled_error;  /* asyncio.CancelledError */
     PyObject *tasks;            /* the request tasks still running (a set: the loop keeps
-                                   only weak references to tasks) */
-    PyObject *tasks_discard;    /* its discard method: each task's done callback */
+                                   only weak references to tasks); each leaves it when its
+                                   coroutine ends (finish), with no done callback to run */
+    PyObject *create_task;      /* loop.create_task, bound: once per request */
     PyObject *call_soon;        /* loop.call_soon, bound: once per loop iteration */
     PyObject *on_ready;         /* the round, as the loop calls it (reader, call_soon) */
     PyObject *on_timer;         /* ... and as the deadline's TimerHandle calls it */
@@ -295,6 +296,8 @@ static void report(py_asgi_req_t *r, PyObject *exc)
 static void finish(py_asgi_req_t *r, bool failed)
 {
     Py_CLEAR(r->coro);
+    if (r->task && PySet_Discard(asgi.tasks, r->task) < 0)
+        PyErr_Clear(); /* (a task is hashable: this cannot fail) */
     Py_CLEAR(r->task);
     if (r->ended)
         return;
@@ -505,13 +508,13 @@ int py_asgi_open(py_app_t *app, const py_asgi_config_t *cfg, const py_asgi_ops_t
         "uwsgi_fast.ClientDisconnected", "send() on a connection whose client has gone",
         PyExc_OSError, NULL);
     asgi.tasks = PySet_New(NULL);
-    asgi.tasks_discard = asgi.tasks ? PyObject_GetAttrString(asgi.tasks, "discard") : NULL;
+    asgi.create_task = PyObject_GetAttrString(asgi_shared.loop, "create_task");
     asgi.on_ready = PyCFunction_New(&on_ready_def, NULL);
     asgi.on_timer = PyCFunction_New(&on_timer_def, NULL);
     PyObject *reg = NULL;
     if (asgi.cancelled_error && asgi_shared.create_future && asgi.call_soon &&
-        asgi_shared.disconnect_exc && asgi.tasks_discard && asgi.on_ready && asgi.on_timer &&
-        PyType_Ready(&req_type) == 0)
+        asgi_shared.disconnect_exc && asgi.tasks && asgi.create_task && asgi.on_ready &&
+        asgi.on_timer && PyType_Ready(&req_type) == 0)
         reg = PyObject_CallMethod(asgi.glue, "register_coroutine", "O", (PyObject *)&req_type);
     Py_XDECREF(reg);
     if (!reg || asgi_io_setup() < 0 || asgi_scope_setup() < 0) {
@@ -625,25 +628,21 @@ py_asgi_req_t *py_asgi_start(const py_request_t *req, void *owner, const char *l
     memset((char *)r + sizeof(PyObject), 0, sizeof(*r) - sizeof(PyObject));
     r->content_length = -1;
     r->trailers_ok = asgi_scope_trailers_allowed(req);
-    snprintf(r->line, sizeof(r->line), "%s", line);
+    size_t n = strnlen(line, sizeof(r->line) - 1);
+    memcpy(r->line, line, n);
+    r->line[n] = 0;
     PyObject_GC_Track((PyObject *)r);
     r->coro = call_app(r, req);
-    PyObject *task = r->coro ? PyObject_CallMethod(asgi_shared.loop, "create_task", "O", r) : NULL;
-    PyObject *added = task && PySet_Add(asgi.tasks, task) == 0
-                          ? PyObject_CallMethod(task, "add_done_callback", "O", asgi.tasks_discard)
-                          : NULL;
-    if (added)
-        r->task = task; /* (the reference create_task gave) */
-    else
+    PyObject *task = r->coro ? PyObject_CallOneArg(asgi.create_task, (PyObject *)r) : NULL;
+    if (!task || PySet_Add(asgi.tasks, task) < 0) {
         Py_XDECREF(task);
-    if (!added) {
         PyObject *exc = compat_err_take();
         report(r, exc);
         Py_XDECREF(exc);
         Py_DECREF(r);
         return NULL;
     }
-    Py_DECREF(added);
+    r->task = task; /* (the reference create_task gave) */
     r->owner = owner;
     return r;
 }
