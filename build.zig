@@ -64,13 +64,20 @@ pub fn build(b: *std.Build) void {
 
     const version = readVersion(b);
     const cflags = b.fmt("-DUF_VERSION=\"{s}\"", .{version});
-    // a gunicorn.conf.py is run by the same interpreter whose libpython we embed
-    const pyflag = b.fmt("-DUF_PYTHON=\"{s}\"", .{py.executable});
     const our_flags: []const []const u8 = &.{
         "-std=gnu11",            "-Wall",                           "-Wextra",
         "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
-        "-D_GNU_SOURCE",         cflags,                            pyflag,
+        "-D_GNU_SOURCE",         cflags,
     };
+    // What the build is made of, for tunables/ only (--version; a gunicorn.conf.py is run by
+    // the interpreter whose libpython we embed): kept off the other folders so that builds
+    // against another interpreter or linkage (the wheel's) reuse their cached objects.
+    const linked = if (static_deps) "liburing, mimalloc and llhttp linked in statically" else "liburing and mimalloc shared, llhttp compiled in";
+    const identity_flags = std.mem.concat(b.allocator, []const u8, &.{ our_flags, &.{
+        b.fmt("-DUF_PYTHON=\"{s}\"", .{py.executable}),
+        b.fmt("-DUF_PYTHON_VERSION=\"{s}\"", .{py.version}),
+        b.fmt("-DUF_LINKED=\"{s}\"", .{linked}),
+    } }) catch @panic("OOM");
 
     // ---- one library per folder, in dependency order -------------------------
     // Each folder compiles against the headers of the folders it may use and no others
@@ -83,7 +90,8 @@ pub fn build(b: *std.Build) void {
             .target = target,
             .optimize = optimize,
         });
-        lib.addCSourceFiles(.{ .files = layer.sources, .flags = our_flags });
+        const identity = std.mem.eql(u8, layer.folder, "tunables");
+        lib.addCSourceFiles(.{ .files = layer.sources, .flags = if (identity) identity_flags else our_flags });
         const headers = b.addWriteFiles();
         for (layer.uses) |folder| {
             _ = headers.addCopyDirectory(b.path(folder), folder, .{ .include_extensions = &.{".h"} });
@@ -127,7 +135,7 @@ pub fn build(b: *std.Build) void {
     for (discoverUnitTests(b)) |path| {
         const name = b.fmt("unit-{s}", .{std.fs.path.stem(path)});
         const t = b.addExecutable(.{ .name = name, .target = target, .optimize = optimize });
-        t.addCSourceFiles(.{ .files = &.{path}, .flags = our_flags });
+        t.addCSourceFiles(.{ .files = &.{path}, .flags = identity_flags });
         t.addIncludePath(b.path("tests/unit"));
         linkLayers(t, &libs);
         configure(b, t, py, deps, llhttp_inc, true);
@@ -136,7 +144,7 @@ pub fn build(b: *std.Build) void {
     b.step("test", "Run the C unit tests").dependOn(&run_tests.step);
 }
 
-const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8, executable: []const u8 };
+const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8, executable: []const u8, version: []const u8 };
 const Deps = struct { static: bool, mimalloc_archive: ?[]const u8, mimalloc_inc: ?[]const u8 };
 
 /// Include paths for every compile (the repository root only where every folder may be
@@ -192,6 +200,7 @@ fn probePython(b: *std.Build, python: []const u8) Python {
         \\print(s.get_config_var('LIBDIR'))
         \\print('python' + s.get_config_var('LDVERSION'))
         \\import sys; print(sys.executable)
+        \\import platform; print(platform.python_version())
     ;
     var code: u8 = 0;
     const out = b.runAllowFail(&.{ python, "-c", script }, &code, .Inherit) catch {
@@ -199,7 +208,7 @@ fn probePython(b: *std.Build, python: []const u8) Python {
         std.process.exit(1);
     };
     var it = std.mem.tokenizeScalar(u8, out, '\n');
-    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().?, .executable = it.next().? };
+    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().?, .executable = it.next().?, .version = it.next().? };
     requireFile(b, b.pathJoin(&.{ py.include, "Python.h" }), "python3-dev");
     return py;
 }
