@@ -5,6 +5,8 @@
 //!   zig build test            C unit tests, closing line "N passed, N failed"
 //!   zig build run -- APP      build and serve APP
 //!   zig build -Doptimize=Debug  assertions + UBSan (Zig's C default in Debug)
+//!   pip wheel .               the same binary in a wheel, liburing and mimalloc linked
+//!                             statically (-Dstatic-deps; build_backend/ passes the options)
 const std = @import("std");
 
 pub fn build(b: *std.Build) void {
