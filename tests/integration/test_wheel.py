@@ -222,6 +222,16 @@ def test_missing_build_dependencies_name_the_apt_line(monkeypatch):
         prereqs.find(str(ROOT))
     assert "\n    apt-get install liburing-dev node-llhttp\n" in str(e.value) + "\n"
 
+    # an interpreter without a shared libpython (pyenv's default, say) is told what to use
+    real = prereqs.sysconfig.get_config_var
+    monkeypatch.setattr(prereqs.sysconfig, "get_config_var",
+                        lambda name: 0 if name == "Py_ENABLE_SHARED" else real(name))
+    with pytest.raises(prereqs.Missing) as e:
+        prereqs.find(str(ROOT))
+    v = "%d.%d" % sys.version_info[:2]
+    assert "has no shared libpython" in str(e.value)
+    assert f"apt-get install python{v}-dev python{v}-venv" in str(e.value)
+
 
 def test_sdist_builds_offline_from_its_own_llhttp(tmp_path, wheel):
     """The sdist carries llhttp (with its licence) and builds into the same wheel with no
@@ -260,6 +270,6 @@ def test_uninstall_leaves_nothing(venv):
     d, before = venv
     run([d / "bin" / "pip", "uninstall", "-y", "-q", "uwsgi-fast"])
     left = sorted(str(p.relative_to(d)) for p in d.rglob("*")
-                  if p.relative_to(d) not in before and "uwsgi" in p.name.lower())
+                  if p.relative_to(d) not in before and "uwsgi" in str(p.relative_to(d)).lower())
     assert left == []
     assert not (d / "bin" / "uwsgi-fast").exists()
