@@ -26,6 +26,18 @@ def get_requires_for_build_sdist(config_settings=None):
     return []
 
 
+def prepare_metadata_for_build_wheel(metadata_directory, config_settings=None):
+    """The .dist-info without building: pip resolves before it compiles, and a missing
+    -dev package is reported by build_wheel, under pip's "Building wheel" line."""
+    info, files = archives.dist_info(archives.Project(SOURCE_DIR))
+    for path, data in files:
+        target = os.path.join(metadata_directory, info, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(data)
+    return info
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     """config_settings: cpu=native (pip's -C cpu=native) builds for this machine's CPU.
     The default is the architecture's baseline, so that the wheel runs on any machine of

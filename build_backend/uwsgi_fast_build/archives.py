@@ -71,21 +71,29 @@ def _digest(data: bytes) -> str:
         b"=").decode()
 
 
-def write_wheel(out_dir: str, project: Project, files: List[Tuple[str, bytes, bool]]) -> str:
-    """files: (path in the wheel, content, executable). Adds the .dist-info; returns the
-    wheel's file name."""
-    tag = wheel_tag()
+def dist_info(project: Project) -> Tuple[str, List[Tuple[str, bytes]]]:
+    """The .dist-info folder's name and its files but RECORD (path inside it, content):
+    what pip reads before it builds (prepare_metadata_for_build_wheel) and the wheel
+    carries."""
     info = "%s-%s.dist-info" % (project.dist, project.version)
-    meta = [
-        (info + "/METADATA", project.metadata().encode(), False),
-        (info + "/WHEEL", ("Wheel-Version: 1.0\nGenerator: uwsgi_fast_build\n"
-                           "Root-Is-Purelib: false\nTag: %s\n" % tag).encode(), False),
-        (info + "/entry_points.txt", project.entry_points().encode(), False),
+    files = [
+        ("METADATA", project.metadata().encode()),
+        ("WHEEL", ("Wheel-Version: 1.0\nGenerator: uwsgi_fast_build\n"
+                   "Root-Is-Purelib: false\nTag: %s\n" % wheel_tag()).encode()),
+        ("entry_points.txt", project.entry_points().encode()),
     ]
     for name in sorted(os.listdir(LICENSES)):
         with open(os.path.join(LICENSES, name), "rb") as f:
-            meta.append((info + "/licenses/" + name, f.read(), False))
-    name = "%s-%s-%s.whl" % (project.dist, project.version, tag)
+            files.append(("licenses/" + name, f.read()))
+    return info, files
+
+
+def write_wheel(out_dir: str, project: Project, files: List[Tuple[str, bytes, bool]]) -> str:
+    """files: (path in the wheel, content, executable). Adds the .dist-info; returns the
+    wheel's file name."""
+    info, info_files = dist_info(project)
+    meta = [(info + "/" + path, data, False) for path, data in info_files]
+    name = "%s-%s-%s.whl" % (project.dist, project.version, wheel_tag())
     record = []
     # a fixed date keeps two builds of the same binary byte-identical
     stamp = time.gmtime(int(os.environ.get("SOURCE_DATE_EPOCH", "315532800")))[:6]
