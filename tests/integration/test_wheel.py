@@ -16,13 +16,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import zipfile
+from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import APPS, ROOT, VENV, clean_env, free_port, wait_until
+from conftest import APPS, BINARY, ROOT, VENV, clean_env, free_port, wait_until
 
 BUILD_TIMEOUT = 900  # a cold Zig cache compiles every source (a few minutes on 2 cores)
 PIP_TIMEOUT = 300
@@ -147,6 +149,30 @@ def test_wheel_name_contents_and_linkage(wheel, venv):
     ours = set(needed) - (set(ldd(libpython[0])) - {"libc.so.6", "libm.so.6"})
     assert all(LIBC_FAMILY.match(n) for n in ours), ours
     assert "libc.so.6" in ours, ours
+
+
+def test_starts_with_liburing_and_mimalloc_out_of_reach(venv):
+    """The wheel's binary runs where Debian's liburing and mimalloc are absent: in a mount
+    namespace with /dev/null over each of their shared libraries (the -dev symlinks too),
+    where the standalone binary, linked against them, cannot load."""
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    masks = sorted({str(p) for d in ("/usr/lib", "/usr/lib/" + multiarch)
+                    for p in Path(d).glob("lib*.so*")
+                    if p.name.startswith(("liburing.so", "libmimalloc.so"))})
+    if not masks or not shutil.which("unshare"):
+        pytest.skip("no liburing/mimalloc shared library to hide, or no unshare(1)")
+
+    def hidden(cmd):
+        script = "".join(f"mount --bind /dev/null {m} && " for m in masks) + "exec " + cmd
+        return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                              text=True, timeout=30, env=server_env(), cwd=APPS)
+    r = hidden(f"{venv[0]}/bin/uwsgi-fast --version")
+    if "unshare failed" in r.stderr or "mount:" in r.stderr:
+        pytest.skip(f"no mount namespace here: {r.stderr.strip()}")
+    assert r.returncode == 0 and "linked in statically" in r.stdout, r.stdout + r.stderr
+    if BINARY.is_file() and "shared" in run([BINARY, "--version"], cwd=APPS).stdout:
+        r = hidden(f"{BINARY} --version")  # the masks do hide what a shared build needs
+        assert r.returncode != 0 and "error while loading shared libraries" in r.stderr, r
 
 
 def ldd(path):
