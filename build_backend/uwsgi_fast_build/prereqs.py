@@ -45,6 +45,7 @@ def find(source_dir: str) -> Inputs:
     apt: List[str] = []
     other: List[str] = []
     python, libpython, package = _python(apt, other)
+    _c_compiler(apt)
     _liburing(apt)
     llhttp_src, llhttp_inc = _llhttp(source_dir, apt)
     archive, mi_inc = _mimalloc(other)
@@ -100,6 +101,15 @@ def _python(apt: List[str], other: List[str]):
                          "with them" % (exe, include, link_name))
     libpython = os.path.join(libdir, soname)
     return exe, libpython, _debian_package(libpython) if debian else None
+
+
+def _c_compiler(apt: List[str]):
+    """Zig compiles with its own clang, but asks the system's cc where the system's headers
+    are (/usr/include: liburing.h, Python's multiarch pyconfig.h). Without a cc it uses
+    only its bundled libc headers, and the build fails on the first system header (a
+    minimal Debian 12 has no cc)."""
+    if not shutil.which(os.environ.get("CC") or "cc"):
+        apt.append("gcc")
 
 
 def _liburing(apt: List[str]):

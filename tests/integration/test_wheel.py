@@ -244,9 +244,10 @@ def test_missing_build_dependencies_name_the_apt_line(monkeypatch):
         sys.path.remove(str(ROOT / "build_backend"))
     monkeypatch.setattr(prereqs, "LIBURING_HEADER", "/nonexistent/liburing.h")
     monkeypatch.setattr(prereqs, "LLHTTP_SRC", "/nonexistent")
+    monkeypatch.setenv("CC", "/nonexistent/cc")
     with pytest.raises(prereqs.Missing) as e:
         prereqs.find(str(ROOT))
-    assert "\n    apt-get install liburing-dev node-llhttp\n" in str(e.value) + "\n"
+    assert "\n    apt-get install gcc liburing-dev node-llhttp\n" in str(e.value) + "\n"
 
     # an interpreter without a shared libpython (pyenv's default, say) is told what to use
     real = prereqs.sysconfig.get_config_var
