@@ -42,6 +42,8 @@ class Project:
         self.dist = self.name.replace("-", "_")
         with open(os.path.join(source_dir, self.table["readme"]), encoding="utf-8") as f:
             self.readme = f.read()
+        with open(os.path.join(source_dir, "LICENSE"), "rb") as f:
+            self.license = f.read()
 
     def metadata(self) -> str:
         t = self.table
@@ -81,6 +83,7 @@ def dist_info(project: Project) -> Tuple[str, List[Tuple[str, bytes]]]:
         ("WHEEL", ("Wheel-Version: 1.0\nGenerator: uwsgi_fast_build\n"
                    "Root-Is-Purelib: false\nTag: %s\n" % wheel_tag()).encode()),
         ("entry_points.txt", project.entry_points().encode()),
+        ("licenses/LICENSE", project.license),  # uwsgi-fast's own; then what is linked in
     ]
     for name in sorted(os.listdir(LICENSES)):
         with open(os.path.join(LICENSES, name), "rb") as f:
