@@ -5,6 +5,8 @@
 //!   zig build test            C unit tests, closing line "N passed, N failed"
 //!   zig build run -- APP      build and serve APP
 //!   zig build -Doptimize=Debug  assertions + UBSan (Zig's C default in Debug)
+//!   pip wheel .               the same binary in a wheel, liburing and mimalloc linked
+//!                             statically (-Dstatic-deps; build_backend/ passes the options)
 const std = @import("std");
 
 pub fn build(b: *std.Build) void {
@@ -30,23 +32,54 @@ pub fn build(b: *std.Build) void {
         "llhttp-include",
         "Directory with llhttp.h (default: /usr/share/include/llhttp, Debian node-llhttp)",
     ) orelse "/usr/share/include/llhttp";
+    // The wheel (build_backend/) carries no shared library but libc and libpython: its
+    // build links liburing's archive (Debian liburing-dev ships liburing.a) and a
+    // mimalloc archive (Debian ships none, so the backend takes cmeel-mimalloc's).
+    const static_deps = b.option(
+        bool,
+        "static-deps",
+        "Link liburing and mimalloc from static archives, as the wheel does (default: false)",
+    ) orelse false;
+    const mimalloc_archive = b.option(
+        []const u8,
+        "mimalloc-archive",
+        "libmimalloc.a for -Dstatic-deps (default: none; the wheel build passes one)",
+    );
+    const mimalloc_inc = b.option(
+        []const u8,
+        "mimalloc-include",
+        "Directory with mimalloc.h (default: the system's, Debian libmimalloc-dev)",
+    );
 
     // ---- system dependencies: fail loudly, naming the package ----------------
     requireFile(b, "/usr/include/liburing.h", "liburing-dev");
-    requireFile(b, "/usr/include/mimalloc.h", "libmimalloc-dev");
+    requireFile(b, b.pathJoin(&.{ mimalloc_inc orelse "/usr/include", "mimalloc.h" }), "libmimalloc-dev");
+    if (static_deps and mimalloc_archive == null) {
+        std.debug.print("error: -Dstatic-deps needs -Dmimalloc-archive=PATH/libmimalloc.a (Debian ships no static mimalloc; pip install cmeel-mimalloc has one)\n", .{});
+        std.process.exit(1);
+    }
+    if (mimalloc_archive) |path| requireFile(b, path, "libmimalloc.a (pip install cmeel-mimalloc)");
+    const deps = Deps{ .static = static_deps, .mimalloc_archive = mimalloc_archive, .mimalloc_inc = mimalloc_inc };
     requireFile(b, b.pathJoin(&.{ llhttp_src, "llhttp.c" }), "node-llhttp");
     requireFile(b, b.pathJoin(&.{ llhttp_inc, "llhttp.h" }), "node-llhttp");
     const py = probePython(b, python);
 
     const version = readVersion(b);
     const cflags = b.fmt("-DUF_VERSION=\"{s}\"", .{version});
-    // a gunicorn.conf.py is run by the same interpreter whose libpython we embed
-    const pyflag = b.fmt("-DUF_PYTHON=\"{s}\"", .{py.executable});
     const our_flags: []const []const u8 = &.{
         "-std=gnu11",            "-Wall",                           "-Wextra",
         "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
-        "-D_GNU_SOURCE",         cflags,                            pyflag,
+        "-D_GNU_SOURCE",         cflags,
     };
+    // What the build is made of, for tunables/ only (--version; a gunicorn.conf.py is run by
+    // the interpreter whose libpython we embed): kept off the other folders so that builds
+    // against another interpreter or linkage (the wheel's) reuse their cached objects.
+    const linked = if (static_deps) "liburing, mimalloc and llhttp linked in statically" else "liburing and mimalloc shared, llhttp compiled in";
+    const identity_flags = std.mem.concat(b.allocator, []const u8, &.{ our_flags, &.{
+        b.fmt("-DUF_PYTHON=\"{s}\"", .{py.executable}),
+        b.fmt("-DUF_PYTHON_VERSION=\"{s}\"", .{py.version}),
+        b.fmt("-DUF_LINKED=\"{s}\"", .{linked}),
+    } }) catch @panic("OOM");
 
     // ---- one library per folder, in dependency order -------------------------
     // Each folder compiles against the headers of the folders it may use and no others
@@ -59,7 +92,8 @@ pub fn build(b: *std.Build) void {
             .target = target,
             .optimize = optimize,
         });
-        lib.addCSourceFiles(.{ .files = layer.sources, .flags = our_flags });
+        const identity = std.mem.eql(u8, layer.folder, "tunables");
+        lib.addCSourceFiles(.{ .files = layer.sources, .flags = if (identity) identity_flags else our_flags });
         const headers = b.addWriteFiles();
         for (layer.uses) |folder| {
             _ = headers.addCopyDirectory(b.path(folder), folder, .{ .include_extensions = &.{".h"} });
@@ -75,7 +109,7 @@ pub fn build(b: *std.Build) void {
                 .flags = &.{ "-w", "-DLLHTTP_STRICT_MODE=1" },
             });
         }
-        configure(b, lib, py, llhttp_inc, false);
+        configure(b, lib, py, deps, llhttp_inc, false);
         libs[i] = lib;
     }
 
@@ -83,7 +117,7 @@ pub fn build(b: *std.Build) void {
     const exe = b.addExecutable(.{ .name = "uwsgi-fast", .target = target, .optimize = optimize });
     exe.addCSourceFiles(.{ .files = &.{"src/main.c"}, .flags = our_flags });
     linkLayers(exe, &libs);
-    configure(b, exe, py, llhttp_inc, true);
+    configure(b, exe, py, deps, llhttp_inc, true);
     b.installArtifact(exe);
 
     // ---- run -----------------------------------------------------------------
@@ -103,30 +137,39 @@ pub fn build(b: *std.Build) void {
     for (discoverUnitTests(b)) |path| {
         const name = b.fmt("unit-{s}", .{std.fs.path.stem(path)});
         const t = b.addExecutable(.{ .name = name, .target = target, .optimize = optimize });
-        t.addCSourceFiles(.{ .files = &.{path}, .flags = our_flags });
+        t.addCSourceFiles(.{ .files = &.{path}, .flags = identity_flags });
         t.addIncludePath(b.path("tests/unit"));
         linkLayers(t, &libs);
-        configure(b, t, py, llhttp_inc, true);
+        configure(b, t, py, deps, llhttp_inc, true);
         run_tests.addArtifactArg(t);
     }
     b.step("test", "Run the C unit tests").dependOn(&run_tests.step);
 }
 
-const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8, executable: []const u8 };
+const Python = struct { include: []const u8, libdir: []const u8, lib: []const u8, executable: []const u8, version: []const u8 };
+const Deps = struct { static: bool, mimalloc_archive: ?[]const u8, mimalloc_inc: ?[]const u8 };
 
 /// Include paths for every compile (the repository root only where every folder may be
 /// seen: main.c and the tests); system libraries only for executables (a static archive
 /// that "links" a shared library would just carry the .so as a bogus member).
-fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, llhttp_inc: []const u8, whole_tree: bool) void {
+fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, deps: Deps, llhttp_inc: []const u8, whole_tree: bool) void {
     c.linkLibC();
     if (whole_tree) c.addIncludePath(b.path("."));
     c.addIncludePath(.{ .cwd_relative = llhttp_inc });
+    // only common/mem.c includes mimalloc.h: the other folders' objects stay shared
+    // between the standalone build and the wheel's
+    if (deps.mimalloc_inc) |dir| if (whole_tree or std.mem.eql(u8, c.name, "uwsgi-fast-common")) c.addIncludePath(.{ .cwd_relative = dir });
     c.addIncludePath(.{ .cwd_relative = py.include });
     if (c.kind != .exe) return;
     c.addLibraryPath(.{ .cwd_relative = py.libdir });
     c.addRPath(.{ .cwd_relative = py.libdir });
-    c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no });
-    c.linkSystemLibrary2("mimalloc", .{ .use_pkg_config = .no });
+    if (deps.static) {
+        c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no, .preferred_link_mode = .static, .search_strategy = .mode_first });
+        c.addObjectFile(.{ .cwd_relative = deps.mimalloc_archive.? });
+    } else {
+        c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no });
+        c.linkSystemLibrary2("mimalloc", .{ .use_pkg_config = .no });
+    }
     c.linkSystemLibrary2(py.lib, .{ .use_pkg_config = .no });
     c.linkSystemLibrary2("m", .{ .use_pkg_config = .no });
 }
@@ -159,6 +202,7 @@ fn probePython(b: *std.Build, python: []const u8) Python {
         \\print(s.get_config_var('LIBDIR'))
         \\print('python' + s.get_config_var('LDVERSION'))
         \\import sys; print(sys.executable)
+        \\import platform; print(platform.python_version())
     ;
     var code: u8 = 0;
     const out = b.runAllowFail(&.{ python, "-c", script }, &code, .Inherit) catch {
@@ -166,7 +210,7 @@ fn probePython(b: *std.Build, python: []const u8) Python {
         std.process.exit(1);
     };
     var it = std.mem.tokenizeScalar(u8, out, '\n');
-    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().?, .executable = it.next().? };
+    const py = Python{ .include = it.next().?, .libdir = it.next().?, .lib = it.next().?, .executable = it.next().?, .version = it.next().? };
     requireFile(b, b.pathJoin(&.{ py.include, "Python.h" }), "python3-dev");
     return py;
 }

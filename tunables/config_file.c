@@ -12,12 +12,6 @@
 #include "tunables/suggest.h"
 #include "tunables/text.h"
 
-/* The interpreter that runs a gunicorn.conf.py when no virtualenv is configured. The
- * build may pin it to the interpreter whose libpython is embedded (-DUF_PYTHON=...). */
-#ifndef UF_PYTHON
-#define UF_PYTHON "python3"
-#endif
-
 #define CONFIG_MAX (1 << 20)
 
 static bool file_exists(const char *path)

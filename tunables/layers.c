@@ -340,13 +340,28 @@ static int check_required(const tun_config_t *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* --version: the first line is the one scripts read; then the Python the server will
+ * run (the build's libpython, in $VIRTUAL_ENV when that is set: a wheel's launcher sets
+ * it to its venv) and what the build put in. */
+static void write_version(FILE *out, char **envp)
+{
+    const char *venv = tun_env_get(envp, "VIRTUAL_ENV");
+    fprintf(out, "uwsgi-fast %s\n", UF_VERSION);
+    fprintf(out, "python %s (libpython of %s), virtualenv: %s\n", UF_PYTHON_VERSION, UF_PYTHON,
+            venv && *venv ? venv : "none");
+    fprintf(out,
+            "engines: io_uring and epoll (--engine auto picks io_uring where the host "
+            "allows it); %s\n",
+            UF_LINKED);
+}
+
 /* --help, --version and --print-settings-markdown: answered before any value is read. */
-static void answer_early(int action, FILE *out)
+static void answer_early(int action, FILE *out, char **envp)
 {
     if (action == TUN_ACT_HELP)
         tun_write_help(out);
     else if (action == TUN_ACT_VERSION)
-        fprintf(out, "uwsgi-fast %s\n", UF_VERSION);
+        write_version(out, envp);
     else
         tun_write_markdown(out);
     fflush(out);
@@ -392,7 +407,7 @@ int tun_parse_ex(tun_config_t *cfg, int argc, char **argv, char **envp, unsigned
     if (rc < 0)
         goto out;
     if (action & TUN_ACT_ENDS_SCAN) {
-        answer_early(action, out);
+        answer_early(action, out, ps.envp);
         rc = TUN_EXIT;
         goto out;
     }

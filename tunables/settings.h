@@ -18,8 +18,20 @@
 #include "tunables/table.h"
 #include "tunables/tunables.h"
 
+/* What the build says about itself (build.zig defines each; these are a bare compile's).
+ * UF_PYTHON is the interpreter whose libpython is embedded: it also runs a
+ * gunicorn.conf.py when no virtualenv is configured. */
 #ifndef UF_VERSION
 #define UF_VERSION "0.0.0-dev"
+#endif
+#ifndef UF_PYTHON
+#define UF_PYTHON "python3"
+#endif
+#ifndef UF_PYTHON_VERSION
+#define UF_PYTHON_VERSION "?"
+#endif
+#ifndef UF_LINKED
+#define UF_LINKED "liburing and mimalloc shared, llhttp compiled in"
 #endif
 
 #define TUN_ENV_PREFIX        "UWSGI_FAST_"
