@@ -57,7 +57,12 @@ typedef struct op {
 
 typedef struct fdent {
     op_t *in, *out;  /* waiting for readability / writability */
+    uint64_t owner;  /* the user_data of the last operation that waited here (see wait_on) */
+    bool owned;      /* owner is set */
+    uint64_t nb_ud;  /* the user_data of the read that found out `nonblock` (run_read) */
     bool registered; /* in the epoll set (as far as we know: see wait_on) */
+    bool nb_known;   /* nb_ud and nonblock are set */
+    bool nonblock;   /* the file is O_NONBLOCK: a read cannot block the loop */
 } fdent_t;
 
 struct ep {
@@ -215,11 +220,21 @@ static void unwait(ep_t *ep, op_t *o)
  *
  * The registration is not trusted when a fresh operation is the first to wait on the
  * descriptor: its number may belong to a new file since the old one was closed without
- * ep_close. ADD is then tried again; EEXIST means it was right after all. */
+ * ep_close. ADD is then tried again; EEXIST means it was right after all. Except when the
+ * fresh operation has the user_data of the last one that waited here: that is its owner
+ * arming it again (the pool's and the wake-up eventfds are read this way once per poke),
+ * and an owner that closes a descriptor without ep_close gets a new user_data for the
+ * next file with that number (a connection's carries its generation). Without this, every
+ * re-armed eventfd read that waits cost an epoll_ctl that fails with EEXIST. */
+static bool owned_by(const fdent_t *e, const op_t *o)
+{
+    return e->owned && e->owner == o->ud;
+}
+
 static int wait_on(ep_t *ep, op_t *o, bool out)
 {
     fdent_t *e = fdent(ep, o->fd);
-    if (!e->registered || (o->fresh && !e->in && !e->out)) {
+    if (!e->registered || (o->fresh && !e->in && !e->out && !owned_by(e, o))) {
         struct epoll_event ev = {.data.fd = o->fd};
         ev.events = o->kind == K_ACCEPT ? EPOLLIN | EPOLLEXCLUSIVE
                                         : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -227,6 +242,8 @@ static int wait_on(ep_t *ep, op_t *o, bool out)
             return -errno;
         e->registered = true;
     }
+    e->owner = o->ud;
+    e->owned = true;
     o->fresh = false;
     o->waiting = true;
     op_t **list = out ? &e->out : &e->in;
@@ -243,6 +260,7 @@ static void unregister(ep_t *ep, int fd)
     if (e->registered)
         epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
     e->registered = false;
+    e->owned = e->nb_known = false;
 }
 
 /* An operation that cannot wait ends with the error. */
@@ -408,12 +426,24 @@ static void run_send_file(ep_t *ep, op_t *o)
     }
 }
 
-/* Reads at the file position (eventfds, pipes, inotify): a blocking descriptor is read
- * only once poll says it will not block. A file epoll cannot watch is read as it is. */
+/* Reads at the file position (eventfds, pipes, inotify): a non-blocking descriptor is read
+ * at once (EAGAIN: it waits); a blocking one only once poll says it will not block. A file
+ * epoll cannot watch is read as it is. The mode is read once per user_data on the
+ * descriptor (the trust wait_on gives an owner's re-arm), not polled per read: the
+ * worker's eventfds are read once per poke, and a poll before each read, with an
+ * epoll_ctl when it found nothing, were two system calls per poke that a non-blocking
+ * read does not need. */
 static void run_read(ep_t *ep, op_t *o)
 {
+    fdent_t *e = fdent(ep, o->fd);
+    if (!e->nb_known || e->nb_ud != o->ud) {
+        int fl = fcntl(o->fd, F_GETFL);
+        e->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+        e->nb_ud = o->ud;
+        e->nb_known = true;
+    }
     struct pollfd p = {.fd = o->fd, .events = POLLIN};
-    if (poll(&p, 1, 0) == 0) {
+    if (!e->nonblock && poll(&p, 1, 0) == 0) {
         int ret = wait_on(ep, o, false);
         if (ret == 0)
             return;

@@ -11,6 +11,8 @@
 # Usage: flamegraphs/profile.sh [hello|flask|body-10k|stream-1m|file-1m|post-64k]
 #   env: DURATION=10 (seconds sampled)  RATE=250 (samples/s)  CONNECTIONS=50
 #        UWSGI_FAST=zig-out/bin/uwsgi-fast   OUT_DIR=flamegraphs
+#        ENGINE=epoll (--engine epoll; the files are named epoll-<scenario>.*; default:
+#        the server's own choice, io_uring where it works)
 #
 # How: uwsgi-fast runs the benchmark's app (tests/bench/apps) with one worker; wrk -t1
 # loads it; `py-spy record --native` samples the worker (py-spy from the bench venv,
@@ -40,6 +42,13 @@ esac
 duration=${DURATION:-10}
 rate=${RATE:-250}
 conns=${CONNECTIONS:-50}
+engine=${ENGINE:-}
+engine_flags=()
+name=$scenario
+if [ -n "$engine" ]; then
+    engine_flags=(--engine "$engine")
+    [ "$engine" = io_uring ] || name=$engine-$scenario
+fi
 uf=${UWSGI_FAST:-$root/zig-out/bin/uwsgi-fast}
 out_dir=${OUT_DIR:-$root/flamegraphs}
 venv=$root/.deps/bench-venv
@@ -71,7 +80,8 @@ cleanup() {
 trap cleanup EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$uf" -w 1 -b "127.0.0.1:$port" --chdir "$root/tests/bench/apps" --pythonpath "$site" "$app" \
+"$uf" -w 1 -b "127.0.0.1:$port" --chdir "$root/tests/bench/apps" --pythonpath "$site" \
+    ${engine_flags[@]+"${engine_flags[@]}"} "$app" \
     >"$tmp/server.log" 2>&1 &
 master=$!
 
@@ -141,18 +151,19 @@ usage() { awk -v u="$3" -v s="$4" -v a="$1" -v b="$2" -v hz="$hz" -v t="$5" \
     'BEGIN { c = (u + s - a - b) / hz; printf "worker busy %.0f%% of a core, %.0f%% of that in the kernel", 100 * c / t, (c > 0 ? 100 * (s - b) / hz / c : 0) }'; }
 busy=$(usage "$u0" "$s0" "$u1" "$s1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")
 build=$(sha256sum "$uf" | cut -c1-12)
-note="uwsgi-fast build $build; $app at $path, 1 worker, wrk -t1 -c$conns: ${rps:-?} req/s over the whole load (sampling slows it); $busy while py-spy sampled at $rate Hz (${unwind_errors:-0} samples it could not unwind, left out); $(date -u +%Y-%m-%d)"
+engine_note=${engine:+, --engine $engine}
+note="uwsgi-fast build $build; $app at $path$engine_note, 1 worker, wrk -t1 -c$conns: ${rps:-?} req/s over the whole load (sampling slows it); $busy while py-spy sampled at $rate Hz (${unwind_errors:-0} samples it could not unwind, left out); $(date -u +%Y-%m-%d)"
 mkdir -p "$out_dir"
 python3 flamegraphs/flame.py "$tmp/raw.txt" --maps "$tmp/maps" --binary "$uf" \
-    --svg "$out_dir/$scenario.svg" --summary "$out_dir/$scenario.txt" --user-only \
-    --title "uwsgi-fast worker user-space CPU, C and Python frames (py-spy --native): $scenario" \
+    --svg "$out_dir/$name.svg" --summary "$out_dir/$name.txt" --user-only \
+    --title "uwsgi-fast worker user-space CPU, C and Python frames (py-spy --native): $name" \
     --note "$note"
-echo "profile: wrote $out_dir/$scenario.svg and $scenario.txt ($samples; ${rps:-?} req/s)"
+echo "profile: wrote $out_dir/$name.svg and $name.txt ($samples; ${rps:-?} req/s)"
 if [ "$use_perf" = 1 ]; then
     kbusy=$(usage "$u2" "$s2" "$u3" "$s3" "$(awk -v a="$t2" -v b="$t3" 'BEGIN { print b - a }')")
     python3 flamegraphs/flame.py "$tmp/perf.txt" --perf \
-        --svg "$out_dir/$scenario-perf.svg" --summary "$out_dir/$scenario-perf.txt" \
-        --title "uwsgi-fast worker CPU, kernel + C frames (perf --call-graph dwarf): $scenario" \
-        --note "uwsgi-fast build $build; $app at $path, 1 worker, wrk -t1 -c$conns; $kbusy while perf sampled at 499 Hz; $(date -u +%Y-%m-%d)"
-    echo "profile: wrote $out_dir/$scenario-perf.svg and $scenario-perf.txt"
+        --svg "$out_dir/$name-perf.svg" --summary "$out_dir/$name-perf.txt" \
+        --title "uwsgi-fast worker CPU, kernel + C frames (perf --call-graph dwarf): $name" \
+        --note "uwsgi-fast build $build; $app at $path$engine_note, 1 worker, wrk -t1 -c$conns; $kbusy while perf sampled at 499 Hz; $(date -u +%Y-%m-%d)"
+    echo "profile: wrote $out_dir/$name-perf.svg and $name-perf.txt"
 fi
