@@ -219,7 +219,7 @@ static void prom_ring(buf_t *out, const metrics_view_t *v)
         size_t field;
     } series[] = {
         {"uwsgi_fast_worker_ring_enters_total",
-         "System calls into the engine to submit or wait (io_uring_enter, epoll_wait).",
+         "System calls into the engine to submit or wait (the ring's enter, or epoll's wait).",
          offsetof(sb_slot_t, ring_enters)},
         {"uwsgi_fast_worker_ring_submitted_total",
          "Operations handed to the kernel in submission queue entries (io_uring only).",
