@@ -48,8 +48,8 @@ enum {
     WS_CLOSE_NORMAL = 1000,
     WS_CLOSE_GOING_AWAY = 1001,
     WS_CLOSE_PROTOCOL = 1002,
-    WS_CLOSE_NO_STATUS = 1005,   /* never on the wire: a close frame without a code */
-    WS_CLOSE_ABNORMAL = 1006,    /* never on the wire: the connection went without a close */
+    WS_CLOSE_NO_STATUS = 1005, /* never on the wire: a close frame without a code */
+    WS_CLOSE_ABNORMAL = 1006,  /* never on the wire: the connection went without a close */
     WS_CLOSE_BAD_DATA = 1007,
     WS_CLOSE_TOO_BIG = 1009,
     WS_CLOSE_INTERNAL = 1011,

@@ -105,8 +105,8 @@ static size_t control(ws_reader_t *r, uint8_t *p, size_t avail, size_t used, ws_
     ev->len = (size_t)f->len;
     if (f->opcode == WS_OP_CLOSE) {
         ws_error_t err;
-        if (ws_close_parse(r->ctl, ev->len, &ev->close_code, &ev->reason, &ev->reason_len,
-                           &err) < 0)
+        if (ws_close_parse(r->ctl, ev->len, &ev->close_code, &ev->reason, &ev->reason_len, &err) <
+            0)
             return fail(r, ev, err.code, err.why);
     }
     return used;

@@ -36,13 +36,13 @@ typedef enum ws_ev_kind {
 
 typedef struct ws_event {
     ws_ev_kind_t kind;
-    uint8_t opcode;  /* DATA: the message's, TEXT or BINARY; CONTROL: CLOSE, PING, PONG */
-    bool first;      /* DATA: the message's first piece */
-    bool last;       /* DATA: the piece that ends the message (it may be empty) */
-    bool compressed; /* DATA: the message's first frame had RSV1 (permessage-deflate) */
+    uint8_t opcode;      /* DATA: the message's, TEXT or BINARY; CONTROL: CLOSE, PING, PONG */
+    bool first;          /* DATA: the message's first piece */
+    bool last;           /* DATA: the piece that ends the message (it may be empty) */
+    bool compressed;     /* DATA: the message's first frame had RSV1 (permessage-deflate) */
     const uint8_t *data; /* DATA: a slice of the input; CONTROL: the reader's copy */
     size_t len;
-    uint16_t close_code; /* CONTROL CLOSE: the peer's code (1005 when it gave none) */
+    uint16_t close_code;   /* CONTROL CLOSE: the peer's code (1005 when it gave none) */
     const uint8_t *reason; /* CONTROL CLOSE: its reason (UTF-8), a slice of data */
     size_t reason_len;
     ws_error_t err; /* ERROR */

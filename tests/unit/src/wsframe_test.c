@@ -17,8 +17,8 @@ static void test_round_trip(void)
     for (size_t i = 0; i < UF_ARRAY_LEN(lens); i++) {
         for (int masked = 0; masked < 2; masked++) {
             uint8_t h[WS_HEADER_MAX];
-            size_t n = ws_frame_encode(h, i & 1, WS_RSV1, WS_OP_BINARY, lens[i],
-                                       masked ? key : NULL);
+            size_t n =
+                ws_frame_encode(h, i & 1, WS_RSV1, WS_OP_BINARY, lens[i], masked ? key : NULL);
             size_t want = (lens[i] < 126 ? 2 : lens[i] <= 0xffff ? 4 : 10) + (masked ? 4 : 0);
             CHECK_EQ_INT(n, want);
             ws_frame_t f;
@@ -137,7 +137,9 @@ static void test_close_payload(void)
     CHECK_EQ_INT(err.code, WS_CLOSE_PROTOCOL);
     CHECK_EQ_INT(ws_close_parse((const uint8_t *)"\x03\xe8", 2, &code, &reason, &rlen, &err), 0);
     CHECK_EQ_INT(code, 1000);
-    CHECK_EQ_INT(ws_close_parse((const uint8_t *)"\x0f\xa0" "bye", 5, &code, &reason, &rlen, &err),
+    CHECK_EQ_INT(ws_close_parse((const uint8_t *)"\x0f\xa0"
+                                                 "bye",
+                                5, &code, &reason, &rlen, &err),
                  0);
     CHECK_EQ_INT(code, 4000);
     CHECK_EQ_MEM(reason, rlen, "bye");

@@ -111,7 +111,10 @@ static void test_messages(void)
     frame(&b, true, 0, WS_OP_BINARY, "", 0, false);
     frame(&b, true, 0, WS_OP_TEXT, "", 0, false);
     frame(&b, true, 0, WS_OP_PING, "p1", 2, false);
-    frame(&b, true, 0, WS_OP_CLOSE, "\x03\xe8" "done", 6, false);
+    frame(&b, true, 0, WS_OP_CLOSE,
+          "\x03\xe8"
+          "done",
+          6, false);
     expect("whole messages", &b, 0, 0, "T:hello|B:|T:|ping(p1)close(done)", 0);
     buf_free(&b);
 }

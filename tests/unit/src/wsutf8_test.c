@@ -14,36 +14,41 @@ typedef struct sample {
     bool valid;
 } sample_t;
 
-#define S(lit, ok) {lit, sizeof(lit) - 1, ok}
+#define S(lit, ok)                                                                                 \
+    {                                                                                              \
+        lit, sizeof(lit) - 1, ok                                                                   \
+    }
 
 static const sample_t samples[] = {
     S("", true),
     S("hello", true),
     S("\x7f", true),
-    S("\xc2\x80", true),                /* U+0080, the first two-byte */
-    S("\xdf\xbf", true),                /* U+07FF */
-    S("\xc0\x80", false),               /* overlong NUL */
-    S("\xc1\xbf", false),               /* overlong U+007F */
-    S("\xe0\xa0\x80", true),            /* U+0800 */
-    S("\xe0\x9f\xbf", false),           /* overlong U+07FF */
-    S("\xed\x9f\xbf", true),            /* U+D7FF */
-    S("\xed\xa0\x80", false),           /* U+D800, a surrogate */
-    S("\xed\xbf\xbf", false),           /* U+DFFF */
-    S("\xee\x80\x80", true),            /* U+E000 */
-    S("\xef\xbf\xbf", true),            /* U+FFFF */
-    S("\xf0\x90\x80\x80", true),        /* U+10000 */
-    S("\xf0\x8f\xbf\xbf", false),       /* overlong U+FFFF */
-    S("\xf4\x8f\xbf\xbf", true),        /* U+10FFFF */
-    S("\xf4\x90\x80\x80", false),       /* U+110000 */
-    S("\xf5\x80\x80\x80", false),       /* no lead byte above F4 */
+    S("\xc2\x80", true),          /* U+0080, the first two-byte */
+    S("\xdf\xbf", true),          /* U+07FF */
+    S("\xc0\x80", false),         /* overlong NUL */
+    S("\xc1\xbf", false),         /* overlong U+007F */
+    S("\xe0\xa0\x80", true),      /* U+0800 */
+    S("\xe0\x9f\xbf", false),     /* overlong U+07FF */
+    S("\xed\x9f\xbf", true),      /* U+D7FF */
+    S("\xed\xa0\x80", false),     /* U+D800, a surrogate */
+    S("\xed\xbf\xbf", false),     /* U+DFFF */
+    S("\xee\x80\x80", true),      /* U+E000 */
+    S("\xef\xbf\xbf", true),      /* U+FFFF */
+    S("\xf0\x90\x80\x80", true),  /* U+10000 */
+    S("\xf0\x8f\xbf\xbf", false), /* overlong U+FFFF */
+    S("\xf4\x8f\xbf\xbf", true),  /* U+10FFFF */
+    S("\xf4\x90\x80\x80", false), /* U+110000 */
+    S("\xf5\x80\x80\x80", false), /* no lead byte above F4 */
     S("\xff", false),
-    S("\x80", false),                   /* a continuation byte with no lead */
-    S("\xc2", false),                   /* cut short: not complete */
+    S("\x80", false), /* a continuation byte with no lead */
+    S("\xc2", false), /* cut short: not complete */
     S("\xe2\x82", false),
-    S("\xc2\x41", false),               /* a lead followed by ASCII */
+    S("\xc2\x41", false),                                    /* a lead followed by ASCII */
     S("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5", true), /* "kosme" in Greek */
     S("Hello-\xc2\xb5@\xc3\x9f\xc3\xb6\xc3\xa4\xc3\xbc\xc3\xa0\xc3\xa1-UTF-8!!", true),
-    S("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80" "edited", false),
+    S("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80"
+      "edited",
+      false),
 };
 
 static bool feed_split(const sample_t *s, size_t cut)
