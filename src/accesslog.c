@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "src/base64.h"
 #include "src/scoreboard.h"
 
 enum atom {
@@ -442,17 +443,6 @@ static const char *req_header(const alog_rec_t *r, const char *lower, size_t n, 
     return found;
 }
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* The user of "Authorization: Basic ..." (what gunicorn's %(u)s shows), into dst. */
 static size_t basic_user(const alog_rec_t *r, char *dst, size_t cap)
 {
@@ -463,7 +453,7 @@ static size_t basic_user(const alog_rec_t *r, char *dst, size_t cap)
     size_t len = 0;
     unsigned acc = 0, bits = 0;
     for (size_t i = 6; i < n && len < cap; i++) {
-        int d = b64_value(v[i]);
+        int d = base64_value(v[i]);
         if (d < 0) {
             if (v[i] == '=' || v[i] == ' ')
                 continue;

@@ -107,7 +107,8 @@ build() {
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
         "$cc" "${cflags[@]}" -w -I"$pyinc" -DUF_VERSION='"0.0.0-fuzz"' "$root/tests/fuzz/alog_fuzz.c" \
-            "$root/src/accesslog.c" "$root/common/mem.c" "$root/common/log.c" -o "$work/bin/alog" ;;
+            "$root/src/accesslog.c" "$root/src/base64.c" "$root/common/mem.c" "$root/common/log.c" \
+            -o "$work/bin/alog" ;;
     proxy)
         "$cc" "${cflags[@]}" "$root/tests/fuzz/proxy_fuzz.c" "$root/src/proxyproto.c" \
             -o "$work/bin/proxy" ;;
