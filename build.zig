@@ -291,6 +291,7 @@ const layers = [_]Layer{
         "python_bridge/asgi.c",
         "python_bridge/asgi_io.c",
         "python_bridge/asgi_scope.c",
+        "python_bridge/asgi_ws.c",
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
@@ -325,6 +326,7 @@ const layers = [_]Layer{
         "src/wsutf8.c",
         "src/wsframe.c",
         "src/wsread.c",
+        "src/wsconn.c",
         "src/wshandshake.c",
         "src/sha1.c",
         "src/base64.c",

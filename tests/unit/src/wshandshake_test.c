@@ -10,6 +10,7 @@
 
 #include "common/mem.h"
 
+/* clang-format off */
 #define H(n, v) {{n, sizeof(n) - 1}, {v, sizeof(v) - 1}}
 #define SL(s)   {s, sizeof(s) - 1}
 
@@ -20,6 +21,7 @@ static const py_header_t good[] = {
     H("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
     H("Sec-WebSocket-Version", "13"),
 };
+/* clang-format on */
 
 static py_request_t request(const char *method, int minor, const py_header_t *h, size_t n)
 {
@@ -46,10 +48,8 @@ static void test_accept(void)
 static void test_spellings(void)
 {
     const py_header_t h[] = {
-        H("upgrade", "h2c, WebSocket"),
-        H("CONNECTION", "keep-alive"),
-        H("connection", "keep-alive, UPGRADE"),
-        H("sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="),
+        H("upgrade", "h2c, WebSocket"),         H("CONNECTION", "keep-alive"),
+        H("connection", "keep-alive, UPGRADE"), H("sec-websocket-key", "AAAAAAAAAAAAAAAAAAAAAA=="),
         H("SEC-WEBSOCKET-VERSION", "13"),
     };
     py_request_t r = request("GET", 1, h, 5);
@@ -66,8 +66,8 @@ static void test_spellings(void)
 
 /* The good handshake with header `which` replaced by `with` (or dropped when with.name is
  * NULL, or doubled when twice) gives `status`. */
-static void expect(const char *what, const char *method, int minor, size_t which,
-                   py_header_t with, bool twice, int status)
+static void expect(const char *what, const char *method, int minor, size_t which, py_header_t with,
+                   bool twice, int status)
 {
     py_header_t h[7];
     size_t n = 0;
