@@ -29,13 +29,19 @@ static void flush(worker_t *w, conn_t *c)
         conn_send_start(w, c);
 }
 
-static void frame_out(worker_t *w, conn_t *c, uint8_t opcode, const void *data, size_t len)
+static void frame_rsv(worker_t *w, conn_t *c, uint8_t rsv, uint8_t opcode, const void *data,
+                      size_t len)
 {
     buf_t *dst = output(c);
     uint8_t *h = (uint8_t *)buf_reserve(dst, WS_HEADER_MAX);
-    dst->len += ws_frame_encode(h, true, 0, opcode, len, NULL);
+    dst->len += ws_frame_encode(h, true, rsv, opcode, len, NULL);
     buf_append(dst, data, len);
     flush(w, c);
+}
+
+static void frame_out(worker_t *w, conn_t *c, uint8_t opcode, const void *data, size_t len)
+{
+    frame_rsv(w, c, 0, opcode, data, len);
 }
 
 static void close_out(worker_t *w, conn_t *c, uint16_t code, const char *reason, size_t len)
@@ -97,6 +103,8 @@ static int ws_accept(void *ctx, void *owner, py_slice_t subprotocol, const py_he
                ws->hs.accept);
     if (subprotocol.ptr)
         buf_printf(dst, "Sec-WebSocket-Protocol: %.*s\r\n", (int)subprotocol.len, subprotocol.ptr);
+    if (ws->deflate_on)
+        buf_printf(dst, "Sec-WebSocket-Extensions: %s\r\n", ws->deflate_answer);
     for (size_t i = 0; i < count; i++) {
         buf_append(dst, headers[i].name.ptr, headers[i].name.len);
         buf_append(dst, ": ", 2);
@@ -125,7 +133,16 @@ static int ws_send(void *ctx, void *owner, bool text, const char *data, size_t l
         *why = "the WebSocket is closing";
         return -1;
     }
-    frame_out(w, c, text ? WS_OP_TEXT : WS_OP_BINARY, data, len);
+    uint8_t opcode = text ? WS_OP_TEXT : WS_OP_BINARY;
+    conn_ws_t *ws = c->ws;
+    if (ws->deflate_on && len >= WS_DEFLATE_MIN_SIZE) {
+        ws->zout.len = 0;
+        ws_deflate_deflate(&ws->deflate, (const uint8_t *)data, len, &ws->zout);
+        frame_rsv(w, c, WS_RSV1, opcode, ws->zout.data, ws->zout.len);
+        buf_reset(&ws->zout, CONN_KEEP_BUF_CAP);
+    } else {
+        frame_out(w, c, opcode, data, len);
+    }
     sb_add64(&w->sb->ws_messages_out, 1);
     sb_add64(&w->sb->ws_bytes_out, len);
     return c->asgi.next.len > ASGICONN_HIGH_WATER;
@@ -199,7 +216,11 @@ int wsconn_start(worker_t *w, conn_t *c, py_request_t *pr)
     if (!c->ws)
         c->ws = uf_calloc(1, sizeof(*c->ws));
     conn_ws_t *ws = c->ws;
-    ws_reader_init(&ws->reader, (uint64_t)w->cfg->ws_max_message_size, 0, true);
+    ws_deflate_free(&ws->deflate);
+    ws->deflate_on = w->cfg->ws_per_message_deflate &&
+                     ws_deflate_negotiate(pr, &ws->deflate.params, ws->deflate_answer);
+    ws_reader_init(&ws->reader, (uint64_t)w->cfg->ws_max_message_size, ws->deflate_on ? WS_RSV1 : 0,
+                   true);
     ws->state = WSCONN_HANDSHAKE;
     ws->paused = ws->close_sent = ws->counted = false;
     ws->close_code = 0;
@@ -222,18 +243,45 @@ static void closed(conn_t *c, uint16_t code, const char *reason, size_t len)
         py_asgi_ws_closed(c->asgi.req, code, reason, len);
 }
 
-static void deliver(worker_t *w, conn_t *c, bool text)
+static void fail(worker_t *w, conn_t *c, uint16_t code, const char *why);
+
+/* A whole message: inflated and checked if it came compressed, then handed over. */
+static void deliver(worker_t *w, conn_t *c, bool text, bool compressed)
 {
     conn_ws_t *ws = c->ws;
+    const buf_t *m = &ws->msg;
+    if (compressed) {
+        ws_error_t err;
+        ws->inflated.len = 0;
+        if (ws_deflate_inflate(&ws->deflate, (const uint8_t *)ws->msg.data, ws->msg.len,
+                               &ws->inflated, (uint64_t)w->cfg->ws_max_message_size, &err) < 0) {
+            fail(w, c, err.code, err.why);
+            return;
+        }
+        if (text && !ws_utf8_valid((const uint8_t *)ws->inflated.data, ws->inflated.len)) {
+            fail(w, c, WS_CLOSE_BAD_DATA, "text message is not UTF-8");
+            return;
+        }
+        m = &ws->inflated;
+    }
     sb_add64(&w->sb->ws_messages_in, 1);
-    sb_add64(&w->sb->ws_bytes_in, ws->msg.len);
+    sb_add64(&w->sb->ws_bytes_in, m->len);
     if (ws->state == WSCONN_OPEN && c->asgi.req &&
-        !py_asgi_ws_message(c->asgi.req, text, ws->msg.data ? ws->msg.data : "", ws->msg.len) &&
-        !ws->paused) {
+        !py_asgi_ws_message(c->asgi.req, text, m->data ? m->data : "", m->len) && !ws->paused) {
         ws->paused = true;
         conn_recv_pause(w, c);
     }
     buf_reset(&ws->msg, CONN_KEEP_BUF_CAP);
+    buf_reset(&ws->inflated, CONN_KEEP_BUF_CAP);
+}
+
+/* The client broke the protocol: its close code out, the application told, the end. */
+static void fail(worker_t *w, conn_t *c, uint16_t code, const char *why)
+{
+    log_debug("WebSocket closed with %u: %s", code, why);
+    close_out(w, c, code, why, strlen(why));
+    closed(c, code, why, strlen(why));
+    end(w, c);
 }
 
 static void control(worker_t *w, conn_t *c, const ws_event_t *ev)
@@ -278,16 +326,13 @@ void wsconn_input(worker_t *w, conn_t *c)
         case WS_EV_DATA:
             buf_append(&ws->msg, ev.data, ev.len);
             if (ev.last)
-                deliver(w, c, ev.opcode == WS_OP_TEXT);
+                deliver(w, c, ev.opcode == WS_OP_TEXT, ev.compressed);
             break;
         case WS_EV_CONTROL:
             control(w, c, &ev);
             break;
         case WS_EV_ERROR:
-            log_debug("WebSocket closed with %u: %s", ev.err.code, ev.err.why);
-            close_out(w, c, ev.err.code, ev.err.why, strlen(ev.err.why));
-            closed(c, ev.err.code, ev.err.why, strlen(ev.err.why));
-            end(w, c);
+            fail(w, c, ev.err.code, ev.err.why);
             break;
         case WS_EV_NONE:
             break;
@@ -366,6 +411,9 @@ void wsconn_free(worker_t *w, conn_t *c)
     if (!c->ws)
         return;
     uncount(w, c);
+    ws_deflate_free(&c->ws->deflate);
+    buf_free(&c->ws->inflated);
+    buf_free(&c->ws->zout);
     buf_free(&c->ws->msg);
     uf_free(c->ws);
     c->ws = NULL;

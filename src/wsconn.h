@@ -19,6 +19,10 @@
  * Keep-alive and body timeouts never run on an open WebSocket; its keepalive is a ping
  * after --ws-ping-interval of silence, answered within --ws-ping-timeout or closed 1011.
  *
+ * With permessage-deflate agreed (--ws-per-message-deflate and the client's offer),
+ * compressed messages are inflated whole, bounded by the message size limit, and checked
+ * as UTF-8 after; messages of WS_DEFLATE_MIN_SIZE bytes and more are sent compressed.
+ *
  * Output goes where src/asgiconn.c's does (`out`, or `asgi.next` while a send is in
  * flight), so frames leave in the order they were made, and send() waits above
  * ASGICONN_HIGH_WATER. Loop thread only, GIL held (an ASGI worker always holds it).
@@ -30,6 +34,7 @@
 
 #include "python_bridge/asgi.h"
 #include "src/conn.h"
+#include "src/wsdeflate.h"
 #include "src/wshandshake.h"
 #include "src/wsread.h"
 
@@ -51,6 +56,11 @@ typedef struct conn_ws {
     bool counted;        /* in the scoreboard's open WebSockets, until it ends */
     uint16_t close_code; /* the code the WebSocket ended with, for the log */
     ws_hs_t hs;          /* the handshake: the accept value, the offered subprotocols */
+    bool deflate_on;     /* permessage-deflate agreed (src/wsdeflate.h) */
+    ws_deflate_t deflate;
+    buf_t inflated; /* a compressed message, inflated */
+    buf_t zout;     /* a message being sent, deflated */
+    char deflate_answer[WS_DEFLATE_ANSWER_MAX];
 } conn_ws_t;
 
 /* The WebSocket entries of the bridge's ops (the rest is src/asgiconn.c's). */

@@ -266,6 +266,11 @@ enum tun_flag {
       "20", 0, 86400, 0, NULL, NULL, true, ASGI,                                            \
       "how long that ping waits for the client (a pong or anything else) before the "       \
       "WebSocket is closed with 1011; 0 means forever")                                     \
+    X(ws_per_message_deflate, BOOL, 0, "ws-per-message-deflate", NULL, "BOOL",              \
+      WS_PER_MESSAGE_DEFLATE, "ws_per_message_deflate",                                     \
+      "true", 0, 0, 0, NULL, NULL, true, ASGI,                                              \
+      "compress WebSocket messages (permessage-deflate, RFC 7692) when the client offers "  \
+      "it; inflating is bounded by --ws-max-message-size")                                  \
     /* ---- Privileges ---- */                                                             \
     X(user, STRING, 'u', "user", NULL, "USER", USER, "user",                                \
       NULL, 0, 0, TUN_F_USER, NULL, NULL, false, PRIVILEGES,                                \

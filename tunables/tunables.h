@@ -165,6 +165,7 @@ typedef struct tun_config {
                                       ping, default 20, 0 = never */
     double ws_ping_timeout;        /* --ws-ping-timeout seconds a ping waits for its pong,
                                       default 20, 0 = forever */
+    bool ws_per_message_deflate;   /* --ws-per-message-deflate, default true */
     int app_interface;             /* not a setting: enum tun_interface from --interface and
                                       --worker-class together (tun_parse) */
 

@@ -107,10 +107,13 @@ def expect_eof(sock, rfile):
 
 # ---- echo ---------------------------------------------------------------------------------
 
-def test_echo_sizes(ws_server):
+@pytest.mark.parametrize("compression", [None, "deflate"])
+def test_echo_sizes(ws_server, compression):
     srv = ws_server()
     with ws_connect(srv.url("/echo").replace("http", "ws"), max_size=None,
-                    compression=None) as ws:
+                    compression=compression) as ws:
+        agreed = ws.response.headers.get("Sec-WebSocket-Extensions")
+        assert agreed == ("permessage-deflate" if compression else None)
         for size in (0, 125, 126, 65535, 65536, 10 << 20):
             ws.send(b"\x00\xff" * (size // 2) + b"b" * (size % 2))
             assert ws.recv() == b"\x00\xff" * (size // 2) + b"b" * (size % 2)
@@ -423,3 +426,75 @@ def test_ping_keepalive_and_timeout(ws_server):
     assert read_close(rfile)[0] == 1011
     assert time.monotonic() - t > 1.2
     assert json.loads(read_marker(srv.marker, "hold")[0]) == ["websocket.disconnect", 1011]
+
+
+# ---- permessage-deflate ---------------------------------------------------------------------
+
+def deflate(data):
+    import zlib
+    c = zlib.compressobj(wbits=-15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    return out[:-4]
+
+
+@pytest.mark.parametrize("params,answer", [
+    (dict(server_no_context_takeover=True, client_no_context_takeover=True),
+     "permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    (dict(server_max_window_bits=9, client_max_window_bits=10),
+     "permessage-deflate; server_max_window_bits=9"),
+    (dict(), "permessage-deflate"),
+])
+def test_deflate_parameters_honoured(ws_server, params, answer):
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    srv = ws_server()
+    with ws_connect(srv.url("/echo").replace("http", "ws"), compression=None,
+                    extensions=[ClientPerMessageDeflateFactory(**params)]) as ws:
+        assert ws.response.headers["Sec-WebSocket-Extensions"] == answer
+        for i in range(30):
+            m = json.dumps({"n": i, "text": "hello " * i})
+            ws.send(m)
+            assert ws.recv() == m
+            ws.send(m.encode())
+            assert ws.recv() == m.encode()
+
+
+def test_deflate_on_the_wire(ws_server):
+    srv = ws_server()
+    sock, rfile, status, headers = handshake(
+        srv, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    assert headers["sec-websocket-extensions"] == "permessage-deflate"
+    text = ("all work and no play " * 50).encode()
+    sock.sendall(frame(1, deflate(text), rsv=0x40))
+    b0, b1 = rfile.read(2)
+    assert b0 == 0x80 | 0x40 | 1  # compressed back: RSV1 set
+    payload = rfile.read(b1 & 0x7F if b1 & 0x7F < 126 else struct.unpack(">H", rfile.read(2))[0])
+    import zlib
+    assert zlib.decompressobj(wbits=-15).decompress(payload + b"\x00\x00\xff\xff") == text
+    assert len(payload) < len(text) // 10
+    sock.sendall(frame(1, b"tiny"))  # uncompressed frames stay allowed
+    assert read_frame(rfile) == (True, 1, b"tiny")  # and small answers go uncompressed
+
+
+@pytest.mark.parametrize("name,payload,code", [
+    ("bomb", deflate(bytes(64 << 20)), 1009),
+    ("not deflate", b"\xff\xfe\xfd\xfc", 1007),
+    ("inflates to bad utf-8", deflate(b"ok\xed\xa0\x80"), 1007),
+])
+def test_deflate_refusals(ws_server, name, payload, code):
+    srv = ws_server(args=["--ws-max-message-size", str(1 << 20)])
+    pid = srv.worker_pids()[0]
+    before = rss_kb(pid)
+    sock, rfile, _, headers = handshake(
+        srv, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    sock.sendall(frame(1, payload, rsv=0x40))
+    assert read_close(rfile)[0] == code, name
+    assert rss_kb(pid) - before < 16 * 1024
+
+
+def test_deflate_off(ws_server):
+    srv = ws_server(args=["--ws-per-message-deflate=false"])
+    sock, rfile, status, headers = handshake(
+        srv, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    assert status.startswith(b"HTTP/1.1 101") and "sec-websocket-extensions" not in headers
+    sock.sendall(frame(1, deflate(b"x" * 100), rsv=0x40))
+    assert read_close(rfile)[0] == 1002
