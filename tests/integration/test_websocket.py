@@ -498,3 +498,22 @@ def test_deflate_off(ws_server):
     assert status.startswith(b"HTTP/1.1 101") and "sec-websocket-extensions" not in headers
     sock.sendall(frame(1, deflate(b"x" * 100), rsv=0x40))
     assert read_close(rfile)[0] == 1002
+
+
+def test_hup_closes_with_1001_and_the_successor_serves(ws_server):
+    import signal
+    srv = ws_server(args=["--graceful-timeout", "30"])
+    (old,) = srv.wait_workers()
+    ws = ws_connect(srv.url("/hold").replace("http", "ws"))
+    assert ws.recv() == "ready"
+    t = time.monotonic()
+    srv.send_signal(signal.SIGHUP)
+    with pytest.raises(websockets.exceptions.ConnectionClosed):
+        ws.recv(timeout=10)
+    assert ws.close_code == 1001
+    # the open WebSocket did not hold the old worker until --graceful-timeout
+    assert wait_until(lambda: old not in srv.worker_pids(), 10)
+    assert time.monotonic() - t < 8
+    with ws_connect(srv.url("/echo").replace("http", "ws")) as ws2:
+        ws2.send("after")
+        assert ws2.recv() == "after"
