@@ -38,6 +38,7 @@ enum atom {
     A_WORKER,   /* w worker id (ours) */
     A_CONN,     /* c connection id within the worker (ours) */
     A_PHASE,    /* parse_us, waited_us, app_us, send_us: a phase in microseconds (ours) */
+    A_WS_CLOSE, /* ws_close: a WebSocket's close code (ours) */
     A_REQ_HDR,  /* {name}i */
     A_RESP_HDR, /* {name}o */
     A_ENV,      /* {name}e */
@@ -226,6 +227,10 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
             op_t *op = op_add(f, A_PHASE);
             op->out_index = (uint8_t)i;
             set_key(f, op, "", name, n);
+            return 0;
+        }
+        if (n == 8 && memcmp(name, "ws_close", 8) == 0) {
+            set_key(f, op_add(f, A_WS_CLOSE), "", name, n);
             return 0;
         }
     }
@@ -712,6 +717,12 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
             put_u64(out, json, (uint64_t)r->phase_us[op->out_index]);
         else
             put_value(out, json, NULL, 0); /* "-", or null in JSON */
+        break;
+    case A_WS_CLOSE:
+        if (r->ws_close)
+            put_u64(out, json, (uint64_t)r->ws_close);
+        else
+            put_value(out, json, NULL, 0); /* not a WebSocket */
         break;
     case A_MILLIS:
         put_u64(out, json, us / 1000);

@@ -145,6 +145,7 @@ static int ws_send(void *ctx, void *owner, bool text, const char *data, size_t l
     }
     sb_add64(&w->sb->ws_messages_out, 1);
     sb_add64(&w->sb->ws_bytes_out, len);
+    c->body_out += len; /* (the access log's %(b)s: message payload bytes sent) */
     return c->asgi.next.len > ASGICONN_HIGH_WATER;
 }
 

@@ -85,6 +85,13 @@ bool wsconn_done(struct worker *w, conn_t *c, bool failed);
  * close; one still in its handshake is left to the application's answer. */
 void wsconn_drain(struct worker *w, conn_t *c);
 
+/* The code c's WebSocket ended with (1006 when its client vanished), 0 when c has none
+ * (the access log's %(ws_close)s). */
+static inline int wsconn_close_code(const conn_t *c)
+{
+    return c->ws ? c->ws->close_code : 0;
+}
+
 /* Whether c's reading is paused for its application (conn.c's input_full). */
 static inline bool wsconn_paused(const conn_t *c)
 {

@@ -382,7 +382,8 @@ def test_metrics_and_access_log(ws_server, tmp_path):
     from conftest import free_port
     port = free_port()
     log = tmp_path / "access.log"
-    srv = ws_server(args=["--stats-bind", f"127.0.0.1:{port}", "--access-logfile", str(log)])
+    srv = ws_server(args=["--stats-bind", f"127.0.0.1:{port}", "--access-logfile", str(log),
+                          "--access-logformat", '"%(r)s" %(s)s %(b)s %(ws_close)s'])
 
     def scrape():
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -403,10 +404,11 @@ def test_metrics_and_access_log(ws_server, tmp_path):
     assert sample(text, 'uwsgi_fast_websocket_messages_total{direction="in"}') == 3
     assert sample(text, 'uwsgi_fast_websocket_messages_total{direction="out"}') == 3
     assert sample(text, 'uwsgi_fast_websocket_payload_bytes_total{direction="in"}') == 30
-    ws.close()
+    ws.close(4003)
     assert wait_until(lambda: sample(scrape(), "uwsgi_fast_worker_websockets{") == 0, 5)
-    # one access-log line, at the close, with the 101
+    # one access-log line, at the close: the 101, the payload bytes sent, the close code
     assert wait_until(lambda: log.exists() and '"GET /echo HTTP/1.1" 101' in log.read_text(), 5)
+    assert '"GET /echo HTTP/1.1" 101 30 4003' in log.read_text()
 
 
 def test_ping_keepalive_and_timeout(ws_server):
