@@ -1,5 +1,5 @@
 //! Builds uwsgi-fast: our C sources, llhttp's C sources, linked against liburing,
-//! mimalloc and the embedding libpython of a selectable interpreter.
+//! mimalloc, zlib and the embedding libpython of a selectable interpreter.
 //!
 //!   zig build                 optimised binary in zig-out/bin/uwsgi-fast
 //!   zig build test            C unit tests, closing line "N passed, N failed"
@@ -60,6 +60,7 @@ pub fn build(b: *std.Build) void {
     }
     if (mimalloc_archive) |path| requireFile(b, path, "libmimalloc.a (pip install cmeel-mimalloc)");
     const deps = Deps{ .static = static_deps, .mimalloc_archive = mimalloc_archive, .mimalloc_inc = mimalloc_inc };
+    requireFile(b, "/usr/include/zlib.h", "zlib1g-dev");
     requireFile(b, b.pathJoin(&.{ llhttp_src, "llhttp.c" }), "node-llhttp");
     requireFile(b, b.pathJoin(&.{ llhttp_inc, "llhttp.h" }), "node-llhttp");
     const py = probePython(b, python);
@@ -166,9 +167,11 @@ fn configure(b: *std.Build, c: *std.Build.Step.Compile, py: Python, deps: Deps, 
     if (deps.static) {
         c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no, .preferred_link_mode = .static, .search_strategy = .mode_first });
         c.addObjectFile(.{ .cwd_relative = deps.mimalloc_archive.? });
+        c.linkSystemLibrary2("z", .{ .use_pkg_config = .no, .preferred_link_mode = .static, .search_strategy = .mode_first });
     } else {
         c.linkSystemLibrary2("uring", .{ .use_pkg_config = .no });
         c.linkSystemLibrary2("mimalloc", .{ .use_pkg_config = .no });
+        c.linkSystemLibrary2("z", .{ .use_pkg_config = .no });
     }
     c.linkSystemLibrary2(py.lib, .{ .use_pkg_config = .no });
     c.linkSystemLibrary2("m", .{ .use_pkg_config = .no });
@@ -291,6 +294,7 @@ const layers = [_]Layer{
         "python_bridge/asgi.c",
         "python_bridge/asgi_io.c",
         "python_bridge/asgi_scope.c",
+        "python_bridge/asgi_ws.c",
     } },
     .{ .folder = "src", .uses = &.{ "common", "tunables", "uring", "python_bridge" }, .sources = &.{
         "src/master.c",
@@ -322,6 +326,14 @@ const layers = [_]Layer{
         "src/steer.c",
         "src/sdnotify.c",
         "src/http.c",
+        "src/wsutf8.c",
+        "src/wsframe.c",
+        "src/wsread.c",
+        "src/wsconn.c",
+        "src/wsdeflate.c",
+        "src/wshandshake.c",
+        "src/sha1.c",
+        "src/base64.c",
         "src/response.c",
         "src/accesslog.c",
         "src/accesslog_writer.c",

@@ -431,7 +431,7 @@ static int req_traverse(PyObject *self, visitproc visit, void *arg)
     Py_VISIT(r->send_waiter);
     Py_VISIT(r->headers);
     Py_VISIT(r->trailers);
-    return 0;
+    return asgi_ws_traverse(r, visit, arg);
 }
 
 static int req_clear(PyObject *self)
@@ -444,6 +444,7 @@ static int req_clear(PyObject *self)
     Py_CLEAR(r->headers);
     Py_CLEAR(r->trailers);
     Py_CLEAR(r->status_line);
+    asgi_ws_clear(r);
     return 0;
 }
 
@@ -517,7 +518,7 @@ int py_asgi_open(py_app_t *app, const py_asgi_config_t *cfg, const py_asgi_ops_t
         asgi.on_timer && PyType_Ready(&req_type) == 0)
         reg = PyObject_CallMethod(asgi.glue, "register_coroutine", "O", (PyObject *)&req_type);
     Py_XDECREF(reg);
-    if (!reg || asgi_io_setup() < 0 || asgi_scope_setup() < 0) {
+    if (!reg || asgi_io_setup() < 0 || asgi_scope_setup() < 0 || asgi_ws_setup() < 0) {
         err_from_python("cannot set up the ASGI bridge", err, errlen);
         return -1;
     }
@@ -590,6 +591,7 @@ void py_asgi_shutdown(double seconds)
     Py_DECREF(r);
     asgi_io_teardown();
     asgi_scope_teardown();
+    asgi_ws_teardown();
 }
 
 /* ---- per request ------------------------------------------------------------------------- */
@@ -628,6 +630,7 @@ py_asgi_req_t *py_asgi_start(const py_request_t *req, void *owner, const char *l
     memset((char *)r + sizeof(PyObject), 0, sizeof(*r) - sizeof(PyObject));
     r->content_length = -1;
     r->trailers_ok = asgi_scope_trailers_allowed(req);
+    r->websocket = req->websocket;
     size_t n = strnlen(line, sizeof(r->line) - 1);
     memcpy(r->line, line, n);
     r->line[n] = 0;
@@ -653,7 +656,7 @@ void py_asgi_body_ready(py_asgi_req_t *r)
 {
     if (!asgi_io_waiting(&r->recv_waiter))
         return;
-    PyObject *m = asgi_io_next_message(r);
+    PyObject *m = r->websocket ? asgi_ws_next_message(r) : asgi_io_next_message(r);
     if (m) {
         asgi_io_resolve(&r->recv_waiter, m, NULL);
         Py_DECREF(m);
@@ -672,7 +675,7 @@ static void wake_disconnect(py_asgi_req_t *r)
 {
     if (!asgi_io_waiting(&r->recv_waiter))
         return;
-    PyObject *m = asgi_io_disconnect_message();
+    PyObject *m = r->websocket ? asgi_ws_next_message(r) : asgi_io_disconnect_message();
     if (m)
         asgi_io_resolve(&r->recv_waiter, m, NULL);
     else

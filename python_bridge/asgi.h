@@ -69,6 +69,25 @@ typedef struct py_asgi_ops {
      * The worker answers 500 if no byte of the response went out, closes the connection
      * if the response had started without ending, and does nothing if it had ended. */
     void (*done)(void *ctx, void *owner, bool failed);
+
+    /* ---- a websocket scope (its denial response goes through body like an http one) ---- */
+    /* websocket.accept: the 101 with `subprotocol` (ptr NULL for none) and the extra
+     * headers (validated). Returns 0, or -1 with `why` set. */
+    int (*ws_accept)(void *ctx, void *owner, py_slice_t subprotocol, const py_header_t *headers,
+                     size_t count, const char **why);
+    /* websocket.send: one message, text (UTF-8) or binary. Returns 0, 1 when the output
+     * is above the high-water mark (the task waits for py_asgi_send_ready), or -1 with
+     * `why` set (the connection is closing). */
+    int (*ws_send)(void *ctx, void *owner, bool text, const char *data, size_t len,
+                   const char **why);
+    /* websocket.close: before websocket.accept the handshake is refused (403); after it,
+     * the close frame with code and reason (UTF-8, cut to fit) goes out and the worker
+     * waits, bounded, for the client's. Returns 0, or -1 with `why` set for a code an
+     * endpoint may not send (nothing is sent then). */
+    int (*ws_close)(void *ctx, void *owner, long code, const char *reason, size_t len,
+                    const char **why);
+    /* receive() took messages and the queue is below its bound again: reading resumes. */
+    void (*ws_resume)(void *ctx, void *owner);
 } py_asgi_ops_t;
 
 /* What the loop needs from the worker (py_asgi_run). */
@@ -133,6 +152,22 @@ void py_asgi_body_ready(py_asgi_req_t *r);
 void py_asgi_send_ready(py_asgi_req_t *r);
 /* The client went away (EOF, reset): receive() returns http.disconnect from now on. */
 void py_asgi_disconnect(py_asgi_req_t *r);
+/* ---- a websocket scope's news ------------------------------------------------------------ */
+
+/* Messages receive() returns unread beyond which the worker stops reading (with the bytes
+ * bound below, whichever comes first); it resumes when receive() takes them (ws_resume). */
+#define PY_ASGI_WS_QUEUE_MAX   64
+#define PY_ASGI_WS_QUEUE_BYTES (1024 * 1024)
+
+/* A whole message arrived (text: valid UTF-8). Returns true while the queue of messages
+ * receive() has not returned is within its bounds; false: the worker pauses reading. */
+bool py_asgi_ws_message(py_asgi_req_t *r, bool text, const char *data, size_t len);
+/* The WebSocket closed: the client's close frame (its code, 1005 when it gave none, and
+ * reason), the close the worker sent for a protocol error (1002, 1007, 1009), or the
+ * connection lost (1006). receive() returns websocket.disconnect with them once the
+ * queued messages are taken; send() raises from now on. */
+void py_asgi_ws_closed(py_asgi_req_t *r, int code, const char *reason, size_t len);
+
 /* The worker is done with r: `gone` when the connection closed (send() raises an OSError
  * from now on, receive() returns http.disconnect), else the response is complete (send()
  * raises RuntimeError, receive() returns http.disconnect). Drops the worker's

@@ -150,9 +150,14 @@ static PyObject *ready_new(PyObject *value)
     return (PyObject *)r;
 }
 
+PyObject *asgi_io_ready(PyObject *value)
+{
+    return ready_new(value);
+}
+
 /* ---- waiting ------------------------------------------------------------------------------ */
 
-static PyObject *new_waiter(PyObject **slot)
+PyObject *asgi_io_new_waiter(PyObject **slot)
 {
     PyObject *fut = PyObject_CallNoArgs(asgi_shared.create_future);
     if (!fut)
@@ -235,12 +240,12 @@ static PyObject *asgi_receive(PyObject *self, PyObject *unused)
      * shares its Future: both learn of the same event */
     if (asgi_io_waiting(&r->recv_waiter))
         return Py_NewRef(r->recv_waiter);
-    PyObject *m = asgi_io_next_message(r);
+    PyObject *m = r->websocket ? asgi_ws_next_message(r) : asgi_io_next_message(r);
     if (m)
         return ready_new(m);
     if (PyErr_Occurred())
         return NULL;
-    return new_waiter(&r->recv_waiter);
+    return asgi_io_new_waiter(&r->recv_waiter);
 }
 
 /* ---- send --------------------------------------------------------------------------------- */
@@ -347,7 +352,7 @@ static int add_headers(PyObject *list, PyObject *given, int64_t *length)
     return PyErr_Occurred() ? -1 : 0;
 }
 
-static PyObject *send_start(py_asgi_req_t *r, PyObject *msg)
+PyObject *asgi_io_send_start(py_asgi_req_t *r, PyObject *msg)
 {
     if (r->phase != ASGI_NONE) {
         PyErr_SetString(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.start' sent, "
@@ -374,7 +379,7 @@ static PyObject *send_start(py_asgi_req_t *r, PyObject *msg)
     }
     PyObject *line = status_line((int)code);
     if (!line) {
-        Py_DECREF(headers);
+        Py_XDECREF(headers);
         return NULL;
     }
     PyObject *tr = PyDict_GetItemWithError(msg, io.t[T_TRAILERS]); /* borrowed */
@@ -410,6 +415,24 @@ static py_header_t header_slices(PyObject *pair)
     };
 }
 
+PyObject *asgi_io_check_headers(PyObject *given, int64_t *length)
+{
+    PyObject *headers = PyList_New(0);
+    if (headers && add_headers(headers, given == Py_None ? NULL : given, length) < 0)
+        Py_CLEAR(headers);
+    return headers;
+}
+
+const py_header_t *asgi_io_header_slices(PyObject *headers, size_t *count)
+{
+    size_t n = (size_t)PyList_GET_SIZE(headers);
+    grow_headers(n);
+    for (size_t i = 0; i < n; i++)
+        io.headers[i] = header_slices(PyList_GET_ITEM(headers, (Py_ssize_t)i));
+    *count = n;
+    return io.headers;
+}
+
 /* The head send() hands over with the first body: slices of the held start message. */
 static void fill_head(py_asgi_req_t *r, py_reply_t *head, size_t len, bool more)
 {
@@ -429,7 +452,7 @@ static void fill_head(py_asgi_req_t *r, py_reply_t *head, size_t len, bool more)
     };
 }
 
-static PyObject *send_body(py_asgi_req_t *r, PyObject *msg)
+PyObject *asgi_io_send_body(py_asgi_req_t *r, PyObject *msg)
 {
     if (r->phase == ASGI_NONE || r->phase == ASGI_ENDED) {
         PyErr_SetString(PyExc_RuntimeError,
@@ -482,7 +505,7 @@ static PyObject *send_body(py_asgi_req_t *r, PyObject *msg)
         return NULL;
     }
     if (rc == 1 && r->owner)
-        return new_waiter(&r->send_waiter);
+        return asgi_io_new_waiter(&r->send_waiter);
     return ready_new(NULL);
 }
 
@@ -600,6 +623,8 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
             PyErr_SetString(PyExc_TypeError, "an ASGI message needs a 'type'");
         return NULL;
     }
+    if (r->websocket)
+        return asgi_ws_send(r, msg, type);
     if (r->gone) {
         PyErr_SetString(asgi_shared.disconnect_exc, "the client has disconnected");
         return NULL;
@@ -613,9 +638,9 @@ static PyObject *asgi_send(PyObject *self, PyObject *msg)
         return NULL;
     }
     if (is_type(type, "http.response.body"))
-        return send_body(r, msg);
+        return asgi_io_send_body(r, msg);
     if (is_type(type, "http.response.start"))
-        return send_start(r, msg);
+        return asgi_io_send_start(r, msg);
     if (is_type(type, "http.response.pathsend"))
         return send_path(r, msg);
     PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an http scope", type);

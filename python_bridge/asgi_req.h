@@ -46,6 +46,23 @@ struct py_asgi_req {
     bool trailers_ok;   /* the scope advertises http.response.trailers (TE: trailers) */
     bool with_trailers; /* http.response.start said trailers: True */
     char line[128];     /* "METHOD TARGET", what --timeout names */
+    /* a websocket scope (asgi_ws.c) */
+    bool websocket;
+    uint8_t ws_state;    /* enum asgi_ws_state */
+    int ws_code;         /* the close code websocket.disconnect gives, 0 until closed */
+    PyObject *ws_reason; /* ... and its reason (str), NULL until then */
+    PyObject *ws_queue;  /* messages receive() has not returned (a list), or NULL */
+    size_t ws_head;      /* the first of them not yet returned */
+    size_t ws_queued;    /* their payload bytes */
+};
+
+/* Where a websocket scope is, as receive() and send() have seen it. */
+enum asgi_ws_state {
+    ASGI_WS_CONNECTING = 0, /* websocket.connect not yet returned by receive() */
+    ASGI_WS_HANDSHAKE,      /* it was: the application accepts, closes or denies */
+    ASGI_WS_OPEN,           /* accepted */
+    ASGI_WS_DENIED,         /* a websocket.http.response began */
+    ASGI_WS_CLOSED,         /* the application sent websocket.close, or the peer left */
 };
 
 /* What every request of the worker shares; made by py_asgi_open. */
@@ -94,6 +111,34 @@ int asgi_io_end_trailers(struct py_asgi_req *r, const char **why);
 
 /* {"type": "http.disconnect"} (new reference). */
 PyObject *asgi_io_disconnect_message(void);
+
+/* What asgi_ws.c shares with receive() and send(): an awaitable returning value (stolen;
+ * NULL for None); a new Future in *slot; the http.response.start and .body handlers,
+ * which websocket.http.response.* reuse. */
+PyObject *asgi_io_ready(PyObject *value);
+PyObject *asgi_io_new_waiter(PyObject **slot);
+/* A message's headers (an iterable of [name, value] pairs of bytes; NULL or None for
+ * none) validated into a new list of (name, value) tuples, a Content-Length's value in
+ * *length; NULL with an exception set. */
+PyObject *asgi_io_check_headers(PyObject *given, int64_t *length);
+/* Slices of such a list (*count of them), in an array every call reuses. */
+const py_header_t *asgi_io_header_slices(PyObject *headers, size_t *count);
+PyObject *asgi_io_send_start(struct py_asgi_req *r, PyObject *msg);
+PyObject *asgi_io_send_body(struct py_asgi_req *r, PyObject *msg);
+
+/* ---- asgi_ws.c: a websocket scope's receive and send --------------------------------------- */
+
+int asgi_ws_setup(void);
+void asgi_ws_teardown(void);
+
+/* What receive() returns now for a websocket scope (new reference), NULL with no
+ * exception when it must wait, NULL with an exception on failure. */
+PyObject *asgi_ws_next_message(struct py_asgi_req *r);
+/* send() of a websocket scope (msg a dict, type its borrowed 'type'). */
+PyObject *asgi_ws_send(struct py_asgi_req *r, PyObject *msg, PyObject *type);
+/* The request's websocket objects dropped (tp_clear) and visited (tp_traverse). */
+void asgi_ws_clear(struct py_asgi_req *r);
+int asgi_ws_traverse(struct py_asgi_req *r, visitproc visit, void *arg);
 
 /* ---- asgi_scope.c ---------------------------------------------------------------------- */
 

@@ -1,10 +1,15 @@
-/* The ASGI http scope, built per request from a template of what every request shares.
+/* The ASGI http and websocket scopes, built per request from a template of what every
+ * request shares.
  *
  * ASGI's path is the decoded path *including* root_path (spec 2.x; Starlette and
  * FastAPI mount on that reading): a request whose path already starts with the mount
  * point (at a segment boundary) keeps it, one that does not (a proxy that strips the
  * prefix) gets it put in front, in `path` and in `raw_path`. Header names are lower-cased
  * bytes in the order received, repeats kept apart.
+ *
+ * A websocket scope is the http one with its own type and scheme ("ws", "wss"), no
+ * method, the offered subprotocols, and the denial-response extension in place of
+ * pathsend.
  */
 #include "python_bridge/asgi_req.h"
 
@@ -30,12 +35,14 @@ enum {
     S_SERVER,
     S_STATE,
     S_EXTENSIONS,
+    S_SUBPROTOCOLS,
     S_COUNT,
 };
 
 static const char *const key_names[S_COUNT] = {
-    "type",         "asgi",      "http_version", "method", "scheme", "path",  "raw_path",
-    "query_string", "root_path", "headers",      "client", "server", "state", "extensions",
+    "type",   "asgi",     "http_version", "method",     "scheme",
+    "path",   "raw_path", "query_string", "root_path",  "headers",
+    "client", "server",   "state",        "extensions", "subprotocols",
 };
 
 static struct {
@@ -46,6 +53,9 @@ static struct {
     PyObject *extensions_trailers; /* ... with "http.response.trailers": {} */
     PyObject *v10, *v11;           /* "1.0", "1.1" */
     PyObject *http, *https;        /* the schemes */
+    PyObject *ws_extensions;       /* {"websocket.http.response": {}}, likewise */
+    PyObject *websocket;           /* "websocket" */
+    PyObject *ws, *wss;            /* a websocket scope's schemes */
     PyObject *root_path;           /* --root-path as str */
     PyObject *server;              /* the last (host, port) tuple, while the listener is the same */
     char server_host[128];
@@ -175,6 +185,28 @@ bool asgi_scope_trailers_allowed(const py_request_t *req)
     return false;
 }
 
+/* What a websocket scope has in place of an http one's. */
+static int websocket_keys(PyObject *scope, const py_request_t *req)
+{
+    PyObject **k = cache.keys;
+    PyObject *subs = PyList_New((Py_ssize_t)req->subprotocol_count);
+    for (size_t i = 0; subs && i < req->subprotocol_count; i++) {
+        PyObject *s = PyUnicode_DecodeLatin1(req->subprotocols[i].ptr,
+                                             (Py_ssize_t)req->subprotocols[i].len, NULL);
+        if (!s)
+            Py_CLEAR(subs);
+        else
+            PyList_SET_ITEM(subs, (Py_ssize_t)i, s);
+    }
+    if (PyDict_SetItem(scope, k[S_TYPE], cache.websocket) < 0 ||
+        PyDict_SetItem(scope, k[S_SCHEME], req->https ? cache.wss : cache.ws) < 0 ||
+        PyDict_DelItem(scope, k[S_METHOD]) < 0 ||
+        reqtext_set_new(scope, k[S_SUBPROTOCOLS], subs) < 0 ||
+        reqtext_set_new(scope, k[S_EXTENSIONS], PyDict_Copy(cache.ws_extensions)) < 0)
+        return -1;
+    return 0;
+}
+
 PyObject *asgi_scope_new(const py_request_t *req)
 {
     PyObject *scope = PyDict_Copy(cache.template), **k = cache.keys;
@@ -195,7 +227,8 @@ PyObject *asgi_scope_new(const py_request_t *req)
                         PyDict_Copy(asgi_scope_trailers_allowed(req) ? cache.extensions_trailers
                                                                      : cache.extensions)) < 0 ||
         (asgi_shared.state &&
-         reqtext_set_new(scope, k[S_STATE], PyDict_Copy(asgi_shared.state)) < 0))
+         reqtext_set_new(scope, k[S_STATE], PyDict_Copy(asgi_shared.state)) < 0) ||
+        (req->websocket && websocket_keys(scope, req) < 0))
         Py_CLEAR(scope);
     buf_reset(&scratch, 65536);
     return scope;
@@ -213,7 +246,11 @@ int asgi_scope_setup(void)
         !(cache.asgi = Py_BuildValue("{ssss}", "version", "3.0", "spec_version", "2.4")) ||
         !(cache.extensions = Py_BuildValue("{s{}}", "http.response.pathsend")) ||
         !(cache.extensions_trailers =
-              Py_BuildValue("{s{}s{}}", "http.response.pathsend", "http.response.trailers")))
+              Py_BuildValue("{s{}s{}}", "http.response.pathsend", "http.response.trailers")) ||
+        !(cache.ws_extensions = Py_BuildValue("{s{}}", "websocket.http.response")) ||
+        !(cache.websocket = PyUnicode_InternFromString("websocket")) ||
+        !(cache.ws = PyUnicode_InternFromString("ws")) ||
+        !(cache.wss = PyUnicode_InternFromString("wss")))
         return -1;
     cache.root_path = PyUnicode_DecodeLatin1(asgi_shared.root_path.ptr,
                                              (Py_ssize_t)asgi_shared.root_path.len, NULL);
@@ -222,7 +259,8 @@ int asgi_scope_setup(void)
         return -1;
     /* every key in its place, so filling one in never inserts (see wsgi_environ.c) */
     for (int i = 0; i < S_COUNT; i++)
-        if (i != S_STATE && PyDict_SetItem(cache.template, cache.keys[i], Py_None) < 0)
+        if (i != S_STATE && i != S_SUBPROTOCOLS &&
+            PyDict_SetItem(cache.template, cache.keys[i], Py_None) < 0)
             return -1;
     PyObject *http = PyUnicode_InternFromString("http");
     if (reqtext_set_new(cache.template, cache.keys[S_TYPE], http) < 0 ||
@@ -239,6 +277,10 @@ void asgi_scope_teardown(void)
     Py_CLEAR(cache.asgi);
     Py_CLEAR(cache.extensions);
     Py_CLEAR(cache.extensions_trailers);
+    Py_CLEAR(cache.ws_extensions);
+    Py_CLEAR(cache.websocket);
+    Py_CLEAR(cache.ws);
+    Py_CLEAR(cache.wss);
     Py_CLEAR(cache.v10);
     Py_CLEAR(cache.v11);
     Py_CLEAR(cache.http);

@@ -74,6 +74,11 @@ typedef struct py_request {
     py_slice_t path_info;
     const py_header_t *cgi;
     size_t cgi_count;
+    /* ASGI: the request is a valid WebSocket handshake (src/wshandshake.h) and gets a
+     * websocket scope; subprotocols are the ones it offers, in order. */
+    bool websocket;
+    const py_slice_t *subprotocols;
+    size_t subprotocol_count;
 } py_request_t;
 
 typedef struct py_reply {

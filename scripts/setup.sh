@@ -11,8 +11,10 @@ want_tests=0
 [ "${1:-}" = "--tests" ] && want_tests=1
 
 # gcc: Zig's C compiler finds the system's include directories by asking the system's cc;
-# systemtap-sdt-dev: <sys/sdt.h>, the USDT probes (common/probes.h)
-apt_packages=(gcc liburing-dev libmimalloc-dev node-llhttp systemtap-sdt-dev wrk ca-certificates)
+# systemtap-sdt-dev: <sys/sdt.h>, the USDT probes (common/probes.h); zlib1g-dev: WebSocket
+# permessage-deflate (src/wsdeflate.c)
+apt_packages=(gcc liburing-dev libmimalloc-dev node-llhttp systemtap-sdt-dev zlib1g-dev wrk
+              ca-certificates)
 # the format check (scripts/check-format) pins the formatter Debian 12 ships; the epoll
 # engine's sendfile test watches a worker's system calls with strace; the probes' test
 # lists them with readelf and attaches to them with bpftrace

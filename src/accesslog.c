@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "src/base64.h"
 #include "src/scoreboard.h"
 
 enum atom {
@@ -37,6 +38,7 @@ enum atom {
     A_WORKER,   /* w worker id (ours) */
     A_CONN,     /* c connection id within the worker (ours) */
     A_PHASE,    /* parse_us, waited_us, app_us, send_us: a phase in microseconds (ours) */
+    A_WS_CLOSE, /* ws_close: a WebSocket's close code (ours) */
     A_REQ_HDR,  /* {name}i */
     A_RESP_HDR, /* {name}o */
     A_ENV,      /* {name}e */
@@ -225,6 +227,10 @@ static int atom_add(alog_fmt_t *f, const char *name, size_t n, char *err, size_t
             op_t *op = op_add(f, A_PHASE);
             op->out_index = (uint8_t)i;
             set_key(f, op, "", name, n);
+            return 0;
+        }
+        if (n == 8 && memcmp(name, "ws_close", 8) == 0) {
+            set_key(f, op_add(f, A_WS_CLOSE), "", name, n);
             return 0;
         }
     }
@@ -442,17 +448,6 @@ static const char *req_header(const alog_rec_t *r, const char *lower, size_t n, 
     return found;
 }
 
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* The user of "Authorization: Basic ..." (what gunicorn's %(u)s shows), into dst. */
 static size_t basic_user(const alog_rec_t *r, char *dst, size_t cap)
 {
@@ -463,7 +458,7 @@ static size_t basic_user(const alog_rec_t *r, char *dst, size_t cap)
     size_t len = 0;
     unsigned acc = 0, bits = 0;
     for (size_t i = 6; i < n && len < cap; i++) {
-        int d = b64_value(v[i]);
+        int d = base64_value(v[i]);
         if (d < 0) {
             if (v[i] == '=' || v[i] == ' ')
                 continue;
@@ -722,6 +717,12 @@ static void put_atom(alog_fmt_t *f, const op_t *op, buf_t *out, bool json, const
             put_u64(out, json, (uint64_t)r->phase_us[op->out_index]);
         else
             put_value(out, json, NULL, 0); /* "-", or null in JSON */
+        break;
+    case A_WS_CLOSE:
+        if (r->ws_close)
+            put_u64(out, json, (uint64_t)r->ws_close);
+        else
+            put_value(out, json, NULL, 0); /* not a WebSocket */
         break;
     case A_MILLIS:
         put_u64(out, json, us / 1000);

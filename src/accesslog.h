@@ -53,6 +53,7 @@ typedef struct alog_rec {
     const char *script_name; /* --root-path, taken off PATH_INFO; may be NULL */
     size_t script_name_len;
     int status;          /* 0: none was sent */
+    int ws_close;        /* a WebSocket's close code (status 101); 0: not a WebSocket */
     uint64_t body_bytes; /* response body bytes (%(b)s) */
     uint64_t duration_us;
     int64_t phase_us[4];  /* scoreboard.h's enum sb_phase: parse, waited, app, send; -1 unknown */

@@ -12,6 +12,7 @@
 #include "src/stats.h"
 #include "src/uwsgireq.h"
 #include "src/worker.h"
+#include "src/wsconn.h"
 
 /* ---- what receive() and send() ask of the connection ----------------------------------- */
 
@@ -156,6 +157,8 @@ static void done(void *ctx, void *owner, bool failed)
 {
     worker_t *w = ctx;
     conn_t *c = owner;
+    if (wsconn_done(w, c, failed))
+        return;
     if (c->asgi.ended)
         return;
     if (!c->asgi.head) {
@@ -187,6 +190,7 @@ void asgiconn_ops_init(py_asgi_ops_t *ops, worker_t *w)
         .trailers = trailers,
         .done = done,
     };
+    wsconn_ops_init(ops);
 }
 
 /* ---- the connection's side ----------------------------------------------------------------- */
@@ -204,9 +208,13 @@ void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
     c->asgi.head = c->asgi.ended = false;
     /* a client that sent the body without waiting needs no 100 Continue */
     c->asgi.continued = !c->req.expect_continue || c->req.complete;
+    py_request_t ws_pr = *pr;
+    int ws = wsconn_start(w, c, &ws_pr);
+    if (ws < 0)
+        return; /* a handshake refused: answered, no task */
     stats_request_mark(c, STATS_MARK_CALL);
     UF_PROBE3(app__call, w->index, c->conn_id, c->req_no);
-    c->asgi.req = py_asgi_start(pr, c, line);
+    c->asgi.req = py_asgi_start(ws ? &ws_pr : pr, c, line);
     if (!c->asgi.req) {
         c->asgi.ended = true;
         conn_answer_error(w, c, 500);
@@ -215,6 +223,10 @@ void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
 
 void asgiconn_input(worker_t *w, conn_t *c)
 {
+    if (c->ws) {
+        wsconn_input(w, c);
+        return;
+    }
     http_req_t *req = &c->req;
     if (!req->complete && c->parsed < c->in.len) {
         uint64_t had = req->body_total;

@@ -20,6 +20,7 @@
 #include "src/share.h"
 #include "src/spool.h"
 #include "src/worker.h"
+#include "src/wsconn.h"
 
 /* Received bytes we keep unparsed (pipelined while a response is in flight, or a body
  * arriving while its previous piece is being written to the spool file) before we stop
@@ -65,7 +66,8 @@ static bool input_full(const conn_t *c)
 {
     size_t waiting = c->in.len - c->parsed + (c->app ? c->app->stash.len : 0);
     /* (an ASGI body waits in req.body until the application takes it) */
-    return waiting > IN_PAUSE_BYTES || (c->asgi.req && c->req.body.len > ASGICONN_BODY_PAUSE);
+    return waiting > IN_PAUSE_BYTES || (c->asgi.req && c->req.body.len > ASGICONN_BODY_PAUSE) ||
+           wsconn_paused(c); /* (a WebSocket whose application has not read its messages) */
 }
 
 /* Hands c to an application thread for `step`; the loop goes on when it comes back
@@ -164,6 +166,7 @@ static void release(worker_t *w, conn_t *c)
         /* every notification has arrived (ops == 0): the kernel is done with it */
         ring_arena_put(&w->ring, c->zc_block);
     }
+    wsconn_free(w, c);
     worker_conn_release(w, c);
     conn_reset(c, CONN_RESET_CONNECTION);
 }
@@ -896,6 +899,10 @@ void conn_complete(worker_t *w, conn_t *c, unsigned op, int res, unsigned flags)
 
 void conn_expire(worker_t *w, conn_t *c, int timer)
 {
+    if (timer == CONN_TIMER_WS_PING || timer == CONN_TIMER_WS_PONG) {
+        wsconn_expire(w, c, timer);
+        return;
+    }
     if (timer == CONN_TIMER_BODY && c->asgi.req && !c->recv_armed && !c->peer_closed) {
         /* the receive is paused because the application does not read: not the client's
          * delay */
@@ -918,6 +925,10 @@ void conn_expire(worker_t *w, conn_t *c, int timer)
 
 void conn_drain(worker_t *w, conn_t *c)
 {
+    if (c->ws) {
+        wsconn_drain(w, c); /* a WebSocket never ends by itself: it is told to go */
+        return;
+    }
     /* An idle keep-alive connection is not closed at once: its client may have sent the
      * next request already, and closing under it would fail that request. It gets a
      * short grace period; a request that lands is answered with Connection: close. */

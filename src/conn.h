@@ -83,6 +83,8 @@ enum conn_timer {
     CONN_TIMER_IDLE,       /* keep-alive idle between requests */
     CONN_TIMER_LINGER,     /* after our FIN, waiting for the peer's */
     CONN_TIMER_DRAIN,      /* idle at drain: a request already on its way may land */
+    CONN_TIMER_WS_PING,    /* an open WebSocket silent this long is sent a ping */
+    CONN_TIMER_WS_PONG,    /* ... which the client must answer within this */
     CONN_TIMER_COUNT,
 };
 
@@ -156,9 +158,10 @@ typedef struct conn {
 
     buf_t out; /* response bytes being sent */
     size_t sent;
-    py_reply_t *reply; /* application iterable still producing, or NULL */
-    conn_app_t *app;   /* with --threads: the steps' state, else NULL */
-    conn_asgi_t asgi;  /* an ASGI worker's request and output (src/asgiconn.h) */
+    py_reply_t *reply;  /* application iterable still producing, or NULL */
+    conn_app_t *app;    /* with --threads: the steps' state, else NULL */
+    conn_asgi_t asgi;   /* an ASGI worker's request and output (src/asgiconn.h) */
+    struct conn_ws *ws; /* a WebSocket's state from its handshake on (src/wsconn.h), or NULL */
     resp_plan_t plan;
     int64_t remaining;      /* with RESP_LENGTH: body bytes still allowed */
     int zc_block;           /* registered send buffer held for a zero-copy file, or -1 */

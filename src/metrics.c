@@ -23,6 +23,10 @@ void metrics_fold(metrics_totals_t *t, const sb_slot_t *s)
     }
     t->bytes_in += sb_get64(&s->bytes_in);
     t->bytes_out += sb_get64(&s->bytes_out);
+    t->ws_messages_in += sb_get64(&s->ws_messages_in);
+    t->ws_messages_out += sb_get64(&s->ws_messages_out);
+    t->ws_bytes_in += sb_get64(&s->ws_bytes_in);
+    t->ws_bytes_out += sb_get64(&s->ws_bytes_out);
     t->alog_lines += sb_get64(&s->alog_lines);
     t->alog_dropped += sb_get64(&s->alog_dropped);
     t->ship_sent += sb_get64(&s->ship_sent);
@@ -56,6 +60,14 @@ static const char *state_name(uint32_t s)
 static void family(buf_t *out, const char *name, const char *type, const char *help)
 {
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A counter family with one sample per direction. */
+static void in_out(buf_t *out, const char *name, const char *help, uint64_t in, uint64_t sent)
+{
+    family(out, name, "counter", help);
+    buf_printf(out, "%s{direction=\"in\"} %llu\n%s{direction=\"out\"} %llu\n", name,
+               (unsigned long long)in, name, (unsigned long long)sent);
 }
 
 static void listener_label(const worker_listener_t *l, char *out, size_t n)
@@ -201,6 +213,11 @@ static void prom_requests(buf_t *out, const metrics_view_t *v, const metrics_tot
     buf_printf(out, "uwsgi_fast_received_bytes_total %llu\n", (unsigned long long)t.bytes_in);
     family(out, "uwsgi_fast_sent_bytes_total", "counter", "Bytes sent to clients.");
     buf_printf(out, "uwsgi_fast_sent_bytes_total %llu\n", (unsigned long long)t.bytes_out);
+    in_out(out, "uwsgi_fast_websocket_messages_total",
+           "WebSocket messages received whole from clients (in) and sent to them (out).",
+           t.ws_messages_in, t.ws_messages_out);
+    in_out(out, "uwsgi_fast_websocket_payload_bytes_total",
+           "Payload bytes of those WebSocket messages.", t.ws_bytes_in, t.ws_bytes_out);
 }
 
 /* Per worker and per listener: states, gauges, counters, accept queues. */
@@ -263,6 +280,9 @@ static void prom_workers(buf_t *out, const metrics_view_t *v)
                    v->workers[i].slot, v->workers[i].pid, worker_engine(v, &v->workers[i]));
     worker_gauge(out, v, "uwsgi_fast_worker_connections", "Client connections a worker holds open.",
                  offsetof(sb_slot_t, connections));
+    worker_gauge(out, v, "uwsgi_fast_worker_websockets",
+                 "Open WebSockets a worker holds (accepted, not yet closed).",
+                 offsetof(sb_slot_t, websockets));
     worker_gauge(out, v, "uwsgi_fast_worker_requests_in_flight",
                  "Requests a worker has handed to the application and not finished answering.",
                  offsetof(sb_slot_t, in_flight));
@@ -446,6 +466,14 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     buf_append_str(out, "},");
     buf_printf(out, "\"bytes_in\":%llu,\"bytes_out\":%llu,", (unsigned long long)t.bytes_in,
                (unsigned long long)t.bytes_out);
+    unsigned long long ws_open = 0;
+    for (unsigned i = 0; i < v->nworkers; i++)
+        ws_open += sb_get(&v->workers[i].sb->websockets);
+    buf_printf(out,
+               "\"websockets\":{\"open\":%llu,\"messages_in\":%llu,\"messages_out\":%llu,"
+               "\"bytes_in\":%llu,\"bytes_out\":%llu},",
+               ws_open, (unsigned long long)t.ws_messages_in, (unsigned long long)t.ws_messages_out,
+               (unsigned long long)t.ws_bytes_in, (unsigned long long)t.ws_bytes_out);
     buf_printf(out, "\"access_log\":{\"lines\":%llu,\"dropped\":%llu},",
                (unsigned long long)t.alog_lines, (unsigned long long)t.alog_dropped);
     buf_printf(out, "\"log_target\":{\"sent\":%llu,\"dropped\":%llu},",

@@ -29,6 +29,7 @@ typedef struct metrics_totals {
     uint64_t phase_latency[SB_PHASES][SB_LATENCY_BUCKETS];
     uint64_t phase_us_sum[SB_PHASES];
     uint64_t bytes_in, bytes_out;
+    uint64_t ws_messages_in, ws_messages_out, ws_bytes_in, ws_bytes_out;
     uint64_t alog_lines, alog_dropped;
     uint64_t ship_sent, ship_dropped;
     uint64_t statsd_dropped;

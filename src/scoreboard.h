@@ -62,8 +62,12 @@ typedef struct sb_slot {
     uint64_t latency_us_sum;              /* request durations added up, microseconds */
     uint64_t phase_latency[SB_PHASES][SB_LATENCY_BUCKETS]; /* the same, per phase */
     uint64_t phase_us_sum[SB_PHASES];
-    uint64_t bytes_in;       /* received on client connections */
-    uint64_t bytes_out;      /* sent on client connections */
+    uint64_t bytes_in;        /* received on client connections */
+    uint64_t bytes_out;       /* sent on client connections */
+    uint64_t ws_messages_in;  /* WebSocket messages received whole */
+    uint64_t ws_messages_out; /* ... and sent */
+    uint64_t ws_bytes_in;     /* their payload bytes */
+    uint64_t ws_bytes_out;
     uint64_t alog_lines;     /* access log lines written */
     uint64_t alog_dropped;   /* lines dropped because the log file could not keep up */
     uint64_t ship_sent;      /* lines handed to --log-target */
@@ -83,6 +87,7 @@ typedef struct sb_slot {
     uint64_t zc_copied;
     uint32_t ring_max_per_round;
     uint32_t connections;  /* client connections open now */
+    uint32_t websockets;   /* of which open WebSockets (accepted, not yet closed) */
     uint32_t in_flight;    /* requests handed to the application, not yet answered */
     uint32_t threads;      /* --threads: application threads (0: the loop calls it) */
     uint32_t threads_busy; /* of which working on a request */

@@ -1,6 +1,7 @@
 /* A worker's per-request bookkeeping (scoreboard counters, access log, statsd, health
  * probes), the observability settings' checks, and the log target and statsd setup
  * shared by the master and the workers. */
+#include "src/wsconn.h"
 #include "src/stats.h"
 
 #include <arpa/inet.h>
@@ -595,6 +596,7 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us, const int64_t phase_
         .script_name = w->conn_shared.root_path,
         .script_name_len = w->conn_shared.root_path_len,
         .status = c->status_code,
+        .ws_close = wsconn_close_code(c),
         .body_bytes = c->body_out,
         .duration_us = us,
         .phase_us = {phase_us[0], phase_us[1], phase_us[2], phase_us[3]},

@@ -759,6 +759,8 @@ static void boot(worker_t *w, const worker_placement_t *place)
     w->timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
     w->timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
     w->timers[CONN_TIMER_BODY].duration_ms = seconds_ms(cfg->body_timeout);
+    w->timers[CONN_TIMER_WS_PING].duration_ms = seconds_ms(cfg->ws_ping_interval);
+    w->timers[CONN_TIMER_WS_PONG].duration_ms = seconds_ms(cfg->ws_ping_timeout);
     w->timers[CONN_TIMER_DRAIN].duration_ms =
         w->timers[CONN_TIMER_IDLE].duration_ms < DRAIN_GRACE_MS
             ? w->timers[CONN_TIMER_IDLE].duration_ms

@@ -251,6 +251,26 @@ enum tun_flag {
       "after its client disconnects, an ASGI request's task gets http.disconnect and this " \
       "long to clean up (close a database cursor, say) before it is cancelled; 0 cancels " \
       "it at once")                                                                         \
+    X(ws_max_message_size, INT64, 0, "ws-max-message-size", NULL, "BYTES",                  \
+      WS_MAX_MESSAGE_SIZE, "ws_max_message_size",                                           \
+      "16777216", 0, 9007199254740992.0, 0, NULL, NULL, true, ASGI,                         \
+      "largest WebSocket message an ASGI application is given, fragments joined; a "        \
+      "larger one closes the WebSocket with 1009 (message too big); 0 means unlimited")     \
+    X(ws_ping_interval, DOUBLE, 0, "ws-ping-interval", NULL, "SECONDS", WS_PING_INTERVAL,   \
+      "ws_ping_interval",                                                                   \
+      "20", 0, 86400, 0, NULL, NULL, true, ASGI,                                            \
+      "an open WebSocket from which nothing has come for this long is sent a ping (the "    \
+      "keepalive; keep-alive idle timeouts never apply to a WebSocket); 0 means never")     \
+    X(ws_ping_timeout, DOUBLE, 0, "ws-ping-timeout", NULL, "SECONDS", WS_PING_TIMEOUT,      \
+      "ws_ping_timeout",                                                                    \
+      "20", 0, 86400, 0, NULL, NULL, true, ASGI,                                            \
+      "how long that ping waits for the client (a pong or anything else) before the "       \
+      "WebSocket is closed with 1011; 0 means forever")                                     \
+    X(ws_per_message_deflate, BOOL, 0, "ws-per-message-deflate", NULL, "BOOL",              \
+      WS_PER_MESSAGE_DEFLATE, "ws_per_message_deflate",                                     \
+      "true", 0, 0, 0, NULL, NULL, true, ASGI,                                              \
+      "compress WebSocket messages (permessage-deflate, RFC 7692) when the client offers "  \
+      "it; inflating is bounded by --ws-max-message-size")                                  \
     /* ---- Privileges ---- */                                                             \
     X(user, STRING, 'u', "user", NULL, "USER", USER, "user",                                \
       NULL, 0, 0, TUN_F_USER, NULL, NULL, false, PRIVILEGES,                                \

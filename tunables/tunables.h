@@ -160,8 +160,14 @@ typedef struct tun_config {
     char *asgi_loop;                     /* --loop "auto", "asyncio" or "uvloop" (checked) */
     char *asgi_lifespan;                 /* --lifespan "auto", "on" or "off" (checked) */
     double asgi_disconnect_grace_period; /* --asgi-disconnect-grace-period seconds, default 3 */
-    int app_interface;                   /* not a setting: enum tun_interface from --interface and
-                                            --worker-class together (tun_parse) */
+    long long ws_max_message_size; /* --ws-max-message-size bytes, default 16 MiB, 0 = unlimited */
+    double ws_ping_interval;       /* --ws-ping-interval seconds of WebSocket silence before a
+                                      ping, default 20, 0 = never */
+    double ws_ping_timeout;        /* --ws-ping-timeout seconds a ping waits for its pong,
+                                      default 20, 0 = forever */
+    bool ws_per_message_deflate;   /* --ws-per-message-deflate, default true */
+    int app_interface;             /* not a setting: enum tun_interface from --interface and
+                                      --worker-class together (tun_parse) */
 
     /* privileges (validated at parse; src/privileges.h resolves and applies them) */
     char *user;      /* -u/--user: a user name or number, NULL = workers stay as the master */

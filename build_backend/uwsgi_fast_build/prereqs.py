@@ -18,6 +18,7 @@ from typing import List, Optional
 # Where Debian's -dev packages put what the build takes (module-level, so that a test can
 # point one at nothing and read the message).
 LIBURING_HEADER = "/usr/include/liburing.h"
+ZLIB_HEADER = "/usr/include/zlib.h"
 LIBURING_DIRS = ("/usr/lib/" + (sysconfig.get_config_var("MULTIARCH") or ""), "/usr/lib",
                  "/usr/local/lib")
 LLHTTP_SRC = "/usr/share/llhttp"
@@ -47,6 +48,7 @@ def find(source_dir: str) -> Inputs:
     python, libpython, package = _python(apt, other)
     _c_compiler(apt)
     _liburing(apt)
+    _zlib(apt)
     llhttp_src, llhttp_inc = _llhttp(source_dir, apt)
     archive, mi_inc = _mimalloc(other)
     if apt or other:
@@ -116,6 +118,13 @@ def _liburing(apt: List[str]):
     archive = any(os.path.exists(os.path.join(d, "liburing.a")) for d in LIBURING_DIRS)
     if not archive or not os.path.exists(LIBURING_HEADER):
         apt.append("liburing-dev")
+
+
+def _zlib(apt: List[str]):
+    """libz.a and zlib.h: WebSocket permessage-deflate (src/wsdeflate.c), linked in."""
+    archive = any(os.path.exists(os.path.join(d, "libz.a")) for d in LIBURING_DIRS)
+    if not archive or not os.path.exists(ZLIB_HEADER):
+        apt.append("zlib1g-dev")
 
 
 def _llhttp(source_dir: str, apt: List[str]):

@@ -260,6 +260,9 @@ void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
     FAIL("asgiconn_start in a WSGI worker");
 }
 void asgiconn_input(worker_t *w, conn_t *c) {}
+void wsconn_free(worker_t *w, conn_t *c) {}
+void wsconn_drain(worker_t *w, conn_t *c) {}
+void wsconn_expire(worker_t *w, conn_t *c, int timer) {}
 void asgiconn_sent(worker_t *w, conn_t *c) {}
 void asgiconn_detach(conn_t *c, bool gone)
 {

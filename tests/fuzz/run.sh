@@ -10,8 +10,9 @@
 # command line, and the UWSGI_FAST_CMD_ARGS splitter and scanner; it runs no config file
 # and resolves no name, see cli_fuzz.c), alog (the --access-logformat compiler and renderer,
 # src/accesslog.c), proxy (the PROXY protocol header parser, src/proxyproto.c), uwsgi (the
-# uwsgi protocol's packet parser, src/uwsgiproto.c). The seeds of toml, cli, alog, proxy and
-# uwsgi are kept in tests/fuzz/seeds/<target>/.
+# uwsgi protocol's packet parser, src/uwsgiproto.c), ws (the WebSocket frame reader,
+# src/wsread.c). The seeds of toml, cli, alog, proxy, uwsgi and ws are kept in
+# tests/fuzz/seeds/<target>/.
 # Everything it makes lives in tests/fuzz/work/ (gitignored; $UF_FUZZ_WORK overrides):
 # bin/ the binaries, seeds/ the seed corpora built from ../shared/conformance, corpus/
 # what each target grew (kept between runs), artifacts/ crash reproducers. A finding is
@@ -25,7 +26,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk toml cli alog proxy uwsgi)
+[ ${#targets[@]} -gt 0 ] || targets=(http conn chunk toml cli alog proxy uwsgi ws)
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${UF_FUZZ_WORK:-$root/tests/fuzz/work}
@@ -106,13 +107,17 @@ build() {
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
         "$cc" "${cflags[@]}" -w -I"$pyinc" -DUF_VERSION='"0.0.0-fuzz"' "$root/tests/fuzz/alog_fuzz.c" \
-            "$root/src/accesslog.c" "$root/common/mem.c" "$root/common/log.c" -o "$work/bin/alog" ;;
+            "$root/src/accesslog.c" "$root/src/base64.c" "$root/common/mem.c" "$root/common/log.c" \
+            -o "$work/bin/alog" ;;
     proxy)
         "$cc" "${cflags[@]}" "$root/tests/fuzz/proxy_fuzz.c" "$root/src/proxyproto.c" \
             -o "$work/bin/proxy" ;;
     uwsgi)
         "$cc" "${cflags[@]}" "$root/tests/fuzz/uwsgi_fuzz.c" "$root/src/uwsgiproto.c" \
             -o "$work/bin/uwsgi" ;;
+    ws)
+        "$cc" "${cflags[@]}" "$root/tests/fuzz/ws_fuzz.c" "$root/src/wsread.c" "$root/src/wsframe.c" \
+            "$root/src/wsutf8.c" "$root/common/mem.c" -o "$work/bin/ws" ;;
     *)
         echo "run.sh: unknown target $t" >&2; return 2 ;;
     esac

@@ -1,6 +1,7 @@
 """Real ASGI frameworks from PyPI, unmodified, through the real binary: FastAPI (JSON,
 path and query parameters, validation errors, StreamingResponse, FileResponse,
-background tasks, a dependency with yield, lifespan state), Django's get_asgi_application
+background tasks, a dependency with yield, lifespan state, a WebSocket endpoint), Django's
+get_asgi_application
 and Quart; uvloop as the loop; pipelining; HUP under load with no failed request.
 
 The frameworks live in a second virtualenv (asgi_venv.py), made once under .deps/.
@@ -32,6 +33,27 @@ def files(tmp_path_factory):
 def fastapi_server(server, venv, files, marker, *args, **kw):
     return server("asgi_fastapi:app", args=["--virtualenv", venv, "-e", f"MARKER={marker}",
                                             "-e", f"FILES_DIR={files[0]}", *args], **kw)
+
+
+def test_fastapi_websocket(server, venv, files, tmp_path):
+    websockets = pytest.importorskip("websockets")
+    from websockets.sync.client import connect
+
+    marker = tmp_path / "marker"
+    srv = fastapi_server(server, venv, files, marker)
+    url = srv.url("/ws/lobby").replace("http", "ws")
+    with connect(url, subprotocols=["json.v1"]) as ws:
+        assert ws.subprotocol == "json.v1"
+        assert ws.recv() == "welcome to lobby"
+        for i in range(50):
+            ws.send(json.dumps({"n": i, "text": "é" * i}))
+            assert json.loads(ws.recv()) == {"room": "lobby", "n": i, "text": "é" * i}
+        ws.close(4321)
+    assert wait_until(lambda: marker.exists() and "ws closed 4321" in marker.read_text(), 5)
+    # a path FastAPI has no websocket route for: Starlette closes before accept, 403
+    with pytest.raises(websockets.exceptions.InvalidStatus) as e:
+        connect(srv.url("/nowhere").replace("http", "ws"))
+    assert e.value.response.status_code == 403
 
 
 def test_fastapi(server, venv, files, tmp_path):

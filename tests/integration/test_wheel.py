@@ -139,7 +139,7 @@ def test_wheel_name_contents_and_linkage(wheel, venv):
         assert z.read(info + "/entry_points.txt").decode() == \
             "[console_scripts]\nuwsgi-fast = uwsgi_fast:main\n"
     assert {f"{info}/licenses/{n}" for n in ("LICENSE", "llhttp.txt", "mimalloc.txt",
-                                             "liburing.txt")} <= names
+                                             "liburing.txt", "zlib.txt")} <= names
     assert all(n in record for n in names - {info + "/RECORD"})
     # only libc's family and libpython (and what libpython itself needs: Debian's needs
     # libz and libexpat); liburing, mimalloc and llhttp are inside

@@ -1,7 +1,7 @@
 """A FastAPI application, unmodified framework code from PyPI, for
 tests/integration/test_asgi_frameworks.py: JSON, path and query parameters, validation
 errors, StreamingResponse, FileResponse, background tasks, a dependency with yield, a
-sync endpoint (run in FastAPI's thread pool) and lifespan state.
+sync endpoint (run in FastAPI's thread pool), lifespan state and a WebSocket endpoint.
 
 $MARKER names a file the background task and the dependency append to; $FILES_DIR holds
 the files FileResponse sends.
@@ -11,7 +11,7 @@ import os
 from contextlib import asynccontextmanager
 from typing import List, Optional
 
-from fastapi import BackgroundTasks, Depends, FastAPI, Request
+from fastapi import BackgroundTasks, Depends, FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
@@ -98,3 +98,18 @@ def sync_endpoint():
 @app.get("/state")
 async def state(request: Request):
     return {"started_by": request.state.started_by}
+
+
+@app.websocket("/ws/{room}")
+async def chat(websocket: WebSocket, room: str):
+    """Accepts with the last offered subprotocol, greets, echoes JSON with the room added,
+    marks the close code when the client leaves."""
+    offered = websocket.scope["subprotocols"]
+    await websocket.accept(subprotocol=offered[-1] if offered else None)
+    await websocket.send_text(f"welcome to {room}")
+    try:
+        while True:
+            data = await websocket.receive_json()
+            await websocket.send_json({"room": room, **data})
+    except WebSocketDisconnect as e:
+        mark(f"ws closed {e.code}")

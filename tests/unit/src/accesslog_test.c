@@ -117,6 +117,15 @@ static void test_every_atom(void)
                  "40123 POST /x/y%zz q=%41 /app/x%2Fy%zz?q=%41 127.0.0.1:8000 text/plain two "
                  "/app/ - HTTP/1.0");
     CHECK_EQ_STR(render("%(D)d %(s)i", false, &fx), "2345678 200");
+    /* a WebSocket's close code, "-" (null) for anything else */
+    CHECK_EQ_STR(render("%(s)s %(ws_close)s", false, &fx), "200 -");
+    CHECK_EQ_STR(render("%(ws_close)s", true, &fx), "{\"ws_close\":null}");
+    fx.rec.status = 101;
+    fx.rec.ws_close = 1001;
+    CHECK_EQ_STR(render("%(s)s %(ws_close)s", false, &fx), "101 1001");
+    CHECK_EQ_STR(render("%(ws_close)s", true, &fx), "{\"ws_close\":1001}");
+    fx.rec.status = 200;
+    fx.rec.ws_close = 0;
     /* JSON: one key per distinct atom, numbers as numbers, literals dropped */
     CHECK_EQ_STR(render("%(s)s %(s)s [%(D)s] %(L)s %(p)s %({X-Req}i)s %(zz)s %({Content-Type}o)s",
                         true, &fx),

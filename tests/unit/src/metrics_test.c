@@ -31,6 +31,10 @@ static metrics_view_t snapshot(void)
         .latency_us_sum = 1234567,
         .bytes_in = 1000,
         .bytes_out = 5000,
+        .ws_messages_in = 10,
+        .ws_messages_out = 20,
+        .ws_bytes_in = 100,
+        .ws_bytes_out = 200,
         .alog_lines = 17,
         .alog_dropped = 1,
         .ship_sent = 20,
@@ -61,6 +65,11 @@ static metrics_view_t snapshot(void)
         }
         sb[i].bytes_in = 300;
         sb[i].bytes_out = 700;
+        sb[i].ws_messages_in = 5;
+        sb[i].ws_messages_out = 6;
+        sb[i].ws_bytes_in = 50;
+        sb[i].ws_bytes_out = 60;
+        sb[i].websockets = 1 + i;
         sb[i].alog_lines = 21;
         sb[i].ship_sent = 4;
         sb[i].handed_off = 6 + i;
