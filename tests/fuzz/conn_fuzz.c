@@ -253,6 +253,12 @@ bool stats_probe_refuses(const worker_t *w, const py_request_t *pr)
 }
 void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply) {}
 void stats_request_done(worker_t *w, conn_t *c) {}
+uint64_t stats_clock_ns(void)
+{
+    return 1; /* any non-zero time: the phases are not what is fuzzed */
+}
+void stats_request_first_byte(conn_t *c) {}
+void stats_request_mark(conn_t *c, enum stats_mark mark) {}
 
 /* ASGI (src/asgiconn.c): the fuzzed worker serves WSGI, so none of these is reached. */
 void asgiconn_start(worker_t *w, conn_t *c, const py_request_t *pr)
