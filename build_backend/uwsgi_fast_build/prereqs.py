@@ -19,6 +19,8 @@ from typing import List, Optional
 # point one at nothing and read the message).
 LIBURING_HEADER = "/usr/include/liburing.h"
 ZLIB_HEADER = "/usr/include/zlib.h"
+SDT_HEADERS = ("/usr/include/%s/sys/sdt.h" % (sysconfig.get_config_var("MULTIARCH") or ""),
+               "/usr/include/sys/sdt.h")
 LIBURING_DIRS = ("/usr/lib/" + (sysconfig.get_config_var("MULTIARCH") or ""), "/usr/lib",
                  "/usr/local/lib")
 LLHTTP_SRC = "/usr/share/llhttp"
@@ -49,6 +51,7 @@ def find(source_dir: str) -> Inputs:
     _c_compiler(apt)
     _liburing(apt)
     _zlib(apt)
+    _sdt(apt)
     llhttp_src, llhttp_inc = _llhttp(source_dir, apt)
     archive, mi_inc = _mimalloc(other)
     if apt or other:
@@ -125,6 +128,12 @@ def _zlib(apt: List[str]):
     archive = any(os.path.exists(os.path.join(d, "libz.a")) for d in LIBURING_DIRS)
     if not archive or not os.path.exists(ZLIB_HEADER):
         apt.append("zlib1g-dev")
+
+
+def _sdt(apt: List[str]):
+    """<sys/sdt.h>: the USDT probes (common/probes.h), a header only: nothing is linked."""
+    if not any(os.path.exists(h) for h in SDT_HEADERS):
+        apt.append("systemtap-sdt-dev")
 
 
 def _llhttp(source_dir: str, apt: List[str]):
