@@ -173,21 +173,28 @@ pool_t *pool_start(struct worker *w, unsigned threads, char *err, size_t errlen)
     return p;
 }
 
+/* The signal goes out after the unlock: a thread woken while the loop still held the lock
+ * would run only to block on it again: two more futex calls and a second wake-up per
+ * request, which strace shows on hello with 2 workers (work sharing sends every request
+ * through this pool). Nothing is lost: a thread checks its condition under the lock
+ * before it waits. */
 void pool_submit(pool_t *p, conn_t *c)
 {
+    pthread_cond_t *wake;
     pthread_mutex_lock(&p->lock);
     int16_t owner = c->app->step == CONN_STEP_CALL ? -1 : c->app->thread;
     if (owner >= 0) {
         pool_thread_t *t = &p->threads[owner];
         UF_ASSERT(t->owner == c && !t->pinned);
         t->pinned = c;
-        pthread_cond_signal(&t->mine);
+        wake = &t->mine;
     } else {
         list_push(&p->queue_head, &p->queue_tail, c);
         p->queued++;
-        pthread_cond_signal(&p->work);
+        wake = &p->work;
     }
     pthread_mutex_unlock(&p->lock);
+    pthread_cond_signal(wake);
 }
 
 bool pool_reclaim(pool_t *p, conn_t *c)
