@@ -82,6 +82,18 @@ static bool is_token(py_slice_t s)
     return s.len > 0;
 }
 
+static bool was_offered(const conn_ws_t *ws, py_slice_t name)
+{
+    for (size_t at = 0; at < ws->offered.len;) {
+        const char *item = ws->offered.data + at;
+        size_t len = strlen(item);
+        if (len == name.len && memcmp(item, name.ptr, len) == 0)
+            return true;
+        at += len + 1;
+    }
+    return false;
+}
+
 static int ws_accept(void *ctx, void *owner, py_slice_t subprotocol, const py_header_t *headers,
                      size_t count, const char **why)
 {
@@ -94,6 +106,12 @@ static int ws_accept(void *ctx, void *owner, py_slice_t subprotocol, const py_he
     }
     if (subprotocol.ptr && !is_token(subprotocol)) {
         *why = "websocket.accept's subprotocol is not a token";
+        return -1;
+    }
+    if (subprotocol.ptr && !was_offered(ws, subprotocol)) {
+        /* RFC 6455 4.1: the client fails a handshake that names one it did not offer */
+        *why = "websocket.accept's subprotocol is not one the client offered (the scope's "
+               "\"subprotocols\")";
         return -1;
     }
     buf_t *dst = output(c);
@@ -226,6 +244,11 @@ int wsconn_start(worker_t *w, conn_t *c, py_request_t *pr)
     ws->paused = ws->close_sent = ws->counted = false;
     ws->close_code = 0;
     ws->hs = hs; /* (its subprotocols are slices of the head, which stays in c->in) */
+    buf_reset(&ws->offered, 0);
+    for (size_t i = 0; i < hs.protocol_count; i++) {
+        buf_append(&ws->offered, hs.protocols[i].ptr, hs.protocols[i].len);
+        buf_append(&ws->offered, "", 1);
+    }
     pr->websocket = true;
     pr->subprotocols = ws->hs.protocols;
     pr->subprotocol_count = ws->hs.protocol_count;
@@ -416,6 +439,7 @@ void wsconn_free(worker_t *w, conn_t *c)
     buf_free(&c->ws->inflated);
     buf_free(&c->ws->zout);
     buf_free(&c->ws->msg);
+    buf_free(&c->ws->offered);
     uf_free(c->ws);
     c->ws = NULL;
 }

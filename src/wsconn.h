@@ -56,6 +56,7 @@ typedef struct conn_ws {
     bool counted;        /* in the scoreboard's open WebSockets, until it ends */
     uint16_t close_code; /* the code the WebSocket ended with, for the log */
     ws_hs_t hs;          /* the handshake: the accept value, the offered subprotocols */
+    buf_t offered;       /* those subprotocols, owned: each followed by a NUL */
     bool deflate_on;     /* permessage-deflate agreed (src/wsdeflate.h) */
     ws_deflate_t deflate;
     buf_t inflated; /* a compressed message, inflated */

@@ -248,6 +248,18 @@ def test_scope_and_subprotocol(ws_server):
     assert ["upgrade", "websocket"] in s["headers"]
 
 
+@pytest.mark.parametrize("offer", [None, ["chat"]])
+def test_a_subprotocol_the_client_did_not_offer_is_refused(ws_server, offer):
+    """RFC 6455 4.1: a client fails the connection when the 101 names a subprotocol it did
+    not offer, so the server does not send such a 101: websocket.accept raises."""
+    srv = ws_server()
+    extra = b"Sec-WebSocket-Protocol: %s\r\n" % ", ".join(offer).encode() if offer else b""
+    sock, rfile, status, headers = handshake(srv, "/unoffered", extra)
+    assert status.startswith(b"HTTP/1.1 403"), (status, headers)
+    assert "not one the client offered" in read_marker(srv.marker, "unoffered")[0]
+    sock.close()
+
+
 def test_close_before_accept_is_403(ws_server):
     srv = ws_server()
     sock, rfile, status, headers = handshake(srv, "/refuse")

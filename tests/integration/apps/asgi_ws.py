@@ -126,7 +126,18 @@ async def hold(scope, receive, send):
     _mark("hold", json.dumps([m["type"], m.get("code")]))
 
 
-ROUTES = {"/echo": echo, "/scope": scope_route, "/close": close_with, "/refuse": refuse,
+async def unoffered(scope, receive, send):
+    """Accepts with a subprotocol the client did not offer: the server refuses it; the
+    error's text goes to the marker, then the route refuses the connection itself."""
+    await receive()
+    try:
+        await send({"type": "websocket.accept", "subprotocol": "not-offered"})
+    except RuntimeError as e:
+        _mark("unoffered", str(e))
+        await send({"type": "websocket.close", "code": 1008})
+
+
+ROUTES = {"/unoffered": unoffered, "/echo": echo, "/scope": scope_route, "/close": close_with, "/refuse": refuse,
           "/deny": deny, "/returns": returns, "/raises": raises, "/flood": flood,
           "/slow": slow_reader, "/hold": hold}
 
