@@ -337,6 +337,10 @@ def notes_lines(results, mixed=False, front=False, asgi=False, ws=False):
                 parts.append("%s: %s" % (r["label"], "; ".join(extra)))
         for msg in ent.get("omitted", []):
             parts.append(msg)
+        if ent.get("interface") == "ws":
+            load = client_load_note(ent)
+            if load:
+                parts.append(load)
         ref = reference_note(ent)
         if ref:
             parts.append(ref)
@@ -360,6 +364,20 @@ def ws_errors(runs):
         total["timeouts"] += rep.get("errors", {}).get("timeout", 0) if "ws" in rep else 0
     words = WS_ERRORS + (("timeouts", "echoes not back within the timeout"),)
     return ", ".join("%d %s" % (total[k], w) for k, w in words if total[k])
+
+
+def client_load_note(ent):
+    """How busy the load generator was against each server (its CPU time over the run's
+    wall time, median over runs): near 100% of a core, the client and not the server
+    may have set the pace."""
+    shares = []
+    for r in ent["results"]:
+        runs = [x for x in r.get("rounds", []) if x.get("wall_s")]
+        if runs:
+            share = sorted(x["wrk_cpu_s"] / x["wall_s"] for x in runs)[len(runs) // 2]
+            shares.append("%s %.0f%%" % (r["label"], 100 * share))
+    return "wsload.c's CPU, share of one core (median over runs): " + ", ".join(shares) \
+        if shares else ""
 
 
 def reference_note(ent):

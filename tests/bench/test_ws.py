@@ -354,6 +354,13 @@ class Tables(unittest.TestCase):
         self.assertIn("Hypercorn: WebSocket errors over its runs: 4 echoes that differ, "
                       "1 connections dropped, 2 echoes not back within the timeout", notes)
 
+    def test_the_clients_cpu_in_the_notes(self):
+        row = peer_row("granian-asgi", SEVEN(0.4))
+        row["rounds"] = [{"wrk_cpu_s": c, "wall_s": 2.0} for c in (0.5, 1.0, 1.9)]
+        notes = "\n".join(tables.notes_lines(ws_results([row]), ws=True))
+        self.assertIn("wsload.c's CPU, share of one core (median over runs): granian asgi 50%",
+                      notes)
+
     def test_a_peer_without_websockets_shows_why(self):
         row = {"server": "gunicorn-asgi", "label": "gunicorn asgi",
                "error": "no WebSocket echo: the upgrade failed"}
