@@ -10,8 +10,10 @@
  *
  * Invariants:
  * - One thread, one epoll set, level-triggered; the client must not be the bottleneck on
- *   a shared 2-core box, so the hot path does no allocation and one syscall per frame
- *   each way (a frame is built once into the connection's output buffer).
+ *   a shared 2-core box, so the hot path allocates nothing (but the round-trip array's
+ *   doubling) and makes one syscall per frame each way: a frame is built once into the
+ *   connection's output buffer, and a read that leaves room is not followed by one more
+ *   to see EAGAIN.
  * - At most one message in flight per connection; its payload is a function of the
  *   connection and its sequence number, so an echo that belongs to another message (or
  *   connection) is caught as a mismatch, not counted.
@@ -49,7 +51,8 @@
 #define MAX_PAYLOAD        (1u << 20)
 #define HANDSHAKE_LIMIT_NS (5ull * 1000000000ull) /* every connection open by then, or failed */
 #define CLOSE_WAIT_NS      (1000000000ull)        /* bounded wait for the servers' close frames */
-#define WS_GUID            "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+/* RFC 6455's GUID; src/wshandshake.h has it too, but includes the Python bridge */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 enum state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_DONE };
 
@@ -75,7 +78,7 @@ typedef struct {
     double duration, warmup, timeout;
     size_t size;
     int binary;
-    /* counters of the measured window */
+    /* echoes and their bytes count in the measured window, the rest in every phase */
     uint64_t echoes, bytes;
     uint64_t err_connect, err_handshake, err_read, err_write, err_timeout;
     uint64_t bad_frames, mismatched, closed_by_server, eof, pings;
@@ -91,9 +94,10 @@ typedef struct {
     uint64_t rng;
 } load_t;
 
-static void *xmalloc(size_t n)
+/* The one place running out of memory ends the program. */
+static void *xrealloc(void *old, size_t n)
 {
-    void *p = malloc(n);
+    void *p = realloc(old, n);
     if (p == NULL) {
         fprintf(stderr, "wsload: out of memory (%zu bytes) at %s:%d\n", n, __FILE__, __LINE__);
         abort();
@@ -133,7 +137,7 @@ static const unsigned char *payload(const load_t *L, int id, uint64_t seq)
 
 static unsigned char *make_pattern(size_t size, int binary)
 {
-    unsigned char *p = xmalloc(size + PATTERN_PERIOD);
+    unsigned char *p = xrealloc(NULL, size + PATTERN_PERIOD);
     for (size_t i = 0; i < size + PATTERN_PERIOD; i++)
         p[i] = binary ? (unsigned char)i : (unsigned char)('!' + i % 94);
     return p;
@@ -245,12 +249,7 @@ static void record_rtt(load_t *L, uint64_t ns)
 {
     if (L->rtt_len == L->rtt_cap) {
         L->rtt_cap = L->rtt_cap ? 2 * L->rtt_cap : 65536;
-        uint32_t *p = realloc(L->rtt, L->rtt_cap * sizeof *p);
-        if (p == NULL) {
-            fprintf(stderr, "wsload: out of memory at %s:%d\n", __FILE__, __LINE__);
-            abort();
-        }
-        L->rtt = p;
+        L->rtt = xrealloc(L->rtt, L->rtt_cap * sizeof *L->rtt);
     }
     uint64_t us = ns / 1000;
     L->rtt[L->rtt_len++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
@@ -606,8 +605,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < L.nconn; i++) {
         conn_t *c = &conns[i];
         c->id = i;
-        c->in = xmalloc(L.in_cap);
-        c->out = xmalloc(L.out_cap);
+        c->in = xrealloc(NULL, L.in_cap);
+        c->out = xrealloc(NULL, L.out_cap);
         if (open_conn(&L, ep, c, &sa) < 0)
             L.err_connect++;
     }
