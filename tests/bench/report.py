@@ -202,10 +202,10 @@ def tuning_md(results):
     return configuration_md(results, tables.side_by_side(results), intro)
 
 
-def configuration_md(results, entries, intro):
+def configuration_md(results, entries, intro, unit="req/s"):
     """The configuration of the servers of `entries` (one group's scenarios): the
-    tuning of their kinds (each variant's req/s, the one kept and why) and the exact
-    argv of each server in the first scenario of each kind."""
+    tuning of their kinds (each variant's req/s, or `unit`, the one kept and why) and
+    the exact argv of each server in the first scenario of each kind."""
     out = [intro, ""]
     kinds = {e.get("kind") for e in entries}
     tuning = {k: rec for k, rec in (results.get("tuning") or {}).items() if k in kinds}
@@ -218,7 +218,7 @@ def configuration_md(results, entries, intro):
         sc = next(iter(rec.values()))["scenario"]
         out += ["", "**%s scenarios** (tuned on %s, one %s s run per variant and pass):" % (
             kind, sc, results["settings"].get("tune_duration_s")), ""]
-        out.append("| server | variant | flags | req/s | p99 | kept |")
+        out.append("| server | variant | flags | %s | p99 | kept |" % unit)
         out.append("|---|---|---|---:|---:|---|")
         for key, t in rec.items():
             for c in t["candidates"]:
@@ -347,7 +347,7 @@ ASGI_VERSIONS = ("uvicorn", "httptools", "uvloop", "granian", "gunicorn", "gunic
 
 
 def group_md(results, entries, versions, shape, table, notes, targets_head, targets,
-             workers):
+             workers, unit="req/s"):
     """A group of its own (ASGI, WebSocket): the line that says how it was run (`shape`:
     the warm-up's exceptions, the load generator), its table and notes, its targets and
     every server's configuration (`workers`: how many processes each ran)."""
@@ -381,7 +381,7 @@ def group_md(results, entries, versions, shape, table, notes, targets_head, targ
                                "file on uvloop (Hypercorn on the loop its tuning kept); "
                                "uwsgi-fast runs with `-k asgi --loop uvloop` and its "
                                "defaults otherwise. Servers not in a tuning table have one "
-                               "variant." % workers)]
+                               "variant." % workers, unit)]
     return "\n".join(lines).rstrip()
 
 
@@ -523,7 +523,7 @@ def ws_md(results):
                     "**Against issue 21's target** (uwsgi-fast's messages/s at least %.0fx "
                     "the best peer's, one worker each; met when the whole 95%% interval of "
                     "uwsgi-fast / that peer is at or above it):" % WS_TARGET,
-                    ws_targets(results), "1 worker process")
+                    ws_targets(results), "1 worker process", unit="msg/s")
 
 
 def ws_targets(results):

@@ -290,6 +290,8 @@ def main(argv=None):
                            error=uf_error, health_path="--health-path" in uf_features,
                            threads="--threads" in uf_features),
         "bare_rss_mb": {},
+        # the WebSocket group's client, named by the hash of its sources (benchenv)
+        "wsload": os.path.basename(ctx.wsload) if ctx.wsload else None,
         "tuning": {},
         "scenarios": [],
         "engine": [],

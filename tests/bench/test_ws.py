@@ -394,6 +394,15 @@ class Publish(unittest.TestCase):
         self.assertIn("| ws-echo-1w | uvicorn --ws wsproto | 3880 |", text)
         self.assertIn("Against issue 21's target", text)
 
+    def test_the_tuning_table_counts_messages(self):
+        res = ws_results([peer_row("granian-asgi", SEVEN(0.4))])
+        res["tuning"] = {"ws": {"granian-asgi": {
+            "label": "granian asgi", "scenario": "ws-echo-1w", "chosen": "st",
+            "reason": "highest", "candidates": [{"variant": "st", "flags": [], "rps": 9.0,
+                                                 "p99_us": 1000}]}}}
+        text = report.ws_md(res)
+        self.assertIn("| server | variant | flags | msg/s | p99 | kept |", text)
+
 
 if __name__ == "__main__":
     unittest.main()
