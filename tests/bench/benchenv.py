@@ -6,6 +6,7 @@ requirement (a stamp file remembers what installed), so a second run costs a fil
 Standard library only.
 """
 
+import hashlib
 import json
 import os
 import platform
@@ -38,6 +39,18 @@ ENGINE_RESULTS = os.path.join(RESULTS, "engine.json")
 NGINX_RESULTS = os.path.join(RESULTS, "nginx.json")
 # the latest run of the ASGI group (tests/bench/run --only asgi)
 ASGI_RESULTS = os.path.join(RESULTS, "asgi.json")
+
+# the latest run of the WebSocket group (tests/bench/run --only ws)
+WS_RESULTS = os.path.join(RESULTS, "ws.json")
+# The WebSocket group's load generator, in C (wsload.c), built with the pinned Zig into
+# .deps under a name that carries the source's hash: a changed source builds anew, an
+# unchanged one never rebuilds, and two worktrees never overwrite each other's binary.
+# It takes the server's SHA-1 and base64 (for Sec-WebSocket-Accept) from src/.
+WSLOAD_SRC = os.path.join(BENCH, "wsload.c")
+WSLOAD_SOURCES = [WSLOAD_SRC] + [os.path.join(ROOT, "src", f) for f in
+                                 ("sha1.c", "sha1.h", "base64.c", "base64.h")]
+WSLOAD_DIR = os.path.join(ROOT, ".deps", "wsload")
+ZIG = os.path.join(ROOT, "scripts", "zig")
 
 # Debian packages: the load generator, and libev's headers for building bjoern.
 APT_PACKAGES = ["wrk", "libev-dev"]
@@ -168,6 +181,29 @@ def venv_versions():
         return json.loads(r.stdout)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return {}
+
+
+def wsload_binary():
+    """Builds tests/bench/wsload.c once per version of its sources (scripts/zig cc -O2).
+    Returns (path, None), or (None, why) when it does not build."""
+    h = hashlib.sha256()
+    for path in WSLOAD_SOURCES:
+        with open(path, "rb") as f:
+            h.update(f.read())
+    digest = h.hexdigest()[:12]
+    out = os.path.join(WSLOAD_DIR, "wsload-" + digest)
+    if os.access(out, os.X_OK):
+        return out, None
+    os.makedirs(WSLOAD_DIR, exist_ok=True)
+    tmp = "%s.%d.tmp" % (out, os.getpid())
+    log("bench: building %s" % os.path.relpath(out, ROOT))
+    r = subprocess.run([ZIG, "cc", "-O2", "-Wall", "-Wextra", "-Werror", "-I", ROOT, "-o", tmp]
+                       + [p for p in WSLOAD_SOURCES if p.endswith(".c")] + ["-lm"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, "wsload.c did not build: %s" % (r.stderr.strip()[-300:] or r.returncode)
+    os.replace(tmp, out)
+    return out, None
 
 
 def uf_probe(path):

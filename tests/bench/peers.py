@@ -46,6 +46,9 @@ SERVERS = [
     ServerSpec("granian-asgi", "granian asgi", "granian"),
     ServerSpec("gunicorn-asgi", "gunicorn asgi", "gunicorn"),
     ServerSpec("hypercorn", "Hypercorn", "hypercorn"),
+    # the WebSocket group's two uvicorn rows: one per WebSocket implementation
+    ServerSpec("uvicorn-websockets", "uvicorn --ws websockets", "websockets"),
+    ServerSpec("uvicorn-wsproto", "uvicorn --ws wsproto", "wsproto"),
     ServerSpec("uwsgi-fast", "uwsgi-fast", ""),
     ServerSpec("uwsgi-fast-health", "uwsgi-fast (C-only /health)", ""),
     ServerSpec("uwsgi-fast-accesslog", "uwsgi-fast --access-logfile", ""),
@@ -68,6 +71,12 @@ EPOLL_SCENARIOS = ("hello-2w", "keepalive-5k", "file-1m", "flask-json", "asgi-he
 # The ASGI servers: rows of the ASGI scenarios (scenarios.py, interface "asgi") only, where
 # the WSGI peers have no place; uwsgi-fast runs both, with -k asgi in the ASGI ones.
 ASGI_KEYS = ("uvicorn", "granian-asgi", "gunicorn-asgi", "hypercorn")
+# The WebSocket group's servers (scenarios with interface "ws"): the ASGI servers that
+# serve WebSockets, uvicorn once per implementation (both on httptools and uvloop).
+WS_KEYS = ("uvicorn-websockets", "uvicorn-wsproto", "granian-asgi", "gunicorn-asgi",
+           "hypercorn")
+# interface -> the peers of its group; a peer of no group is a WSGI peer
+GROUP_KEYS = {"asgi": ASGI_KEYS, "ws": WS_KEYS}
 # variants of uwsgi-fast that run only in some side-by-side scenarios: which ones, and the
 # flag each needs, as --help documents it (a binary without it omits the variant)
 SCENARIO_VARIANTS = {
@@ -168,6 +177,7 @@ class Ctx:
         self.site_packages = site_packages
         self.chosen = {}  # (server key, scenario kind) -> Variant, from tuning.py
         self.reasons = {}  # (server key, scenario kind) -> why tuning chose it
+        self.wsload = None  # the WebSocket group's load generator (benchenv.wsload_binary)
 
 
 def worker_connections(sc):
@@ -230,18 +240,24 @@ def server_command(key, sc, port, ctx, variant=None):
         argv += v.flags
         notes.append("an HTTP router process in front of the workers" +
                      (", router buffer %d KB" % (buf // 1024) if buf else ""))
-    elif key == "uvicorn":
+    elif key in ("uvicorn", "uvicorn-websockets", "uvicorn-wsproto"):
         # httptools' parser and uvloop: uvicorn's fastest documented shape (issue 20)
+        ws = ["--ws", key.split("-")[1]] if key != "uvicorn" else []
         argv = [os.path.join(vb, "uvicorn"), "--workers", n, "--host", "127.0.0.1",
                 "--port", str(port), "--backlog", str(BACKLOG), "--http", "httptools",
-                "--loop", "uvloop", "--no-access-log", "--log-level", "warning",
-                "--app-dir", APPS] + v.flags + [sc.app]
+                "--loop", "uvloop"] + ws + ["--no-access-log", "--log-level", "warning",
+                                            "--app-dir", APPS] + v.flags + [sc.app]
         notes.append("--http httptools --loop uvloop --no-access-log: uvicorn's fastest "
                      "documented parser and loop, no access log (none of the servers logs "
                      "accesses here)")
+        if ws:
+            notes.append("--ws %s" % ws[1])
     elif key == "granian-asgi":
+        # --no-ws outside the WebSocket group, as in the HTTP scenarios it serves no
+        # WebSocket and the issue measured it so
         argv = [os.path.join(vb, "granian"), "--interface", "asgi", "--loop", "uvloop",
-                "--http", "1", "--no-ws", "--workers", n, "--host", "127.0.0.1",
+                "--http", "1"] + (["--no-ws"] if sc.interface != "ws" else []) + [
+                "--workers", n, "--host", "127.0.0.1",
                 "--port", str(port), "--backlog", str(BACKLOG), "--log-level", "warning",
                 "--working-dir", APPS] + v.flags + [sc.app]
         notes.append("--loop uvloop (the group's loop; Granian's access log is off by "
@@ -289,7 +305,7 @@ def server_command(key, sc, port, ctx, variant=None):
             argv += ["--cpu-pin"]
         if key == "uwsgi-fast-epoll":
             argv += ["--engine", "epoll"]
-        if sc.interface == "asgi":
+        if sc.interface in ("asgi", "ws"):
             # uvloop named, as for every peer: auto would pick it too, but a venv without
             # it would then measure the standard loop without saying so
             argv += ["-k", "asgi", "--loop", "uvloop"]

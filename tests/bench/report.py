@@ -11,10 +11,11 @@ tests/bench/results/engine.json (the latest engine comparisons, from a full run 
 `run --only engine`) for the engine part. A file holds one part or both; publishing it
 rewrites the blocks of the parts it holds. docs/benchmarks.md keeps its prose; only the
 blocks between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` markers (status, table,
-machine, targets, command, tuning, changes; mixed; engine; nginx; asgi) are replaced.
-The behind-nginx group (`run --only nginx`) and the ASGI group (`run --only asgi`) have
-their own files, tests/bench/results/nginx.json and asgi.json, and their own blocks
-(nginx, asgi): publishing one rewrites its block and no other. The changes
+machine, targets, command, tuning, changes; mixed; engine; nginx; asgi; ws) are replaced.
+The behind-nginx group (`run --only nginx`), the ASGI group (`run --only asgi`) and the
+WebSocket group (`run --only ws`) have their own files, tests/bench/results/nginx.json,
+asgi.json and ws.json, and their own blocks (nginx, asgi, ws): publishing one rewrites
+its block and no other. The changes
 block compares results/latest.json with results/previous.json (the latest.json a full
 run replaced), so it is filled when the file published is latest.json.
 """
@@ -27,8 +28,8 @@ import sys
 
 import tables
 from benchenv import (ASGI_RESULTS, BENCH, ENGINE_RESULTS, LATEST_RESULTS, NGINX_RESULTS,
-                      PREVIOUS_RESULTS, ROOT, VENV)
-from peers import ASGI_KEYS, SPEC
+                      PREVIOUS_RESULTS, ROOT, VENV, WS_RESULTS)
+from peers import ASGI_KEYS, SPEC, WS_KEYS
 from scenarios import MIX_HEADER
 from server import CANARIES
 from tables import fmt_ms
@@ -201,10 +202,10 @@ def tuning_md(results):
     return configuration_md(results, tables.side_by_side(results), intro)
 
 
-def configuration_md(results, entries, intro):
+def configuration_md(results, entries, intro, unit="req/s"):
     """The configuration of the servers of `entries` (one group's scenarios): the
-    tuning of their kinds (each variant's req/s, the one kept and why) and the exact
-    argv of each server in the first scenario of each kind."""
+    tuning of their kinds (each variant's req/s, or `unit`, the one kept and why) and
+    the exact argv of each server in the first scenario of each kind."""
     out = [intro, ""]
     kinds = {e.get("kind") for e in entries}
     tuning = {k: rec for k, rec in (results.get("tuning") or {}).items() if k in kinds}
@@ -217,7 +218,7 @@ def configuration_md(results, entries, intro):
         sc = next(iter(rec.values()))["scenario"]
         out += ["", "**%s scenarios** (tuned on %s, one %s s run per variant and pass):" % (
             kind, sc, results["settings"].get("tune_duration_s")), ""]
-        out.append("| server | variant | flags | req/s | p99 | kept |")
+        out.append("| server | variant | flags | %s | p99 | kept |" % unit)
         out.append("|---|---|---|---:|---:|---|")
         for key, t in rec.items():
             for c in t["candidates"]:
@@ -345,51 +346,61 @@ ASGI_VERSIONS = ("uvicorn", "httptools", "uvloop", "granian", "gunicorn", "gunic
                  "hypercorn", "fastapi", "starlette", "pydantic")
 
 
-def asgi_md(results):
-    """The ASGI group: how it was run, its table and notes, issue 20's targets, and
-    every server's configuration."""
+def group_md(results, entries, versions, shape, table, notes, targets_head, targets,
+             workers, unit="req/s"):
+    """A group of its own (ASGI, WebSocket): the line that says how it was run (`shape`:
+    the warm-up's exceptions, the load generator), its table and notes, its targets and
+    every server's configuration (`workers`: how many processes each ran)."""
     m, s = results["machine"], results["settings"]
     uf = results.get("uwsgi_fast", {})
     v = results.get("versions", {})
-    entries = tables.family(results, False, asgi=True)
     spreads = [e["reference"]["spread"] for e in entries
                if e.get("reference") and e["reference"].get("spread") is not None]
     lines = [
         "Run %s (`%s`), uwsgi-fast build `%s` (sha256 prefix); %s; Python %s. %s round(s) "
-        "per scenario, %s s per measured run after %s s of warm-up (none in asgi-io-10ms), "
-        "%s; %s cores (`nproc`), kernel %s, wrk `-t1` (`-t2` for 5,000 connections) on "
-        "the same cores as the servers; load average %s at the start, %s at the end; "
-        "noise reference spread %s; %.0f s in all." % (
+        "per scenario, %s s per measured run after %s s of warm-up%s, %s; %s cores "
+        "(`nproc`), kernel %s, %s on the same cores as the servers; load average %s at "
+        "the start, %s at the end; noise reference spread %s; %.0f s in all." % (
             results["started"], results.get("command", "tests/bench/run"),
             (uf.get("sha256") or "?")[:12],
-            ", ".join("%s %s" % (k, v[k]) for k in ASGI_VERSIONS if k in v),
+            ", ".join("%s %s" % (k, v[k]) for k in versions if k in v),
             v.get("python", "?"), s["rounds"], s["duration_s"], s["warmup_s"],
+            shape[0],
             "peers tuned" if s.get("tuning") else "peers in their first variant (no tuning)",
-            m["nproc"], m["kernel"], " ".join(m["loadavg_start"]),
+            m["nproc"], m["kernel"], shape[1], " ".join(m["loadavg_start"]),
             " ".join(m.get("loadavg_end", [])),
             "at most %.0f%%" % (100 * max(spreads)) if spreads else "-",
             results.get("elapsed_s", 0)),
         "",
-        tables.markdown_table(results, asgi=True),
+        table,
     ]
-    notes = ["- " + line for line in tables.notes_lines(results, asgi=True)]
     lines += [""] + notes if notes else []
+    lines += ["", targets_head, ""] + targets
+    lines += ["", "**Configuration.**", "",
+              configuration_md(results, entries, "Every server runs %s and the same app "
+                               "file on uvloop (Hypercorn on the loop its tuning kept); "
+                               "uwsgi-fast runs with `-k asgi --loop uvloop` and its "
+                               "defaults otherwise. Servers not in a tuning table have one "
+                               "variant." % workers, unit)]
+    return "\n".join(lines).rstrip()
+
+
+def asgi_md(results):
+    """The ASGI group: how it was run, its table and notes, issue 20's targets, and
+    every server's configuration."""
+    entries = tables.family(results, False, asgi=True)
+    notes = ["- " + line for line in tables.notes_lines(results, asgi=True)]
     bare = results.get("bare_rss_mb", {})
     mods = sorted({e["app"].split(":")[0] for e in entries})
     if any(bare.get(x) for x in mods):
-        lines += [""] if not notes else []
-        lines.append("- A bare interpreter with the app imported peaks at %s." % ", ".join(
+        notes.append("- A bare interpreter with the app imported peaks at %s." % ", ".join(
             "%.1f MB (%s)" % (bare[x], x) for x in mods if bare.get(x)))
-    lines += ["", "**Against issue 20's targets** (same run; a req/s target is met when "
-              "the whole 95% interval is at or above it):", ""]
-    lines += asgi_targets(results)
-    lines += ["", "**Configuration.**", "",
-              configuration_md(results, entries, "Every server runs 2 worker processes "
-                               "and the same app file on uvloop (Hypercorn on the loop its "
-                               "tuning kept); uwsgi-fast runs with `-k asgi --loop uvloop` "
-                               "and its defaults otherwise. Servers not in a tuning table "
-                               "have one variant.")]
-    return "\n".join(lines).rstrip()
+    return group_md(results, entries, ASGI_VERSIONS,
+                    (" (none in asgi-io-10ms)", "wrk `-t1` (`-t2` for 5,000 connections)"),
+                    tables.markdown_table(results, asgi=True), notes,
+                    "**Against issue 20's targets** (same run; a req/s target is met when "
+                    "the whole 95% interval is at or above it):", asgi_targets(results),
+                    "2 worker processes")
 
 
 def asgi_targets(results):
@@ -491,6 +502,46 @@ def asgi_rss_target(results):
     if met:
         out.append("- Worker peak RSS within %d MB of uvicorn's: met in %s" % (
             ASGI_RSS_SLACK_MB, "; ".join(met)))
+    return out
+
+
+# Issue 21's target: uwsgi-fast's messages/s at least this many times the best peer's, with
+# the same (one) worker each
+WS_TARGET = 2.0
+# the versions the WebSocket section names, in this order
+WS_VERSIONS = ("uvicorn", "websockets", "wsproto", "httptools", "uvloop", "granian",
+               "gunicorn", "gunicorn_h1c", "hypercorn")
+
+
+def ws_md(results):
+    """The WebSocket group: how it was run, its table and notes, issue 21's target per
+    scenario, and every server's configuration."""
+    return group_md(results, tables.family(results, False, ws=True), WS_VERSIONS,
+                    ("", "tests/bench/wsload.c (one process, one core's worth)"),
+                    tables.markdown_table(results, ws=True),
+                    ["- " + line for line in tables.notes_lines(results, ws=True)],
+                    "**Against issue 21's target** (uwsgi-fast's messages/s at least %.0fx "
+                    "the best peer's, one worker each; met when the whole 95%% interval of "
+                    "uwsgi-fast / that peer is at or above it):" % WS_TARGET,
+                    ws_targets(results), "1 worker process", unit="msg/s")
+
+
+def ws_targets(results):
+    """Per WebSocket scenario: uwsgi-fast / the best peer (the one with the highest median
+    ratio to uwsgi-fast) against WS_TARGET, judged by the interval."""
+    if results.get("uwsgi_fast", {}).get("error"):
+        return ["- uwsgi-fast did not run: %s" % results["uwsgi_fast"]["error"]]
+    out = []
+    for ent in tables.family(results, False, ws=True):
+        peers = [r for r in ent["results"] if r["server"] in WS_KEYS and r.get("ratio")]
+        if not peers or not row(results, ent["name"], "uwsgi-fast"):
+            out.append("- %s: not measured (uwsgi-fast or every peer is missing)" % ent["name"])
+            continue
+        best = max(peers, key=lambda r: r["ratio"]["median"])
+        med, ci = inverse(best["ratio"])
+        out.append("- %s: uwsgi-fast / the best peer (%s) = %s (target >= %.1fx: %s)" % (
+            ent["name"], best["label"], fmt_x(med, ci), WS_TARGET,
+            target_verdict(ci, WS_TARGET, best["ratio"]["n"])))
     return out
 
 
@@ -609,6 +660,8 @@ def publish(path):
         blocks.append(("nginx", nginx_md(results)))
     if tables.family(results, False, asgi=True):
         blocks.append(("asgi", asgi_md(results)))
+    if tables.family(results, False, ws=True):
+        blocks.append(("ws", ws_md(results)))
     for name, body in blocks:
         text = replace_block(text, name, body)
     with open(DOC, "w") as f:
@@ -628,7 +681,7 @@ def main(argv):
     # Without a file: the latest full run, then the latest engine comparisons (which a
     # full run also writes to engine.json, so the second never undoes the first).
     paths = args[:1] or [p for p in (LATEST_RESULTS, ENGINE_RESULTS, NGINX_RESULTS,
-                                     ASGI_RESULTS) if os.path.exists(p)]
+                                     ASGI_RESULTS, WS_RESULTS) if os.path.exists(p)]
     for path in paths:
         if "--publish" in argv:
             publish(path)
@@ -639,6 +692,9 @@ def main(argv):
             print()
         if tables.family(results, False, asgi=True):
             print(asgi_md(results))
+            print()
+        if tables.family(results, False, ws=True):
+            print(ws_md(results))
             print()
         if tables.side_by_side(results):
             print(status_md(results))

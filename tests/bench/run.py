@@ -8,6 +8,7 @@
     tests/bench/run --only engine         only the engine comparisons
     tests/bench/run --only nginx          only the behind-nginx group (nginx_front.py)
     tests/bench/run --only asgi           only the ASGI group (uvicorn, Granian, ...)
+    tests/bench/run --only ws             only the WebSocket group (echo, wsload.c)
     tests/bench/run --scenarios hello-1w --rounds 7 --duration 1
     tests/bench/run --install-only        set up .deps/bench-venv and the Debian tools
     tests/bench/run --publish             also update docs/benchmarks.md and the chart
@@ -43,10 +44,10 @@ import rounds
 import tables
 import tuning
 from benchenv import (ASGI_RESULTS, DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS,
-                      NGINX_RESULTS, PREVIOUS_RESULTS, ROOT, TMP, VENV, bare_rss_kb, ensure_apt,
-                      ensure_venv, log, machine_description, uf_probe, venv_site_packages,
-                      venv_versions)
-from peers import (ASGI_KEYS, BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, SCENARIO_VARIANTS,
+                      NGINX_RESULTS, PREVIOUS_RESULTS, ROOT, TMP, VENV, WS_RESULTS, bare_rss_kb,
+                      ensure_apt, ensure_venv, log, machine_description, uf_probe,
+                      venv_site_packages, venv_versions, wsload_binary)
+from peers import (BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, GROUP_KEYS, SCENARIO_VARIANTS,
                    SERVER_KEYS, SPEC, UF_KEYS, Ctx)
 from scenarios import BODY_1M, COMPARISONS, MIX_HEADER, SCENARIO, SCENARIOS
 from schedule import PAIR
@@ -63,11 +64,11 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true",
                     help="CI smoke: the quick scenarios, 1 round of 2 s after 1 s of warm-up, "
                          "uwsgi-fast once per round, no tuning, no noise reference")
-    ap.add_argument("--only", choices=("peers", "engine", "nginx", "asgi"),
+    ap.add_argument("--only", choices=("peers", "engine", "nginx", "asgi", "ws"),
                     help="peers: only the side-by-side scenarios; engine: only the engine "
                          "comparisons; nginx: only the behind-nginx group; asgi: only the "
-                         "ASGI group (neither of the last two is in a full run); default: "
-                         "peers and engine")
+                         "ASGI group; ws: only the WebSocket group (none of the last three "
+                         "is in a full run); default: peers and engine")
     ap.add_argument("--rounds", type=int,
                     help="measured rounds per scenario and engine comparison (default %d)"
                     % ROUNDS)
@@ -141,10 +142,10 @@ def parse_args(argv):
     else:
         args.scenario_list = [s for s in SCENARIOS if s.full]
         args.comparison_list = [c for c in COMPARISONS if c.full]
-    if args.only in ("nginx", "asgi"):
+    if args.only in ("nginx", "asgi", "ws"):
         # a group of its own: its scenarios, or those of them --scenarios names
         mine = (lambda s: s.front) if args.only == "nginx" else \
-            (lambda s: s.interface == "asgi")
+            (lambda s: s.interface == args.only)
         args.scenario_list = [s for s in SCENARIOS if mine(s) and (
             not args.scenarios or s in args.scenario_list)]
         args.comparison_list = []
@@ -256,6 +257,11 @@ def main(argv=None):
         if why:
             unavailable[t.key] = why
     ctx = Ctx(args.uwsgi_fast, uf_features, venv_site_packages())
+    if any(sc.interface == "ws" for sc in args.scenario_list):
+        ctx.wsload, why = wsload_binary()
+        if why:
+            log("bench: %s" % why)
+            return 2
 
     with open(os.path.join(TMP, "file-1m.bin"), "wb") as f:
         f.write(BODY_1M)
@@ -284,6 +290,8 @@ def main(argv=None):
                            error=uf_error, health_path="--health-path" in uf_features,
                            threads="--threads" in uf_features),
         "bare_rss_mb": {},
+        # the WebSocket group's client, named by the hash of its sources (benchenv)
+        "wsload": os.path.basename(ctx.wsload) if ctx.wsload else None,
         "tuning": {},
         "scenarios": [],
         "engine": [],
@@ -353,9 +361,9 @@ def main(argv=None):
     write_json(out, results)
     everything = not args.output and not args.quick and not args.scenarios \
         and not args.servers and not interrupted
-    if everything and args.only in ("nginx", "asgi"):
-        # a group's latest run: docs/benchmarks.md's "Behind nginx" or "ASGI"
-        out = NGINX_RESULTS if args.only == "nginx" else ASGI_RESULTS
+    if everything and args.only in ("nginx", "asgi", "ws"):
+        # a group's latest run: docs/benchmarks.md's "Behind nginx", "ASGI" or "WebSocket"
+        out = {"nginx": NGINX_RESULTS, "asgi": ASGI_RESULTS, "ws": WS_RESULTS}[args.only]
         write_json(out, results)
         everything = False
     if everything and args.only != "engine":
@@ -389,16 +397,19 @@ def print_tables(results, out):
         print("Tuning (each peer's variants on a short run; the best kept):")
         for line in tuned:
             print("* " + line)
-    for mixed, asgi in ((False, False), (True, False), (False, True)):
-        if not tables.family(results, mixed, asgi):
+    for mixed, asgi, ws in ((False, False, False), (True, False, False), (False, True, False),
+                            (False, False, True)):
+        if not tables.family(results, mixed, asgi, ws):
             continue
         print()
         if mixed:
             print(MIX_HEADER)
         if asgi:
             print(tables.ASGI_HEADER)
-        print(tables.text_table(results, mixed, asgi))
-        notes = tables.notes_lines(results, mixed, asgi=asgi)
+        if ws:
+            print(tables.WS_HEADER)
+        print(tables.text_table(results, mixed, asgi, ws))
+        notes = tables.notes_lines(results, mixed, asgi=asgi, ws=ws)
         if notes:
             print()
             for line in notes:
@@ -422,7 +433,8 @@ def print_tables(results, out):
     print()
     print("x uwsgi-fast: median over rounds of req/s / req/s of the uwsgi-fast run next to "
           "it; 95%% CI: bootstrap; lead only when the interval excludes 1. wrk -t1 (-t2 for "
-          "keepalive-5k; mixload.py in the mixed scenarios) on the same %s cores as the "
+          "keepalive-5k; mixload.py in the mixed scenarios; wsload.c in the WebSocket group) on "
+          "the same %s cores as the "
           "servers; results: %s; elapsed %.0f s"
           % (results["machine"]["nproc"], os.path.relpath(out, ROOT), results["elapsed_s"]))
 
@@ -436,10 +448,11 @@ def scenario_servers(sc, server_list, uf_features, uf_error, named=False, quick=
     if sc.front:
         return nginx_front.rows_for(server_list, uf_features, uf_error)
     keys, omitted = [], []
-    asgi = sc.interface == "asgi"
+    group = GROUP_KEYS.get(sc.interface)  # None: a WSGI scenario
+    grouped = {k for g in GROUP_KEYS.values() for k in g}
     for k in server_list:
-        if (k in ASGI_KEYS) != asgi and not (asgi and k in UF_KEYS):
-            continue  # an ASGI server in a WSGI scenario, or a WSGI peer in an ASGI one
+        if k not in UF_KEYS and (k not in group if group is not None else k in grouped):
+            continue  # a WSGI peer or another group's in a group's scenario, or vice versa
         if k in ENGINE_VARIANTS or (k in DOCS_ROWS and not named
                                     and (quick or not DOCS_ROWS[k](sc))):
             continue

@@ -40,7 +40,9 @@ class Scenario:
     mix: str = ""  # a mixload.py mix: that closed-loop client instead of wrk (see below)
     close: bool = False  # mix only: a new connection per request
     front: str = ""  # "nginx": the behind-nginx group (nginx_front.py), its own rows
-    interface: str = "wsgi"  # "asgi": the ASGI group (its own peers, apps and table)
+    interface: str = "wsgi"  # "asgi": the ASGI group, "ws": the WebSocket group (own peers)
+    ws_bytes: int = 0  # ws: the size of each message wsload.c sends
+    ws_binary: bool = False  # ws: binary frames (else text)
 
 
 SCENARIOS = [
@@ -136,6 +138,19 @@ SCENARIOS += [
              drain_limit=20, warmup=False, zero_ok=True,
              note="every server runs the app on one event loop per worker: up to 1000 "
                   "requests wait at once", **ASGI),
+]
+
+# The WebSocket group (issue 21): an echo app on uwsgi-fast -k asgi and the ASGI servers
+# that serve WebSockets (peers.WS_KEYS), loaded by tests/bench/wsload.c instead of wrk:
+# N connections, each a closed loop of one masked message and its echo. One worker, so
+# that the client (one core) and the server (one core) split the two cores. Neither in
+# --quick nor in a full run: `tests/bench/run --only ws`.
+WS = dict(interface="ws", kind="ws", check="ws", path="/", app="bench_ws:echo")
+SCENARIOS += [
+    Scenario("ws-echo-1w", "WebSocket echo, 32 B text messages, 1 worker", workers=1,
+             connections=100, ws_bytes=32, **WS),
+    Scenario("ws-echo-4k-1w", "WebSocket echo, 4 KiB binary messages, 1 worker", workers=1,
+             connections=100, ws_bytes=4096, ws_binary=True, **WS),
 ]
 SCENARIO = {s.name: s for s in SCENARIOS}
 

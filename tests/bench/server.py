@@ -49,6 +49,7 @@ class Server:
         # config_notes: how this server is set up (printed once per server under the
         # table); notes: what happened in this scenario.
         self.argv, self.config_notes = self.build_command(ctx)
+        self.wsload = ctx.wsload  # the WebSocket scenarios' client (wsload.c)
         self.notes = []
         self.log_path = server_log_path(log_dir, sc, self.name)
         self.proc = None
@@ -127,7 +128,10 @@ class Server:
 
     def probe(self):
         """One request by hand (then a second on the same connection): right status, right
-        body, and whether the server keeps the connection alive."""
+        body, and whether the server keeps the connection alive. In the WebSocket group:
+        one connection of wsload.c for a moment, which upgrades, echoes and checks."""
+        if self.sc.interface == "ws":
+            return self.probe_ws()
         body = b"b" * self.sc.body_bytes if self.sc.body_bytes else None
         method = "POST" if body else "GET"
         headers = {"Content-Type": "application/octet-stream"} if body else {}
@@ -162,6 +166,28 @@ class Server:
             finally:
                 conn.close()
         self.error = "no answer: %r %s" % (last_err, self.log_tail())
+        return False
+
+    def probe_ws(self):
+        """The upgrade and a few echoes on one connection (wsload.c checks the 101, the
+        accept key and every echo); tried again while the workers import the app."""
+        why = ""
+        for _attempt in range(20):
+            argv = ws_client_argv(self.wsload, self.sc, self.port, PROBE_S, connections=1)
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=15)
+                rep = parse_report(r.stdout)
+            except (OSError, subprocess.TimeoutExpired) as e:
+                rep, why = None, str(e)
+            if rep is not None:
+                ok, why = ws_probe_ok(rep)
+                if ok:
+                    self.keepalive = True  # one connection for all of its messages
+                    return True
+            if not self.alive():
+                break
+            time.sleep(0.25)
+        self.error = "no WebSocket echo: %s %s" % (why, self.log_tail())
         return False
 
     def check_kind(self):
@@ -398,13 +424,59 @@ def starved_clients(clients):
 
 
 # ---------------------------------------------------------------------------------------
+# The WebSocket group's client: tests/bench/wsload.c
+
+PROBE_S = 0.2  # seconds of echoes on the probe's one connection
+
+
+def ws_client_argv(wsload, sc, port, seconds, connections=None):
+    """argv of wsload.c for one run of a WebSocket scenario (text or binary messages of
+    sc.ws_bytes, sc.connections closed loops unless `connections`)."""
+    argv = [wsload, "--port", str(port), "--path", sc.path,
+            "--connections", str(connections or sc.connections), "--duration", str(seconds),
+            "--size", str(sc.ws_bytes), "--timeout", str(sc.timeout)]
+    return argv + (["--binary"] if sc.ws_binary else [])
+
+
+def parse_report(text):
+    """The last "@@WRK_JSON {...}" line of a client's output (wrk's report.lua, mixload.py
+    and wsload.c print the same shape), or None."""
+    report = None
+    for line in text.splitlines():
+        if line.startswith("@@WRK_JSON "):
+            report = json.loads(line[len("@@WRK_JSON "):])
+    return report
+
+
+def ws_probe_ok(rep):
+    """(ok, why) of a probe's wsload report: upgraded, echoed, nothing wrong."""
+    ws = rep.get("ws", {})
+    e = rep["errors"]
+    if e["connect"]:
+        return False, "connection refused"
+    if ws.get("handshake_failed"):
+        return False, "the upgrade failed (no 101, a wrong Sec-WebSocket-Accept, or an " \
+            "extension nobody offered)"
+    wrong = {k: ws.get(k) for k in ("bad_frames", "mismatched", "closed_by_server", "eof",
+                                    "read_errors") if ws.get(k)}
+    if wrong or e["write"] or e["timeout"]:
+        return False, "errors %s" % (wrong or e)
+    if not rep["requests"]:
+        return False, "no echo"
+    return True, ""
+
+
+# ---------------------------------------------------------------------------------------
 # wrk
 
 
 def client_command(server, seconds):
-    """argv and environment of the load generator for one run: wrk, or in the mixed
-    scenarios tests/bench/mixload.py. Both print one "@@WRK_JSON {...}" line."""
+    """argv and environment of the load generator for one run: wrk, in the mixed
+    scenarios tests/bench/mixload.py, in the WebSocket group tests/bench/wsload.c. Each
+    prints one "@@WRK_JSON {...}" line."""
     sc = server.sc
+    if sc.interface == "ws":
+        return ws_client_argv(server.wsload, sc, server.port, seconds), dict(os.environ)
     if sc.mix:
         argv = [sys.executable, MIXLOAD, "--port", str(server.port), "--mix", sc.mix,
                 "--connections", str(sc.connections), "--duration", str(seconds),
@@ -431,7 +503,8 @@ def run_client(server, seconds, out_path, canaries=False):
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 stdin=subprocess.DEVNULL)
         canary = None
-        if canaries and seconds >= 2 and not server.sc.mix:
+        # no HTTP canaries beside WebSockets: wsload.c's clients are all the load
+        if canaries and seconds >= 2 and not server.sc.mix and server.sc.interface != "ws":
             time.sleep(0.5)
             canary = start_canaries(server)
         _, status, ru = os.wait4(proc.pid, 0)
@@ -442,10 +515,7 @@ def run_client(server, seconds, out_path, canaries=False):
             canary = stop_canaries(*canary)
     with open(out_path, "rb") as f:
         text = f.read().decode("utf-8", "replace")
-    report = None
-    for line in text.splitlines():
-        if line.startswith("@@WRK_JSON "):
-            report = json.loads(line[len("@@WRK_JSON "):])
+    report = parse_report(text)
     if report is None:
         raise RuntimeError("%s printed no report (exit %s): %s"
                            % (os.path.basename(argv[1] if server.sc.mix else argv[0]),

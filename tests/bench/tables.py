@@ -181,11 +181,21 @@ ASGI_HEADER = ("ASGI scenarios: every server runs the same ASGI app with the sce
                "with -k asgi")
 
 
-def family(results, mixed, asgi=False):
-    """The scenario entries of one table: the mixed family's, the ASGI group's, or the
-    others' (the behind-nginx group has its own tables, below)."""
+# The WebSocket group's table: messages (echoes) where the others count requests.
+WS_HEADER = ("WebSocket echo: every server runs the same ASGI app with 1 worker, on uvloop "
+             "(Hypercorn: the loop its tuning kept); uwsgi-fast with -k asgi; "
+             "tests/bench/wsload.c keeps one message in flight per connection and checks "
+             "every echo; no permessage-deflate (never offered)")
+WS_COLUMNS = ["scenario", "server", "msg/s", "p50", "p99", "max", "errors", "CPU s/10k msg",
+              "RSS/worker MB", "x uwsgi-fast", "95% CI", "lead"]
+
+
+def family(results, mixed, asgi=False, ws=False):
+    """The scenario entries of one table: the mixed family's, the ASGI group's, the
+    WebSocket group's, or the others' (the behind-nginx group has its own tables, below)."""
+    want = "ws" if ws else "asgi" if asgi else "wsgi"
     return [e for e in results["scenarios"] if bool(e.get("mix")) == mixed
-            and not e.get("front") and (e.get("interface") == "asgi") == asgi]
+            and not e.get("front") and (e.get("interface") or "wsgi") == want]
 
 
 def side_by_side(results):
@@ -217,6 +227,7 @@ def table_rows(entries, columns):
             s = r["summary"]
             cells = {
                 "req/s": "%.0f" % s["rps"],
+                "msg/s": "%.0f" % s["rps"],
                 "p50": fmt_ms(s["p50_us"]),
                 "p99": fmt_ms(s["p99_us"]),
                 "fast p50": fmt_ms(s.get("fast_p50_us")),
@@ -227,6 +238,7 @@ def table_rows(entries, columns):
                 "starved": "-" if s.get("starved") is None else "%d/%d" % (
                     s["starved"], s.get("watched") or CANARIES),
                 "CPU s/10k req": fmt_cpu(s),
+                "CPU s/10k msg": fmt_cpu(s),
                 "RSS/worker MB": "%.1f" % s["rss_mb_per_worker"] if s["rss_mb_per_worker"]
                 else "-",
                 "x uwsgi-fast": "1.00x" if r["server"] == BASE else fmt_ratio(
@@ -238,9 +250,13 @@ def table_rows(entries, columns):
     return out
 
 
-def text_table(results, mixed=False, asgi=False):
-    columns = MIX_COLUMNS if mixed else COLUMNS
-    rows = table_rows(family(results, mixed, asgi), columns)
+def columns_of(mixed, ws):
+    return MIX_COLUMNS if mixed else WS_COLUMNS if ws else COLUMNS
+
+
+def text_table(results, mixed=False, asgi=False, ws=False):
+    columns = columns_of(mixed, ws)
+    rows = table_rows(family(results, mixed, asgi, ws), columns)
     widths = [len(c) for c in columns]
     for row in rows:
         for i, cell in enumerate(row):
@@ -292,11 +308,11 @@ def config_lines(entries):
     return lines
 
 
-def notes_lines(results, mixed=False, front=False, asgi=False):
+def notes_lines(results, mixed=False, front=False, asgi=False, ws=False):
     """Facts that belong under a table: how each server was set up, then what happened
     in each scenario (starved connections, missing features, failures); front=True: the
-    behind-nginx group's, asgi=True: the ASGI group's."""
-    entries = fronted(results) if front else family(results, mixed, asgi)
+    behind-nginx group's, asgi=True: the ASGI group's, ws=True: the WebSocket group's."""
+    entries = fronted(results) if front else family(results, mixed, asgi, ws)
     lines = config_lines(entries)
     for ent in entries:
         parts = []
@@ -314,16 +330,54 @@ def notes_lines(results, mixed=False, front=False, asgi=False):
                                 fmt_ms(sm["p99_us"])))
             if r.get("error_late"):
                 extra.append("after %d round(s): %s" % (len(r["rounds"]), r["error_late"]))
+            wrong = ws_errors(r.get("rounds", []))
+            if wrong:
+                extra.append("WebSocket errors over its runs: %s" % wrong)
             if extra:
                 parts.append("%s: %s" % (r["label"], "; ".join(extra)))
         for msg in ent.get("omitted", []):
             parts.append(msg)
+        if ent.get("interface") == "ws":
+            load = client_load_note(ent)
+            if load:
+                parts.append(load)
         ref = reference_note(ent)
         if ref:
             parts.append(ref)
         if parts:
             lines.append("%s — %s" % (ent["name"], ". ".join(parts)))
     return lines
+
+
+# wsload.c's error counts, in the order and words the notes use
+WS_ERRORS = (("handshake_failed", "failed upgrades"), ("bad_frames", "bad frames"),
+             ("mismatched", "echoes that differ"), ("closed_by_server", "closed by the server"),
+             ("eof", "connections dropped"), ("read_errors", "read errors"))
+
+
+def ws_errors(runs):
+    """What went wrong on the WebSocket connections of a server's runs, summed ("" when
+    nothing did); wsload.c counts each apart (its "ws" object)."""
+    total = collections.Counter()
+    for rep in runs:
+        total.update({k: v for k, v in rep.get("ws", {}).items() if k in dict(WS_ERRORS)})
+        total["timeouts"] += rep.get("errors", {}).get("timeout", 0) if "ws" in rep else 0
+    words = WS_ERRORS + (("timeouts", "echoes not back within the timeout"),)
+    return ", ".join("%d %s" % (total[k], w) for k, w in words if total[k])
+
+
+def client_load_note(ent):
+    """How busy the load generator was against each server (its CPU time over the run's
+    wall time, median over runs): near 100% of a core, the client and not the server
+    may have set the pace."""
+    shares = []
+    for r in ent["results"]:
+        runs = [x for x in r.get("rounds", []) if x.get("wall_s")]
+        if runs:
+            share = sorted(x["wrk_cpu_s"] / x["wall_s"] for x in runs)[len(runs) // 2]
+            shares.append("%s %.0f%%" % (r["label"], 100 * share))
+    return "wsload.c's CPU, share of one core (median over runs): " + ", ".join(shares) \
+        if shares else ""
 
 
 def reference_note(ent):
@@ -355,9 +409,9 @@ def tuning_lines(results):
     return lines
 
 
-def markdown_table(results, mixed=False, asgi=False):
-    columns = MIX_COLUMNS if mixed else COLUMNS
-    rows = table_rows(family(results, mixed, asgi), columns)
+def markdown_table(results, mixed=False, asgi=False, ws=False):
+    columns = columns_of(mixed, ws)
+    rows = table_rows(family(results, mixed, asgi, ws), columns)
     lines = ["| " + " | ".join(columns) + " |",
              "|" + "|".join(["---"] * 2 + ["---:"] * (len(columns) - 2)) + "|"]
     for row in rows:
