@@ -322,6 +322,7 @@ const layers = [_]Layer{
         "src/spool.c",
         "src/handoff.c",
         "src/pool.c",
+        "src/loopcall.c",
         "src/share.c",
         "src/steer.c",
         "src/sdnotify.c",

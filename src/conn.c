@@ -15,6 +15,7 @@
 #include "src/asgiconn.h"
 #include "src/filesend.h"
 #include "src/handoff.h"
+#include "src/loopcall.h"
 #include "src/pool.h"
 #include "src/reply.h"
 #include "src/share.h"
@@ -487,6 +488,52 @@ static void handle_request(worker_t *w, conn_t *c)
         handoff_park(w, c); /* queued behind busy threads: it may still move */
 }
 
+/* What the master names if a request the loop calls outlives --timeout (with threads,
+ * the loop publishes the oldest request of any thread: pool_oldest; ASGI marks each step
+ * of a task instead). */
+static void publish_loop_call(worker_t *w, const py_request_t *pr)
+{
+    if (w->cfg->timeout > 0)
+        snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s", (int)pr->method.len,
+                 pr->method.ptr, (int)pr->target.len, pr->target.ptr);
+    sb_set64(&w->sb->request_start_ms, w->now_ms);
+}
+
+/* Whether the loop calls c's request itself (src/loopcall.h): its target has earned it,
+ * the thread is idle (so the GIL is not held for a request), and the whole body is here
+ * (wsgi.input must not wait for bytes only the loop can receive). */
+static bool loop_may_call(const worker_t *w, const conn_t *c)
+{
+    return w->loopcall && w->in_app == 0 && c->req.complete &&
+           loopcall_fits(w->loopcall, c->app->route);
+}
+
+/* The call as the thread would make it, in the loop. A response the call did not finish
+ * (a streamed body, a file) is the thread's from here on: its next step goes through the
+ * pool's queue and the thread takes it over, as for a request it called itself. */
+static void call_in_loop(worker_t *w, conn_t *c)
+{
+    conn_app_t *a = c->app;
+    publish_loop_call(w, &a->req);
+    a->step = CONN_STEP_CALL;
+    c->app_busy = true; /* reply.h's rule: Python runs inside a step */
+    py_interp_acquire();
+    uint64_t began = sb_now_ns();
+    int called = reply_call(w, c, &a->req);
+    uint64_t took = sb_now_ns() - began;
+    py_interp_release();
+    c->app_busy = false;
+    sb_set64(&w->sb->request_start_ms, w->oldest_ms); /* the threads' oldest again */
+    bool finished = c->reply == NULL;
+    loopcall_learn(w->loopcall, a->route, took, finished);
+    if (!finished) {
+        a->started_ms = w->now_ms;
+        a->thread = -1;
+        w->in_app++; /* until the thread lets go of it (on_step_done) */
+    }
+    start_response(w, c, called);
+}
+
 /* Calls the application for c's complete request (or answers it from C). */
 static void start_request(worker_t *w, conn_t *c)
 {
@@ -498,15 +545,8 @@ static void start_request(worker_t *w, conn_t *c)
         conn_answer_error(w, c, status);
         return;
     }
-    if (!w->pool && !w->asgi) {
-        /* what the master names if this request outlives --timeout (with threads, the
-         * loop publishes the oldest request of any thread: pool_oldest; ASGI marks each
-         * step of a task instead) */
-        if (w->cfg->timeout > 0)
-            snprintf(w->sb->request_line, sizeof(w->sb->request_line), "%.*s %.*s",
-                     (int)pr->method.len, pr->method.ptr, (int)pr->target.len, pr->target.ptr);
-        sb_set64(&w->sb->request_start_ms, w->now_ms);
-    }
+    if (!w->pool && !w->asgi)
+        publish_loop_call(w, pr);
     c->state = CONN_WRITING;
     buf_reset(&c->out, CONN_KEEP_BUF_CAP);
     c->sent = 0;
@@ -524,7 +564,12 @@ static void start_request(worker_t *w, conn_t *c)
     };
     if (w->pool) {
         c->app->started_ms = 0;
-        run_step(w, c, CONN_STEP_CALL);
+        if (w->loopcall)
+            c->app->route = loopcall_key(pr);
+        if (loop_may_call(w, c))
+            call_in_loop(w, c);
+        else
+            run_step(w, c, CONN_STEP_CALL);
         return;
     }
     if (w->asgi) {
@@ -558,6 +603,8 @@ static void on_step_done(worker_t *w, conn_t *c)
     }
     switch (a->step) {
     case CONN_STEP_CALL:
+        if (w->loopcall)
+            loopcall_learn(w->loopcall, a->route, a->call_ns, c->reply == NULL);
         start_response(w, c, a->result);
         break;
     case CONN_STEP_NEXT:

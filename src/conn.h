@@ -109,6 +109,8 @@ typedef struct conn_app {
     size_t headers_cap;
     buf_t stash;         /* bytes received while a step runs (c->in is the thread's) */
     uint64_t started_ms; /* when a thread first called the application for it */
+    uint64_t call_ns;    /* how long its call took, in the thread (src/loopcall.h) */
+    uint32_t route;      /* loopcall_key of the request, when the worker keeps streaks */
     struct conn *next;   /* in the pool's queue or its finished list */
 } conn_app_t;
 

@@ -108,12 +108,16 @@ static void *thread_main(void *arg)
         pthread_mutex_unlock(&p->lock);
 
         conn_app_t *a = c->app;
-        if (a->step == CONN_STEP_CALL)
+        bool call = a->step == CONN_STEP_CALL;
+        if (call)
             a->started_ms = sb_now_ms();
         publish(t, a);
+        uint64_t began = call ? sb_now_ns() : 0;
         py_thread_enter(py);
         reply_step(p->w, c);
         py_thread_leave(py);
+        if (call)
+            a->call_ns = sb_now_ns() - began;
         __atomic_store_n(&t->since_ms, 0, __ATOMIC_RELEASE);
         /* the request is over once its reply is gone (or never came: the call failed) */
         bool over = c->reply == NULL;

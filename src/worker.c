@@ -19,6 +19,7 @@
 #include "python_bridge/hooks.h"
 #include "src/asgiconn.h"
 #include "src/handoff.h"
+#include "src/loopcall.h"
 #include "src/pool.h"
 #include "src/reloader.h"
 
@@ -831,6 +832,10 @@ static void boot(worker_t *w, const worker_placement_t *place)
             boot_failed(w, WORKER_EXIT_BOOT, err);
         arm_pool(w);
         sb_set(&w->sb->threads, (uint32_t)cfg->threads);
+        if (cfg->threads == 1 && cfg->work_sharing_inline > 0) {
+            w->loopcall = uf_calloc(1, sizeof(*w->loopcall));
+            w->loopcall->limit_ns = (uint64_t)cfg->work_sharing_inline * 1000;
+        }
     }
     for (unsigned i = 0; i < w->listener_count; i++)
         arm_accept(w, i);

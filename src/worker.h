@@ -93,9 +93,10 @@ typedef struct worker {
     unsigned index;
     ring_t ring;
     py_app_t *app;
-    struct pool *pool;   /* --threads > 1: the application threads, else NULL */
-    uint64_t pool_value; /* the pool eventfd's counter, read by the ring */
-    uint64_t oldest_ms;  /* the oldest request in a thread, as last published */
+    struct pool *pool;         /* --threads > 1: the application threads, else NULL */
+    uint64_t pool_value;       /* the pool eventfd's counter, read by the ring */
+    struct loopcall *loopcall; /* with a pool of one thread: what the loop calls itself */
+    uint64_t oldest_ms;        /* the oldest request in a thread, as last published */
     http_limits_t limits;
 
     worker_listener_t *listeners;

@@ -176,6 +176,12 @@ enum tun_flag {
       "idle workers take the requests a busy, booting or dying worker cannot start now "    \
       "(see docs/architecture.md); false: each worker serves only its own connections and " \
       "the loop itself calls the application when --threads is 1")                         \
+    X(work_sharing_inline, INT, 0, "work-sharing-inline", NULL, "MICROSECONDS",             \
+      WORK_SHARING_INLINE, "work_sharing_inline",                                           \
+      "200", 0, 1000000, 0, NULL, NULL, true, WORKERS,                                      \
+      "with work sharing and --threads 1, the loop calls the application itself, without "  \
+      "the hand-off to its thread, for a method and target whose last 8 calls each took "   \
+      "less than this and finished their response; 0: every call is handed off")          \
     X(timeout, DOUBLE, 't', "timeout", NULL, "SECONDS", TIMEOUT, "timeout",                 \
       "30", 0, 86400, 0, NULL, NULL, true, WORKERS,                                         \
       "a worker whose request runs longer than this is killed and replaced; 0 means no "    \

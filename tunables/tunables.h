@@ -137,6 +137,7 @@ typedef struct tun_config {
     int worker_connections;     /* --worker-connections, default 1000 */
     int threads;                /* --threads: application threads per worker, default 1 */
     bool work_sharing;          /* --work-sharing, default true */
+    int work_sharing_inline;    /* --work-sharing-inline MICROSECONDS, default 200 */
     double timeout;             /* -t/--timeout seconds a request may run before its worker
                                    is killed and replaced; default 30, 0 = no limit */
     double graceful_timeout;    /* --graceful-timeout seconds, default 30 */

@@ -343,3 +343,88 @@ def test_a_chunked_request_completed_while_the_worker_is_busy_travels_intact(ser
     assert resp.status == 200, (resp.status, resp.body)
     assert read_response(slow.makefile("rb")).status == 200
     slow.close()
+
+
+# ---- the loop's own calls (--work-sharing-inline, src/loopcall.h) ---------------------------
+
+THREAD = "uwsgi-fast-thread-1"
+
+
+def names(port, path, n, sock=None):
+    """The thread names n GETs of path report, on one keep-alive connection."""
+    out = []
+    for _ in range(n):
+        status, body, sock, _ = get(port, path, sock)
+        assert status == 200, (status, body)
+        out.append(body.decode())
+    return out, sock
+
+
+@pytest.mark.parametrize("limit", [None, "0"])
+def test_a_fast_target_is_called_by_the_loop_after_eight_calls(server, limit):
+    """The hand-off to the application thread is skipped for a target whose last 8 calls
+    were fast and finished their response; --work-sharing-inline 0 never skips it."""
+    args = ["--work-sharing-inline", limit] if limit else []
+    srv = server(APP, workers=1, args=args, probe="/pid")
+    got, sock = names(srv.port, "/thread", 20)
+    if limit == "0":
+        assert got == [THREAD] * 20, got
+    else:
+        assert got == [THREAD] * 8 + ["MainThread"] * 12, got
+    # another target (the query counts) starts its own streak
+    got, sock = names(srv.port, "/thread?x=1", 1, sock)
+    assert got == [THREAD], got
+    sock.close()
+
+
+def test_a_slow_call_sends_its_target_back_to_the_thread(server):
+    srv = server(APP, workers=1, probe="/pid")
+    got, sock = names(srv.port, "/flip", 9)
+    assert got[-1] == "MainThread", got
+    get(srv.port, "/flip-mode?to=slow", sock)
+    got, sock = names(srv.port, "/flip", 1, sock)
+    assert got == ["MainThread"], got  # called by the loop, found slow
+    get(srv.port, "/flip-mode?to=fast", sock)
+    got, sock = names(srv.port, "/flip", 9, sock)
+    assert got == [THREAD] * 8 + ["MainThread"], got  # earned again
+    sock.close()
+
+
+def test_a_response_the_loop_call_did_not_finish_is_finished_by_the_thread(server):
+    """A target that streamed where it used to answer at once: the loop called it, the
+    thread takes the rest of the response over; the whole body arrives, and the target
+    goes back to the thread."""
+    stats_port = free_port()
+    srv = server(APP, workers=1, probe="/pid",
+                 args=["--stats-bind", f"127.0.0.1:{stats_port}"])
+    got, sock = names(srv.port, "/flip", 9)
+    assert got[-1] == "MainThread", got
+    get(srv.port, "/flip-mode?to=stream", sock)
+    got, sock = names(srv.port, "/flip", 2, sock)
+    assert got == [f"MainThread;{THREAD};{THREAD};", f"{THREAD};" * 3], got
+    get(srv.port, "/flip-mode?to=fast", sock)
+    got, sock = names(srv.port, "/flip", 1, sock)
+    assert got == [THREAD], got
+    sock.close()
+
+    def busy():
+        with urllib.request.urlopen(f"http://127.0.0.1:{stats_port}/metrics", timeout=5) as r:
+            m = re.search(r"^uwsgi_fast_worker_threads_busy{[^}]*} (\d+)$", r.read().decode(),
+                          re.M)
+        return int(m.group(1))
+    assert wait_until(lambda: busy() == 0, 5), busy()
+    assert "Traceback" not in srv.log(), srv.log()
+
+
+def test_a_fast_target_still_moves_while_the_thread_is_busy(server):
+    """The loop calls nothing while its thread holds a request: /pid, which the loop calls
+    itself by now, still goes to the idle sibling when it comes behind a slow call."""
+    srv = server(APP, workers=2, probe="/fast")
+    srv.wait_workers(2)
+    # the worker that will be busy has earned the shortcut for /pid
+    sock = connection_on(srv.port, srv.worker_pids()[0])
+    names(srv.port, "/pid", 10, sock)
+    sock.close()
+    busy, results = fast_requests_during_a_slow_one(srv)
+    assert max(t for t, _ in results) < 0.5, results
+    assert results[0][1] != busy, results
