@@ -428,10 +428,19 @@ static void adopt(worker_t *w, share_msg_t *m)
         conn_adopt(w, m);
 }
 
+static void publish_free(worker_t *w);
+static void take_from_queue(worker_t *w);
+
 void worker_take_queued(worker_t *w)
 {
     if (!w->share)
         return;
+    take_from_queue(w);
+    publish_free(w);
+}
+
+static void take_from_queue(worker_t *w)
+{
     share_table_t *t = w->share->table;
     share_msg_t m;
     /* a leaving worker takes from the queue only when it is alone (see worth_passing_on) */
@@ -499,6 +508,18 @@ static void become_leaving(worker_t *w, const char *why)
     log_info("Worker stops taking new work (%s); siblings take it", why);
 }
 
+/* The free threads that siblings and the steering program read, as soon as a thread is
+ * free again (worker_take_queued), not only at the round's end: the client whose response
+ * went out at once may open its next connection before the round ends, and steering
+ * must not find this worker busy then (the connection would land on a busy sibling and
+ * be handed on). */
+static void publish_free(worker_t *w)
+{
+    if (w->leaving)
+        return;
+    share_set_free(w->share->table, w->index, worker_can_start(w) ? w->threads - w->in_app : 0);
+}
+
 /* What siblings read about this worker, once a round: a plain store when it changed. */
 static void publish_share(worker_t *w)
 {
@@ -516,7 +537,7 @@ static void publish_share(worker_t *w)
         return;
     }
     share_table_t *t = w->share->table;
-    share_set_free(t, w->index, worker_can_start(w) ? w->threads - w->in_app : 0);
+    publish_free(w);
     if (!__atomic_load_n(&t->taking[w->index], __ATOMIC_RELAXED))
         share_set_taking(t, w->index, true);
 }
