@@ -191,6 +191,20 @@ uint64_t pool_youngest(pool_t *p)
     return 0;
 }
 
+/* The harness's worker keeps no streaks (w->loopcall stays NULL): the loop never calls. */
+void py_interp_acquire(void)
+{
+    FAIL("the loop took the GIL to call the application itself");
+}
+void py_interp_release(void)
+{
+    FAIL("the loop released a GIL it cannot hold here");
+}
+uint64_t sb_now_ns(void)
+{
+    return 1;
+}
+
 /* ---- work sharing: the harness's worker has no siblings (w->share stays NULL) ------------- */
 
 int share_pick(const share_t *s, unsigned self, unsigned start, bool any)

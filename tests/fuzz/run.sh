@@ -86,7 +86,7 @@ build() {
         local pyinc
         pyinc=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
         local conn_files=(src/proxy.c src/proxyhdr.c src/proxyproto.c src/uwsgireq.c src/uwsgiproto.c
-                          src/admit.c src/reply.c src/filesend.c src/spool.c src/handoff.c
+                          src/admit.c src/reply.c src/filesend.c src/spool.c src/handoff.c src/loopcall.c
                           src/http.c src/response.c common/mem.c common/net.c)
         "$cc" "${cflags[@]}" -w -I"$pyinc" "$root/tests/fuzz/conn_fuzz.c" \
             "${conn_files[@]/#/$root/}" "${llhttp[@]}" -o "$work/bin/conn" ;;
