@@ -347,7 +347,7 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if not self.running():
-                if "Address already in use" in self.log():
+                if "address already in use" in self.log().lower():
                     raise PortTaken(self.port)
                 self.fail(f"server exited with {self.proc.returncode} before accepting")
             try:

@@ -437,7 +437,7 @@ def test_ready_503_when_saturated(server):
     assert wait_until(in_flight, 5), scrape(port)[2]
     r = probe(srv)
     assert r.status == 503 and b"saturated" in r.body, r
-    assert wait_until(lambda: scrape_status(port, "/ready") == 503, 2), scrape(port)[2]
+    assert wait_until(lambda: scrape_status(port, "/ready") == 503, 5), scrape(port)[2]
     for s in slow:
         s.close()
     assert wait_until(lambda: probe(srv).status == 200, 5), "readiness did not come back"
