@@ -73,8 +73,16 @@ class Trace:
             self.lines.append(line)
 
     def stop(self):
+        """SIGINT, then what it printed. A bpftrace that has not exited 30 s later (seen
+        once on a loaded machine, detaching its probes) is killed: what a script prints as
+        it goes is all there; a script that prints at its end then shows nothing, and the
+        test fails on that."""
         self.proc.send_signal(signal.SIGINT)
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
         self.reader.join(timeout=10)
         return "".join(self.lines)
 
