@@ -677,7 +677,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     if (!(flags & RING_F_MORE))
         c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
-        c->t_recv_ns = stats_clock_ns();
+        stats_request_received(c);
         sb_add64(&w->sb->bytes_in, (uint64_t)res);
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)
@@ -687,7 +687,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     } else if (res == 0) {
         c->peer_closed = true;
     } else if (res == -ENOBUFS) {
-        w->recv_enobufs++; /* not an end: the receive is armed again */
+        UF_COUNT(w->recv_enobufs, 1); /* not an end: the receive is armed again */
     } else if (res != -ECANCELED) {
         c->peer_closed = true; /* reset or other error: nothing more will come */
     }

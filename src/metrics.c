@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/probes.h"
 #include "src/worker.h"
 
 static const char *const class_names[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -447,10 +448,10 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     char why[128];
     bool ready = metrics_ready(v, why, sizeof(why));
     buf_printf(out,
-               "{\"version\":\"%s\",\"engine\":\"%s\",\"pid\":%d,\"start_time\":%.3f,"
-               "\"stopping\":%s,\"ready\":%s,",
-               UF_VERSION, engine_name(v), v->pid, v->start_time, v->stopping ? "true" : "false",
-               ready ? "true" : "false");
+               "{\"version\":\"%s\",\"engine\":\"%s\",\"instruments\":%s,\"pid\":%d,"
+               "\"start_time\":%.3f,\"stopping\":%s,\"ready\":%s,",
+               UF_VERSION, engine_name(v), UF_INSTRUMENTS ? "true" : "false", v->pid, v->start_time,
+               v->stopping ? "true" : "false", ready ? "true" : "false");
     buf_printf(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{",
                (unsigned long long)count, v->shared_queue > 0 ? (int)v->shared_queue : 0);
     for (int i = 1; i < 6; i++)

@@ -359,6 +359,12 @@ uint64_t stats_clock_ns(void)
     return now_ns();
 }
 
+#if UF_INSTRUMENTS
+void stats_request_received(conn_t *c)
+{
+    c->t_recv_ns = now_ns();
+}
+
 void stats_request_first_byte(conn_t *c)
 {
     c->t_mark_ns[STATS_MARK_PARSE] = now_ns();
@@ -370,6 +376,7 @@ void stats_request_mark(conn_t *c, enum stats_mark mark)
 {
     c->t_mark_ns[mark] = now_ns();
 }
+#endif
 
 static int64_t span_us(uint64_t from, uint64_t to)
 {
@@ -661,8 +668,8 @@ void stats_request_done(worker_t *w, conn_t *c)
     int64_t phase_us[SB_PHASES];
     request_phases(c, end, phase_us);
     /* all four or none: a request cut off midway is in the duration histogram only */
-    bool phased = phase_us[SB_PHASE_PARSE] >= 0 && phase_us[SB_PHASE_WAITED] >= 0 &&
-                  phase_us[SB_PHASE_APP] >= 0;
+    bool phased = UF_INSTRUMENTS && phase_us[SB_PHASE_PARSE] >= 0 &&
+                  phase_us[SB_PHASE_WAITED] >= 0 && phase_us[SB_PHASE_APP] >= 0;
     for (int p = 0; phased && p < SB_PHASES; p++) {
         sb_add64(&sb->phase_latency[p][sb_latency_bucket((uint64_t)phase_us[p])], 1);
         sb_add64(&sb->phase_us_sum[p], (uint64_t)phase_us[p]);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/probes.h"
 #include "python_bridge/asgi.h"
 #include "python_bridge/hooks.h"
 #include "src/asgiconn.h"
@@ -850,6 +851,8 @@ static void boot(worker_t *w, const worker_placement_t *place)
 /* The engine's counters into the scoreboard: a few stores a round. */
 static void publish_ring(worker_t *w)
 {
+    if (!UF_INSTRUMENTS)
+        return; /* (a build without them: the series read 0) */
     const ring_counters_t *k = &w->ring.counters;
     sb_slot_t *sb = w->sb;
     sb_set64(&sb->ring_enters, k->enters);

@@ -50,6 +50,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/probes.h"
 #include "uring/event.h"
 
 /* The neutral flags word is the kernel's: decoding a CQE copies it. */
@@ -297,7 +298,7 @@ static inline bool ring_events_next(ring_t *r, ring_iter_t *it, ring_event_t *ev
 static inline void ring_events_end(ring_t *r, ring_iter_t *it)
 {
     unsigned n = it->head - it->start; /* (epoll: from 0) */
-    if (n) {
+    if (UF_INSTRUMENTS && n) {
         r->counters.completed += n;
         r->counters.rounds++;
         if (n > r->counters.max_per_round)

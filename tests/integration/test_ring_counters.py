@@ -3,19 +3,23 @@
 import http.client
 import json
 import re
+import subprocess
 import urllib.request
 
 import pytest
 
-from conftest import ENGINE, free_port
+from conftest import (ENGINE, NO_INSTRUMENTS, built_with_instruments, free_port,
+                      require_binary)
 
 REQUESTS = 400
+needs_instruments = pytest.mark.skipif(not built_with_instruments(), reason=NO_INSTRUMENTS)
 
 
 def stats(port):
     return json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5).read())
 
 
+@needs_instruments
 def test_keepalive_requests_cost_a_few_engine_calls_each(server):
     """n keep-alive requests one after another on one connection: every request is at
     least one completion (its receive) and at most a small constant of system calls into
@@ -44,6 +48,7 @@ def test_keepalive_requests_cost_a_few_engine_calls_each(server):
     assert m and int(m.group(1)) >= after["completions"], metrics
 
 
+@needs_instruments
 def test_recv_buffers_exhausted_are_counted(server):
     """Eight provided receive buffers for many connections sending at once: receives end
     for want of a buffer (ENOBUFS), are counted, and everything is still answered."""
@@ -65,3 +70,31 @@ def test_recv_buffers_exhausted_are_counted(server):
         c.close()
     ring = stats(port)["workers"][0]["ring"]
     assert ring["recv_enobufs"] > 0, ring
+
+
+def test_stats_say_whether_the_build_has_instruments(server):
+    """/stats and --version agree on whether the instruments are compiled in; without
+    them (scripts/zig build -Dinstruments=false) the series are still there and read 0
+    after real requests, and the binary has no USDT probe."""
+    port = free_port()
+    srv = server("basic:app", args=["--stats-bind", f"127.0.0.1:{port}"])
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    for _ in range(20):
+        conn.request("GET", "/")
+        assert conn.getresponse().read()
+    conn.close()
+    doc = stats(port)
+    assert doc["instruments"] is built_with_instruments(), doc
+    worker = doc["workers"][0]
+    if doc["instruments"]:
+        assert worker["ring"]["completions"] >= 20, worker
+        assert worker["phases"]["app"]["count"] >= 20, worker
+        return
+    assert set(worker["ring"].values()) == {0}, worker
+    assert all(p["count"] == 0 for p in worker["phases"].values()), worker
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert re.search(r'^uwsgi_fast_worker_ring_enters_total\{worker="0"\} 0$', metrics, re.M)
+    assert "uwsgi_fast_request_phase_seconds" in metrics
+    notes = subprocess.run(["readelf", "-n", str(require_binary())], capture_output=True,
+                           text=True).stdout
+    assert "uwsgi_fast" not in notes
