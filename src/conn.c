@@ -826,6 +826,7 @@ void conn_adopt(worker_t *w, const share_msg_t *m)
     if (!proxyhdr_open(w, c) || !uwsgireq_open(w, c))
         return;
     c->hops = (uint8_t)m->hops;
+    stats_request_carried(c, m->first_byte_ns);
     buf_append(&c->in, m->data, m->len);
     conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);

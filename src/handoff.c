@@ -4,6 +4,7 @@
 
 #include "src/pool.h"
 #include "src/share.h"
+#include "src/stats.h"
 #include "src/worker.h"
 
 /* Every byte of c's next request is still in c->in (nothing of a body has been taken out
@@ -110,6 +111,7 @@ void handoff_finish(worker_t *w, conn_t *c)
         .hops = (uint16_t)(c->hops + 1),
         .data = c->in.data,
         .len = c->in.len,
+        .first_byte_ns = stats_request_first_byte_ns(c), /* the time it spent here is waited */
     };
     buf_t with_header = {0}; /* the PROXY header the sibling reads first, then the request */
     if (c->pp.raw) {

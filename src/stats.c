@@ -376,6 +376,20 @@ void stats_request_mark(conn_t *c, enum stats_mark mark)
 {
     c->t_mark_ns[mark] = now_ns();
 }
+
+uint64_t stats_request_first_byte_ns(const conn_t *c)
+{
+    if (!c->in.len)
+        return 0; /* (handed over unread: its first receive will tell) */
+    if (c->t_mark_ns[STATS_MARK_FIRST_BYTE])
+        return c->t_mark_ns[STATS_MARK_FIRST_BYTE]; /* parsed: a parked request */
+    return c->t_carry_ns ? c->t_carry_ns : c->t_recv_ns;
+}
+
+void stats_request_carried(conn_t *c, uint64_t first_byte_ns)
+{
+    c->t_carry_ns = first_byte_ns;
+}
 #endif
 
 static int64_t span_us(uint64_t from, uint64_t to)

@@ -114,14 +114,27 @@ enum stats_mark {
  * brought what the previous request left (STATS_MARK_FIRST_BYTE).
  * stats_request_mark: stamps `mark` (not the first byte) now. Any thread: the connection
  * is the caller's. */
+/*
+ * Work sharing carries the first byte's time with the connection (CLOCK_MONOTONIC is
+ * system-wide), so that a request's *waited* holds its time in the worker that passed it
+ * on and in the shared queue: stats_request_first_byte_ns gives it for c's request (parsed
+ * or not; 0 when c holds no byte of one), stats_request_carried hands it to the taker's
+ * connection, whose parse then starts from it. */
 #if UF_INSTRUMENTS
 void stats_request_received(struct conn *c);
 void stats_request_first_byte(struct conn *c);
 void stats_request_mark(struct conn *c, enum stats_mark mark);
+uint64_t stats_request_first_byte_ns(const struct conn *c);
+void stats_request_carried(struct conn *c, uint64_t first_byte_ns);
 #else
 static inline void stats_request_received(struct conn *c) {}
 static inline void stats_request_first_byte(struct conn *c) {}
 static inline void stats_request_mark(struct conn *c, enum stats_mark mark) {}
+static inline uint64_t stats_request_first_byte_ns(const struct conn *c)
+{
+    return 0;
+}
+static inline void stats_request_carried(struct conn *c, uint64_t first_byte_ns) {}
 #endif
 
 /* A new client connection (gives it its id). */
