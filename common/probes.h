@@ -36,6 +36,11 @@
             (counter) += (n);                                                                      \
     } while (0)
 
+/* The same for a counter other threads read or add to: a relaxed atomic add (an
+ * expression, so that it can sit before a call with the comma operator). */
+#define UF_COUNT_ATOMIC(counter, n)                                                                \
+    ((void)(UF_INSTRUMENTS && __atomic_add_fetch(&(counter), (n), __ATOMIC_RELAXED)))
+
 #if UF_INSTRUMENTS
 #if !__has_include(<sys/sdt.h>)
 #error "the USDT probes need <sys/sdt.h>: apt-get install systemtap-sdt-dev"

@@ -159,9 +159,9 @@ void conn_close_now(worker_t *w, conn_t *c)
 static void release(worker_t *w, conn_t *c)
 {
     if (c->spool_fd >= 0)
-        close(c->spool_fd);
+        (worker_syscall(w), close(c->spool_fd));
     if (c->file_fd >= 0)
-        close(c->file_fd);
+        (worker_syscall(w), close(c->file_fd));
     if (c->zc_block >= 0) {
         /* every notification has arrived (ops == 0): the kernel is done with it */
         ring_arena_put(&w->ring, c->zc_block);
@@ -185,7 +185,7 @@ static void linger(worker_t *w, conn_t *c)
      * thread which resolves the fd number only when it runs, by which time our close
      * may have freed the number and an accept reused it, shutting down a stranger's
      * connection (seen under Connection: close load). Fixed files will lift this. */
-    shutdown(c->fd, SHUT_WR);
+    (worker_syscall(w), shutdown(c->fd, SHUT_WR));
     c->in.len = c->parsed = 0;
     conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_LINGER);
@@ -386,7 +386,7 @@ bool conn_lookup_peer(worker_t *w, conn_t *c, struct sockaddr_storage *ss)
     c->trusted = false;
     c->peer_host[0] = 0;
     c->peer_port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)ss, &len) < 0)
+    if ((worker_syscall(w), getpeername(c->fd, (struct sockaddr *)ss, &len)) < 0)
         return false;
     /* a unix peer is its bound path, "" as a rule (gunicorn's REMOTE_ADDR from accept) */
     c->peer_unix = ss->ss_family == AF_UNIX;

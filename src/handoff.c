@@ -128,7 +128,7 @@ void handoff_finish(worker_t *w, conn_t *c)
     if (to_queue)
         __atomic_add_fetch(queued, 1, __ATOMIC_RELAXED);
     bool sent = (k >= 0 || to_queue) && m.len <= SHARE_MAX_BYTES &&
-                share_send(w->share, (unsigned)k, &m) == 0;
+                (worker_syscall(w), share_send(w->share, (unsigned)k, &m)) == 0;
     buf_free(&with_header);
     if (sent) {
         sb_add64(&w->sb->handed_off, 1);

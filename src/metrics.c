@@ -248,6 +248,10 @@ static void prom_ring(buf_t *out, const metrics_view_t *v)
          "Passes over the completions that found at least one: completions / rounds is the "
          "mean batch.",
          offsetof(sb_slot_t, ring_rounds)},
+        {"uwsgi_fast_worker_ring_syscalls_total",
+         "System calls the worker's serving path made, counted where it makes them: the "
+         "engine's, the hand-offs to siblings and to application threads (docs/research.md).",
+         offsetof(sb_slot_t, ring_syscalls)},
         {"uwsgi_fast_worker_recv_enobufs_total",
          "Receives that ended because no provided buffer was free (--recv-buffers).",
          offsetof(sb_slot_t, recv_enobufs)},
@@ -413,12 +417,14 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
         json_worker_phases(out, s);
         buf_printf(out,
                    "\"ring\":{\"enters\":%llu,\"submitted\":%llu,\"completions\":%llu,"
-                   "\"rounds\":%llu,\"max_completions\":%u,\"recv_enobufs\":%llu,"
+                   "\"rounds\":%llu,\"max_completions\":%u,\"syscalls\":%llu,"
+                   "\"recv_enobufs\":%llu,"
                    "\"zerocopy_sends\":%llu,\"zerocopy_copied\":%llu},",
                    (unsigned long long)sb_get64(&s->ring_enters),
                    (unsigned long long)sb_get64(&s->ring_submitted),
                    (unsigned long long)sb_get64(&s->ring_completed),
                    (unsigned long long)sb_get64(&s->ring_rounds), sb_get(&s->ring_max_per_round),
+                   (unsigned long long)sb_get64(&s->ring_syscalls),
                    (unsigned long long)sb_get64(&s->recv_enobufs),
                    (unsigned long long)sb_get64(&s->zc_sends),
                    (unsigned long long)sb_get64(&s->zc_copied));

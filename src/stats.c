@@ -571,13 +571,13 @@ void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply)
 }
 
 /* The peer, when build_request never looked it up (a request refused by the parser). */
-static void peer_text(const conn_t *c, char *host, size_t hostlen, int *port)
+static void peer_text(worker_t *w, const conn_t *c, char *host, size_t hostlen, int *port)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     host[0] = 0;
     *port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+    if ((worker_syscall(w), getpeername(c->fd, (struct sockaddr *)&ss, &len)) < 0)
         return;
     net_addr_host((const struct sockaddr *)&ss, host, hostlen, port);
 }
@@ -602,7 +602,7 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us, const int64_t phase_
     int port = c->peer_port;
     const char *addr = c->peer_host;
     if (!c->have_peer) {
-        peer_text(c, host, sizeof(host), &port);
+        peer_text(w, c, host, sizeof(host), &port);
         addr = host;
     }
     const worker_listener_t *l = &w->listeners[c->listener];

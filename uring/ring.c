@@ -694,6 +694,11 @@ int ring_submit(ring_t *r)
     return io_uring_cq_ready(&r->uring) > 0;
 }
 
+uint64_t ring_syscalls(const ring_t *r)
+{
+    return RING_EPOLL(r) ? ep_syscalls(r->ep) : r->counters.enters;
+}
+
 int ring_poll_fd(const ring_t *r)
 {
     if (RING_EPOLL(r))

@@ -324,6 +324,11 @@ int ring_wait(ring_t *r, int timeout_ms);
 int ring_poll_fd(const ring_t *r);
 int ring_submit(ring_t *r);
 
+/* System calls the engine has made for this ring since it was created: io_uring_enter
+ * (counters.enters: a wait, or a submit with something to submit or flush), or on epoll
+ * every one the engine makes (epoll/ep.h's ep_syscalls). 0 without instruments. */
+uint64_t ring_syscalls(const ring_t *r);
+
 /* Formats the feature set as one line ("single_issuer defer_taskrun ..."). */
 void ring_features_describe(const ring_features_t *f, char *out, size_t outlen);
 

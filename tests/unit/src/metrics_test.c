@@ -55,6 +55,7 @@ static metrics_view_t snapshot(void)
         sb[i].ring_submitted = 900 + i;
         sb[i].ring_completed = 1000 + i;
         sb[i].ring_rounds = 400 + i;
+        sb[i].ring_syscalls = 700 + i;
         sb[i].ring_max_per_round = 12 + i;
         sb[i].recv_enobufs = i;
         sb[i].zc_sends = 8 + i;
