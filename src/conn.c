@@ -677,7 +677,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     if (!(flags & RING_F_MORE))
         c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
-        stats_request_received(c);
+        stats_request_received(w, c);
         sb_add64(&w->sb->bytes_in, (uint64_t)res);
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)

@@ -360,9 +360,9 @@ uint64_t stats_clock_ns(void)
 }
 
 #if UF_INSTRUMENTS
-void stats_request_received(conn_t *c)
+void stats_request_received(const worker_t *w, conn_t *c)
 {
-    c->t_recv_ns = now_ns();
+    c->t_recv_ns = w->now_ns;
 }
 
 void stats_request_first_byte(conn_t *c)

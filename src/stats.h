@@ -108,7 +108,8 @@ enum stats_mark {
  * are empty inlines, so that the server reads no clock for them and the phases read 0.
  *
  * stats_request_received: a receive brought bytes for c (the first byte's time, should a
- * request start in them).
+ * request start in them): the time the loop woke for the round that completed it, read
+ * once for the round (worker_t.now_ns), not once per receive.
  * stats_request_first_byte: the worker starts parsing a request (STATS_MARK_PARSE): its
  * first byte came with the last receive, or, for a pipelined request, with the one that
  * brought what the previous request left (STATS_MARK_FIRST_BYTE).
@@ -121,13 +122,13 @@ enum stats_mark {
  * or not; 0 when c holds no byte of one), stats_request_carried hands it to the taker's
  * connection, whose parse then starts from it. */
 #if UF_INSTRUMENTS
-void stats_request_received(struct conn *c);
+void stats_request_received(const struct worker *w, struct conn *c);
 void stats_request_first_byte(struct conn *c);
 void stats_request_mark(struct conn *c, enum stats_mark mark);
 uint64_t stats_request_first_byte_ns(const struct conn *c);
 void stats_request_carried(struct conn *c, uint64_t first_byte_ns);
 #else
-static inline void stats_request_received(struct conn *c) {}
+static inline void stats_request_received(const struct worker *w, struct conn *c) {}
 static inline void stats_request_first_byte(struct conn *c) {}
 static inline void stats_request_mark(struct conn *c, enum stats_mark mark) {}
 static inline uint64_t stats_request_first_byte_ns(const struct conn *c)

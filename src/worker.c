@@ -750,6 +750,14 @@ static void open_asgi(worker_t *w)
         boot_failed(w, WORKER_EXIT_APP_LOAD, err);
 }
 
+/* The loop woke for a round (or boots): one clock read serves its timers and stamps its
+ * receives. */
+static void woke(worker_t *w)
+{
+    w->now_ns = stats_clock_ns();
+    w->now_ms = w->now_ns / 1000000;
+}
+
 /* Everything a worker sets up before it serves: its context, signals, the application,
  * the ring, the connection pool, the application threads and the first accepts. A
  * failure ends the process (boot_failed) with the exit code the master reads. */
@@ -757,7 +765,7 @@ static void boot(worker_t *w, const worker_placement_t *place)
 {
     const tun_config_t *cfg = w->cfg;
     char err[512];
-    w->now_ms = sb_now_ms();
+    woke(w);
     w->timers[CONN_TIMER_HEADER].duration_ms = seconds_ms(cfg->header_timeout);
     w->timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
     w->timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
@@ -935,7 +943,7 @@ static int asgi_round(void *ctx, bool *again, bool *finished)
         log_error("reaping completions failed: %s", strerror(-ret));
         w->stop_now = true;
     }
-    w->now_ms = sb_now_ms();
+    woke(w);
     sb_set64(&w->sb->heartbeat_ms, w->now_ms);
     dispatch_all(w);
     end_round(w);
@@ -1003,7 +1011,7 @@ static void serve(worker_t *w)
             log_error("waiting for completions failed: %s", strerror(-ret));
             break;
         }
-        w->now_ms = sb_now_ms();
+        woke(w);
         sb_set64(&w->sb->heartbeat_ms, w->now_ms);
         dispatch_all(w);
         end_round(w);

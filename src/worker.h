@@ -112,6 +112,8 @@ typedef struct worker {
 
     timer_queue_t timers[CONN_TIMER_COUNT];
     uint64_t now_ms;
+    uint64_t now_ns; /* CLOCK_MONOTONIC when the loop woke for this round (now_ms is it in
+                        ms): the time of the receives the round completes (src/stats.h) */
 
     int wake_fd;
     uint64_t wake_value;
