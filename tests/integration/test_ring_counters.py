@@ -92,6 +92,8 @@ def test_syscalls_counted_where_made_match_strace_from_outside(server, tmp_path)
                               stderr=subprocess.PIPE, text=True)
     try:
         line = tracer.stderr.readline()  # "strace: Process N attached with K threads"
+        if "not permitted" in line:
+            pytest.skip(f"strace cannot attach here (ptrace): {line.strip()}")
         assert "attached" in line, line
         time.sleep(0.3)
         before = stats(port)["workers"][0]["ring"]["syscalls"]
