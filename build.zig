@@ -45,6 +45,14 @@ pub fn build(b: *std.Build) void {
         "mimalloc-archive",
         "libmimalloc.a for -Dstatic-deps (default: none; the wheel build passes one)",
     );
+    // The research instruments (docs/research.md): request phases, ring counters, USDT
+    // probes. Off, they compile to nothing (common/probes.h): the build whose cost the
+    // benchmark's "instruments on vs off" comparison measures against the default.
+    const instruments = b.option(
+        bool,
+        "instruments",
+        "Compile in the request phases' clock reads, the ring counters and the USDT probes (default: true)",
+    ) orelse true;
     const mimalloc_inc = b.option(
         []const u8,
         "mimalloc-include",
@@ -67,10 +75,11 @@ pub fn build(b: *std.Build) void {
 
     const version = readVersion(b);
     const cflags = b.fmt("-DUF_VERSION=\"{s}\"", .{version});
+    const instruments_flag = if (instruments) "-DUF_INSTRUMENTS=1" else "-DUF_INSTRUMENTS=0";
     const our_flags: []const []const u8 = &.{
         "-std=gnu11",            "-Wall",                           "-Wextra",
         "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing",
-        "-D_GNU_SOURCE",         cflags,
+        "-D_GNU_SOURCE",         cflags,                            instruments_flag,
     };
     // What the build is made of, for tunables/ only (--version; a gunicorn.conf.py is run by
     // the interpreter whose libpython we embed): kept off the other folders so that builds

@@ -18,6 +18,30 @@
 #ifndef UF_PROBES_H
 #define UF_PROBES_H
 
+/* UF_INSTRUMENTS (build option -Dinstruments, default on) says whether the research
+ * instruments are compiled in: these probes, the ring counters (UF_COUNT below, published
+ * by the worker once a round) and the request phases' clock reads (src/stats.h). Off, they
+ * compile to nothing, so that their cost can be measured against a build without them
+ * (docs/research.md); the settings and metric series stay, and read 0. Code tests it as a
+ * constant (`if (!UF_INSTRUMENTS) return;`), which the compiler folds, rather than with
+ * #if around each use. */
+#ifndef UF_INSTRUMENTS
+#define UF_INSTRUMENTS 1
+#endif
+
+/* An instrument's counter: `counter += n`, or nothing in a build without instruments. */
+#define UF_COUNT(counter, n)                                                                       \
+    do {                                                                                           \
+        if (UF_INSTRUMENTS)                                                                        \
+            (counter) += (n);                                                                      \
+    } while (0)
+
+/* The same for a counter other threads read or add to: a relaxed atomic add (an
+ * expression, so that it can sit before a call with the comma operator). */
+#define UF_COUNT_ATOMIC(counter, n)                                                                \
+    ((void)(UF_INSTRUMENTS && __atomic_add_fetch(&(counter), (n), __ATOMIC_RELAXED)))
+
+#if UF_INSTRUMENTS
 #if !__has_include(<sys/sdt.h>)
 #error "the USDT probes need <sys/sdt.h>: apt-get install systemtap-sdt-dev"
 #endif
@@ -29,5 +53,14 @@
 #define UF_PROBE4(name, a, b, c, d)       STAP_PROBE4(uwsgi_fast, name, a, b, c, d)
 #define UF_PROBE5(name, a, b, c, d, e)    STAP_PROBE5(uwsgi_fast, name, a, b, c, d, e)
 #define UF_PROBE6(name, a, b, c, d, e, f) STAP_PROBE6(uwsgi_fast, name, a, b, c, d, e, f)
+#else
+/* the arguments are not evaluated: they have no side effects (integers at hand) */
+#define UF_PROBE1(name, a)                ((void)0)
+#define UF_PROBE2(name, a, b)             ((void)0)
+#define UF_PROBE3(name, a, b, c)          ((void)0)
+#define UF_PROBE4(name, a, b, c, d)       ((void)0)
+#define UF_PROBE5(name, a, b, c, d, e)    ((void)0)
+#define UF_PROBE6(name, a, b, c, d, e, f) ((void)0)
+#endif
 
 #endif

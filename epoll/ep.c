@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/mem.h"
+#include "common/probes.h"
 
 enum kind {
     K_ACCEPT,
@@ -81,7 +82,16 @@ struct ep {
     op_t *spare; /* free records */
     fdent_t *fds;
     unsigned nfds;
+    uint64_t syscalls; /* every system call made for the worker's operations (SYSCALL) */
 };
+
+/* `call`, a system call, counted in ep->syscalls (docs/research.md: system calls per
+ * request, counted where they are made; nothing in a build without instruments). */
+#define SYSCALL(ep, call) (counted(ep), (call))
+static inline void counted(ep_t *ep)
+{
+    UF_COUNT(ep->syscalls, 1);
+}
 
 /* ---- completions, records, the hash ------------------------------------------------- */
 
@@ -248,7 +258,7 @@ static int wait_on(ep_t *ep, op_t *o, bool out)
         struct epoll_event ev = {.data.fd = o->fd};
         ev.events = o->kind == K_ACCEPT ? EPOLLIN | EPOLLEXCLUSIVE
                                         : EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, o->fd, &ev) < 0 && errno != EEXIST)
+        if (SYSCALL(ep, epoll_ctl(ep->epfd, EPOLL_CTL_ADD, o->fd, &ev)) < 0 && errno != EEXIST)
             return -errno;
         e->registered = true;
     }
@@ -268,7 +278,7 @@ static void unregister(ep_t *ep, int fd)
 {
     fdent_t *e = fdent(ep, fd);
     if (e->registered)
-        epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
+        SYSCALL(ep, epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL));
     e->registered = false;
     e->owned = e->nb_known = false;
 }
@@ -304,11 +314,11 @@ static bool retry_wait_or_end(ep_t *ep, op_t *o, bool out)
 
 /* io_uring waits inside an operation on a blocking descriptor; we cannot, so a descriptor
  * whose calls take no MSG_DONTWAIT (accept4, sendfile) is made non-blocking. */
-static void make_nonblocking(int fd)
+static void make_nonblocking(ep_t *ep, int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
+    int fl = SYSCALL(ep, fcntl(fd, F_GETFL));
     if (fl >= 0 && !(fl & O_NONBLOCK))
-        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        SYSCALL(ep, fcntl(fd, F_SETFL, fl | O_NONBLOCK));
 }
 
 /* ---- running one operation ----------------------------------------------------------- */
@@ -316,9 +326,9 @@ static void make_nonblocking(int fd)
 static void run_accept(ep_t *ep, op_t *o)
 {
     if (o->fresh)
-        make_nonblocking(o->fd); /* accept must never block the loop */
+        make_nonblocking(ep, o->fd); /* accept must never block the loop */
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(o->fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = SYSCALL(ep, accept4(o->fd, NULL, NULL, SOCK_CLOEXEC));
         if (fd >= 0) {
             post(ep, o->ud, fd, EP_F_MORE);
             continue;
@@ -348,7 +358,7 @@ static void run_recv(ep_t *ep, op_t *o)
         if (!ep->free_count) {
             /* io_uring ends a multishot recv with -ENOBUFS only when data has come */
             char c;
-            ssize_t n = recv(o->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+            ssize_t n = SYSCALL(ep, recv(o->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT));
             if (n < 0 && errno == EAGAIN)
                 wait_or_end(ep, o, false);
             else
@@ -356,7 +366,8 @@ static void run_recv(ep_t *ep, op_t *o)
             return;
         }
         unsigned bid = ep->free_bufs[--ep->free_count];
-        ssize_t n = recv(o->fd, ep->bufs + (size_t)bid * ep->buf_size, ep->buf_size, MSG_DONTWAIT);
+        ssize_t n = SYSCALL(
+            ep, recv(o->fd, ep->bufs + (size_t)bid * ep->buf_size, ep->buf_size, MSG_DONTWAIT));
         if (n > 0) {
             post(ep, o->ud, (int32_t)n, EP_F_MORE | EP_F_BUFFER | (bid << EP_F_BUFFER_SHIFT));
             if ((size_t)n < ep->buf_size && drained) {
@@ -401,7 +412,7 @@ static void run_poll(ep_t *ep, op_t *o)
 static void run_send(ep_t *ep, op_t *o)
 {
     for (;;) {
-        ssize_t n = send(o->fd, o->data, o->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = SYSCALL(ep, send(o->fd, o->data, o->len, MSG_NOSIGNAL | MSG_DONTWAIT));
         if (n >= 0) {
             post(ep, o->ud, (int32_t)n, o->zc ? EP_F_MORE : 0);
             if (o->zc)
@@ -423,10 +434,10 @@ static void run_send(ep_t *ep, op_t *o)
 static void run_send_file(ep_t *ep, op_t *o)
 {
     if (o->fresh)
-        make_nonblocking(o->fd);
+        make_nonblocking(ep, o->fd);
     for (;;) {
         off_t off = (off_t)o->off;
-        ssize_t n = sendfile(o->fd, o->file_fd, &off, o->len);
+        ssize_t n = SYSCALL(ep, sendfile(o->fd, o->file_fd, &off, o->len));
         if (n >= 0) {
             end_with(ep, o, (int32_t)n);
             return;
@@ -447,13 +458,13 @@ static void run_read(ep_t *ep, op_t *o)
 {
     fdent_t *e = fdent(ep, o->fd);
     if (!e->nb_known || e->nb_ud != o->ud) {
-        int fl = fcntl(o->fd, F_GETFL);
+        int fl = SYSCALL(ep, fcntl(o->fd, F_GETFL));
         e->nonblock = fl >= 0 && (fl & O_NONBLOCK);
         e->nb_ud = o->ud;
         e->nb_known = true;
     }
     struct pollfd p = {.fd = o->fd, .events = POLLIN};
-    if (!e->nonblock && poll(&p, 1, 0) == 0) {
+    if (!e->nonblock && SYSCALL(ep, poll(&p, 1, 0)) == 0) {
         int ret = wait_on(ep, o, false);
         if (ret == 0)
             return;
@@ -464,7 +475,7 @@ static void run_read(ep_t *ep, op_t *o)
     }
     ssize_t n;
     do
-        n = read(o->fd, (void *)o->data, o->len);
+        n = SYSCALL(ep, read(o->fd, (void *)o->data, o->len));
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN) {
         wait_or_end(ep, o, false);
@@ -477,6 +488,7 @@ static void run_file(ep_t *ep, op_t *o)
 {
     ssize_t n;
     do {
+        counted(ep);
         if (o->kind == K_READ_AT)
             n = o->off == (uint64_t)-1 ? read(o->fd, (void *)o->data, o->len)
                                        : pread(o->fd, (void *)o->data, o->len, (off_t)o->off);
@@ -491,20 +503,20 @@ static void run_connect(ep_t *ep, op_t *o)
 {
     if (o->connecting) {
         struct pollfd p = {.fd = o->fd, .events = POLLOUT};
-        if (poll(&p, 1, 0) == 0) {
+        if (SYSCALL(ep, poll(&p, 1, 0)) == 0) {
             wait_or_end(ep, o, true); /* an edge for something else */
             return;
         }
         int soerr = 0;
         socklen_t len = sizeof(soerr);
-        if (getsockopt(o->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+        if (SYSCALL(ep, getsockopt(o->fd, SOL_SOCKET, SO_ERROR, &soerr, &len)) < 0)
             soerr = errno;
         end_with(ep, o, -soerr);
         return;
     }
     int ret;
     do
-        ret = connect(o->fd, o->data, (socklen_t)o->off);
+        ret = SYSCALL(ep, connect(o->fd, o->data, (socklen_t)o->off));
     while (ret < 0 && errno == EINTR);
     if (ret == 0 || errno == EISCONN) {
         end_with(ep, o, 0);
@@ -532,7 +544,7 @@ static void run_close(ep_t *ep, op_t *o)
     }
     e->in = e->out = NULL;
     unregister(ep, o->fd);
-    end_with(ep, o, close(o->fd) < 0 ? -errno : 0);
+    end_with(ep, o, SYSCALL(ep, close(o->fd)) < 0 ? -errno : 0);
 }
 
 static void run(ep_t *ep, op_t *o)
@@ -835,7 +847,7 @@ int ep_wait(ep_t *ep, int timeout_ms)
     if (ep->cq_len || ep->q_head)
         wait = 0;
     struct epoll_event evs[EVENT_BATCH];
-    int n = epoll_wait(ep->epfd, evs, EVENT_BATCH, wait);
+    int n = SYSCALL(ep, epoll_wait(ep->epfd, evs, EVENT_BATCH, wait));
     if (n < 0 && errno != EINTR)
         return -errno;
     int interrupted = n < 0;
@@ -884,4 +896,9 @@ const ep_cqe_t *ep_cq_at(const ep_t *ep, unsigned i)
 void ep_cq_clear(ep_t *ep)
 {
     ep->cq_len = 0;
+}
+
+uint64_t ep_syscalls(const ep_t *ep)
+{
+    return ep->syscalls;
 }

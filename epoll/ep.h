@@ -107,4 +107,9 @@ unsigned ep_cq_count(const ep_t *ep);
 const ep_cqe_t *ep_cq_at(const ep_t *ep, unsigned i);
 void ep_cq_clear(ep_t *ep);
 
+/* The system calls the engine has made since it was created (epoll_wait, epoll_ctl, and
+ * each accept4, recv, send, sendfile, read, write, fcntl, poll, close for an operation);
+ * 0 in a build without instruments (common/probes.h). */
+uint64_t ep_syscalls(const ep_t *ep);
+
 #endif

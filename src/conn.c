@@ -160,9 +160,9 @@ void conn_close_now(worker_t *w, conn_t *c)
 static void release(worker_t *w, conn_t *c)
 {
     if (c->spool_fd >= 0)
-        close(c->spool_fd);
+        (worker_syscall(w), close(c->spool_fd));
     if (c->file_fd >= 0)
-        close(c->file_fd);
+        (worker_syscall(w), close(c->file_fd));
     if (c->zc_block >= 0) {
         /* every notification has arrived (ops == 0): the kernel is done with it */
         ring_arena_put(&w->ring, c->zc_block);
@@ -186,7 +186,7 @@ static void linger(worker_t *w, conn_t *c)
      * thread which resolves the fd number only when it runs, by which time our close
      * may have freed the number and an accept reused it, shutting down a stranger's
      * connection (seen under Connection: close load). Fixed files will lift this. */
-    shutdown(c->fd, SHUT_WR);
+    (worker_syscall(w), shutdown(c->fd, SHUT_WR));
     c->in.len = c->parsed = 0;
     conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_LINGER);
@@ -387,7 +387,7 @@ bool conn_lookup_peer(worker_t *w, conn_t *c, struct sockaddr_storage *ss)
     c->trusted = false;
     c->peer_host[0] = 0;
     c->peer_port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)ss, &len) < 0)
+    if ((worker_syscall(w), getpeername(c->fd, (struct sockaddr *)ss, &len)) < 0)
         return false;
     /* a unix peer is its bound path, "" as a rule (gunicorn's REMOTE_ADDR from accept) */
     c->peer_unix = ss->ss_family == AF_UNIX;
@@ -724,7 +724,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     if (!(flags & RING_F_MORE))
         c->recv_armed = c->recv_cancelling = false;
     if (res > 0) {
-        c->t_recv_ns = stats_clock_ns();
+        stats_request_received(w, c);
         sb_add64(&w->sb->bytes_in, (uint64_t)res);
         unsigned bid = ring_buffer_id(flags);
         if (c->state != CONN_CLOSING && c->state != CONN_LINGERING)
@@ -734,7 +734,7 @@ static void on_recv(worker_t *w, conn_t *c, int res, unsigned flags)
     } else if (res == 0) {
         c->peer_closed = true;
     } else if (res == -ENOBUFS) {
-        w->recv_enobufs++; /* not an end: the receive is armed again */
+        UF_COUNT(w->recv_enobufs, 1); /* not an end: the receive is armed again */
     } else if (res != -ECANCELED) {
         c->peer_closed = true; /* reset or other error: nothing more will come */
     }
@@ -873,6 +873,7 @@ void conn_adopt(worker_t *w, const share_msg_t *m)
     if (!proxyhdr_open(w, c) || !uwsgireq_open(w, c))
         return;
     c->hops = (uint8_t)m->hops;
+    stats_request_carried(c, m->first_byte_ns);
     buf_append(&c->in, m->data, m->len);
     conn_recv_start(w, c);
     worker_timer_arm(w, c, CONN_TIMER_HEADER);

@@ -53,7 +53,7 @@ static void end_file_body(worker_t *w, conn_t *c)
 
 static void finish_file(worker_t *w, conn_t *c)
 {
-    close(c->file_fd);
+    (worker_syscall(w), close(c->file_fd));
     c->file_fd = -1;
     end_file_body(w, c);
 }
@@ -354,7 +354,7 @@ void filesend_start(worker_t *w, conn_t *c)
     const py_reply_t *reply = c->reply;
     int fd = -1;
     if (c->plan.body_allowed && reply->file_length > 0) {
-        fd = fcntl(reply->file_fd, F_DUPFD_CLOEXEC, 0);
+        fd = (worker_syscall(w), fcntl(reply->file_fd, F_DUPFD_CLOEXEC, 0));
         if (fd < 0)
             log_error("cannot duplicate the descriptor of a wsgi.file_wrapper file: %s",
                       strerror(errno)); /* the body falls short: the connection closes */
@@ -369,7 +369,7 @@ void filesend_fd(worker_t *w, conn_t *c, int fd, int64_t offset, int64_t length)
         n = c->remaining;
     if (!c->plan.body_allowed || n <= 0 || fd < 0) {
         if (fd >= 0)
-            close(fd);
+            (worker_syscall(w), close(fd));
         end_file_body(w, c);
         conn_send_start(w, c);
         return;

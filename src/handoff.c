@@ -4,6 +4,7 @@
 
 #include "src/pool.h"
 #include "src/share.h"
+#include "src/stats.h"
 #include "src/worker.h"
 
 /* Every byte of c's next request is still in c->in (nothing of a body has been taken out
@@ -110,6 +111,7 @@ void handoff_finish(worker_t *w, conn_t *c)
         .hops = (uint16_t)(c->hops + 1),
         .data = c->in.data,
         .len = c->in.len,
+        .first_byte_ns = stats_request_first_byte_ns(c), /* the time it spent here is waited */
     };
     buf_t with_header = {0}; /* the PROXY header the sibling reads first, then the request */
     if (c->pp.raw) {
@@ -126,7 +128,7 @@ void handoff_finish(worker_t *w, conn_t *c)
     if (to_queue)
         __atomic_add_fetch(queued, 1, __ATOMIC_RELAXED);
     bool sent = (k >= 0 || to_queue) && m.len <= SHARE_MAX_BYTES &&
-                share_send(w->share, (unsigned)k, &m) == 0;
+                (worker_syscall(w), share_send(w->share, (unsigned)k, &m)) == 0;
     buf_free(&with_header);
     if (sent) {
         sb_add64(&w->sb->handed_off, 1);

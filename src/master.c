@@ -807,7 +807,8 @@ static int start_logging(master_t *m)
         log_critical("%s", err);
         return 1;
     }
-    log_info("Starting uwsgi-fast %s", UF_VERSION);
+    log_info("Starting uwsgi-fast %s%s", UF_VERSION,
+             UF_INSTRUMENTS ? "" : " (built without instruments: -Dinstruments=false)");
     proctitle_set("master", title_name(m->cfg));
     if (warning)
         log_warning("%s", warning);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/probes.h"
 #include "src/worker.h"
 
 static const char *const class_names[6] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -247,6 +248,10 @@ static void prom_ring(buf_t *out, const metrics_view_t *v)
          "Passes over the completions that found at least one: completions / rounds is the "
          "mean batch.",
          offsetof(sb_slot_t, ring_rounds)},
+        {"uwsgi_fast_worker_ring_syscalls_total",
+         "System calls the worker's serving path made, counted where it makes them: the "
+         "engine's, the hand-offs to siblings and to application threads (docs/research.md).",
+         offsetof(sb_slot_t, ring_syscalls)},
         {"uwsgi_fast_worker_recv_enobufs_total",
          "Receives that ended because no provided buffer was free (--recv-buffers).",
          offsetof(sb_slot_t, recv_enobufs)},
@@ -412,12 +417,14 @@ static void json_workers(buf_t *out, const metrics_view_t *v)
         json_worker_phases(out, s);
         buf_printf(out,
                    "\"ring\":{\"enters\":%llu,\"submitted\":%llu,\"completions\":%llu,"
-                   "\"rounds\":%llu,\"max_completions\":%u,\"recv_enobufs\":%llu,"
+                   "\"rounds\":%llu,\"max_completions\":%u,\"syscalls\":%llu,"
+                   "\"recv_enobufs\":%llu,"
                    "\"zerocopy_sends\":%llu,\"zerocopy_copied\":%llu},",
                    (unsigned long long)sb_get64(&s->ring_enters),
                    (unsigned long long)sb_get64(&s->ring_submitted),
                    (unsigned long long)sb_get64(&s->ring_completed),
                    (unsigned long long)sb_get64(&s->ring_rounds), sb_get(&s->ring_max_per_round),
+                   (unsigned long long)sb_get64(&s->ring_syscalls),
                    (unsigned long long)sb_get64(&s->recv_enobufs),
                    (unsigned long long)sb_get64(&s->zc_sends),
                    (unsigned long long)sb_get64(&s->zc_copied));
@@ -447,10 +454,10 @@ void metrics_json(const metrics_view_t *v, buf_t *out)
     char why[128];
     bool ready = metrics_ready(v, why, sizeof(why));
     buf_printf(out,
-               "{\"version\":\"%s\",\"engine\":\"%s\",\"pid\":%d,\"start_time\":%.3f,"
-               "\"stopping\":%s,\"ready\":%s,",
-               UF_VERSION, engine_name(v), v->pid, v->start_time, v->stopping ? "true" : "false",
-               ready ? "true" : "false");
+               "{\"version\":\"%s\",\"engine\":\"%s\",\"instruments\":%s,\"pid\":%d,"
+               "\"start_time\":%.3f,\"stopping\":%s,\"ready\":%s,",
+               UF_VERSION, engine_name(v), UF_INSTRUMENTS ? "true" : "false", v->pid, v->start_time,
+               v->stopping ? "true" : "false", ready ? "true" : "false");
     buf_printf(out, "\"requests\":%llu,\"shared_queue\":%d,\"responses\":{",
                (unsigned long long)count, v->shared_queue > 0 ? (int)v->shared_queue : 0);
     for (int i = 1; i < 6; i++)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "python_bridge/interp.h"
+#include "common/probes.h"
 #include "common/log.h"
 #include "src/reply.h"
 #include "src/scoreboard.h"
@@ -38,6 +39,7 @@ struct pool {
     uint32_t queued; /* in the queue */
     uint32_t busy;   /* atomic: threads that own a request */
     int event_fd;
+    uint64_t syscalls; /* atomic: the threads' futex waits and wakes, and eventfd pokes */
     unsigned count;
     pool_thread_t *threads;
 };
@@ -59,6 +61,15 @@ static void publish(pool_thread_t *t, const conn_app_t *a)
     snprintf(t->line, sizeof(t->line), "%.*s %.*s", (int)r->method.len, r->method.ptr,
              (int)r->target.len, r->target.ptr);
     __atomic_store_n(&t->since_ms, a->started_ms, __ATOMIC_RELEASE);
+}
+
+/* pthread_cond_wait under the lock. A wait that sleeps is a system call (futex) and so
+ * was the signal that woke it: both counted here, where the sleeper knows it slept
+ * (docs/research.md: system calls per request; not the lock's own futex calls). */
+static void sleep_on(pool_t *p, pthread_cond_t *cond)
+{
+    pthread_cond_wait(cond, &p->lock);
+    UF_COUNT_ATOMIC(p->syscalls, 2);
 }
 
 static void *thread_main(void *arg)
@@ -87,14 +98,14 @@ static void *thread_main(void *arg)
         conn_t *c;
         if (t->owner) {
             while (!t->pinned && !p->stopping)
-                pthread_cond_wait(&t->mine, &p->lock);
+                sleep_on(p, &t->mine);
             c = t->pinned;
             if (!c)
                 break;
             t->pinned = NULL;
         } else {
             while (!p->queue_head && !p->stopping)
-                pthread_cond_wait(&p->work, &p->lock);
+                sleep_on(p, &p->work);
             c = p->queue_head;
             if (!c)
                 break;
@@ -134,7 +145,8 @@ static void *thread_main(void *arg)
         /* One poke per batch: the loop takes the whole list, so a non-empty list means a
          * poke is already on its way. */
         uint64_t one = 1;
-        if (was_empty && write(p->event_fd, &one, sizeof(one)) < 0)
+        if (was_empty &&
+            (UF_COUNT_ATOMIC(p->syscalls, 1), write(p->event_fd, &one, sizeof(one))) < 0)
             log_error("cannot wake the worker loop: %s", strerror(errno));
         pthread_mutex_lock(&p->lock);
     }
@@ -220,6 +232,11 @@ bool pool_reclaim(pool_t *p, conn_t *c)
     }
     pthread_mutex_unlock(&p->lock);
     return found;
+}
+
+uint64_t pool_syscalls(const pool_t *p)
+{
+    return __atomic_load_n(&p->syscalls, __ATOMIC_RELAXED);
 }
 
 int pool_event_fd(const pool_t *p)

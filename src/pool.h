@@ -49,6 +49,9 @@ bool pool_reclaim(pool_t *p, conn_t *c);
 
 /* The eventfd that becomes readable when a step has finished. */
 int pool_event_fd(const pool_t *p);
+/* The system calls the threads' hand-offs have made: futex waits that slept and the
+ * wakes that ended them, eventfd pokes to the loop (any thread may read it). */
+uint64_t pool_syscalls(const pool_t *p);
 
 /* Takes every connection whose step has finished, in a list linked through c->app->next
  * (oldest first); NULL when none. */

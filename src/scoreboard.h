@@ -82,8 +82,9 @@ typedef struct sb_slot {
     uint64_t ring_submitted;
     uint64_t ring_completed;
     uint64_t ring_rounds;
-    uint64_t recv_enobufs; /* receives that ended for want of a provided buffer */
-    uint64_t zc_sends;     /* zero-copy sends, and of them those the kernel copied anyway */
+    uint64_t ring_syscalls; /* system calls the worker's serving path made (docs/research.md) */
+    uint64_t recv_enobufs;  /* receives that ended for want of a provided buffer */
+    uint64_t zc_sends;      /* zero-copy sends, and of them those the kernel copied anyway */
     uint64_t zc_copied;
     uint32_t ring_max_per_round;
     uint32_t connections;  /* client connections open now */

@@ -13,12 +13,13 @@
 
 /* What precedes the bytes in a hand-off datagram. The magic keeps a stray datagram
  * from being read as a connection. */
-#define HANDOFF_MAGIC 0x75666831u /* "ufh1" */
+#define HANDOFF_MAGIC 0x75666832u /* "ufh2" */
 
 typedef struct handoff_head {
     uint32_t magic;
     uint16_t bind;
     uint16_t hops;
+    uint64_t first_byte_ns;
 } handoff_head_t;
 
 int share_create(share_t *s, unsigned nbinds, share_table_t *table)
@@ -101,7 +102,10 @@ int share_send(const share_t *s, unsigned k, const share_msg_t *m)
     int tx = k == SHARE_QUEUE ? s->queue_tx : k < SHARE_MAX_SLOTS ? s->inbox_tx[k] : -1;
     if (tx < 0)
         return -ENOENT; /* a slot opened after this process was forked */
-    handoff_head_t head = {.magic = HANDOFF_MAGIC, .bind = m->bind, .hops = m->hops};
+    handoff_head_t head = {.magic = HANDOFF_MAGIC,
+                           .bind = m->bind,
+                           .hops = m->hops,
+                           .first_byte_ns = m->first_byte_ns};
     struct iovec iov[2] = {
         {.iov_base = &head, .iov_len = sizeof(head)},
         {.iov_base = (void *)m->data, .iov_len = m->len},
@@ -160,6 +164,7 @@ int share_recv(int inbox_fd, char *buf, size_t buflen, share_msg_t *m)
                 .hops = head.hops,
                 .data = buf,
                 .len = (size_t)n - sizeof(head),
+                .first_byte_ns = head.first_byte_ns,
             };
             return 1;
         }

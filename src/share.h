@@ -87,6 +87,9 @@ typedef struct share_msg {
     uint16_t hops;    /* times it has been passed on */
     const char *data; /* bytes already read, not yet parsed */
     size_t len;
+    uint64_t first_byte_ns; /* CLOCK_MONOTONIC of its request's first byte, 0 if unknown:
+                               the clock is system-wide, so the taker's phases go on from
+                               the sender's (src/stats.h) */
 } share_msg_t;
 
 /* Maps the table (or takes `table`, zeroed shared memory the caller mapped: the steering

@@ -359,6 +359,12 @@ uint64_t stats_clock_ns(void)
     return now_ns();
 }
 
+#if UF_INSTRUMENTS
+void stats_request_received(const worker_t *w, conn_t *c)
+{
+    c->t_recv_ns = w->now_ns;
+}
+
 void stats_request_first_byte(conn_t *c)
 {
     c->t_mark_ns[STATS_MARK_PARSE] = now_ns();
@@ -370,6 +376,21 @@ void stats_request_mark(conn_t *c, enum stats_mark mark)
 {
     c->t_mark_ns[mark] = now_ns();
 }
+
+uint64_t stats_request_first_byte_ns(const conn_t *c)
+{
+    if (!c->in.len)
+        return 0; /* (handed over unread: its first receive will tell) */
+    if (c->t_mark_ns[STATS_MARK_FIRST_BYTE])
+        return c->t_mark_ns[STATS_MARK_FIRST_BYTE]; /* parsed: a parked request */
+    return c->t_carry_ns ? c->t_carry_ns : c->t_recv_ns;
+}
+
+void stats_request_carried(conn_t *c, uint64_t first_byte_ns)
+{
+    c->t_carry_ns = first_byte_ns;
+}
+#endif
 
 static int64_t span_us(uint64_t from, uint64_t to)
 {
@@ -550,13 +571,13 @@ void stats_response_head(worker_t *w, conn_t *c, const py_reply_t *reply)
 }
 
 /* The peer, when build_request never looked it up (a request refused by the parser). */
-static void peer_text(const conn_t *c, char *host, size_t hostlen, int *port)
+static void peer_text(worker_t *w, const conn_t *c, char *host, size_t hostlen, int *port)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     host[0] = 0;
     *port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+    if ((worker_syscall(w), getpeername(c->fd, (struct sockaddr *)&ss, &len)) < 0)
         return;
     net_addr_host((const struct sockaddr *)&ss, host, hostlen, port);
 }
@@ -581,7 +602,7 @@ static void write_line(worker_t *w, conn_t *c, uint64_t us, const int64_t phase_
     int port = c->peer_port;
     const char *addr = c->peer_host;
     if (!c->have_peer) {
-        peer_text(c, host, sizeof(host), &port);
+        peer_text(w, c, host, sizeof(host), &port);
         addr = host;
     }
     const worker_listener_t *l = &w->listeners[c->listener];
@@ -661,8 +682,8 @@ void stats_request_done(worker_t *w, conn_t *c)
     int64_t phase_us[SB_PHASES];
     request_phases(c, end, phase_us);
     /* all four or none: a request cut off midway is in the duration histogram only */
-    bool phased = phase_us[SB_PHASE_PARSE] >= 0 && phase_us[SB_PHASE_WAITED] >= 0 &&
-                  phase_us[SB_PHASE_APP] >= 0;
+    bool phased = UF_INSTRUMENTS && phase_us[SB_PHASE_PARSE] >= 0 &&
+                  phase_us[SB_PHASE_WAITED] >= 0 && phase_us[SB_PHASE_APP] >= 0;
     for (int p = 0; phased && p < SB_PHASES; p++) {
         sb_add64(&sb->phase_latency[p][sb_latency_bucket((uint64_t)phase_us[p])], 1);
         sb_add64(&sb->phase_us_sum[p], (uint64_t)phase_us[p]);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/probes.h"
 #include "src/accesslog.h"
 #include "src/logship.h"
 #include "common/mem.h"
@@ -103,12 +104,39 @@ enum stats_mark {
     STATS_MARK_CALL,       /* the application is called (in the thread that calls it) */
     STATS_MARK_HEAD,       /* the response head is produced */
 };
-/* The worker starts parsing a request (STATS_MARK_PARSE): its first byte came with the
- * last receive, or, for a pipelined request, with the one that brought what the previous
- * request left (STATS_MARK_FIRST_BYTE). */
+/* The clock reads of the phases. In a build without instruments (common/probes.h) they
+ * are empty inlines, so that the server reads no clock for them and the phases read 0.
+ *
+ * stats_request_received: a receive brought bytes for c (the first byte's time, should a
+ * request start in them): the time the loop woke for the round that completed it, read
+ * once for the round (worker_t.now_ns), not once per receive.
+ * stats_request_first_byte: the worker starts parsing a request (STATS_MARK_PARSE): its
+ * first byte came with the last receive, or, for a pipelined request, with the one that
+ * brought what the previous request left (STATS_MARK_FIRST_BYTE).
+ * stats_request_mark: stamps `mark` (not the first byte) now. Any thread: the connection
+ * is the caller's. */
+/*
+ * Work sharing carries the first byte's time with the connection (CLOCK_MONOTONIC is
+ * system-wide), so that a request's *waited* holds its time in the worker that passed it
+ * on and in the shared queue: stats_request_first_byte_ns gives it for c's request (parsed
+ * or not; 0 when c holds no byte of one), stats_request_carried hands it to the taker's
+ * connection, whose parse then starts from it. */
+#if UF_INSTRUMENTS
+void stats_request_received(const struct worker *w, struct conn *c);
 void stats_request_first_byte(struct conn *c);
-/* Stamps `mark` (not the first byte) now. Any thread: the connection is the caller's. */
 void stats_request_mark(struct conn *c, enum stats_mark mark);
+uint64_t stats_request_first_byte_ns(const struct conn *c);
+void stats_request_carried(struct conn *c, uint64_t first_byte_ns);
+#else
+static inline void stats_request_received(const struct worker *w, struct conn *c) {}
+static inline void stats_request_first_byte(struct conn *c) {}
+static inline void stats_request_mark(struct conn *c, enum stats_mark mark) {}
+static inline uint64_t stats_request_first_byte_ns(const struct conn *c)
+{
+    return 0;
+}
+static inline void stats_request_carried(struct conn *c, uint64_t first_byte_ns) {}
+#endif
 
 /* A new client connection (gives it its id). */
 void stats_conn_open(struct worker *w, struct conn *c);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/probes.h"
 #include "python_bridge/asgi.h"
 #include "python_bridge/hooks.h"
 #include "src/asgiconn.h"
@@ -244,7 +245,7 @@ static void defer_close(worker_t *w, int fd)
 {
     unsigned cap = UF_ARRAY_LEN(w->refused);
     if (w->refused_count == cap) {
-        close(w->refused[w->refused_head].fd); /* the oldest goes now */
+        (worker_syscall(w), close(w->refused[w->refused_head].fd)); /* the oldest goes now */
         w->refused_head = (w->refused_head + 1) % cap;
         w->refused_count--;
     }
@@ -258,7 +259,7 @@ static void close_refused(worker_t *w, bool all)
 {
     unsigned cap = UF_ARRAY_LEN(w->refused);
     while (w->refused_count && (all || w->refused[w->refused_head].close_at_ms <= w->now_ms)) {
-        close(w->refused[w->refused_head].fd);
+        (worker_syscall(w), close(w->refused[w->refused_head].fd));
         w->refused_head = (w->refused_head + 1) % cap;
         w->refused_count--;
     }
@@ -274,10 +275,10 @@ void worker_refuse(worker_t *w, int fd)
      * first. */
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                "Connection: close\r\nRetry-After: 1\r\n\r\n";
-    if (send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    if ((worker_syscall(w), send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0) {
         /* nothing more to do for a client that is already gone */
     }
-    shutdown(fd, SHUT_WR);
+    (worker_syscall(w), shutdown(fd, SHUT_WR));
     defer_close(w, fd);
     /* a connection storm refuses thousands a second: one line a second says it, with
      * the count of the refusals since the last one */
@@ -307,8 +308,8 @@ static void pass_on_or_take(worker_t *w, int fd, unsigned bind)
 {
     share_msg_t m = {.fd = fd, .bind = (uint16_t)bind, .hops = 1};
     int k = w->share ? share_pick(w->share, (unsigned)-1, w->pick_next++, true) : -1;
-    if (k >= 0 && share_send(w->share, (unsigned)k, &m) == 0) {
-        close(fd);
+    if (k >= 0 && (worker_syscall(w), share_send(w->share, (unsigned)k, &m)) == 0) {
+        (worker_syscall(w), close(fd));
         sb_add64(&w->sb->handed_off, 1);
         return;
     }
@@ -421,7 +422,7 @@ static void adopt(worker_t *w, share_msg_t *m)
 {
     sb_add64(&w->sb->taken_over, 1);
     if (m->bind >= w->listener_count)
-        close(m->fd);
+        (worker_syscall(w), close(m->fd));
     else if (w->free_count == 0)
         worker_refuse(w, m->fd);
     else
@@ -447,7 +448,8 @@ static void take_from_queue(worker_t *w)
     if (w->leaving && __atomic_load_n(&t->nslots, __ATOMIC_RELAXED) > 1)
         return;
     while (worker_can_start(w) && __atomic_load_n(&t->queued, __ATOMIC_RELAXED) > 0) {
-        int got = share_recv(w->share->queue_fd, w->inbox_buf, SHARE_MAX_BYTES, &m);
+        int got =
+            (worker_syscall(w), share_recv(w->share->queue_fd, w->inbox_buf, SHARE_MAX_BYTES, &m));
         if (got <= 0) {
             return;
         }
@@ -488,7 +490,8 @@ static void on_inbox(worker_t *w, int res, bool more)
         return;
     share_msg_t m;
     int got;
-    while ((got = share_recv(w->share->inbox_fds[w->index], w->inbox_buf, SHARE_MAX_BYTES, &m)) > 0)
+    while ((got = (worker_syscall(w), share_recv(w->share->inbox_fds[w->index], w->inbox_buf,
+                                                 SHARE_MAX_BYTES, &m))) > 0)
         adopt(w, &m);
     if (got < 0)
         log_error("reading handed-over connections failed: %s", strerror(-got));
@@ -769,6 +772,14 @@ static void open_asgi(worker_t *w)
         boot_failed(w, WORKER_EXIT_APP_LOAD, err);
 }
 
+/* The loop woke for a round (or boots): one clock read serves its timers and stamps its
+ * receives. */
+static void woke(worker_t *w)
+{
+    w->now_ns = stats_clock_ns();
+    w->now_ms = w->now_ns / 1000000;
+}
+
 /* Everything a worker sets up before it serves: its context, signals, the application,
  * the ring, the connection pool, the application threads and the first accepts. A
  * failure ends the process (boot_failed) with the exit code the master reads. */
@@ -776,7 +787,7 @@ static void boot(worker_t *w, const worker_placement_t *place)
 {
     const tun_config_t *cfg = w->cfg;
     char err[512];
-    w->now_ms = sb_now_ms();
+    woke(w);
     w->timers[CONN_TIMER_HEADER].duration_ms = seconds_ms(cfg->header_timeout);
     w->timers[CONN_TIMER_IDLE].duration_ms = (uint64_t)(cfg->keepalive * 1000);
     w->timers[CONN_TIMER_LINGER].duration_ms = LINGER_TIMEOUT_MS;
@@ -876,12 +887,16 @@ static void boot(worker_t *w, const worker_placement_t *place)
 /* The engine's counters into the scoreboard: a few stores a round. */
 static void publish_ring(worker_t *w)
 {
+    if (!UF_INSTRUMENTS)
+        return; /* (a build without them: the series read 0) */
     const ring_counters_t *k = &w->ring.counters;
     sb_slot_t *sb = w->sb;
     sb_set64(&sb->ring_enters, k->enters);
     sb_set64(&sb->ring_submitted, k->submitted);
     sb_set64(&sb->ring_completed, k->completed);
     sb_set64(&sb->ring_rounds, k->rounds);
+    sb_set64(&sb->ring_syscalls,
+             ring_syscalls(&w->ring) + w->syscalls + (w->pool ? pool_syscalls(w->pool) : 0));
     sb_set(&sb->ring_max_per_round, k->max_per_round);
     sb_set64(&sb->recv_enobufs, w->recv_enobufs);
     sb_set64(&sb->zc_sends, w->zc_sends);
@@ -954,7 +969,7 @@ static int asgi_round(void *ctx, bool *again, bool *finished)
         log_error("reaping completions failed: %s", strerror(-ret));
         w->stop_now = true;
     }
-    w->now_ms = sb_now_ms();
+    woke(w);
     sb_set64(&w->sb->heartbeat_ms, w->now_ms);
     dispatch_all(w);
     end_round(w);
@@ -1022,7 +1037,7 @@ static void serve(worker_t *w)
             log_error("waiting for completions failed: %s", strerror(-ret));
             break;
         }
-        w->now_ms = sb_now_ms();
+        woke(w);
         sb_set64(&w->sb->heartbeat_ms, w->now_ms);
         dispatch_all(w);
         end_round(w);

@@ -113,6 +113,8 @@ typedef struct worker {
 
     timer_queue_t timers[CONN_TIMER_COUNT];
     uint64_t now_ms;
+    uint64_t now_ns; /* CLOCK_MONOTONIC when the loop woke for this round (now_ms is it in
+                        ms): the time of the receives the round completes (src/stats.h) */
 
     int wake_fd;
     uint64_t wake_value;
@@ -145,7 +147,9 @@ typedef struct worker {
     char *inbox_buf;   /* SHARE_MAX_BYTES: one hand-off as it is received */
     uint64_t zc_sends; /* zero-copy sends, and how many the kernel copied anyway */
     uint64_t zc_copied;
-    uint64_t recv_enobufs;     /* receives ended by -ENOBUFS (no provided buffer free) */
+    uint64_t recv_enobufs; /* receives ended by -ENOBUFS (no provided buffer free) */
+    uint64_t syscalls;     /* system calls the loop makes itself, outside the engine (UF_COUNT at
+                              each: hand-offs, peer lookups, closes; docs/research.md) */
     struct reloader *reloader; /* --reload, else NULL (src/reloader.h) */
     bool draining;
     bool stop_now;
@@ -155,6 +159,13 @@ typedef struct worker {
     bool asgi;
     py_asgi_ops_t asgi_ops;
 } worker_t;
+
+/* One system call the loop makes itself, outside the engine (w->syscalls): used as
+ * `(worker_syscall(w), call(...))` where the call is made. Nothing without instruments. */
+static inline void worker_syscall(worker_t *w)
+{
+    UF_COUNT(w->syscalls, 1);
+}
 
 /* The interpreter options the settings ask for: the same for a worker that imports the
  * application and for the master under --preload. */

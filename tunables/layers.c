@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/probes.h"
 #include "tunables/cli.h"
 #include "tunables/config_file.h"
 #include "tunables/print.h"
@@ -353,6 +354,10 @@ static void write_version(FILE *out, char **envp)
             "engines: io_uring and epoll (--engine auto picks io_uring where the host "
             "allows it); %s\n",
             UF_LINKED);
+    fprintf(out, "%s\n",
+            UF_INSTRUMENTS ? "instruments: request phases, ring counters and USDT probes"
+                           : "instruments: none (built with -Dinstruments=false: the phases "
+                             "and ring counters read 0, no USDT probes)");
 }
 
 /* --help, --version and --print-settings-markdown: answered before any value is read. */

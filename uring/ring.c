@@ -651,7 +651,7 @@ void ring_buffers_publish(ring_t *r)
 
 int ring_wait(ring_t *r, int timeout_ms)
 {
-    r->counters.enters++;
+    UF_COUNT(r->counters.enters, 1);
     if (RING_EPOLL(r)) {
         UF_PROBE2(ring__enter, 1, timeout_ms);
         int ret = ep_wait(r->ep, timeout_ms);
@@ -673,7 +673,7 @@ int ring_wait(ring_t *r, int timeout_ms)
     }
     UF_PROBE2(ring__exit, 0, ret < 0 ? ret : (int)io_uring_cq_ready(&r->uring));
     if (ret >= 0)
-        r->counters.submitted += pending;
+        UF_COUNT(r->counters.submitted, pending);
     return ret < 0 ? ret : 0;
 }
 
@@ -683,14 +683,20 @@ int ring_submit(ring_t *r)
         return ep_submit(r->ep);
     /* liburing enters the kernel when there is something to submit, or completions to
      * flush (an overflow, deferred task work): count it when it does */
-    unsigned sqflags = IO_URING_READ_ONCE(*r->uring.sq.kflags);
-    if (io_uring_sq_ready(&r->uring) || (sqflags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)))
-        r->counters.enters++;
+    if (UF_INSTRUMENTS &&
+        (io_uring_sq_ready(&r->uring) ||
+         (IO_URING_READ_ONCE(*r->uring.sq.kflags) & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN))))
+        UF_COUNT(r->counters.enters, 1);
     int ret = io_uring_submit(&r->uring);
     if (ret < 0)
         return ret;
-    r->counters.submitted += (unsigned)ret;
+    UF_COUNT(r->counters.submitted, (unsigned)ret);
     return io_uring_cq_ready(&r->uring) > 0;
+}
+
+uint64_t ring_syscalls(const ring_t *r)
+{
+    return RING_EPOLL(r) ? ep_syscalls(r->ep) : r->counters.enters;
 }
 
 int ring_poll_fd(const ring_t *r)

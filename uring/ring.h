@@ -50,6 +50,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/probes.h"
 #include "uring/event.h"
 
 /* The neutral flags word is the kernel's: decoding a CQE copies it. */
@@ -297,7 +298,7 @@ static inline bool ring_events_next(ring_t *r, ring_iter_t *it, ring_event_t *ev
 static inline void ring_events_end(ring_t *r, ring_iter_t *it)
 {
     unsigned n = it->head - it->start; /* (epoll: from 0) */
-    if (n) {
+    if (UF_INSTRUMENTS && n) {
         r->counters.completed += n;
         r->counters.rounds++;
         if (n > r->counters.max_per_round)
@@ -322,6 +323,11 @@ int ring_wait(ring_t *r, int timeout_ms);
  * -errno. */
 int ring_poll_fd(const ring_t *r);
 int ring_submit(ring_t *r);
+
+/* System calls the engine has made for this ring since it was created: io_uring_enter
+ * (counters.enters: a wait, or a submit with something to submit or flush), or on epoll
+ * every one the engine makes (epoll/ep.h's ep_syscalls). 0 without instruments. */
+uint64_t ring_syscalls(const ring_t *r);
 
 /* Formats the feature set as one line ("single_issuer defer_taskrun ..."). */
 void ring_features_describe(const ring_features_t *f, char *out, size_t outlen);

@@ -218,6 +218,44 @@ def uf_probe(path):
     return help_flags(r.stdout + r.stderr), None
 
 
+def instruments_of(version_text):
+    """Whether a `uwsgi-fast --version` text says the build has the research instruments:
+    True, False (built with -Dinstruments=false), or None when it says neither (a build
+    older than the option, which always had them... or not: unknown)."""
+    for line in version_text.splitlines():
+        if line.startswith("instruments:"):
+            return not line.startswith("instruments: none")
+    return None
+
+
+def uf_instruments(path):
+    """instruments_of() the binary at `path`; None when it cannot be run."""
+    try:
+        r = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return instruments_of(r.stdout)
+
+
+BARE_PREFIX = os.path.join(TMP, "zout-bare")
+
+
+def build_bare():
+    """Builds uwsgi-fast from this tree without its instruments (scripts/zig build
+    -Dinstruments=false) into results/tmp/zout-bare (zig's cache makes a second build
+    quick). Returns (binary path, None) or (None, why)."""
+    cmd = [os.path.join(ROOT, "scripts", "zig"), "build", "-Dinstruments=false",
+           "-p", BARE_PREFIX]
+    log("bench: building uwsgi-fast without instruments: %s" % " ".join(cmd[1:]))
+    try:
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, "cannot build it: %s" % e
+    if r.returncode != 0:
+        return None, "its build failed: %s" % (r.stderr.strip()[-300:] or r.returncode)
+    return os.path.join(BARE_PREFIX, "bin", "uwsgi-fast"), None
+
+
 def help_flags(text):
     """Flags that `--help` documents as options: the ones opening an option line
     ("  -w, --workers INT  ..." or "      --chdir DIR ..."), up to a section that lists

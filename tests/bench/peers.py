@@ -54,6 +54,7 @@ SERVERS = [
     ServerSpec("uwsgi-fast-accesslog", "uwsgi-fast --access-logfile", ""),
     ServerSpec("uwsgi-fast-pin", "uwsgi-fast --cpu-pin", ""),
     ServerSpec("uwsgi-fast-zc", "uwsgi-fast --zerocopy-threshold 0", ""),
+    ServerSpec("uwsgi-fast-bare", "uwsgi-fast built with -Dinstruments=false", ""),
     ServerSpec("uwsgi-fast-threads", "uwsgi-fast --threads 4", ""),
     ServerSpec("uwsgi-fast-epoll", "uwsgi-fast --engine epoll", ""),
     ServerSpec("reference", "noise reference (uwsgi-fast C-only /health, 1 worker)", ""),
@@ -66,7 +67,8 @@ DOCS_ROWS = {"gunicorn-sync-docs": lambda sc: sc.name == "hello-2w"}
 SPEC = {s.key: s for s in SERVERS}
 BASE = "uwsgi-fast"  # every ratio is against this server's run next to the other's
 UF_KEYS = ("uwsgi-fast", "uwsgi-fast-health", "uwsgi-fast-accesslog", "uwsgi-fast-pin",
-           "uwsgi-fast-zc", "uwsgi-fast-threads", "uwsgi-fast-epoll", "reference")
+           "uwsgi-fast-zc", "uwsgi-fast-threads", "uwsgi-fast-epoll", "uwsgi-fast-bare",
+           "reference")
 EPOLL_SCENARIOS = ("hello-2w", "keepalive-5k", "file-1m", "flask-json", "asgi-hello")
 # The ASGI servers: rows of the ASGI scenarios (scenarios.py, interface "asgi") only, where
 # the WSGI peers have no place; uwsgi-fast runs both, with -k asgi in the ASGI ones.
@@ -86,7 +88,8 @@ SCENARIO_VARIANTS = {
     "uwsgi-fast-epoll": (lambda sc: sc.name in EPOLL_SCENARIOS, "--engine"),
 }
 # variants that run only in the engine comparisons, never side by side with the peers
-ENGINE_VARIANTS = ("uwsgi-fast-pin", "uwsgi-fast-zc", "uwsgi-fast-accesslog")
+ENGINE_VARIANTS = ("uwsgi-fast-pin", "uwsgi-fast-zc", "uwsgi-fast-accesslog",
+                   "uwsgi-fast-bare")
 
 
 @dataclass
@@ -170,9 +173,10 @@ def candidates(key, sc):
 class Ctx:
     """What the command builders need to know about this run."""
 
-    def __init__(self, uf, uf_features, site_packages):
+    def __init__(self, uf, uf_features, site_packages, uf_bare=None):
         self.venv_bin = os.path.join(VENV, "bin")
         self.uf = uf
+        self.uf_bare = uf_bare  # the build without instruments (uwsgi-fast-bare), if any
         self.uf_features = uf_features
         self.site_packages = site_packages
         self.chosen = {}  # (server key, scenario kind) -> Variant, from tuning.py
@@ -281,7 +285,8 @@ def server_command(key, sc, port, ctx, variant=None):
             notes.append("%d processes" % sc.workers)
     elif key in UF_KEYS:
         workers = "1" if key == "reference" else n
-        argv = [ctx.uf, "-w", workers, "-b", bind, "--chdir", APPS,
+        binary = ctx.uf_bare if key == "uwsgi-fast-bare" else ctx.uf
+        argv = [binary, "-w", workers, "-b", bind, "--chdir", APPS,
                 "--pythonpath", ctx.site_packages]
         if "--backlog" in ctx.uf_features:
             argv += ["--backlog", str(BACKLOG)]

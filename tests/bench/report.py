@@ -298,6 +298,10 @@ def engine_md(results):
             s["duration_s"], s["warmup_s"], m["nproc"], m["kernel"]),
         "",
     ]
+    bare = results.get("uwsgi_fast_bare") or {}
+    if bare.get("sha256"):
+        lines[0] += (" Side B of instr-hello-1w is the same tree built with "
+                     "`-Dinstruments=false` (build `%s`)." % bare["sha256"][:12])
     cols = tables.ENGINE_COLUMNS
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join(["---"] * 2 + ["---:"] * (len(cols) - 2)) + "|")

@@ -298,4 +298,7 @@ def run_comparison(cmp, ctx, args, log_dir, unavailable):
     entry.update(ratio=rs["median"] if rs else None, ci=rs["ci"] if rs else None,
                  verdict=rs["verdict"] if rs else None,
                  round_ratios=rs["per_round"] if rs else [])
+    rows = {r["server"]: r for r in entry["results"]}
+    entry["worker_cpu_ratio"] = stats.paired_worker_cpu(
+        rows, BASE, cmp.variant, stats.seed_for(cmp.name, "worker-cpu", seed=args.seed))
     return entry

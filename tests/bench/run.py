@@ -45,8 +45,8 @@ import tables
 import tuning
 from benchenv import (ASGI_RESULTS, DEFAULT_UF, ENGINE_RESULTS, LATEST_RESULTS,
                       NGINX_RESULTS, PREVIOUS_RESULTS, ROOT, TMP, VENV, WS_RESULTS, bare_rss_kb,
-                      ensure_apt, ensure_venv, log, machine_description, uf_probe,
-                      venv_site_packages, venv_versions, wsload_binary)
+                      build_bare, ensure_apt, ensure_venv, log, machine_description,
+                      uf_instruments, uf_probe, venv_site_packages, venv_versions, wsload_binary)
 from peers import (BACKLOG, BASE, DOCS_ROWS, ENGINE_VARIANTS, GROUP_KEYS, SCENARIO_VARIANTS,
                    SERVER_KEYS, SPEC, UF_KEYS, Ctx)
 from scenarios import BODY_1M, COMPARISONS, MIX_HEADER, SCENARIO, SCENARIOS
@@ -87,6 +87,9 @@ def parse_args(argv):
     ap.add_argument("--wrk-threads", type=int,
                     help="override wrk -t for every scenario (default 1; keepalive-5k uses 2)")
     ap.add_argument("--uwsgi-fast", default=DEFAULT_UF, help="the uwsgi-fast binary")
+    ap.add_argument("--uwsgi-fast-bare", help="the same source built with "
+                    "-Dinstruments=false, side B of instr-hello-1w (default: the harness "
+                    "builds it into results/tmp/zout-bare)")
     ap.add_argument("--output", help="results JSON (default: results/tmp/<time>.json; a run "
                                      "of every scenario also writes results/latest.json, "
                                      "one of every engine comparison results/engine.json)")
@@ -183,11 +186,37 @@ def raise_nofile(need):
 def copy_binary(args, stamp):
     """Runs a private copy of uwsgi-fast (other engineers rebuild zig-out/bin while we
     measure, and one run must measure one build); returns the build's description."""
+    copy, build = private_copy(args.uwsgi_fast, "uwsgi-fast-" + stamp)
+    if copy:
+        args.uwsgi_fast = copy
+    return build
+
+
+def bare_binary(args, stamp):
+    """Side B of the instruments comparison: --uwsgi-fast-bare or a build made here, in a
+    private copy. Returns (path, build description, None) or (None, {}, why not); it is
+    refused unless it says it has no instruments and side A says it has them."""
+    src, why = (args.uwsgi_fast_bare, None) if args.uwsgi_fast_bare else build_bare()
+    if why:
+        return None, {}, why
+    if uf_instruments(src) is not False:
+        return None, {}, "%s does not say it was built without instruments" % src
+    if not uf_instruments(args.uwsgi_fast):
+        return None, {}, "side A (%s) has no instruments to compare" % args.uwsgi_fast
+    copy, build = private_copy(src, "uwsgi-fast-bare-" + stamp)
+    if not copy:
+        return None, {}, "%s is not a file" % src
+    build["binary"] = os.path.relpath(src, ROOT) if src.startswith(ROOT + os.sep) else src
+    return copy, build, None
+
+
+def private_copy(src, name):
+    """Copies `src` to results/tmp/<name>; returns (the copy, its sha256, mtime and the
+    tree's VERSION), or (None, {}) when src is not a file."""
     build = {}
-    src = args.uwsgi_fast
     if not os.path.isfile(src):
-        return build
-    copy = os.path.join(TMP, "uwsgi-fast-" + stamp)
+        return None, build
+    copy = os.path.join(TMP, name)
     shutil.copy2(src, copy)
     with open(copy, "rb") as f:
         build["sha256"] = hashlib.sha256(f.read()).hexdigest()
@@ -198,8 +227,7 @@ def copy_binary(args, stamp):
             build["version"] = f.read().strip()
     except OSError:
         pass
-    args.uwsgi_fast = copy
-    return build
+    return copy, build
 
 
 def main(argv=None):
@@ -256,7 +284,12 @@ def main(argv=None):
             or nginx_error
         if why:
             unavailable[t.key] = why
-    ctx = Ctx(args.uwsgi_fast, uf_features, venv_site_packages())
+    uf_bare, bare_build, bare_error = None, {}, None
+    if any(c.build == "bare" for c in args.comparison_list) and not uf_error:
+        uf_bare, bare_build, bare_error = bare_binary(args, stamp)
+        if bare_error:
+            log("bench: no build without instruments: %s" % bare_error)
+    ctx = Ctx(args.uwsgi_fast, uf_features, venv_site_packages(), uf_bare=uf_bare)
     if any(sc.interface == "ws" for sc in args.scenario_list):
         ctx.wsload, why = wsload_binary()
         if why:
@@ -289,6 +322,8 @@ def main(argv=None):
         "uwsgi_fast": dict(uf_build, binary=os.path.relpath(uf_source, ROOT),
                            error=uf_error, health_path="--health-path" in uf_features,
                            threads="--threads" in uf_features),
+        "uwsgi_fast_bare": dict(bare_build, error=bare_error) if uf_bare or bare_error
+        else None,
         "bare_rss_mb": {},
         # the WebSocket group's client, named by the hash of its sources (benchenv)
         "wsload": os.path.basename(ctx.wsload) if ctx.wsload else None,
@@ -338,10 +373,13 @@ def main(argv=None):
                 "%d connections)" % (cmp.name, SPEC[cmp.variant].label, sc.name, sc.workers,
                                      sc.connections))
             t_sc = time.monotonic()
-            if cmp.flag not in uf_features and not uf_error:
+            missing = ("omitted: no build without instruments (%s)" % bare_error
+                       if cmp.build == "bare" and bare_error else
+                       "omitted: this binary has no %s" % cmp.flag
+                       if cmp.flag and cmp.flag not in uf_features else None)
+            if missing and not uf_error:
                 entry = {"name": cmp.name, "scenario": cmp.scenario, "variant": cmp.variant,
-                         "results": [], "omitted": ["omitted: this binary has no %s"
-                                                    % cmp.flag]}
+                         "results": [], "omitted": [missing]}
             else:
                 entry = rounds.run_comparison(cmp, ctx, args, log_dir, unavailable)
             entry["elapsed_s"] = round(time.monotonic() - t_sc, 1)
@@ -350,6 +388,10 @@ def main(argv=None):
                     cmp.name, entry["ratio"],
                     "%.2f-%.2f" % tuple(entry["ci"]) if entry.get("ci") else "-",
                     entry["elapsed_s"]))
+            if entry.get("worker_cpu_ratio"):
+                w = entry["worker_cpu_ratio"]
+                log("bench: %s workers' CPU per request B/A %.3fx (CI %s)" % (
+                    cmp.name, w["median"], "%.3f-%.3f" % tuple(w["ci"]) if w["ci"] else "-"))
             results["engine"].append(entry)
     except KeyboardInterrupt:
         interrupted = True
@@ -377,9 +419,10 @@ def main(argv=None):
         write_json(ENGINE_RESULTS, dict(results, scenarios=[], tuning={}))
         if args.only == "engine":
             out = ENGINE_RESULTS
-    if args.uwsgi_fast != uf_source:
+    for copy in ([args.uwsgi_fast] if args.uwsgi_fast != uf_source else []) + \
+            ([uf_bare] if uf_bare else []):
         try:
-            os.unlink(args.uwsgi_fast)
+            os.unlink(copy)
         except OSError:
             pass
     print_tables(results, out)

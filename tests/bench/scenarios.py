@@ -175,9 +175,11 @@ class Comparison:
     name: str
     scenario: str  # a SCENARIOS name: the app, workers, connections
     variant: str  # side B's server key (side A is "uwsgi-fast")
-    flag: str  # the flag side B adds, as --help documents it (omitted when it does not)
+    flag: str  # the flag side B adds, as --help documents it (omitted when it does not);
+    # "" when side B is another build of the same source instead (`build`)
     quick: bool = False  # part of --quick (one round: a smoke test that the flag serves)
     full: bool = True  # part of a full run
+    build: str = ""  # side B's binary: "bare" is the build without instruments
 
 
 COMPARISONS = [
@@ -188,4 +190,7 @@ COMPARISONS = [
     Comparison("zc-stream-1m", "stream-1m", "uwsgi-fast-zc", "--zerocopy-threshold",
                full=False),
     Comparison("log-hello-2w", "hello-2w", "uwsgi-fast-accesslog", "--access-logfile"),
+    # the cost of the research instruments (docs/research.md): the same source built with
+    # -Dinstruments=false, no flag; its workers' CPU per request resolves what req/s cannot
+    Comparison("instr-hello-1w", "hello-1w", "uwsgi-fast-bare", "", build="bare"),
 ]

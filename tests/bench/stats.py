@@ -8,6 +8,8 @@ import random
 import statistics
 import zlib
 
+import schedule
+
 BOOTSTRAP_SAMPLES = 10000
 LEVEL = 0.95
 # Below this many rounds a percentile bootstrap of the median is too coarse to call a
@@ -79,6 +81,7 @@ def summarize(rounds, rss_kb):
     requests = sum(r["requests"] for r in rs)
     # CPU per request means little when a round answered (almost) nothing.
     cpu = [r["server_cpu_s"] / r["requests"] * 1e4 for r in rs if r["requests"] >= 100]
+    wcpu = [v for v in map(worker_cpu_per_10k, rs) if v is not None]
     # the nginx in front (behind-nginx scenarios): its CPU apart from the server's
     front = [sum(r["sidecar_cpu_s"].values()) / r["requests"] * 1e4 for r in rs
              if r["requests"] >= 100 and r.get("sidecar_cpu_s")]
@@ -101,6 +104,7 @@ def summarize(rounds, rss_kb):
         "http_errors": sum(r["http_errors"] for r in rs),
         "requests": requests,
         "cpu_s_per_10k": round(statistics.median(cpu), 3) if cpu else None,
+        "worker_cpu_s_per_10k": round(statistics.median(wcpu), 4) if wcpu else None,
         "front_cpu_s_per_10k": round(statistics.median(front), 3) if front else None,
         "rss_mb_per_worker": round(max(rss_kb) / 1024, 1) if rss_kb else None,
         "starved": max((r["canary"]["starved"] for r in rs if "canary" in r), default=None),
@@ -111,6 +115,36 @@ def summarize(rounds, rss_kb):
         "bg_cores": round(med("other_cpu_s") / statistics.median(r["wall_s"] for r in rs), 2),
         "worker_cpu_share": worker_cpu_share(rs),
     }
+
+
+def worker_cpu_per_10k(rep):
+    """The workers' CPU seconds in one run (the master left out) per 10,000 requests:
+    from their threads' nanosecond clocks (worker_cpu_ns) where the run has them, else
+    utime+stime (/proc/PID/stat, 10 ms ticks); None when it answered fewer than 100."""
+    if rep.get("requests", 0) < 100:
+        return None
+    if rep.get("worker_cpu_ns"):
+        secs = sum(rep["worker_cpu_ns"].values()) / 1e9
+    elif rep.get("worker_cpu_s"):
+        secs = sum(rep["worker_cpu_s"].values())
+    else:
+        return None
+    return secs / rep["requests"] * 1e4
+
+
+def paired_worker_cpu(rows, base, other, seed):
+    """ratio_summary of `other`'s workers' CPU per 10k requests over `base`'s in the run
+    next to it, round by round (`rows`: {server: its result row, whose "rounds" are the
+    run reports with "round" and "block"}). With the sides adjacent in each round this
+    resolves a 1% difference that req/s, moved by wrk sharing the cores, cannot."""
+    by_round = {}
+    for key in (base, other):
+        for rep in rows.get(key, {}).get("rounds", []):
+            v = worker_cpu_per_10k(rep)
+            if v:
+                by_round.setdefault(rep["round"], []).append((key, rep["block"], v))
+    ratios = schedule.paired_ratios([by_round[r] for r in sorted(by_round)], base)
+    return ratio_summary(ratios.get(other, []), seed)
 
 
 def worker_cpu_share(rounds):

@@ -139,11 +139,32 @@ def engine_notes(results):
         rs = sides[1].get("ratio")
         if rs:
             parts.append("B/A per round: %s" % " ".join("%.2f" % x for x in rs["per_round"]))
+        cpu = worker_cpu_note(ent, sides)
+        if cpu:
+            parts.append(cpu)
         ref = reference_note(ent)
         if ref:
             parts.append(ref)
         lines.append("%s — %s" % (ent["name"], "; ".join(parts)))
     return lines
+
+
+def worker_cpu_note(ent, sides):
+    """The workers' CPU per 10k requests of each side (the master left out) and B/A of it
+    paired by round with its interval: finer than req/s where the difference is small."""
+    per = [r["summary"].get("worker_cpu_s_per_10k") for r in sides]
+    if None in per:
+        return None
+    text = "workers' CPU s/10k req: A %.3f, B %.3f" % tuple(per)
+    rs = ent.get("worker_cpu_ratio")
+    if rs:
+        ci = "%.3f-%.3f" % tuple(rs["ci"]) if rs.get("ci") else "-"
+        text += "; B/A %.3fx (95%% CI %s, %s)" % (rs["median"], ci,
+                                               "B less" if rs["verdict"] == "lower" else
+                                               "B more" if rs["verdict"] == "higher" else
+                                               "tie" if rs["verdict"] == "tie" else
+                                               "too few rounds")
+    return text
 
 
 def fmt_ms(us):

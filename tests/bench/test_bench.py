@@ -235,5 +235,92 @@ class ServerLists(unittest.TestCase):
                          (7, 2, 1, schedule.PAIR, True, True))
 
 
+def cpu_run(rnd, block, secs, requests):
+    return {"round": rnd, "block": block, "requests": requests,
+            "worker_cpu_s": {"101": secs}}
+
+
+class ThreadClock(unittest.TestCase):
+    def test_cpu_ns_of_this_process_moves_with_work(self):
+        from procstat import cpu_ns
+        before = cpu_ns(os.getpid())
+        sum(i * i for i in range(200000))
+        after = cpu_ns(os.getpid())
+        self.assertIsNotNone(before)
+        self.assertGreater(after, before)
+        self.assertIsNone(cpu_ns(2 ** 22 + 1))  # above the largest pid_max: no such process
+
+
+class InstrumentsComparison(unittest.TestCase):
+    """instr-hello-1w: side B is another build (no flag), judged by req/s and by the
+    workers' CPU per request paired round by round."""
+
+    def test_version_text_says_whether_the_build_has_instruments(self):
+        from benchenv import instruments_of
+        head = "uwsgi-fast 0.1.0\npython 3.11.7\nengines: io_uring and epoll\n"
+        self.assertTrue(instruments_of(head + "instruments: request phases, ring counters "
+                                       "and USDT probes\n"))
+        self.assertFalse(instruments_of(head + "instruments: none (built with "
+                                        "-Dinstruments=false)\n"))
+        self.assertIsNone(instruments_of(head))
+
+    def test_side_b_runs_the_bare_binary_with_side_a_flags(self):
+        ctx = peers.Ctx("/bin/uwsgi-fast", {"--backlog"}, "/site", uf_bare="/tmp/bare")
+        sc = SCENARIO["hello-1w"]
+        a, _ = peers.server_command("uwsgi-fast", sc, 8000, ctx)
+        b, _ = peers.server_command("uwsgi-fast-bare", sc, 8000, ctx)
+        self.assertEqual(b[0], "/tmp/bare")
+        self.assertEqual(a[1:], b[1:])
+
+    def test_selected_by_name_and_in_a_full_run(self):
+        import run
+        one = run.parse_args(["--only", "engine", "--scenarios", "instr-hello-1w"])
+        self.assertEqual([c.name for c in one.comparison_list], ["instr-hello-1w"])
+        self.assertEqual(one.comparison_list[0].build, "bare")
+        self.assertEqual(one.comparison_list[0].flag, "")
+        self.assertIn("instr-hello-1w", [c.name for c in run.parse_args([]).comparison_list])
+        # a side-by-side scenario never runs it as a peer
+        feats = {"--health-path", "--threads"}
+        self.assertNotIn("uwsgi-fast-bare", run.scenario_servers(
+            SCENARIO["hello-1w"], peers.SERVER_KEYS, feats, None)[0])
+
+    def test_workers_cpu_per_10k_leaves_out_small_runs(self):
+        self.assertAlmostEqual(stats.worker_cpu_per_10k(cpu_run(0, 0, 2.0, 40000)), 0.5)
+        self.assertIsNone(stats.worker_cpu_per_10k(cpu_run(0, 0, 2.0, 99)))
+        self.assertIsNone(stats.worker_cpu_per_10k({"requests": 5000}))
+        # the nanosecond clocks win over the ticks when the run has them
+        fine = dict(cpu_run(0, 0, 2.0, 40000), worker_cpu_ns={"101": 1990000000})
+        self.assertAlmostEqual(stats.worker_cpu_per_10k(fine), 0.4975)
+        s = stats.summarize([dict(cpu_run(0, 0, 2.0, 40000), rps=20000, server_cpu_s=2.1,
+                                  other_cpu_s=0, wall_s=2, socket_errors=0, http_errors=0,
+                                  latency_us={"p50": 1, "p99": 2, "max": 3})], [])
+        self.assertEqual(s["worker_cpu_s_per_10k"], 0.5)
+
+    def test_paired_by_round_and_block(self):
+        # side B spends 1% less CPU per request than the A run next to it, while the
+        # host slows both down by 10% in round 2: the pairing cancels the host out
+        a = [cpu_run(r, 0, 2.0 * f, 40000) for r, f in enumerate([1, 1.1, 1, 1, 1])]
+        b = [cpu_run(r, 0, 1.98 * f, 40000) for r, f in enumerate([1, 1.1, 1, 1, 1])]
+        rows = {BASE: {"rounds": a}, "uwsgi-fast-bare": {"rounds": b}}
+        rs = stats.paired_worker_cpu(rows, BASE, "uwsgi-fast-bare", seed=1)
+        self.assertEqual(rs["n"], 5)
+        self.assertAlmostEqual(rs["median"], 0.99, places=4)
+        self.assertEqual(rs["verdict"], "lower")
+        # a round where one side served (almost) nothing gives no pair
+        b[2]["requests"] = 10
+        self.assertEqual(stats.paired_worker_cpu(rows, BASE, "uwsgi-fast-bare", 1)["n"], 4)
+        self.assertIsNone(stats.paired_worker_cpu({}, BASE, "uwsgi-fast-bare", 1))
+
+    def test_note_gives_both_sides_and_the_ratio(self):
+        import tables
+        sides = [{"summary": {"worker_cpu_s_per_10k": 0.5}},
+                 {"summary": {"worker_cpu_s_per_10k": 0.495}}]
+        ent = {"worker_cpu_ratio": {"median": 0.99, "ci": [0.985, 0.995], "verdict": "lower"}}
+        self.assertEqual(tables.worker_cpu_note(ent, sides),
+                         "workers' CPU s/10k req: A 0.500, B 0.495; B/A 0.990x "
+                         "(95% CI 0.985-0.995, B less)")
+        self.assertIsNone(tables.worker_cpu_note(ent, [sides[0], {"summary": {}}]))
+
+
 if __name__ == "__main__":
     unittest.main()

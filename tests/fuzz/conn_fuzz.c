@@ -271,6 +271,12 @@ uint64_t stats_clock_ns(void)
 {
     return 1; /* any non-zero time: the phases are not what is fuzzed */
 }
+void stats_request_received(const worker_t *w, conn_t *c) {}
+void stats_request_carried(conn_t *c, uint64_t first_byte_ns) {}
+uint64_t stats_request_first_byte_ns(const conn_t *c)
+{
+    return 0;
+}
 void stats_request_first_byte(conn_t *c) {}
 void stats_request_mark(conn_t *c, enum stats_mark mark) {}
 

@@ -59,6 +59,20 @@ def require_binary():
     return BINARY
 
 
+def built_with_instruments():
+    """Whether the binary under test has the research instruments (phases, ring counters,
+    USDT probes): `scripts/zig build -Dinstruments=false` leaves them out, and --version
+    says so. True when there is no binary yet (require_binary reports that)."""
+    if not BINARY.is_file():
+        return True
+    out = subprocess.run([str(BINARY), "--version"], capture_output=True, text=True,
+                         timeout=10).stdout
+    return "instruments: none" not in out
+
+
+NO_INSTRUMENTS = "this binary was built with -Dinstruments=false"
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
     """A port that nothing listens on right now (the usual small race is accepted)."""
     with socket.socket(family, socket.SOCK_STREAM) as s:

@@ -10,7 +10,11 @@ import threading
 import time
 import urllib.request
 
-from conftest import free_port
+import pytest
+
+from conftest import NO_INSTRUMENTS, built_with_instruments, free_port
+
+pytestmark = pytest.mark.skipif(not built_with_instruments(), reason=NO_INSTRUMENTS)
 
 FORMAT = "%(r)s %(s)s %(parse_us)s %(waited_us)s %(app_us)s %(send_us)s %(D)s"
 PHASES = ("parse_us", "waited_us", "app_us", "send_us")

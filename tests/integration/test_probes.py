@@ -12,7 +12,9 @@ import urllib.request
 
 import pytest
 
-from conftest import ENGINE, ROOT, require_binary
+from conftest import ENGINE, NO_INSTRUMENTS, ROOT, built_with_instruments, require_binary
+
+pytestmark = pytest.mark.skipif(not built_with_instruments(), reason=NO_INSTRUMENTS)
 
 PROBES = {"accept", "request__start", "headers__done", "app__call", "app__return",
           "send__done", "request__done", "conn__close", "worker__busy", "worker__idle",

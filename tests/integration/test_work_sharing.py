@@ -6,6 +6,7 @@ something.
 The app (apps/uneven.py) answers /pid with the pid of the worker that served it, so a test
 can tell which worker held a request; /sleep?ms=N waits N ms; /hang never returns.
 """
+import json
 import os
 import re
 import signal
@@ -17,7 +18,8 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, read_response, wait_until
+from conftest import (NO_INSTRUMENTS, built_with_instruments, free_port, read_response,
+                      wait_until)
 
 APP = "uneven:app"
 
@@ -91,6 +93,43 @@ def test_keep_alive_request_on_a_busy_worker_is_served_by_an_idle_one(server):
     # were answered at once, by the other worker
     assert max(t for t, _ in results) < 0.5, results
     assert results[0][1] != busy, results
+
+
+@pytest.mark.skipif(not built_with_instruments(), reason=NO_INSTRUMENTS)
+def test_a_request_passed_on_keeps_its_wait_in_waited(server, tmp_path):
+    """Both workers in a slow request (one thread each): a request on worker A's
+    keep-alive connection goes to the shared queue, and worker B takes it when its own
+    slow request ends, 0.4 s later. B's access log line counts that wait in *waited*:
+    the hand-off carries the first byte's time (CLOCK_MONOTONIC, one clock for every
+    process), where B used to start the request's phases at its own parse."""
+    log = tmp_path / "access.json"
+    srv = server(APP, workers=2, probe="/pid",
+                 args=["--access-logfile", str(log), "--access-log-json", "--access-logformat",
+                       "%(r)s %(parse_us)s %(waited_us)s %(app_us)s %(send_us)s %(D)s"])
+    a, b = wait_serving(srv, 2)
+    slow_a, slow_b = connection_on(srv.port, a), connection_on(srv.port, b)
+    passed = connection_on(srv.port, a)
+    slow_a.sendall(b"GET /sleep?ms=1200 HTTP/1.1\r\nHost: t\r\n\r\n")
+    slow_b.sendall(b"GET /sleep?ms=600 HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.2)  # both in the application now
+    status, body, passed, took = get(srv.port, "/pid?passed", sock=passed)
+    assert status == 200 and int(body) == b, (body, a, b)  # B took it from A
+    assert took >= 0.3, took
+    for s in (slow_a, slow_b):
+        assert read_response(s.makefile("rb")).status == 200
+        s.close()
+    passed.close()
+    deadline, rec = time.monotonic() + 10, None
+    while rec is None and time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        rec = next((json.loads(x) for x in lines if "passed" in x), None)
+        time.sleep(0.05)
+    assert rec, log.read_text() if log.exists() else "no access log"
+    # its wait in A and in the queue (about 0.4 s), not the few microseconds in B
+    assert rec["waited_us"] >= 0.75 * took * 1e6, (rec, took)
+    assert rec["waited_us"] <= took * 1e6, (rec, took)
+    phases = rec["parse_us"] + rec["waited_us"] + rec["app_us"] + rec["send_us"]
+    assert rec["duration_us"] <= phases <= took * 1e6, (rec, took)
 
 
 def test_new_connections_go_to_the_idle_worker_without_hand_offs(server):

@@ -50,7 +50,12 @@ static void travel(share_t *s, unsigned k, int rx)
     int pair[2];
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
     static const char bytes[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-    share_msg_t m = {.fd = pair[0], .bind = 3, .hops = 1, .data = bytes, .len = sizeof(bytes) - 1};
+    share_msg_t m = {.fd = pair[0],
+                     .bind = 3,
+                     .hops = 1,
+                     .data = bytes,
+                     .len = sizeof(bytes) - 1,
+                     .first_byte_ns = 0x123456789abcdefull};
     CHECK_EQ_INT(share_send(s, k, &m), 0);
     close(pair[0]); /* the sender forgets it: the message holds the socket now */
 
@@ -59,6 +64,7 @@ static void travel(share_t *s, unsigned k, int rx)
     CHECK_EQ_INT(share_recv(rx, buf, sizeof(buf), &got), 1);
     CHECK_EQ_INT(got.bind, 3);
     CHECK_EQ_INT(got.hops, 1);
+    CHECK(got.first_byte_ns == 0x123456789abcdefull); /* the request's clock travels too */
     CHECK_EQ_INT(got.len, sizeof(bytes) - 1);
     CHECK(got.len == sizeof(bytes) - 1 && memcmp(got.data, bytes, got.len) == 0);
     CHECK(got.fd >= 0);
