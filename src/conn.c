@@ -537,7 +537,7 @@ static void call_in_loop(worker_t *w, conn_t *c)
 /* Calls the application for c's complete request (or answers it from C). */
 static void start_request(worker_t *w, conn_t *c)
 {
-    w->requests_started++;
+    worker_request_started(w);
     py_request_t local, *pr = w->pool ? &c->app->req : &local;
     stats_request_begin(w, c);
     int status = build_request(w, c, pr);

@@ -523,22 +523,39 @@ static void publish_free(worker_t *w)
     share_set_free(w->share->table, w->index, worker_can_start(w) ? w->threads - w->in_app : 0);
 }
 
+/* With work sharing, --max-requests: the worker leaves once it has started its last
+ * request. Returns true when it does. */
+static bool leave_at_limit(worker_t *w)
+{
+    uint64_t limit = sb_get64(&w->sb->request_limit);
+    if (!limit || w->requests_started < limit)
+        return false;
+    sb_set(&w->sb->limit_reached, 1);
+    become_leaving(w, "--max-requests reached");
+    return true;
+}
+
+/* Checked as each request starts, not only once a round: a loop that calls fast requests
+ * itself (src/loopcall.h) starts a whole round of them before the round ends, and those
+ * past the limit must go to siblings (it was 523 for a limit of 500 on epoll). */
+void worker_request_started(worker_t *w)
+{
+    w->requests_started++;
+    if (w->share && !w->leaving)
+        leave_at_limit(w);
+}
+
 /* What siblings read about this worker, once a round: a plain store when it changed. */
 static void publish_share(worker_t *w)
 {
     if (w->leaving)
         return;
-    sb_slot_t *sb = w->sb;
-    uint64_t limit = sb_get64(&sb->request_limit);
-    if (sb_get(&sb->retire_asked)) {
+    if (sb_get(&w->sb->retire_asked)) {
         become_leaving(w, "it is being replaced");
         return;
     }
-    if (limit && w->requests_started >= limit) {
-        sb_set(&sb->limit_reached, 1);
-        become_leaving(w, "--max-requests reached");
+    if (leave_at_limit(w))
         return;
-    }
     share_table_t *t = w->share->table;
     publish_free(w);
     if (!__atomic_load_n(&t->taking[w->index], __ATOMIC_RELAXED))

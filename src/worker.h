@@ -206,6 +206,10 @@ static inline bool worker_can_start(const struct worker *w)
  * sharing; src/share.h). */
 void worker_take_queued(worker_t *w);
 
+/* A request is starting (counted for --max-requests); with work sharing a worker that
+ * has reached its limit stops taking work at once. */
+void worker_request_started(worker_t *w);
+
 /* Refuses a connection over --worker-connections: 503, closed a little later. */
 void worker_refuse(worker_t *w, int fd);
 

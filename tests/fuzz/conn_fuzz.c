@@ -218,6 +218,10 @@ int share_send(const share_t *s, unsigned k, const share_msg_t *m)
     return -ENOSYS;
 }
 void worker_take_queued(worker_t *w) {}
+void worker_request_started(worker_t *w)
+{
+    w->requests_started++;
+}
 
 /* ---- the worker ---------------------------------------------------------------------------- */
 
