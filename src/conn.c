@@ -20,6 +20,7 @@
 #include "src/reply.h"
 #include "src/share.h"
 #include "src/spool.h"
+#include "src/stats.h"
 #include "src/worker.h"
 #include "src/wsconn.h"
 
@@ -518,9 +519,9 @@ static void call_in_loop(worker_t *w, conn_t *c)
     a->step = CONN_STEP_CALL;
     c->app_busy = true; /* reply.h's rule: Python runs inside a step */
     py_interp_acquire();
-    uint64_t began = sb_now_ns();
+    uint64_t began = stats_clock_ns();
     int called = reply_call(w, c, &a->req);
-    uint64_t took = sb_now_ns() - began;
+    uint64_t took = stats_clock_ns() - began;
     py_interp_release();
     c->app_busy = false;
     sb_set64(&w->sb->request_start_ms, w->oldest_ms); /* the threads' oldest again */

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "src/reply.h"
 #include "src/scoreboard.h"
+#include "src/stats.h"
 
 typedef struct pool_thread {
     pool_t *pool;
@@ -123,12 +124,12 @@ static void *thread_main(void *arg)
         if (call)
             a->started_ms = sb_now_ms();
         publish(t, a);
-        uint64_t began = call ? sb_now_ns() : 0;
+        uint64_t began = call ? stats_clock_ns() : 0;
         py_thread_enter(py);
         reply_step(p->w, c);
         py_thread_leave(py);
         if (call)
-            a->call_ns = sb_now_ns() - began;
+            a->call_ns = stats_clock_ns() - began;
         __atomic_store_n(&t->since_ms, 0, __ATOMIC_RELEASE);
         /* the request is over once its reply is gone (or never came: the call failed) */
         bool over = c->reply == NULL;

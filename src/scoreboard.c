@@ -26,13 +26,6 @@ void sb_destroy(scoreboard_t *sb)
     sb->count = 0;
 }
 
-uint64_t sb_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t sb_now_ms(void)
 {
     struct timespec ts;

@@ -121,8 +121,6 @@ int sb_create(scoreboard_t *sb, unsigned count);
 void sb_destroy(scoreboard_t *sb);
 
 uint64_t sb_now_ms(void);
-/* CLOCK_MONOTONIC in nanoseconds: the same clock in every process and thread. */
-uint64_t sb_now_ns(void);
 
 static inline void sb_set(uint32_t *field, uint32_t v)
 {

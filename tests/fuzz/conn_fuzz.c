@@ -200,10 +200,6 @@ void py_interp_release(void)
 {
     FAIL("the loop released a GIL it cannot hold here");
 }
-uint64_t sb_now_ns(void)
-{
-    return 1;
-}
 
 /* ---- work sharing: the harness's worker has no siblings (w->share stays NULL) ------------- */
 
