@@ -5,8 +5,8 @@ operational features an ASGI worker shares with WSGI ones.
 """
 import json
 import os
-import signal
 import re
+import signal
 import socket
 import time
 
@@ -91,6 +91,18 @@ def test_scope(server):
     assert s["state"]["started_by"] in srv.worker_pids()
     assert s["state"]["items"] == ["shared"]
     sock.close()
+
+
+def test_each_request_is_a_named_task_or_the_applications_factorys(server):
+    srv = server(APP, workers=1)
+    got = [srv.request("GET", "/task").json() for _ in range(3)]
+    names = [g["name"] for g in got]
+    assert all(re.fullmatch(r"request-\d+", n) for n in names), names
+    assert len(set(names)) == 3 and all(g["same"] for g in got), got
+    assert {g["made_by"] for g in got} == {"asyncio"}
+    srv = server("asgi_raw:factory_app", workers=1)
+    got = srv.request("GET", "/task").json()
+    assert got["made_by"] == "factory" and got["same"], got
 
 
 def test_scope_http10_root_path_and_trusted_scheme(server):

@@ -60,6 +60,13 @@ async def app(scope, receive, send):
         path = path[len(root):] or "/"
     if path == "/":
         return await _reply(send, 200, b"Hello, ASGI!\n")
+    if path == "/task":
+        task = asyncio.current_task()
+        await asyncio.sleep(0)  # the task outlives a suspension
+        same = asyncio.current_task() is task
+        return await _reply(send, 200, json.dumps({
+            "name": task.get_name(), "same": same,
+            "made_by": getattr(task, "made_by", "asyncio")}).encode())
     if path.startswith("/scope"):
         shown = {k: v for k, v in scope.items() if k not in ("state",)}
         shown["headers"] = [[_text(n), _text(v)] for n, v in scope["headers"]]
@@ -240,6 +247,19 @@ async def raising_lifespan(scope, receive, send):
     if scope["type"] == "lifespan":
         raise RuntimeError("this application has no lifespan")
     await _reply(send, 200, b"no lifespan here\n")
+
+
+class FactoryTask(asyncio.Task):
+    made_by = "factory"
+
+
+async def factory_app(scope, receive, send):
+    """`app`, with a task factory installed at lifespan startup, as an application that
+    wants its own Task class (or asyncio.eager_task_factory) does."""
+    if scope["type"] == "lifespan":
+        asyncio.get_running_loop().set_task_factory(
+            lambda loop, coro, **kw: FactoryTask(coro, loop=loop, **kw))
+    return await app(scope, receive, send)
 
 
 def wsgi_app(environ, start_response):
