@@ -7,6 +7,7 @@ best for all of them); `full` marks the scenarios of a full run, `quick` those o
 smoke. Every scenario can be asked for by name with --scenarios.
 """
 
+import os
 from dataclasses import dataclass
 
 import mixload  # the mixed scenarios' client (tests/bench/mixload.py)
@@ -43,6 +44,12 @@ class Scenario:
     interface: str = "wsgi"  # "asgi": the ASGI group, "ws": the WebSocket group (own peers)
     ws_bytes: int = 0  # ws: the size of each message wsload.c sends
     ws_binary: bool = False  # ws: binary frames (else text)
+    # The server confined to the box's last CPU and the load generator to the others
+    # (split_cpus() below): what a server does with one core of its own. On a small box
+    # the load generator otherwise takes its share of the cores the servers run on, and
+    # the faster server pays for more of it: a ratio between servers is then capped by
+    # the client's cost, not the servers'.
+    split_cpus: bool = False
 
 
 SCENARIOS = [
@@ -122,6 +129,9 @@ ASGI = dict(interface="asgi")
 SCENARIOS += [
     Scenario("asgi-hello", "ASGI hello (13 B), raw ASGI app, 2 workers", "bench_asgi:hello",
              "/", 2, 100, "hello", kind="asgi-cpu", **ASGI),
+    Scenario("asgi-hello-1core", "ASGI hello (13 B), 1 worker on a core of its own",
+             "bench_asgi:hello", "/", 1, 100, "hello", kind="asgi-cpu", split_cpus=True,
+             note="each server confined to the last CPU, wrk to the others", **ASGI),
     Scenario("asgi-fastapi-json", "FastAPI JSON endpoint (pydantic response model)",
              "bench_fastapi:app", "/json", 2, 100, "json", kind="asgi-cpu", **ASGI),
     Scenario("asgi-stream-1m", "ASGI 1 MiB body in 16 sends of 64 KiB (more_body)",
@@ -194,3 +204,14 @@ COMPARISONS = [
     # -Dinstruments=false, no flag; its workers' CPU per request resolves what req/s cannot
     Comparison("instr-hello-1w", "hello-1w", "uwsgi-fast-bare", "", build="bare"),
 ]
+
+
+def split_cpus(sc, allowed=None):
+    """(server CPUs, client CPUs) for a split_cpus scenario: the last allowed CPU for the
+    server, the rest for the load generator; (None, None) when the scenario is not split
+    or there is only one CPU to run on (then both share it, as in any other scenario)."""
+    cpus = sorted(allowed if allowed is not None else os.sched_getaffinity(0))
+    if not sc.split_cpus or len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, set(cpus[:-1])
+

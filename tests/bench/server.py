@@ -18,7 +18,7 @@ from benchenv import APPS, MIXLOAD, WRK_SCRIPT, server_env
 from peers import SPEC, server_command
 from procstat import (cpu_ns, open_connections, system_busy, tree_cpu, tree_cpu_by_pid,
                       tree_pids)
-from scenarios import BODY_1M, HELLO
+from scenarios import BODY_1M, HELLO, split_cpus
 
 _ports_given = set()
 
@@ -77,10 +77,15 @@ class Server:
 
     def start(self):
         self.log = open(self.log_path, "wb")
+        cpus, _ = split_cpus(self.sc)
+        shared = "one CPU only: the server and the load generator share it"
+        if self.sc.split_cpus and not cpus and shared not in self.notes:
+            self.notes.append(shared)
         try:
             self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=server_env(),
-                                         cwd=APPS, start_new_session=True)
+                                         cwd=APPS, start_new_session=True,
+                                         preexec_fn=confine_to(cpus))
         except OSError as e:
             self.error = "failed to start: %s" % e
 
@@ -467,6 +472,12 @@ def ws_probe_ok(rep):
     return True, ""
 
 
+def confine_to(cpus):
+    """A preexec_fn that confines the child (and all it starts) to `cpus`, or None."""
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
 # ---------------------------------------------------------------------------------------
 # wrk
 
@@ -503,7 +514,8 @@ def run_client(server, seconds, out_path, canaries=False):
         by0, busy0, t0 = tree_cpu_by_pid(root), system_busy(), time.monotonic()
         ns0 = {p: cpu_ns(p) for p in by0 if p != root}
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL,
+                                preexec_fn=confine_to(split_cpus(server.sc)[1]))
         canary = None
         # no HTTP canaries beside WebSockets: wsload.c's clients are all the load
         if canaries and seconds >= 2 and not server.sc.mix and server.sc.interface != "ws":

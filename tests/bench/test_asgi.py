@@ -24,9 +24,10 @@ import report  # noqa: E402
 import run  # noqa: E402
 import stats  # noqa: E402
 import tables  # noqa: E402
-from scenarios import BODY_1M, HELLO, SCENARIO, SCENARIOS  # noqa: E402
+import server  # noqa: E402
+from scenarios import BODY_1M, HELLO, SCENARIO, SCENARIOS, split_cpus  # noqa: E402
 
-ASGI_SCENARIOS = ["asgi-hello", "asgi-fastapi-json", "asgi-stream-1m", "asgi-file-1m",
+ASGI_SCENARIOS = ["asgi-hello", "asgi-hello-1core", "asgi-fastapi-json", "asgi-stream-1m", "asgi-file-1m",
                   "asgi-keepalive-5k", "asgi-io-10ms"]
 CTX = peers.Ctx("/opt/uwsgi-fast", {"--backlog", "--worker-connections", "--engine",
                                     "--health-path", "--threads"}, "/venv/site-packages")
@@ -65,6 +66,27 @@ class Selection(unittest.TestCase):
     def test_servers_option_takes_the_asgi_keys(self):
         args = run.parse_args(["--only", "asgi", "--servers", "uvicorn,uwsgi-fast"])
         self.assertEqual(args.server_list, ["uvicorn", "uwsgi-fast"])
+
+
+class SplitCpus(unittest.TestCase):
+    def test_the_last_cpu_for_the_server_the_rest_for_the_client(self):
+        sc = SCENARIO["asgi-hello-1core"]
+        self.assertEqual(sc.workers, 1)
+        self.assertEqual(split_cpus(sc, {0, 1}), ({1}, {0}))
+        self.assertEqual(split_cpus(sc, {2, 5, 7}), ({7}, {2, 5}))
+
+    def test_one_cpu_or_an_unsplit_scenario_shares(self):
+        self.assertEqual(split_cpus(SCENARIO["asgi-hello-1core"], {3}), (None, None))
+        self.assertEqual(split_cpus(SCENARIO["asgi-hello"], {0, 1}), (None, None))
+
+    def test_a_confined_child_and_its_children_run_on_those_cpus(self):
+        cpu = max(os.sched_getaffinity(0))
+        import subprocess
+        out = subprocess.run(["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
+                             capture_output=True, text=True,
+                             preexec_fn=server.confine_to({cpu})).stdout
+        self.assertEqual(out.split(), ["Cpus_allowed_list:", str(cpu)])
+        self.assertIsNone(server.confine_to(None))
 
 
 class Commands(unittest.TestCase):
@@ -206,6 +228,14 @@ class Targets(unittest.TestCase):
                                                 peer_row("uvicorn", SEVEN(0.5))])])
         self.assertRegex(text, r"granian asgi = 2\.00x .*target >= 1\.5x: met\)")
         self.assertRegex(text, r"uvicorn .* = 2\.00x .*target >= 3\.0x: \*\*missed\*\*\)")
+
+    def test_hello_on_a_core_of_its_own_when_it_was_run(self):
+        shared = entry("asgi-hello", [peer_row("uvicorn", SEVEN(0.5))])
+        self.assertNotIn("asgi-hello-1core", self.lines([shared]))
+        text = self.lines([shared, entry("asgi-hello-1core", [peer_row("uvicorn", SEVEN(0.3))])])
+        self.assertRegex(text, r"- asgi-hello: uwsgi-fast / uvicorn .* = 2\.00x .*\*\*missed")
+        self.assertRegex(text, r"- asgi-hello-1core: uwsgi-fast / uvicorn .* = 3\.33x .*: met\)")
+        self.assertIn("asgi-hello-1core, uwsgi-fast / granian asgi >= 1.5x: not measured", text)
 
     def test_too_few_rounds_establish_nothing(self):
         text = self.lines([entry("asgi-hello", [peer_row("granian-asgi", [0.5])])])
