@@ -646,7 +646,7 @@ static PyObject *task_name(void)
 
 /* The request's task. asyncio.Task made directly, not through loop.create_task: uvloop's
  * create_task goes through a keyword call of its own and names the task twice (asyncio's
- * default name, then ours), which together cost a tenth of a hello request's CPU. An
+ * default name, then ours), which together cost a twentieth of a hello request's CPU. An
  * application that installed a task factory (in its lifespan, say) has it used. */
 static PyObject *make_task(py_asgi_req_t *r)
 {
