@@ -406,7 +406,7 @@ def asgi_md(results):
                     tables.markdown_table(results, asgi=True), notes,
                     "**Against issue 20's targets** (same run; a req/s target is met when "
                     "the whole 95% interval is at or above it):", asgi_targets(results),
-                    "2 worker processes")
+                    "2 worker processes (1 in asgi-hello-1core, on a CPU of its own)")
 
 
 def asgi_targets(results):
