@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conformance_cases import desync_cases
+from conformance_cases import DESYNC_DIR, desync_cases
 from conformance_wire import (Expect, check_bytewise, check_splits, check_whole,
                               conformance_server, problems, split_pool)  # noqa: F401
 
@@ -146,6 +146,7 @@ def _params(bugs):
 
 
 def test_every_ambiguous_case_has_a_decision():
+    assert CASES, f"no cases under {DESYNC_DIR}: the shared corpora sit beside the checkout"
     open_cases = {key(c) for c in CASES if c.tier in ("Ambiguous", "Acceptable")}
     assert open_cases - set(DECISIONS) == set(), "add these to DECISIONS"
     assert set(DECISIONS) - open_cases == set(), "stale DECISIONS entries"

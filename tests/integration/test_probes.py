@@ -52,6 +52,22 @@ def bpftrace():
         pytest.skip(why)
 
 
+TRACEFS = "/sys/kernel/tracing"
+
+
+@pytest.fixture(scope="module")
+def syscall_tracepoints(bpftrace):
+    """The syscalls:sys_enter_* tracepoints live in tracefs, which a fresh machine or a
+    container may not have mounted (bpftrace then reports "tracepoints not found"):
+    mount it as root would, or say why the script cannot run here."""
+    events = os.path.join(TRACEFS, "events", "syscalls")
+    if not os.path.isdir(events):
+        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], capture_output=True)
+    if not os.path.isdir(events):
+        pytest.skip(f"no syscall tracepoints: {events} is missing even after mounting tracefs "
+                    "(a kernel without CONFIG_FTRACE_SYSCALLS, or no right to mount)")
+
+
 class Trace:
     """A bpftrace script running against the binary until stop() (SIGINT), which returns
     everything it printed."""
@@ -135,7 +151,7 @@ def test_hol_waits_script_names_the_request_that_waited(server, bpftrace):
     assert waits and all(w > 100000 for w in waits), out
 
 
-def test_syscalls_per_request_script(server, bpftrace):
+def test_syscalls_per_request_script(server, syscall_tracepoints):
     """syscalls-per-request.bt over 300 keep-alive requests: the requests are all counted,
     and on io_uring the ring is entered at most a few times per request."""
     srv = server("basic:app")
