@@ -214,4 +214,3 @@ def split_cpus(sc, allowed=None):
     if not sc.split_cpus or len(cpus) < 2:
         return None, None
     return {cpus[-1]}, set(cpus[:-1])
-

@@ -478,6 +478,7 @@ def confine_to(cpus):
         return None
     return lambda: os.sched_setaffinity(0, cpus)
 
+
 # ---------------------------------------------------------------------------------------
 # wrk
 

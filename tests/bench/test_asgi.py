@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -27,8 +28,8 @@ import tables  # noqa: E402
 import server  # noqa: E402
 from scenarios import BODY_1M, HELLO, SCENARIO, SCENARIOS, split_cpus  # noqa: E402
 
-ASGI_SCENARIOS = ["asgi-hello", "asgi-hello-1core", "asgi-fastapi-json", "asgi-stream-1m", "asgi-file-1m",
-                  "asgi-keepalive-5k", "asgi-io-10ms"]
+ASGI_SCENARIOS = ["asgi-hello", "asgi-hello-1core", "asgi-fastapi-json", "asgi-stream-1m",
+                  "asgi-file-1m", "asgi-keepalive-5k", "asgi-io-10ms"]
 CTX = peers.Ctx("/opt/uwsgi-fast", {"--backlog", "--worker-connections", "--engine",
                                     "--health-path", "--threads"}, "/venv/site-packages")
 
@@ -81,7 +82,6 @@ class SplitCpus(unittest.TestCase):
 
     def test_a_confined_child_and_its_children_run_on_those_cpus(self):
         cpu = max(os.sched_getaffinity(0))
-        import subprocess
         out = subprocess.run(["sh", "-c", "grep Cpus_allowed_list /proc/self/status"],
                              capture_output=True, text=True,
                              preexec_fn=server.confine_to({cpu})).stdout
